@@ -1,0 +1,7 @@
+"""``python -m pyipld``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,142 @@
+"""Blockstores: where blocks go (:class:`BlockSink`) and come from (:class:`BlockSource`).
+
+The importer only needs ``put``; readers only need ``get``. Keys are binary CIDs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .cid import CID, b32encode
+from .errors import IntegrityError, NotFoundError
+
+__all__ = [
+    "BlockSink",
+    "BlockSource",
+    "MemoryBlockstore",
+    "DirectoryBlockstore",
+    "NullSink",
+    "get_verified",
+]
+
+
+@runtime_checkable
+class BlockSink(Protocol):
+    """Something that accepts blocks."""
+
+    def put(self, cid: bytes, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class BlockSource(Protocol):
+    """Something that returns a block's bytes by binary CID (raises NotFoundError)."""
+
+    def get(self, cid: bytes) -> bytes: ...
+
+    def has(self, cid: bytes) -> bool: ...
+
+
+def get_verified(source: BlockSource, cid: bytes) -> bytes:
+    """Fetch a block and check that it hashes to ``cid``.
+
+    Identity CIDs carry their data and need no store.
+
+    Raises:
+        NotFoundError: the block is missing.
+        IntegrityError: the stored bytes do not match the CID.
+    """
+    parsed = CID.from_bytes(cid)
+    if parsed.hash_code == 0:
+        return parsed.digest
+    data = source.get(cid)
+    if not parsed.verify(data):
+        raise IntegrityError(f"block {parsed} is corrupt: its data does not hash to its CID")
+    return data
+
+
+class NullSink:
+    """Keeps nothing: for ``--only-hash``."""
+
+    def put(self, cid: bytes, data: bytes) -> None:
+        pass
+
+
+class MemoryBlockstore:
+    """A dict of blocks."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[bytes, bytes] = {}
+
+    def put(self, cid: bytes, data: bytes) -> None:
+        self._blocks[cid] = data
+
+    def get(self, cid: bytes) -> bytes:
+        try:
+            return self._blocks[cid]
+        except KeyError:
+            raise NotFoundError(f"block not found: {CID.from_bytes(cid)}") from None
+
+    def has(self, cid: bytes) -> bool:
+        return cid in self._blocks
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._blocks)
+
+
+class DirectoryBlockstore:
+    """One file per block under ``root``, named by the base32 CIDv1 of the block.
+
+    Files are written to a temporary name in the same directory and renamed, so
+    a crash never leaves a partial block behind. Blocks are fanned out into
+    sub-directories by the last two characters of the name (like kubo's flatfs
+    ``next-to-last/2`` shard). A CIDv0 and its CIDv1 share one file.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.root = Path(root)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():
+            raise NotFoundError(f"blockstore directory not found: {self.root}")
+
+    def _path(self, cid: bytes) -> Path:
+        parsed = CID.from_bytes(cid)
+        name = b32encode(parsed.to_v1().bytes)
+        return self.root / name[-3:-1] / (name + ".data")
+
+    def put(self, cid: bytes, data: bytes) -> None:
+        path = self._path(cid)
+        if path.exists():
+            return
+        path.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def get(self, cid: bytes) -> bytes:
+        try:
+            return self._path(cid).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"block not found: {CID.from_bytes(cid)}") from None
+
+    def has(self, cid: bytes) -> bool:
+        return self._path(cid).exists()
+
+    def verify_all(self) -> Iterator[IntegrityError]:
+        """Yield an error for every stored file whose bytes do not match its name."""
+        for path in self.root.glob("*/*.data"):
+            cid = CID.decode("b" + path.stem)
+            if not cid.verify(path.read_bytes()):
+                yield IntegrityError(f"block {cid} is corrupt ({path})")

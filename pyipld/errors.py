@@ -1,0 +1,111 @@
+"""The whole pyipld exception tree, in one place.
+
+Every error pyipld raises on purpose derives from :class:`PyipldError`, so callers
+can catch one type. Sub-classes also derive from the built-in they refine
+(``ValueError``, ``KeyError``) so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PyipldError",
+    "DecodeError",
+    "VarintError",
+    "CIDError",
+    "DagPBError",
+    "UnixFSError",
+    "CarError",
+    "CarIndexError",
+    "LimitExceededError",
+    "IntegrityError",
+    "ConfigError",
+    "NotFoundError",
+    "UnsafePathError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "PeerTimeoutError",
+]
+
+
+class PyipldError(Exception):
+    """Base class of every error pyipld raises."""
+
+
+class DecodeError(PyipldError, ValueError):
+    """Bytes are not a valid instance of a format.
+
+    Attributes:
+        offset: byte offset of the problem inside the input, when known.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class VarintError(DecodeError):
+    """A malformed, truncated or over-long unsigned varint."""
+
+
+class CIDError(DecodeError):
+    """A CID or multihash that cannot be parsed or is not supported."""
+
+
+class DagPBError(DecodeError):
+    """Bytes that are not strict dag-pb."""
+
+
+class UnixFSError(DecodeError):
+    """A UnixFS Data message, or a DAG shape, that is not valid UnixFS."""
+
+
+class CarError(DecodeError):
+    """A CAR file that cannot be read."""
+
+
+class CarIndexError(CarError):
+    """A CARv2 index that is malformed or disagrees with the data."""
+
+
+class LimitExceededError(DecodeError):
+    """A length prefix larger than the configured limit (never allocated)."""
+
+
+class IntegrityError(PyipldError):
+    """Data that does not hash to the CID it was asked for or stored under."""
+
+
+class ConfigError(PyipldError, ValueError):
+    """Invalid parameters: chunker string, CID version, hash name, profile..."""
+
+
+class NotFoundError(PyipldError, KeyError):
+    """A block, path or index entry that is not there."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsafePathError(PyipldError, ValueError):
+    """A DAG entry name that would escape the extraction directory."""
+
+
+class ProtocolError(PyipldError):
+    """A libp2p or bitswap wire-protocol violation."""
+
+    def __init__(self, message: str, *, error_code: int | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller asked a protocol machine for something illegal in its state."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The remote peer broke the protocol."""
+
+
+class PeerTimeoutError(ProtocolError, TimeoutError):
+    """A peer did not answer in time."""
