@@ -117,12 +117,33 @@ def traced_peak_mib(fn: Callable[[], object]) -> float:
 
 
 _RSS_CHILD = """
-import gc, resource, sys
+import gc, os, resource, sys
+
+def _status(key):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
 {setup}
 gc.collect()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = _status("VmRSS")
+try:  # reset the peak (VmHWM) to the current RSS: Linux clear_refs 5
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    reset = True
+except OSError:
+    reset = False
+if base is None or not reset:  # ru_maxrss survives exec, so it is only an upper bound
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 {run}
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = _status("VmHWM") if reset else None
+if peak is None:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(base, peak)
 """
 
@@ -131,8 +152,10 @@ def peak_rss_mib_of(setup: str, run: str, *, env: dict[str, str] | None = None,
                     argv: Sequence[str] = ()) -> tuple[float, float]:
     """Run ``setup`` then ``run`` in a fresh interpreter; ``(baseline RSS, peak RSS)`` in MiB.
 
-    ``ru_maxrss`` (KiB on Linux) after ``setup`` is the baseline, so imports and
-    test data made in ``setup`` are not charged to ``run``.
+    The baseline is the RSS after ``setup`` (imports and warm-up are not charged
+    to ``run``); the peak is ``VmHWM`` after resetting it through
+    ``/proc/self/clear_refs`` (``ru_maxrss`` is inherited from the parent
+    across fork+exec, so it cannot measure a child by itself).
     """
     code = _RSS_CHILD.format(setup=setup, run=run)
     out = subprocess.run([sys.executable, "-c", code, *argv], check=True, capture_output=True, text=True,

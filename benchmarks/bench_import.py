@@ -94,9 +94,10 @@ def bench_kubo(path: str, nbytes: int, repeat: int, ours: dict[str, float]) -> N
             continue
         result = json.loads(out.stdout.strip().splitlines()[-1])
         kubo_s = min(result["seconds"])
-        emit(f"kubo/{name}", nbytes, seconds=kubo_s, baseline=kubo_s, ratio=round(ours[name] / kubo_s, 4),
-             note="ratio = t_pyipld(best jobs) / t_kubo; < 1 means pyipld is faster",
-             kubo_cid=result.get("cid"), kubo_mb_s=round(nbytes / kubo_s / 1e6, 1))
+        our_cid = str(import_file(path, PARAMS[name][0]).cid)
+        emit(f"kubo/{name}", nbytes, seconds=round(ours[name], 6), baseline=kubo_s,
+             ratio=round(ours[name] / kubo_s, 4), note="seconds = pyipld (best jobs), baseline = kubo; ratio < 1: pyipld is faster",
+             kubo_mb_s=round(nbytes / kubo_s / 1e6, 1), kubo_cid=result.get("cid"), same_cid=result.get("cid") == our_cid)
 
 
 def bench_memory(path: str, nbytes: int) -> None:
@@ -119,24 +120,28 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--memory-mib", type=int, default=1024)
     parser.add_argument("--dir", default=None, help="where the test files go (default: a temp dir)")
-    parser.add_argument("--no-kubo", action="store_true")
+    parser.add_argument("--only", choices=["speed", "kubo", "memory"], action="append",
+                        help="run only these parts (repeatable; kubo needs speed)")
     args = parser.parse_args()
     size = (4 if args.smoke else args.size_mib) * MiB
     mem_size = (16 if args.smoke else args.memory_mib) * MiB
     repeat = 1 if args.smoke else args.repeat
     jobs_list = sorted({1, 2, default_jobs()})
+    parts = set(args.only or ["speed", "kubo", "memory"])
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = os.path.join(tmp, f"bench-{size}.bin")
-        deterministic_file(path, size)
-        data = Path(path).read_bytes()
-        ours = bench_speed(path, data, repeat, jobs_list)
-        del data
-        if not args.no_kubo:
-            bench_kubo(path, size, max(repeat, 3), ours)
-        os.unlink(path)
-        mem_path = os.path.join(tmp, f"bench-{mem_size}.bin")
-        deterministic_file(mem_path, mem_size)
-        bench_memory(mem_path, mem_size)
+        if parts & {"speed", "kubo"}:
+            path = os.path.join(tmp, f"bench-{size}.bin")
+            deterministic_file(path, size)
+            data = Path(path).read_bytes()
+            ours = bench_speed(path, data, repeat, jobs_list)
+            del data
+            if "kubo" in parts:
+                bench_kubo(path, size, max(repeat, 3), ours)
+            os.unlink(path)
+        if "memory" in parts:
+            mem_path = os.path.join(tmp, f"bench-{mem_size}.bin")
+            deterministic_file(mem_path, mem_size)
+            bench_memory(mem_path, mem_size)
 
 
 if __name__ == "__main__":

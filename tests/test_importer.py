@@ -15,6 +15,7 @@ from pyipld.blockstore import MemoryBlockstore, NullSink
 from pyipld.chunker import parse_chunker
 from pyipld.cid import CID
 from pyipld.errors import ConfigError
+from pyipld.unixfs import importer
 from pyipld.unixfs.importer import import_bytes, import_file
 from pyipld.unixfs.params import UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams
 from pyipld.unixfs.reader import UnixFSReader, read_file
@@ -22,6 +23,14 @@ from tests._deterministic import chacha_bytes, chacha_stream
 from tests._shared import shared_path
 
 HELLO = b"hello world"
+
+
+@pytest.fixture
+def small_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send even tiny inputs and chunks through the thread pool, in small batches."""
+    monkeypatch.setattr(importer, "MIN_THREADED_CHUNK", 1)
+    monkeypatch.setattr(importer, "MIN_THREADED_BYTES", 0)
+    monkeypatch.setattr(importer, "TASK_BYTES", 16)
 
 # shared/spec/unixfs-importer.md §9 (kubo test/cli/add_test.go, t0040, t0046, t0047).
 SPEC_TABLE = [
@@ -107,6 +116,7 @@ def test_kubo_profile_vectors(vec: dict[str, object]) -> None:
     ImportParams(chunker="size-4", max_links=7, layout="trickle"),
     ImportParams(chunker="size-4", max_links=7, mode=0o644, mtime=(1, 5)),
 ], ids=["v0", "v1raw", "v0raw", "trickle", "meta"])
+@pytest.mark.usefixtures("small_threads")
 def test_paths_agree_and_read_back(size: int, params: ImportParams) -> None:
     data = chacha_bytes(f"edge-{size}", size)
     store = MemoryBlockstore()
@@ -124,6 +134,7 @@ def test_tsize_is_sum_of_block_lengths() -> None:
     assert result.tsize == sum(len(store.get(c)) for c in store)
 
 
+@pytest.mark.usefixtures("small_threads")
 def test_sink_receives_every_block_once_per_cid_and_null_sink_same_cid() -> None:
     data = chacha_bytes("sink", 3000)
     params = ImportParams(chunker="size-256", max_links=3)
@@ -138,7 +149,7 @@ def test_path_source(tmp_path: object) -> None:
     from pathlib import Path
 
     assert isinstance(tmp_path, Path)
-    data = chacha_bytes("path", 3 << 20)
+    data = chacha_bytes("path", 5 << 20)  # > MIN_THREADED_BYTES and MMAP_MIN_BYTES: threads and mmap
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     for params in (UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams(chunker="size-1000")):
@@ -213,7 +224,41 @@ def test_chunks_do_not_depend_on_read_splits(data: bytes, cuts: list[int], size:
     assert all(len(c) == size for c in chunks[:-1]) and all(chunks)
 
 
-@given(data=st.binary(max_size=3000), params=_params, jobs=st.integers(2, 4))
+@given(data=st.binary(max_size=3000), params=_params, jobs=st.integers(2, 4), task=st.integers(1, 300))
 @settings(max_examples=40)
-def test_threads_give_the_same_cid(data: bytes, params: ImportParams, jobs: int) -> None:
-    assert import_file(data, params, jobs=jobs).cid == import_file(data, params, jobs=1).cid
+def test_threads_give_the_same_cid(data: bytes, params: ImportParams, jobs: int, task: int) -> None:
+    expected = import_file(data, params, jobs=1).cid
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(importer, "MIN_THREADED_CHUNK", 1)
+        mp.setattr(importer, "MIN_THREADED_BYTES", 0)
+        mp.setattr(importer, "TASK_BYTES", task)
+        assert import_file(data, params, jobs=jobs).cid == expected
+        assert import_file(io.BytesIO(data), params, jobs=jobs).cid == expected
+
+
+def test_threaded_path_is_really_used(small_threads: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    original = importer._hash_batch
+
+    def spy(*args: object) -> object:
+        calls.append(1)
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer, "_hash_batch", spy)
+    import_file(b"x" * 100, ImportParams(chunker="size-10"), jobs=2)
+    assert len(calls) >= 5
+
+
+def test_odd_chunk_sizes_through_the_mmap_windows(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    monkeypatch.setattr(importer, "MMAP_WINDOW_BYTES", 1 << 16)
+    data = chacha_bytes("windows", (1 << 20) + 12345)
+    path = tmp_path / "w.bin"
+    path.write_bytes(data)
+    for chunker in ("size-1000", "size-4096", "size-65537", "size-262144"):
+        params = ImportParams(chunker=chunker, raw_leaves=True)
+        assert import_file(path, params, jobs=1).cid == import_bytes(data, params).cid
+    monkeypatch.setenv("PYIPLD_NO_MMAP", "1")
+    assert import_file(path, ImportParams(), jobs=1).cid == import_bytes(data, ImportParams()).cid

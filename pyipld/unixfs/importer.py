@@ -54,6 +54,7 @@ ProgressCallback = Callable[[int], None]
 READ_SIZE: Final = 1 << 20  # reads for content-defined chunkers
 TASK_BYTES: Final = 1 << 20  # chunk bytes per thread-pool task: amortizes ~20 µs of task overhead
 MIN_THREADED_CHUNK: Final = 16 << 10  # hashlib keeps the GIL below 2 KiB; tiny chunks are not worth a pool
+MIN_THREADED_BYTES: Final = 4 << 20  # known-smaller inputs are hashed on the calling thread
 MMAP_MIN_BYTES: Final = 1 << 20  # smaller files are read: a mapping costs more than it saves
 MMAP_WINDOW_BYTES: Final = 8 << 20  # file bytes mapped at a time
 MMAP_MAX_WINDOW_BYTES: Final = 64 << 20  # chunk sizes whose lcm with the page size exceeds this are read
@@ -234,6 +235,19 @@ def iter_chunks(source: FileSource, chunker: Chunker) -> Iterator[BytesLike]:
     return chunker.split(source)
 
 
+def _known_size(source: FileSource) -> float:
+    """Bytes in ``source`` when cheap to know (buffers, regular files), else infinity."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return memoryview(source).nbytes
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            st = os.stat(source)
+        except OSError:
+            return float("inf")  # open() will report it
+        return st.st_size if stat.S_ISREG(st.st_mode) else float("inf")
+    return float("inf")
+
+
 def _counted(chunks: Iterable[BytesLike], progress: ProgressCallback) -> Iterator[BytesLike]:
     for chunk in chunks:
         progress(len(chunk))
@@ -283,7 +297,10 @@ def import_file(
     chunks = iter_chunks(source, resolved.chunker)
     if progress is not None:
         chunks = _counted(chunks, progress)
-    root = build_file(chunks, resolved, sink if sink is not None else NullSink(), meta=meta, jobs=jobs or default_jobs())
+    jobs = jobs or default_jobs()
+    if jobs > 1 and _known_size(source) < MIN_THREADED_BYTES:
+        jobs = 1  # starting a pool costs more than hashing a small file
+    root = build_file(chunks, resolved, sink if sink is not None else NullSink(), meta=meta, jobs=jobs)
     return ImportResult(CID.from_bytes(root.cid), root.data_size, root.tsize)
 
 

@@ -17,13 +17,13 @@ from ..errors import ConfigError
 from ..multihash import SHA2_256, get_hash
 
 __all__ = [
-    "ImportParams",
-    "ResolvedParams",
+    "DEFAULT_MAX_LINKS",
+    "MAX_INLINE_LIMIT",
     "PROFILES",
     "UNIXFS_V0_2015",
     "UNIXFS_V1_2025",
-    "DEFAULT_MAX_LINKS",
-    "MAX_INLINE_LIMIT",
+    "ImportParams",
+    "ResolvedParams",
 ]
 
 Layout = Literal["balanced", "trickle"]
