@@ -7,6 +7,8 @@ throughput relative to one-thread hashlib is ``1 / ratio``):
   NullSink (``--only-hash``), for kubo's defaults (CIDv0, 256 KiB, dag-pb leaves)
   and CIDv1 + raw leaves + 1 MiB chunks; ``jobs`` 1, 2 and all cores.
 * ``import-stream/...`` — the same through a file object (no memory map).
+* ``read/<params>`` — streaming the file back from a MemoryBlockstore with
+  :class:`UnixFSReader` (every block hash-checked) ÷ sha256 of the bytes.
 * ``kubo/<params>`` — kubo's own only-hash add of the same file (the oracle's
   ``bench`` command; node start excluded), when a kubo venv is found
   (``PYIPLD_KUBO_PYTHON`` or /work/.venv-kubo); ``ratio`` = t_pyipld(jobs=all) / t_kubo.
@@ -25,8 +27,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from pyipld.blockstore import MemoryBlockstore
+from pyipld.cid import CID
 from pyipld.unixfs.importer import default_jobs, import_file
 from pyipld.unixfs.params import ImportParams
+from pyipld.unixfs.reader import UnixFSReader
 
 from ._harness import (
     MiB,
@@ -77,6 +82,18 @@ def bench_speed(path: str, data: bytes, repeat: int, jobs_list: list[int]) -> di
 
         timing = time_interleaved(stream, lambda: hashlib.sha256(data).digest(), repeat=repeat)
         emit(f"import-stream/{name}/jobs=1", len(data), timing, jobs=1, vs_one_thread_sha256=round(1 / timing.ratio, 3))
+
+        store = MemoryBlockstore()
+        root = import_file(path, params, store).cid
+
+        def read_back(root: CID = root, store: MemoryBlockstore = store) -> None:
+            for _ in UnixFSReader(store, root).iter_range():
+                pass
+
+        timing = time_interleaved(read_back, lambda: hashlib.sha256(data).digest(), repeat=repeat)
+        emit(f"read/{name}", len(data), timing, note="verified streaming read from a MemoryBlockstore",
+             vs_one_thread_sha256=round(1 / timing.ratio, 3))
+        del store
     return best
 
 
