@@ -183,3 +183,17 @@ def test_materialise_vector_input(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     f = materialise_vector_input({"name": "b", "input": {"gen": "zeros", "size": 4}}, tmp_path / "sub")
     assert f.read_bytes() == bytes(4)
+
+
+def test_vector_files_match_the_generator() -> None:
+    """The committed JSON holds exactly the generator's cases (regenerate after editing it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_kubo_vectors", VECTORS_DIR / "gen_kubo_vectors.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for name, build in (("files", gen.files_cases), ("params", gen.params_cases), ("dirs", gen.dirs_cases)):
+        recorded = [(v["name"], v["input"], v["params"], bool(v.get("wrap"))) for v in load_vectors(name)["vectors"]]
+        wanted = [(c["name"], c["input"], c["params"], bool(c.get("wrap"))) for c in build()]
+        assert recorded == wanted, f"tests/vectors/{name}.json is stale: run tests/vectors/gen_kubo_vectors.py"
