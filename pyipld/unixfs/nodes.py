@@ -75,6 +75,10 @@ class LeafMaker:
         block = encode_pbnode((), data)
         return self.builder.cid_bytes(DAG_PB, block), block
 
+    def _inlined(self, block_len: int) -> bool:
+        limit = self.builder.inline_limit  # None: off; 0 still inlines the empty block (go-cidutil)
+        return limit is not None and block_len <= limit
+
     def frame(self, size: int) -> tuple[bytes, bytes]:
         """The bytes before and after a ``size``-byte chunk in its dag-pb leaf block."""
         cached_size, head, tail = self._frame_cache
@@ -94,7 +98,7 @@ class LeafMaker:
         size = len(chunk)
         if self.raw:
             block_len = size
-            if not self._sha256 or (self.builder.inline_limit and size <= self.builder.inline_limit):
+            if not self._sha256 or self._inlined(size):
                 data = bytes(chunk)
                 return self.builder.cid_bytes(RAW, data), data, size
             cid = self._cid_prefix + hashlib.sha256(chunk).digest()
@@ -103,9 +107,9 @@ class LeafMaker:
             return cid, chunk if type(chunk) is bytes else bytes(chunk), block_len
         head, tail = self.frame(size)
         block_len = len(head) + size + len(tail)
-        if keep or not self._sha256 or (self.builder.inline_limit and block_len <= self.builder.inline_limit):
+        if keep or not self._sha256 or self._inlined(block_len):
             block = b"".join((head, chunk, tail))
-            if self._sha256 and not (self.builder.inline_limit and block_len <= self.builder.inline_limit):
+            if self._sha256 and not self._inlined(block_len):
                 return self._cid_prefix + hashlib.sha256(block).digest(), block, block_len
             return self.builder.cid_bytes(DAG_PB, block), block, block_len
         h = hashlib.sha256(head)
