@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -145,3 +146,23 @@ def os_can_read(path: Path) -> bool:
 def test_directory_argument(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["add", str(tmp_path)], capsys)
     assert code == 1 and err.startswith("Error: ") and err.count("\n") == 1
+
+
+def test_cat_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    import subprocess
+
+    data = chacha_bytes("pipe", 3 << 20)
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    store = str(tmp_path / "blocks")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cid = subprocess.run([sys.executable, "-m", "pyipld", "add", "-Q", "--blockstore", store, str(path)],
+                         check=True, capture_output=True, text=True, env=env).stdout.strip()
+    with subprocess.Popen([sys.executable, "-m", "pyipld", "cat", cid, "--blockstore", store],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(10) == data[:10]
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141
+    assert err == b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -55,5 +56,11 @@ def write_stream(pieces: Iterator[bytes], out: BinaryIO) -> int:
 def run(args: argparse.Namespace) -> int:
     if not args.blockstore:
         raise ConfigError("cat needs --blockstore DIR (the blocks to read from)")
-    write_stream(iter_local(args.cid, args.blockstore, args.offset, args.length), sys.stdout.buffer)
+    pieces = iter_local(args.cid, args.blockstore, args.offset, args.length)
+    try:
+        write_stream(pieces, sys.stdout.buffer)
+    except BrokenPipeError:  # `pyipld cat … | head`: the reader left; stop quietly like cat(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain
+        return 141  # 128 + SIGPIPE, what a shell reports for cat(1)
     return 0
