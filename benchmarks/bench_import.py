@@ -13,7 +13,9 @@ throughput relative to one-thread hashlib is ``1 / ratio``):
   ``bench`` command; node start excluded), when a kubo venv is found
   (``PYIPLD_KUBO_PYTHON`` or /work/.venv-kubo); ``ratio`` = t_pyipld(jobs=all) / t_kubo.
 * ``memory/...`` — peak RSS above the interpreter's baseline while importing a
-  1 GiB file, in a fresh subprocess; and the tracemalloc peak.
+  1 GiB file, in a fresh subprocess; the tracemalloc peak; and how much the
+  tracemalloc peak of a streamed import grows from 16 MiB to 128 MiB (STYLE.md §9:
+  less than one chunk plus a frontier of links).
 
 Run: ``python -m benchmarks.bench_import [--smoke] [--size-mib 256] [--memory-mib 1024]``.
 """
@@ -132,6 +134,27 @@ def bench_memory(path: str, nbytes: int) -> None:
     emit("memory/tracemalloc-peak", nbytes, peak_mib=round(peak_heap, 2))
 
 
+def bench_memory_growth(tmp: str, small_mib: int, big_mib: int) -> None:
+    """STYLE.md §9: the heap peak of a streamed import must not grow with the file size."""
+    params = ImportParams()
+    bound = params.resolve().chunker.max_chunk_size + params.max_links * 48  # one chunk + a frontier of links
+    for jobs in (1, 2):
+        peaks = []
+        for mib in (small_mib, big_mib):
+            path = os.path.join(tmp, f"growth-{mib}.bin")
+            deterministic_file(path, mib * MiB, seed="growth")
+
+            def run(path: str = path, jobs: int = jobs) -> None:
+                with open(path, "rb") as f:  # a stream: chunks are real allocations
+                    import_file(f, params, jobs=jobs)
+
+            peaks.append(traced_peak_mib(run))
+        growth = (peaks[1] - peaks[0]) * MiB
+        emit(f"memory/tracemalloc-growth/jobs={jobs}", big_mib * MiB, small_mib=small_mib, big_mib=big_mib,
+             peak_small_mib=round(peaks[0], 3), peak_big_mib=round(peaks[1], 3), growth_bytes=int(growth),
+             bound_bytes=bound, within_bound=growth < bound)
+
+
 def main() -> None:
     parser = bench_parser(__doc__ or "")
     parser.add_argument("--size-mib", type=int, default=256)
@@ -159,6 +182,8 @@ def main() -> None:
             mem_path = os.path.join(tmp, f"bench-{mem_size}.bin")
             deterministic_file(mem_path, mem_size)
             bench_memory(mem_path, mem_size)
+            os.unlink(mem_path)
+            bench_memory_growth(tmp, 8 if args.smoke else 16, 16 if args.smoke else 128)
 
 
 if __name__ == "__main__":
