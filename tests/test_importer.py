@@ -262,3 +262,19 @@ def test_odd_chunk_sizes_through_the_mmap_windows(tmp_path: object, monkeypatch:
         assert import_file(path, params, jobs=1).cid == import_bytes(data, params).cid
     monkeypatch.setenv("PYIPLD_NO_MMAP", "1")
     assert import_file(path, ImportParams(), jobs=1).cid == import_bytes(data, ImportParams()).cid
+
+
+def test_file_truncated_during_import_is_an_error(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    monkeypatch.setattr(importer, "MMAP_WINDOW_BYTES", 1 << 20)
+    path = tmp_path / "shrinks.bin"
+    path.write_bytes(bytes(4 << 20))
+    chunks = importer.iter_chunks(path, parse_chunker("size-262144"))
+    next(chunks)
+    with open(path, "r+b") as f:
+        f.truncate(1 << 20)
+    with pytest.raises(OSError, match="shrank"):
+        for _ in chunks:
+            pass

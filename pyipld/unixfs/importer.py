@@ -16,6 +16,7 @@ time, so the process never maps more than a few windows.
 
 from __future__ import annotations
 
+import errno
 import math
 import mmap
 import os
@@ -188,6 +189,10 @@ def _mmap_chunks(fd: int, length: int, size: int, window: int) -> Iterator[memor
     flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
     for base in range(0, length, window):
         span = min(window, length - base)
+        # Touching a mapped page past EOF kills the process (SIGBUS); checking the size
+        # per window turns a truncation into an error, except in a few-ms race.
+        if os.fstat(fd).st_size < base + span:
+            raise OSError(errno.EIO, "file shrank while it was being imported")
         mapping = mmap.mmap(fd, span, flags=flags, prot=mmap.PROT_READ, offset=base)
         view = memoryview(mapping)
         del mapping  # unmapped with its last view
