@@ -271,3 +271,21 @@ def test_buffered_file_object_random_reads() -> None:
             n = rng.randrange(0, 700)
             f.seek(offset)
             assert f.read(n) == data[offset : offset + n]
+
+
+def test_shared_reader_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store, cid, data = _imported(20_000, max_links=3)
+    reader = UnixFSReader(store, cid)
+
+    def check(seed: int) -> bool:
+        rng = random.Random(seed)
+        for _ in range(30):
+            offset, n = rng.randrange(0, len(data)), rng.randrange(0, 500)
+            if reader.read(offset, n) != data[offset : offset + n]:
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(check, range(16)))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from contextlib import suppress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -120,6 +121,9 @@ def decode_file_node(cid: bytes, block: bytes) -> FileNode:
 class UnixFSReader:
     """Reads one file DAG from a :class:`BlockSource`.
 
+    One reader may be shared by threads (each :meth:`iter_range` walk is
+    independent; the node cache tolerates concurrent use) if the source allows it.
+
     Args:
         source: where blocks come from.
         root: the file's root CID (text, binary or :class:`CID`).
@@ -152,13 +156,15 @@ class UnixFSReader:
         """Fetch, verify and decode one block (internal nodes are cached)."""
         cached = self._nodes.get(cid)
         if cached is not None:
-            self._nodes.move_to_end(cid)
+            with suppress(KeyError):  # another thread may have just evicted it
+                self._nodes.move_to_end(cid)
             return cached
         node = decode_file_node(cid, self._get(cid))
         if node.links:
             self._nodes[cid] = node
-            if len(self._nodes) > _NODE_CACHE:
-                self._nodes.popitem(last=False)
+            while len(self._nodes) > _NODE_CACHE:
+                with suppress(KeyError):
+                    self._nodes.popitem(last=False)
         return node
 
     @property
