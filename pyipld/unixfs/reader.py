@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
-from contextlib import suppress
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Final
 
