@@ -38,7 +38,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     (["-s", "size-4"], "QmNQcyNit2uXxzKcjGn1oNaMuErPdZhRi61g9JDwG1sLhE"),  # kubo 0.22 (oracle)
 ])
 def test_add_output(hello: Path, capsys: pytest.CaptureFixture[str], flags: list[str], expected: str) -> None:
-    assert run(["add", *flags, str(hello)], capsys) == (0, f"added {expected} {hello}\n", "")
+    code, out, err = run(["add", *flags, str(hello)], capsys)
+    # kubo prints the argument's base name; main printed the path as given (the dirs work switches to kubo's)
+    assert (code, err) == (0, "") and out in (f"added {expected} {hello.name}\n", f"added {expected} {hello}\n")
 
 
 def test_quiet_and_quieter(hello: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,7 +105,8 @@ def test_cat_corrupt_block(tmp_path: Path, hello: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["add", "/nonexistent/file"], "No such file or directory: /nonexistent/file"),
+    (["add", "/nonexistent/file"], "No such file or directory"),
+    (["add", "/nonexistent/file"], "/nonexistent/file"),
     (["add", "-s", "size-0", "{hello}"], "chunker size must be greater than 0"),
     (["add", "-s", "banana", "{hello}"], "unrecognized chunker option"),
     (["add", "--cid-version", "2", "{hello}"], "unknown CID version: 2"),
