@@ -6,6 +6,8 @@ import io
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.cid import CID, DAG_CBOR, DAG_PB, RAW, CidBuilder
@@ -289,3 +291,50 @@ def test_shared_reader_across_threads() -> None:
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(check, range(16)))
+
+
+# -- the dag-pb leaf shortcut agrees with the strict decoders ---------------------------------------
+
+def _strict_leaf(block: bytes) -> bytes | None:
+    """What the strict decoders say a leaf holds, or None where they refuse or it is no plain leaf."""
+    from pyipld.dagpb import decode_pbnode
+    from pyipld.errors import DecodeError
+    from pyipld.unixfs.data import decode_unixfs_data
+
+    try:
+        node = decode_pbnode(block)
+        if node.links or node.data is None:
+            return None
+        fs = decode_unixfs_data(node.data)
+    except DecodeError:
+        return None
+    if fs.type not in (DataType.FILE, DataType.RAW) or fs.blocksizes:
+        return None
+    data = fs.data or b""
+    if fs.filesize is not None and fs.filesize != len(data):
+        return None
+    return data
+
+
+@given(data=st.binary(max_size=300), kind=st.sampled_from([DataType.FILE, DataType.RAW, DataType.DIRECTORY]),
+       filesize=st.one_of(st.none(), st.integers(0, 400)), with_data=st.booleans())
+def test_plain_leaf_shortcut_matches_strict_decoders(data: bytes, kind: DataType, filesize: int | None,
+                                                     with_data: bool) -> None:
+    from pyipld.unixfs.reader import plain_leaf_data
+
+    msg = UnixFSData(kind, data=data if with_data else None, filesize=filesize)
+    block = encode_pbnode([], encode_unixfs_data(msg))
+    fast = plain_leaf_data(block)
+    if fast is not None:
+        assert fast == _strict_leaf(block)
+    if kind is not DataType.DIRECTORY and (filesize is None or filesize == (len(data) if with_data else 0)):
+        assert fast == (data if with_data else b"")  # the importer's form always takes the shortcut
+
+
+@given(st.binary(max_size=80))
+def test_plain_leaf_shortcut_on_garbage(block: bytes) -> None:
+    from pyipld.unixfs.reader import plain_leaf_data
+
+    fast = plain_leaf_data(block)
+    if fast is not None:
+        assert fast == _strict_leaf(block)

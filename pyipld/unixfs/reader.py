@@ -30,6 +30,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Final
 
+from .._varint import decode_varint
 from ..blockstore import BlockSource, get_verified
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
@@ -41,9 +42,11 @@ __all__ = [
     "FileNode",
     "UnixFSFile",
     "UnixFSReader",
+    "decode_file_node",
     "file_size",
     "iter_file",
     "open_file",
+    "plain_leaf_data",
     "read_file",
 ]
 
@@ -80,6 +83,41 @@ def _name(cid: bytes) -> str:
         return cid.hex()
 
 
+def plain_leaf_data(block: bytes) -> bytes | None:
+    """The chunk of a dag-pb leaf in the exact form importers write, else None.
+
+    Recognizes only ``0a L ‖ 08 T ‖ [12 n chunk] ‖ [18 n]`` filling the whole block,
+    with T = File or Raw and filesize (when present) = n — a form the strict
+    decoders accept with the same meaning — and copies the chunk once instead of
+    twice (dag-pb Data, then UnixFS Data). Anything else returns None and goes
+    through the strict decoders, which give the answer or the error.
+    """
+    end = len(block)
+    if end < 4 or block[0] != 0x0A:
+        return None
+    try:
+        size, n = decode_varint(block, 1, max_bytes=10)
+        i = 1 + n
+        if size < 2 or i + size != end or block[i] != 0x08 or block[i + 1] not in (0, 2):
+            return None
+        i += 2
+        start = length = 0
+        if i < end and block[i] == 0x12:
+            length, n = decode_varint(block, i + 1, max_bytes=10)
+            start = i + 1 + n
+            i = start + length
+        if i < end and block[i] == 0x18:
+            filesize, n = decode_varint(block, i + 1, max_bytes=10)
+            if filesize != length:
+                return None
+            i += 1 + n
+    except DecodeError:
+        return None
+    if i != end:
+        return None
+    return block[start : start + length]
+
+
 def decode_file_node(cid: bytes, block: bytes) -> FileNode:
     """Interpret a (verified) block as part of a UnixFS file.
 
@@ -92,6 +130,9 @@ def decode_file_node(cid: bytes, block: bytes) -> FileNode:
         return FileNode(cid, block, (), (), len(block))
     if parsed.codec != DAG_PB:
         raise UnixFSError(f"block {parsed} has codec 0x{parsed.codec:x}; a UnixFS file is dag-pb or raw")
+    leaf = plain_leaf_data(block)
+    if leaf is not None:
+        return FileNode(cid, leaf, (), (), len(leaf))
     try:
         node = decode_pbnode(block)
     except DecodeError as exc:
