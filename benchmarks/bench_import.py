@@ -22,6 +22,7 @@ Run: ``python -m benchmarks.bench_import [--smoke] [--size-mib 256] [--memory-mi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -72,7 +73,7 @@ def bench_speed(path: str, data: bytes, repeat: int, jobs_list: list[int]) -> di
     best: dict[str, float] = {}
     for name, (params, _) in PARAMS.items():
         for jobs in jobs_list:
-            timing = time_interleaved(lambda params=params, jobs=jobs: import_file(path, params, jobs=jobs),
+            timing = time_interleaved(functools.partial(import_file, path, params, jobs=jobs),
                                       lambda: hashlib.sha256(data).digest(), repeat=repeat)
             emit(f"import/{name}/jobs={jobs}", len(data), timing, jobs=jobs,
                  vs_one_thread_sha256=round(1 / timing.ratio, 3))
