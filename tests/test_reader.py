@@ -338,3 +338,15 @@ def test_plain_leaf_shortcut_on_garbage(block: bytes) -> None:
     fast = plain_leaf_data(block)
     if fast is not None:
         assert fast == _strict_leaf(block)
+
+
+def test_file_object_read_after_an_error_retries_instead_of_faking_eof() -> None:
+    store, cid, data = _imported(1000, max_links=20)
+    leaves = [c for c in store if CID.from_bytes(c) != cid]
+    saved = store._blocks.pop(leaves[3])
+    f = open_file(store, cid, buffering=0)
+    assert f.read(300) == data[:300]
+    with pytest.raises(NotFoundError):
+        f.read(200)
+    store.put(leaves[3], saved)  # the block arrives (e.g. fetched): reading resumes where it was
+    assert f.read(200) == data[300:500]

@@ -324,7 +324,11 @@ class UnixFSFile(io.RawIOBase):
         got = 0
         while got < want:
             if not self._pending:
-                piece = next(self._stream, None)
+                try:
+                    piece = next(self._stream, None)
+                except BaseException:
+                    self._stream = None  # a failed walk is dead: the next read starts afresh
+                    raise
                 if piece is None:
                     break
                 self._pending = memoryview(piece)
