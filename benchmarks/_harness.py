@@ -46,21 +46,27 @@ class Timing:
         return self.seconds / self.baseline if self.baseline > 0 else float("inf")
 
 
-def time_interleaved(case: Callable[[], object], baseline: Callable[[], object], *, repeat: int = 5) -> Timing:
-    """Min-of-``repeat`` seconds of ``case`` and ``baseline``, run alternately after a warm-up of each."""
-    case()
-    baseline()
-    best_case = best_base = float("inf")
+def time_interleaved(case: Callable[[], object], baseline: Callable[[], object], *, repeat: int = 5,
+                     control: Callable[[], object] | None = None) -> Timing:
+    """Min-of-``repeat`` seconds of ``case`` and ``baseline``, run alternately after a warm-up of each.
+
+    ``control`` (optional) runs in the same rotation; its min seconds go to
+    ``Timing.extra["control"]`` (e.g. plain hashlib on N threads beside a jobs=N case).
+    """
+    funcs = [baseline, case] + ([control] if control is not None else [])
+    for fn in funcs:
+        fn()
+    best = [float("inf")] * len(funcs)
     for _ in range(max(repeat, 1)):
         gc.collect()
-        t0 = time.perf_counter()
-        baseline()
-        t1 = time.perf_counter()
-        case()
-        t2 = time.perf_counter()
-        best_base = min(best_base, t1 - t0)
-        best_case = min(best_case, t2 - t1)
-    return Timing(best_case, best_base)
+        for i, fn in enumerate(funcs):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    timing = Timing(best[1], best[0])
+    if control is not None:
+        timing.extra["control"] = best[2]
+    return timing
 
 
 def emit(case: str, nbytes: int, timing: Timing | None = None, **extra: Any) -> dict[str, Any]:

@@ -98,10 +98,15 @@ def bench_speed(path: str, data: bytes, repeat: int, jobs_list: list[int]) -> di
              note="plain hashlib over 1 MiB pieces on N threads: the best any threaded import can do now")
     for name, (params, _) in PARAMS.items():
         for jobs in jobs_list:
+            control = functools.partial(_sha256_threads, data, jobs) if jobs > 1 else None
             timing = time_interleaved(functools.partial(import_file, path, params, jobs=jobs),
-                                      lambda: hashlib.sha256(data).digest(), repeat=repeat)
+                                      lambda: hashlib.sha256(data).digest(), repeat=repeat, control=control)
+            extra: dict[str, float] = {}
+            if control is not None:  # same moments, same threads: load-independent-ish
+                extra["control_vs_one_thread_sha256"] = round(timing.baseline / timing.extra["control"], 3)
+                extra["vs_control"] = round(timing.extra["control"] / timing.seconds, 3)
             emit(f"import/{name}/jobs={jobs}", len(data), timing, jobs=jobs,
-                 vs_one_thread_sha256=round(1 / timing.ratio, 3))
+                 vs_one_thread_sha256=round(1 / timing.ratio, 3), **extra)
             best[name] = min(best.get(name, float("inf")), timing.seconds)
 
         def stream(params: ImportParams = params) -> None:
