@@ -203,7 +203,8 @@ def _mmap_chunks(fd: int, length: int, size: int, window: int) -> Iterator[memor
 
 
 def _use_mmap() -> bool:
-    return os.environ.get("PYIPLD_NO_MMAP", "") in ("", "0")
+    # MAP_SHARED/PROT_READ are POSIX-only; elsewhere (Windows) files are read.
+    return hasattr(mmap, "MAP_SHARED") and os.environ.get("PYIPLD_NO_MMAP", "") in ("", "0")
 
 
 def _path_chunks(path: str | os.PathLike[str], chunker: Chunker) -> Iterator[BytesLike]:
