@@ -122,7 +122,7 @@ def test_want_have_small_block_comes_whole() -> None:
 
 
 def test_wrong_bytes_are_rejected_never_returned() -> None:
-    store, cids = make_store(1)
+    _store, cids = make_store(1)
     client = ClientSession(max_rejected_blocks=2)
     client.want(cids[0])
     client.data_to_send()
@@ -339,7 +339,7 @@ def run_router(router: WantRouter, servers: dict[str, ServerSession]) -> list[Ev
 
 
 def test_router_asks_next_peer_after_dont_have() -> None:
-    store_a, cids_a = make_store(4)
+    store_a, _cids_a = make_store(4)
     store_b, cids_b = make_store(8)  # b has everything a has, and more
     router = WantRouter()
     router.add_peer("a", ClientSession())
