@@ -444,7 +444,7 @@ class NoiseSession:
         pos = 0
         end = len(buf)
         try:
-            while end - pos >= 2 and self.state is not State.CLOSED:
+            while end - pos >= 2:
                 length = (buf[pos] << 8) | buf[pos + 1]
                 if end - pos - 2 < length:
                     break
