@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from .._varint import decode_varint, encode_varint
 from ..errors import DecodeError, VarintError
 
-__all__ = ["field_varint", "field_bytes", "iter_fields", "WIRE_VARINT", "WIRE_LEN"]
+__all__ = ["WIRE_LEN", "WIRE_VARINT", "field_bytes", "field_varint", "iter_fields"]
 
 WIRE_VARINT = 0
 WIRE_I64 = 1

@@ -25,17 +25,17 @@ from ._pb import WIRE_LEN, field_bytes, iter_fields
 __all__ = [
     "IDENTIFY_PROTOCOL",
     "IDENTIFY_PUSH_PROTOCOL",
+    "MAX_IDENTIFY_BYTES",
     "PING_PROTOCOL",
     "PING_SIZE",
-    "MAX_IDENTIFY_BYTES",
+    "PROTOCOL_VERSION",
     "Identify",
-    "encode_identify",
-    "decode_identify",
-    "encode_lp",
-    "maybe_decode_lp",
     "PingEcho",
     "build_identify",
-    "PROTOCOL_VERSION",
+    "decode_identify",
+    "encode_identify",
+    "encode_lp",
+    "maybe_decode_lp",
 ]
 
 IDENTIFY_PROTOCOL: Final = "/ipfs/id/1.0.0"

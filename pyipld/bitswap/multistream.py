@@ -41,17 +41,17 @@ from .._varint import decode_varint, encode_varint
 from ..errors import LocalProtocolError, RemoteProtocolError, VarintError
 
 __all__ = [
-    "PROTOCOL_ID",
     "MAX_LINE_BYTES",
-    "encode_line",
-    "State",
+    "PROTOCOL_ID",
     "Dialer",
-    "Listener",
-    "ProtocolAgreed",
-    "ProtocolRejected",
-    "NegotiationFailed",
-    "ProtocolRefused",
     "Event",
+    "Listener",
+    "NegotiationFailed",
+    "ProtocolAgreed",
+    "ProtocolRefused",
+    "ProtocolRejected",
+    "State",
+    "encode_line",
 ]
 
 PROTOCOL_ID: Final = "/multistream/1.0.0"

@@ -47,7 +47,10 @@ from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
@@ -55,20 +58,20 @@ from ._pb import WIRE_LEN, field_bytes, iter_fields
 from .peer import Identity, PeerId, PublicKey, decode_public_key
 
 __all__ = [
-    "PROTOCOL_NAME",
-    "PROTOCOL_ID",
-    "SIGNATURE_PREFIX",
     "MAX_FRAME_BYTES",
     "MAX_PLAINTEXT_BYTES",
-    "HandshakePayload",
-    "encode_handshake_payload",
-    "decode_handshake_payload",
-    "State",
-    "NoiseSession",
-    "HandshakeCompleted",
-    "DataReceived",
+    "PROTOCOL_ID",
+    "PROTOCOL_NAME",
+    "SIGNATURE_PREFIX",
     "ConnectionClosed",
+    "DataReceived",
     "Event",
+    "HandshakeCompleted",
+    "HandshakePayload",
+    "NoiseSession",
+    "State",
+    "decode_handshake_payload",
+    "encode_handshake_payload",
 ]
 
 PROTOCOL_NAME: Final = b"Noise_XX_25519_ChaChaPoly_SHA256"  # 32 bytes: used as h without hashing

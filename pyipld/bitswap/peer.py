@@ -35,13 +35,13 @@ from ..multihash import decode_multihash
 from ._pb import WIRE_LEN, WIRE_VARINT, field_bytes, field_varint, iter_fields
 
 __all__ = [
-    "KeyType",
-    "PublicKey",
-    "Identity",
-    "PeerId",
     "LIBP2P_KEY_CODEC",
-    "encode_public_key",
+    "Identity",
+    "KeyType",
+    "PeerId",
+    "PublicKey",
     "decode_public_key",
+    "encode_public_key",
 ]
 
 LIBP2P_KEY_CODEC: Final = 0x72  # multicodec "libp2p-key"

@@ -51,25 +51,25 @@ from typing import Final
 from ..errors import LocalProtocolError, PeerTimeoutError, RemoteProtocolError
 
 __all__ = [
-    "PROTOCOL_ID",
     "INITIAL_WINDOW",
     "MAX_WINDOW",
-    "FrameType",
-    "Flag",
-    "GoAwayCode",
-    "StreamState",
-    "YamuxSession",
-    "encode_header",
-    "StreamOpened",
+    "PROTOCOL_ID",
+    "ConnectionTerminated",
     "DataReceived",
-    "StreamEnded",
-    "StreamReset",
-    "WindowUpdated",
+    "Event",
+    "Flag",
+    "FrameType",
+    "GoAwayCode",
+    "GoAwayReceived",
     "PingReceived",
     "PongReceived",
-    "GoAwayReceived",
-    "ConnectionTerminated",
-    "Event",
+    "StreamEnded",
+    "StreamOpened",
+    "StreamReset",
+    "StreamState",
+    "WindowUpdated",
+    "YamuxSession",
+    "encode_header",
 ]
 
 PROTOCOL_ID: Final = "/yamux/1.0.0"
@@ -208,8 +208,16 @@ _STREAM_TRANSITIONS: Final = {
 
 
 class _Stream:
-    __slots__ = ("stream_id", "state", "inbound", "need_ack", "send_window",
-                 "recv_window", "window_size", "unacked")
+    __slots__ = (
+        "inbound",
+        "need_ack",
+        "recv_window",
+        "send_window",
+        "state",
+        "stream_id",
+        "unacked",
+        "window_size",
+    )
 
     def __init__(self, stream_id: int, inbound: bool, window_size: int) -> None:
         self.stream_id = stream_id
