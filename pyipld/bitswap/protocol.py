@@ -276,6 +276,15 @@ class ClientSession:
     def wants(self, cid: bytes) -> bool:
         return cid in self._wants
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """True when ``data_to_send()`` would return bytes."""
+        if self._cancels:
+            return True
+        if self.state is SessionState.CLOSED or self._outstanding >= self.max_outstanding:
+            return False
+        return any(cid in self._wants and not self._wants[cid].sent for cid in self._queue)
+
     # -- commands
     def want(self, cid: bytes, *, want_type: WantType = WantType.BLOCK, send_dont_have: bool = True) -> None:
         """Queue a want for ``cid`` (binary). Wanting a CID twice is a no-op.
