@@ -25,6 +25,7 @@ protocol errors close the connection and surface on every stream as
 from __future__ import annotations
 
 import logging
+from collections import Counter
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -362,7 +363,7 @@ class Connection:
         self._send_lock = trio.Lock()
         self._flush_scheduled = False
         self._closed_event = trio.Event()
-        self.inbound_streams_served = 0
+        self.pings_answered = 0  # yamux pings from the peer (answered by the session)
 
     def __repr__(self) -> str:
         return f"<Connection peer={self.remote_peer} {'out' if self.initiator else 'in'}>"
@@ -445,6 +446,8 @@ class Connection:
             elif isinstance(ev, yamux.WindowUpdated):
                 if (st4 := self._streams.get(ev.stream_id)) is not None:
                     st4._on_window()
+            elif isinstance(ev, yamux.PingReceived):
+                self.pings_answered += 1
             elif isinstance(ev, yamux.GoAwayReceived):
                 log.debug("peer %s sent GoAway(%d)", self.remote_peer, ev.code)
                 if ev.code != yamux.GoAwayCode.NORMAL:
@@ -486,7 +489,7 @@ class Connection:
         if handler is None:  # removed meanwhile
             await self._quiet_reset(st)
             return
-        self.inbound_streams_served += 1
+        self.host.served[proto] += 1
         try:
             await handler(st)
         except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -664,6 +667,7 @@ class Host:
         self.keepalive_interval = keepalive_interval
         self.listen_addrs: list[Multiaddr] = []
         self.connections: set[Connection] = set()
+        self.served: Counter[str] = Counter()  # inbound streams handed to each handler
         self.handlers: dict[str, StreamHandler] = {
             _identify.IDENTIFY_PROTOCOL: self._handle_identify,
             _identify.IDENTIFY_PUSH_PROTOCOL: self._handle_identify_push,
