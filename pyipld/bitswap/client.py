@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +70,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+Dialer = Callable[[Multiaddr], Awaitable[trio.abc.Stream]]
 
 
 @dataclass(slots=True)
@@ -150,6 +151,8 @@ class BitswapClient:
         max_attempts: sends per want and peer.
         idle_timeout: seconds a fetch may go without receiving anything.
         max_block_bytes: larger blocks are refused.
+        dial: ``async (multiaddr) -> trio.abc.Stream`` replacing TCP (tests,
+            custom transports); the stream is then secured and multiplexed.
     """
 
     def __init__(
@@ -163,8 +166,10 @@ class BitswapClient:
         idle_timeout: float = 60.0,
         max_block_bytes: int = MAX_BLOCK_BYTES,
         max_rejected_blocks: int = 8,
+        dial: Dialer | None = None,
     ) -> None:
         self.host = host or Host()
+        self._dial = dial
         self.max_outstanding = max_outstanding
         self.window = window
         self.want_timeout = want_timeout
@@ -248,7 +253,13 @@ class BitswapClient:
         key = str(addr.peer_id) if addr.peer_id else str(addr)
         reason = "closed"
         try:
-            async with self.host.connect(addr) as conn:
+            if self._dial is None:
+                manager = self.host.connect(addr)
+            else:
+                transport = await self._dial(addr)
+                manager = self.host.upgrade(transport, initiator=True, expected_peer=addr.peer_id,
+                                            remote_addr=addr)
+            async with manager as conn:
                 key = str(conn.remote_peer)
                 session = ClientSession(
                     max_outstanding=self.max_outstanding, want_timeout=self.want_timeout,

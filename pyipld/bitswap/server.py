@@ -66,9 +66,9 @@ class BitswapServer:
         self.max_pending = max_pending
         self.target_message_bytes = target_message_bytes
         self.max_block_bytes = max_block_bytes
-        self.blocks_sent = 0
-        self.bytes_sent = 0
         self.peers_served = 0
+        self._done_blocks = 0
+        self._done_bytes = 0
         self._states: dict[Connection, _PeerState] = {}
         self._nursery: trio.Nursery | None = None
         for proto in PROTOCOLS:
@@ -76,13 +76,20 @@ class BitswapServer:
 
     async def serve(
         self,
-        listen: str | Multiaddr = "/ip4/127.0.0.1/tcp/0",
+        listen: str | Multiaddr | None = "/ip4/127.0.0.1/tcp/0",
         *,
         task_status: trio.TaskStatus[list[Multiaddr]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen and serve until cancelled; ``task_status.started`` gets our addresses."""
+        """Listen and serve until cancelled; ``task_status.started`` gets our addresses.
+
+        With ``listen=None`` nothing is bound: connections are handed in with
+        ``host.serve_transport(stream)`` (tests, custom transports).
+        """
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if listen is None:
+                task_status.started([])
+                await trio.sleep_forever()
             addrs = await nursery.start(self.host.listen, listen)
             task_status.started(addrs)
 
@@ -137,12 +144,20 @@ class BitswapServer:
                         await stream.send_all(data)
                 finally:
                     await stream.aclose()
-                self.blocks_sent = sum(s.session.blocks_sent for s in self._states.values())
-                self.bytes_sent = sum(s.session.bytes_sent for s in self._states.values())
         except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             log.info("serving %s stopped: %s", conn.remote_peer, exc)
         finally:
             self._states.pop(conn, None)
+            self._done_blocks += session.blocks_sent
+            self._done_bytes += session.bytes_sent
+
+    @property
+    def blocks_sent(self) -> int:
+        return self._done_blocks + sum(s.session.blocks_sent for s in self._states.values())
+
+    @property
+    def bytes_sent(self) -> int:
+        return self._done_bytes + sum(s.session.bytes_sent for s in self._states.values())
 
     def stats(self) -> dict[str, Any]:
         return {"peers": self.peers_served, "blocks_sent": self.blocks_sent, "bytes_sent": self.bytes_sent}
