@@ -38,10 +38,12 @@ from ..cid import CID, DAG_CBOR, DAG_PB, RAW
 from ..dagpb import decode_pbnode
 from ..errors import (
     DecodeError,
+    IntegrityError,
     LocalProtocolError,
     NotFoundError,
     PeerTimeoutError,
     ProtocolError,
+    PyipldError,
     RemoteProtocolError,
     UnixFSError,
 )
@@ -70,6 +72,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+_Result = tuple[bytes, bytes | None, Exception | None]
 Dialer = Callable[[Multiaddr], Awaitable[trio.abc.Stream]]
 
 
@@ -121,10 +124,13 @@ def _identity_data(cid: bytes) -> bytes | None:
     return parsed.digest if parsed.hash_code == 0 else None
 
 
-def _want_failed_error(event: WantFailed) -> ProtocolError | NotFoundError:
+def _want_failed_error(event: WantFailed, rejected: int) -> PyipldError:
     text = f"block {CID.from_bytes(event.cid)} not fetched: " + "; ".join(event.reasons)
     if all(r.endswith("DONT_HAVE") for r in event.reasons):
         return NotFoundError(text)
+    if rejected:
+        return IntegrityError(f"{text}; {rejected} received block(s) were rejected because their "
+                              "bytes did not match any CID we asked for")
     if any("no answer" in r or "timed out" in r or "within" in r for r in event.reasons):
         return PeerTimeoutError(text)
     return RemoteProtocolError(text)
@@ -180,7 +186,7 @@ class BitswapClient:
         self.rejected_blocks = 0
         self._router = WantRouter()
         self._by_conn: dict[Connection, _Peer] = {}
-        self._listeners: dict[bytes, list[trio.MemorySendChannel[tuple[bytes, bytes | None, Exception | None]]]] = {}
+        self._listeners: dict[bytes, list[trio.MemorySendChannel[_Result]]] = {}
         self._failures: dict[str, str] = {}
         self._dialing = 0
         self._changed = trio.Event()
@@ -354,7 +360,7 @@ class BitswapClient:
             if isinstance(event, BlockReceived):
                 self._send(event.cid, event.data, None)
             elif isinstance(event, WantFailed):
-                self._send(event.cid, None, _want_failed_error(event))
+                self._send(event.cid, None, _want_failed_error(event, self.rejected_blocks))
 
     def _send(self, cid: bytes, data: bytes | None, error: Exception | None) -> None:
         for channel in self._listeners.pop(cid, []):
@@ -374,7 +380,7 @@ class BitswapClient:
             self._send(cid, None, error)
 
     # -- requests -------------------------------------------------------------------------
-    def _request(self, cid: bytes, channel: trio.MemorySendChannel[tuple[bytes, bytes | None, Exception | None]]) -> None:
+    def _request(self, cid: bytes, channel: trio.MemorySendChannel[_Result]) -> None:
         inline = _identity_data(cid)
         if inline is not None:
             channel.send_nowait((cid, inline, None))
@@ -397,7 +403,7 @@ class BitswapClient:
                 self._router.cancel(cid)
                 self._kick_all()
 
-    async def _receive(self, recv: trio.MemoryReceiveChannel[tuple[bytes, bytes | None, Exception | None]],
+    async def _receive(self, recv: trio.MemoryReceiveChannel[_Result],
                        waiting: int) -> tuple[bytes, bytes]:
         try:
             with trio.fail_after(self.idle_timeout):
@@ -414,7 +420,7 @@ class BitswapClient:
     async def get_block(self, cid: bytes | str | CID) -> bytes:
         """Fetch one block (verified against ``cid``)."""
         raw = CID.parse(cid).bytes
-        send, recv = trio.open_memory_channel[tuple[bytes, bytes | None, Exception | None]](1)
+        send, recv = trio.open_memory_channel[_Result](1)
         self._request(raw, send)
         try:
             return (await self._receive(recv, 1))[1]
@@ -447,7 +453,7 @@ class BitswapClient:
         queue: deque[bytes] = deque([CID.parse(root).bytes])
         seen: set[bytes] = {queue[0]}
         in_flight: set[bytes] = set()
-        send, recv = trio.open_memory_channel[tuple[bytes, bytes | None, Exception | None]](math.inf)
+        send, recv = trio.open_memory_channel[_Result](math.inf)
         try:
             while queue or in_flight:
                 while queue and len(in_flight) < self.window:
@@ -501,7 +507,7 @@ class BitswapClient:
         refs: Counter[bytes] = Counter({items[0][1]: 1})
         requested: set[bytes] = set()
         n_blocks = n_bytes = 0
-        send, recv = trio.open_memory_channel[tuple[bytes, bytes | None, Exception | None]](math.inf)
+        send, recv = trio.open_memory_channel[_Result](math.inf)
         try:
             while items:
                 # 1. expand ready inner nodes inside the window, emit the head
