@@ -254,7 +254,7 @@ def fake_peer(net: Net, port: int, reply: Callable[[BitswapMessage], list[bytes]
 
 @trio_test
 async def test_block_not_matching_cid_is_rejected_and_never_stored() -> None:
-    store, root, _ = file_dag(5000)
+    _store, root, _ = file_dag(5000)
 
     def evil(msg: BitswapMessage) -> list[bytes]:
         return [frame_message(BitswapMessage(payload=(PayloadBlock(encode_prefix(e.cid), b"forged " * 10),)))
@@ -344,7 +344,7 @@ async def test_endless_dont_have_is_a_clear_error() -> None:
 
 @trio_test
 async def test_wrong_peer_id_is_refused() -> None:
-    store, root, _ = file_dag(1000)
+    store, _root, _ = file_dag(1000)
     async with network() as net:
         addr, _ = await start_server(net, store, 1, ident=1)
         wrong = addr.rsplit("/", 1)[0] + f"/{seed(4).peer_id}"
