@@ -17,6 +17,7 @@ import filecmp
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,18 +147,95 @@ def cmd_serve(peer: str, path: Path) -> dict[str, Any]:
     return out
 
 
+def car_blocks_ok(car: Path, root: bytes, path: Path) -> bool:
+    """CARv1 header names ``root``; every section's block hashes to its CID; the file rebuilds."""
+    import dag_cbor
+
+    from pyipld._varint import decode_varint
+
+    raw = car.read_bytes()
+    n, k = decode_varint(raw)
+    header = dag_cbor.decode(raw[k : k + n])
+    assert isinstance(header, dict) and header["version"] == 1
+    if [bytes(c) for c in header["roots"]] != [root]:  # type: ignore[union-attr]
+        return False
+    store = MemoryBlockstore()
+    off = k + n
+    while off < len(raw):
+        size, k = decode_varint(raw, off)
+        cid, used = CID.decode_prefix(raw, off + k)
+        data = raw[off + k + used : off + k + size]
+        if not cid.verify(data):
+            return False
+        store.put(cid.bytes, data)
+        off += k + size
+    with tempfile.TemporaryDirectory() as tmp:
+        write_tree(store, root, Path(tmp) / "x")
+        return same_tree(path, Path(tmp) / "x")
+
+
+def cmd_cli(path: Path) -> dict[str, Any]:
+    """``pyipld serve`` in a subprocess; ``get -o``, ``get --car`` and ``cat`` against it."""
+    import argparse as _argparse
+    import io
+
+    from pyipld._cli.net import cmd_cat_from_peers, cmd_get_from_peers
+    from pyipld.blockstore import DirectoryBlockstore
+
+    out: dict[str, Any] = {"mode": "cli", "path": str(path)}
+    with tempfile.TemporaryDirectory() as tmp:
+        blocks = DirectoryBlockstore(Path(tmp) / "blocks")
+        root = import_file(path, ImportParams(), blocks)
+        key = Path(tmp) / "key"
+        argv = [sys.executable, "-m", "pyipld", "serve", "--blockstore", str(Path(tmp) / "blocks"),
+                "--listen", "/ip4/127.0.0.1/tcp/0", "--identity", str(key), "--lifetime", "120"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            maddr = proc.stdout.readline().strip()  # bounded by --lifetime
+            out["multiaddr"] = maddr
+            from pyipld.bitswap.peer import Identity
+            out["identity_ok"] = maddr.endswith("/p2p/" + str(Identity.load(key).peer_id))
+            common = {"peer": [maddr], "identity": None, "timeout": 30.0, "window": 32, "quiet": True}
+            dest = Path(tmp) / "got.bin"
+            cmd_get_from_peers(_argparse.Namespace(cid=str(root.cid), output=str(dest), car=None, **common))
+            out["get_ok"] = same_tree(path, dest)
+            car = Path(tmp) / "got.car"
+            cmd_get_from_peers(_argparse.Namespace(cid=str(root.cid), output=None, car=str(car), **common))
+            out["car_bytes"] = car.stat().st_size
+            out["car_ok"] = car_blocks_ok(car, root.cid.bytes, path)
+            buf = io.BytesIO()
+            real = sys.stdout
+            wrapper = io.TextIOWrapper(buf)
+            sys.stdout = wrapper
+            try:
+                cmd_cat_from_peers(_argparse.Namespace(cid=str(root.cid), **common))
+            finally:
+                sys.stdout = real
+                wrapper.detach()
+            out["cat_ok"] = hashlib.sha256(buf.getvalue()).hexdigest() == sha256_file(path)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    out["ok"] = out["identity_ok"] and out["get_ok"] and out["cat_ok"] and out["car_ok"]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["fetch", "serve"])
-    ap.add_argument("peer", choices=["kubo", "helia"])
+    ap.add_argument("mode", choices=["fetch", "serve", "cli"])
+    ap.add_argument("peer", choices=["kubo", "helia", "pyipld"])
     ap.add_argument("path", type=Path)
     a = ap.parse_args()
     if not in_isolated_netns():
         print(json.dumps({"ok": False, "error": "not in an isolated network namespace"}))
         return 2
     try:
-        out = cmd_fetch(a.peer, a.path) if a.mode == "fetch" else cmd_serve(a.peer, a.path)
-    except Exception as exc:  # report, do not hide: the test prints this line
+        if a.mode == "cli":
+            out = cmd_cli(a.path)
+        else:
+            out = cmd_fetch(a.peer, a.path) if a.mode == "fetch" else cmd_serve(a.peer, a.path)
+    except Exception as exc:  # noqa: BLE001 - reported: the test prints this line
         out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     print(json.dumps(out), flush=True)
     return 0 if out.get("ok") else 1

@@ -74,3 +74,12 @@ def test_peer_fetches_from_our_server(peer: str, big_file: Path) -> None:
     need(peer)
     result = run("serve", peer, big_file)
     assert result["peer_rc"] == 0 and result["blocks_sent"] >= FILE_BYTES // (256 * 1024)
+
+
+def test_cli_serve_get_car_cat(big_file: Path) -> None:
+    # our own server and client over loopback TCP (still a peer: namespace only)
+    reason = netns_missing()
+    if reason:
+        pytest.skip(reason)
+    result = run("cli", "pyipld", big_file)
+    assert result["get_ok"] and result["cat_ok"] and result["identity_ok"]
