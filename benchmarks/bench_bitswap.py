@@ -55,7 +55,7 @@ def _child(mode: str, maddr: str, cid: str, dest: str) -> int:
         total = 0
         async with BitswapClient.connect([maddr], want_timeout=30, idle_timeout=120) as client:
             if mode == "cat":
-                with open(dest, "wb") as out:
+                with open(dest, "wb") as out:  # noqa: ASYNC230 - blocking writes, as kubo's fetch does
                     async for chunk in client.iter_file(cid):
                         out.write(chunk)
                         total += len(chunk)
@@ -72,7 +72,7 @@ def _child(mode: str, maddr: str, cid: str, dest: str) -> int:
 
 def _run_json(argv: list[str], timeout: float, cwd: Path | None = None) -> tuple[dict[str, Any], float]:
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -165,7 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         a.size, a.repeats = 2 << 20, 1
 
     sys.path.insert(0, str(ROOT))
-    from tests._peers import helia_missing, in_isolated_netns, kubo_missing, netns_missing
+    from tests._peers import (
+        helia_missing,
+        in_isolated_netns,
+        kubo_missing,
+        netns_missing,
+    )
 
     if not in_isolated_netns():
         reason = netns_missing()
@@ -174,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
                sys.executable, "-m", "benchmarks.bench_bitswap", *(argv if argv is not None else sys.argv[1:])]
-        return subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=3600).returncode
+        return subprocess.run(cmd, check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              timeout=3600).returncode
 
     with tempfile.TemporaryDirectory(prefix="bench-bitswap-") as tmpdir:
         tmp = Path(tmpdir)
