@@ -351,3 +351,40 @@ async def test_wrong_peer_id_is_refused() -> None:
         with pytest.raises(ProtocolError, match="could not connect"):
             async with BitswapClient.connect([wrong], **fast(net)):
                 pass
+
+
+@trio_test
+async def test_peer_going_away_mid_fetch_hands_wants_to_the_other() -> None:
+    store, root, data = file_dag(400_000, chunker="size-10000")
+    host = Host(seed(6))
+    served = [0]
+
+    async def flaky(stream: Stream) -> None:  # answers one want, then drops the connection
+        reader = MessageReader()
+        for _ in range(100):
+            chunk = await stream.receive_some()
+            if not chunk:
+                return
+            for body in reader.feed(chunk):
+                for entry in decode_message(body).entries:
+                    if entry.cancel:
+                        continue
+                    if served[0] >= 1:
+                        await stream.connection.aclose()
+                        return
+                    served[0] += 1
+                    st = await stream.connection.open_stream(PROTOCOL_1_2_0)
+                    block = PayloadBlock(encode_prefix(entry.cid), store.get(entry.cid))
+                    await st.send_all(frame_message(BitswapMessage(payload=(block,))))
+                    await st.aclose()
+
+    for proto in PROTOCOLS:
+        host.set_stream_handler(proto, flaky)
+    async with network() as net:
+        bad = net.add(host, 1)
+        good, _ = await start_server(net, store, 2, ident=2)
+        async with BitswapClient.connect([bad, good], **fast(net)) as both:
+            out = b"".join([c async for c in both.iter_file(root)])
+            assert out == data
+            assert both.peers == [str(seed(2).peer_id)]  # the flaky one went away mid-fetch
+        assert served[0] == 1
