@@ -381,3 +381,17 @@ def test_router_waits_for_first_peer_and_fails_without_any() -> None:
     router.want(cids[1])
     failed = router.remove_peer("a", "went away")
     assert failed == [WantFailed(cids[1], ("a: went away",))]
+
+
+def test_reset_streams_do_not_pile_up() -> None:
+    client = ClientSession()
+    for stream in range(200):  # each a partial message, then reset
+        client.receive_data(stream, b"\x05\x0a")
+        client.stream_reset(stream)
+    server = ServerSession(MemoryBlockstore())
+    for stream in range(200):
+        server.receive_data(stream, b"\x05")
+        server.stream_reset(stream)
+    with pytest.raises(RemoteProtocolError, match="concurrent"):
+        for stream in range(200):
+            client.receive_data(stream, b"\x05\x0a")

@@ -325,23 +325,29 @@ class BitswapClient:
     async def _on_stream(self, stream: Stream) -> None:
         """Inbound bitswap stream: the peer's replies (and wantlists, ignored)."""
         peer = self._by_conn.get(stream.connection)
-        for _ in range(1 << 20):  # bounded: ends at EOF, reset or read timeout
-            data = await stream.receive_some()
-            if peer is None:
-                if not data:
+        ended = False
+        try:
+            for _ in range(1 << 20):  # bounded: ends at EOF, reset or read timeout
+                data = await stream.receive_some()
+                ended = not data
+                if peer is None:
+                    if ended:
+                        return
+                    continue
+                try:
+                    peer.session.receive_data(stream.stream_id, data)
+                except RemoteProtocolError as exc:
+                    peer.error = exc
+                    self._drain(peer)
+                    peer.kick.set()
+                    await stream.connection.aclose()
                     return
-                continue
-            try:
-                peer.session.receive_data(stream.stream_id, data)
-            except RemoteProtocolError as exc:
-                peer.error = exc
                 self._drain(peer)
-                peer.kick.set()
-                await stream.connection.aclose()
-                return
-            self._drain(peer)
-            if not data:
-                return
+                if ended:
+                    return
+        finally:
+            if peer is not None and not ended:
+                peer.session.stream_reset(stream.stream_id)
 
     # -- event plumbing -------------------------------------------------------------------
     def _drain(self, peer: _Peer) -> None:

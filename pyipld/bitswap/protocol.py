@@ -183,6 +183,10 @@ class _StreamReaders:
         self._max_message_bytes = max_message_bytes
         self._max_streams = max_streams
 
+    def forget(self, stream: Hashable) -> None:
+        """Drop a stream's partial frame (it was reset: nothing more will come)."""
+        self._readers.pop(stream, None)
+
     def feed(self, stream: Hashable, data: bytes | bytearray | memoryview) -> list[bytes]:
         reader = self._readers.get(stream)
         if not data:
@@ -381,6 +385,10 @@ class ClientSession:
                 raise RemoteProtocolError(f"bad bitswap message: {exc}") from exc
             self.receive_message(msg)
 
+    def stream_reset(self, stream: Hashable) -> None:
+        """Inbound stream ``stream`` was reset: forget its partial message."""
+        self._readers.forget(stream)
+
     def receive_message(self, msg: BitswapMessage) -> None:
         """A decoded message from the peer (its wantlist part is ignored here)."""
         if self.state is SessionState.CLOSED:
@@ -529,6 +537,10 @@ class ServerSession:
             except DecodeError as exc:
                 raise RemoteProtocolError(f"bad bitswap message: {exc}") from exc
             self.receive_message(msg)
+
+    def stream_reset(self, stream: Hashable) -> None:
+        """Inbound stream ``stream`` was reset: forget its partial message."""
+        self._readers.forget(stream)
 
     def receive_message(self, msg: BitswapMessage) -> None:
         """Apply a peer's wantlist (blocks and presences in it are ignored)."""

@@ -109,18 +109,24 @@ class BitswapServer:
 
     async def _on_stream(self, stream: Stream) -> None:
         state = self._state(stream.connection)
-        for _ in range(1 << 20):  # bounded: ends at EOF, reset or read timeout
-            data = await stream.receive_some()
-            try:
-                state.session.receive_data(stream.stream_id, data)
-            except RemoteProtocolError as exc:
-                log.info("peer %s: %s", stream.connection.remote_peer, exc)
-                await stream.connection.aclose()
-                return
-            if state.session.has_pending:
-                state.kick.set()
-            if not data:
-                return
+        ended = False
+        try:
+            for _ in range(1 << 20):  # bounded: ends at EOF, reset or read timeout
+                data = await stream.receive_some()
+                ended = not data
+                try:
+                    state.session.receive_data(stream.stream_id, data)
+                except RemoteProtocolError as exc:
+                    log.info("peer %s: %s", stream.connection.remote_peer, exc)
+                    await stream.connection.aclose()
+                    return
+                if state.session.has_pending:
+                    state.kick.set()
+                if ended:
+                    return
+        finally:
+            if not ended:
+                state.session.stream_reset(stream.stream_id)
 
     async def _respond(self, state: _PeerState) -> None:
         conn, session = state.conn, state.session
