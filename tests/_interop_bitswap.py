@@ -17,10 +17,13 @@ import filecmp
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +93,31 @@ async def fetch(maddr: str, root: str, path: Path, out: dict[str, Any]) -> None:
         out["tree_ok"] = same_tree(path, dest)
 
 
+@contextmanager
+def helia_dir_peer(path: Path) -> Iterator[dict[str, Any]]:
+    """tests/helia_dir_peer.mjs serving a directory (helia_peer.mjs serves files only)."""
+    from tests._peers import _read_json_line, _require_netns, _stop
+
+    _require_netns()
+    with tempfile.TemporaryDirectory(prefix="pyipld-helia-dir-") as tmp:
+        work = Path(tmp)
+        shutil.copy(Path(__file__).with_name("helia_dir_peer.mjs"), work)
+        shutil.copy(HELIA_DIR / "node20-polyfill.mjs", work)
+        (work / "node_modules").symlink_to(HELIA_DIR / "node_modules")
+        proc = subprocess.Popen(["node", str(work / "helia_dir_peer.mjs"), str(path)], cwd=work,
+                                stdout=subprocess.PIPE, stderr=sys.stderr, start_new_session=True)
+        try:
+            yield _read_json_line(proc, "multiaddr", 60)
+        finally:
+            _stop(proc)
+
+
 def cmd_fetch(peer: str, path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"mode": "fetch", "peer": peer, "path": str(path)}
-    manager = kubo_peer(path) if peer == "kubo" else helia_peer(path)
+    if peer == "kubo":
+        manager = kubo_peer(path)
+    else:
+        manager = helia_peer(path) if path.is_file() else helia_dir_peer(path)
     with manager as ready:
         out["cid"] = ready["cid"]
         async def bounded() -> None:

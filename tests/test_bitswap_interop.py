@@ -62,10 +62,11 @@ def test_fetch_file_from_peer(peer: str, big_file: Path) -> None:
     assert result["stream_ok"] and result["tree_ok"] and result["bytes"] >= FILE_BYTES
 
 
-def test_fetch_directory_from_kubo(tree: Path) -> None:
-    # helia_peer.mjs serves single files only, so the directory case is kubo's
-    need("kubo")
-    result = run("fetch", "kubo", tree)
+@pytest.mark.parametrize("peer", ["kubo", "helia"])
+def test_fetch_directory_from_peer(peer: str, tree: Path) -> None:
+    # Helia: tests/helia_dir_peer.mjs (helia_peer.mjs serves single files only)
+    need(peer)
+    result = run("fetch", peer, tree)
     assert result["tree_ok"] and result["blocks"] > 5
 
 
