@@ -92,8 +92,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("file")
     ap.add_argument("--no-early-muxer", action="store_true")
     ap.add_argument("--wait-ping", type=float, default=0)
+    ap.add_argument("--rsa", action="store_true", help="kubo: RSA identity (Qm... peer id)")
     a = ap.parse_args(argv)
-    ctx = helia_peer(a.file) if a.peer == "helia" else kubo_peer(a.file)
+    ctx = helia_peer(a.file) if a.peer == "helia" else kubo_peer(a.file, extra=["--key-type", "rsa"] if a.rsa else [])
     with ctx as ready:
         result = trio.run(probe, ready["multiaddr"], ready["cid"], not a.no_early_muxer, a.wait_ping)
     result["source_sha256"] = hashlib.sha256(open(a.file, "rb").read()).hexdigest()

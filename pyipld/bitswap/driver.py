@@ -25,8 +25,8 @@ protocol errors close the connection and surface on every stream as
 from __future__ import annotations
 
 import logging
-from collections import Counter
 import math
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Final, TypeVar
