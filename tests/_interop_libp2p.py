@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -97,7 +98,7 @@ def main(argv: list[str]) -> int:
     ctx = helia_peer(a.file) if a.peer == "helia" else kubo_peer(a.file, extra=["--key-type", "rsa"] if a.rsa else [])
     with ctx as ready:
         result = trio.run(probe, ready["multiaddr"], ready["cid"], not a.no_early_muxer, a.wait_ping)
-    result["source_sha256"] = hashlib.sha256(open(a.file, "rb").read()).hexdigest()
+    result["source_sha256"] = hashlib.sha256(Path(a.file).read_bytes()).hexdigest()
     print(json.dumps(result), flush=True)
     ok = (result.get("connected") and result.get("bitswap_protocol") == BITSWAP
           and result.get("got_root_block") and result["served"].get("/ipfs/id/1.0.0"))
