@@ -93,12 +93,14 @@ async def _negotiate(
     send: Callable[[bytes], Awaitable[None]],
     leftover: bytes = b"",
 ) -> tuple[str, bytes]:
-    """Run a multistream machine to agreement; returns ``(protocol, trailing bytes)``."""
-    out = machine.data_to_send()
-    if out:
-        await send(out)
+    """Run a multistream machine to agreement; returns ``(protocol, trailing bytes)``.
+
+    A listener reads before it writes, so neither side needs transport buffering.
+    """
     if leftover:
         machine.receive_data(leftover)
+    elif isinstance(machine, multistream.Listener):
+        machine.receive_data(await receive())
     while True:
         out = machine.data_to_send()
         if out:
