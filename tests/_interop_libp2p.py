@@ -1,11 +1,13 @@
 """Interop probe: our libp2p stack against a real peer (run inside ``unshare -n``).
 
-``python -m tests._interop_libp2p helia|kubo FILE [--no-early-muxer] [--wait-ping S]``
+``python -m tests._interop_libp2p helia|kubo FILE [--no-early-muxer] [--wait-ping S] [--rsa]``
 starts the peer on loopback, dials it, and prints one JSON line of findings:
 the Noise+yamux connection to the right peer id, its identify, our answers
 to its identify/ping, a negotiated ``/ipfs/bitswap/1.2.0`` stream, and the
 root block returned on a stream the peer opened. Exit status 0 only when
-every check passed. Every wait is bounded.
+every check passed. ``python -m tests._interop_libp2p serve-to helia|kubo`` runs
+the other direction: we listen, the peer's client dials us and fetches one
+raw block that a tiny test-only handler serves. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -13,18 +15,34 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
 import sys
+import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from pyipld.bitswap._pb import field_bytes, field_varint, iter_fields
-from pyipld.bitswap.driver import Host, NegotiationError, Stream, read_lp_message
+from pyipld.bitswap.driver import (
+    Connection,
+    Host,
+    NegotiationError,
+    Stream,
+    read_lp_message,
+)
 from pyipld.bitswap.multiaddr import Multiaddr
 from pyipld.bitswap.peer import Identity
 from pyipld.cid import CID
-from tests._peers import helia_peer, kubo_peer
+from tests._peers import (
+    HELIA_DIR,
+    KUBO_ORACLE,
+    KUBO_PYTHON,
+    helia_peer,
+    in_isolated_netns,
+    kubo_peer,
+)
 
 BITSWAP = "/ipfs/bitswap/1.2.0"
 
@@ -87,7 +105,86 @@ async def probe(maddr: str, root: str, early_muxer: bool, wait_ping: float) -> d
     return out
 
 
+BLOCK = b"hello world\n"
+BLOCK_CID = CID(1, 0x55, b"\x12\x20" + hashlib.sha256(BLOCK).digest())
+BITSWAP_ALL = [BITSWAP, "/ipfs/bitswap/1.1.0", "/ipfs/bitswap/1.0.0", "/ipfs/bitswap"]
+
+
+def block_message() -> bytes:
+    """A bitswap 1.1+ message carrying BLOCK: payload {prefix, data}."""
+    prefix = b"\x01\x55\x12\x20"
+    return field_bytes(3, field_bytes(1, prefix) + field_bytes(2, BLOCK))
+
+
+async def serve_one_block(peer: str, timeout: float) -> dict[str, Any]:
+    """Listen; let the peer's own client dial us and fetch BLOCK (a minimal block server)."""
+    out: dict[str, Any] = {"cid": str(BLOCK_CID)}
+    host = Host(Identity.generate(), read_timeout=30)
+
+    async def on_connection(conn: Connection) -> None:
+        out["inbound_muxer"] = conn.muxer
+        out["inbound_early_muxer"] = conn.handshake.selected_muxer is not None
+
+    async def on_bitswap(stream: Stream) -> None:
+        for _ in range(64):
+            body = await read_lp_message(stream, 4 << 20)
+            if body is None:
+                return
+            wanted = False
+            for num, _w, wl in iter_fields(body):
+                if num != 1 or not isinstance(wl, bytes):
+                    continue
+                for n2, _w2, entry in iter_fields(wl):
+                    if n2 == 1 and isinstance(entry, bytes):
+                        fields = {n: v for n, _, v in iter_fields(entry)}
+                        if fields.get(1) == BLOCK_CID.bytes and not fields.get(3):
+                            wanted = True
+            if wanted:
+                out["wants_seen"] = out.get("wants_seen", 0) + 1
+                back = await stream.connection.open_stream(BITSWAP_ALL)
+                out["reply_protocol"] = back.protocol
+                msg = block_message()
+                await back.send_all(len(msg).to_bytes(1, "big") + msg)
+                await back.aclose()
+
+    for proto in BITSWAP_ALL:
+        host.set_stream_handler(proto, on_bitswap)
+    async with trio.open_nursery() as nursery:
+        addrs = await nursery.start(partial(host.listen, on_connection=on_connection), "/ip4/127.0.0.1/tcp/0")
+        maddr = str(addrs[0])
+        out["our_multiaddr"] = maddr
+        with tempfile.TemporaryDirectory() as tmp:
+            dest = Path(tmp) / "out"
+            if peer == "helia":
+                argv = ["node", str(HELIA_DIR / "helia_peer.mjs"), "get-block", maddr, str(BLOCK_CID)]
+            else:
+                argv = [str(KUBO_PYTHON), str(KUBO_ORACLE), "fetch", maddr, str(BLOCK_CID), str(dest),
+                        "--timeout", str(timeout)]
+            proc = await trio.to_thread.run_sync(
+                lambda: subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30,
+                                       cwd=HELIA_DIR if peer == "helia" else None, check=False)
+            )
+            out["peer_rc"] = proc.returncode
+            out["peer_stdout"] = proc.stdout.strip()[-500:]
+            if proc.returncode:
+                out["peer_stderr"] = proc.stderr.strip()[-1500:]
+            if peer == "kubo" and dest.exists():
+                out["fetched_ok"] = dest.read_bytes() == BLOCK
+            elif peer == "helia" and proc.returncode == 0:
+                line = json.loads(proc.stdout.strip().splitlines()[-1])
+                out["fetched_ok"] = line.get("sha256") == hashlib.sha256(BLOCK).hexdigest()
+        out["served"] = dict(host.served)
+        nursery.cancel_scope.cancel()
+    return out
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "serve-to":
+        if not in_isolated_netns():
+            raise SystemExit("run me inside unshare -n")
+        result = trio.run(serve_one_block, argv[1], 60.0)
+        print(json.dumps(result), flush=True)
+        return 0 if result.get("fetched_ok") else 1
     ap = argparse.ArgumentParser()
     ap.add_argument("peer", choices=["helia", "kubo"])
     ap.add_argument("file")

@@ -76,3 +76,27 @@ def test_kubo_rsa_identity_without_early_muxer(tmp_path: Path) -> None:
     r = _probe("kubo", tmp_path, "--rsa", "--no-early-muxer")
     _check_common(r)
     assert str(r["multiaddr"]).split("/p2p/")[1].startswith("Qm")
+
+
+def _serve_to(peer: str) -> dict[str, object]:
+    reason = netns_missing() or (helia_missing() if peer == "helia" else kubo_missing())
+    if reason:
+        pytest.skip(reason)
+    proc = run_in_netns([sys.executable, "-m", "tests._interop_libp2p", "serve-to", peer], timeout=240)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert lines, f"no result (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    result: dict[str, object] = json.loads(lines[-1])
+    assert proc.returncode == 0, f"{result}\n{proc.stderr[-3000:]}"
+    return result
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("peer", ["helia", "kubo"])
+def test_peer_dials_our_listener(peer: str) -> None:
+    """Responder roles: the peer's client dials us, we answer identify, it wants and gets a block."""
+    r = _serve_to(peer)
+    assert r["fetched_ok"] is True
+    assert r["inbound_muxer"] == "/yamux/1.0.0"
+    assert r["wants_seen"] >= 1  # type: ignore[operator]
+    assert r["reply_protocol"] == BITSWAP
+    assert r["served"]["/ipfs/id/1.0.0"] >= 1  # type: ignore[index]

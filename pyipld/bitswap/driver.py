@@ -356,6 +356,7 @@ class Connection:
         self.remote_peer: PeerId = handshake.remote_peer
         self.remote_public_key: PublicKey = handshake.remote_public_key
         self.muxer = muxer
+        self.handshake = handshake  # .selected_muxer is set when Noise chose the muxer
         self.initiator = initiator
         self.remote_addr = remote_addr
         self.closed = False
