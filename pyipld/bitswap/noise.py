@@ -451,7 +451,8 @@ class NoiseSession:
                 length = (buf[pos] << 8) | buf[pos + 1]
                 if end - pos - 2 < length:
                     break
-                msg = bytes(buf[pos + 2 : pos + 2 + length])  # a copy: buf is resized below
+                with memoryview(buf) as view:  # one copy; the view must not outlive the resize below
+                    msg = bytes(view[pos + 2 : pos + 2 + length])
                 pos += 2 + length
                 if self.state is State.TRANSPORT:
                     plain.append(self._decrypt_frame(msg))
