@@ -341,3 +341,70 @@ def test_keepalive_pings_flow() -> None:
         assert server.pings_answered >= 3
 
     run_pair(body, keepalive_interval=10, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+async def _fake_server(transport: Any, identity: Identity, frames: list[bytes], seen: list[bytes]) -> None:
+    """A hand-driven responder: real multistream + Noise, then raw (hostile) yamux frames."""
+    from pyipld.bitswap import multistream, noise
+
+    ms = multistream.Listener(["/noise"])
+    while ms.state is not multistream.State.AGREED:
+        ms.receive_data(await transport.receive_some())
+    await transport.send_all(ms.data_to_send())
+    session = noise.NoiseSession(identity, initiator=False, muxers=["/yamux/1.0.0"])
+    if rest := ms.trailing_data():
+        session.receive_data(rest)
+    while session.state is not noise.State.TRANSPORT:
+        if out := session.data_to_send():
+            await transport.send_all(out)
+        session.receive_data(await transport.receive_some())
+    for frame in frames:
+        session.send(frame)
+    await transport.send_all(session.data_to_send())
+    with trio.move_on_after(5):
+        while data := await transport.receive_some():
+            session.receive_data(data)
+            while (ev := session.next_event()) is not None:
+                if isinstance(ev, noise.DataReceived):
+                    seen.append(ev.data)
+
+
+def test_window_overrun_by_peer_closes_connection_with_goaway() -> None:
+    from pyipld.bitswap.yamux import Flag, FrameType, encode_header
+
+    server_id = Identity.from_seed(b"\x09" * 32)
+    hostile = [
+        encode_header(FrameType.DATA, Flag.SYN, 2, 10) + b"0123456789",
+        encode_header(FrameType.DATA, 0, 2, INITIAL_WINDOW) + b"\0" * INITIAL_WINDOW,  # 10 bytes too many
+    ]
+    a, _ = hosts()
+    seen: list[bytes] = []
+
+    async def main() -> None:
+        s1, s2 = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_fake_server, s2, server_id, hostile, seen)
+            async with a.upgrade(s1, initiator=True, expected_peer=server_id.peer_id) as conn:
+                with trio.fail_after(5):
+                    await conn.wait_closed()
+                assert isinstance(conn._error, RemoteProtocolError)
+                with pytest.raises(StreamResetError):
+                    await conn.open_stream(ECHO)
+
+    trio.run(main)
+    # the last thing we sent was GoAway(protocol error)
+    assert b"".join(seen).endswith(bytes.fromhex("000300000000000000000001"))
+
+
+def test_oversized_identify_is_rejected() -> None:
+    from pyipld.errors import LimitExceededError
+
+    async def huge_identify(stream: Stream) -> None:
+        await stream.send_all(b"\x80\x80\x04" + b"\0" * 100)  # announces 64 KiB
+
+    async def body(conn: Connection, a: Host, b: Host) -> None:
+        b.set_stream_handler("/ipfs/id/1.0.0", huge_identify)
+        with pytest.raises(LimitExceededError):
+            await conn.identify()
+
+    run_pair(body)
