@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from typing import Any
 
 import trio
 
+from pyipld._varint import decode_varint, encode_varint
 from pyipld.bitswap._pb import field_bytes, field_varint, iter_fields
 from pyipld.bitswap.driver import (
     Connection,
@@ -35,6 +38,8 @@ from pyipld.bitswap.driver import (
 from pyipld.bitswap.multiaddr import Multiaddr
 from pyipld.bitswap.peer import Identity
 from pyipld.cid import CID
+from pyipld.dagpb import decode_pbnode
+from pyipld.unixfs.data import decode_unixfs_data
 from tests._peers import (
     HELIA_DIR,
     KUBO_ORACLE,
@@ -47,33 +52,67 @@ from tests._peers import (
 BITSWAP = "/ipfs/bitswap/1.2.0"
 
 
-def want_block_message(cid: CID) -> bytes:
-    entry = field_bytes(1, cid.bytes) + field_varint(2, 1) + field_varint(5, 1)  # want-block, sendDontHave
-    return field_bytes(1, field_bytes(1, entry))
+def want_message(cids: list[CID]) -> bytes:
+    """A bitswap 1.2 wantlist: want-block + sendDontHave for each CID."""
+    entries = b"".join(
+        field_bytes(1, field_bytes(1, c.bytes) + field_varint(2, 1) + field_varint(5, 1)) for c in cids
+    )
+    body = field_bytes(1, entries)
+    return encode_varint(len(body)) + body
 
 
-async def probe(maddr: str, root: str, early_muxer: bool, wait_ping: float) -> dict[str, Any]:
+def cid_of_payload(prefix: bytes, data: bytes) -> CID | None:
+    """Rebuild the CID of a bitswap 1.1+ payload block (sha2-256 only), verifying the data."""
+    version, n1 = decode_varint(prefix, 0)
+    codec, n2 = decode_varint(prefix, n1)
+    mh_code, n3 = decode_varint(prefix, n1 + n2)
+    if mh_code != 0x12:
+        return None
+    mh = b"\x12\x20" + hashlib.sha256(data).digest()
+    return CID(version, codec, mh)
+
+
+def leaf_bytes(cid: CID, block: bytes) -> bytes:
+    if cid.codec == 0x55:
+        return block
+    node = decode_pbnode(block)
+    return decode_unixfs_data(node.data or b"").data or b""
+
+
+async def probe(maddr: str, root: str, early_muxer: bool, wait_ping: float, source: bytes) -> dict[str, Any]:
+    """Dial, identify, negotiate bitswap, then fetch the root and every leaf it links to."""
     out: dict[str, Any] = {"multiaddr": maddr, "early_muxer": early_muxer}
-    cid = CID.decode(root)
-    got_block = trio.Event()
-    messages: list[bytes] = []
+    root_cid = CID.decode(root)
+    blocks: dict[CID, bytes] = {}
+    wanted: set[CID] = {root_cid}
+    changed = trio.Event()
 
     async def on_bitswap(stream: Stream) -> None:
-        for _ in range(64):
+        nonlocal changed
+        for _ in range(1024):
             body = await read_lp_message(stream, 4 << 20)
             if body is None:
                 return
-            messages.append(body)
             for num, _w, val in iter_fields(body):
                 if num == 3 and isinstance(val, bytes):
-                    data = next((v for n, _, v in iter_fields(val) if n == 2), b"")
-                    if isinstance(data, bytes) and cid.verify(data):
-                        out["block_bytes"] = len(data)
-                        got_block.set()
+                    f = {n: v for n, _, v in iter_fields(val)}
+                    prefix, data = f.get(1), f.get(2)
+                    if isinstance(prefix, bytes) and isinstance(data, bytes):
+                        cid = cid_of_payload(prefix, data)
+                        if cid is not None and cid in wanted:  # verified: rebuilt from the data's hash
+                            blocks[cid] = data
+                            changed.set()
+                            changed = trio.Event()
+
+    async def wait_for(cids: set[CID], seconds: float) -> bool:
+        with trio.move_on_after(seconds):
+            while not cids <= blocks.keys():
+                await changed.wait()
+        return cids <= blocks.keys()
 
     host = Host(Identity.generate(), early_muxer=early_muxer, read_timeout=30)
     host.set_stream_handler(BITSWAP, on_bitswap)
-    with trio.fail_after(60 + wait_ping):
+    with trio.fail_after(90 + wait_ping):
         async with host.connect(maddr) as conn:
             out["connected"] = conn.remote_peer == Multiaddr.parse(maddr).peer_id
             out["muxer"] = conn.muxer
@@ -82,11 +121,22 @@ async def probe(maddr: str, root: str, early_muxer: bool, wait_ping: float) -> d
             out["their_protocols"] = list(ident.protocols)
             st = await conn.open_stream([BITSWAP])
             out["bitswap_protocol"] = st.protocol
-            msg = want_block_message(cid)
-            await st.send_all(len(msg).to_bytes(1, "big") + msg if len(msg) < 128 else b"")
-            with trio.move_on_after(20):
-                await got_block.wait()
-            out["got_root_block"] = got_block.is_set()
+            await st.send_all(want_message([root_cid]))
+            await st.aclose()
+            out["got_root_block"] = await wait_for({root_cid}, 20)
+            if out["got_root_block"]:
+                links = [CID.from_bytes(link.cid) for link in decode_pbnode(blocks[root_cid]).links]
+                wanted.update(links)
+                t0 = trio.current_time()
+                st = await conn.open_stream([BITSWAP])
+                await st.send_all(want_message(links))
+                await st.aclose()
+                out["got_all_leaves"] = await wait_for(set(links), 60)
+                out["leaves"] = len(links)
+                out["fetch_seconds"] = round(trio.current_time() - t0, 3)
+                if out["got_all_leaves"]:
+                    joined = b"".join(leaf_bytes(c, blocks[c]) for c in links)
+                    out["file_matches"] = joined == source
             try:
                 out["our_ping_rtt"] = await conn.ping()
             except NegotiationError:
@@ -100,7 +150,6 @@ async def probe(maddr: str, root: str, early_muxer: bool, wait_ping: float) -> d
                         await trio.sleep(0.1)
             out["served"] = dict(host.served)
             out["yamux_pings_answered"] = conn.pings_answered
-            await st.aclose()
         out["closed_cleanly"] = conn.closed
     return out
 
@@ -179,6 +228,8 @@ async def serve_one_block(peer: str, timeout: float) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    if os.environ.get("PYIPLD_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     if argv and argv[0] == "serve-to":
         if not in_isolated_netns():
             raise SystemExit("run me inside unshare -n")
@@ -194,11 +245,13 @@ def main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     ctx = helia_peer(a.file) if a.peer == "helia" else kubo_peer(a.file, extra=["--key-type", "rsa"] if a.rsa else [])
     with ctx as ready:
-        result = trio.run(probe, ready["multiaddr"], ready["cid"], not a.no_early_muxer, a.wait_ping)
+        result = trio.run(probe, ready["multiaddr"], ready["cid"], not a.no_early_muxer, a.wait_ping,
+                          Path(a.file).read_bytes())
     result["source_sha256"] = hashlib.sha256(Path(a.file).read_bytes()).hexdigest()
     print(json.dumps(result), flush=True)
     ok = (result.get("connected") and result.get("bitswap_protocol") == BITSWAP
-          and result.get("got_root_block") and result["served"].get("/ipfs/id/1.0.0"))
+          and result.get("got_root_block") and result.get("file_matches")
+          and result["served"].get("/ipfs/id/1.0.0"))
     return 0 if ok else 1
 
 

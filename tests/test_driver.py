@@ -408,3 +408,27 @@ def test_oversized_identify_is_rejected() -> None:
             await conn.identify()
 
     run_pair(body)
+
+
+def test_pushed_back_bytes_are_not_credited_twice() -> None:
+    """read_lp_message pushes surplus bytes back; the window must stay exact (regression:
+    double credit let Helia send a 21 MB frame)."""
+    from pyipld.bitswap.driver import read_lp_message
+    from pyipld.bitswap.identify import encode_lp
+
+    msg = encode_lp(b"m" * 999)
+
+    async def many(stream: Stream) -> None:
+        await stream.send_all(msg * 3000)  # ~3 MB in one burst
+
+    async def body(conn: Connection, a: Host, b: Host) -> None:
+        b.set_stream_handler("/many", many)
+        st = await conn.open_stream("/many")
+        state = conn.session._streams[st.stream_id]
+        for _ in range(3000):
+            assert await read_lp_message(st, 4096) == b"m" * 999
+            # exact accounting: granted-but-unused + buffered (not yet credited) + owed credit
+            assert state.recv_window + len(st._buf) - st._precredited + state.unacked == state.window_size
+        assert await read_lp_message(st, 4096) is None
+
+    run_pair(body)

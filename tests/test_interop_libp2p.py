@@ -26,7 +26,7 @@ def _probe(peer: str, tmp_path: Path, *args: str, timeout: float = 240) -> dict[
     if reason:
         pytest.skip(reason)
     src = tmp_path / "input.bin"
-    src.write_bytes(chacha_bytes("libp2p-interop", 1 << 20))
+    src.write_bytes(chacha_bytes("libp2p-interop", 4 << 20))  # 16 leaves of 256 KiB
     proc = run_in_netns([sys.executable, "-m", "tests._interop_libp2p", peer, str(src), *args], timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert lines, f"no result (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
@@ -40,6 +40,8 @@ def _check_common(r: dict[str, object]) -> None:
     assert r["muxer"] == "/yamux/1.0.0"
     assert r["bitswap_protocol"] == BITSWAP
     assert r["got_root_block"] is True  # reply arrived on a stream the peer opened
+    assert r["got_all_leaves"] is True and r["leaves"] == 16  # 4 MiB: yamux windows must grow
+    assert r["file_matches"] is True
     served = r["served"]
     assert isinstance(served, dict) and served.get("/ipfs/id/1.0.0", 0) >= 1  # we answered its identify
     assert served.get(BITSWAP, 0) >= 1
@@ -97,6 +99,7 @@ def test_peer_dials_our_listener(peer: str) -> None:
     r = _serve_to(peer)
     assert r["fetched_ok"] is True
     assert r["inbound_muxer"] == "/yamux/1.0.0"
+    assert r["inbound_early_muxer"] is True  # both peers offer yamux inside Noise
     assert r["wants_seen"] >= 1  # type: ignore[operator]
     assert r["reply_protocol"] == BITSWAP
     assert r["served"]["/ipfs/id/1.0.0"] >= 1  # type: ignore[index]

@@ -355,3 +355,20 @@ def test_random_command_orders_stay_consistent(ops: list[str]) -> None:
         move(s, c)
         events(s), events(c)
     assert not c.closed and not s.closed
+
+
+def test_over_consumption_is_clamped() -> None:
+    """A caller that reports more consumed bytes than it received cannot inflate the window."""
+    c, s = pair()
+    sid = c.open_stream()
+    c.send_data(sid, b"x" * 1000)
+    move(c, s)
+    s.data_to_send()
+    s.stream_consumed(sid, 10 * INITIAL_WINDOW)
+    upd = s.data_to_send()
+    assert upd == b""  # only 1000 bytes were really received: below half a window
+    c.send_data(sid, b"y" * (INITIAL_WINDOW - 1000))
+    move(c, s)
+    s.stream_consumed(sid, 10 * INITIAL_WINDOW)
+    st = s._streams[sid]
+    assert st.recv_window <= st.window_size
