@@ -65,7 +65,7 @@ def cid_of_payload(prefix: bytes, data: bytes) -> CID | None:
     """Rebuild the CID of a bitswap 1.1+ payload block (sha2-256 only), verifying the data."""
     version, n1 = decode_varint(prefix, 0)
     codec, n2 = decode_varint(prefix, n1)
-    mh_code, n3 = decode_varint(prefix, n1 + n2)
+    mh_code, _ = decode_varint(prefix, n1 + n2)
     if mh_code != 0x12:
         return None
     mh = b"\x12\x20" + hashlib.sha256(data).digest()
