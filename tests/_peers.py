@@ -44,7 +44,7 @@ def netns_missing() -> str | None:
         return "unshare/ip not found"
     try:
         proc = subprocess.run(
-            ["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, timeout=20
+            ["unshare", "-n", "sh", "-c", "ip link set lo up"], check=False, capture_output=True, timeout=20
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unshare -n failed: {exc}"
@@ -84,7 +84,7 @@ def run_in_netns(argv: Sequence[str], *, timeout: float, env: dict[str, str] | N
     full_env = dict(os.environ if env is None else env)
     full_env.setdefault("PYTHONPATH", str(ROOT))
     cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT)
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT)
 
 
 # -- peers (call these inside the namespace) ----------------------------------------------

@@ -93,12 +93,14 @@ async def _negotiate(
     send: Callable[[bytes], Awaitable[None]],
     leftover: bytes = b"",
 ) -> tuple[str, bytes]:
-    """Run a multistream machine to agreement; returns ``(protocol, trailing bytes)``."""
-    out = machine.data_to_send()
-    if out:
-        await send(out)
+    """Run a multistream machine to agreement; returns ``(protocol, trailing bytes)``.
+
+    A listener reads before it writes, so neither side needs transport buffering.
+    """
     if leftover:
         machine.receive_data(leftover)
+    elif isinstance(machine, multistream.Listener):
+        machine.receive_data(await receive())
     while True:
         out = machine.data_to_send()
         if out:
@@ -170,6 +172,7 @@ class Stream(trio.abc.HalfCloseableStream):
         self.protocol: str | None = None
         self.read_timeout = conn.host.read_timeout
         self._buf = bytearray()
+        self._precredited = 0  # bytes at the front of _buf whose window credit was returned
         self._eof = False
         self._reset = False
         self._closed = False
@@ -220,9 +223,18 @@ class Stream(trio.abc.HalfCloseableStream):
         n = len(self._buf) if max_bytes is None else min(max_bytes, len(self._buf))
         out = bytes(self._buf[:n])
         del self._buf[:n]
-        if n:
-            self.connection._consumed(self.stream_id, n)
+        fresh = n - min(n, self._precredited)  # pushed-back bytes were credited already
+        self._precredited -= n - fresh
+        if fresh:
+            self.connection._consumed(self.stream_id, fresh)
         return out
+
+    def _unread(self, data: bytes) -> None:
+        """Push bytes already taken (and credited to the peer) back in front of the buffer."""
+        if data:
+            self._buf[:0] = data
+            self._precredited += len(data)
+            self._readable.set()
 
     async def _finish_lazy(self) -> None:
         machine = self._lazy
@@ -232,7 +244,7 @@ class Stream(trio.abc.HalfCloseableStream):
             if isinstance(ev, multistream.ProtocolAgreed):
                 self._lazy = None
                 rest = machine.trailing_data()
-                self._buf[:0] = rest
+                self._unread(rest)
                 return
             if isinstance(ev, multistream.NegotiationFailed):
                 self._lazy = None
@@ -329,8 +341,10 @@ class Stream(trio.abc.HalfCloseableStream):
             self._closed = True
             self.connection._streams.pop(self.stream_id, None)  # late data: credit returned, dropped
             if self._buf:
-                self.connection._consumed(self.stream_id, len(self._buf))
+                fresh = len(self._buf) - min(len(self._buf), self._precredited)
+                self.connection._consumed(self.stream_id, fresh)
                 self._buf.clear()
+                self._precredited = 0
 
 
 class Connection:
@@ -354,6 +368,7 @@ class Connection:
         self.remote_peer: PeerId = handshake.remote_peer
         self.remote_public_key: PublicKey = handshake.remote_public_key
         self.muxer = muxer
+        self.handshake = handshake  # .selected_muxer is set when Noise chose the muxer
         self.initiator = initiator
         self.remote_addr = remote_addr
         self.closed = False
@@ -484,7 +499,7 @@ class Connection:
             await self._quiet_reset(st)
             return
         st.protocol = proto
-        st._buf[:0] = rest
+        st._unread(rest)
         handler = handlers.get(proto)
         if handler is None:  # removed meanwhile
             await self._quiet_reset(st)
@@ -555,7 +570,7 @@ class Connection:
                 await self._quiet_reset(st)
             raise
         st.protocol, rest = result
-        st._buf[:0] = rest
+        st._unread(rest)
         return st
 
     async def identify(self) -> _identify.Identify:
@@ -620,7 +635,7 @@ async def read_lp_message(stream: Stream, max_bytes: int) -> bytes | None:
         got = _identify.maybe_decode_lp(buf, max_bytes)
         if got is not None:
             body, used = got
-            stream._buf[:0] = buf[used:]
+            stream._unread(bytes(buf[used:]))
             return body
         chunk = await stream.receive_some()
         if not chunk:

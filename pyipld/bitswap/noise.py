@@ -451,14 +451,14 @@ class NoiseSession:
                 length = (buf[pos] << 8) | buf[pos + 1]
                 if end - pos - 2 < length:
                     break
-                msg = memoryview(buf)[pos + 2 : pos + 2 + length]
+                with memoryview(buf) as view:  # one copy; the view must not outlive the resize below
+                    msg = bytes(view[pos + 2 : pos + 2 + length])
                 pos += 2 + length
                 if self.state is State.TRANSPORT:
                     plain.append(self._decrypt_frame(msg))
                     continue
                 inp = _EXPECTED_INPUT[self.state]
-                raw = bytes(msg)
-                msg.release()
+                raw = msg
                 handler = {_In.MSG1: self._read_msg1, _In.MSG2: self._read_msg2, _In.MSG3: self._read_msg3}[inp]
                 handler(raw)
                 self._move(inp)
@@ -467,7 +467,7 @@ class NoiseSession:
             if plain:
                 self._events.append(DataReceived(b"".join(plain)))
 
-    def _decrypt_frame(self, msg: memoryview) -> bytes:
+    def _decrypt_frame(self, msg: bytes) -> bytes:
         if len(msg) < _TAG:
             raise self._fail(f"transport frame of {len(msg)} bytes < tag size")
         assert self._recv is not None
@@ -475,8 +475,6 @@ class NoiseSession:
             return self._recv.decrypt(None, msg)
         except InvalidTag:
             raise self._fail("transport frame failed to decrypt") from None
-        finally:
-            msg.release()
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None

@@ -375,7 +375,10 @@ class YamuxSession:
         st = self._streams.get(stream_id)
         if st is None or self.closed or n <= 0:
             return
-        st.unacked += n
+        # recv_window + buffered + unacked == window_size, so credit can never exceed
+        # window_size - recv_window: clamp, so a caller that double-counts cannot make
+        # us grant (and then have to buffer) more than the window
+        st.unacked = min(st.unacked + n, st.window_size - st.recv_window)
         if st.state in (StreamState.REMOTE_CLOSED,) or st.unacked < st.window_size // 2:
             return
         growth = 0
