@@ -11,6 +11,7 @@ import functools
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import dag_cbor
 import multiformats
@@ -117,8 +118,8 @@ def file_dag(size: int, **params: object) -> tuple[MemoryBlockstore, bytes, byte
     return store, result.cid.bytes, data
 
 
-def fast(net: Net, **kw: object) -> dict[str, object]:
-    options: dict[str, object] = {"dial": net.dial, "want_timeout": 2.0, "idle_timeout": 10.0}
+def fast(net: Net, **kw: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {"dial": net.dial, "want_timeout": 2.0, "idle_timeout": 10.0}
     options.update(kw)
     return options
 
