@@ -101,7 +101,7 @@ def _baseline(peer: str, maddr: str, cid: str, tmp: Path) -> tuple[float, float]
         script = str(HELIA_DIR / "helia_peer.mjs")
         _, wall = _run_json(["node", script, "fetch", maddr, cid, "--timeout", "600000"], 900, HELIA_DIR)
         start = min(_run_json(["node", script, "get-block", maddr, cid], 300, HELIA_DIR)[1] for _ in range(2))
-        return max(wall - start, 1e-3), wall
+        return wall - start, wall
     finally:
         dest.unlink(missing_ok=True)
 
@@ -125,6 +125,9 @@ def _bench_peer(peer: str, path: Path, size: int, repeats: int, tmp: Path) -> No
                     base.append(_baseline(peer, maddr, cid, tmp))
         baseline = min(b[0] for b in base)
         baseline_wall = min(b[1] for b in base)
+        # Helia's transfer time is a difference of two process wall times; when the
+        # transfer is small against start-up (smoke sizes) it is noise, so no ratio.
+        reliable = baseline > 0.2 * baseline_wall or peer == "kubo"
         for mode, r in best.items():
             _emit({
                 "case": f"bitswap_{mode}_{peer}",
@@ -132,12 +135,13 @@ def _bench_peer(peer: str, path: Path, size: int, repeats: int, tmp: Path) -> No
                 "seconds": round(r["seconds"], 4),
                 "baseline": round(baseline, 4),
                 "baseline_kind": f"second {peer} node fetching the same CID",
-                "ratio": round(r["seconds"] / baseline, 3),
+                "ratio": round(r["seconds"] / baseline, 3) if reliable else None,
                 "MBps": round(size / r["seconds"] / 1e6, 1),
-                "baseline_MBps": round(size / baseline / 1e6, 1),
+                "baseline_MBps": round(size / baseline / 1e6, 1) if reliable else None,
                 "baseline_wall": round(baseline_wall, 4),  # incl. node start-up (and, for Helia, dial)
                 "peak_rss_mib": round(r["peak_rss_kib"] / 1024, 1),
                 "repeats": repeats,
+                **({} if reliable else {"note": "baseline transfer lost in node start-up noise at this size"}),
             })
 
 
