@@ -35,6 +35,7 @@ import trio
 
 from .. import __version__
 from ..errors import (
+    DecodeError,
     LocalProtocolError,
     PeerTimeoutError,
     ProtocolError,
@@ -420,7 +421,8 @@ class Connection:
                 self._dispatch()
                 if not data:
                     break
-                self._schedule_flush()
+                if self.session.has_data_to_send:  # ping ACKs, stream ACKs/RSTs
+                    self._schedule_flush()
         except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             if not self.closed:
                 log.debug("connection %s failed: %s", self.remote_peer, exc)
@@ -507,7 +509,7 @@ class Connection:
         self.host.served[proto] += 1
         try:
             await handler(st)
-        except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        except (ProtocolError, DecodeError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             log.debug("handler %s for %s: %s", proto, self.remote_peer, exc)
             await self._quiet_reset(st)
         except Exception:

@@ -289,6 +289,11 @@ class YamuxSession:
         return st.window_size if st else 0
 
     @property
+    def has_data_to_send(self) -> bool:
+        """True when :meth:`data_to_send` would return bytes."""
+        return bool(self._out)
+
+    @property
     def open_streams(self) -> int:
         return len(self._streams)
 
