@@ -671,6 +671,7 @@ class Host:
         early_muxer: bool = True,
         max_inbound_streams: int = yamux.MAX_INBOUND_STREAMS,
         max_window: int = yamux.MAX_WINDOW,
+        max_session_window: int = yamux.MAX_SESSION_WINDOW,
         keepalive_interval: float | None = None,
     ) -> None:
         self.identity = identity or Identity.generate()
@@ -681,6 +682,7 @@ class Host:
         self.early_muxer = early_muxer
         self.max_inbound_streams = max_inbound_streams
         self.max_window = max_window
+        self.max_session_window = max_session_window
         self.keepalive_interval = keepalive_interval
         self.listen_addrs: list[Multiaddr] = []
         self.connections: set[Connection] = set()
@@ -759,6 +761,7 @@ class Host:
         session = yamux.YamuxSession(
             is_client=initiator,
             max_window=self.max_window,
+            max_session_window=self.max_session_window,
             max_inbound_streams=self.max_inbound_streams,
             keepalive_interval=self.keepalive_interval,
         )
