@@ -372,3 +372,23 @@ def test_over_consumption_is_clamped() -> None:
     s.stream_consumed(sid, 10 * INITIAL_WINDOW)
     st = s._streams[sid]
     assert st.recv_window <= st.window_size
+
+
+def test_session_window_budget_caps_growth() -> None:
+    c = YamuxSession(is_client=True)
+    s = YamuxSession(is_client=False, max_session_window=3 * INITIAL_WINDOW)
+    sids = [c.open_stream() for _ in range(2)]
+    move(c, s)
+    events(s)
+    s.data_to_send()
+    for _ in range(20):
+        for sid in sids:
+            n = c.send_data(sid, b"\0" * c.send_window(sid))
+            move(c, s)
+            s.stream_consumed(sid, n)
+            move(s, c)
+        events(s), events(c)
+    # 2 x 256 KiB initial + at most 256 KiB of growth in total
+    assert sum(s.receive_window(sid) for sid in sids) == 3 * INITIAL_WINDOW
+    s.reset_stream(sids[0])
+    assert s._window_total == s.receive_window(sids[1])

@@ -35,6 +35,7 @@ import trio
 
 from .. import __version__
 from ..errors import (
+    DecodeError,
     LocalProtocolError,
     PeerTimeoutError,
     ProtocolError,
@@ -420,7 +421,8 @@ class Connection:
                 self._dispatch()
                 if not data:
                     break
-                self._schedule_flush()
+                if self.session.has_data_to_send:  # ping ACKs, stream ACKs/RSTs
+                    self._schedule_flush()
         except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             if not self.closed:
                 log.debug("connection %s failed: %s", self.remote_peer, exc)
@@ -507,7 +509,7 @@ class Connection:
         self.host.served[proto] += 1
         try:
             await handler(st)
-        except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        except (ProtocolError, DecodeError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             log.debug("handler %s for %s: %s", proto, self.remote_peer, exc)
             await self._quiet_reset(st)
         except Exception:
@@ -669,6 +671,7 @@ class Host:
         early_muxer: bool = True,
         max_inbound_streams: int = yamux.MAX_INBOUND_STREAMS,
         max_window: int = yamux.MAX_WINDOW,
+        max_session_window: int = yamux.MAX_SESSION_WINDOW,
         keepalive_interval: float | None = None,
     ) -> None:
         self.identity = identity or Identity.generate()
@@ -679,6 +682,7 @@ class Host:
         self.early_muxer = early_muxer
         self.max_inbound_streams = max_inbound_streams
         self.max_window = max_window
+        self.max_session_window = max_session_window
         self.keepalive_interval = keepalive_interval
         self.listen_addrs: list[Multiaddr] = []
         self.connections: set[Connection] = set()
@@ -757,6 +761,7 @@ class Host:
         session = yamux.YamuxSession(
             is_client=initiator,
             max_window=self.max_window,
+            max_session_window=self.max_session_window,
             max_inbound_streams=self.max_inbound_streams,
             keepalive_interval=self.keepalive_interval,
         )

@@ -28,8 +28,10 @@ the protocol: :class:`~pyipld.errors.RemoteProtocolError` (and a queued
 GoAway(protocol error)). The application reports consumed bytes with
 :meth:`stream_consumed`; once half a window has been consumed we return the
 credit, and (auto-tuning, like go-yamux and js) double the window each time
-up to ``max_window`` (16 MiB). So per stream we never need to buffer more
-than the current window.
+up to ``max_window`` (16 MiB) while the sum over all streams stays within
+``max_session_window`` (64 MiB). So a stream never buffers more than its
+window and a connection never more than the larger of that budget and
+256 KiB times its streams.
 
 Pings with SYN are answered at once (ACK, same opaque). An unsolicited
 ping ACK is ignored. GoAway from the peer forbids new outbound streams; ours
@@ -52,6 +54,7 @@ from ..errors import LocalProtocolError, PeerTimeoutError, RemoteProtocolError
 
 __all__ = [
     "INITIAL_WINDOW",
+    "MAX_SESSION_WINDOW",
     "MAX_WINDOW",
     "PROTOCOL_ID",
     "ConnectionTerminated",
@@ -77,6 +80,9 @@ INITIAL_WINDOW: Final = 256 * 1024  # spec: every stream starts with a 256 KiB w
 MAX_WINDOW: Final = 16 * 1024 * 1024  # go-yamux MaxStreamWindowSize / js maxStreamWindowSize
 MAX_DATA_FRAME: Final = 64 * 1024  # js and go send <= 64 KiB per Data frame; so do we
 MAX_INBOUND_STREAMS: Final = 256
+# Windows grow past 256 KiB only while the sum over all streams stays below this, so a
+# connection never commits to buffering more (initial windows are always granted)
+MAX_SESSION_WINDOW: Final = 64 * 1024 * 1024
 _HEADER: Final = struct.Struct(">BBHII")
 _HEADER_LEN: Final = 12
 
@@ -238,6 +244,7 @@ class YamuxSession:
         initial_window: receive window announced on each new stream (>= 256 KiB).
         max_window: ceiling for auto-tuned receive windows.
         max_inbound_streams: concurrent peer-opened streams; more are reset.
+        max_session_window: budget for auto-tuned growth summed over all streams.
         keepalive_interval / ping_timeout: seconds; None disables keep-alive pings.
     """
 
@@ -248,6 +255,7 @@ class YamuxSession:
         initial_window: int = INITIAL_WINDOW,
         max_window: int = MAX_WINDOW,
         max_inbound_streams: int = MAX_INBOUND_STREAMS,
+        max_session_window: int = MAX_SESSION_WINDOW,
         keepalive_interval: float | None = None,
         ping_timeout: float = 30.0,
     ) -> None:
@@ -257,6 +265,8 @@ class YamuxSession:
         self.initial_window = initial_window
         self.max_window = max_window
         self.max_inbound_streams = max_inbound_streams
+        self.max_session_window = max_session_window
+        self._window_total = 0  # sum of our receive windows: what the peer may have in flight
         self.keepalive_interval = keepalive_interval
         self.ping_timeout = ping_timeout
         self.closed = False
@@ -289,6 +299,11 @@ class YamuxSession:
         return st.window_size if st else 0
 
     @property
+    def has_data_to_send(self) -> bool:
+        """True when :meth:`data_to_send` would return bytes."""
+        return bool(self._out)
+
+    @property
     def open_streams(self) -> int:
         return len(self._streams)
 
@@ -313,8 +328,10 @@ class YamuxSession:
             self._forget(st)
 
     def _forget(self, st: _Stream) -> None:
-        if self._streams.pop(st.stream_id, None) is not None and st.inbound:
-            self._inbound_count -= 1
+        if self._streams.pop(st.stream_id, None) is not None:
+            self._window_total -= st.window_size
+            if st.inbound:
+                self._inbound_count -= 1
 
     def _flags_for(self, st: _Stream, flags: int) -> int:
         if st.need_ack:
@@ -336,6 +353,7 @@ class YamuxSession:
             raise LocalProtocolError("yamux: stream ids exhausted")
         self._next_id += 2
         st = _Stream(sid, inbound=False, window_size=self.initial_window)
+        self._window_total += st.window_size
         self._streams[sid] = st
         self._out += encode_header(FrameType.WINDOW_UPDATE, Flag.SYN, sid, self.initial_window - INITIAL_WINDOW)
         return sid
@@ -384,8 +402,10 @@ class YamuxSession:
         growth = 0
         if st.window_size < self.max_window:  # auto-tune: a stream that fills windows gets more
             growth = min(st.window_size * 2, self.max_window) - st.window_size
+            growth = max(0, min(growth, self.max_session_window - self._window_total))
         delta = st.unacked + growth
         st.window_size += growth
+        self._window_total += growth
         st.recv_window += delta
         st.unacked = 0
         self._out += encode_header(FrameType.WINDOW_UPDATE, self._flags_for(st, 0), stream_id, delta)
@@ -526,6 +546,7 @@ class YamuxSession:
                 self._out += encode_header(FrameType.WINDOW_UPDATE, Flag.RST, sid, 0)
                 return
             st = _Stream(sid, inbound=True, window_size=self.initial_window)
+            self._window_total += st.window_size
             self._streams[sid] = st
             self._inbound_count += 1
             self._events.append(StreamOpened(sid))
