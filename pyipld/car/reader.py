@@ -24,6 +24,7 @@ from .v1 import (
     CarV1Reader,
     Section,
     SectionHead,
+    _first_line,
     decode_header,
 )
 from .v2 import PRAGMA, PRAGMA_SIZE, CarV2Header, read_v2_prefix
@@ -62,7 +63,7 @@ def sniff_version(stream: IO[bytes], *, max_header_bytes: int = DEFAULT_MAX_HEAD
     try:
         obj: Any = dag_cbor.decode(body)
     except Exception as exc:
-        raise CarError(f"invalid header data at offset 0: {exc}", offset=0) from exc
+        raise CarError(f"invalid header data at offset 0: {_first_line(exc)}", offset=0) from exc
     if isinstance(obj, dict) and isinstance(obj.get("version"), int) and not isinstance(obj["version"], bool):
         return int(obj["version"])
     decode_header(body)  # raises the precise error

@@ -130,6 +130,12 @@ class CarEnded:
 # -- header ----------------------------------------------------------------------------------
 
 
+def _first_line(exc: BaseException) -> str:
+    """Third-party messages can span lines; errors here are one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _as_cid(value: CIDLike) -> CID:
     return CID.parse(value)
 
@@ -139,7 +145,7 @@ def encode_header(roots: Sequence[CIDLike]) -> bytes:
 
     Byte-identical to go-car and kubo (canonical key order: ``roots`` before ``version``).
     """
-    mf_roots = [multiformats.CID.decode(_as_cid(r).bytes) for r in roots]
+    mf_roots: list[dag_cbor.IPLDKind] = [multiformats.CID.decode(_as_cid(r).bytes) for r in roots]
     body = dag_cbor.encode({"roots": mf_roots, "version": 1})
     return encode_varint(len(body)) + body
 
@@ -154,7 +160,7 @@ def decode_header(body: bytes | bytearray | memoryview, *, offset: int = 0) -> C
     try:
         obj: Any = dag_cbor.decode(bytes(body))
     except Exception as exc:  # dag_cbor raises its own error types and a few built-ins
-        raise CarError(f"invalid header data at offset {offset}: {exc}", offset=offset) from exc
+        raise CarError(f"invalid header data at offset {offset}: {_first_line(exc)}", offset=offset) from exc
     if not isinstance(obj, dict):
         raise CarError(f"invalid CAR header format at offset {offset}: not a map", offset=offset)
     version = obj.get("version")
