@@ -34,6 +34,9 @@ from .v1 import (
 from .v2 import PRAGMA, CarV2Header, CarV2Writer, extract_v1, wrap_v1
 
 __all__ = [
+    "INDEX_SORTED",
+    "MULTIHASH_INDEX_SORTED",
+    "PRAGMA",
     "CarBlockstore",
     "CarFile",
     "CarHeader",
@@ -44,9 +47,6 @@ __all__ = [
     "CarV2Header",
     "CarV2Writer",
     "ExportStats",
-    "INDEX_SORTED",
-    "MULTIHASH_INDEX_SORTED",
-    "PRAGMA",
     "Section",
     "SectionHead",
     "atomic_output",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Self
 
 from ..cid import CID
 from ..errors import CarIndexError, DecodeError, IntegrityError, NotFoundError
@@ -152,7 +152,7 @@ class CarBlockstore:
     def close(self) -> None:
         self.car.close()
 
-    def __enter__(self) -> CarBlockstore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

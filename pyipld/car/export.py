@@ -24,7 +24,7 @@ from ..dagpb import decode_pbnode
 from ..errors import DecodeError, IntegrityError, NotFoundError
 from .v1 import CarV1Writer, CIDLike
 
-__all__ = ["iter_links", "iter_dag", "export_dag", "ExportStats", "DAG_JSON"]
+__all__ = ["DAG_JSON", "ExportStats", "export_dag", "iter_dag", "iter_links"]
 
 DAG_JSON = 0x0129
 _NO_LINKS = {RAW, 0x51, 0x0200}  # raw, cbor, json: no link semantics

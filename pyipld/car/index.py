@@ -30,15 +30,15 @@ from ..cid import CID
 from ..errors import CarIndexError, ConfigError, DecodeError
 
 __all__ = [
+    "INDEX_CODEC_NAMES",
     "INDEX_SORTED",
     "MULTIHASH_INDEX_SORTED",
-    "INDEX_CODEC_NAMES",
     "CarIndex",
     "IndexRecord",
     "build_index",
-    "encode_index",
     "decode_index",
     "decode_legacy_index_sorted",
+    "encode_index",
     "index_codec_by_name",
 ]
 
@@ -72,7 +72,7 @@ class IndexRecord:
 class _Bucket(Sequence[bytes]):
     """Entries of one width, encoded: a sequence of digests for :mod:`bisect`."""
 
-    __slots__ = ("width", "raw", "dlen")
+    __slots__ = ("dlen", "raw", "width")
 
     def __init__(self, width: int, raw: bytes) -> None:
         self.width = width

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import dag_cbor
 
@@ -221,13 +221,13 @@ class CarFile:
         base = self.v2_header.index_offset
         try:
             return decode_index(raw, base_offset=base, strict=strict)
-        except CarIndexError as exc:
+        except CarIndexError:
             if allow_legacy:
                 try:
                     return decode_legacy_index_sorted(raw, base_offset=base)
                 except DecodeError:
                     pass
-            raise exc
+            raise
 
     def verify_index(self, index: CarIndex) -> None:
         """Check ``index`` against the payload: every entry points at a section with that
@@ -263,7 +263,7 @@ class CarFile:
         if self._owned:
             self._f.close()
 
-    def __enter__(self) -> CarFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,7 +20,7 @@ from .index import MULTIHASH_INDEX_SORTED
 from .v1 import CarV1Writer, CIDLike
 from .v2 import CarV2Writer
 
-__all__ = ["CarSink", "open_car_sink", "atomic_output"]
+__all__ = ["CarSink", "atomic_output", "open_car_sink"]
 
 
 class CarSink(Protocol):

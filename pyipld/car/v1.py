@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, Final
+from typing import IO, Any, Final, Self
 
 import dag_cbor
 import multiformats
@@ -30,27 +30,33 @@ import multiformats
 from .._varint import encode_varint
 from ..block import Block
 from ..cid import CID
-from ..errors import CarError, ConfigError, DecodeError, IntegrityError, LimitExceededError
+from ..errors import (
+    CarError,
+    ConfigError,
+    DecodeError,
+    IntegrityError,
+    LimitExceededError,
+)
 from ..multihash import IDENTITY, hash_by_code
 
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_MAX_SECTION_BYTES",
     "PLACEHOLDER_ROOT",
+    "CIDLike",
+    "CarEnded",
     "CarHeader",
+    "CarV1Decoder",
+    "CarV1Reader",
+    "CarV1Writer",
+    "HeaderRead",
     "Section",
     "SectionHead",
-    "HeaderRead",
-    "CarEnded",
-    "encode_header",
     "decode_header",
-    "read_header",
-    "CarV1Reader",
-    "CarV1Decoder",
-    "CarV1Writer",
+    "encode_header",
     "iter_blocks",
+    "read_header",
     "verify_section",
-    "CIDLike",
 ]
 
 # go-car v2 defaults (v2/options.go): MaxAllowedHeaderSize 32 MiB, MaxAllowedSectionSize 8 MiB.
@@ -715,7 +721,7 @@ class CarV1Writer:
             self._sink = out
         else:
             self._header = b""
-            self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)
+            self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)  # noqa: SIM115 - closed in close()
             self._sink = self._spool
         self._body = 0  # bytes of sections written so far
 
@@ -813,7 +819,7 @@ class CarV1Writer:
             shutil.copyfileobj(spool, self._out, _COPY_BYTES)
             self._out.truncate()
 
-    def __enter__(self) -> CarV1Writer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,7 +20,7 @@ import struct
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, Final
+from typing import IO, Final, Self
 
 from ..cid import CID
 from ..errors import CarError, ConfigError
@@ -28,17 +28,17 @@ from .index import MULTIHASH_INDEX_SORTED, CarIndex, build_index, encode_index
 from .v1 import PLACEHOLDER_ROOT, CarV1Reader, CarV1Writer, CIDLike
 
 __all__ = [
+    "FULLY_INDEXED",
+    "HEADER_SIZE",
     "PRAGMA",
     "PRAGMA_SIZE",
-    "HEADER_SIZE",
-    "FULLY_INDEXED",
     "CarV2Header",
-    "encode_v2_header",
+    "CarV2Writer",
     "decode_v2_header",
+    "encode_v2_header",
+    "extract_v1",
     "index_v1",
     "wrap_v1",
-    "extract_v1",
-    "CarV2Writer",
 ]
 
 # A CARv1 header of length 10 that decodes to {"version": 2}; matched byte for byte.
@@ -249,7 +249,7 @@ class CarV2Writer:
         if seekable:
             self._out = out
         else:
-            self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)
+            self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)  # noqa: SIM115 - closed in close()
             self._out = self._spool
         self._start = self._out.tell()
         self._index_codec = index_codec
@@ -304,7 +304,7 @@ class CarV2Writer:
             self._spool.close()
         self._closed = True
 
-    def __enter__(self) -> CarV2Writer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
