@@ -138,8 +138,11 @@ class CarEnded:
 
 def _first_line(exc: BaseException) -> str:
     """Third-party messages can span lines; errors here are one line."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    if not lines or not lines[0]:
+        return type(exc).__name__
+    causes = [line.lstrip("\\ ").strip() for line in lines if line.startswith("\\")]  # dag_cbor nests causes
+    return f"{lines[0]} {causes[-1]}" if causes else lines[0]
 
 
 def _as_cid(value: CIDLike) -> CID:
