@@ -22,7 +22,13 @@ from pyipld.car.v1 import (
     encode_header,
 )
 from pyipld.cid import CID, RAW
-from pyipld.errors import CarError, ConfigError, DecodeError, IntegrityError, LimitExceededError
+from pyipld.errors import (
+    CarError,
+    ConfigError,
+    DecodeError,
+    IntegrityError,
+    LimitExceededError,
+)
 from pyipld.multihash import SHA2_256
 from tests._shared import shared_path
 
