@@ -124,9 +124,9 @@ def test_index_pointing_at_the_wrong_block_is_never_trusted() -> None:
         with pytest.raises(CarIndexError):
             bs.verify_index()
     # a block missing from the index
-    with CarBlockstore(io.BytesIO(_v2_with_index(v1, [(c, o) for c, _, o in secs[:-10]]))) as bs:
-        with pytest.raises(CarIndexError, match="not in the index"):
-            bs.verify_index()
+    partial = _v2_with_index(v1, [(c, o) for c, _, o in secs[:-10]])
+    with CarBlockstore(io.BytesIO(partial)) as bs, pytest.raises(CarIndexError, match="not in the index"):
+        bs.verify_index()
 
 
 def test_unusable_index_falls_back_to_a_scan() -> None:

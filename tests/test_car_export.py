@@ -19,7 +19,7 @@ from pyipld.car.sink import atomic_output, open_car_sink
 from pyipld.car.v1 import CarV1Writer
 from pyipld.car.v2 import CarV2Writer
 from pyipld.cid import CID
-from pyipld.errors import DecodeError, NotFoundError
+from pyipld.errors import ConfigError, DecodeError, NotFoundError
 from pyipld.unixfs.importer import import_bytes
 from pyipld.unixfs.params import ImportParams
 from tests._deterministic import chacha_bytes
@@ -116,7 +116,7 @@ def test_export_into_a_v2_writer_and_deep_chain() -> None:
     w.close()
     assert stats.blocks == 3000
     with CarFile(io.BytesIO(out.getvalue())) as car:
-        assert [s.cid for s in car.iter_sections()][0] == prev
+        assert next(s.cid for s in car.iter_sections()) == prev
 
 
 def test_iter_links_rejects_bad_blocks() -> None:
@@ -202,7 +202,7 @@ def test_failed_import_leaves_nothing_behind(tmp_path: Path) -> None:
         raise RuntimeError("import failed")
     assert out.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.car"]
-    with pytest.raises(Exception), open_car_sink(tmp_path / "new.car", 1):  # roots never set
+    with pytest.raises(ConfigError), open_car_sink(tmp_path / "new.car", 1):  # roots never set
         pass
     assert os.listdir(tmp_path) == ["out.car"]
     with pytest.raises(ValueError), atomic_output(tmp_path / "x"):

@@ -75,9 +75,8 @@ def test_hex_index_vectors() -> None:
         assert index is not None and len(index) == 1
         car.verify_index(index)
     for case in vectors["index_errors"]:
-        with CarFile(io.BytesIO(bytes.fromhex(case["hex"]))) as car:
-            with pytest.raises(CarIndexError) as info:
-                car.read_index(allow_legacy=False)
+        with CarFile(io.BytesIO(bytes.fromhex(case["hex"]))) as car, pytest.raises(CarIndexError) as info:
+            car.read_index(allow_legacy=False)
         go = case["index_error"]
         if "overflowing" in go:
             assert go in str(info.value)

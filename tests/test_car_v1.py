@@ -148,8 +148,7 @@ def test_truncated_last_section() -> None:
     reader = CarV1Reader(io.BytesIO(gocar("sample-v1-tailing-corrupt-section.car")))
     got = []
     with pytest.raises(CarError, match="unexpected EOF") as info:
-        for s in reader:
-            got.append(s)
+        got.extend(reader)
     assert len(got) > 1000
     assert info.value.offset is not None
 
@@ -162,9 +161,8 @@ def test_truncated_last_section() -> None:
     ("badsectionlength.car", LimitExceededError, "invalid section data"),
 ])
 def test_corrupt_fixtures_give_typed_errors(name: str, error: type[Exception], match: str) -> None:
-    with pytest.raises(error, match=match):
-        with CarFile(shared_path("fixtures", "go-car", name)) as car:
-            list(car.iter_sections())
+    with pytest.raises(error, match=match), CarFile(shared_path("fixtures", "go-car", name)) as car:
+        list(car.iter_sections())
 
 
 def _hex_vectors() -> dict[str, object]:
