@@ -472,6 +472,17 @@ def _cmd_get_block(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_get_dag(args: argparse.Namespace) -> int:
+    from ..car.export import export_dag
+
+    with CarBlockstore(args.car, verify=True) as bs:
+        root = _split_target(bs, args.cid)
+        with open_car_sink(args.out, args.version, [CID.from_bytes(root)]) as sink:
+            stats = export_dag(bs, root, sink, local_only=args.local_only)
+    print(f"exported {stats.blocks} blocks ({stats.block_bytes} bytes)", file=sys.stderr)
+    return 0
+
+
 # -- registration ---------------------------------------------------------------------------
 
 
@@ -542,6 +553,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--offset", type=int, default=0, help="first byte to print")
     q.add_argument("--length", type=int, default=None, help="number of bytes to print")
     q.set_defaults(func=_cmd_cat)
+
+    q = cs.add_parser("get-dag", aliases=["gd"], help="write the DAG under a CID as a CAR, in `ipfs dag export` order")
+    q.add_argument("car", metavar="CAR")
+    q.add_argument("cid", metavar="CID[/PATH]")
+    q.add_argument("out", metavar="OUT.car", help="output CAR (- for stdout)")
+    q.add_argument("--version", type=int, default=1, help="CAR version to write (default 1, like kubo)")
+    q.add_argument("--local-only", action="store_true", help="skip blocks missing from the CAR (kubo --local-only)")
+    q.set_defaults(func=_cmd_get_dag)
 
     q = cs.add_parser("get-block", aliases=["gb"], help="print one block's raw bytes")
     q.add_argument("car", metavar="CAR")
