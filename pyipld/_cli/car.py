@@ -31,7 +31,7 @@ from ..car.index import (
 from ..car.reader import CarFile
 from ..car.sink import atomic_output, open_car_sink
 from ..car.v2 import wrap_v1
-from ..cid import CID, CODEC_NAMES, DAG_PB
+from ..cid import CID, CODEC_NAMES
 from ..errors import (
     CarError,
     CarIndexError,
@@ -77,7 +77,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
     if args.version not in (1, 2):
         raise ConfigError(f"--version must be 1 or 2, got {args.version}")
     params = params_from_args(args)
-    resolved = params.resolve()
+    params.resolve()  # fail on bad parameters before touching any output
     for path in args.paths:
         if os.path.isdir(path):
             raise ConfigError(f"{path} is a directory: directory import is not available in this build yet")
@@ -87,9 +87,8 @@ def _cmd_create(args: argparse.Namespace) -> int:
     if args.wrap:
         raise ConfigError("--wrap needs the directory importer, which is not available in this build yet")
     path = args.paths[0]
-    placeholder = CID.from_bytes(resolved.cid_builder.cid_bytes(DAG_PB, b""))
     bar = _progress(args, os.path.getsize(path), path)
-    with open_car_sink(args.file, args.version, placeholder_roots=[placeholder]) as car:
+    with open_car_sink(args.file, args.version, params=params) as car:
         result = import_file(path, params, car, jobs=args.jobs, progress=bar.update if bar else None)
         car.set_roots([result.cid])
     if bar:

@@ -15,12 +15,24 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Protocol
 
+from ..cid import CID, DAG_PB
 from ..errors import ConfigError
+from ..unixfs.params import ImportParams
 from .index import MULTIHASH_INDEX_SORTED
 from .v1 import CarV1Writer, CIDLike
 from .v2 import CarV2Writer
 
-__all__ = ["CarSink", "atomic_output", "open_car_sink"]
+__all__ = ["CarSink", "atomic_output", "open_car_sink", "placeholder_root_for"]
+
+
+def placeholder_root_for(params: ImportParams) -> CID:
+    """A CID as long as the root an import with ``params`` will most likely have.
+
+    The CAR header is written first with this placeholder and patched in place at the
+    end; a root of another length (an inlined or single raw-leaf root) still works,
+    but the body then has to be moved once.
+    """
+    return CID.from_bytes(params.resolve().cid_builder.cid_bytes(DAG_PB, b""))
 
 
 class CarSink(Protocol):
@@ -72,6 +84,7 @@ def open_car_sink(
     roots: Sequence[CIDLike] | None = None,
     *,
     placeholder_roots: Sequence[CIDLike] | None = None,
+    params: ImportParams | None = None,
     index_codec: int | None = MULTIHASH_INDEX_SORTED,
     include_identity: bool = False,
 ) -> Iterator[CarV1Writer | CarV2Writer]:
@@ -79,7 +92,7 @@ def open_car_sink(
 
     Usage::
 
-        with open_car_sink("out.car", version=2) as car:
+        with open_car_sink("out.car", version=2, params=params) as car:
             result = import_file("big.bin", params, car)   # blocks stream to disk
             car.set_roots([result.cid])
         # out.car now exists, complete; on any exception it does not
@@ -89,11 +102,15 @@ def open_car_sink(
         version: 1 or 2 (CARv2 gets a go-car MultihashIndexSorted index).
         roots: the roots if known now; else call ``set_roots`` before the block ends.
         placeholder_roots: a CID of the same length as the future root (e.g. a CIDv0 for
-            ``--cid-version 0``) so the header is patched in place; otherwise the body is shifted.
+            ``--cid-version 0``) so the header is patched in place; otherwise the body is moved
+            once at the end (through a temporary file, memory stays bounded).
+        params: the import parameters; sets ``placeholder_roots`` to :func:`placeholder_root_for`.
         index_codec / include_identity: CARv2 index options (see :func:`~pyipld.car.v2.wrap_v1`).
     """
     if version not in (1, 2):
         raise ConfigError(f"unsupported CAR version {version}; use 1 or 2")
+    if placeholder_roots is None and params is not None and roots is None:
+        placeholder_roots = [placeholder_root_for(params)]
 
     def make(out: IO[bytes]) -> CarV1Writer | CarV2Writer:
         if version == 1:

@@ -17,6 +17,7 @@ shifted); a pipe is spooled to a ``SpooledTemporaryFile`` and copied out on clos
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 import tempfile
@@ -166,8 +167,23 @@ def decode_header(body: bytes | bytearray | memoryview, *, offset: int = 0) -> C
         CarError: not a map of exactly ``roots`` and ``version``; a version other
             than 1 (or the CARv2 pragma's lone ``{"version": 2}``); roots not CIDs.
     """
+    raw = bytes(body)
+    if len(raw) <= _HEADER_CACHE_MAX_BYTES:
+        return _decode_header_cached(raw, offset)  # the same header is decoded by each reader
+    return _decode_header(raw, offset)
+
+
+_HEADER_CACHE_MAX_BYTES: Final = 4096
+
+
+@functools.lru_cache(maxsize=32)
+def _decode_header_cached(body: bytes, offset: int) -> CarHeader:
+    return _decode_header(body, offset)
+
+
+def _decode_header(body: bytes, offset: int) -> CarHeader:
     try:
-        obj: Any = dag_cbor.decode(bytes(body))
+        obj: Any = dag_cbor.decode(body)
     except Exception as exc:  # dag_cbor raises its own error types and a few built-ins
         raise CarError(f"invalid header data at offset {offset}: {_first_line(exc)}", offset=offset) from exc
     if not isinstance(obj, dict):
@@ -807,7 +823,18 @@ class CarV1Writer:
     def _shift_body(self, final: bytes, end: int) -> None:
         """The real header has another length than the placeholder: rewrite the body after it."""
         body_start = self._start + len(self._header)
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES) as spool:
+        try:
+            readable = self._out.readable()
+        except (AttributeError, ValueError, OSError):
+            readable = False
+        if not readable:
+            raise CarError(
+                f"the final header ({len(final)} bytes) is longer or shorter than the placeholder "
+                f"({len(self._header)} bytes) and the output cannot be read back to move the body: open it "
+                "read-write, or pass placeholder_roots shaped like the real root"
+            )
+        # on disk, not in memory: the body can be any size
+        with tempfile.TemporaryFile() as spool:
             self._out.seek(body_start)
             remaining = end - body_start
             while remaining:
