@@ -49,23 +49,24 @@ def write_input(path: Path, size: int) -> None:
         f.writelines(chacha_stream("pyipld-bench-car", size))
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process: all threads)."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
-def interleaved(case: Callable[[], object], base: Callable[[], object], repeats: int) -> tuple[float, float]:
-    case()  # warm-up
+def interleaved(case: Callable[[], object], base: Callable[[], object], repeats: int) -> tuple[float, float, float, float]:
+    """Best-of-``repeats`` wall and CPU times of ``case`` and ``base``, run alternately after a warm-up."""
+    case()
     base()
-    tc = tb = float("inf")
+    tc = tb = cc = cb = float("inf")
     for _ in range(repeats):
-        tc = min(tc, best_of(case, 1))
-        tb = min(tb, best_of(base, 1))
-    return tc, tb
+        w, c = timed(case)
+        tc, cc = min(tc, w), min(cc, c)
+        w, c = timed(base)
+        tb, cb = min(tb, w), min(cb, c)
+    return tc, tb, cc, cb
 
 
 def emit(case: str, nbytes: int, seconds: float, baseline: float, **extra: object) -> None:
@@ -87,9 +88,10 @@ def bench_import(tmp: Path, src: Path, size: int, repeats: int, params: ImportPa
     def only_hash() -> None:
         import_file(src, params, NullSink())
 
-    tc, tb = interleaved(to_car, only_hash, repeats)
+    tc, tb, cc, cb = interleaved(to_car, only_hash, repeats)
     emit(f"import_to_car_v2[{label}]", size, tc, tb, baseline_case="import --only-hash (same params, same jobs)",
-         mb_s=round(size / tc / MiB, 1))
+         mb_s=round(size / tc / MiB, 1), cpu_seconds=round(cc, 4), cpu_baseline=round(cb, 4),
+         cpu_speed=round(cb / cc, 3) if cc else None)
     return out
 
 
@@ -104,9 +106,10 @@ def bench_read_verify(car_path: Path, repeats: int) -> None:
     def sha() -> None:
         hashlib.sha256(raw).digest()
 
-    tc, tb = interleaved(read_verify, sha, repeats)
+    tc, tb, cc, cb = interleaved(read_verify, sha, repeats)
     emit("read_verify_car", len(raw), tc, tb, baseline_case="hashlib.sha256 over the CAR bytes in memory",
-         mb_s=round(len(raw) / tc / MiB, 1))
+         mb_s=round(len(raw) / tc / MiB, 1), cpu_seconds=round(cc, 4), cpu_baseline=round(cb, 4),
+         cpu_speed=round(cb / cc, 3) if cc else None)
 
 
 def bench_random_reads(tmp: Path, size: int, reads: int, params: ImportParams) -> None:
@@ -121,9 +124,10 @@ def bench_random_reads(tmp: Path, size: int, reads: int, params: ImportParams) -
     offsets = [rng.randrange(0, size - 4096) for _ in range(reads)]
     with CarBlockstore(car_path) as bs:
         root = res.cid.bytes
+        cache = _unixfs.NodeCache()
         t0 = time.perf_counter()
         for off in offsets:
-            got = b"".join(_unixfs.read_file(bs, root, off, 4096))
+            got = b"".join(_unixfs.read_file(bs, root, off, 4096, cache))
             assert len(got) == 4096
         elapsed = time.perf_counter() - t0
     # baseline: the same 4 KiB reads with seek+read on a plain file of the same size
@@ -166,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reads", type=int, default=2000, help="random 4 KiB reads")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(json.dumps({"case": "machine", "cpus": os.cpu_count(), "loadavg_1min": load}), flush=True)
     if args.smoke:
         args.size_mib, args.random_size_mib, args.reads, args.repeats = 4, 8, 50, 2
     size = args.size_mib * MiB

@@ -453,7 +453,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
     with CarBlockstore(args.car, verify=True) as bs:
         cid = _split_target(bs, args.target)
         out = sys.stdout.buffer
-        for chunk in _unixfs.read_file(bs, cid, args.offset, args.length):
+        for chunk in _unixfs.read_file(bs, cid, args.offset, args.length, _unixfs.NodeCache()):
             out.write(chunk)
         out.flush()
     return 0

@@ -8,6 +8,8 @@ a partial CAR). Private: the project's UnixFS exporter replaces it when it lands
 
 from __future__ import annotations
 
+import bisect
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,7 +19,7 @@ from ..dagpb import PBNode, decode_pbnode
 from ..errors import NotFoundError, UnixFSError
 from ..unixfs.data import DataType, UnixFSData, decode_unixfs_data
 
-__all__ = ["Node", "WalkEntry", "iter_dir", "load_node", "read_file", "resolve_path", "walk"]
+__all__ = ["Node", "NodeCache", "WalkEntry", "iter_dir", "load_node", "read_file", "resolve_path", "walk"]
 
 _MAX_DEPTH = 1024  # a file DAG deeper than this is hostile
 
@@ -50,8 +52,39 @@ class Node:
         return len(self.fs.data or b"") + sum(self.fs.blocksizes)
 
 
-def load_node(source: BlockSource, cid: bytes) -> Node:
+class NodeCache:
+    """A small LRU of decoded interior nodes, so repeated range reads do not re-decode
+    the root and intermediate nodes (174 links each) every time."""
+
+    def __init__(self, max_nodes: int = 1024) -> None:
+        self.max_nodes = max_nodes
+        self._nodes: OrderedDict[bytes, Node] = OrderedDict()
+
+    def get(self, cid: bytes) -> Node | None:
+        node = self._nodes.get(cid)
+        if node is not None:
+            self._nodes.move_to_end(cid)
+        return node
+
+    def put(self, node: Node) -> None:
+        self._nodes[node.cid] = node
+        if len(self._nodes) > self.max_nodes:
+            self._nodes.popitem(last=False)
+
+
+def load_node(source: BlockSource, cid: bytes, cache: NodeCache | None = None) -> Node:
     """Fetch and decode ``cid`` (identity CIDs need no store)."""
+    if cache is not None:
+        hit = cache.get(cid)
+        if hit is not None:
+            return hit
+    node = _load_node(source, cid)
+    if cache is not None and node.pb is not None and node.pb.links:
+        cache.put(node)
+    return node
+
+
+def _load_node(source: BlockSource, cid: bytes) -> Node:
     parsed = CID.from_bytes(cid)
     data = parsed.digest if parsed.hash_code == 0 else source.get(cid)
     if parsed.codec == RAW:
@@ -64,18 +97,25 @@ def load_node(source: BlockSource, cid: bytes) -> Node:
     return Node(cid, None, pb, decode_unixfs_data(pb.data))
 
 
-def read_file(source: BlockSource, cid: bytes, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-    """The bytes of a UnixFS file, from ``offset`` for ``length`` bytes (all by default)."""
-    node = load_node(source, cid)
+def read_file(
+    source: BlockSource, cid: bytes, offset: int = 0, length: int | None = None, cache: NodeCache | None = None
+) -> Iterator[bytes]:
+    """The bytes of a UnixFS file, from ``offset`` for ``length`` bytes (all by default).
+
+    Only the blocks covering the range are loaded; ``cache`` keeps decoded interior nodes.
+    """
+    node = load_node(source, cid, cache)
     if node.kind != "file":
         raise UnixFSError(f"{CID.from_bytes(cid)} is a {node.kind}, not a file")
     end = node.size if length is None else min(node.size, offset + length)
     if offset >= end:
         return
-    yield from _read_range(source, node, offset, end, 0)
+    yield from _read_range(source, node, offset, end, 0, cache)
 
 
-def _read_range(source: BlockSource, node: Node, start: int, end: int, depth: int) -> Iterator[bytes]:
+def _read_range(
+    source: BlockSource, node: Node, start: int, end: int, depth: int, cache: NodeCache | None
+) -> Iterator[bytes]:
     """Bytes [start, end) of ``node``'s own coordinates."""
     if depth > _MAX_DEPTH:
         raise UnixFSError("file DAG too deep")
@@ -95,16 +135,30 @@ def _read_range(source: BlockSource, node: Node, start: int, end: int, depth: in
             raise UnixFSError(f"{CID.from_bytes(node.cid)}: {len(links)} links but "
                               f"{len(node.fs.blocksizes)} blocksizes")
         return
-    for link, size in zip(links, node.fs.blocksizes, strict=True):
+    # skip to the first child that covers ``start`` without touching the others
+    sizes = node.fs.blocksizes
+    i = 0
+    if start > pos:
+        prefix = _prefix_sums(sizes)
+        i = max(0, bisect.bisect_right(prefix, start - pos) - 1)
+        pos += prefix[i]
+    for link, size in zip(links[i:], sizes[i:], strict=True):
         child_start, child_end = pos, pos + size
         pos = child_end
         if child_end <= start:
             continue
         if child_start >= end:
             break
-        child = load_node(source, link.cid)
+        child = load_node(source, link.cid, cache)
         yield from _read_range(source, child, max(start, child_start) - child_start,
-                               min(end, child_end) - child_start, depth + 1)
+                               min(end, child_end) - child_start, depth + 1, cache)
+
+
+def _prefix_sums(sizes: tuple[int, ...]) -> list[int]:
+    out = [0]
+    for size in sizes:
+        out.append(out[-1] + size)
+    return out
 
 
 def iter_dir(source: BlockSource, cid: bytes, missing: list[str] | None = None) -> Iterator[tuple[str, bytes]]:

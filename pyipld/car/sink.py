@@ -56,10 +56,12 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+def atomic_output(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterator[IO[bytes]]:
     """A binary file at a temporary name beside ``path``, renamed to ``path`` on success.
 
-    On an exception the temporary file is removed and ``path`` is untouched.
+    On an exception the temporary file is removed and ``path`` is untouched. With
+    ``fsync`` the data reaches the disk before the rename (survives power loss, costs
+    a flush of the whole file); go-car does not sync, so neither do we by default.
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
@@ -68,7 +70,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         with os.fdopen(fd, "w+b") as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, target)
     except BaseException:
@@ -87,6 +90,7 @@ def open_car_sink(
     params: ImportParams | None = None,
     index_codec: int | None = MULTIHASH_INDEX_SORTED,
     include_identity: bool = False,
+    fsync: bool = False,
 ) -> Iterator[CarV1Writer | CarV2Writer]:
     """Write a CAR file in one pass.
 
@@ -106,6 +110,7 @@ def open_car_sink(
             once at the end (through a temporary file, memory stays bounded).
         params: the import parameters; sets ``placeholder_roots`` to :func:`placeholder_root_for`.
         index_codec / include_identity: CARv2 index options (see :func:`~pyipld.car.v2.wrap_v1`).
+        fsync: flush the file to disk before renaming it into place.
     """
     if version not in (1, 2):
         raise ConfigError(f"unsupported CAR version {version}; use 1 or 2")
@@ -125,7 +130,7 @@ def open_car_sink(
         writer.close()
         stdout.flush()
         return
-    with atomic_output(path) as f:
+    with atomic_output(path, fsync=fsync) as f:
         writer = make(f)
         yield writer
         writer.close()
