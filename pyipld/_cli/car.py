@@ -52,6 +52,17 @@ def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progre
     return Progress(total, label=label) if want else None
 
 
+def _source(path: str) -> str | IO[bytes]:
+    """A path, or for ``-`` stdin copied to a temporary file (reading a CAR needs to seek)."""
+    if path != "-":
+        return path
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the command
+    while chunk := sys.stdin.buffer.read(1 << 20):
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
 def _codec_name(code: int) -> str:
     return CODEC_NAMES.get(code, f"0x{code:x}")
 
@@ -102,7 +113,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
 
 def _cmd_ls(args: argparse.Namespace) -> int:
     if args.unixfs:
-        with CarBlockstore(args.car, verify=True) as bs:
+        with CarBlockstore(_source(args.car), verify=True) as bs:
             missing: list[str] = []
             for root in bs.roots:
                 for entry in _unixfs.walk(bs, root.bytes, "", missing):
@@ -114,7 +125,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
             for m in missing:
                 print(f"data for entry not found: {m} (skipping...)", file=sys.stderr)
         return 0
-    with CarFile(args.car) as car:
+    with CarFile(_source(args.car)) as car:
         for head in car.iter_heads():
             cid = CID.from_bytes(head.cid)
             if args.verbose:
@@ -125,7 +136,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _cmd_roots(args: argparse.Namespace) -> int:
-    with CarFile(args.car) as car:
+    with CarFile(_source(args.car)) as car:
         for root in car.roots:
             _out(str(root))
     return 0
@@ -135,7 +146,7 @@ def _cmd_roots(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    with CarFile(args.car) as car:
+    with CarFile(_source(args.car)) as car:
         lines = [f"Version: {car.version}"]
         if car.v2_header is not None:
             h = car.v2_header
@@ -196,7 +207,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    with CarFile(args.car) as car:
+    with CarFile(_source(args.car)) as car:
         if not car.roots:
             raise CarError("no roots")
         h = car.v2_header
@@ -284,7 +295,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         os.makedirs(out_dir, exist_ok=True)
     filters = ["/" + p.strip("/") for p in paths]
     extracted = 0
-    with CarBlockstore(car_path, verify=True) as bs:
+    with CarBlockstore(_source(car_path), verify=True) as bs:
         for root in bs.roots:
             root_node = None
             try:
@@ -450,7 +461,7 @@ def _split_target(bs: CarBlockstore, target: str) -> bytes:
 def _cmd_cat(args: argparse.Namespace) -> int:
     if args.offset < 0 or (args.length is not None and args.length < 0):
         raise ConfigError("--offset and --length must not be negative")
-    with CarBlockstore(args.car, verify=True) as bs:
+    with CarBlockstore(_source(args.car), verify=True) as bs:
         cid = _split_target(bs, args.target)
         out = sys.stdout.buffer
         for chunk in _unixfs.read_file(bs, cid, args.offset, args.length, _unixfs.NodeCache()):
@@ -460,7 +471,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
 
 def _cmd_get_block(args: argparse.Namespace) -> int:
-    with CarBlockstore(args.car, verify=True) as bs:
+    with CarBlockstore(_source(args.car), verify=True) as bs:
         data = bs.get(CID.decode(args.cid))
     if args.out and args.out != "-":
         with atomic_output(args.out) as out:
@@ -474,7 +485,7 @@ def _cmd_get_block(args: argparse.Namespace) -> int:
 def _cmd_get_dag(args: argparse.Namespace) -> int:
     from ..car.export import export_dag
 
-    with CarBlockstore(args.car, verify=True) as bs:
+    with CarBlockstore(_source(args.car), verify=True) as bs:
         root = _split_target(bs, args.cid)
         with open_car_sink(args.out, args.version, [CID.from_bytes(root)]) as sink:
             stats = export_dag(bs, root, sink, local_only=args.local_only)

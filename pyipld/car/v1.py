@@ -617,7 +617,8 @@ class CarV1Decoder:
         return None
 
     def _take(self, n: int) -> bytes:
-        data = bytes(self._buf[:n])
+        with memoryview(self._buf) as view:  # one copy, and released before the buffer shrinks
+            data = bytes(view[:n])
         del self._buf[:n]
         self._consumed += n
         return data
