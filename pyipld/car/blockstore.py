@@ -13,6 +13,7 @@ Call :meth:`CarBlockstore.verify_index` to check a CARv2 index completely.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import IO, Self
 
@@ -53,6 +54,7 @@ class CarBlockstore:
         self.car = CarFile(source, zero_length_section_as_eof=zero_length_section_as_eof,
                            max_section_bytes=max_section_bytes)
         self.verify = verify
+        self._lock = threading.RLock()
         self.index: CarIndex | None = None
         self.index_error: CarIndexError | None = None
         self._scan: dict[bytes, list[int]] | None = None
@@ -101,7 +103,7 @@ class CarBlockstore:
         return None
 
     def get(self, cid: bytes | CID) -> bytes:
-        """The block's bytes (identity CIDs answer from the CID itself).
+        """The block's bytes (identity CIDs answer from the CID itself). Thread-safe.
 
         Raises:
             NotFoundError: not in this CAR. IntegrityError: data does not match (with ``verify``).
@@ -109,10 +111,11 @@ class CarBlockstore:
         parsed = CID.parse(cid)
         if parsed.hash_code == 0:
             return parsed.digest
-        head = self._locate(parsed)
-        if head is None:
-            raise NotFoundError(f"ipld: could not find {parsed}")
-        data = self.car.read_data(head.data_offset, head.data_length)
+        with self._lock:  # one file position shared by every lookup
+            head = self._locate(parsed)
+            if head is None:
+                raise NotFoundError(f"ipld: could not find {parsed}")
+            data = self.car.read_data(head.data_offset, head.data_length)
         if self.verify:
             _verify_or_raise(parsed.bytes, parsed.hash_code, parsed.digest, data,
                              self.car.payload_offset + head.offset)
@@ -120,15 +123,19 @@ class CarBlockstore:
 
     def has(self, cid: bytes | CID) -> bool:
         parsed = CID.parse(cid)
-        return parsed.hash_code == 0 or self._locate(parsed) is not None
+        if parsed.hash_code == 0:
+            return True
+        with self._lock:
+            return self._locate(parsed) is not None
 
     def get_section(self, cid: bytes | CID) -> Section:
         """The section (CID as stored, data, offsets) holding ``cid``'s multihash."""
         parsed = CID.parse(cid)
-        head = self._locate(parsed)
-        if head is None:
-            raise NotFoundError(f"ipld: could not find {parsed}")
-        section = self.car.read_section_at(head.offset, verify=self.verify)
+        with self._lock:
+            head = self._locate(parsed)
+            if head is None:
+                raise NotFoundError(f"ipld: could not find {parsed}")
+            section = self.car.read_section_at(head.offset, verify=self.verify)
         assert isinstance(section, Section)
         return section
 
