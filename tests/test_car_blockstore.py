@@ -158,3 +158,26 @@ def test_identity_cids_answer_from_the_cid() -> None:
     with CarBlockstore(shared_path("fixtures", "go-car", "sample-wrapped-v2.car")) as bs:
         cid = CID.from_bytes(b"\x01\x55\x00\x03abc")
         assert bs.has(cid) and bs.get(cid) == b"abc"
+
+
+def test_concurrent_gets() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    secs = sections("sample-v1.car")
+    with CarBlockstore(shared_path("fixtures", "go-car", "sample-wrapped-v2.car")) as bs, \
+            ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda s: bs.get(s[0]) == s[1], secs * 2))
+    assert all(got)
+
+
+@pytest.mark.parametrize("index", ["sample-index.carindex", "sample-multihash-index-sorted.carindex"])
+def test_detached_index_for_a_v1(index: str) -> None:
+    path = shared_path("fixtures", "go-car", index)
+    with CarBlockstore(shared_path("fixtures", "go-car", "sample-v1.car"), index=path, verify_index=True) as bs:
+        assert bs.index is not None
+        for cid, data, _ in sections("sample-v1.car")[::50]:
+            assert bs.get(cid) == data
+    # an index of another CAR is caught by verification
+    other = build_index([(c, o + 1) for c, _, o in sections("sample-v1.car")])
+    with pytest.raises(CarIndexError):
+        CarBlockstore(shared_path("fixtures", "go-car", "sample-v1.car"), index=other, verify_index=True)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from collections.abc import Iterator
 from typing import IO, Self
 
 from ..cid import CID
 from ..errors import CarIndexError, DecodeError, IntegrityError, NotFoundError
-from .index import CarIndex
+from .index import CarIndex, decode_index
 from .reader import CarFile
 from .v1 import DEFAULT_MAX_SECTION_BYTES, Section, SectionHead, _verify_or_raise
 
@@ -33,7 +34,9 @@ class CarBlockstore:
         source: path or seekable binary file.
         verify: hash-check every block returned (default on).
         use_index: use a CARv2's own index (checked per lookup); ``False`` scans instead.
-        verify_index: check the CARv2 index against a full scan on open.
+        verify_index: check the index against a full scan on open.
+        index: a detached index (``car index create`` output, or a :class:`CarIndex`) to use
+            instead of the file's own; offsets are relative to the CARv1 payload.
         zero_length_section_as_eof / max_section_bytes: reader options.
 
     Raises:
@@ -48,6 +51,7 @@ class CarBlockstore:
         verify: bool = True,
         use_index: bool = True,
         verify_index: bool = False,
+        index: CarIndex | str | os.PathLike[str] | None = None,
         zero_length_section_as_eof: bool = False,
         max_section_bytes: int = DEFAULT_MAX_SECTION_BYTES,
     ) -> None:
@@ -59,7 +63,11 @@ class CarBlockstore:
         self.index_error: CarIndexError | None = None
         self._scan: dict[bytes, list[int]] | None = None
         try:
-            if use_index and self.car.has_index:
+            if index is not None:
+                self.index = index if isinstance(index, CarIndex) else decode_index(Path(index).read_bytes())
+                if verify_index:
+                    self.car.verify_index(self.index)
+            elif use_index and self.car.has_index:
                 try:
                     self.index = self.car.read_index()
                 except CarIndexError as exc:
