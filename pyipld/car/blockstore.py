@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Self
 
 from ..cid import CID
