@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import stat
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from .._progress import Progress
 from .._varint import decode_varint
@@ -81,6 +82,25 @@ def _out(text: str) -> None:
 # -- create --------------------------------------------------------------------------------
 
 
+def _tree_importer() -> Any:
+    """``pyipld.unixfs.tree.import_paths`` (directories, ``-w``) once the directory importer is merged."""
+    try:
+        return importlib.import_module("pyipld.unixfs.tree").import_paths
+    except (ImportError, AttributeError):
+        return None
+
+
+def _input_bytes(paths: list[str]) -> int | None:
+    total = 0
+    for path in paths:
+        if os.path.isdir(path):
+            for base, _dirs, files in os.walk(path):
+                total += sum(os.lstat(os.path.join(base, f)).st_size for f in files)
+        else:
+            total += os.path.getsize(path)
+    return total
+
+
 def _cmd_create(args: argparse.Namespace) -> int:
     from ..unixfs.importer import import_file
     from .add import params_from_args
@@ -89,22 +109,31 @@ def _cmd_create(args: argparse.Namespace) -> int:
         raise ConfigError(f"--version must be 1 or 2, got {args.version}")
     params = params_from_args(args)
     params.resolve()  # fail on bad parameters before touching any output
+    import_paths = _tree_importer()
+    needs_tree = args.wrap or any(os.path.isdir(p) for p in args.paths)
+    if needs_tree and import_paths is None:
+        raise ConfigError("directories and --wrap need the directory importer, which is not in this build yet")
     for path in args.paths:
-        if os.path.isdir(path):
-            raise ConfigError(f"{path} is a directory: directory import is not available in this build yet")
-    if len(args.paths) != 1:
-        raise ConfigError("car create takes exactly one file in this build (directories and wrapping come "
-                          "with the directory importer)")
-    if args.wrap:
-        raise ConfigError("--wrap needs the directory importer, which is not available in this build yet")
-    path = args.paths[0]
-    bar = _progress(args, os.path.getsize(path), path)
+        os.stat(path)  # a missing input fails before the output is created
+    bar = _progress(args, _input_bytes(args.paths), "create")
+    update = bar.update if bar else None
     with open_car_sink(args.file, args.version, params=params) as car:
-        result = import_file(path, params, car, jobs=args.jobs, progress=bar.update if bar else None)
-        car.set_roots([result.cid])
+        if args.wrap:
+            roots = [import_paths(args.paths, params, car, recursive=True, wrap=True, progress=update,
+                                  jobs=args.jobs).cid]
+        else:
+            roots = []
+            for path in args.paths:
+                if os.path.isdir(path):
+                    roots.append(import_paths([path], params, car, recursive=True, progress=update,
+                                              jobs=args.jobs).cid)
+                else:
+                    roots.append(import_file(path, params, car, jobs=args.jobs, progress=update).cid)
+        car.set_roots(roots)
     if bar:
         bar.close()
-    print(result.cid, file=sys.stderr if args.file == "-" else sys.stdout)
+    for root in roots:
+        print(root, file=sys.stderr if args.file == "-" else sys.stdout)
     return 0
 
 
@@ -506,11 +535,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="show progress on stderr (default: when stderr is a terminal)")
         q.add_argument("--no-progress", dest="progress", action="store_false")
 
-    q = cs.add_parser("create", aliases=["c"], help="import a file into a new CAR")
+    q = cs.add_parser("create", aliases=["c"], help="import files (and directories) into a new CAR",
+                      description="Import each PATH like `ipfs add [-r]` into one CAR; each PATH is a root "
+                                  "(or, with --wrap, one directory holding them all is the root).")
     q.add_argument("-f", "--file", required=True, metavar="OUT.car", help="output CAR (- for stdout)")
     q.add_argument("--version", type=int, default=2, help="CAR version to write (default 2, like go-car)")
     q.add_argument("--no-wrap", action="store_true", help="accepted for go-car compatibility (the default here)")
-    q.add_argument("-w", "--wrap", action="store_true", help="wrap in a directory (needs the directory importer)")
+    q.add_argument("-w", "--wrap", action="store_true",
+                   help="wrap the inputs in one directory, like `ipfs add -w` (needs the directory importer)")
     q.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads")
     q.add_argument("paths", nargs="+", metavar="PATH")
     from .add import add_import_arguments
