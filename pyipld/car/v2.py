@@ -38,6 +38,7 @@ __all__ = [
     "encode_v2_header",
     "extract_v1",
     "index_v1",
+    "read_v2_prefix",
     "wrap_v1",
 ]
 
@@ -182,10 +183,14 @@ def wrap_v1(
 
 
 def read_v2_prefix(src: IO[bytes], file_size: int | None = None) -> CarV2Header:
-    """Read pragma and header from the start of ``src`` (which must be a CARv2)."""
+    """Read the pragma and the 40-byte header from the start of ``src``, which must be a CARv2.
+
+    Raises:
+        CarError: another pragma, truncation, or a header that fails :func:`decode_v2_header`.
+    """
     head = src.read(PRAGMA_SIZE + HEADER_SIZE)
-    if head[:PRAGMA_SIZE] != PRAGMA[: len(head[:PRAGMA_SIZE])] or len(head) < PRAGMA_SIZE:
-        if len(head) < PRAGMA_SIZE and head == PRAGMA[: len(head)]:
+    if head[:PRAGMA_SIZE] != PRAGMA:
+        if len(head) < PRAGMA_SIZE and PRAGMA.startswith(head):
             raise CarError("unexpected EOF in CARv2 pragma", offset=len(head))
         raise CarError("not a CARv2: the pragma does not match", offset=0)
     return decode_v2_header(head[PRAGMA_SIZE:], file_size=file_size)
