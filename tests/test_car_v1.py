@@ -406,3 +406,21 @@ def test_go_car_fuzz_regressions() -> None:
     for case in cases:
         for hex_input in case["inputs_hex"]:
             _fuzz_targets(bytes.fromhex(hex_input))
+
+
+@given(st.binary(max_size=300))
+def test_fuzz_v2_paths_and_link_scanner(data: bytes) -> None:
+    from pyipld.car.export import iter_links
+    from pyipld.car.v2 import PRAGMA, decode_v2_header
+
+    for target in (
+        lambda: decode_v2_header(data),
+        lambda: list(CarFile(io.BytesIO(PRAGMA + data)).iter_heads()),
+        lambda: CarFile(io.BytesIO(PRAGMA + data)).read_index(),
+        lambda: list(iter_links(b"\x01\x71\x12\x20" + bytes(32), data)),
+        lambda: list(iter_links(b"\x01\x70\x12\x20" + bytes(32), data)),
+    ):
+        try:
+            target()
+        except DecodeError:
+            pass
