@@ -281,3 +281,27 @@ def test_create_directory_without_tree_importer_is_a_clear_error(tmp_path: Path,
         pytest.skip("the directory importer is present")
     code, _, err = run(capsys, "create", "-f", str(tmp_path / "o.car"), str(tmp_path))
     assert code == 1 and "directory importer" in err and not (tmp_path / "o.car").exists()
+
+
+def test_add_car_helpers(tmp_path: Path) -> None:
+    import argparse
+
+    from pyipld._cli.car import add_car_arguments, car_sink_for
+    from pyipld.car.blockstore import CarBlockstore
+    from pyipld.unixfs.importer import import_file
+    from pyipld.unixfs.params import ImportParams
+
+    parser = argparse.ArgumentParser()
+    add_car_arguments(parser)
+    params = ImportParams()
+    with car_sink_for(parser.parse_args([]), params) as none:
+        assert none is None
+    src = tmp_path / "f"
+    src.write_bytes(chacha_bytes("add", 700_000))
+    out = tmp_path / "o.car"
+    args = parser.parse_args(["--car", str(out), "--car-version", "2"])
+    with car_sink_for(args, params) as car:
+        root = import_file(str(src), params, car).cid
+        car.set_roots([root])
+    with CarBlockstore(out, verify_index=True) as bs:
+        assert bs.car.version == 2 and bs.roots == (root,)

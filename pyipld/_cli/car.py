@@ -42,8 +42,28 @@ from ..errors import (
     UnsafePathError,
 )
 from ..multihash import encode_multihash, hash_by_code
+from ..unixfs.params import ImportParams
 
-__all__ = ["register"]
+__all__ = ["add_car_arguments", "car_sink_for", "register"]
+
+
+def add_car_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--car OUT.car`` and ``--car-version 1|2`` for ``pyipld add`` (one-pass import into a CAR)."""
+    g = parser.add_argument_group("CAR output")
+    g.add_argument("--car", metavar="OUT.car", default=None,
+                   help="also write every block into this CAR file (- for stdout), in one pass")
+    g.add_argument("--car-version", type=int, choices=(1, 2), default=1,
+                   help="CAR version for --car (default 1, like `ipfs dag export`; 2 adds an index)")
+
+
+def car_sink_for(args: argparse.Namespace, params: ImportParams) -> contextlib.AbstractContextManager[Any]:
+    """The sink for ``add --car``: a context manager yielding a CAR writer, or ``None`` without ``--car``.
+
+    Usage in ``add``: ``with car_sink_for(args, params) as car: … car.put …; car.set_roots(roots)``.
+    """
+    if not getattr(args, "car", None):
+        return contextlib.nullcontext(None)
+    return open_car_sink(args.car, args.car_version, params=params)
 
 
 def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progress | None:
