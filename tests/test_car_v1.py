@@ -424,3 +424,30 @@ def test_fuzz_v2_paths_and_link_scanner(data: bytes) -> None:
             target()
         except DecodeError:
             pass
+
+
+def test_background_writer_same_bytes_and_errors_surface() -> None:
+    blocks = [(raw_cid(bytes([i]) * 5000), bytes([i]) * 5000) for i in range(50)]
+    outs = []
+    for background in (False, True):
+        out = io.BytesIO()
+        w = CarV1Writer(out, background=background)
+        for c, d in blocks:
+            w.put(c, d)
+        w.set_roots([CID.from_bytes(blocks[0][0])])
+        w.close()
+        outs.append(out.getvalue())
+    assert outs[0] == outs[1]
+
+    class Full(io.BytesIO):
+        def write(self, data: object) -> int:
+            if self.tell() > 20_000:
+                raise OSError(28, "No space left on device")
+            return super().write(data)  # type: ignore[arg-type]
+
+    w = CarV1Writer(Full(), [], background=True)
+    with pytest.raises(OSError, match="No space"):
+        for c, d in blocks * 20:
+            w.put(c + b"", d)
+        w.close()
+    w.abort()  # idempotent after the thread stopped

@@ -91,6 +91,7 @@ def open_car_sink(
     index_codec: int | None = MULTIHASH_INDEX_SORTED,
     include_identity: bool = False,
     fsync: bool = False,
+    background: bool = True,
 ) -> Iterator[CarV1Writer | CarV2Writer]:
     """Write a CAR file in one pass.
 
@@ -111,6 +112,7 @@ def open_car_sink(
         params: the import parameters; sets ``placeholder_roots`` to :func:`placeholder_root_for`.
         index_codec / include_identity: CARv2 index options (see :func:`~pyipld.car.v2.wrap_v1`).
         fsync: flush the file to disk before renaming it into place.
+        background: write on a worker thread (bounded queue) so the import never waits on the disk.
     """
     if version not in (1, 2):
         raise ConfigError(f"unsupported CAR version {version}; use 1 or 2")
@@ -119,18 +121,26 @@ def open_car_sink(
 
     def make(out: IO[bytes]) -> CarV1Writer | CarV2Writer:
         if version == 1:
-            return CarV1Writer(out, roots, placeholder_roots=placeholder_roots)
+            return CarV1Writer(out, roots, placeholder_roots=placeholder_roots, background=background)
         return CarV2Writer(out, roots, placeholder_roots=placeholder_roots, index_codec=index_codec,
-                           include_identity=include_identity)
+                           include_identity=include_identity, background=background)
 
     if os.fspath(path) == "-":
         stdout = sys.stdout.buffer
         writer = make(stdout)
-        yield writer
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
         writer.close()
         stdout.flush()
         return
     with atomic_output(path, fsync=fsync) as f:
         writer = make(f)
-        yield writer
-        writer.close()
+        try:
+            yield writer
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise

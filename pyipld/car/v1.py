@@ -39,6 +39,7 @@ from ..errors import (
     LimitExceededError,
 )
 from ..multihash import IDENTITY, hash_by_code
+from ._bgwrite import BackgroundWriter
 
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
@@ -706,6 +707,8 @@ class CarV1Writer:
             (default one :data:`PLACEHOLDER_ROOT`). Equal length → patched in place.
         dedupe: write each CID once (kubo/go-car behaviour).
         record_offsets: keep ``(cid, offset)`` of each section (CARv2 index).
+        background: make the ``write`` calls on a worker thread (bounded queue), so the
+            caller — an import hashing leaves — never waits on the disk.
 
     Attributes:
         blocks_written, data_bytes_written: counts of sections and block bytes.
@@ -719,6 +722,7 @@ class CarV1Writer:
         placeholder_roots: Sequence[CIDLike] | None = None,
         dedupe: bool = True,
         record_offsets: bool = False,
+        background: bool = False,
     ) -> None:
         self._out = out
         self._roots: list[CID] | None = [_as_cid(r) for r in roots] if roots is not None else None
@@ -744,6 +748,7 @@ class CarV1Writer:
             self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)  # noqa: SIM115 - closed in close()
             self._sink = self._spool
         self._body = 0  # bytes of sections written so far
+        self._bg: BackgroundWriter | None = BackgroundWriter(self._sink) if background else None
 
     # BlockSink -------------------------------------------------------------------------
     def put(self, cid: bytes | CID, data: bytes) -> None:
@@ -759,8 +764,11 @@ class CarV1Writer:
         prefix = encode_varint(len(cid) + len(data)) + cid
         if self._records is not None:
             self._records.append((cid, self._body))
-        self._sink.write(prefix)
-        self._sink.write(data)
+        if self._bg is not None:
+            self._bg.write(prefix, data)
+        else:
+            self._sink.write(prefix)
+            self._sink.write(data)
         self._body += len(prefix) + len(data)
         self.blocks_written += 1
         self.data_bytes_written += len(data)
@@ -804,6 +812,9 @@ class CarV1Writer:
             return
         if self._roots is None:
             raise ConfigError("CAR roots were never set: call set_roots() before close()")
+        if self._bg is not None:
+            bg, self._bg = self._bg, None
+            bg.close()  # everything queued is on the output before the header is patched
         final = encode_header(self._roots)
         if self._spool is not None:
             self._out.write(final)
@@ -853,9 +864,18 @@ class CarV1Writer:
     def __enter__(self) -> Self:
         return self
 
+    def abort(self) -> None:
+        """Give up: stop the writer thread and drop the spool (the output is left as it is)."""
+        if self._bg is not None:
+            bg, self._bg = self._bg, None
+            bg.abort()
+        if self._spool is not None:
+            self._spool.close()
+        self._closed = True
+
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self.close()
-        elif self._spool is not None:
-            self._spool.close()
+        else:
+            self.abort()
 
