@@ -181,3 +181,21 @@ def test_detached_index_for_a_v1(index: str) -> None:
     other = build_index([(c, o + 1) for c, _, o in sections("sample-v1.car")])
     with pytest.raises(CarIndexError):
         CarBlockstore(shared_path("fixtures", "go-car", "sample-v1.car"), index=other, verify_index=True)
+
+
+def test_verify_blocks_mmap_and_stream(tmp_path: object) -> None:
+    path = shared_path("fixtures", "go-car", "sample-wrapped-v2.car")
+    seen: list[int] = []
+    with CarFile(path) as car:
+        assert car.verify_blocks(progress=seen.append) == 1049
+    with CarFile(path) as car:
+        assert sum(seen) == sum(h.length for h in car.iter_heads())  # every section, not the header
+    data = bytearray(path.read_bytes())
+    secs = sections("sample-v1.car")
+    data[51 + secs[7][2] + 1 + len(secs[7][0]) + 3] ^= 1
+    with CarFile(io.BytesIO(bytes(data))) as car, pytest.raises(IntegrityError):
+        car.verify_blocks()  # BytesIO: streaming fallback
+    bad = tmp_path / "bad.car"  # type: ignore[operator]
+    bad.write_bytes(bytes(data))
+    with CarFile(bad) as car, pytest.raises(IntegrityError, match="mismatch in content integrity"):
+        car.verify_blocks()  # file: mmap path

@@ -199,6 +199,13 @@ def test_inspect_hex_vectors() -> None:
         assert len(sections) == case["expected_stats"]["BlockCount"]
 
 
+def test_identity_cid_with_empty_block_message() -> None:
+    case = next(c for c in _hex_vectors()["inspect_errors"] if c["name"] == "IdentityCID")  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError) as info:
+        read_all(bytes.fromhex(case["hex"]))
+    assert "expected: baguqeaaupmrgszdfnz2gs5dzei5ceytmn5rwwit5, got: baguqeaaa" in str(info.value)
+
+
 def test_bad_block_hash_message_names_both_cids() -> None:
     case = next(c for c in _hex_vectors()["inspect_errors"] if c["name"] == "BadBlockHash")  # type: ignore[attr-defined]
     with pytest.raises(IntegrityError) as info:

@@ -222,9 +222,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         blk_max = cid_max = blk_sum = cid_sum = 0
         sections: Iterator[tuple[bytes, int]]
         if args.full:
-            sections = ((s.cid, len(s.data)) for s in car.iter_sections(verify=True))
-        else:
-            sections = ((h.cid, h.data_length) for h in car.iter_heads())
+            car.verify_blocks()
+        sections = ((h.cid, h.data_length) for h in car.iter_heads())
         for cid_bytes, dlen in sections:
             cid = CID.from_bytes(cid_bytes)
             count += 1
@@ -263,20 +262,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if h is not None and h.index_offset == 0 and h.data_end != car.file_size:
             raise CarError(f"no index, but {car.file_size - h.data_end} bytes follow the data payload")
         bar = _progress(args, car.payload_length, "verify")
-        root_set = {r.multihash for r in car.roots}
-        found: set[bytes] = set()
-        offsets: list[tuple[bytes, int]] = []
-        n = 0
-        for section in car.iter_sections(verify=True):
-            n += 1
-            mh = CID.from_bytes(section.cid).multihash
-            if mh in root_set:
-                found.add(mh)
-            offsets.append((section.cid, section.offset))
-            if bar:
-                bar.update(section.length)
+        n = car.verify_blocks(progress=bar.update if bar else None)
         if bar:
             bar.close()
+        root_set = {r.multihash for r in car.roots}
+        found = {CID.from_bytes(head.cid).multihash for head in car.iter_heads()} & root_set
         missing = root_set - found
         if missing:
             raise CarError(f"{len(missing)} root block(s) not present in the data")

@@ -28,7 +28,7 @@ from typing import IO, Any, Final, Self
 import dag_cbor
 import multiformats
 
-from .._varint import encode_varint
+from .._varint import decode_varint, encode_varint
 from ..block import Block
 from ..cid import CID
 from ..errors import (
@@ -231,11 +231,14 @@ def _read_exact(stream: IO[bytes], n: int) -> bytes:
     return b"".join(parts)
 
 
-def _verify_or_raise(cid: bytes, code: int, digest: bytes, data: bytes, offset: int) -> None:
+def _verify_or_raise(cid: bytes, code: int, digest: bytes, data: bytes | memoryview, offset: int) -> None:
     fn = hash_by_code(code)
     if fn is IDENTITY:
         ok = data == digest
-        actual = b"\x01" + cid[1:2] + b"\x00" + encode_varint(len(data)) + data if cid[0] == 1 else b""
+        actual = b""
+        if cid[0] == 1:
+            _, codec_len = decode_varint(cid, 1)
+            actual = cid[: 1 + codec_len] + b"\x00" + encode_varint(len(data)) + bytes(data)
     else:
         got = fn.digest(data)
         ok = got == digest
