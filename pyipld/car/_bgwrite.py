@@ -14,7 +14,7 @@ from typing import IO, Final
 
 __all__ = ["BackgroundWriter"]
 
-_DEFAULT_PENDING_BYTES: Final = 32 << 20
+_DEFAULT_PENDING_BYTES: Final = 8 << 20  # a few blocks: enough to overlap, small next to an import
 
 
 class BackgroundWriter:
