@@ -160,3 +160,29 @@ def test_inner_header_must_be_v1() -> None:
     data = PRAGMA + encode_v2_header(CarV2Header(51, 11, 0)) + PRAGMA
     with pytest.raises(CarError, match="expected 1, got 2"):
         CarFile(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_v2_writer_with_a_root_of_another_length(background: bool) -> None:
+    # CIDv0 root (34 bytes) vs the CIDv1 placeholder (36): the payload is moved, offsets follow
+    from pyipld.dagpb import encode_pbnode
+
+    blocks = _blocks([b"a" * 1000, b"b" * 2000])
+    node = encode_pbnode([], b"\x08\x02")
+    root = CID(0, 0x70, SHA2_256.multihash(node))
+    blocks.append((root.bytes, node))
+    out = io.BytesIO()
+    w = CarV2Writer(out, background=background)
+    for c, d in blocks:
+        w.put(c, d)
+    w.set_roots([root])
+    w.close()
+    v1 = io.BytesIO()
+    with CarV1Writer(v1, [root]) as w1:
+        for c, d in blocks:
+            w1.put(c, d)
+    assert out.getvalue() == wrap(v1.getvalue())
+    with CarFile(io.BytesIO(out.getvalue())) as car:
+        index = car.read_index(strict=True)
+        assert index is not None
+        car.verify_index(index)
