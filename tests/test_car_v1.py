@@ -458,3 +458,44 @@ def test_background_writer_same_bytes_and_errors_surface() -> None:
             w.put(c + b"", d)
         w.close()
     w.abort()  # idempotent after the thread stopped
+
+
+ROOTS = {  # from shared/fixtures/MANIFEST.md
+    "codec-fixtures/fixtures.car": ([], 273),
+    "commp/go-data-segment/cat.png.car": (["bafk2bzaceanulxrrjjec5e6r7vskb6cqgueh2w6bnge6ja5u3la7aygjizwku"], 1),
+    "commp/go-data-segment/Verifiable_Data_Aggregation.png.car": (
+        ["bafk2bzacecul64ojb2rl7szydmytaaqqfvbceueaooclsshi5ennuyhsgzt2m"], None),
+    "gateway-conformance/dir_listing-fixtures.car": (
+        ["bafybeig6ka5mlwkl4subqhaiatalkcleo4jgnr3hqwvpmsqfca27cijp3i"], 10),
+    "gateway-conformance/gateway-cache-fixtures.car": (
+        ["bafybeib3ffl2teiqdncv3mkz4r23b5ctrwkzrrhctdbne6iboayxuxk5ui"], 5),
+    "gateway-conformance/gateway-raw-block.car": (["bafybeie72edlprgtlwwctzljf6gkn2wnlrddqjbkxo3jomh4n7omwblxly"], 3),
+    "gateway-conformance/path_gateway_dag-dag-cbor-traversal.car": (
+        ["bafyreibs4utpgbn7uqegmd2goqz4bkyflre2ek2iwv743fhvylwi4zeeim"], 3),
+    "gateway-conformance/path_gateway_dag-dag-json-traversal.car": (
+        ["baguqeeram5ujjqrwheyaty3w5gdsmoz6vittchvhk723jjqxk7hakxkd47xq"], 3),
+    "gateway-conformance/path_gateway_dag-gateway-json-cbor.car": (
+        ["bafybeiafyvqlazbbbtjnn6how5d6h6l6rxbqc4qgpbmteaiskjrffmyy4a"], 11),
+    "gateway-conformance/trustless-dir-with-dag-cbor-with-links.car": (
+        ["bafybeia264q44a3kmfc2otctzu4egp2k235o3t7mslz2yjraymp4nv6asi"], 9),
+    "gateway-conformance/trustless-file-3k-and-3-blocks-missing-block.car": (
+        ["QmYhmPjhFjYFyaoiuNzYv8WGavpSRDwdHWe5B4M5du5Rtk"], 3),
+    "gateway-conformance/tooling-hello_ipfs.car": (["bafkreidfdrlkeq4m4xnxuyx6iae76fdm4wgl5d4xzsb77ixhyqwumhz244"], 1),
+    "kubo/cli/TestDagStat.car": (["bafyreifrm6uf5o4dsaacuszf35zhibyojlqclabzrms7iak67pf62jygaq"], 4),
+    "kubo/cli/t0400-api-no-gateway-fixtures.car": (["QmNYERzV2LfD2kkfahtfv44ocHzEFK1sLBaE7zdcYT2GAZ"], None),
+    "kubo/t0054-dag-car-import-export/lotus_devnet_genesis.car": (
+        ["bafy2bzaceaxm23epjsmh75yvzcecsrbavlmkcxnva66bkdebdcnyw3bjrc74u"], 149),
+    "kubo/t0054-dag-car-import-export/lotus_testnet_export_128_v2.car": ([R128], 1049),
+    "kubo/t0054-dag-car-import-export/partial-dag-scope-entity.car": (
+        ["QmPDC11yLAbVw3dX5jMeEuSdk4BiVjSd9X87zaYRdVjzW3"], 1),
+}
+
+
+@pytest.mark.parametrize("rel", sorted(ROOTS))
+def test_more_manifest_fixtures(rel: str) -> None:
+    roots, count = ROOTS[rel]
+    with CarFile(shared_path("fixtures", *rel.split("/"))) as car:
+        assert [str(r) for r in car.roots] == roots
+        n = car.verify_blocks()
+        if count is not None:
+            assert n == count
