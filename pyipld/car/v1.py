@@ -70,6 +70,7 @@ PLACEHOLDER_ROOT: Final = CID(1, 0x70, b"\x12\x20" + bytes(32))
 _MAX_VARINT_BYTES: Final = 9
 _SPOOL_MAX_BYTES: Final = 64 << 20
 _COPY_BYTES: Final = 1 << 20
+_SKIP_BY_READING_BYTES: Final = 16 << 10  # below this, reading beats a seek (which drops the buffer)
 
 CIDLike = CID | str | bytes
 
@@ -522,11 +523,14 @@ class CarV1Reader:
         if self._iterating:
             raise CarError("a CarV1Reader can be iterated only once")
         self._iterating = True
-        seekable = False
+        end: int | None = None
         try:
-            seekable = self._f.seekable()
-        except (AttributeError, ValueError):
-            pass
+            if self._f.seekable():
+                here = self._f.tell()
+                end = self._f.seek(0, io.SEEK_END)
+                self._f.seek(here)
+        except (AttributeError, ValueError, OSError):
+            end = None
         while True:
             head = self._next_head()
             if head is None:
@@ -534,9 +538,9 @@ class CarV1Reader:
             cid, _code, _digest, start, n = head
             data_start = self._pos
             dlen = n - len(cid)
-            if seekable:
+            if end is not None and dlen > _SKIP_BY_READING_BYTES:
+                # large block: seek over it (small ones are cheaper to read through the buffer)
                 here = self._f.tell()
-                end = self._f.seek(0, io.SEEK_END)
                 if here + dlen > end:
                     raise self._eof_error("section data", data_start)
                 self._f.seek(here + dlen)
