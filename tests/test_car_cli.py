@@ -305,3 +305,19 @@ def test_add_car_helpers(tmp_path: Path) -> None:
         car.set_roots([root])
     with CarBlockstore(out, verify_index=True) as bs:
         assert bs.car.version == 2 and bs.roots == (root,)
+
+
+def test_filter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    car = gocar("simple-unixfs.car")
+    cids = run(capsys, "ls", car)[1].split()
+    cid_file = tmp_path / "cids"
+    cid_file.write_text("\n".join(cids[3:5]) + "\n")
+    out = tmp_path / "kept.car"
+    code, _, err = run(capsys, "filter", "--cid-file", str(cid_file), car, str(out))
+    assert code == 0 and "no roots defined after filtering" in err  # go-car's warning
+    assert run(capsys, "ls", str(out))[1].split() == cids[3:5]
+    inv = tmp_path / "inv.car"
+    assert run(capsys, "filter", "--inverse", "--cid-file", str(cid_file), car, str(inv))[0] == 0
+    listed = run(capsys, "ls", str(inv))[1].split()
+    assert len(listed) == 20 and listed == cids[:3] + cids[5:]
+    assert run(capsys, "roots", str(inv))[1].strip() == "QmPLPpnptHc1DMhJAWNYMTqBTqqRQNy5WsY7F9pZgsBfMT"

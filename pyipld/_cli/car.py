@@ -532,6 +532,25 @@ def _cmd_get_dag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_filter(args: argparse.Namespace) -> int:
+    if args.cid_file:
+        with open(args.cid_file, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = sys.stdin.read()
+    wanted = {CID.decode(line).multihash for line in text.split() if line.strip()}
+    with CarFile(_source(args.car)) as car:
+        version = args.version or car.version
+        kept_roots = [r for r in car.roots if (r.multihash in wanted) != args.inverse]
+        if not kept_roots:
+            print("warning: no roots defined after filtering", file=sys.stderr)
+        with open_car_sink(args.out, version, kept_roots) as sink:
+            for section in car.iter_sections(verify=True):
+                if (CID.from_bytes(section.cid).multihash in wanted) != args.inverse:
+                    sink.put(section.cid, section.data)
+    return 0
+
+
 # -- registration ---------------------------------------------------------------------------
 
 
@@ -613,6 +632,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--version", type=int, default=1, help="CAR version to write (default 1, like kubo)")
     q.add_argument("--local-only", action="store_true", help="skip blocks missing from the CAR (kubo --local-only)")
     q.set_defaults(func=_cmd_get_dag)
+
+    q = cs.add_parser("filter", aliases=["f"], help="keep (or with --inverse drop) the listed CIDs")
+    q.add_argument("car", metavar="IN.car")
+    q.add_argument("out", metavar="OUT.car", help="output CAR (- for stdout)")
+    q.add_argument("--cid-file", metavar="FILE", help="CIDs, one per line (default: stdin)")
+    q.add_argument("--inverse", action="store_true", help="drop the listed CIDs instead of keeping them")
+    q.add_argument("--version", type=int, choices=(1, 2), default=None, help="output version (default: the input's)")
+    q.set_defaults(func=_cmd_filter)
 
     q = cs.add_parser("get-block", aliases=["gb"], help="print one block's raw bytes")
     q.add_argument("car", metavar="CAR")
