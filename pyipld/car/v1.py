@@ -463,10 +463,7 @@ class CarV1Reader:
             raise CarError(f"invalid cid: expected 1 as the cid version number, got: 18 at offset {where}",
                            offset=where)
         if first != 1:
-            # re-read the first varint fully for the message (go-car reports its value)
-            version = first
-            if first >= 0x80:
-                version = first & 0x7F
+            version = first & 0x7F  # go-car names the (low bits of the) first varint byte
             raise CarError(f"invalid cid: expected 1 as the cid version number, got: {version} at offset {where}",
                            offset=where)
         take_varint()  # codec
