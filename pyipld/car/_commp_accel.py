@@ -26,7 +26,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["NativeCommP", "load", "disabled"]
+__all__ = ["NativeCommP", "disabled", "load"]
 
 _SOURCE = Path(__file__).with_name("_commp_native.c")
 

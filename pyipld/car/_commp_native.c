@@ -201,7 +201,29 @@ void pyipld_commp_hash_pairs(const uint8_t *in, size_t n_pairs, uint8_t *out) {
     }
 }
 
-/* fr32: 127 bytes -> four 32-byte leaves (254 bits each, top 2 bits zero). */
+/* fr32: 127 bytes -> four 32-byte leaves (254 bits each, top 2 bits zero).
+ * Piece k > 0 starts at input bit 254k = byte 32k - 1, bit 8 - 2k. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static void fr32_quad(const uint8_t *in, uint8_t *out) {
+    uint8_t buf[136];
+    uint64_t o;
+    int k, j;
+    memcpy(buf, in, 127);
+    memset(buf + 127, 0, 9);
+    for (k = 0; k < 4; k++) {
+        const uint8_t *base = k ? buf + 32 * k - 1 : buf;
+        unsigned sh = k ? 8u - 2u * (unsigned)k : 0u;
+        for (j = 0; j < 4; j++) {
+            uint64_t lo, hi;
+            memcpy(&lo, base + 8 * j, 8);
+            memcpy(&hi, base + 8 * j + 8, 8);
+            o = sh ? (lo >> sh) | (hi << (64 - sh)) : lo;
+            if (j == 3) o &= 0x3fffffffffffffffULL;
+            memcpy(out + 32 * k + 8 * j, &o, 8);
+        }
+    }
+}
+#else
 static void fr32_quad(const uint8_t *in, uint8_t *out) {
     int j;
     memcpy(out, in, 31);
@@ -213,6 +235,7 @@ static void fr32_quad(const uint8_t *in, uint8_t *out) {
     for (j = 0; j < 31; j++) out[96 + j] = (uint8_t)((in[95 + j] >> 2) | (in[96 + j] << 6));
     out[127] = in[126] >> 2;
 }
+#endif
 
 void pyipld_commp_fr32(const uint8_t *in, size_t n_quads, uint8_t *out) {
     size_t i;

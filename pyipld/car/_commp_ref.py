@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["ref_fr32_pad", "ref_fr32_unpad", "ref_node", "ref_commp", "ref_padded_size"]
+__all__ = ["ref_commp", "ref_fr32_pad", "ref_fr32_unpad", "ref_node", "ref_padded_size"]
 
 _MASK254 = (1 << 254) - 1
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Final, Protocol, Self
 
 from .._varint import decode_varint, encode_varint
 from ..cid import CID, RAW
@@ -50,30 +50,30 @@ except ImportError:  # pragma: no cover - numpy is an optional extra
     _np = None  # type: ignore[assignment]
 
 __all__ = [
-    "FIL_COMMITMENT_UNSEALED",
-    "SHA2_256_TRUNC254_PADDED",
-    "FR32_SHA256_TRUNC254_PADBINTREE",
-    "MIN_PIECE_SIZE",
-    "MAX_PIECE_SIZE",
     "CHUNK_BYTES",
-    "PieceInfo",
+    "FIL_COMMITMENT_UNSEALED",
+    "FR32_SHA256_TRUNC254_PADBINTREE",
+    "MAX_PIECE_SIZE",
+    "MIN_PIECE_SIZE",
+    "SHA2_256_TRUNC254_PADDED",
     "CommP",
     "CommPWriter",
+    "PieceInfo",
+    "backend_name",
+    "check_piece_size",
     "commp_bytes",
     "commp_file",
-    "zero_commitment",
-    "node",
+    "decode_piece_cid",
     "fr32_pad",
     "fr32_unpad",
-    "padded_piece_size",
-    "unpadded_piece_size",
-    "check_piece_size",
-    "parse_piece_size",
+    "node",
     "pad_commp",
+    "padded_piece_size",
+    "parse_piece_size",
     "piece_cid_v1",
     "piece_cid_v2",
-    "decode_piece_cid",
-    "backend_name",
+    "unpadded_piece_size",
+    "zero_commitment",
 ]
 
 FIL_COMMITMENT_UNSEALED: Final = 0xF101  # multicodec, go-fil-commcid
@@ -547,8 +547,9 @@ class CommP:
             return PieceInfo(_root_of(self._backend, tail, height), self._size, size)
         stack = self._stack
         top = height - _CHUNK_LEVEL
-        if top < len(stack) and stack[top] is not None:
-            return PieceInfo(stack[top], self._size, size)  # exactly 2**top chunks, no tail
+        exact = stack[top] if top < len(stack) else None
+        if exact is not None:
+            return PieceInfo(exact, self._size, size)  # exactly 2**top chunks, no tail
         # Stack entries are left children; a missing right sibling is a zero subtree.
         zeros = _zero_table()
         carry = _root_of(self._backend, tail, _CHUNK_LEVEL) if tail else None
@@ -597,7 +598,7 @@ class CommP:
             self._executor = None
         self._pending.clear()
 
-    def __enter__(self) -> CommP:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
