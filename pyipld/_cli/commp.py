@@ -27,7 +27,7 @@ from ..car.commp import (
 )
 from ..errors import ConfigError
 
-__all__ = ["register", "run", "commp_tap", "print_piece_info", "piece_info_dict", "CARV2_PRAGMA"]
+__all__ = ["CARV2_PRAGMA", "commp_tap", "piece_info_dict", "print_piece_info", "register", "run"]
 
 # CARv2 pragma (car.md): deals are made over CARv1 bytes, so CommP of a CARv2 is suspicious.
 CARV2_PRAGMA = bytes.fromhex("0aa16776657273696f6e02")
