@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -333,3 +334,43 @@ def test_cid_shapes() -> None:
     assert str(info.cid_v2).startswith("bafkzcib")
     assert CID.decode(str(info.cid_v1)).codec == C.FIL_COMMITMENT_UNSEALED
     assert C.decode_piece_cid(info.cid_v1) == (info.commp, None, None)
+
+
+def test_writer_survives_header_growth_with_car_writer(tmp_path: Path) -> None:
+    # A placeholder root of another length makes the CAR writer shift the body:
+    # the tap re-reads its output and still gives the commitment of the final bytes.
+    from pyipld.car.v1 import CarV1Writer
+    from pyipld.cid import CidBuilder
+
+    builder = CidBuilder.create(1)
+    blocks = [random.Random(i).randbytes(700_000) for i in range(3)]
+    path = tmp_path / "x.car"
+    with open(path, "w+b") as f:
+        tap = C.CommPWriter(f)
+        w = CarV1Writer(tap)  # type: ignore[arg-type]
+        cids = [builder.cid_bytes(0x55, b) for b in blocks]
+        for cid, b in zip(cids, blocks, strict=True):
+            w.put(cid, b)
+        w.set_roots([CID.from_bytes(c) for c in cids])  # 3 roots: longer header than the placeholder
+        w.close()
+        info = tap.digest()
+    assert tap.stale
+    assert info == C.commp_bytes(path.read_bytes())
+
+
+def test_writer_patch_same_length_root(tmp_path: Path) -> None:
+    from pyipld.car.v1 import CarV1Writer
+    from pyipld.cid import CidBuilder
+
+    builder = CidBuilder.create(1)
+    blocks = [random.Random(i).randbytes(600_000) for i in range(4)]
+    out = io.BytesIO()
+    tap = C.CommPWriter(out)
+    w = CarV1Writer(tap)  # type: ignore[arg-type]
+    cids = [builder.cid_bytes(0x55, b) for b in blocks]
+    for cid, b in zip(cids, blocks, strict=True):
+        w.put(cid, b)
+    w.set_roots([CID.from_bytes(cids[0])])
+    w.close()
+    assert not tap.stale
+    assert tap.digest() == C.commp_bytes(out.getvalue())

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import IO, Any, TextIO
 
 from .._progress import Progress
@@ -64,6 +65,32 @@ def commp_tap(raw: IO[bytes], *, jobs: int | None = None) -> CommPWriter:
     Header patches on close (seek back, rewrite the root) are followed.
     """
     return CommPWriter(raw, CommP(jobs=jobs or default_jobs()))
+
+
+def commp_of_car(path: str | os.PathLike[str], *, piece_size: int | None = None,
+                 jobs: int | None = None) -> PieceInfo:
+    """CommP of a CAR file's deal bytes: the whole file for a CARv1, the inner CARv1 for a CARv2."""
+    from ..car.v2 import read_v2_prefix
+
+    with open(path, "rb") as f:
+        if f.read(len(CARV2_PRAGMA)) != CARV2_PRAGMA:
+            f.seek(0)
+            return commp_file(f, piece_size=piece_size, jobs=jobs)
+        f.seek(0)
+        header = read_v2_prefix(f, os.fstat(f.fileno()).st_size)
+        f.seek(header.data_offset)
+        remaining = header.data_size
+
+        def reads() -> Iterator[bytes]:
+            nonlocal remaining
+            while remaining:
+                block = f.read(min(remaining, 4 << 20))
+                if not block:
+                    raise ConfigError(f"{path}: CARv2 data payload is truncated")
+                remaining -= len(block)
+                yield block
+
+        return commp_file(reads(), piece_size=piece_size, jobs=jobs)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

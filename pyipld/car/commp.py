@@ -606,27 +606,35 @@ class CommP:
 
 
 class CommPWriter(io.RawIOBase):
-    """A write-only file wrapper that hashes what is written: a CommP side-tap.
+    """A file wrapper that hashes what is written: a CommP side-tap.
 
     Writes are passed to ``raw`` and hashed. Seeking back and rewriting bytes
     (a CAR writer patching its header's roots on close) is followed with
-    :meth:`CommP.patch` as long as the rewrite lies within the first ~1 MiB.
+    :meth:`CommP.patch` while the rewrite lies within the first ~1 MiB. Anything
+    the tap cannot follow (a rewrite further in, a read-back, a truncate) marks it
+    stale, and :meth:`digest` then re-reads ``raw`` from the start (which must be
+    readable and seekable, e.g. a file opened ``w+b``).
     """
 
     def __init__(self, raw: IO[bytes], commp: CommP | None = None) -> None:
         super().__init__()
         self.raw = raw
         self.commp = commp or CommP()
-        self._pos = 0
+        self._pos = raw.tell() if _seekable(raw) else 0
+        self._base = self._pos  # hashing starts here
+        self.stale = False
 
     def writable(self) -> bool:
         return True
 
     def seekable(self) -> bool:
-        return bool(self.raw.seekable())
+        return _seekable(self.raw)
 
     def readable(self) -> bool:
-        return False
+        try:
+            return bool(self.raw.readable())
+        except (AttributeError, ValueError, OSError):
+            return False
 
     def tell(self) -> int:
         return self._pos
@@ -635,28 +643,68 @@ class CommPWriter(io.RawIOBase):
         self._pos = self.raw.seek(offset, whence)
         return self._pos
 
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(memoryview(buffer)))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+    def truncate(self, size: int | None = None) -> int:
+        n = self.raw.truncate(size)
+        if n - self._base != self.commp.payload_size:
+            self.stale = True
+        return n
+
     def write(self, data: Any) -> int:
         mv = memoryview(data).cast("B")
         n = self.raw.write(mv)
         n = len(mv) if n is None else n
+        pos = self._pos - self._base
+        self._pos += n
+        if self.stale:
+            return n
         size = self.commp.payload_size
-        pos = self._pos
-        if pos > size:
-            raise ConfigError(f"write at {pos} leaves a hole after {size} hashed bytes")
+        if pos > size or pos < 0:
+            self.stale = True
+            return n
         overlap = min(size - pos, n)
-        if overlap > 0:
-            self.commp.patch(pos, mv[:overlap])
+        try:
+            if overlap > 0:
+                self.commp.patch(pos, mv[:overlap])
+        except ConfigError:
+            self.stale = True
+            return n
         if n > overlap:
             self.commp.update(mv[overlap:n])
-        self._pos = pos + n
         return n
 
     def flush(self) -> None:
         self.raw.flush()
 
     def digest(self, piece_size: int | None = None) -> PieceInfo:
-        """The commitment of the bytes written so far."""
-        return self.commp.digest(piece_size)
+        """The commitment of the bytes written so far (re-read from ``raw`` if stale)."""
+        if not self.stale:
+            return self.commp.digest(piece_size)
+        if not (self.readable() and self.seekable()):
+            raise ConfigError("the CommP tap lost track of a rewrite and cannot re-read its output")
+        end = self.raw.seek(0, io.SEEK_END)
+        self.raw.seek(self._base)
+        with CommP(jobs=self.commp.jobs) as fresh:
+            _feed(fresh, self.raw, 4 << 20, None)
+            info = fresh.digest(piece_size)
+        self.raw.seek(end)
+        return info
+
+
+def _seekable(f: IO[bytes]) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def commp_bytes(data: bytes | bytearray | memoryview, *, piece_size: int | None = None,
