@@ -26,6 +26,11 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+try:  # to read memoryviews in place
+    import numpy as _np
+except ImportError:  # pragma: no cover - numpy is optional
+    _np = None  # type: ignore[assignment]
+
 __all__ = ["NativeCommP", "disabled", "load"]
 
 _SOURCE = Path(__file__).with_name("_commp_native.c")
@@ -83,7 +88,7 @@ class NativeCommP:
         lib.pyipld_commp_hash_pairs.restype = None
         lib.pyipld_commp_fr32.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
         lib.pyipld_commp_fr32.restype = None
-        lib.pyipld_commp_subtree.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.c_void_p]
+        lib.pyipld_commp_subtree.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_void_p]
         lib.pyipld_commp_subtree.restype = ctypes.c_int
         self.shani = bool(lib.pyipld_commp_uses_shani(0))
 
@@ -101,13 +106,25 @@ class NativeCommP:
         self._lib.pyipld_commp_fr32(data, n, out)
         return out.raw
 
-    def subtree(self, data: bytes, log2_quads: int) -> bytes:
-        """Root of the tree over ``2**log2_quads`` quads (``127 << log2_quads`` bytes)."""
+    def subtree(self, data: bytes | memoryview, log2_quads: int) -> bytes:
+        """Root of the tree over ``2**log2_quads`` quads (``127 << log2_quads`` bytes).
+
+        ``data`` may be a memoryview (of immutable bytes): it is read in place.
+        """
         if len(data) != 127 << log2_quads:
             raise ValueError("subtree input must be exactly 127 << log2_quads bytes")
         out = ctypes.create_string_buffer(32)
-        if self._lib.pyipld_commp_subtree(data, log2_quads, out) != 0:
+        keep: object = data
+        if isinstance(data, bytes):
+            address: object = data
+        elif _np is not None:
+            keep = _np.frombuffer(data, dtype=_np.uint8)
+            address = keep.ctypes.data  # type: ignore[attr-defined]
+        else:  # pragma: no cover - numpy missing
+            keep = address = bytes(data)
+        if self._lib.pyipld_commp_subtree(address, log2_quads, out) != 0:
             raise ValueError("log2_quads too large")
+        del keep
         return out.raw
 
 

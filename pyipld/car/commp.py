@@ -245,7 +245,7 @@ class _Backend(Protocol):
 
     def fr32(self, data: bytes) -> bytes: ...
 
-    def subtree(self, data: bytes, log2_quads: int) -> bytes: ...
+    def subtree(self, data: bytes | memoryview, log2_quads: int) -> bytes: ...
 
 
 class _PyBackend:
@@ -257,7 +257,7 @@ class _PyBackend:
     def fr32(self, data: bytes) -> bytes:
         return _fr32_py(data)
 
-    def subtree(self, data: bytes, log2_quads: int) -> bytes:
+    def subtree(self, data: bytes | memoryview, log2_quads: int) -> bytes:
         level = _fr32_py(data)
         while len(level) > 32:
             level = _hash_pairs_py(level)
@@ -280,7 +280,7 @@ class _NativeBackend:
     def fr32(self, data: bytes) -> bytes:
         return self.native.fr32(data)
 
-    def subtree(self, data: bytes, log2_quads: int) -> bytes:
+    def subtree(self, data: bytes | memoryview, log2_quads: int) -> bytes:
         return self.native.subtree(data, log2_quads)
 
 
@@ -456,6 +456,7 @@ class CommP:
         self._right: list[bytes] = []  # right siblings merged into the leftmost path
         self._pending: deque[Future[bytes]] = deque()
         self._executor: Executor | None = None
+        self._zero_copy = isinstance(self._backend, _NativeBackend)
 
     @property
     def backend(self) -> str:
@@ -471,6 +472,14 @@ class CommP:
         """Hash more payload bytes."""
         self._size += len(data)
         buf = self._buf
+        if not buf and isinstance(data, bytes) and len(data) >= CHUNK_BYTES and self._zero_copy:
+            # Immutable input: hash whole chunks straight from it, no copies.
+            whole = len(data) - len(data) % CHUNK_BYTES
+            mv = memoryview(data)
+            for off in range(0, whole, CHUNK_BYTES):
+                self._submit(mv[off : off + CHUNK_BYTES])
+            buf += mv[whole:]
+            return
         buf += data
         if len(buf) < CHUNK_BYTES:
             return
@@ -483,9 +492,9 @@ class CommP:
             view.release()
         del buf[:whole]
 
-    def _submit(self, chunk: bytes) -> None:
+    def _submit(self, chunk: bytes | memoryview) -> None:
         if self._chunks + len(self._pending) == 0:
-            self._first = chunk
+            self._first = bytes(chunk)
         if self.jobs == 1:
             self._push(self._backend.subtree(chunk, _LOG2_CHUNK_QUADS))
             return
@@ -495,7 +504,7 @@ class CommP:
             else:
                 self._executor = ThreadPoolExecutor(self.jobs, thread_name_prefix="pyipld-commp")
         if isinstance(self._backend, _PyBackend):
-            self._pending.append(self._executor.submit(_py_subtree_task, chunk))
+            self._pending.append(self._executor.submit(_py_subtree_task, bytes(chunk)))
         else:
             self._pending.append(self._executor.submit(self._backend.subtree, chunk, _LOG2_CHUNK_QUADS))
         while len(self._pending) >= 2 * self.jobs:
