@@ -119,7 +119,7 @@ class NativeCommP:
             address: object = data
         elif _np is not None:
             keep = _np.frombuffer(data, dtype=_np.uint8)
-            address = keep.ctypes.data  # type: ignore[attr-defined]
+            address = keep.ctypes.data
         else:  # pragma: no cover - numpy missing
             keep = address = bytes(data)
         if self._lib.pyipld_commp_subtree(address, log2_quads, out) != 0:
