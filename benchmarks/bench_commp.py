@@ -93,8 +93,13 @@ src, out, target = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t = time.perf_counter()
 r = pack([src], out, target_size=target, params=ImportParams(cid_version=1), jobs=default_jobs())
 dt = time.perf_counter() - t
+# VmHWM: this process image's peak RSS (ru_maxrss would include the forking parent's).
+try:
+    hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+except (OSError, StopIteration):
+    hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": dt, "cars": len(r.manifest["cars"]), "files": len(r.manifest["files"]),
-                  "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "peak_rss_kib": hwm}))
 """
 
 
