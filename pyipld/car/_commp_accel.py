@@ -53,8 +53,11 @@ def _build(source: bytes, target: Path) -> bool:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not cc:
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    except OSError:
+        return False
     os.close(fd)
     try:
         src = tmp + ".c"
@@ -135,10 +138,10 @@ def load() -> NativeCommP | None:
         return None
     source = _SOURCE.read_bytes()
     tag = hashlib.sha256(source + sys.platform.encode() + (sysconfig.get_platform()).encode()).hexdigest()[:16]
-    target = _cache_dir() / f"_commp_native-{tag}.so"
     try:
+        target = _cache_dir() / f"_commp_native-{tag}.so"
         if not target.exists() and not _build(source, target):
             return None
         return NativeCommP(ctypes.CDLL(str(target)), target)
-    except OSError:
+    except (OSError, RuntimeError):  # unwritable cache, no home directory, unloadable library
         return None

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import struct
 from collections import deque
@@ -500,7 +501,10 @@ class CommP:
             return
         if self._executor is None:
             if isinstance(self._backend, _PyBackend):
-                self._executor = ProcessPoolExecutor(self.jobs)
+                # forkserver: safe when the caller has threads (fork is not).
+                methods = multiprocessing.get_all_start_methods()
+                ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+                self._executor = ProcessPoolExecutor(self.jobs, mp_context=ctx)
             else:
                 self._executor = ThreadPoolExecutor(self.jobs, thread_name_prefix="pyipld-commp")
         if isinstance(self._backend, _PyBackend):
