@@ -19,7 +19,7 @@ from .index import (
     encode_index,
 )
 from .reader import CarFile, open_car, sniff_version
-from .sink import atomic_output, open_car_sink
+from .sink import CarSink, atomic_output, open_car_sink, placeholder_root_for
 from .v1 import (
     CarHeader,
     CarV1Decoder,
@@ -41,6 +41,7 @@ __all__ = [
     "CarFile",
     "CarHeader",
     "CarIndex",
+    "CarSink",
     "CarV1Decoder",
     "CarV1Reader",
     "CarV1Writer",
@@ -62,6 +63,7 @@ __all__ = [
     "iter_links",
     "open_car",
     "open_car_sink",
+    "placeholder_root_for",
     "sniff_version",
     "wrap_v1",
 ]

@@ -13,12 +13,14 @@ Call :meth:`CarBlockstore.verify_index` to check a CARv2 index completely.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Self
 
 from ..cid import CID
-from ..errors import CarIndexError, DecodeError, IntegrityError, NotFoundError
-from .index import CarIndex
+from ..errors import CarIndexError, DecodeError, NotFoundError
+from .index import CarIndex, decode_index
 from .reader import CarFile
 from .v1 import DEFAULT_MAX_SECTION_BYTES, Section, SectionHead, _verify_or_raise
 
@@ -32,7 +34,9 @@ class CarBlockstore:
         source: path or seekable binary file.
         verify: hash-check every block returned (default on).
         use_index: use a CARv2's own index (checked per lookup); ``False`` scans instead.
-        verify_index: check the CARv2 index against a full scan on open.
+        verify_index: check the index against a full scan on open.
+        index: a detached index (``car index create`` output, or a :class:`CarIndex`) to use
+            instead of the file's own; offsets are relative to the CARv1 payload.
         zero_length_section_as_eof / max_section_bytes: reader options.
 
     Raises:
@@ -47,17 +51,23 @@ class CarBlockstore:
         verify: bool = True,
         use_index: bool = True,
         verify_index: bool = False,
+        index: CarIndex | str | os.PathLike[str] | None = None,
         zero_length_section_as_eof: bool = False,
         max_section_bytes: int = DEFAULT_MAX_SECTION_BYTES,
     ) -> None:
         self.car = CarFile(source, zero_length_section_as_eof=zero_length_section_as_eof,
                            max_section_bytes=max_section_bytes)
         self.verify = verify
+        self._lock = threading.RLock()
         self.index: CarIndex | None = None
         self.index_error: CarIndexError | None = None
         self._scan: dict[bytes, list[int]] | None = None
         try:
-            if use_index and self.car.has_index:
+            if index is not None:
+                self.index = index if isinstance(index, CarIndex) else decode_index(Path(index).read_bytes())
+                if verify_index:
+                    self.car.verify_index(self.index)
+            elif use_index and self.car.has_index:
                 try:
                     self.index = self.car.read_index()
                 except CarIndexError as exc:
@@ -101,7 +111,7 @@ class CarBlockstore:
         return None
 
     def get(self, cid: bytes | CID) -> bytes:
-        """The block's bytes (identity CIDs answer from the CID itself).
+        """The block's bytes (identity CIDs answer from the CID itself). Thread-safe.
 
         Raises:
             NotFoundError: not in this CAR. IntegrityError: data does not match (with ``verify``).
@@ -109,10 +119,11 @@ class CarBlockstore:
         parsed = CID.parse(cid)
         if parsed.hash_code == 0:
             return parsed.digest
-        head = self._locate(parsed)
-        if head is None:
-            raise NotFoundError(f"ipld: could not find {parsed}")
-        data = self.car.read_data(head.data_offset, head.data_length)
+        with self._lock:  # one file position shared by every lookup
+            head = self._locate(parsed)
+            if head is None:
+                raise NotFoundError(f"ipld: could not find {parsed}")
+            data = self.car.read_data(head.data_offset, head.data_length)
         if self.verify:
             _verify_or_raise(parsed.bytes, parsed.hash_code, parsed.digest, data,
                              self.car.payload_offset + head.offset)
@@ -120,15 +131,19 @@ class CarBlockstore:
 
     def has(self, cid: bytes | CID) -> bool:
         parsed = CID.parse(cid)
-        return parsed.hash_code == 0 or self._locate(parsed) is not None
+        if parsed.hash_code == 0:
+            return True
+        with self._lock:
+            return self._locate(parsed) is not None
 
     def get_section(self, cid: bytes | CID) -> Section:
         """The section (CID as stored, data, offsets) holding ``cid``'s multihash."""
         parsed = CID.parse(cid)
-        head = self._locate(parsed)
-        if head is None:
-            raise NotFoundError(f"ipld: could not find {parsed}")
-        section = self.car.read_section_at(head.offset, verify=self.verify)
+        with self._lock:
+            head = self._locate(parsed)
+            if head is None:
+                raise NotFoundError(f"ipld: could not find {parsed}")
+            section = self.car.read_section_at(head.offset, verify=self.verify)
         assert isinstance(section, Section)
         return section
 
@@ -144,10 +159,7 @@ class CarBlockstore:
 
     def verify_all(self) -> int:
         """Hash-check every block; returns the count. Raises IntegrityError on the first bad one."""
-        n = 0
-        for _ in self.car.iter_sections(verify=True):
-            n += 1
-        return n
+        return self.car.verify_blocks()
 
     def close(self) -> None:
         self.car.close()
@@ -158,5 +170,3 @@ class CarBlockstore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-_ = IntegrityError  # documented in get(); raised by _verify_or_raise

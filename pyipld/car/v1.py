@@ -17,6 +17,7 @@ shifted); a pipe is spooled to a ``SpooledTemporaryFile`` and copied out on clos
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from typing import IO, Any, Final, Self
 import dag_cbor
 import multiformats
 
-from .._varint import encode_varint
+from .._varint import decode_varint, encode_varint
 from ..block import Block
 from ..cid import CID
 from ..errors import (
@@ -38,6 +39,7 @@ from ..errors import (
     LimitExceededError,
 )
 from ..multihash import IDENTITY, hash_by_code
+from ._bgwrite import BackgroundWriter
 
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
@@ -68,6 +70,7 @@ PLACEHOLDER_ROOT: Final = CID(1, 0x70, b"\x12\x20" + bytes(32))
 _MAX_VARINT_BYTES: Final = 9
 _SPOOL_MAX_BYTES: Final = 64 << 20
 _COPY_BYTES: Final = 1 << 20
+_SKIP_BY_READING_BYTES: Final = 16 << 10  # below this, reading beats a seek (which drops the buffer)
 
 CIDLike = CID | str | bytes
 
@@ -138,8 +141,11 @@ class CarEnded:
 
 def _first_line(exc: BaseException) -> str:
     """Third-party messages can span lines; errors here are one line."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    if not lines or not lines[0]:
+        return type(exc).__name__
+    causes = [line.lstrip("\\ ").strip() for line in lines if line.startswith("\\")]  # dag_cbor nests causes
+    return f"{lines[0]} {causes[-1]}" if causes else lines[0]
 
 
 def _as_cid(value: CIDLike) -> CID:
@@ -163,8 +169,23 @@ def decode_header(body: bytes | bytearray | memoryview, *, offset: int = 0) -> C
         CarError: not a map of exactly ``roots`` and ``version``; a version other
             than 1 (or the CARv2 pragma's lone ``{"version": 2}``); roots not CIDs.
     """
+    raw = bytes(body)
+    if len(raw) <= _HEADER_CACHE_MAX_BYTES:
+        return _decode_header_cached(raw, offset)  # the same header is decoded by each reader
+    return _decode_header(raw, offset)
+
+
+_HEADER_CACHE_MAX_BYTES: Final = 4096
+
+
+@functools.lru_cache(maxsize=32)
+def _decode_header_cached(body: bytes, offset: int) -> CarHeader:
+    return _decode_header(body, offset)
+
+
+def _decode_header(body: bytes, offset: int) -> CarHeader:
     try:
-        obj: Any = dag_cbor.decode(bytes(body))
+        obj: Any = dag_cbor.decode(body)
     except Exception as exc:  # dag_cbor raises its own error types and a few built-ins
         raise CarError(f"invalid header data at offset {offset}: {_first_line(exc)}", offset=offset) from exc
     if not isinstance(obj, dict):
@@ -211,11 +232,14 @@ def _read_exact(stream: IO[bytes], n: int) -> bytes:
     return b"".join(parts)
 
 
-def _verify_or_raise(cid: bytes, code: int, digest: bytes, data: bytes, offset: int) -> None:
+def _verify_or_raise(cid: bytes, code: int, digest: bytes, data: bytes | memoryview, offset: int) -> None:
     fn = hash_by_code(code)
     if fn is IDENTITY:
         ok = data == digest
-        actual = b"\x01" + cid[1:2] + b"\x00" + encode_varint(len(data)) + data if cid[0] == 1 else b""
+        actual = b""
+        if cid[0] == 1:
+            _, codec_len = decode_varint(cid, 1)
+            actual = cid[: 1 + codec_len] + b"\x00" + encode_varint(len(data)) + bytes(data)
     else:
         got = fn.digest(data)
         ok = got == digest
@@ -439,10 +463,7 @@ class CarV1Reader:
             raise CarError(f"invalid cid: expected 1 as the cid version number, got: 18 at offset {where}",
                            offset=where)
         if first != 1:
-            # re-read the first varint fully for the message (go-car reports its value)
-            version = first
-            if first >= 0x80:
-                version = first & 0x7F
+            version = first & 0x7F  # go-car names the (low bits of the) first varint byte
             raise CarError(f"invalid cid: expected 1 as the cid version number, got: {version} at offset {where}",
                            offset=where)
         take_varint()  # codec
@@ -499,11 +520,14 @@ class CarV1Reader:
         if self._iterating:
             raise CarError("a CarV1Reader can be iterated only once")
         self._iterating = True
-        seekable = False
+        end: int | None = None
         try:
-            seekable = self._f.seekable()
-        except (AttributeError, ValueError):
-            pass
+            if self._f.seekable():
+                here = self._f.tell()
+                end = self._f.seek(0, io.SEEK_END)
+                self._f.seek(here)
+        except (AttributeError, ValueError, OSError):
+            end = None
         while True:
             head = self._next_head()
             if head is None:
@@ -511,9 +535,9 @@ class CarV1Reader:
             cid, _code, _digest, start, n = head
             data_start = self._pos
             dlen = n - len(cid)
-            if seekable:
+            if end is not None and dlen > _SKIP_BY_READING_BYTES:
+                # large block: seek over it (small ones are cheaper to read through the buffer)
                 here = self._f.tell()
-                end = self._f.seek(0, io.SEEK_END)
                 if here + dlen > end:
                     raise self._eof_error("section data", data_start)
                 self._f.seek(here + dlen)
@@ -598,7 +622,8 @@ class CarV1Decoder:
         return None
 
     def _take(self, n: int) -> bytes:
-        data = bytes(self._buf[:n])
+        with memoryview(self._buf) as view:  # one copy, and released before the buffer shrinks
+            data = bytes(view[:n])
         del self._buf[:n]
         self._consumed += n
         return data
@@ -686,6 +711,8 @@ class CarV1Writer:
             (default one :data:`PLACEHOLDER_ROOT`). Equal length → patched in place.
         dedupe: write each CID once (kubo/go-car behaviour).
         record_offsets: keep ``(cid, offset)`` of each section (CARv2 index).
+        background: make the ``write`` calls on a worker thread (bounded queue), so the
+            caller — an import hashing leaves — never waits on the disk.
 
     Attributes:
         blocks_written, data_bytes_written: counts of sections and block bytes.
@@ -699,6 +726,7 @@ class CarV1Writer:
         placeholder_roots: Sequence[CIDLike] | None = None,
         dedupe: bool = True,
         record_offsets: bool = False,
+        background: bool = False,
     ) -> None:
         self._out = out
         self._roots: list[CID] | None = [_as_cid(r) for r in roots] if roots is not None else None
@@ -724,6 +752,7 @@ class CarV1Writer:
             self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)  # noqa: SIM115 - closed in close()
             self._sink = self._spool
         self._body = 0  # bytes of sections written so far
+        self._bg: BackgroundWriter | None = BackgroundWriter(self._sink) if background else None
 
     # BlockSink -------------------------------------------------------------------------
     def put(self, cid: bytes | CID, data: bytes) -> None:
@@ -739,8 +768,11 @@ class CarV1Writer:
         prefix = encode_varint(len(cid) + len(data)) + cid
         if self._records is not None:
             self._records.append((cid, self._body))
-        self._sink.write(prefix)
-        self._sink.write(data)
+        if self._bg is not None:
+            self._bg.write(prefix, data)
+        else:
+            self._sink.write(prefix)
+            self._sink.write(data)
         self._body += len(prefix) + len(data)
         self.blocks_written += 1
         self.data_bytes_written += len(data)
@@ -784,6 +816,9 @@ class CarV1Writer:
             return
         if self._roots is None:
             raise ConfigError("CAR roots were never set: call set_roots() before close()")
+        if self._bg is not None:
+            bg, self._bg = self._bg, None
+            bg.close()  # everything queued is on the output before the header is patched
         final = encode_header(self._roots)
         if self._spool is not None:
             self._out.write(final)
@@ -804,7 +839,18 @@ class CarV1Writer:
     def _shift_body(self, final: bytes, end: int) -> None:
         """The real header has another length than the placeholder: rewrite the body after it."""
         body_start = self._start + len(self._header)
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES) as spool:
+        try:
+            readable = self._out.readable()
+        except (AttributeError, ValueError, OSError):
+            readable = False
+        if not readable:
+            raise CarError(
+                f"the final header ({len(final)} bytes) is longer or shorter than the placeholder "
+                f"({len(self._header)} bytes) and the output cannot be read back to move the body: open it "
+                "read-write, or pass placeholder_roots shaped like the real root"
+            )
+        # on disk, not in memory: the body can be any size
+        with tempfile.TemporaryFile() as spool:
             self._out.seek(body_start)
             remaining = end - body_start
             while remaining:
@@ -822,9 +868,18 @@ class CarV1Writer:
     def __enter__(self) -> Self:
         return self
 
+    def abort(self) -> None:
+        """Give up: stop the writer thread and drop the spool (the output is left as it is)."""
+        if self._bg is not None:
+            bg, self._bg = self._bg, None
+            bg.abort()
+        if self._spool is not None:
+            self._spool.close()
+        self._closed = True
+
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self.close()
-        elif self._spool is not None:
-            self._spool.close()
+        else:
+            self.abort()
 

@@ -38,6 +38,7 @@ __all__ = [
     "encode_v2_header",
     "extract_v1",
     "index_v1",
+    "read_v2_prefix",
     "wrap_v1",
 ]
 
@@ -182,10 +183,14 @@ def wrap_v1(
 
 
 def read_v2_prefix(src: IO[bytes], file_size: int | None = None) -> CarV2Header:
-    """Read pragma and header from the start of ``src`` (which must be a CARv2)."""
+    """Read the pragma and the 40-byte header from the start of ``src``, which must be a CARv2.
+
+    Raises:
+        CarError: another pragma, truncation, or a header that fails :func:`decode_v2_header`.
+    """
     head = src.read(PRAGMA_SIZE + HEADER_SIZE)
-    if head[:PRAGMA_SIZE] != PRAGMA[: len(head[:PRAGMA_SIZE])] or len(head) < PRAGMA_SIZE:
-        if len(head) < PRAGMA_SIZE and head == PRAGMA[: len(head)]:
+    if head[:PRAGMA_SIZE] != PRAGMA:
+        if len(head) < PRAGMA_SIZE and PRAGMA.startswith(head):
             raise CarError("unexpected EOF in CARv2 pragma", offset=len(head))
         raise CarError("not a CARv2: the pragma does not match", offset=0)
     return decode_v2_header(head[PRAGMA_SIZE:], file_size=file_size)
@@ -223,7 +228,7 @@ class CarV2Writer:
         roots: known roots, or ``None`` and :meth:`set_roots` later.
         index_codec: index format, or ``None`` for no index.
         include_identity / fully_indexed: as :func:`wrap_v1`.
-        placeholder_roots: as :class:`~pyipld.car.v1.CarV1Writer`.
+        placeholder_roots / dedupe / background: as :class:`~pyipld.car.v1.CarV1Writer`.
     """
 
     def __init__(
@@ -236,6 +241,7 @@ class CarV2Writer:
         fully_indexed: bool = False,
         placeholder_roots: Sequence[CIDLike] | None = None,
         dedupe: bool = True,
+        background: bool = False,
     ) -> None:
         if fully_indexed and not include_identity:
             raise ConfigError("a fully-indexed CARv2 must index identity CIDs too")
@@ -258,7 +264,7 @@ class CarV2Writer:
         self._out.write(PRAGMA + bytes(HEADER_SIZE))
         self._v1 = CarV1Writer(
             self._out, roots, placeholder_roots=placeholder_roots or [PLACEHOLDER_ROOT], dedupe=dedupe,
-            record_offsets=index_codec is not None,
+            record_offsets=index_codec is not None, background=background,
         )
         self._closed = False
         self.header: CarV2Header | None = None
@@ -307,8 +313,15 @@ class CarV2Writer:
     def __enter__(self) -> Self:
         return self
 
+    def abort(self) -> None:
+        """Give up: stop the writer thread, drop spools (the output is left as it is)."""
+        self._v1.abort()
+        if self._spool is not None:
+            self._spool.close()
+        self._closed = True
+
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self.close()
-        elif self._spool is not None:
-            self._spool.close()
+        else:
+            self.abort()
