@@ -374,3 +374,20 @@ def test_writer_patch_same_length_root(tmp_path: Path) -> None:
     w.close()
     assert not tap.stale
     assert tap.digest() == C.commp_bytes(out.getvalue())
+
+
+@settings(max_examples=200)
+@given(data=st.one_of(st.binary(max_size=80),
+                      st.binary(max_size=60).map(lambda b: bytes.fromhex("01559120") + b),
+                      st.binary(max_size=60).map(lambda b: bytes.fromhex("0181e2039220") + b)))
+def test_decode_piece_cid_fuzz(data: bytes) -> None:
+    from pyipld.errors import DecodeError
+
+    try:
+        root, size, payload = C.decode_piece_cid(data)
+    except DecodeError:
+        return
+    assert len(root) == 32
+    if size is not None:
+        assert payload is not None and 0 <= payload <= size // 128 * 127
+        assert C.decode_piece_cid(C.piece_cid_v2(root, payload, size)) == (root, size, payload)
