@@ -647,3 +647,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("out", nargs="?", metavar="OUT", help="output file (default stdout)")
     q.set_defaults(func=_cmd_get_block)
 
+
+    from .car_pack import register_pack  # deal packing lives in its own module
+
+    register_pack(cs)
