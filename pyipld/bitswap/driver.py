@@ -438,7 +438,7 @@ class Connection:
         if out:
             try:
                 await self.channel.send_all(out)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._fail(exc)
                 raise StreamResetError(f"connection to {self.remote_peer} lost: {exc}") from exc
 
