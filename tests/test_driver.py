@@ -432,3 +432,41 @@ def test_pushed_back_bytes_are_not_credited_twice() -> None:
         assert await read_lp_message(st, 4096) is None
 
     run_pair(body)
+
+
+def test_trio_half_closeable_stream_conformance() -> None:
+    """trio's own conformance suite for HalfCloseableStream, on a pair of yamux streams."""
+
+    async def main() -> None:
+        async with trio.open_nursery() as outer:
+            async def maker() -> tuple[Stream, Stream]:
+                a, b = hosts()
+                inbound: list[Stream] = []
+                got = trio.Event()
+
+                async def hold(stream: Stream) -> None:
+                    inbound.append(stream)
+                    got.set()
+                    await trio.sleep_forever()
+
+                b.set_stream_handler("/conformance", hold)
+                s1, s2 = trio.testing.memory_stream_pair()
+                outer.start_soon(b.serve_transport, s2)
+                ready = trio.Event()
+                box: list[Stream] = []
+
+                async def client() -> None:
+                    async with a.upgrade(s1, initiator=True) as conn:
+                        box.append(await conn.open_stream("/conformance"))
+                        ready.set()
+                        await trio.sleep_forever()
+
+                outer.start_soon(client)
+                await ready.wait()
+                await got.wait()
+                return box[0], inbound[0]
+
+            await trio.testing.check_half_closeable_stream(maker, None)
+            outer.cancel_scope.cancel()
+
+    trio.run(main)

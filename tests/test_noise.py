@@ -217,6 +217,12 @@ def test_clean_eof_and_local_misuse() -> None:
     handshake(i, r)
     r.receive_data(b"")
     assert events(r)[-1] == ConnectionClosed()
+    assert r.state is State.REMOTE_CLOSED
+    r.send(b"still allowed")  # like a TCP half-close, our direction stays open
+    i.receive_data(r.data_to_send())
+    assert events(i)[-1] == DataReceived(b"still allowed")
+    with pytest.raises(LocalProtocolError):
+        r.receive_data(b"\x00")
 
 
 def test_large_send_is_split_into_max_frames() -> None:

@@ -392,3 +392,33 @@ def test_session_window_budget_caps_growth() -> None:
     assert sum(s.receive_window(sid) for sid in sids) == 3 * INITIAL_WINDOW
     s.reset_stream(sids[0])
     assert s._window_total == s.receive_window(sids[1])
+
+
+@pytest.mark.parametrize("state", [StreamState.OPEN, StreamState.LOCAL_CLOSED, StreamState.REMOTE_CLOSED])
+@pytest.mark.parametrize("command", ["send_data", "send_eof", "reset_stream"])
+def test_local_commands_follow_the_transition_table(state: StreamState, command: str) -> None:
+    """Every (state, local command) pair either follows _STREAM_TRANSITIONS or is refused."""
+    from pyipld.bitswap.yamux import _STREAM_TRANSITIONS, _In
+
+    c, s = pair()
+    sid = c.open_stream()
+    move(c, s)
+    move(s, c)
+    if state is StreamState.LOCAL_CLOSED:
+        c.send_eof(sid)
+    elif state is StreamState.REMOTE_CLOSED:
+        s.send_eof(sid)
+        move(s, c)
+    assert c.stream_state(sid) is state
+    inp = {"send_data": _In.SEND_DATA, "send_eof": _In.SEND_FIN, "reset_stream": _In.SEND_RST}[command]
+    expected = _STREAM_TRANSITIONS.get((state, inp))
+    args = (sid, b"x") if command == "send_data" else (sid,)
+    if expected is None:
+        with pytest.raises(LocalProtocolError):
+            getattr(c, command)(*args)
+        assert c.stream_state(sid) is state and not c.closed
+    else:
+        getattr(c, command)(*args)
+        assert c.stream_state(sid) is expected
+        move(c, s)  # and the peer accepts what we sent
+        assert not s.closed

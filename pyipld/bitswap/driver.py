@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -177,6 +178,9 @@ class Stream(trio.abc.HalfCloseableStream):
         self._eof = False
         self._reset = False
         self._closed = False
+        self._recv_busy = False
+        self._send_busy = False
+        self._eof_sent = False
         self._readable = trio.Event()
         self._writable = trio.Event()
         self._lazy: multistream.Dialer | None = None
@@ -214,6 +218,8 @@ class Stream(trio.abc.HalfCloseableStream):
 
     async def _wait_readable(self) -> None:
         while not self._buf and not self._eof:
+            if self._closed:
+                raise trio.ClosedResourceError("stream was closed")
             self._check_broken()
             if self.connection.closed:
                 raise StreamResetError(f"connection to {self.connection.remote_peer} closed")
@@ -256,16 +262,29 @@ class Stream(trio.abc.HalfCloseableStream):
             machine.receive_data(self._take(None) or b"")
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._closed:
-            raise trio.ClosedResourceError("stream was closed")
+        if max_bytes is not None:
+            max_bytes = operator.index(max_bytes)  # TypeError for floats, as trio streams do
+            if max_bytes < 1:
+                raise ValueError("max_bytes must be >= 1")
+        if self._recv_busy:
+            raise trio.BusyResourceError("another task is already reading this stream")
+        self._recv_busy = True
+        try:
+            await trio.lowlevel.checkpoint()
+            if self._closed:
+                raise trio.ClosedResourceError("stream was closed")
 
-        async def _recv() -> bytes:
-            if self._lazy is not None:
-                await self._finish_lazy()
-            await self._wait_readable()
-            return self._take(max_bytes)
+            async def _recv() -> bytes:
+                if self._lazy is not None:
+                    await self._finish_lazy()
+                await self._wait_readable()
+                if self._closed:
+                    raise trio.ClosedResourceError("stream was closed")
+                return self._take(max_bytes)
 
-        return await _timeout(self.read_timeout, f"reading stream {self.stream_id} ({self.protocol})", _recv)
+            return await _timeout(self.read_timeout, f"reading stream {self.stream_id} ({self.protocol})", _recv)
+        finally:
+            self._recv_busy = False
 
     async def receive_exactly(self, n: int) -> bytes:
         """Read exactly ``n`` bytes (RemoteProtocolError at an early EOF)."""
@@ -279,10 +298,22 @@ class Stream(trio.abc.HalfCloseableStream):
 
     # -- sending --------------------------------------------------------------------------------
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("stream was closed")
+        if self._send_busy:
+            raise trio.BusyResourceError("another task is already sending on this stream")
+        self._send_busy = True
+        try:
+            await trio.lowlevel.checkpoint()
+            await self._send_all(data)
+        finally:
+            self._send_busy = False
+
+    async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
         conn = self.connection
         view = memoryview(data)
+        if self._closed:
+            raise trio.ClosedResourceError("stream was closed")
+        if self._eof_sent:
+            raise trio.ClosedResourceError("send_eof was called on this stream")
         while len(view):
             self._check_broken()
             if conn.closed:
@@ -293,6 +324,8 @@ class Stream(trio.abc.HalfCloseableStream):
                 self._writable = trio.Event()
                 await _timeout(self.read_timeout, f"waiting for window on stream {self.stream_id}",
                                self._writable.wait)
+                if self._closed:
+                    raise trio.ClosedResourceError("stream was closed")
                 continue
             async with conn._send_lock:
                 try:
@@ -304,9 +337,20 @@ class Stream(trio.abc.HalfCloseableStream):
 
     async def wait_send_all_might_not_block(self) -> None:
         await trio.lowlevel.checkpoint()
+        if self._closed:
+            raise trio.ClosedResourceError("stream was closed")
 
     async def send_eof(self) -> None:
         """Half-close our direction (yamux FIN); reading stays possible."""
+        if self._send_busy:
+            raise trio.BusyResourceError("another task is sending on this stream")
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            raise trio.ClosedResourceError("stream was closed")
+        await self._send_eof()
+
+    async def _send_eof(self) -> None:
+        self._eof_sent = True
         conn = self.connection
         if conn.closed or conn.session.stream_state(self.stream_id) in (
             yamux.StreamState.LOCAL_CLOSED, yamux.StreamState.CLOSED
@@ -319,33 +363,37 @@ class Stream(trio.abc.HalfCloseableStream):
 
     async def reset(self) -> None:
         """Abort both directions (yamux RST)."""
-        self._closed = True
-        conn = self.connection
-        conn._streams.pop(self.stream_id, None)
-        if conn.closed:
-            await trio.lowlevel.checkpoint()
-            return
-        async with conn._send_lock:
-            conn.session.reset_stream(self.stream_id)
-            await conn._flush_locked()
+        self._close_locally(reset=True)
+        await trio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
-        """FIN our side and stop reading (late data is dropped, credit still returned)."""
+        """FIN our side and stop reading; data that still arrives is answered with RST.
+
+        The FIN is queued before the first checkpoint, so a cancelled ``aclose``
+        still closes the stream (it is written by a background flush).
+        """
+        self._close_locally(reset=False)
+        await trio.lowlevel.checkpoint()
+
+    def _close_locally(self, *, reset: bool) -> None:
         if self._closed:
-            await trio.lowlevel.checkpoint()
             return
-        try:
-            await self.send_eof()
-        except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            self._closed = True
-            self.connection._streams.pop(self.stream_id, None)  # late data: credit returned, dropped
+        self._closed = True
+        self._readable.set()  # wake a blocked reader or writer: they raise ClosedResourceError
+        self._writable.set()
+        conn = self.connection
+        conn._streams.pop(self.stream_id, None)
+        if not conn.closed:
+            state = conn.session.stream_state(self.stream_id)
+            if reset:
+                conn.session.reset_stream(self.stream_id)
+            elif state in (yamux.StreamState.OPEN, yamux.StreamState.REMOTE_CLOSED):
+                conn.session.send_eof(self.stream_id)
             if self._buf:
-                fresh = len(self._buf) - min(len(self._buf), self._precredited)
-                self.connection._consumed(self.stream_id, fresh)
-                self._buf.clear()
-                self._precredited = 0
+                conn._consumed(self.stream_id, len(self._buf) - min(len(self._buf), self._precredited))
+            conn._schedule_flush()
+        self._buf.clear()
+        self._precredited = 0
 
 
 class Connection:
@@ -390,7 +438,7 @@ class Connection:
         if out:
             try:
                 await self.channel.send_all(out)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._fail(exc)
                 raise StreamResetError(f"connection to {self.remote_peer} lost: {exc}") from exc
 
@@ -449,7 +497,9 @@ class Connection:
                 if st is not None:
                     st._on_data(ev.data)
                 else:
-                    self.session.stream_consumed(ev.stream_id, len(ev.data))
+                    # we closed this stream (aclose): nobody will read, so tell the
+                    # sender with RST instead of silently dropping (trio semantics)
+                    self.session.reset_stream(ev.stream_id)
             elif isinstance(ev, yamux.StreamOpened):
                 st = Stream(self, ev.stream_id, inbound=True)
                 self._streams[ev.stream_id] = st

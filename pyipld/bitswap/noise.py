@@ -16,7 +16,8 @@ handshake or transport, is framed as ``uint16_be(len) ‖ message`` with
 States (initiator on the left, responder on the right)::
 
     AWAIT_MSG2 --msg2--> TRANSPORT        AWAIT_MSG1 --msg1--> AWAIT_MSG3 --msg3--> TRANSPORT
-    TRANSPORT --frame--> TRANSPORT        TRANSPORT --EOF--> CLOSED (event ConnectionClosed)
+    TRANSPORT --frame--> TRANSPORT        TRANSPORT --EOF--> REMOTE_CLOSED (event ConnectionClosed;
+                                                              we may still send, like TCP half-close)
 
 The initiator queues message 1 at construction. The payload carries the
 libp2p identity key and its signature over ``"noise-libp2p-static-key:" ‖
@@ -169,6 +170,7 @@ class State(Enum):
     AWAIT_MSG2 = auto()
     AWAIT_MSG3 = auto()
     TRANSPORT = auto()
+    REMOTE_CLOSED = auto()
     CLOSED = auto()
 
 
@@ -185,7 +187,7 @@ _TRANSITIONS: Final = {
     (State.AWAIT_MSG2, _In.MSG2): State.TRANSPORT,
     (State.AWAIT_MSG3, _In.MSG3): State.TRANSPORT,
     (State.TRANSPORT, _In.FRAME): State.TRANSPORT,
-    (State.TRANSPORT, _In.EOF): State.CLOSED,
+    (State.TRANSPORT, _In.EOF): State.REMOTE_CLOSED,
 }
 _EXPECTED_INPUT: Final = {
     State.AWAIT_MSG1: _In.MSG1,
@@ -433,8 +435,8 @@ class NoiseSession:
             RemoteProtocolError: authentication, decryption or framing failure.
             LocalProtocolError: the session is already CLOSED.
         """
-        if self.state is State.CLOSED:
-            raise LocalProtocolError("noise: receive_data on a closed session")
+        if self.state in (State.CLOSED, State.REMOTE_CLOSED):
+            raise LocalProtocolError(f"noise: receive_data in state {self.state.name}")
         if not data:
             if self._in or self.state is not State.TRANSPORT:
                 raise self._fail(f"EOF in state {self.state.name} with {len(self._in)} bytes pending")
@@ -490,7 +492,7 @@ class NoiseSession:
         Raises:
             LocalProtocolError: the handshake is not complete or the session is closed.
         """
-        if self.state is not State.TRANSPORT or self._send is None:
+        if self.state not in (State.TRANSPORT, State.REMOTE_CLOSED) or self._send is None:
             raise LocalProtocolError(f"noise: send in state {self.state.name}")
         view = memoryview(data)
         for start in range(0, len(view), MAX_PLAINTEXT_BYTES):
