@@ -152,7 +152,7 @@ def import_file(
     meta = metadata_for(params, path)
     reads = _counted(_reads(source, 1 << 20), progress)
     chunks = resolved.chunker.split(reads)
-    root = build_file(chunks, resolved, sink or NullSink(), meta=meta, jobs=jobs or default_jobs())
+    root = build_file(chunks, resolved, sink if sink is not None else NullSink(), meta=meta, jobs=jobs or default_jobs())
     return ImportResult(CID.from_bytes(root.cid), root.data_size, root.tsize)
 
 
