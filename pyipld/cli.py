@@ -18,7 +18,7 @@ from .errors import PyipldError
 __all__ = ["main", "COMMAND_MODULES"]
 
 # One module per verb (or verb family); order = order in --help.
-COMMAND_MODULES: tuple[str, ...] = ("add", "cat")
+COMMAND_MODULES: tuple[str, ...] = ("add", "cat", "ls", "get")
 
 
 def build_parser() -> argparse.ArgumentParser:

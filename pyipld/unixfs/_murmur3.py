@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["murmur3_h1", "murmur3_digest"]
+__all__ = ["murmur3_digest", "murmur3_h1"]
 
 _C1: Final = 0x87C37B91114253D5
 _C2: Final = 0x4CF5AD432745937F

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -39,12 +40,12 @@ __all__ = [
     "DirLink",
     "DirectoryBuilder",
     "build_directory",
-    "encode_basic_directory",
-    "needs_sharding",
-    "link_estimate",
-    "link_block_size",
-    "directory_data",
     "check_entry_name",
+    "directory_data",
+    "encode_basic_directory",
+    "link_block_size",
+    "link_estimate",
+    "needs_sharding",
 ]
 
 
@@ -91,7 +92,7 @@ def directory_data(meta: Metadata | None = None) -> bytes:
 
 def _sorted_checked(entries: Iterable[DirEntry]) -> list[DirEntry]:
     ordered = sorted(entries, key=itemgetter(0))  # Go strings.Compare on raw bytes
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in pairwise(ordered):
         if a.name == b.name:
             raise UnixFSError(f"duplicate directory entry name {a.name!r}")
     return ordered
@@ -123,7 +124,7 @@ class DirectoryBuilder:
         meta: mode/mtime for the directory node (root shard only, if sharded).
     """
 
-    __slots__ = ("params", "cid_builder", "meta", "entries", "links_size", "block_size")
+    __slots__ = ("block_size", "cid_builder", "entries", "links_size", "meta", "params")
 
     def __init__(self, params: ImportParams, cid_builder: CidBuilder, meta: Metadata | None = None) -> None:
         self.params = params

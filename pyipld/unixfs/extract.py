@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..blockstore import BlockSource
 from ..cid import CID
@@ -36,7 +36,7 @@ from .reader import iter_file
 from .resolve import resolve_path
 from .walk import DirectoryEntry, UnixFSNode, iter_directory, load_node
 
-__all__ = ["ExtractStats", "extract", "check_entry_name_safe"]
+__all__ = ["ExtractStats", "check_entry_name_safe", "extract"]
 
 EntryCallback = Callable[[bytes, str], None]
 
@@ -52,8 +52,7 @@ class ExtractStats:
     files: int = 0
     directories: int = 0
     symlinks: int = 0
-    bytes: int = 0
-    paths: list[bytes] = field(default_factory=list, repr=False)
+    file_bytes: int = 0
 
 
 def check_entry_name_safe(name: bytes) -> None:
@@ -97,7 +96,7 @@ class _Extractor:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view):]
-                    self.stats.bytes += len(chunk)
+                    self.stats.file_bytes += len(chunk)
                 mode, mtime_ns = _meta(node) if self.metadata else (None, None)
                 if mode is not None:
                     os.fchmod(fd, mode)

@@ -33,12 +33,12 @@ from .nodes import Metadata
 
 __all__ = [
     "HASH_MURMUR3",
-    "build_hamt",
     "ShardShape",
-    "shard_shape",
+    "build_hamt",
     "hamt_lookup",
-    "iter_hamt",
     "hamt_order_key",
+    "iter_hamt",
+    "shard_shape",
 ]
 
 HASH_MURMUR3: Final = 0x22  # multicodec murmur3-x64-64, boxo hamt.HashMurmur3

@@ -15,7 +15,7 @@ from ..cid import CID
 from ..errors import NotFoundError, UnixFSError, UnsafePathError
 from .walk import UnixFSNode, load_node, lookup
 
-__all__ = ["ResolvedPath", "split_path", "resolve_path"]
+__all__ = ["ResolvedPath", "resolve_path", "split_path"]
 
 
 @dataclass(frozen=True, slots=True)

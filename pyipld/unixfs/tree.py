@@ -35,7 +35,7 @@ from ..blockstore import BlockSink, NullSink
 from ..chunker import iter_reads
 from ..cid import CID, DAG_PB
 from ..dagpb import encode_pbnode
-from ..errors import UnixFSError
+from ..errors import ConfigError, UnixFSError
 from .data import DataType, Mtime, UnixFSData, encode_unixfs_data
 from .directory import DirectoryBuilder, DirLink
 from .hamt import hamt_order_key
@@ -43,7 +43,7 @@ from .importer import ImportResult, build_file, default_jobs, metadata_for
 from .nodes import FileLink, Metadata
 from .params import ImportParams, ResolvedParams
 
-__all__ = ["AddedEntry", "import_directory", "import_paths", "encode_symlink", "EntryKind"]
+__all__ = ["AddedEntry", "EntryKind", "encode_symlink", "import_directory", "import_paths"]
 
 EntryKind = Literal["file", "directory", "symlink"]
 AddedCallback = Callable[["AddedEntry"], None]
@@ -270,7 +270,7 @@ def import_paths(
     raw_paths = [os.fsencode(p) for p in paths]
     for p in raw_paths:
         if os.path.isdir(p) and not os.path.islink(p) and not recursive:
-            raise IsADirectoryError(21, f"{os.fsdecode(p)} is a directory, use the '-r' flag to specify directories")
+            raise ConfigError(f"{os.fsdecode(p)} is a directory, use the '-r' flag to specify directories")
     if wrap:
         return _import_wrapped(imp, raw_paths)
     result: ImportResult | None = None

@@ -21,7 +21,7 @@ from ..errors import UnixFSError
 from .data import DataType, UnixFSData, decode_unixfs_data
 from .hamt import hamt_lookup, iter_hamt, shard_shape
 
-__all__ = ["UnixFSNode", "NodeKind", "DirectoryEntry", "load_node", "iter_directory", "lookup", "walk"]
+__all__ = ["DirectoryEntry", "NodeKind", "UnixFSNode", "iter_directory", "load_node", "lookup", "walk"]
 
 NodeKind = Literal["file", "directory", "symlink", "other"]
 
