@@ -38,7 +38,7 @@ class ResolvedPath:
 
 
 def split_path(path: str | bytes | CID) -> tuple[CID, tuple[bytes, ...]]:
-    """``(root CID, components)`` of an IPFS path.
+    """``(root CID, components)`` of an IPFS path (text, or a binary CID / :class:`CID`).
 
     Raises:
         CIDError: the first component is not a CID.
@@ -46,6 +46,8 @@ def split_path(path: str | bytes | CID) -> tuple[CID, tuple[bytes, ...]]:
     """
     if isinstance(path, CID):
         return path, ()
+    if isinstance(path, bytes) and path[:1] in (b"\x01", b"\x12"):  # a binary CID, not text
+        return CID.from_bytes(path), ()
     raw = path.encode("utf-8", "surrogateescape") if isinstance(path, str) else bytes(path)
     parts = [p for p in raw.split(b"/") if p]
     if parts[:1] == [b"ipfs"] and raw.startswith(b"/"):
