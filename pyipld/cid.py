@@ -27,6 +27,7 @@ CODEC_NAMES: Final = {DAG_PB: "dag-pb", RAW: "raw", DAG_CBOR: "dag-cbor", 0x0129
 _B58: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX: Final = {c: i for i, c in enumerate(_B58)}
 _CIDV0_PREFIX: Final = b"\x12\x20"  # sha2-256, 32 bytes
+MAX_IDENTITY_DIGEST: Final = 128  # boxo verifcid.DefaultMaxIdentityDigestSize
 
 
 def b58encode(data: bytes) -> str:
@@ -212,6 +213,12 @@ class CidBuilder:
     def cid_bytes(self, codec: int, data: bytes | bytearray | memoryview) -> bytes:
         """Binary CID of a block of ``codec`` holding ``data``."""
         if self.inline_limit and len(data) <= self.inline_limit:
+            return b"\x01" + encode_varint(codec) + b"\x00" + encode_varint(len(data)) + bytes(data)
+        if self.hash is IDENTITY:
+            if len(data) > MAX_IDENTITY_DIGEST:  # boxo verifcid.DefaultMaxIdentityDigestSize
+                raise ConfigError(
+                    f"identity hash digest too large: block of {len(data)} bytes > {MAX_IDENTITY_DIGEST}"
+                )
             return b"\x01" + encode_varint(codec) + b"\x00" + encode_varint(len(data)) + bytes(data)
         mh = self.hash.prefix + self.hash.digest(data)
         if codec == RAW or self.version == 1:  # raw leaves are always CIDv1 (go-cid)

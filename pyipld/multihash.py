@@ -77,6 +77,19 @@ def _blake3(data: bytes | bytearray | memoryview) -> bytes:
     return blake3.blake3(bytes(data)).digest()  # type: ignore[no-any-return]
 
 
+def _keccak(bits: int) -> Digester:
+    def digest(data: bytes | bytearray | memoryview) -> bytes:
+        try:
+            from Crypto.Hash import keccak  # optional: pip install pyipld[keccak]
+        except ImportError as exc:  # pragma: no cover - depends on environment
+            raise ConfigError(
+                f"keccak-{bits} needs the 'pycryptodome' package: pip install 'pyipld[keccak]'"
+            ) from exc
+        return keccak.new(data=bytes(data), digest_bits=bits).digest()  # type: ignore[no-any-return]
+
+    return digest
+
+
 def _identity(data: bytes | bytearray | memoryview) -> bytes:
     return bytes(data)
 
@@ -94,6 +107,9 @@ def _table() -> dict[str, tuple[int, int, Digester]]:
         "shake-256": (0x19, 64, _shake256),
         "blake3": (0x1E, 32, _blake3),
         "dbl-sha2-256": (0x56, 32, _dbl_sha256),
+        # go-multihash registers hashers for keccak-256/512 only (not 224/384).
+        "keccak-256": (0x1B, 32, _keccak(256)),
+        "keccak-512": (0x1D, 64, _keccak(512)),
     }
     # boxo verifcid: blake2b-160..512 and blake2s-160..256 (digest >= 20 bytes)
     for bits in range(160, 513, 8):
