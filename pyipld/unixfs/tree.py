@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..blockstore import BlockSink, NullSink
-from ..chunker import iter_reads
+from ..chunker import BytesLike
 from ..cid import CID, DAG_PB
 from ..dagpb import encode_pbnode
 from ..errors import ConfigError, UnixFSError
 from .data import DataType, Mtime, UnixFSData, encode_unixfs_data
 from .directory import DirectoryBuilder, DirLink
 from .hamt import hamt_order_key
-from .importer import ImportResult, build_file, default_jobs, metadata_for
+from .importer import ImportResult, build_file, default_jobs, iter_chunks, metadata_for
 from .nodes import FileLink, Metadata
 from .params import ImportParams, ResolvedParams
 
@@ -123,12 +123,10 @@ class _TreeImporter:
 
     def add_file(self, fs_path: bytes, size_hint: int) -> FileLink:
         meta = metadata_for(self.params, fs_path)  # type: ignore[arg-type]
-        progress = self.progress
-        with open(fs_path, "rb") as f:
-            reads = iter_reads(f, 1 << 20)
-            if progress is not None:
-                reads = _counted(reads, progress)
-            chunks = self.resolved.chunker.split(reads)
+        with open(fs_path, "rb", buffering=0) as f:
+            chunks: Iterator[BytesLike] = iter_chunks(f, self.resolved.chunker)
+            if self.progress is not None:
+                chunks = _counted(chunks, self.progress)
             jobs = self.jobs if size_hint >= _THREADED_MIN_BYTES else 1
             return build_file(chunks, self.resolved, self.sink, meta=meta, jobs=jobs)
 
@@ -210,10 +208,10 @@ def _link_order(rec: _DirRecord) -> Iterator[tuple[bytes, _DirRecord]]:
     return iter(sorted(rec.children, key=lambda c: c[0]))
 
 
-def _counted(reads: Iterator[bytes], progress: ProgressCallback) -> Iterator[bytes]:
-    for read in reads:
-        progress(len(read))
-        yield read
+def _counted(chunks: Iterator[BytesLike], progress: ProgressCallback) -> Iterator[BytesLike]:
+    for chunk in chunks:
+        progress(len(chunk))
+        yield chunk
 
 
 def _kind(mode: int) -> str:
