@@ -49,7 +49,7 @@ def test_add_directory_without_r_fails(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_add_wrap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = _tree(tmp_path / "d")
-    code, lines, _ = _run(capsys, "add", "-w", str(d / "mars.txt"), str(d / "venus.txt"))
+    _, lines, _ = _run(capsys, "add", "-w", str(d / "mars.txt"), str(d / "venus.txt"))
     assert lines[-1] == "added QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY "  # kubo: empty wrapper name
 
 

@@ -11,12 +11,17 @@ from pyipld.cid import CID, CidBuilder
 from pyipld.dagpb import decode_pbnode, encode_pbnode
 from pyipld.errors import UnixFSError
 from pyipld.unixfs._murmur3 import murmur3_digest, murmur3_h1
-from pyipld.unixfs.data import DataType, UnixFSData, decode_unixfs_data, encode_unixfs_data
+from pyipld.unixfs.data import (
+    DataType,
+    Mtime,
+    UnixFSData,
+    decode_unixfs_data,
+    encode_unixfs_data,
+)
 from pyipld.unixfs.directory import DirEntry
 from pyipld.unixfs.hamt import build_hamt, hamt_lookup, iter_hamt, shard_shape
 from pyipld.unixfs.importer import import_bytes
 from pyipld.unixfs.nodes import Metadata
-from pyipld.unixfs.data import Mtime
 
 
 # shared/spec/unixfs-importer.md §4.3 checks
@@ -32,7 +37,7 @@ def test_murmur3_h1_known_answers(data: bytes, h1: int) -> None:
 
 def test_murmur3_long_inputs_use_block_loop() -> None:
     # Crosses the 16-byte block boundary and every tail length; distinct inputs, distinct outputs.
-    seen = {murmur3_h1(bytes(range(n))) for n in range(0, 40)}
+    seen = {murmur3_h1(bytes(range(n))) for n in range(40)}
     assert len(seen) == 40
 
 
@@ -150,8 +155,8 @@ def test_self_linking_shard_stops() -> None:
 
 def test_cid_of_kubo_hamt_vector_v0() -> None:
     """kubo cid_profiles_test.go DirHAMTCID (unixfs-v0-2015): 4033 files named 31 chars."""
-    from tests._dirgen import kubo_dir_names
     from pyipld.unixfs.params import UNIXFS_V0_2015
+    from tests._dirgen import kubo_dir_names
     x = import_bytes(b"x", UNIXFS_V0_2015)
     names = kubo_dir_names("hamt-unixfs-v0-2015", 4033, 31, 31)
     cid, _ = build_hamt([DirEntry(n.encode(), x.cid.bytes, x.tsize) for n in names], CidBuilder(),

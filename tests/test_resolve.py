@@ -117,8 +117,8 @@ def test_missing_blocks_fixture(tmp_path: Path) -> None:
 
 def test_kubo_v1_hamt_tree_reads_back(tmp_path: Path) -> None:
     """kubo DirHAMTCID (unixfs-v1-2025), then every name resolves through the HAMT."""
-    from tests._dirgen import kubo_dir_names, make_kubo_dir
     from pyipld.unixfs.params import UNIXFS_V1_2025
+    from tests._dirgen import kubo_dir_names, make_kubo_dir
     names = kubo_dir_names("hamt-unixfs-v1-2025", 4766, 11, 22)
     d = make_kubo_dir(tmp_path / "h", "hamt-unixfs-v1-2025", 4766, 11, 22)
     store = MemoryBlockstore()
