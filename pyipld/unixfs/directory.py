@@ -1,10 +1,11 @@
 """UnixFS directories as kubo builds them: basic nodes, size estimates, the HAMT switch.
 
 A directory is a list of :class:`DirEntry` (raw name bytes, child CID bytes,
-child Tsize). :class:`DirectoryBuilder` collects entries and keeps both of
-boxo's size estimates up to date as they arrive (no block is encoded until
-:meth:`DirectoryBuilder.finish`), then writes either one basic directory node
-or a HAMT (``hamt.py``) — shared/spec/unixfs-importer.md §4:
+child Tsize). :class:`DirectoryBuilder` collects entries, keeps the ``links``
+estimate as they arrive and sums the ``block`` estimate from field lengths when
+it is needed (no block is encoded until :meth:`DirectoryBuilder.finish`), then
+writes either one basic directory node or a HAMT (``hamt.py``) —
+shared/spec/unixfs-importer.md §4:
 
 * ``links`` estimate: Σ len(name) + len(CID bytes) (kubo default, unixfs-v0-2015);
 * ``block`` estimate: the exact serialized size of the basic-directory block
@@ -124,7 +125,7 @@ class DirectoryBuilder:
         meta: mode/mtime for the directory node (root shard only, if sharded).
     """
 
-    __slots__ = ("block_size", "cid_builder", "entries", "links_size", "meta", "params")
+    __slots__ = ("_data_field_size", "cid_builder", "entries", "links_size", "meta", "params")
 
     def __init__(self, params: ImportParams, cid_builder: CidBuilder, meta: Metadata | None = None) -> None:
         self.params = params
@@ -133,14 +134,33 @@ class DirectoryBuilder:
         self.entries: list[DirEntry] = []
         self.links_size = 0
         data = directory_data(meta)
-        self.block_size = 1 + varint_size(len(data)) + len(data)
+        self._data_field_size = 1 + varint_size(len(data)) + len(data)
 
-    def add(self, name: bytes, cid: bytes, tsize: int) -> None:
-        """Add an entry (names are checked for duplicates when finishing)."""
-        check_entry_name(name)
+    def add(self, name: bytes, cid: bytes, tsize: int, *, check: bool = True) -> None:
+        """Add an entry (duplicates are found when finishing).
+
+        ``check=False`` skips the name check, for names a file system listing gave.
+        """
+        if check:
+            check_entry_name(name)
         self.entries.append(DirEntry(name, cid, tsize))
         self.links_size += len(name) + len(cid)
-        self.block_size += link_block_size(len(name), len(cid), tsize)
+
+    @property
+    def block_size(self) -> int:
+        """The exact size the basic-directory block would have (boxo's ``block`` estimate).
+
+        Summed from field lengths on demand, so ``add`` stays cheap when the ``links``
+        estimator is in use.
+        """
+        return self._data_field_size + sum(link_block_size(len(e[0]), len(e[1]), e[2]) for e in self.entries)
+
+    def _needs_sharding(self) -> bool:
+        params = self.params
+        if params.hamt_threshold == 0:
+            return False
+        block = self.block_size if params.hamt_estimation == "block" else 0
+        return needs_sharding(params, count=len(self.entries), links_size=self.links_size, block_size=block)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -148,13 +168,13 @@ class DirectoryBuilder:
     @property
     def sharded(self) -> bool:
         """Whether :meth:`finish` will write a HAMT."""
-        return needs_sharding(self.params, count=len(self.entries), links_size=self.links_size,
-                              block_size=self.block_size)
+        return self._needs_sharding()
 
     def finish(self, sink: BlockSink) -> DirLink:
         """Encode the directory (basic or HAMT) into ``sink``; entries are released."""
+        sharded = self._needs_sharding()
         entries, self.entries = self.entries, []
-        if needs_sharding(self.params, count=len(entries), links_size=self.links_size, block_size=self.block_size):
+        if sharded:
             from .hamt import build_hamt
 
             _sorted_checked(entries)  # duplicates would collide forever in the HAMT

@@ -121,8 +121,13 @@ class _TreeImporter:
         if self.on_added is not None:
             self.on_added(AddedEntry(path, CID.from_bytes(cid), size, kind))
 
+    def _meta(self, fs_path: bytes) -> Metadata | None:
+        if not self.params.has_metadata:
+            return None
+        return metadata_for(self.params, fs_path)  # type: ignore[arg-type]
+
     def add_file(self, fs_path: bytes, size_hint: int) -> FileLink:
-        meta = metadata_for(self.params, fs_path)  # type: ignore[arg-type]
+        meta = self._meta(fs_path)
         with open(fs_path, "rb", buffering=0) as f:
             chunks: Iterator[BytesLike] = iter_chunks(f, self.resolved.chunker)
             if self.progress is not None:
@@ -132,7 +137,7 @@ class _TreeImporter:
 
     def add_symlink(self, fs_path: bytes) -> tuple[bytes, int]:
         target = os.readlink(fs_path)
-        meta = metadata_for(self.params, fs_path)  # type: ignore[arg-type]
+        meta = self._meta(fs_path)
         block = encode_symlink(target, meta.mtime if meta else None)  # symlinks never carry a mode
         cid = self.resolved.cid_builder.cid_bytes(DAG_PB, block)
         self.sink.put(cid, block)
@@ -151,7 +156,7 @@ class _TreeImporter:
         return _Frame(fs_path, display, name, iter(entries), builder, _DirRecord(display))
 
     def import_tree(self, fs_path: bytes, display: bytes) -> _DirRecord:
-        root_meta = metadata_for(self.params, fs_path)  # type: ignore[arg-type]
+        root_meta = self._meta(fs_path)
         stack = [self._open_dir(fs_path, display, b"", self._list(fs_path), root_meta)]
         while True:
             frame = stack[-1]
@@ -164,7 +169,7 @@ class _TreeImporter:
                 if not stack:
                     return rec
                 parent = stack[-1]
-                parent.builder.add(frame.name, link.cid, link.tsize)
+                parent.builder.add(frame.name, link.cid, link.tsize, check=False)
                 parent.record.children.append((frame.name, rec))
                 continue
             child_path = entry.path
@@ -172,17 +177,17 @@ class _TreeImporter:
             st = entry.stat(follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
                 cid, tsize = self.add_symlink(child_path)
-                frame.builder.add(entry.name, cid, tsize)
+                frame.builder.add(entry.name, cid, tsize, check=False)
                 self._emit(child_display, cid, tsize, "symlink")
             elif stat.S_ISREG(st.st_mode):
                 file_link = self.add_file(child_path, st.st_size)
-                frame.builder.add(entry.name, file_link.cid, file_link.tsize)
+                frame.builder.add(entry.name, file_link.cid, file_link.tsize, check=False)
                 self._emit(child_display, file_link.cid, file_link.tsize, "file")
             elif stat.S_ISDIR(st.st_mode):
                 listing = self._list(child_path)
                 if not listing and not self.params.empty_dirs:
                     continue
-                meta = metadata_for(self.params, child_path)  # type: ignore[arg-type]
+                meta = self._meta(child_path)
                 stack.append(self._open_dir(child_path, child_display, entry.name, listing, meta))
             else:
                 raise UnixFSError(f"unrecognized file type for {os.fsdecode(child_path)}: {_kind(st.st_mode)}")
