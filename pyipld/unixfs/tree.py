@@ -228,8 +228,12 @@ def _kind(mode: int) -> str:
 
 
 def _base_name(path: bytes) -> bytes:
-    stripped = path.rstrip(b"/")
-    return os.path.basename(stripped) if stripped else b"/"
+    """The name kubo shows for a path argument: Go ``filepath.Base`` of the cleaned path
+    (``.`` and ``..`` name the directory they stand for)."""
+    base = os.path.basename(os.path.normpath(path))
+    if base in (b".", b"..", b""):
+        base = os.path.basename(os.path.abspath(path)) or b"/"
+    return base
 
 
 def import_paths(
