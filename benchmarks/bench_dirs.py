@@ -134,21 +134,27 @@ def main() -> None:
     parser.add_argument("--flat", type=int, default=100_000)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--no-kubo", action="store_true")
+    parser.add_argument("--only", choices=("tree", "flat", "builder"), action="append",
+                        help="run only these cases (repeatable)")
     args = parser.parse_args()
     if args.smoke:
         args.files, args.flat, args.entries, args.repeat, args.no_kubo = 300, 400, 5000, 1, True
+    only = set(args.only or ("tree", "flat", "builder"))
     tmp = Path(tempfile.mkdtemp(prefix="pyipld-bench-dirs-"))
     try:
-        tree = tmp / "tree"
-        nbytes = make_tree(tree, args.files, 1000)
-        bench_tree("tree_only_hash", tree, args.files, nbytes, args.repeat, not args.no_kubo)
-        shutil.rmtree(tree)
-        flat = tmp / "flat"
-        nbytes = make_tree(flat, args.flat, args.flat)
-        bench_tree("flat_only_hash", flat, args.flat, nbytes, args.repeat, not args.no_kubo)
+        if "tree" in only:
+            tree = tmp / "tree"
+            nbytes = make_tree(tree, args.files, 1000)
+            bench_tree("tree_only_hash", tree, args.files, nbytes, args.repeat, not args.no_kubo)
+            shutil.rmtree(tree)
+        if "flat" in only:
+            flat = tmp / "flat"
+            nbytes = make_tree(flat, args.flat, args.flat)
+            bench_tree("flat_only_hash", flat, args.flat, nbytes, args.repeat, not args.no_kubo)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    bench_builder_memory(args.entries)
+    if "builder" in only:
+        bench_builder_memory(args.entries)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ Memory is one small tuple per entry; no block data is kept.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -99,6 +100,13 @@ def _sorted_checked(entries: Iterable[DirEntry]) -> list[DirEntry]:
     return ordered
 
 
+def _check_unique(names: list[bytes]) -> None:
+    ordered = sorted(names)
+    for a, b in pairwise(ordered):
+        if a == b:
+            raise UnixFSError(f"duplicate directory entry name {a!r}")
+
+
 def encode_basic_directory(entries: Iterable[DirEntry], meta: Metadata | None = None) -> bytes:
     """The basic-directory block: links sorted by raw name bytes, then Data."""
     links = [PBLink(e.cid, e.name, e.tsize) for e in _sorted_checked(entries)]
@@ -125,13 +133,16 @@ class DirectoryBuilder:
         meta: mode/mtime for the directory node (root shard only, if sharded).
     """
 
-    __slots__ = ("_data_field_size", "cid_builder", "entries", "links_size", "meta", "params")
+    __slots__ = ("_data_field_size", "cid_builder", "cids", "links_size", "meta", "names", "params", "tsizes")
 
     def __init__(self, params: ImportParams, cid_builder: CidBuilder, meta: Metadata | None = None) -> None:
         self.params = params
         self.cid_builder = cid_builder
         self.meta = meta
-        self.entries: list[DirEntry] = []
+        # Columns rather than one tuple per entry: ~90 bytes less per entry.
+        self.names: list[bytes] = []
+        self.cids: list[bytes] = []
+        self.tsizes = array("Q")
         self.links_size = 0
         data = directory_data(meta)
         self._data_field_size = 1 + varint_size(len(data)) + len(data)
@@ -143,8 +154,15 @@ class DirectoryBuilder:
         """
         if check:
             check_entry_name(name)
-        self.entries.append(DirEntry(name, cid, tsize))
+        self.names.append(name)
+        self.cids.append(cid)
+        self.tsizes.append(tsize)
         self.links_size += len(name) + len(cid)
+
+    @property
+    def entries(self) -> list[DirEntry]:
+        """The entries added so far (built on demand)."""
+        return [DirEntry(n, c, t) for n, c, t in zip(self.names, self.cids, self.tsizes, strict=True)]
 
     @property
     def block_size(self) -> int:
@@ -153,17 +171,19 @@ class DirectoryBuilder:
         Summed from field lengths on demand, so ``add`` stays cheap when the ``links``
         estimator is in use.
         """
-        return self._data_field_size + sum(link_block_size(len(e[0]), len(e[1]), e[2]) for e in self.entries)
+        return self._data_field_size + sum(
+            link_block_size(len(n), len(c), t) for n, c, t in zip(self.names, self.cids, self.tsizes, strict=True)
+        )
 
     def _needs_sharding(self) -> bool:
         params = self.params
         if params.hamt_threshold == 0:
             return False
         block = self.block_size if params.hamt_estimation == "block" else 0
-        return needs_sharding(params, count=len(self.entries), links_size=self.links_size, block_size=block)
+        return needs_sharding(params, count=len(self.names), links_size=self.links_size, block_size=block)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.names)
 
     @property
     def sharded(self) -> bool:
@@ -173,17 +193,19 @@ class DirectoryBuilder:
     def finish(self, sink: BlockSink) -> DirLink:
         """Encode the directory (basic or HAMT) into ``sink``; entries are released."""
         sharded = self._needs_sharding()
-        entries, self.entries = self.entries, []
+        names, cids, tsizes = self.names, self.cids, self.tsizes
+        self.names, self.cids, self.tsizes = [], [], array("Q")
         if sharded:
-            from .hamt import build_hamt
+            from .hamt import build_hamt_columns
 
-            _sorted_checked(entries)  # duplicates would collide forever in the HAMT
-            cid, tsize = build_hamt(entries, self.cid_builder, sink, fanout=self.params.hamt_fanout, meta=self.meta)
+            _check_unique(names)  # duplicates would collide forever in the HAMT
+            cid, tsize = build_hamt_columns(names, cids, tsizes, self.cid_builder, sink,
+                                            fanout=self.params.hamt_fanout, meta=self.meta)
             return DirLink(cid, tsize, True)
-        block = encode_basic_directory(entries, self.meta)
+        block = encode_basic_directory(map(DirEntry, names, cids, tsizes), self.meta)
         cid = self.cid_builder.cid_bytes(DAG_PB, block)
         sink.put(cid, block)
-        return DirLink(cid, len(block) + sum(e.tsize for e in entries), False)
+        return DirLink(cid, len(block) + sum(tsizes), False)
 
 
 def build_directory(
