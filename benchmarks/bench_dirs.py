@@ -67,7 +67,8 @@ def walk_and_hash(root: Path) -> int:
     return n
 
 
-def kubo_seconds(path: Path) -> float | None:
+def kubo_seconds(path: Path) -> tuple[float, str] | None:
+    """kubo 0.22's only-hash add time (node start excluded) and root CID, or None."""
     if not (KUBO_PY.exists() and ORACLE.exists()):
         return None
     try:
@@ -77,7 +78,8 @@ def kubo_seconds(path: Path) -> float | None:
         return None
     for line in out.stdout.splitlines():
         if line.startswith("{"):
-            return float(json.loads(line)["median_s"])
+            row = json.loads(line)
+            return float(row["median_s"]), str(row["cid"])
     return None
 
 
@@ -101,10 +103,11 @@ def bench_tree(case: str, root: Path, nfiles: int, nbytes: int, repeat: int, wit
     extra: dict[str, object] = {"files": nfiles, "files_per_s": round(nfiles / timing.seconds),
                                 "cid": result[-1]}
     if with_kubo:
-        k = kubo_seconds(root)
-        if k is not None:
+        got = kubo_seconds(root)
+        if got is not None:
+            k, kubo_cid = got
             extra.update(kubo_seconds=round(k, 3), kubo_ratio=round(timing.seconds / k, 3),
-                         kubo_files_per_s=round(nfiles / k))
+                         kubo_files_per_s=round(nfiles / k), same_cid_as_kubo=kubo_cid == result[-1])
     extra["profile"] = profile_top(run)
     emit(case, nbytes, timing, **extra)
 
