@@ -99,3 +99,21 @@ def test_ls_and_get(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (tmp_path / "one").read_bytes() == b"deep"
     code, _, err = _run(capsys, "get", "--blockstore", bs, f"{root}/nope", "-o", str(tmp_path / "x"))
     assert code == 1 and "no link named" in err
+
+
+def test_list_path_api(tmp_path: Path) -> None:
+    from pyipld._cli.ls import list_path
+    from pyipld.blockstore import MemoryBlockstore
+    from pyipld.unixfs.params import ImportParams
+    from pyipld.unixfs.tree import import_directory
+
+    store = MemoryBlockstore()
+    d = _tree(tmp_path / "d")
+    root = import_directory(d, ImportParams(max_directory_links=1), store)  # a HAMT root
+    listed = {e.name: (e.kind, e.size) for e in list_path(store, str(root.cid))}
+    assert listed == {b"link": ("symlink", 14), b"mars.txt": ("file", 12), b"sub": ("directory", listed[b"sub"][1]),
+                      b"venus.txt": ("file", 13)}
+    single = list(list_path(store, f"{root.cid}/sub/deep.txt"))
+    assert [(e.name, e.kind, e.size) for e in single] == [(b"deep.txt", "file", 4)]
+    quick = {e.name: e.kind for e in list_path(store, str(root.cid), resolve_type=False)}
+    assert set(quick.values()) == {"other"}

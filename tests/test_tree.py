@@ -194,3 +194,11 @@ def test_kubo_v0_hamt_vector_from_files(tmp_path: Path) -> None:
     assert str(root.cid) == "QmeMiJzmhpJAUgynAcxTQYek5PPKgdv3qEvFsdV3XpVnvP"
     assert len(events) == 4034 and events[-1].cid == root.cid
     assert isinstance(CID.decode(str(root.cid)), CID)
+
+
+def test_progress_counts_every_file_byte(tmp_path: Path) -> None:
+    d = _mars_venus(tmp_path / "d")
+    (d / "big.bin").write_bytes(bytes(300_000))
+    seen: list[int] = []
+    import_directory(d, ImportParams(chunker="size-65536"), progress=seen.append)
+    assert sum(seen) == 12 + 13 + 300_000
