@@ -276,3 +276,16 @@ def test_hamt_round_trip_by_name(tmp_path: Path) -> None:
     extract(store, root, tmp_path / "h")
     assert sorted(os.listdir(tmp_path / "h")) == [f"file-{i:03d}" for i in range(600)]
     assert (tmp_path / "h" / "file-599").read_bytes() == b"599"
+
+
+def test_max_entries_stops_a_dag_bomb(tmp_path: Path) -> None:
+    """Each level links the previous one twice: 2**12 files from 13 small blocks."""
+    store = MemoryBlockstore()
+    cid, tsize = _file(store, b"x")
+    for _ in range(12):
+        link = build_directory([(b"a", cid, tsize), (b"b", cid, tsize)], ImportParams(), store)
+        cid, tsize = link.cid, link.tsize
+    with pytest.raises(UnixFSError, match="max_entries"):
+        extract(store, cid, tmp_path / "bomb", max_entries=100)
+    written = sum(len(files) + len(dirs) for _, dirs, files in os.walk(tmp_path / "bomb"))
+    assert written <= 100

@@ -14,7 +14,8 @@ Safety rules (the DAG is untrusted):
 * a file appears under its name only when complete: it is written to a
   temporary name in the same directory and renamed (a failure removes it);
 * duplicate names in one directory, a directory linking to one of its
-  ancestors, nesting deeper than ``max_depth``, and links of the wrong type
+  ancestors, nesting deeper than ``max_depth``, more than ``max_entries`` entries
+  (when set: a DAG may link one sub-tree many times), and links of the wrong type
   (e.g. a HAMT shard pointing at a file, a file node linking a directory, an
   unknown codec) raise :class:`~pyipld.errors.UnixFSError`;
 * stored mode/mtime are restored (mode bits ``0o777`` only: set-uid, set-gid and
@@ -75,9 +76,11 @@ def _meta(node: UnixFSNode) -> tuple[int | None, int | None]:
 
 
 class _Extractor:
-    def __init__(self, source: BlockSource, *, metadata: bool, max_depth: int,
+    def __init__(self, source: BlockSource, *, metadata: bool, max_depth: int, max_entries: int | None,
                  on_entry: EntryCallback | None) -> None:
         self.source = source
+        self.max_entries = max_entries
+        self.seen = 0
         self.metadata = metadata
         self.max_depth = max_depth
         self.on_entry = on_entry
@@ -152,6 +155,9 @@ class _Extractor:
                     continue
                 name = entry.name
                 check_entry_name_safe(name)
+                self.seen += 1
+                if self.max_entries is not None and self.seen > self.max_entries:
+                    raise UnixFSError(f"more than max_entries={self.max_entries} entries to extract")
                 if name in seen:
                     raise UnixFSError(f"duplicate entry name {name!r} in directory {os.fsdecode(dpath)!r}")
                 seen.add(name)
@@ -195,6 +201,7 @@ def extract(
     *,
     metadata: bool = True,
     max_depth: int = 256,
+    max_entries: int | None = None,
     on_entry: EntryCallback | None = None,
 ) -> ExtractStats:
     """Write the file, directory or symlink at IPFS path ``root`` to ``dest``.
@@ -208,6 +215,8 @@ def extract(
         dest: the path to create.
         metadata: restore stored mode (0o777 bits) and mtime.
         max_depth: deepest directory nesting accepted.
+        max_entries: refuse to write more entries than this (a DAG can link one
+            sub-tree many times: its extracted size can be far larger than its blocks).
         on_entry: called with ``(path relative to dest, kind)`` after each entry.
 
     Raises:
@@ -218,7 +227,7 @@ def extract(
     """
     resolved = resolve_path(source, root)
     node = resolved.node
-    ex = _Extractor(source, metadata=metadata, max_depth=max_depth, on_entry=on_entry)
+    ex = _Extractor(source, metadata=metadata, max_depth=max_depth, max_entries=max_entries, on_entry=on_entry)
     raw = os.fsencode(dest).rstrip(b"/") or b"/"
     parent, name = os.path.split(raw)
     parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))

@@ -97,7 +97,7 @@ class _Frame:
     fs_path: bytes
     display: bytes
     name: bytes
-    entries: Iterator[os.DirEntry[bytes]]
+    entries: Iterator[bytes]
     builder: DirectoryBuilder
     record: _DirRecord
 
@@ -144,13 +144,18 @@ class _TreeImporter:
         return cid, len(block)
 
     # -- directories ---------------------------------------------------------------------
-    def _list(self, fs_path: bytes) -> list[os.DirEntry[bytes]]:
-        with os.scandir(fs_path) as it:
-            entries = [e for e in it if self.params.hidden or not e.name.startswith(b".")]
-        entries.sort(key=lambda e: e.name)
-        return entries
+    def _list(self, fs_path: bytes) -> list[bytes]:
+        """Entry names, sorted by raw bytes (Go os.ReadDir), hidden ones filtered.
 
-    def _open_dir(self, fs_path: bytes, display: bytes, name: bytes, entries: list[os.DirEntry[bytes]],
+        Only names are kept (not DirEntry objects): a directory of a million entries
+        costs its names, and ``lstat`` happens when an entry is visited anyway.
+        """
+        with os.scandir(fs_path) as it:
+            names = [e.name for e in it if self.params.hidden or not e.name.startswith(b".")]
+        names.sort()
+        return names
+
+    def _open_dir(self, fs_path: bytes, display: bytes, name: bytes, entries: list[bytes],
                   meta: Metadata | None) -> _Frame:
         builder = DirectoryBuilder(self.params, self.resolved.cid_builder, meta)
         return _Frame(fs_path, display, name, iter(entries), builder, _DirRecord(display))
@@ -160,8 +165,8 @@ class _TreeImporter:
         stack = [self._open_dir(fs_path, display, b"", self._list(fs_path), root_meta)]
         while True:
             frame = stack[-1]
-            entry = next(frame.entries, None)
-            if entry is None:
+            name = next(frame.entries, None)
+            if name is None:
                 link = frame.builder.finish(self.sink)
                 rec = frame.record
                 rec.cid, rec.tsize, rec.sharded = link.cid, link.tsize, link.sharded
@@ -172,23 +177,23 @@ class _TreeImporter:
                 parent.builder.add(frame.name, link.cid, link.tsize, check=False)
                 parent.record.children.append((frame.name, rec))
                 continue
-            child_path = entry.path
-            child_display = _join(frame.display, entry.name)
-            st = entry.stat(follow_symlinks=False)
+            child_path = os.path.join(frame.fs_path, name)
+            child_display = _join(frame.display, name)
+            st = os.lstat(child_path)
             if stat.S_ISLNK(st.st_mode):
                 cid, tsize = self.add_symlink(child_path)
-                frame.builder.add(entry.name, cid, tsize, check=False)
+                frame.builder.add(name, cid, tsize, check=False)
                 self._emit(child_display, cid, tsize, "symlink")
             elif stat.S_ISREG(st.st_mode):
                 file_link = self.add_file(child_path, st.st_size)
-                frame.builder.add(entry.name, file_link.cid, file_link.tsize, check=False)
+                frame.builder.add(name, file_link.cid, file_link.tsize, check=False)
                 self._emit(child_display, file_link.cid, file_link.tsize, "file")
             elif stat.S_ISDIR(st.st_mode):
                 listing = self._list(child_path)
                 if not listing and not self.params.empty_dirs:
                     continue
                 meta = self._meta(child_path)
-                stack.append(self._open_dir(child_path, child_display, entry.name, listing, meta))
+                stack.append(self._open_dir(child_path, child_display, name, listing, meta))
             else:
                 raise UnixFSError(f"unrecognized file type for {os.fsdecode(child_path)}: {_kind(st.st_mode)}")
 
