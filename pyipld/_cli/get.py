@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", metavar="DEST", help="path to create (default: the last path component)")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("--no-metadata", action="store_true", help="do not restore stored mode/mtime")
+    p.add_argument("--max-entries", type=int, default=None, metavar="N",
+                   help="refuse DAGs with more than N entries (guards against one sub-tree linked many times)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=run)
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("get needs --blockstore DIR (the blocks to read from)")
     store = DirectoryBlockstore(args.blockstore, create=False)
     dest = args.output or default_output(args.path)
-    stats = extract(store, args.path, dest, metadata=not args.no_metadata)
+    stats = extract(store, args.path, dest, metadata=not args.no_metadata, max_entries=args.max_entries)
     if not args.quiet:
         print(f"Saving file(s) to {dest}: {stats.files} files, {stats.directories} directories, "
               f"{stats.symlinks} symlinks, {stats.file_bytes} bytes", file=sys.stderr)
