@@ -96,6 +96,10 @@ def files_cases() -> list[Case]:
         for mode, params in (leaf_modes[0], leaf_modes[2]):
             out.append(case(f"max-links/{links}/{nchunks}chunks/{mode}", chacha(f"links-{links}-{size}", size),
                             {"chunker": f"size-{chunk}", "max_links": links, **params}))
+    # the unixfs-v1-2025 file parameters (CIDv1, raw leaves, 1 MiB chunks, 1024 links)
+    for size in (1048576, 3 * 1048576 + 1):
+        out.append(case(f"v1-2025-file-params/{size}B", chacha(f"v1-2025-{size}", size),
+                        {"cid_version": 1, "chunker": "size-1048576", "max_links": 1024}))
     # data that repeats (duplicate leaves are linked again; Tsize counts them every time)
     for name, recipe, chunker in (
             ("zeros/1MB", {"gen": "zeros", "size": 1_000_000}, None),
