@@ -1,7 +1,10 @@
 """UnixFS: import files and trees exactly like ``ipfs add``, read them back safely.
 
-Directory API (this section is maintained by the directories work; the file
-importer and reader exports sit beside it).
+Files: :func:`import_file`/:func:`import_bytes` (importer.py), reading back with
+:func:`read_file`/:func:`iter_file`/:func:`open_file` (reader.py). Directories:
+:func:`import_directory`/:func:`import_paths` (tree.py), :func:`build_directory` and
+:class:`DirectoryBuilder` over ready entries, :func:`resolve_path`, :func:`iter_directory`,
+:func:`walk`, and safe :func:`extract`. See docs/directories.md.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from .extract import ExtractStats, extract
 from .hamt import build_hamt
 from .importer import ImportResult, import_bytes, import_file
 from .params import UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams
+from .reader import UnixFSReader, iter_file, open_file, read_file
 from .resolve import ResolvedPath, resolve_path
 from .tree import AddedEntry, import_directory, import_paths
 from .walk import DirectoryEntry, UnixFSNode, iter_directory, load_node, lookup, walk
@@ -31,6 +35,7 @@ __all__ = [
     "ImportResult",
     "ResolvedPath",
     "UnixFSNode",
+    "UnixFSReader",
     "build_directory",
     "build_hamt",
     "extract",
@@ -39,8 +44,11 @@ __all__ = [
     "import_file",
     "import_paths",
     "iter_directory",
+    "iter_file",
     "load_node",
     "lookup",
+    "open_file",
+    "read_file",
     "resolve_path",
     "walk",
 ]
