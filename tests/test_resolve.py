@@ -128,3 +128,17 @@ def test_kubo_v1_hamt_tree_reads_back(tmp_path: Path) -> None:
         assert read_file(store, resolve_path(store, f"{root.cid}/{name}").node.cid) == b"x"
     listed = {e.name for e in iter_directory(store, load_node(store, root.cid))}
     assert listed == {n.encode() for n in names}
+
+
+def test_go_car_unixfs_v2_through_car_blockstore(tmp_path: Path) -> None:
+    """go-car sample-unixfs-v2.car (CARv2, written by go-car itself: its directory links carry
+    Tsize 0, so kubo parameters cannot re-create it); read and extracted through pyipld.car."""
+    car = pytest.importorskip("pyipld.car")
+    with car.CarBlockstore(str(shared_path("fixtures", "go-car", "sample-unixfs-v2.car")), verify=True) as bs:
+        root = bs.roots[0]
+        assert str(root) == "bafybeiakgrehdxxgy5kca72znt6jllrj2sqkehtqeojfuxlbeuqg3vfkwq"
+        got = resolve_path(bs, f"{root}/a/b.txt")
+        assert str(got.cid) == "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+        stats = extract(bs, root, tmp_path / "out")
+    assert (stats.files, stats.directories) == (1, 2)
+    assert (tmp_path / "out" / "a" / "b.txt").read_bytes() == b"hello world\n"
