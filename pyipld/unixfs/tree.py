@@ -52,6 +52,7 @@ ProgressCallback = Callable[[int], None]
 # Files at most this large are hashed on the calling thread: a thread pool per
 # tiny file costs more than it saves.
 _THREADED_MIN_BYTES = 8 << 20
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,16 @@ class _TreeImporter:
 
     def add_file(self, fs_path: bytes, size_hint: int) -> FileLink:
         meta = self._meta(fs_path)
-        with open(fs_path, "rb", buffering=0) as f:
+        # O_NOFOLLOW | O_NONBLOCK: a file swapped for a symlink or a fifo after the lstat
+        # is refused instead of followed or waited on.
+        fd = os.open(fs_path, _OPEN_FLAGS)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnixFSError(f"{os.fsdecode(fs_path)} changed type while being added")
+        except BaseException:
+            os.close(fd)
+            raise
+        with open(fd, "rb", buffering=0) as f:
             chunks: Iterator[BytesLike] = iter_chunks(f, self.resolved.chunker)
             if self.progress is not None:
                 chunks = _counted(chunks, self.progress)
