@@ -289,3 +289,22 @@ def test_max_entries_stops_a_dag_bomb(tmp_path: Path) -> None:
         extract(store, cid, tmp_path / "bomb", max_entries=100)
     written = sum(len(files) + len(dirs) for _, dirs, files in os.walk(tmp_path / "bomb"))
     assert written <= 100
+
+
+def test_cycles_are_refused_even_from_a_lying_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A verified DAG cannot contain a cycle; a store that skips verification could. Simulate
+    one: every CID returns a directory whose only entry links back to the root CID."""
+    import importlib
+
+    from pyipld.unixfs.walk import walk
+
+    walk_mod = importlib.import_module("pyipld.unixfs.walk")  # the package re-exports a function `walk`
+
+    root = B.cid_bytes(DAG_PB, b"anything")
+    loop = encode_pbnode([PBLink(root, b"again", 10)], encode_unixfs_data(UnixFSData(DataType.DIRECTORY)))
+    monkeypatch.setattr(walk_mod, "get_verified", lambda source, cid: loop)
+    with pytest.raises(UnixFSError, match="cycle"):
+        list(walk(MemoryBlockstore(), root))
+    with pytest.raises(UnixFSError, match="cycle"):
+        extract(MemoryBlockstore(), root, tmp_path / "loop")
+    assert [p.name for p in (tmp_path / "loop").iterdir()] == []
