@@ -117,3 +117,20 @@ def test_list_path_api(tmp_path: Path) -> None:
     assert [(e.name, e.kind, e.size) for e in single] == [(b"deep.txt", "file", 4)]
     quick = {e.name: e.kind for e in list_path(store, str(root.cid), resolve_type=False)}
     assert set(quick.values()) == {"other"}
+
+
+def test_stdin_wrap_with_name(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    (tmp_path / "mars.txt").write_bytes(b"Hello Mars!\n")
+    _, from_file, _ = _run(capsys, "add", "-w", str(tmp_path / "mars.txt"))
+
+    class _Stdin:
+        buffer = io.BytesIO(b"Hello Mars!\n")
+
+    monkeypatch.setattr(sys, "stdin", _Stdin)
+    _, from_stdin, _ = _run(capsys, "add", "-w", "--stdin-name", "mars.txt")
+    assert from_stdin == from_file
+    assert from_stdin[0] == "added QmPrrHqJzto9m7SyiRzarwkqPcCSsKR2EB1AyqJfe8L8tN mars.txt"

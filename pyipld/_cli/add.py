@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
+from ..cid import CID
 from ..errors import ConfigError
-from ..unixfs.importer import ImportResult, import_file
+from ..unixfs.data import Mtime
+from ..unixfs.directory import build_directory
+from ..unixfs.importer import import_file
+from ..unixfs.nodes import Metadata
 from ..unixfs.params import PROFILES, ImportParams
 from ..unixfs.tree import AddedEntry, import_paths
 
@@ -136,6 +139,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-n", "--only-hash", action="store_true", help="only compute CIDs, store nothing")
     p.add_argument("--blockstore", metavar="DIR", help="directory to keep the blocks in")
     p.add_argument("-p", "--progress", action="store_true", help="show a progress bar on stderr")
+    p.add_argument("--stdin-name", default="", metavar="NAME",
+                   help="name for stdin (shown, and its entry name with -w; default: its CID)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads (default: all cores)")
     add_import_arguments(p)
     add_directory_arguments(p)
@@ -156,23 +161,30 @@ def run(args: argparse.Namespace) -> int:
     sink = _sink(args)
     if "-" not in args.paths:
         return _run_paths(args, params, sink)
-    if len(args.paths) > 1 or args.wrap:
-        raise ConfigError("stdin (-) cannot be combined with other paths or -w")
-    last: ImportResult | None = None
-    for path in args.paths:
-        stdin = path == "-"
-        total = None if stdin else os.path.getsize(path)
-        bar = Progress(total, label=path if not stdin else "stdin") if args.progress else None
-        source = sys.stdin.buffer if stdin else path
-        last = import_file(source, params, sink, jobs=args.jobs, progress=bar.update if bar else None)
-        if bar:
-            bar.close()
-        if not args.quieter:
-            name = str(last.cid) if stdin else path
-            print(str(last.cid) if args.quiet else f"added {last.cid} {name}", flush=True)
-    if args.quieter and last is not None:
-        print(last.cid)
+    if len(args.paths) > 1:
+        raise ConfigError("stdin (-) cannot be combined with other paths")
+    bar = Progress(None, label="stdin") if args.progress else None
+    last = import_file(sys.stdin.buffer, params, sink, jobs=args.jobs, progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    # kubo names stdin --stdin-name, or (empty name) the file's own CID string (coreunix addNode).
+    name = args.stdin_name or str(last.cid)
+    _print_added(args, str(last.cid), name.encode("utf-8", "surrogateescape"))
+    root = str(last.cid)
+    if args.wrap:
+        meta = Metadata(params.mode, Mtime(*params.mtime) if params.mtime else None)
+        wrapper = build_directory([(name.encode("utf-8", "surrogateescape"), last.cid.bytes, last.tsize)], params,
+                                  sink, meta=meta if meta else None)
+        root = str(CID.from_bytes(wrapper.cid))
+        _print_added(args, root, b"")
+    if args.quieter:
+        print(root)
     return 0
+
+
+def _print_added(args: argparse.Namespace, cid: str, name: bytes) -> None:
+    if not args.quieter:
+        print(cid if args.quiet else f"added {cid} {escape_name(name)}", flush=True)
 
 
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
