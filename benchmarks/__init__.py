@@ -1,0 +1,1 @@
+"""pyipld benchmarks: ``python -m benchmarks.bench_<area> [--smoke]`` (see README.md)."""

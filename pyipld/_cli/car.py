@@ -574,9 +574,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="wrap the inputs in one directory, like `ipfs add -w` (needs the directory importer)")
     q.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads")
     q.add_argument("paths", nargs="+", metavar="PATH")
-    from .add import add_import_arguments
+    from .add import add_directory_arguments, add_import_arguments
 
     add_import_arguments(q)
+    add_directory_arguments(q)
     progress_flags(q)
     q.set_defaults(func=_cmd_create)
 

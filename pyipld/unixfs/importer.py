@@ -1,34 +1,62 @@
 """The file importer: the one place that wires source → chunker → leaves → layout → sink.
 
 ``import_file`` gives, for any file or stream, the root CID ``ipfs add`` prints
-with the same parameters. Leaves can be hashed on worker threads (``jobs``):
-``hashlib`` releases the GIL on large buffers, results are consumed in order,
-and at most ``2 × jobs`` leaves are in flight, so memory stays bounded.
+with the same parameters.
+
+Speed (benchmarks/README.md): for ``size-N`` chunkers the source is cut
+straight into chunks — a regular file is memory-mapped and chunks are views of
+the mapping (no copy at all), a stream is read one chunk per ``read`` — and
+only-hash imports never assemble leaf blocks (:meth:`LeafMaker.leaf`). Leaves
+can be hashed on worker threads (``jobs``): ``hashlib`` releases the GIL on large
+buffers, chunks go to the pool in batches of about 1 MiB, results are consumed
+and stored in order on the calling thread, and at most ``2 × jobs`` batches are
+in flight, so memory stays bounded. The file is mapped a window (8 MiB) at a
+time, so the process never maps more than a few windows.
 """
 
 from __future__ import annotations
 
+import math
+import mmap
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from ..blockstore import BlockSink, NullSink
-from ..chunker import BytesLike, iter_reads
+from ..chunker import BytesLike, Chunker, iter_reads
+from ..chunker.fixed import FixedSize
 from ..cid import CID
 from .data import DataType, Mtime
-from .layout_balanced import build_balanced
-from .layout_trickle import build_trickle
-from .nodes import FileLink, LeafMaker, Metadata
+from .layout_balanced import balanced_from_links, split_single
+from .layout_trickle import trickle_from_links
+from .nodes import FileLink, Leaf, LeafMaker, Metadata, leaf_links
 from .params import ImportParams, ResolvedParams
 
-__all__ = ["ImportResult", "import_file", "import_bytes", "build_file", "default_jobs", "FileSource"]
+__all__ = [
+    "FileSource",
+    "ImportResult",
+    "build_file",
+    "default_jobs",
+    "import_bytes",
+    "import_file",
+    "iter_chunks",
+    "metadata_for",
+]
 
 FileSource = str | os.PathLike[str] | BinaryIO | bytes | bytearray | memoryview | Iterable[BytesLike]
 ProgressCallback = Callable[[int], None]
+
+READ_SIZE: Final = 1 << 20  # reads for content-defined chunkers
+TASK_BYTES: Final = 1 << 20  # chunk bytes per thread-pool task: amortizes ~20 µs of task overhead
+MIN_THREADED_CHUNK: Final = 16 << 10  # hashlib keeps the GIL below 2 KiB; tiny chunks are not worth a pool
+MMAP_MIN_BYTES: Final = 1 << 20  # smaller files are read: a mapping costs more than it saves
+MMAP_WINDOW_BYTES: Final = 8 << 20  # file bytes mapped at a time
+MMAP_MAX_WINDOW_BYTES: Final = 64 << 20  # chunk sizes whose lcm with the page size exceeds this are read
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,25 +82,46 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _encode_in_threads(
-    chunks: Iterable[bytes], leaves: LeafMaker, jobs: int
-) -> Iterator[tuple[bytes, bytes, int]]:
-    window: deque[Future[tuple[bytes, bytes]]] = deque()
-    sizes: deque[int] = deque()
+def _hash_batch(leaves: LeafMaker, batch: list[BytesLike], keep: bool) -> list[tuple[Leaf, int]]:
+    return [(leaves.leaf(chunk, keep), len(chunk)) for chunk in batch]
+
+
+def _threaded_leaf_links(
+    chunks: Iterable[BytesLike], leaves: LeafMaker, sink: BlockSink, jobs: int, chunk_size: int
+) -> Iterator[FileLink]:
+    """:func:`leaf_links` with the hashing on ``jobs`` threads; same links, same order."""
+    keep = not isinstance(sink, NullSink)
+    per_task = max(1, TASK_BYTES // max(chunk_size, 1))
+    window: deque[Future[list[tuple[Leaf, int]]]] = deque()
+
+    def drain() -> Iterator[FileLink]:
+        for (cid, block, block_len), size in window.popleft().result():
+            if keep:
+                assert block is not None
+                sink.put(cid, block)
+            yield FileLink(cid, block_len, size)
+
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pyipld-hash") as pool:
-        for chunk in chunks:
-            window.append(pool.submit(leaves.encode, chunk))
-            sizes.append(len(chunk))
-            if len(window) >= 2 * jobs:
-                cid, block = window.popleft().result()
-                yield cid, block, sizes.popleft()
-        while window:
-            cid, block = window.popleft().result()
-            yield cid, block, sizes.popleft()
+        try:
+            batch: list[BytesLike] = []
+            for chunk in chunks:
+                batch.append(chunk)
+                if len(batch) == per_task:
+                    window.append(pool.submit(_hash_batch, leaves, batch, keep))
+                    batch = []
+                    if len(window) >= 2 * jobs:
+                        yield from drain()
+            if batch:
+                window.append(pool.submit(_hash_batch, leaves, batch, keep))
+            while window:
+                yield from drain()
+        finally:
+            for future in window:
+                future.cancel()
 
 
 def build_file(
-    chunks: Iterable[bytes],
+    chunks: Iterable[BytesLike],
     resolved: ResolvedParams,
     sink: BlockSink,
     *,
@@ -83,31 +132,112 @@ def build_file(
     builder = resolved.cid_builder
     trickle = resolved.layout == "trickle"
     leaves = LeafMaker(builder, raw=resolved.raw_leaves, leaf_type=DataType.RAW if trickle else DataType.FILE)
-    encoded = None
-    # A balanced one-chunk root with metadata re-encodes its chunk, so keep chunks then.
-    if jobs > 1 and not (meta and not trickle):
-        encoded = _encode_in_threads(chunks, leaves, jobs)
-    build = build_trickle if trickle else build_balanced
-    return build(chunks, leaves, builder, sink, max_links=resolved.max_links, meta=meta, encoded=encoded)
-
-
-def _reads(source: FileSource, read_size: int) -> Iterator[BytesLike]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        yield source
-    elif isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f:
-            yield from iter_reads(f, read_size)
-    elif hasattr(source, "read"):
-        yield from iter_reads(source, read_size)  # type: ignore[arg-type]
+    if meta and not trickle:
+        only, chunks = split_single(chunks)
+        if only is not None:  # a balanced one-chunk root is its leaf, re-encoded with the metadata
+            cid, block = leaves.encode_with_metadata(only, meta)
+            sink.put(cid, block)
+            return FileLink(cid, len(block), len(only))
+    chunk_size = resolved.chunker.max_chunk_size
+    if jobs > 1 and chunk_size >= MIN_THREADED_CHUNK:
+        links = _threaded_leaf_links(chunks, leaves, sink, jobs, chunk_size)
     else:
-        yield from source
+        links = leaf_links(chunks, leaves, sink)
+    if trickle:
+        return trickle_from_links(links, builder, sink, max_links=resolved.max_links, meta=meta)
+    return balanced_from_links(links, builder, sink, max_links=resolved.max_links,
+                               raw_leaves=resolved.raw_leaves, meta=meta)
 
 
-def _counted(reads: Iterable[BytesLike], progress: ProgressCallback | None) -> Iterator[BytesLike]:
-    for read in reads:
-        if progress is not None:
-            progress(len(read))
-        yield read
+def _read_full(f: BinaryIO, size: int) -> Iterator[bytes]:
+    """Chunks of ``size`` from a stream, one ``read`` each when the stream allows (io.ReadFull)."""
+    while True:
+        chunk = f.read(size)
+        if not chunk:
+            return
+        if len(chunk) < size:  # pipes and raw files may return short reads
+            parts = [chunk]
+            got = len(chunk)
+            while got < size:
+                more = f.read(size - got)
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+            chunk = b"".join(parts)
+        yield chunk
+
+
+def _mmap_window(chunk_size: int) -> int:
+    """Bytes per mapping window: a multiple of the chunk and page sizes near MMAP_WINDOW_BYTES (0: none)."""
+    unit = math.lcm(chunk_size, mmap.ALLOCATIONGRANULARITY)
+    if unit > MMAP_MAX_WINDOW_BYTES:
+        return 0
+    return unit * max(1, MMAP_WINDOW_BYTES // unit)
+
+
+def _mmap_chunks(fd: int, length: int, size: int, window: int) -> Iterator[memoryview]:
+    """Views of ``size`` bytes into read-only mappings of the first ``length`` bytes of ``fd``.
+
+    The file is mapped ``window`` bytes at a time with MAP_POPULATE: one call
+    maps a whole window (page faults one by one cost ~8 % of sha256 time), and
+    a window is unmapped as soon as its last chunk view is dropped, so the
+    process never maps more than a few windows at once.
+    """
+    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+    for base in range(0, length, window):
+        span = min(window, length - base)
+        mapping = mmap.mmap(fd, span, flags=flags, prot=mmap.PROT_READ, offset=base)
+        view = memoryview(mapping)
+        del mapping  # unmapped with its last view
+        for offset in range(0, span, size):
+            yield view[offset : offset + size]
+        view.release()
+
+
+def _use_mmap() -> bool:
+    return os.environ.get("PYIPLD_NO_MMAP", "") in ("", "0")
+
+
+def _path_chunks(path: str | os.PathLike[str], chunker: Chunker) -> Iterator[BytesLike]:
+    with open(path, "rb", buffering=0) as f:
+        st = os.fstat(f.fileno())
+        if isinstance(chunker, FixedSize):
+            window = _mmap_window(chunker.chunk_size)
+            if stat.S_ISREG(st.st_mode) and st.st_size >= MMAP_MIN_BYTES and window and _use_mmap():
+                # The file as it was when opened: bytes appended later are not imported.
+                yield from _mmap_chunks(f.fileno(), st.st_size, chunker.chunk_size, window)
+            else:
+                yield from _read_full(f, chunker.chunk_size)
+        else:
+            yield from chunker.split(iter_reads(f, READ_SIZE))
+
+
+def iter_chunks(source: FileSource, chunker: Chunker) -> Iterator[BytesLike]:
+    """The chunks of ``source``: the cheapest way to get them for each kind of source.
+
+    ``size-N`` chunks come straight from the source (views of a buffer or of a
+    mapped file, or one ``read`` each); other chunkers get 1 MiB reads.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        view = memoryview(source).cast("B")
+        if isinstance(chunker, FixedSize):
+            size = chunker.chunk_size
+            return (view[i : i + size] for i in range(0, len(view), size))
+        return chunker.split([view])
+    if isinstance(source, (str, os.PathLike)):
+        return _path_chunks(source, chunker)
+    if hasattr(source, "read"):
+        if isinstance(chunker, FixedSize):
+            return _read_full(source, chunker.chunk_size)  # type: ignore[arg-type]
+        return chunker.split(iter_reads(source, READ_SIZE))  # type: ignore[arg-type]
+    return chunker.split(source)
+
+
+def _counted(chunks: Iterable[BytesLike], progress: ProgressCallback) -> Iterator[BytesLike]:
+    for chunk in chunks:
+        progress(len(chunk))
+        yield chunk
 
 
 def metadata_for(params: ImportParams, path: str | os.PathLike[str] | None = None) -> Metadata | None:
@@ -139,7 +269,7 @@ def import_file(
         params: kubo's add parameters (default: kubo's defaults).
         sink: where blocks go (default: nowhere — only the CID is computed).
         jobs: leaf-hashing threads (default: all cores; 1 hashes in this thread).
-        progress: called with the byte count of every read.
+        progress: called with the byte count of every chunk.
 
     Raises:
         ConfigError: invalid parameters. OSError: unreadable path.
@@ -150,9 +280,10 @@ def import_file(
     if path is not None and Path(path).is_dir():
         raise IsADirectoryError(21, "is a directory (use a directory import)", os.fspath(path))
     meta = metadata_for(params, path)
-    reads = _counted(_reads(source, 1 << 20), progress)
-    chunks = resolved.chunker.split(reads)
-    root = build_file(chunks, resolved, sink or NullSink(), meta=meta, jobs=jobs or default_jobs())
+    chunks = iter_chunks(source, resolved.chunker)
+    if progress is not None:
+        chunks = _counted(chunks, progress)
+    root = build_file(chunks, resolved, sink if sink is not None else NullSink(), meta=meta, jobs=jobs or default_jobs())
     return ImportResult(CID.from_bytes(root.cid), root.data_size, root.tsize)
 
 

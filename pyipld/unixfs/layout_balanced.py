@@ -12,34 +12,39 @@ root is always made last and can carry the metadata (mode/mtime).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from ..blockstore import BlockSink
+from ..chunker import BytesLike
 from ..cid import CidBuilder
-from .nodes import FileLink, LeafMaker, Metadata, encode_file_node, make_empty_file
+from .nodes import (
+    FileLink,
+    LeafMaker,
+    Metadata,
+    encode_file_node,
+    leaf_links,
+    make_empty_file,
+)
 
-__all__ = ["build_balanced"]
+__all__ = ["balanced_from_links", "build_balanced", "split_single"]
 
 
-def build_balanced(
-    chunks: Iterable[bytes],
-    leaves: LeafMaker,
+def balanced_from_links(
+    links: Iterable[FileLink],
     builder: CidBuilder,
     sink: BlockSink,
     *,
     max_links: int,
+    raw_leaves: bool,
     meta: Metadata | None = None,
-    encoded: Iterable[tuple[bytes, bytes, int]] | None = None,
 ) -> FileLink:
-    """Build the balanced DAG of ``chunks``; returns the root's link.
+    """Build the balanced DAG over already-stored leaves; returns the root's link.
 
-    Args:
-        chunks: the file's chunks, in order.
-        encoded: alternatively, already-encoded leaves ``(cid, block, chunk_len)``
-            (e.g. hashed on worker threads); ``chunks`` is then ignored.
+    A one-leaf file is its leaf, which cannot carry ``meta``: callers with
+    metadata handle that case first (see :func:`split_single`).
     """
     levels: list[list[FileLink]] = [[]]
-    first: tuple[bytes, bytes, bytes | None] | None = None  # held until we know it is not the root
 
     def push(level: int, link: FileLink) -> None:
         if len(levels[level]) == max_links:
@@ -49,33 +54,21 @@ def build_balanced(
             levels[level] = []
         levels[level].append(link)
 
+    bottom = levels[0]
     count = 0
-    source = encoded if encoded is not None else ((*leaves.encode(c), c) for c in chunks)  # type: ignore[misc]
-    for cid, block, chunk in source:
-        size = chunk if isinstance(chunk, int) else len(chunk)
-        link = FileLink(cid, len(block), size)
+    for link in links:
         count += 1
-        if count == 1:
-            first = (cid, block, chunk if not isinstance(chunk, int) else None)
-            levels[0].append(link)
-            continue
-        if count == 2 and first is not None:
-            sink.put(first[0], first[1])
-        sink.put(cid, block)
-        push(0, link)
-
+        if len(bottom) < max_links:  # the common case, without a call
+            bottom.append(link)
+        else:
+            push(0, link)
+            bottom = levels[0]
     if count == 0:
-        return make_empty_file(builder, sink, raw=leaves.raw, meta=meta)
+        return make_empty_file(builder, sink, raw=raw_leaves, meta=meta)
     if count == 1:
-        assert first is not None
-        cid, block, chunk = first
         if meta:
-            if chunk is None:
-                raise ValueError("a file root with metadata needs its chunk, not a pre-encoded leaf")
-            cid, block = leaves.encode_with_metadata(chunk, meta)
-        sink.put(cid, block)
-        return FileLink(cid, len(block), levels[0][0].data_size)
-
+            raise ValueError("a one-chunk file with metadata is a re-encoded leaf: use split_single first")
+        return levels[0][0]
     level = 0
     while level < len(levels) - 1:  # flushing a level may add one above it
         if levels[level]:
@@ -83,3 +76,35 @@ def build_balanced(
             push(level + 1, encode_file_node(pending, builder, sink))
         level += 1
     return encode_file_node(levels[-1], builder, sink, meta)
+
+
+def split_single(chunks: Iterable[BytesLike]) -> tuple[bytes | None, Iterator[BytesLike]]:
+    """``(the only chunk, …)`` for a one-chunk input, else ``(None, all chunks)``."""
+    it = iter(chunks)
+    first = next(it, None)
+    if first is None:
+        return None, iter(())
+    second = next(it, None)
+    if second is None:
+        return bytes(first), iter(())
+    return None, chain((first, second), it)
+
+
+def build_balanced(
+    chunks: Iterable[BytesLike],
+    leaves: LeafMaker,
+    builder: CidBuilder,
+    sink: BlockSink,
+    *,
+    max_links: int,
+    meta: Metadata | None = None,
+) -> FileLink:
+    """Build the balanced DAG of ``chunks`` into ``sink``; returns the root's link."""
+    if meta:
+        only, chunks = split_single(chunks)
+        if only is not None:  # kubo re-encodes the lone leaf with the metadata (§6)
+            cid, block = leaves.encode_with_metadata(only, meta)
+            sink.put(cid, block)
+            return FileLink(cid, len(block), len(only))
+    return balanced_from_links(leaf_links(chunks, leaves, sink), builder, sink, max_links=max_links,
+                               raw_leaves=leaves.raw, meta=meta)

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 
 from ..blockstore import BlockSink
+from ..chunker import BytesLike
 from ..cid import CidBuilder
-from .nodes import FileLink, LeafMaker, Metadata, encode_file_node
+from .nodes import FileLink, LeafMaker, Metadata, encode_file_node, leaf_links
 
-__all__ = ["build_trickle", "LAYER_REPEAT"]
+__all__ = ["LAYER_REPEAT", "build_trickle", "trickle_from_links"]
 
 LAYER_REPEAT: Final = 4  # boxo trickle.depthRepeat
 
@@ -35,25 +36,12 @@ class _Peekable:
         return item
 
 
-def build_trickle(
-    chunks: Iterable[bytes],
-    leaves: LeafMaker,
-    builder: CidBuilder,
-    sink: BlockSink,
-    *,
-    max_links: int,
+def trickle_from_links(
+    links: Iterable[FileLink], builder: CidBuilder, sink: BlockSink, *, max_links: int,
     meta: Metadata | None = None,
-    encoded: Iterable[tuple[bytes, bytes, int]] | None = None,
 ) -> FileLink:
-    """Build the trickle DAG of ``chunks``; returns the root's link."""
-
-    def leaf_links() -> Iterator[FileLink]:
-        source = encoded if encoded is not None else ((*leaves.encode(c), len(c)) for c in chunks)
-        for cid, block, size in source:
-            sink.put(cid, block)
-            yield FileLink(cid, len(block), size)
-
-    pending = _Peekable(leaf_links())
+    """Build the trickle DAG over already-stored leaves; returns the root's link."""
+    pending = _Peekable(iter(links))
 
     def fill(max_depth: int) -> list[FileLink]:
         children: list[FileLink] = []
@@ -69,3 +57,16 @@ def build_trickle(
         return children
 
     return encode_file_node(fill(-1), builder, sink, meta)
+
+
+def build_trickle(
+    chunks: Iterable[BytesLike],
+    leaves: LeafMaker,
+    builder: CidBuilder,
+    sink: BlockSink,
+    *,
+    max_links: int,
+    meta: Metadata | None = None,
+) -> FileLink:
+    """Build the trickle DAG of ``chunks`` into ``sink``; returns the root's link."""
+    return trickle_from_links(leaf_links(chunks, leaves, sink), builder, sink, max_links=max_links, meta=meta)

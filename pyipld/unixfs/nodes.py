@@ -7,15 +7,22 @@ file bytes it covers (for ``blocksizes``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ..blockstore import BlockSink
+from .._varint import encode_varint
+from ..blockstore import BlockSink, NullSink
+from ..chunker import BytesLike
 from ..cid import DAG_PB, RAW, CidBuilder
 from ..dagpb import PBLink, encode_pbnode
+from ..multihash import SHA2_256
 from .data import DataType, Mtime, UnixFSData, encode_unixfs_data
 
-__all__ = ["FileLink", "Metadata", "LeafMaker", "encode_file_node", "make_empty_file"]
+__all__ = ["FileLink", "Leaf", "LeafMaker", "Metadata", "encode_file_node", "leaf_links", "make_empty_file"]
+
+Leaf = tuple[bytes, bytes | None, int]
+"""An encoded leaf: ``(cid, block or None when not kept, block length)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +46,26 @@ class Metadata:
 
 
 class LeafMaker:
-    """Turns chunks into leaf blocks: raw (CIDv1 raw) or dag-pb UnixFS File/Raw."""
+    """Turns chunks into leaf blocks: raw (CIDv1 raw) or dag-pb UnixFS File/Raw.
+
+    :meth:`leaf` is the hot path: a dag-pb leaf is ``header ‖ chunk ‖ trailer``
+    (PBNode Data = UnixFS ``{Type, Data: chunk, filesize}``), so with sha2-256
+    the CID is hashed piecewise and, when nobody keeps the block (only-hash),
+    the block is never assembled. :meth:`encode` is the plain reference.
+    """
 
     def __init__(self, builder: CidBuilder, *, raw: bool, leaf_type: DataType = DataType.FILE) -> None:
         self.builder = builder
         self.raw = raw
         self.leaf_type = leaf_type
+        self._sha256 = builder.hash is SHA2_256
+        if raw:
+            self._cid_prefix = b"\x01" + encode_varint(RAW) + builder.hash.prefix
+        elif builder.version == 1:
+            self._cid_prefix = b"\x01" + encode_varint(DAG_PB) + builder.hash.prefix
+        else:
+            self._cid_prefix = builder.hash.prefix
+        self._frame_cache = (-1, b"", b"")  # one attribute: read and replaced atomically across threads
 
     def encode(self, chunk: bytes) -> tuple[bytes, bytes]:
         """The leaf block for ``chunk`` and its binary CID: ``(cid, block)``."""
@@ -53,6 +74,44 @@ class LeafMaker:
         data = encode_unixfs_data(UnixFSData(self.leaf_type, data=chunk, filesize=len(chunk)))
         block = encode_pbnode((), data)
         return self.builder.cid_bytes(DAG_PB, block), block
+
+    def frame(self, size: int) -> tuple[bytes, bytes]:
+        """The bytes before and after a ``size``-byte chunk in its dag-pb leaf block."""
+        cached_size, head, tail = self._frame_cache
+        if size != cached_size:
+            vlen = encode_varint(size)
+            data_len = 3 + len(vlen) + size + 1 + len(vlen)  # 08 TT 12 len chunk 18 len
+            head = b"\x0a" + encode_varint(data_len) + bytes((0x08, int(self.leaf_type), 0x12)) + vlen
+            tail = b"\x18" + vlen
+            self._frame_cache = (size, head, tail)
+        return head, tail
+
+    def leaf(self, chunk: BytesLike, keep: bool = True) -> Leaf:
+        """Encode one chunk: ``(cid, block, block length)``; block is None unless ``keep``.
+
+        Gives exactly the CID and bytes of :meth:`encode` (tests compare them).
+        """
+        size = len(chunk)
+        if self.raw:
+            block_len = size
+            if not self._sha256 or (self.builder.inline_limit and size <= self.builder.inline_limit):
+                data = bytes(chunk)
+                return self.builder.cid_bytes(RAW, data), data, size
+            cid = self._cid_prefix + hashlib.sha256(chunk).digest()
+            if not keep:
+                return cid, None, block_len
+            return cid, chunk if type(chunk) is bytes else bytes(chunk), block_len
+        head, tail = self.frame(size)
+        block_len = len(head) + size + len(tail)
+        if keep or not self._sha256 or (self.builder.inline_limit and block_len <= self.builder.inline_limit):
+            block = b"".join((head, chunk, tail))
+            if self._sha256 and not (self.builder.inline_limit and block_len <= self.builder.inline_limit):
+                return self._cid_prefix + hashlib.sha256(block).digest(), block, block_len
+            return self.builder.cid_bytes(DAG_PB, block), block, block_len
+        h = hashlib.sha256(head)
+        h.update(chunk)
+        h.update(tail)
+        return self._cid_prefix + h.digest(), None, block_len
 
     def encode_with_metadata(self, chunk: bytes, meta: Metadata) -> tuple[bytes, bytes]:
         """A dag-pb File leaf that is also a file root carrying ``meta``."""
@@ -90,3 +149,16 @@ def make_empty_file(builder: CidBuilder, sink: BlockSink, *, raw: bool, meta: Me
         sink.put(cid, b"")
         return FileLink(cid, 0, 0)
     return encode_file_node((), builder, sink, meta)
+
+
+def leaf_links(chunks: Iterable[BytesLike], leaves: LeafMaker, sink: BlockSink) -> Iterator[FileLink]:
+    """Encode ``chunks`` in order, put each leaf, yield its link (blocks skipped for a NullSink)."""
+    keep = not isinstance(sink, NullSink)
+    leaf = leaves.leaf
+    put = sink.put
+    for chunk in chunks:
+        cid, block, block_len = leaf(chunk, keep)
+        if keep:
+            assert block is not None
+            put(cid, block)
+        yield FileLink(cid, block_len, len(chunk))

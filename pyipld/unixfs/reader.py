@@ -1,0 +1,328 @@
+"""Read a UnixFS file back from blocks: whole, by byte range, or as a file object.
+
+Theory of operation
+-------------------
+A file is a DAG whose leaves are raw blocks or dag-pb UnixFS ``File``/``Raw``
+nodes, and whose internal nodes are dag-pb UnixFS ``File`` nodes listing one
+``blocksizes`` entry (the file bytes under that child) per link
+(shared/spec/unixfs-importer.md §1.4, ipfs/specs unixfs.md). A node's bytes are
+its own ``Data`` followed by its children's bytes, in link order.
+
+The walk is iterative (an explicit stack, never Python recursion) and visits
+only the children whose byte span meets the requested range, so a read of
+``length`` bytes fetches about ``depth + length / chunk_size`` blocks. Every
+block is hash-checked against its CID before it is decoded
+(:func:`pyipld.blockstore.get_verified`); identity CIDs carry their own bytes.
+
+Every node checks the sizes its parent promised: a child must hold exactly its
+``blocksizes`` entry, ``filesize`` must equal ``len(Data) + Σ blocksizes``, and
+there must be one ``blocksizes`` entry per link. A DAG deeper than
+``max_depth`` or that links a node below itself is refused. Hostile numbers are
+only compared, never used to allocate.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from ..blockstore import BlockSource, get_verified
+from ..cid import CID, DAG_PB, RAW
+from ..dagpb import decode_pbnode
+from ..errors import DecodeError, NotFoundError, UnixFSError
+from .data import DataType, decode_unixfs_data
+
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "FileNode",
+    "UnixFSFile",
+    "UnixFSReader",
+    "file_size",
+    "iter_file",
+    "open_file",
+    "read_file",
+]
+
+# kubo's deepest real trees are far below this: a balanced DAG with the minimum
+# of 2 links per node needs depth 64 for 2**64 chunks; trickle grows more slowly.
+DEFAULT_MAX_DEPTH: Final = 128
+_NODE_CACHE: Final = 256  # decoded internal nodes kept for random access (a few KiB each)
+
+
+@dataclass(frozen=True, slots=True)
+class FileNode:
+    """One decoded block of a file DAG.
+
+    Attributes:
+        cid: binary CID of the block.
+        data: the file bytes held in this block itself (a leaf's chunk, or an
+            internal node's inline Data, usually empty).
+        links: binary CIDs of the children, in order.
+        blocksizes: file bytes under each child (same length as ``links``).
+        size: total file bytes under this node.
+    """
+
+    cid: bytes
+    data: bytes
+    links: tuple[bytes, ...]
+    blocksizes: tuple[int, ...]
+    size: int
+
+
+def _name(cid: bytes) -> str:
+    try:
+        return str(CID.from_bytes(cid))
+    except DecodeError:
+        return cid.hex()
+
+
+def decode_file_node(cid: bytes, block: bytes) -> FileNode:
+    """Interpret a (verified) block as part of a UnixFS file.
+
+    Raises:
+        UnixFSError: not a file block, or inconsistent sizes.
+        DagPBError: the block is not dag-pb.
+    """
+    parsed = CID.from_bytes(cid)
+    if parsed.codec == RAW:
+        return FileNode(cid, block, (), (), len(block))
+    if parsed.codec != DAG_PB:
+        raise UnixFSError(f"block {parsed} has codec 0x{parsed.codec:x}; a UnixFS file is dag-pb or raw")
+    try:
+        node = decode_pbnode(block)
+    except DecodeError as exc:
+        raise type(exc)(f"block {parsed}: {exc}", offset=exc.offset) from exc
+    if node.data is None:
+        raise UnixFSError(f"block {parsed}: dag-pb node without UnixFS Data")
+    try:
+        fs = decode_unixfs_data(node.data)
+    except DecodeError as exc:
+        raise UnixFSError(f"block {parsed}: {exc}", offset=exc.offset) from exc
+    if fs.type not in (DataType.FILE, DataType.RAW):
+        raise UnixFSError(f"block {parsed} is a UnixFS {fs.type.name.lower()}, not a file")
+    data = fs.data or b""
+    links = tuple(link.cid for link in node.links)
+    if len(fs.blocksizes) != len(links):
+        raise UnixFSError(
+            f"block {parsed}: {len(links)} links but {len(fs.blocksizes)} blocksizes entries"
+        )
+    size = len(data) + sum(fs.blocksizes)
+    if fs.filesize is not None and fs.filesize != size:
+        raise UnixFSError(
+            f"block {parsed}: filesize {fs.filesize} != data {len(data)} + sum(blocksizes) {size - len(data)}"
+        )
+    return FileNode(cid, data, links, fs.blocksizes, size)
+
+
+class UnixFSReader:
+    """Reads one file DAG from a :class:`BlockSource`.
+
+    Args:
+        source: where blocks come from.
+        root: the file's root CID (text, binary or :class:`CID`).
+        max_depth: refuse DAGs deeper than this (root = depth 0).
+        verify: hash-check every block (turn off only for trusted stores).
+    """
+
+    def __init__(self, source: BlockSource, root: CID | str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
+                 verify: bool = True) -> None:
+        self.source = source
+        self.root = CID.parse(root).bytes
+        self.max_depth = max_depth
+        self.verify = verify
+        self._nodes: OrderedDict[bytes, FileNode] = OrderedDict()
+        self._root_node: FileNode | None = None
+
+    # -- blocks -----------------------------------------------------------------------
+    def _get(self, cid: bytes) -> bytes:
+        try:
+            if self.verify:
+                return get_verified(self.source, cid)
+            parsed = CID.from_bytes(cid)
+            return parsed.digest if parsed.hash_code == 0 else self.source.get(cid)
+        except NotFoundError:
+            raise
+        except KeyError:  # a foreign BlockSource: still name the block
+            raise NotFoundError(f"block not found: {_name(cid)}") from None
+
+    def node(self, cid: bytes) -> FileNode:
+        """Fetch, verify and decode one block (internal nodes are cached)."""
+        cached = self._nodes.get(cid)
+        if cached is not None:
+            self._nodes.move_to_end(cid)
+            return cached
+        node = decode_file_node(cid, self._get(cid))
+        if node.links:
+            self._nodes[cid] = node
+            if len(self._nodes) > _NODE_CACHE:
+                self._nodes.popitem(last=False)
+        return node
+
+    @property
+    def size(self) -> int:
+        """File size in bytes (from the root block)."""
+        if self._root_node is None:
+            self._root_node = self.node(self.root)
+        return self._root_node.size
+
+    # -- the walk ---------------------------------------------------------------------
+    def iter_range(self, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Yield the file bytes in ``[offset, offset + length)`` (to EOF if ``length`` is None).
+
+        Raises:
+            NotFoundError: a needed block is missing (message names its CID).
+            IntegrityError: a block does not hash to its CID.
+            UnixFSError / DagPBError: a block is not a consistent part of a file.
+        """
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must not be negative")
+        size = self.size
+        end = size if length is None else min(size, offset + length)
+        if offset >= end:
+            return
+        # Stack entries: (cid, start offset of its bytes in the file, depth, expected size).
+        stack: list[tuple[bytes, int, int, int]] = [(self.root, 0, 0, size)]
+        path: list[bytes] = []  # CIDs from the root down to the current node
+        while stack:
+            cid, start, depth, expected = stack.pop()
+            if depth > self.max_depth:
+                raise UnixFSError(f"file DAG deeper than max_depth={self.max_depth} at block {_name(cid)}")
+            del path[depth:]
+            if cid in path:
+                raise UnixFSError(f"cycle: block {_name(cid)} links to itself through its children")
+            path.append(cid)
+            node = self.node(cid)
+            if node.size != expected:
+                raise UnixFSError(
+                    f"block {_name(cid)} holds {node.size} file bytes but its parent's blocksizes say {expected}"
+                )
+            pos = start
+            if node.data:
+                lo, hi = max(offset, pos), min(end, pos + len(node.data))
+                if lo < hi:
+                    yield node.data if hi - lo == len(node.data) else node.data[lo - pos : hi - pos]
+                pos += len(node.data)
+            children: list[tuple[bytes, int, int, int]] = []
+            for child, child_size in zip(node.links, node.blocksizes):
+                if pos >= end:
+                    break
+                if pos + child_size > offset:
+                    children.append((child, pos, depth + 1, child_size))
+                pos += child_size
+            stack.extend(reversed(children))
+
+    def read(self, offset: int = 0, length: int | None = None) -> bytes:
+        """The bytes of :meth:`iter_range` joined (mind the size for big files)."""
+        return b"".join(self.iter_range(offset, length))
+
+
+class UnixFSFile(io.RawIOBase):
+    """A seekable, read-only binary file over a UnixFS DAG (e.g. for data loaders).
+
+    Sequential reads stream through one walk; a seek starts a new walk, which
+    reuses the cached internal nodes, so random reads cost about one leaf fetch.
+    """
+
+    def __init__(self, reader: UnixFSReader) -> None:
+        super().__init__()
+        self._reader = reader
+        self._size = reader.size
+        self._pos = 0
+        self._stream: Iterator[bytes] | None = None
+        self._stream_pos = 0  # file offset of the first byte in _pending
+        self._pending = memoryview(b"")
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        self._checkClosed()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._checkClosed()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        self._checkClosed()
+        out = memoryview(buffer).cast("B")
+        want = len(out)
+        if want == 0 or self._pos >= self._size:
+            return 0
+        if self._stream is None or self._stream_pos != self._pos:
+            self._stream = self._reader.iter_range(self._pos)
+            self._stream_pos = self._pos
+            self._pending = memoryview(b"")
+        got = 0
+        while got < want:
+            if not self._pending:
+                piece = next(self._stream, None)
+                if piece is None:
+                    break
+                self._pending = memoryview(piece)
+            n = min(want - got, len(self._pending))
+            out[got : got + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            got += n
+        self._pos += got
+        self._stream_pos = self._pos
+        return got
+
+    def readall(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            chunk = self.read(1 << 20)
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
+
+    def close(self) -> None:
+        self._stream = None
+        self._pending = memoryview(b"")
+        super().close()
+
+
+def iter_file(source: BlockSource, root: CID | str | bytes, *, offset: int = 0, length: int | None = None,
+              max_depth: int = DEFAULT_MAX_DEPTH) -> Iterator[bytes]:
+    """Stream a file's bytes (or a range of them) from ``source``, verifying every block."""
+    return UnixFSReader(source, root, max_depth=max_depth).iter_range(offset, length)
+
+
+def read_file(source: BlockSource, root: CID | str | bytes, *, offset: int = 0, length: int | None = None) -> bytes:
+    """A file's bytes (or a range of them) as one ``bytes``."""
+    return UnixFSReader(source, root).read(offset, length)
+
+
+def file_size(source: BlockSource, root: CID | str | bytes) -> int:
+    """The file's size, from its root block alone."""
+    return UnixFSReader(source, root).size
+
+
+def open_file(source: BlockSource, root: CID | str | bytes, *, buffering: int = io.DEFAULT_BUFFER_SIZE,
+              max_depth: int = DEFAULT_MAX_DEPTH) -> io.BufferedReader | UnixFSFile:
+    """Open a file DAG as a read-only binary file object (buffered unless ``buffering=0``)."""
+    raw = UnixFSFile(UnixFSReader(source, root, max_depth=max_depth))
+    if buffering == 0:
+        return raw
+    return io.BufferedReader(raw, buffer_size=buffering)
