@@ -82,5 +82,6 @@ def test_profile_with_metadata_errors_like_kubo() -> None:
 def test_inline_builder() -> None:
     r = ImportParams(inline=True).resolve()
     assert r.cid_builder.inline_limit == 32
-    assert ImportParams().resolve().cid_builder.inline_limit == 0
+    assert ImportParams().resolve().cid_builder.inline_limit is None  # None = off; 0 still inlines b""
+    assert ImportParams(inline=True, inline_limit=0).resolve().cid_builder.inline_limit == 0
     assert ImportParams(hash="SHA2-512").resolve().cid_builder.hash is get_hash("sha2-512")
