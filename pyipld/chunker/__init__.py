@@ -17,14 +17,14 @@ from typing import BinaryIO, Final, Protocol, runtime_checkable
 from ..errors import ConfigError
 
 __all__ = [
+    "CHUNK_SIZE_LIMIT",
+    "DEFAULT_BLOCK_SIZE",
+    "DEFAULT_CHUNKER",
+    "BytesLike",
     "Chunker",
+    "iter_reads",
     "parse_chunker",
     "register_chunker",
-    "iter_reads",
-    "DEFAULT_CHUNKER",
-    "DEFAULT_BLOCK_SIZE",
-    "CHUNK_SIZE_LIMIT",
-    "BytesLike",
 ]
 
 BytesLike = bytes | bytearray | memoryview
