@@ -20,7 +20,7 @@ from . import BytesLike
 
 __all__ = ["Decide", "split_stream"]
 
-Decide = Callable[[bytes, bool], Sequence[int]]
+Decide = Callable[[BytesLike, bool], Sequence[int]]
 
 
 def _as_bytes_view(read: BytesLike) -> memoryview:
@@ -31,36 +31,46 @@ def _as_bytes_view(read: BytesLike) -> memoryview:
 
 
 def split_stream(reads: Iterable[BytesLike], decide: Decide, *, lookahead: int, block_size: int) -> Iterator[bytes]:
-    """Yield the chunks of the concatenation of ``reads`` as ``decide`` cuts them."""
+    """Yield the chunks of the concatenation of ``reads`` as ``decide`` cuts them.
+
+    Every byte is copied once into its output chunk; bytes of small reads are also
+    copied once into the pending buffer. A read of at least ``block_size`` bytes
+    arriving while nothing is pending is examined in place.
+    """
     if block_size <= lookahead:
         raise ValueError("block_size must exceed lookahead so that every block settles a chunk")
     pending = bytearray()
     for read in reads:
         view = _as_bytes_view(read)
-        pos = 0
-        while pos < len(view):
-            take = min(len(view) - pos, block_size - len(pending))
+        pos, size = 0, len(view)
+        while pos < size:
+            if not pending and size - pos >= block_size:
+                block = view[pos : pos + block_size]
+                pos += yield from _emit(block, decide(block, False))
+                continue
+            take = min(size - pos, block_size - len(pending))
             pending += view[pos : pos + take]
             pos += take
             if len(pending) >= block_size:
-                buf = bytes(pending)
-                pending.clear()
-                last = yield from _emit(buf, decide(buf, False))
-                pending += memoryview(buf)[last:]
+                settled = yield from _emit_pending(pending, decide(pending, False))
+                del pending[:settled]  # CPython moves the start of a bytearray, no memmove
     if pending:
-        buf = bytes(pending)
-        pending.clear()
-        last = yield from _emit(buf, decide(buf, True))
-        if last != len(buf):  # pragma: no cover - a backend bug, never silent data loss
-            raise AssertionError(f"chunker settled {last} of {len(buf)} bytes at EOF")
+        settled = yield from _emit_pending(pending, decide(pending, True))
+        if settled != len(pending):  # pragma: no cover - a backend bug, never silent data loss
+            raise AssertionError(f"chunker settled {settled} of {len(pending)} bytes at EOF")
 
 
-def _emit(buf: bytes, ends: Sequence[int]) -> Generator[bytes, None, int]:
+def _emit_pending(pending: bytearray, ends: Sequence[int]) -> Generator[bytes, None, int]:
+    with memoryview(pending) as view:  # released before the caller resizes ``pending``
+        return (yield from _emit(view, ends))
+
+
+def _emit(buf: memoryview, ends: Sequence[int]) -> Generator[bytes, None, int]:
     start = 0
     for end in ends:
         end = int(end)
         if not start < end <= len(buf):  # pragma: no cover - a backend bug
             raise AssertionError(f"chunker returned a bad cut {end} after {start}")
-        yield buf[start:end]
+        yield bytes(buf[start:end])
         start = end
     return start

@@ -21,13 +21,13 @@ compiles boxo's loop, which only scans from 128 KiB − 32 into each chunk.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from typing import Any, Final
 
 from .._accel import Backend, numpy_module, resolve_backend
 from . import BytesLike, register_chunker
-from ._window import split_stream
+from ._window import Decide, split_stream
 from .rabin import greedy_cuts
 
 __all__ = ["BUZ_MASK", "BUZ_MAX", "BUZ_MIN", "BYTEHASH", "WINDOW_SIZE", "Buzhash", "buzhash32", "parse_buzhash"]
@@ -89,7 +89,7 @@ class Buzhash:
     def split(self, reads: Iterable[BytesLike]) -> Iterator[bytes]:
         return split_stream(reads, self._decide, lookahead=BUZ_MAX, block_size=self._block_size)
 
-    def _make_decide(self) -> Callable[[bytes, bool], Sequence[int]]:
+    def _make_decide(self) -> Decide:
         if self.backend == "python":
             return _decide_py
         if self.backend == "numba":
@@ -99,7 +99,7 @@ class Buzhash:
         return _NumpyBuzhash().decide
 
 
-def _decide_py(buf: bytes, eof: bool) -> list[int]:
+def _decide_py(buf: BytesLike, eof: bool) -> list[int]:
     ends: list[int] = []
     start, n = 0, len(buf)
     while start < n and (eof or n - start >= BUZ_MAX):
@@ -108,7 +108,7 @@ def _decide_py(buf: bytes, eof: bool) -> list[int]:
     return ends
 
 
-def _chunk_len_py(buf: bytes, start: int) -> int:
+def _chunk_len_py(buf: BytesLike, start: int) -> int:
     """boxo Buzhash.NextBytes for the chunk at ``start`` (needs 512 KiB after it, or EOF)."""
     table = BYTEHASH
     avail = min(len(buf) - start, BUZ_MAX)
@@ -173,7 +173,7 @@ class _NumpyBuzhash:
                 found.append(hits + e0)
         return np.concatenate(found)
 
-    def decide(self, buf: bytes, eof: bool) -> list[int]:
+    def decide(self, buf: BytesLike, eof: bool) -> list[int]:
         np = self.np
         cand = self.candidates(np.frombuffer(buf, dtype=np.uint8))
         # Windows ending at s+B are never tested by boxo, but then L = B anyway.

@@ -27,14 +27,14 @@ it never cuts, so the whole input is one chunk. We reproduce that, and refuse
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from .._accel import Backend, numpy_module, resolve_backend
 from ..errors import ConfigError
 from . import CHUNK_SIZE_LIMIT, DEFAULT_BLOCK_SIZE, BytesLike, register_chunker
 from ._goparse import ERR_SIZE_MAX, go_atoi
-from ._window import split_stream
+from ._window import Decide, split_stream
 
 __all__ = [
     "BLOCK_SIZE_LIMIT",
@@ -123,7 +123,7 @@ class Rabin:
             return _whole_input(reads)
         return split_stream(reads, self._decide, lookahead=self.max_size, block_size=self._block_size)
 
-    def _make_decide(self) -> Callable[[bytes, bool], Sequence[int]]:
+    def _make_decide(self) -> Decide:
         if self.whole_input or self.backend == "python":
             return self._decide_py
         if self.backend == "numba":
@@ -133,7 +133,7 @@ class Rabin:
         return _NumpyRabin(self.min_size, self.max_size, self.mask).decide
 
     # -- plain Python reference: the library's loop, one chunk at a time ------------------
-    def _decide_py(self, buf: bytes, eof: bool) -> list[int]:
+    def _decide_py(self, buf: BytesLike, eof: bool) -> list[int]:
         ends: list[int] = []
         start, n = 0, len(buf)
         while start < n and (eof or n - start >= self.max_size):
@@ -141,7 +141,7 @@ class Rabin:
             ends.append(start)
         return ends
 
-    def _chunk_len_py(self, buf: bytes, start: int) -> int:
+    def _chunk_len_py(self, buf: BytesLike, start: int) -> int:
         """Length of the chunk at ``start`` (needs MAX bytes after it, or EOF)."""
         out_table, mod_table, mask = OUT_TABLE, MOD_TABLE, self.mask
         min_size, max_size = self.min_size, self.max_size
@@ -222,7 +222,7 @@ class _NumpyRabin:
                 found.append(hits + e0)
         return np.concatenate(found)
 
-    def decide(self, buf: bytes, eof: bool) -> list[int]:
+    def decide(self, buf: BytesLike, eof: bool) -> list[int]:
         np = self.np
         data = np.frombuffer(buf, dtype=np.uint8)
         cand = self.candidates(data)
