@@ -18,12 +18,12 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CID",
     "Block",
     "BlockSink",
     "BlockSource",
-    "CID",
-    "CidBuilder",
     "CarError",
+    "CidBuilder",
     "ConfigError",
     "DecodeError",
     "DirectoryBlockstore",

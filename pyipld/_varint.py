@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .errors import VarintError
 
-__all__ = ["encode_varint", "decode_varint", "varint_size", "MAX_VARINT_BYTES"]
+__all__ = ["MAX_VARINT_BYTES", "decode_varint", "encode_varint", "varint_size"]
 
 MAX_VARINT_BYTES = 9  # multiformats unsigned-varint: at most 63 bits
 

@@ -17,8 +17,8 @@ from .errors import IntegrityError, NotFoundError
 __all__ = [
     "BlockSink",
     "BlockSource",
-    "MemoryBlockstore",
     "DirectoryBlockstore",
+    "MemoryBlockstore",
     "NullSink",
     "get_verified",
 ]

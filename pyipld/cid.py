@@ -9,6 +9,7 @@ Text forms other than ``Qm…`` and ``b…`` are parsed through ``multiformats``
 from __future__ import annotations
 
 import base64
+import builtins
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -16,7 +17,7 @@ from ._varint import decode_varint, encode_varint
 from .errors import CIDError, ConfigError
 from .multihash import IDENTITY, SHA2_256, HashFunction, decode_multihash, get_hash, hash_by_code
 
-__all__ = ["CID", "CidBuilder", "DAG_PB", "RAW", "DAG_CBOR", "CODEC_NAMES"]
+__all__ = ["CID", "CODEC_NAMES", "DAG_CBOR", "DAG_PB", "RAW", "CidBuilder"]
 
 DAG_PB: Final = 0x70
 RAW: Final = 0x55
@@ -93,7 +94,7 @@ class CID:
 
     # -- construction ---------------------------------------------------------------
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> CID:
+    def from_bytes(cls, data: builtins.bytes | bytearray | memoryview) -> CID:
         """Parse a complete binary CID (no trailing bytes allowed)."""
         cid, n = cls.decode_prefix(data)
         if n != len(data):
@@ -101,7 +102,7 @@ class CID:
         return cid
 
     @classmethod
-    def decode_prefix(cls, data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[CID, int]:
+    def decode_prefix(cls, data: builtins.bytes | bytearray | memoryview, offset: int = 0) -> tuple[CID, int]:
         """Parse a binary CID at ``offset`` that may be followed by more bytes.
 
         Returns:
@@ -140,7 +141,7 @@ class CID:
         return cls.from_bytes(bytes(parsed))
 
     @classmethod
-    def parse(cls, value: CID | str | bytes) -> CID:
+    def parse(cls, value: CID | str | builtins.bytes) -> CID:
         """Accept a CID, its text form, or its binary form."""
         if isinstance(value, CID):
             return value
@@ -150,7 +151,7 @@ class CID:
 
     # -- views -----------------------------------------------------------------------
     @property
-    def bytes(self) -> bytes:
+    def bytes(self) -> builtins.bytes:
         """The binary CID."""
         return self._bytes
 
@@ -159,7 +160,7 @@ class CID:
         return decode_varint(self.multihash)[0]
 
     @property
-    def digest(self) -> bytes:
+    def digest(self) -> builtins.bytes:
         return decode_multihash(self.multihash)[1]
 
     def encode(self) -> str:
@@ -177,7 +178,7 @@ class CID:
     def to_v1(self) -> CID:
         return CID(1, self.codec, self.multihash)
 
-    def verify(self, data: bytes | bytearray | memoryview) -> bool:
+    def verify(self, data: builtins.bytes | bytearray | memoryview) -> bool:
         """True when ``data`` hashes to this CID's multihash."""
         code, digest, _ = decode_multihash(self.multihash)
         fn = hash_by_code(code)
@@ -192,13 +193,14 @@ class CID:
 class CidBuilder:
     """Names blocks the way kubo's adder does (version, hash, optional inlining).
 
-    ``inline_limit`` > 0 turns on go-cidutil's InlineBuilder: a block of at most
-    that many bytes gets an identity-multihash CIDv1 of the same codec.
+    ``inline_limit`` not ``None`` turns on go-cidutil's InlineBuilder: a block of at
+    most that many bytes (``len <= limit``, so 0 inlines the empty block) gets an
+    identity-multihash CIDv1 of the same codec.
     """
 
     version: int = 0
     hash: HashFunction = SHA2_256
-    inline_limit: int = 0
+    inline_limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.version not in (0, 1):
@@ -207,12 +209,12 @@ class CidBuilder:
             raise ConfigError("CIDv0 only supports sha2-256")
 
     @classmethod
-    def create(cls, version: int = 0, hash_name: str = "sha2-256", inline_limit: int = 0) -> CidBuilder:
+    def create(cls, version: int = 0, hash_name: str = "sha2-256", inline_limit: int | None = None) -> CidBuilder:
         return cls(version, get_hash(hash_name), inline_limit)
 
     def cid_bytes(self, codec: int, data: bytes | bytearray | memoryview) -> bytes:
         """Binary CID of a block of ``codec`` holding ``data``."""
-        if self.inline_limit and len(data) <= self.inline_limit:
+        if self.inline_limit is not None and len(data) <= self.inline_limit:
             return b"\x01" + encode_varint(codec) + b"\x00" + encode_varint(len(data)) + bytes(data)
         if self.hash is IDENTITY:
             if len(data) > MAX_IDENTITY_DIGEST:  # boxo verifcid.DefaultMaxIdentityDigestSize

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import PyipldError
 
-__all__ = ["main", "COMMAND_MODULES"]
+__all__ = ["COMMAND_MODULES", "main"]
 
 # One module per verb (or verb family); order = order in --help.
 COMMAND_MODULES: tuple[str, ...] = ("add",)

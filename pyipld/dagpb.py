@@ -16,7 +16,7 @@ from ._varint import decode_varint, encode_varint
 from .cid import CID
 from .errors import DagPBError, DecodeError, VarintError
 
-__all__ = ["PBLink", "PBNode", "encode_pbnode", "decode_pbnode", "encode_pblink"]
+__all__ = ["PBLink", "PBNode", "decode_pbnode", "encode_pblink", "encode_pbnode"]
 
 _PB_VARINT_BYTES = 10  # protobuf varints carry up to 64 bits
 

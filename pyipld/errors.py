@@ -8,23 +8,23 @@ can catch one type. Sub-classes also derive from the built-in they refine
 from __future__ import annotations
 
 __all__ = [
-    "PyipldError",
-    "DecodeError",
-    "VarintError",
     "CIDError",
-    "DagPBError",
-    "UnixFSError",
     "CarError",
     "CarIndexError",
-    "LimitExceededError",
-    "IntegrityError",
     "ConfigError",
-    "NotFoundError",
-    "UnsafePathError",
-    "ProtocolError",
+    "DagPBError",
+    "DecodeError",
+    "IntegrityError",
+    "LimitExceededError",
     "LocalProtocolError",
-    "RemoteProtocolError",
+    "NotFoundError",
     "PeerTimeoutError",
+    "ProtocolError",
+    "PyipldError",
+    "RemoteProtocolError",
+    "UnixFSError",
+    "UnsafePathError",
+    "VarintError",
 ]
 
 

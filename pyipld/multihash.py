@@ -16,14 +16,14 @@ from ._varint import decode_varint, encode_varint
 from .errors import CIDError, ConfigError
 
 __all__ = [
+    "IDENTITY",
+    "SHA2_256",
     "HashFunction",
+    "decode_multihash",
+    "encode_multihash",
     "get_hash",
     "hash_by_code",
     "hash_names",
-    "encode_multihash",
-    "decode_multihash",
-    "SHA2_256",
-    "IDENTITY",
 ]
 
 Digester = Callable[[bytes | bytearray | memoryview], bytes]
@@ -74,7 +74,7 @@ def _blake3(data: bytes | bytearray | memoryview) -> bytes:
         import blake3  # optional: pip install pyipld[blake3]
     except ImportError as exc:  # pragma: no cover - depends on environment
         raise ConfigError("blake3 needs the 'blake3' package: pip install 'pyipld[blake3]'") from exc
-    return blake3.blake3(bytes(data)).digest()  # type: ignore[no-any-return]
+    return blake3.blake3(bytes(data)).digest()
 
 
 def _keccak(bits: int) -> Digester:
@@ -85,7 +85,7 @@ def _keccak(bits: int) -> Digester:
             raise ConfigError(
                 f"keccak-{bits} needs the 'pycryptodome' package: pip install 'pyipld[keccak]'"
             ) from exc
-        return keccak.new(data=bytes(data), digest_bits=bits).digest()  # type: ignore[no-any-return]
+        return keccak.new(data=bytes(data), digest_bits=bits).digest()  # type: ignore[no-any-return,unused-ignore]
 
     return digest
 
@@ -111,11 +111,11 @@ def _table() -> dict[str, tuple[int, int, Digester]]:
         "keccak-256": (0x1B, 32, _keccak(256)),
         "keccak-512": (0x1D, 64, _keccak(512)),
     }
-    # boxo verifcid: blake2b-160..512 and blake2s-160..256 (digest >= 20 bytes)
+    # boxo verifcid: blake2b-160..512 (digest >= 20 bytes)
     for bits in range(160, 513, 8):
         table[f"blake2b-{bits}"] = (0xB200 + bits // 8, bits // 8, _hashlib("blake2b", digest_size=bits // 8))
-    for bits in range(160, 257, 8):
-        table[f"blake2s-{bits}"] = (0xB240 + bits // 8, bits // 8, _hashlib("blake2s", digest_size=bits // 8))
+    # go-multihash registers a blake2s hasher for blake2s-256 only (kubo refuses the others).
+    table["blake2s-256"] = (0xB260, 32, _hashlib("blake2s", digest_size=32))
     return table
 
 

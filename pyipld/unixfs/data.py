@@ -13,7 +13,7 @@ from enum import IntEnum
 from .._varint import decode_varint, encode_varint
 from ..errors import UnixFSError
 
-__all__ = ["DataType", "UnixFSData", "Mtime", "encode_unixfs_data", "decode_unixfs_data"]
+__all__ = ["DataType", "Mtime", "UnixFSData", "decode_unixfs_data", "encode_unixfs_data"]
 
 _PB_VARINT_BYTES = 10
 

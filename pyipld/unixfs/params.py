@@ -17,13 +17,13 @@ from ..errors import ConfigError
 from ..multihash import SHA2_256, get_hash
 
 __all__ = [
-    "ImportParams",
-    "ResolvedParams",
+    "DEFAULT_MAX_LINKS",
+    "MAX_INLINE_LIMIT",
     "PROFILES",
     "UNIXFS_V0_2015",
     "UNIXFS_V1_2025",
-    "DEFAULT_MAX_LINKS",
-    "MAX_INLINE_LIMIT",
+    "ImportParams",
+    "ResolvedParams",
 ]
 
 Layout = Literal["balanced", "trickle"]
@@ -126,7 +126,7 @@ class ImportParams:
             raise ConfigError(f"unknown HAMT size estimation {self.hamt_estimation!r}: expected links or block")
         if self.hamt_threshold < 0 or self.max_directory_links < 0:
             raise ConfigError("HAMT threshold and max directory links must not be negative")
-        builder = CidBuilder(version, hash_fn, self.inline_limit if self.inline else 0)
+        builder = CidBuilder(version, hash_fn, self.inline_limit if self.inline else None)
         return ResolvedParams(self, builder, raw_leaves, parse_chunker(self.chunker))
 
 
