@@ -117,3 +117,18 @@ def test_fast_equals_reference_any_data_any_reads(data: bytes, reads: list[int])
     check_invariants(data, ref, BUZ_MIN, BUZ_MAX)
     for backend in FAST_BACKENDS:
         assert list(Buzhash(backend=backend).split(split_reads(data, reads))) == ref
+
+
+@pytest.mark.skipif("numpy" not in FAST_BACKENDS, reason="numpy not installed")
+@pytest.mark.parametrize(("sparse", "step", "segment"), [(False, 1 << 17, 1 << 18), (True, 1000, 777),
+                                                          (True, 1 << 17, 4096)])
+def test_numpy_strategies_agree(sparse: bool, step: int, segment: int) -> None:
+    from pyipld.chunker.buzhash import _NumpyBuzhash
+
+    data = bytes(300_000) + chacha_bytes("buz-strategies", 1_500_000) + bytes([1]) * 1_100_000
+    ref = list(Buzhash(backend="python").split([data]))
+    search = _NumpyBuzhash()
+    search.sparse, search.first_step, search.segment = sparse, step, segment
+    chunker = Buzhash(backend="numpy")
+    chunker._decide = search.decide
+    assert list(chunker.split([data])) == ref

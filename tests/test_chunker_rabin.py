@@ -167,3 +167,21 @@ def test_constructor_sanity() -> None:
         Rabin(16, 64, 4 << 20)
     with pytest.raises(ValueError, match="not available"):
         Rabin(16, 64, 256, backend="fortran")
+
+
+@pytest.mark.skipif("numpy" not in FAST_BACKENDS, reason="numpy not installed")
+@settings(max_examples=40)
+@given(data=data_with_runs(), params=st.sampled_from(SMALL), step=st.integers(1, 300), block=st.integers(0, 3000))
+def test_numpy_dense_and_sparse_strategies_agree(data: bytes, params: tuple[int, int, int], step: int,
+                                                 block: int) -> None:
+    from pyipld.chunker.rabin import _NumpyRabin
+
+    ref = list(Rabin(*params, backend="python").split([data]))
+    lo, avg, hi = params
+    for sparse in (False, True):
+        search = _NumpyRabin(lo, hi, (1 << (avg.bit_length() - 1)) - 1, sparse=sparse)
+        search.first_step = step  # tiny steps exercise the growing search
+        search.segment = max(step, 17)  # and many segments per step
+        chunker = Rabin(*params, backend="numpy", block_size=block)
+        chunker._decide = search.decide
+        assert list(chunker.split([data])) == ref

@@ -25,10 +25,10 @@ from collections.abc import Iterable, Iterator
 from importlib import resources
 from typing import Any, Final
 
-from .._accel import Backend, numpy_module, resolve_backend
+from .._accel import Backend, resolve_backend
 from . import BytesLike, register_chunker
+from ._numpy_search import NumpyCandidateSearch
 from ._window import Decide, split_stream
-from .rabin import greedy_cuts
 
 __all__ = ["BUZ_MASK", "BUZ_MAX", "BUZ_MIN", "BYTEHASH", "WINDOW_SIZE", "Buzhash", "buzhash32", "parse_buzhash"]
 
@@ -128,56 +128,38 @@ def _chunk_len_py(buf: BytesLike, start: int) -> int:
     return i + WINDOW_SIZE - start
 
 
-class _NumpyBuzhash:
-    """Every candidate end at once: one gather, one shift, one prefix XOR per byte."""
+class _NumpyBuzhash(NumpyCandidateSearch):
+    """Candidates with one gather, one shift and one prefix XOR per byte."""
 
-    _SEGMENT = 1 << 18  # window ends per vectorized step (keeps temporaries cache-sized)
+    window = WINDOW_SIZE
 
     def __init__(self) -> None:
-        np = numpy_module()
-        assert np is not None
-        self.np: Any = np
+        # Windows ending at s+B are never tested by boxo, but then L = B anyway: last_ok = BUZ_MAX.
+        super().__init__(BUZ_MIN, BUZ_MAX, BUZ_MAX, sparse=True)
+        np = self.np
         table = np.array(BYTEHASH, dtype=np.uint64)
         # T | T<<32: the low 32 bits of (that >> r) are rotr(T, r), with one shift.
         self.doubled = table | (table << np.uint64(32))
         self.shifts = np.arange(32, dtype=np.uint64)
         # End e = e0 + m is tested as (X & rotr(mask, (m + 31) % 32)) == 0.
         masks = np.array([_rotl(BUZ_MASK, -((m + 31) % 32)) for m in range(32)], dtype=np.uint64)
-        self.mask_pattern = np.tile(masks, self._SEGMENT // 32 + 1)
+        self.mask_pattern = np.tile(masks, self.segment // 32 + 1)
 
-    def candidates(self, data: Any) -> Any:
-        """Sorted window ends e (32 ≤ e ≤ len) with H(data[e-32:e]) & 0x1FFFF == 0."""
+    def scan(self, data: Any, e0: int, e1: int) -> Any:
         np = self.np
-        n = len(data)
-        seg = self._SEGMENT
-        found = [np.empty(0, dtype=np.int64)]
-        v = np.empty(seg + 64, dtype=np.uint64)
-        x = np.empty(seg, dtype=np.uint64)
-        for e0 in range(WINDOW_SIZE, n + 1, seg):
-            m = min(seg, n + 1 - e0)
-            width = m + WINDOW_SIZE - 1  # bytes of the windows ending in [e0, e0+m)
-            padded = -(-width // 32) * 32
-            vals = v[:padded]
-            np.take(self.doubled, data[e0 - WINDOW_SIZE : e0 - WINDOW_SIZE + width], out=vals[:width], mode="clip")
-            vals[width:] = 0
-            grid = vals.reshape(-1, 32)
-            np.right_shift(grid, self.shifts, out=grid)  # local phase: byte i' rotated right by i' % 32
-            run = vals[:width]
-            np.bitwise_xor.accumulate(run, out=run)
-            xs = x[:m]
-            xs[0] = run[31]
-            np.bitwise_xor(run[32 : 31 + m], run[: m - 1], out=xs[1:])
-            np.bitwise_and(xs, self.mask_pattern[:m], out=xs)
-            hits = np.flatnonzero(xs == 0)
-            if hits.size:
-                found.append(hits + e0)
-        return np.concatenate(found)
-
-    def decide(self, buf: BytesLike, eof: bool) -> list[int]:
-        np = self.np
-        cand = self.candidates(np.frombuffer(buf, dtype=np.uint8))
-        # Windows ending at s+B are never tested by boxo, but then L = B anyway.
-        return greedy_cuts(np, cand, len(buf), eof, BUZ_MIN, BUZ_MAX, BUZ_MAX)
+        m = e1 - e0
+        width = m + WINDOW_SIZE - 1  # bytes of the windows ending in [e0, e1); local phase 0 at e0 - 32
+        vals = np.zeros(-(-width // 32) * 32, dtype=np.uint64)
+        np.take(self.doubled, data[e0 - WINDOW_SIZE : e0 - WINDOW_SIZE + width], out=vals[:width], mode="clip")
+        grid = vals.reshape(-1, 32)
+        np.right_shift(grid, self.shifts, out=grid)  # byte i' rotated right by i' % 32
+        run = vals[:width]
+        np.bitwise_xor.accumulate(run, out=run)
+        xs = np.empty(m, dtype=np.uint64)
+        xs[0] = run[31]
+        np.bitwise_xor(run[32 : 31 + m], run[: m - 1], out=xs[1:])
+        np.bitwise_and(xs, self.mask_pattern[:m], out=xs)
+        return np.flatnonzero(xs == 0)
 
 
 def parse_buzhash(spec: str) -> Buzhash:

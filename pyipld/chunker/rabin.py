@@ -30,10 +30,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
-from .._accel import Backend, numpy_module, resolve_backend
+from .._accel import Backend, resolve_backend
 from ..errors import ConfigError
 from . import CHUNK_SIZE_LIMIT, DEFAULT_BLOCK_SIZE, BytesLike, register_chunker
 from ._goparse import ERR_SIZE_MAX, go_atoi
+from ._numpy_search import NumpyCandidateSearch
 from ._window import Decide, split_stream
 
 __all__ = [
@@ -54,6 +55,7 @@ WINDOW_SIZE: Final = 16  # whyrusleeping/chunker windowSize (restic's original u
 _POL_SHIFT: Final = _DEGREE - 8  # top 8 bits of the 53-bit digest index mod_table
 # boxo chunker/parse.go BlockSizeLimit: helpers.NewLeafNode refuses a larger leaf.
 BLOCK_SIZE_LIMIT: Final = 2 * 1024 * 1024
+_SPARSE_MIN_SIZE: Final = 8192  # numpy backend: below this MIN, compute candidates for whole blocks
 _ERR_RABIN_MIN: Final = "rabin min must be greater than 16"  # boxo parse.go ErrRabinMin (16 itself is fine)
 
 
@@ -130,7 +132,8 @@ class Rabin:
             from ._numba_kernels import make_rabin_decide
 
             return make_rabin_decide(self.min_size, self.max_size, self.mask)
-        return _NumpyRabin(self.min_size, self.max_size, self.mask).decide
+        # Per-chunk (sparse) numpy calls pay off only when chunks are large.
+        return _NumpyRabin(self.min_size, self.max_size, self.mask, sparse=self.min_size >= _SPARSE_MIN_SIZE).decide
 
     # -- plain Python reference: the library's loop, one chunk at a time ------------------
     def _decide_py(self, buf: BytesLike, eof: bool) -> list[int]:
@@ -180,16 +183,14 @@ def _whole_input(reads: Iterable[BytesLike]) -> Iterator[bytes]:
         yield bytes(data)
 
 
-class _NumpyRabin:
-    """Vectorized candidate search: fp16 at every position from 8 byte-pair table gathers."""
+class _NumpyRabin(NumpyCandidateSearch):
+    """fp16 at every examined end from 8 gathers in 65536-entry byte-pair tables."""
 
-    _SEGMENT = 1 << 18  # window ends per vectorized step (keeps temporaries cache-sized)
+    window = WINDOW_SIZE
 
-    def __init__(self, min_size: int, max_size: int, mask: int) -> None:
-        np = numpy_module()
-        assert np is not None
-        self.np: Any = np
-        self.min_size, self.max_size, self.mask = min_size, max_size, mask
+    def __init__(self, min_size: int, max_size: int, mask: int, *, sparse: bool) -> None:
+        super().__init__(min_size, max_size, max_size, sparse=sparse)
+        np = self.np
         dtype = np.uint32 if mask < 1 << 32 else np.uint64
         # T_j[b] = b·x^(8j) mod P, masked: only the mask bits decide a cut.
         single = [np.array([pmod(b << (8 * j)) & mask for b in range(256)], dtype=dtype) for j in range(16)]
@@ -197,58 +198,18 @@ class _NumpyRabin:
         self.pairs = [(single[2 * k + 1][:, None] ^ single[2 * k][None, :]).ravel() for k in range(8)]
         self.dtype = dtype
 
-    def candidates(self, data: Any) -> Any:
-        """Sorted window ends e (16 ≤ e ≤ len) with fp16(data[e-16:e]) & mask == 0."""
+    def scan(self, data: Any, e0: int, e1: int) -> Any:
         np = self.np
-        n = len(data)
-        found = [np.empty(0, dtype=np.int64)]
-        seg = self._SEGMENT
-        acc = np.empty(seg, dtype=self.dtype)
-        tmp = np.empty(seg, dtype=self.dtype)
-        pair = np.empty(seg + 14, dtype=np.uint16)
-        for e0 in range(WINDOW_SIZE, n + 1, seg):
-            m = min(seg, n + 1 - e0)
-            chunk = data[e0 - WINDOW_SIZE : e0 + m - 1]  # bytes of windows ending in [e0, e0+m)
-            p = pair[: m + 14]
-            np.left_shift(chunk[:-1], 8, out=p, dtype=np.uint16)
-            np.bitwise_or(p, chunk[1:], out=p)
-            a, t = acc[:m], tmp[:m]
-            np.take(self.pairs[0], p[14 : 14 + m], out=a, mode="clip")
-            for k in range(1, 8):
-                np.take(self.pairs[k], p[14 - 2 * k : 14 - 2 * k + m], out=t, mode="clip")
-                np.bitwise_xor(a, t, out=a)
-            hits = np.flatnonzero(a == 0)
-            if hits.size:
-                found.append(hits + e0)
-        return np.concatenate(found)
-
-    def decide(self, buf: BytesLike, eof: bool) -> list[int]:
-        np = self.np
-        data = np.frombuffer(buf, dtype=np.uint8)
-        cand = self.candidates(data)
-        return greedy_cuts(np, cand, len(buf), eof, self.min_size, self.max_size, self.max_size)
-
-
-def greedy_cuts(np: Any, cand: Any, n: int, eof: bool, min_size: int, last_ok: int, lookahead: int) -> list[int]:
-    """Pick boundaries from sorted candidate ends.
-
-    From chunk start ``s``: the first candidate in ``[s+min_size, s+last_ok]`` (and ≤ n),
-    else ``s+lookahead`` when that much data remains, else (only at EOF) ``n``.
-    A chunk is settled only when ``lookahead`` bytes follow its start, or at EOF.
-    """
-    ends: list[int] = []
-    start = 0
-    size = len(cand)
-    while start < n and (eof or n - start >= lookahead):
-        i = int(np.searchsorted(cand, start + min_size))
-        if i < size and int(cand[i]) <= min(start + last_ok, n):
-            start = int(cand[i])
-        elif n - start >= lookahead:
-            start += lookahead
-        else:
-            start = n
-        ends.append(start)
-    return ends
+        m = e1 - e0
+        window = data[e0 - WINDOW_SIZE : e1 - 1]  # bytes of the windows ending in [e0, e1)
+        pair = np.left_shift(window[:-1], 8, dtype=np.uint16)  # pair[i] = byte i << 8 | byte i+1
+        np.bitwise_or(pair, window[1:], out=pair)
+        acc = np.take(self.pairs[0], pair[14 : 14 + m], mode="clip")
+        tmp = np.empty_like(acc)
+        for k in range(1, 8):
+            np.take(self.pairs[k], pair[14 - 2 * k : 14 - 2 * k + m], out=tmp, mode="clip")
+            np.bitwise_xor(acc, tmp, out=acc)
+        return np.flatnonzero(acc == 0)
 
 
 def parse_rabin(spec: str) -> Rabin:
