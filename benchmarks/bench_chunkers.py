@@ -135,9 +135,10 @@ def bench_kubo(data: bytes, repeat: int) -> None:
             out = json.loads(run.stdout.strip().splitlines()[-1])
             _, base, _, _ = timed_pair(lambda: None, data, repeat)
             seconds = out["median_s"]
+            ours = str(import_bytes(data, ImportParams(chunker=spec)).cid)
             emit(case=f"kubo-add/{spec}", bytes=len(data), seconds=seconds, baseline=round(base, 4),
                  ratio=round(seconds / base, 3), vs_sha256=round(base / seconds, 3), MB_per_s=out["MB_per_s"],
-                 cid=out["cid"])
+                 cid=out["cid"], pyipld_cid_matches=ours == out["cid"])
 
 
 def bench_memory(size: int) -> None:
