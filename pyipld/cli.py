@@ -18,7 +18,7 @@ from .errors import PyipldError
 __all__ = ["COMMAND_MODULES", "main"]
 
 # One module per verb (or verb family); order = order in --help.
-COMMAND_MODULES: tuple[str, ...] = ("add",)
+COMMAND_MODULES: tuple[str, ...] = ("add", "chunk")
 
 
 def build_parser() -> argparse.ArgumentParser:
