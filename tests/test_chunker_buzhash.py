@@ -119,7 +119,7 @@ def test_fast_equals_reference_any_data_any_reads(data: bytes, reads: list[int])
         assert list(Buzhash(backend=backend).split(split_reads(data, reads))) == ref
 
 
-@pytest.mark.skipif("numpy" not in FAST_BACKENDS, reason="numpy not installed")
+@pytest.mark.skipif("numpy" not in FAST_BACKENDS, reason="numpy backend unavailable")
 @pytest.mark.parametrize(("sparse", "step", "segment"), [(False, 1 << 17, 1 << 18), (True, 1000, 777),
                                                           (True, 1 << 17, 4096)])
 def test_numpy_strategies_agree(sparse: bool, step: int, segment: int) -> None:

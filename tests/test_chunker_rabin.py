@@ -169,7 +169,7 @@ def test_constructor_sanity() -> None:
         Rabin(16, 64, 256, backend="fortran")
 
 
-@pytest.mark.skipif("numpy" not in FAST_BACKENDS, reason="numpy not installed")
+@pytest.mark.skipif("numpy" not in FAST_BACKENDS, reason="numpy backend unavailable")
 @settings(max_examples=40)
 @given(data=data_with_runs(), params=st.sampled_from(SMALL), step=st.integers(1, 300), block=st.integers(0, 3000))
 def test_numpy_dense_and_sparse_strategies_agree(data: bytes, params: tuple[int, int, int], step: int,
