@@ -87,7 +87,8 @@ class Buzhash:
         return f"Buzhash(backend={self.backend!r})"
 
     def split(self, reads: Iterable[BytesLike]) -> Iterator[bytes]:
-        return split_stream(reads, self._decide, lookahead=BUZ_MAX, block_size=self._block_size)
+        return split_stream(reads, self._decide, lookahead=BUZ_MAX, block_size=self._block_size,
+                            parallel=self.backend != "python")  # numpy and numba release the GIL
 
     def _make_decide(self) -> Decide:
         if self.backend == "python":

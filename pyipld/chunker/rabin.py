@@ -123,7 +123,8 @@ class Rabin:
     def split(self, reads: Iterable[BytesLike]) -> Iterator[bytes]:
         if self.whole_input:
             return _whole_input(reads)
-        return split_stream(reads, self._decide, lookahead=self.max_size, block_size=self._block_size)
+        return split_stream(reads, self._decide, lookahead=self.max_size, block_size=self._block_size,
+                            parallel=self.backend != "python")  # numpy and numba release the GIL
 
     def _make_decide(self) -> Decide:
         if self.whole_input or self.backend == "python":
