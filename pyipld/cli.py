@@ -18,7 +18,7 @@ from .errors import PyipldError
 __all__ = ["COMMAND_MODULES", "main"]
 
 # One module per verb (or verb family); order = order in --help.
-COMMAND_MODULES: tuple[str, ...] = ("add", "chunk")
+COMMAND_MODULES: tuple[str, ...] = ("add", "car", "chunk", "commp", "net")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..unixfs.importer import ImportResult, import_file
 from ..unixfs.params import PROFILES, ImportParams
 
-__all__ = ["register", "params_from_args", "add_import_arguments", "parse_bool"]
+__all__ = ["add_import_arguments", "params_from_args", "parse_bool", "register"]
 
 
 def parse_bool(text: str) -> bool:
