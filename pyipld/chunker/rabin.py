@@ -13,10 +13,11 @@ last 16 bytes, so:
     at EOF the remainder (possibly shorter than MIN) is the last chunk.
 
 Three interchangeable backends find the same cuts (see :mod:`pyipld._accel`):
-``python`` transcribes the library's rolling loop; ``numpy`` computes every
-window fingerprint in bulk from eight 65536-entry byte-pair tables and then picks
-boundaries greedily with ``searchsorted``; ``numba`` compiles the rolling loop and
-skips the first ``MIN − 16`` bytes of every chunk, as the library does.
+``python`` transcribes the library's rolling loop; ``numpy`` computes window
+fingerprints in bulk from eight 65536-entry byte-pair tables (for whole blocks, or
+per chunk from ``MIN`` on) and picks boundaries greedily; ``numba`` compiles the
+rolling loop, four interleaved segments at a time, skipping the first ``MIN − 16``
+bytes of every chunk as the library does.
 
 Odd corner, decided like kubo: ``rabin-AVG`` with ``AVG < 48`` gives
 ``MIN = AVG // 3 < 16``; the library's ``MIN − 16`` then underflows (uint64) and
