@@ -18,7 +18,7 @@ from .errors import PyipldError
 __all__ = ["COMMAND_MODULES", "main"]
 
 # One module per verb (or verb family); order = order in --help.
-COMMAND_MODULES: tuple[str, ...] = ("add", "cat")
+COMMAND_MODULES: tuple[str, ...] = ("add", "cat", "ls", "get", "car", "commp", "chunk", "net")
 
 
 def build_parser() -> argparse.ArgumentParser:

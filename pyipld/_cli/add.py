@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
+from ..cid import CID
 from ..errors import ConfigError
-from ..unixfs.importer import ImportResult, import_file
+from ..unixfs.data import Mtime
+from ..unixfs.directory import build_directory
+from ..unixfs.importer import import_file
+from ..unixfs.nodes import Metadata
 from ..unixfs.params import PROFILES, ImportParams
+from ..unixfs.tree import AddedEntry, import_paths
 
-__all__ = ["register", "params_from_args", "add_import_arguments", "parse_bool"]
+__all__ = [
+    "add_directory_arguments",
+    "add_import_arguments",
+    "escape_name",
+    "params_from_args",
+    "parse_bool",
+    "register",
+]
 
 
 def parse_bool(text: str) -> bool:
@@ -55,6 +66,23 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preserve-mtime", action="store_true", help="store each file's mtime")
 
 
+def add_directory_arguments(parser: argparse.ArgumentParser) -> None:
+    """The directory-import flags (kubo's names): walk filters and HAMT sharding."""
+    g = parser.add_argument_group("directory parameters (kubo's ipfs add -r flags)")
+    g.add_argument("-H", "--hidden", action="store_true", help="include files and directories whose name starts with .")
+    g.add_argument("-E", "--empty-dirs", nargs="?", const=True, default=None, type=parse_bool, metavar="BOOL",
+                   help="keep empty sub-directories (default true; -E=false omits them)")
+    g.add_argument("--hamt-threshold", type=int, default=None, metavar="BYTES",
+                   help="shard a directory whose size estimate exceeds BYTES (default 262144; 0 never shards)")
+    g.add_argument("--hamt-estimation", choices=("links", "block"), default=None,
+                   help="size estimate: links (sum of name+CID bytes, default) or block (serialized size)")
+    g.add_argument("--hamt-threshold-inclusive", action="store_true",
+                   help="also shard when the estimate equals the threshold (kubo before 0.40)")
+    g.add_argument("--max-hamt-fanout", type=int, default=None, metavar="N", help="HAMT width (default 256)")
+    g.add_argument("--max-directory-links", type=int, default=None, metavar="N",
+                   help="shard a directory with more than N entries (default 0: no limit)")
+
+
 def params_from_args(args: argparse.Namespace) -> ImportParams:
     """Build :class:`ImportParams` from parsed flags: profile first, explicit flags on top."""
     overrides: dict[str, Any] = {}
@@ -84,6 +112,16 @@ def params_from_args(args: argparse.Namespace) -> ImportParams:
         overrides["preserve_mode"] = True
     if args.preserve_mtime:
         overrides["preserve_mtime"] = True
+    for flag, key in (("hamt_threshold", "hamt_threshold"), ("hamt_estimation", "hamt_estimation"),
+                      ("max_hamt_fanout", "hamt_fanout"), ("max_directory_links", "max_directory_links"),
+                      ("empty_dirs", "empty_dirs")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    if getattr(args, "hamt_threshold_inclusive", False):
+        overrides["hamt_threshold_inclusive"] = True
+    if getattr(args, "hidden", False):
+        overrides["hidden"] = True
     if args.profile:
         return ImportParams.from_profile(args.profile, **overrides)
     return ImportParams(**overrides)
@@ -92,14 +130,20 @@ def params_from_args(args: argparse.Namespace) -> ImportParams:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("add", help="compute the CID of files (and optionally keep the blocks)",
                        description="Add files like `ipfs add`, without a daemon.")
-    p.add_argument("paths", nargs="*", default=["-"], metavar="FILE", help="files to add; - or nothing for stdin")
+    p.add_argument("paths", nargs="*", default=["-"], metavar="PATH", help="files or directories to add; - or nothing for stdin")
+    p.add_argument("-r", "--recursive", action="store_true", help="add directories recursively")
+    p.add_argument("-w", "--wrap-with-directory", dest="wrap", action="store_true",
+                   help="wrap the added files in a directory (its CID is printed last)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the CIDs")
     p.add_argument("-Q", "--quieter", action="store_true", help="print only the final CID")
     p.add_argument("-n", "--only-hash", action="store_true", help="only compute CIDs, store nothing")
     p.add_argument("--blockstore", metavar="DIR", help="directory to keep the blocks in")
     p.add_argument("-p", "--progress", action="store_true", help="show a progress bar on stderr")
+    p.add_argument("--stdin-name", default="", metavar="NAME",
+                   help="name for stdin (shown, and its entry name with -w; default: its CID)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads (default: all cores)")
     add_import_arguments(p)
+    add_directory_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -115,18 +159,77 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     sink = _sink(args)
-    last: ImportResult | None = None
-    for path in args.paths:
-        stdin = path == "-"
-        total = None if stdin else os.path.getsize(path)
-        bar = Progress(total, label=path if not stdin else "stdin") if args.progress else None
-        source = sys.stdin.buffer if stdin else path
-        last = import_file(source, params, sink, jobs=args.jobs, progress=bar.update if bar else None)
-        if bar:
-            bar.close()
-        if not args.quieter:
-            name = str(last.cid) if stdin else path
-            print(str(last.cid) if args.quiet else f"added {last.cid} {name}", flush=True)
-    if args.quieter and last is not None:
-        print(last.cid)
+    if "-" not in args.paths:
+        return _run_paths(args, params, sink)
+    if len(args.paths) > 1:
+        raise ConfigError("stdin (-) cannot be combined with other paths")
+    bar = Progress(None, label="stdin") if args.progress else None
+    last = import_file(sys.stdin.buffer, params, sink, jobs=args.jobs, progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    # kubo names stdin --stdin-name, or (empty name) the file's own CID string (coreunix addNode).
+    name = args.stdin_name or str(last.cid)
+    _print_added(args, str(last.cid), name.encode("utf-8", "surrogateescape"))
+    root = str(last.cid)
+    if args.wrap:
+        meta = Metadata(params.mode, Mtime(*params.mtime) if params.mtime else None)
+        wrapper = build_directory([(name.encode("utf-8", "surrogateescape"), last.cid.bytes, last.tsize)], params,
+                                  sink, meta=meta if meta else None)
+        root = str(CID.from_bytes(wrapper.cid))
+        _print_added(args, root, b"")
+    if args.quieter:
+        print(root)
+    return 0
+
+
+def _print_added(args: argparse.Namespace, cid: str, name: bytes) -> None:
+    if not args.quieter:
+        print(cid if args.quiet else f"added {cid} {escape_name(name)}", flush=True)
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\"}
+
+
+def escape_name(raw: bytes) -> str:
+    """kubo's ``cmdenv.EscNonPrint``: Go-quote names holding a backslash, a
+    non-printable character or invalid UTF-8; print the rest unchanged."""
+    text = raw.decode("utf-8", "surrogateescape")
+    if "\\" not in text and text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
+
+
+def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink) -> int:
+    bar = Progress(None, label="adding") if args.progress else None
+
+    def on_added(entry: AddedEntry) -> None:
+        if args.quieter:
+            return
+        line = str(entry.cid) if args.quiet else f"added {entry.cid} {escape_name(entry.path)}"
+        if bar is not None:
+            sys.stderr.write("\033[2K\r")
+        print(line, flush=True)
+
+    result = import_paths(args.paths, params, sink, recursive=args.recursive, wrap=args.wrap, on_added=on_added,
+                          progress=bar.update if bar else None, jobs=args.jobs)
+    if bar:
+        bar.close()
+    if args.quieter:
+        print(result.cid)
     return 0

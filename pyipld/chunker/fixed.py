@@ -47,17 +47,17 @@ class FixedSize:
 
 
 def parse_size(spec: str) -> FixedSize:
+    """Parse ``size-N`` with boxo ``chunker/parse.go`` rules and error texts (kubo >= 0.40 limit)."""
+    from ._goparse import ERR_SIZE, ERR_SIZE_MAX, go_atoi
+
     parts = spec.split("-")
     if len(parts) != 2:
-        raise ConfigError(f"incorrect format (expected 'size-N'): {spec!r}")
-    try:
-        size = int(parts[1], 10)
-    except ValueError:
-        raise ConfigError(f"bad chunker size in {spec!r}: not a decimal integer") from None
+        raise ConfigError("incorrect chunker string format (expected size-{size})")
+    size = go_atoi(parts[1])
     if size <= 0:
-        raise ConfigError(f"chunker size must be greater than 0: {spec!r}")
+        raise ConfigError(ERR_SIZE)
     if size > CHUNK_SIZE_LIMIT:
-        raise ConfigError(f"chunker parameters may not exceed the maximum chunk size of {CHUNK_SIZE_LIMIT}: {spec!r}")
+        raise ConfigError(ERR_SIZE_MAX)
     return FixedSize(size)
 
 

@@ -1,0 +1,54 @@
+"""UnixFS: import files and trees exactly like ``ipfs add``, read them back safely.
+
+Files: :func:`import_file`/:func:`import_bytes` (importer.py), reading back with
+:func:`read_file`/:func:`iter_file`/:func:`open_file` (reader.py). Directories:
+:func:`import_directory`/:func:`import_paths` (tree.py), :func:`build_directory` and
+:class:`DirectoryBuilder` over ready entries, :func:`resolve_path`, :func:`iter_directory`,
+:func:`walk`, and safe :func:`extract`. See docs/directories.md.
+"""
+
+from __future__ import annotations
+
+from .directory import DirectoryBuilder, DirEntry, DirLink, build_directory
+from .extract import ExtractStats, extract
+from .hamt import build_hamt
+from .importer import ImportResult, import_bytes, import_file
+from .params import UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams
+from .reader import UnixFSReader, iter_file, open_file, read_file
+from .resolve import ResolvedPath, resolve_path
+from .tree import AddedEntry, import_directory, import_paths
+from .walk import DirectoryEntry, UnixFSNode, iter_directory, load_node, lookup, walk
+
+__all__ = [
+    "UNIXFS_V0_2015",
+    "UNIXFS_V1_2025",
+    # directories: building
+    "AddedEntry",
+    "DirEntry",
+    "DirLink",
+    "DirectoryBuilder",
+    # directories: reading
+    "DirectoryEntry",
+    "ExtractStats",
+    # files (importer.py, params.py)
+    "ImportParams",
+    "ImportResult",
+    "ResolvedPath",
+    "UnixFSNode",
+    "UnixFSReader",
+    "build_directory",
+    "build_hamt",
+    "extract",
+    "import_bytes",
+    "import_directory",
+    "import_file",
+    "import_paths",
+    "iter_directory",
+    "iter_file",
+    "load_node",
+    "lookup",
+    "open_file",
+    "read_file",
+    "resolve_path",
+    "walk",
+]

@@ -1,0 +1,81 @@
+"""Which optional accelerators the hot paths may use.
+
+The content-defined chunkers have up to three interchangeable implementations
+that give identical answers:
+
+* ``"python"`` — plain Python, the obviously-correct reference (always there);
+* ``"numpy"`` — vectorized candidate search with numpy;
+* ``"numba"`` — the sequential scan compiled by numba (fastest; optional).
+
+:func:`backend` picks the best one installed. Environment switches (read once,
+like msgpack's ``MSGPACK_PUREPYTHON``):
+
+* ``PYIPLD_PUREPYTHON=1`` forces ``"python"``;
+* ``PYIPLD_ACCEL=python|numpy|numba`` asks for one backend (an unavailable one
+  falls back to the next best available).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from types import ModuleType
+from typing import Final, Literal
+
+__all__ = ["BACKENDS", "Backend", "available_backends", "backend", "numpy_module", "resolve_backend"]
+
+Backend = Literal["python", "numpy", "numba"]
+BACKENDS: Final[tuple[Backend, ...]] = ("python", "numpy", "numba")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+@functools.cache
+def _importable(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def numpy_module() -> ModuleType | None:
+    """The numpy module, or None when it is missing or PYIPLD_PUREPYTHON is set."""
+    if _env_flag("PYIPLD_PUREPYTHON"):
+        return None
+    return _importable("numpy")
+
+
+@functools.cache
+def available_backends() -> tuple[Backend, ...]:
+    """Backends usable in this process, slowest first (``"python"`` always)."""
+    found: list[Backend] = ["python"]
+    if numpy_module() is not None:
+        found.append("numpy")
+        # numba is imported lazily here only: importing it costs ~0.5 s.
+        if _importable("numba") is not None:
+            found.append("numba")
+    return tuple(found)
+
+
+def backend() -> Backend:
+    """The backend the chunkers use by default (see the module docstring)."""
+    have = available_backends()
+    wanted = os.environ.get("PYIPLD_ACCEL", "").strip().lower()
+    if wanted in have:
+        return wanted
+    if wanted in BACKENDS:  # asked for one that is missing: best one below it
+        below = BACKENDS[: BACKENDS.index(wanted)]
+        return [b for b in have if b in below][-1]
+    return have[-1]
+
+
+def resolve_backend(requested: str | None) -> Backend:
+    """``requested`` if available (ValueError otherwise); ``None`` → :func:`backend`."""
+    if requested is None:
+        return backend()
+    if requested not in available_backends():
+        raise ValueError(f"backend {requested!r} is not available here (have: {', '.join(available_backends())})")
+    return requested

@@ -1,0 +1,654 @@
+"""``pyipld car …``: go-car's ``car`` tool, in the same spirit and mostly the same output.
+
+Sub-commands: create, ls, roots, inspect, verify, extract, index, detach-index,
+cat, get-block. Errors are one line on stderr and a non-zero exit (pyipld.cli).
+Progress goes to stderr when it is a terminal (``--progress`` forces it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import stat
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from typing import IO, Any
+
+from .._progress import Progress
+from .._varint import decode_varint
+from ..car import _unixfs
+from ..car.blockstore import CarBlockstore
+from ..car.index import (
+    INDEX_CODEC_NAMES,
+    build_index,
+    decode_index,
+    encode_index,
+    index_codec_by_name,
+)
+from ..car.reader import CarFile
+from ..car.sink import atomic_output, open_car_sink
+from ..car.v2 import wrap_v1
+from ..cid import CID, CODEC_NAMES
+from ..errors import (
+    CarError,
+    CarIndexError,
+    ConfigError,
+    DecodeError,
+    NotFoundError,
+    UnsafePathError,
+)
+from ..multihash import encode_multihash, hash_by_code
+from ..unixfs.params import ImportParams
+
+__all__ = ["add_car_arguments", "car_sink_for", "register"]
+
+
+def add_car_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--car OUT.car`` and ``--car-version 1|2`` for ``pyipld add`` (one-pass import into a CAR)."""
+    g = parser.add_argument_group("CAR output")
+    g.add_argument("--car", metavar="OUT.car", default=None,
+                   help="also write every block into this CAR file (- for stdout), in one pass")
+    g.add_argument("--car-version", type=int, choices=(1, 2), default=1,
+                   help="CAR version for --car (default 1, like `ipfs dag export`; 2 adds an index)")
+
+
+def car_sink_for(args: argparse.Namespace, params: ImportParams) -> contextlib.AbstractContextManager[Any]:
+    """The sink for ``add --car``: a context manager yielding a CAR writer, or ``None`` without ``--car``.
+
+    Usage in ``add``: ``with car_sink_for(args, params) as car: … car.put …; car.set_roots(roots)``.
+    """
+    if not getattr(args, "car", None):
+        return contextlib.nullcontext(None)
+    return open_car_sink(args.car, args.car_version, params=params)
+
+
+def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progress | None:
+    want = getattr(args, "progress", None)
+    if want is None:
+        want = sys.stderr.isatty()
+    return Progress(total, label=label) if want else None
+
+
+def _source(path: str) -> str | IO[bytes]:
+    """A path, or for ``-`` stdin copied to a temporary file (reading a CAR needs to seek)."""
+    if path != "-":
+        return path
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the command
+    while chunk := sys.stdin.buffer.read(1 << 20):
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+def _codec_name(code: int) -> str:
+    return CODEC_NAMES.get(code, f"0x{code:x}")
+
+
+def _hash_name(code: int) -> str:
+    try:
+        return hash_by_code(code).name
+    except DecodeError:
+        return f"0x{code:x}"
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+# -- create --------------------------------------------------------------------------------
+
+
+def _tree_importer() -> Any:
+    """``pyipld.unixfs.tree.import_paths`` (directories, ``-w``) once the directory importer is merged."""
+    try:
+        return importlib.import_module("pyipld.unixfs.tree").import_paths
+    except (ImportError, AttributeError):
+        return None
+
+
+def _input_bytes(paths: list[str]) -> int | None:
+    total = 0
+    for path in paths:
+        if os.path.isdir(path):
+            for base, _dirs, files in os.walk(path):
+                total += sum(os.lstat(os.path.join(base, f)).st_size for f in files)
+        else:
+            total += os.path.getsize(path)
+    return total
+
+
+def _cmd_create(args: argparse.Namespace) -> int:
+    from ..unixfs.importer import import_file
+    from .add import params_from_args
+
+    if args.version not in (1, 2):
+        raise ConfigError(f"--version must be 1 or 2, got {args.version}")
+    params = params_from_args(args)
+    params.resolve()  # fail on bad parameters before touching any output
+    import_paths = _tree_importer()
+    needs_tree = args.wrap or any(os.path.isdir(p) for p in args.paths)
+    if needs_tree and import_paths is None:
+        raise ConfigError("directories and --wrap need the directory importer, which is not in this build yet")
+    for path in args.paths:
+        os.stat(path)  # a missing input fails before the output is created
+    bar = _progress(args, _input_bytes(args.paths), "create")
+    update = bar.update if bar else None
+    with open_car_sink(args.file, args.version, params=params) as car:
+        if args.wrap:
+            roots = [import_paths(args.paths, params, car, recursive=True, wrap=True, progress=update,
+                                  jobs=args.jobs).cid]
+        else:
+            roots = []
+            for path in args.paths:
+                if os.path.isdir(path):
+                    roots.append(import_paths([path], params, car, recursive=True, progress=update,
+                                              jobs=args.jobs).cid)
+                else:
+                    roots.append(import_file(path, params, car, jobs=args.jobs, progress=update).cid)
+        car.set_roots(roots)
+    if bar:
+        bar.close()
+    for root in roots:
+        print(root, file=sys.stderr if args.file == "-" else sys.stdout)
+    return 0
+
+
+# -- ls / roots ---------------------------------------------------------------------------------
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    if args.unixfs:
+        with CarBlockstore(_source(args.car), verify=True) as bs:
+            missing: list[str] = []
+            for root in bs.roots:
+                for entry in _unixfs.walk(bs, root.bytes, "", missing):
+                    if entry.path and (entry.kind != "directory" or args.verbose):
+                        line = entry.path
+                        if args.verbose:
+                            line = f"{CID.from_bytes(entry.cid)}\t{entry.kind}\t{entry.size}\t{entry.path}"
+                        _out(line)
+            for m in missing:
+                print(f"data for entry not found: {m} (skipping...)", file=sys.stderr)
+        return 0
+    with CarFile(_source(args.car)) as car:
+        for head in car.iter_heads():
+            cid = CID.from_bytes(head.cid)
+            if args.verbose:
+                _out(f"{cid}\t{_codec_name(cid.codec)}\t{head.data_length}")
+            else:
+                _out(str(cid))
+    return 0
+
+
+def _cmd_roots(args: argparse.Namespace) -> int:
+    with CarFile(_source(args.car)) as car:
+        for root in car.roots:
+            _out(str(root))
+    return 0
+
+
+# -- inspect -------------------------------------------------------------------------------
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    with CarFile(_source(args.car)) as car:
+        lines = [f"Version: {car.version}"]
+        if car.v2_header is not None:
+            h = car.v2_header
+            lines += [
+                f"Characteristics: {h.characteristics.hex()}",
+                f"Data offset: {h.data_offset}",
+                f"Data (payload) length: {h.data_size}",
+                f"Index offset: {h.index_offset}",
+            ]
+            if h.index_offset:
+                try:
+                    codec: int | None = decode_varint(car.index_bytes() or b"")[0]
+                except DecodeError:
+                    codec = None
+                name = INDEX_CODEC_NAMES.get(codec, "unknown") if codec is not None else "unknown"
+                lines.append(f"Index type: {name}")
+        lines.append("Roots: " + ", ".join(str(r) for r in car.roots))
+        root_set = {r.multihash for r in car.roots}
+        seen_roots: set[bytes] = set()
+        codecs: Counter[int] = Counter()
+        hashes: Counter[int] = Counter()
+        count = 0
+        blk_min = cid_min = None
+        blk_max = cid_max = blk_sum = cid_sum = 0
+        sections: Iterator[tuple[bytes, int]]
+        if args.full:
+            car.verify_blocks()
+        sections = ((h.cid, h.data_length) for h in car.iter_heads())
+        for cid_bytes, dlen in sections:
+            cid = CID.from_bytes(cid_bytes)
+            count += 1
+            codecs[cid.codec] += 1
+            hashes[cid.hash_code] += 1
+            if cid.multihash in root_set:
+                seen_roots.add(cid.multihash)
+            blk_min = dlen if blk_min is None else min(blk_min, dlen)
+            cid_min = len(cid_bytes) if cid_min is None else min(cid_min, len(cid_bytes))
+            blk_max = max(blk_max, dlen)
+            cid_max = max(cid_max, len(cid_bytes))
+            blk_sum += dlen
+            cid_sum += len(cid_bytes)
+        present = "Yes" if root_set and seen_roots == root_set else "No"
+        lines.append(f"Root blocks present in data: {present}")
+        lines.append(f"Block count: {count}")
+        if count:
+            lines.append(f"Min / average / max block length (bytes): {blk_min} / {blk_sum // count} / {blk_max}")
+            lines.append(f"Min / average / max CID length (bytes): {cid_min} / {cid_sum // count} / {cid_max}")
+        lines.append("Block count per codec:")
+        lines += [f"\t{_codec_name(c)}: {n}" for c, n in sorted(codecs.items())]
+        lines.append("CID count per multihash:")
+        lines += [f"\t{_hash_name(c)}: {n}" for c, n in sorted(hashes.items())]
+    _out("\n".join(lines))
+    return 0
+
+
+# -- verify --------------------------------------------------------------------------------
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    with CarFile(_source(args.car)) as car:
+        if not car.roots:
+            raise CarError("no roots")
+        h = car.v2_header
+        if h is not None and h.index_offset == 0 and h.data_end != car.file_size:
+            raise CarError(f"no index, but {car.file_size - h.data_end} bytes follow the data payload")
+        bar = _progress(args, car.payload_length, "verify")
+        n = car.verify_blocks(progress=bar.update if bar else None)
+        if bar:
+            bar.close()
+        root_set = {r.multihash for r in car.roots}
+        found = {CID.from_bytes(head.cid).multihash for head in car.iter_heads()} & root_set
+        missing = root_set - found
+        if missing:
+            raise CarError(f"{len(missing)} root block(s) not present in the data")
+        if car.has_index:
+            index = car.read_index()
+            if index is not None:
+                car.verify_index(index)
+        _out(f"verified {n} blocks")
+    return 0
+
+
+# -- extract --------------------------------------------------------------------------------
+
+
+def _safe_name(name: str, where: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise UnsafePathError(f"refusing to extract unsafe entry name {name!r} under {where or '/'}")
+    return name
+
+
+def _ensure_dir(base: str, rel_parts: list[str]) -> str:
+    """Create ``base/rel_parts`` one component at a time, never through a symlink."""
+    path = base
+    for part in rel_parts:
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path)
+            continue
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise UnsafePathError(f"refusing to extract through {path}: it exists and is not a directory")
+    return path
+
+
+def _write_file(directory: str, name: str, chunks: Iterator[bytes]) -> None:
+    target = os.path.join(directory, name)
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(target).st_mode):
+            raise UnsafePathError(f"refusing to overwrite directory {target} with a file")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name[:32]}.tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        os.replace(tmp, target)  # replaces a symlink itself, never follows it
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    paths = list(args.paths)
+    if args.file:
+        car_path = args.file
+        if args.car:
+            paths.insert(0, args.car)  # with -f, every positional is a path filter
+    elif args.car:
+        car_path = args.car
+    else:
+        raise ConfigError("extract needs a CAR file (-f FILE or a positional argument)")
+    out_dir = os.path.abspath(args.output)
+    if not os.path.isdir(out_dir):
+        os.makedirs(out_dir, exist_ok=True)
+    filters = ["/" + p.strip("/") for p in paths]
+    extracted = 0
+    with CarBlockstore(_source(car_path), verify=True) as bs:
+        for root in bs.roots:
+            root_node = None
+            try:
+                root_node = _unixfs.load_node(bs, root.bytes)
+            except NotFoundError:
+                print(f"data for entry not found: {root} (skipping...)", file=sys.stderr)
+                continue
+            if root_node.kind == "file":
+                if not filters:
+                    _write_file(out_dir, _safe_name(str(root), ""), _unixfs.read_file(bs, root.bytes))
+                    extracted += 1
+                continue
+            extracted += _extract_tree(bs, root.bytes, out_dir, filters)
+    if not extracted:
+        raise NotFoundError("no files extracted")
+    print(f"extracted {extracted} file(s)", file=sys.stderr)
+    return 0
+
+
+def _wanted(path: str, filters: list[str]) -> tuple[bool, bool]:
+    """``(extract this entry, descend into it)``."""
+    if not filters:
+        return True, True
+    for f in filters:
+        if path == f or path.startswith(f + "/"):
+            return True, True
+        if f.startswith(path + "/") or path == "":
+            return False, True
+    return False, False
+
+
+def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[str]) -> int:
+    count = 0
+    stack: list[tuple[list[str], bytes]] = [([], root)]
+    while stack:
+        parts, cid = stack.pop()
+        path = "/" + "/".join(parts) if parts else ""
+        take, descend = _wanted(path, filters)
+        if not take and not descend:
+            continue
+        try:
+            node = _unixfs.load_node(bs, cid)
+        except NotFoundError:
+            print(f"data for entry not found: {path or '/'} (skipping...)", file=sys.stderr)
+            continue
+        if node.kind in ("directory", "hamt"):
+            missing: list[str] = []
+            children = list(_unixfs.iter_dir(bs, cid, missing))
+            if missing:
+                print(f"data for entry not found for {len(missing)} unknown sharded sub-tree(s) under "
+                      f"{path or '/'} (skipped...)", file=sys.stderr)
+            for name, child in reversed(children):
+                stack.append((parts + [_safe_name(name, path)], child))
+            if take:
+                _ensure_dir(out_dir, parts)
+        elif node.kind == "file" and take:
+            directory = _ensure_dir(out_dir, parts[:-1])
+            try:
+                _write_file(directory, parts[-1], _unixfs.read_file(bs, cid))
+            except NotFoundError:
+                print(f"data for entry not found: {path} (skipping...)", file=sys.stderr)
+                continue
+            count += 1
+        elif node.kind == "symlink" and take:
+            print(f"skipping symlink {path} (symlinks are not extracted)", file=sys.stderr)
+    return count
+
+
+# -- index / detach-index -----------------------------------------------------------------------
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    positional = list(args.args)
+    if positional and positional[0] == "create":
+        if len(positional) != 3:
+            raise ConfigError("usage: car index create IN.car OUT.idx")
+        src, dst = positional[1], positional[2]
+        codec = index_codec_by_name(args.codec) if args.codec != "none" else None
+        if codec is None:
+            raise ConfigError("index create needs an index codec")
+        with CarFile(src) as car:
+            records = [(h.cid, h.offset) for h in car.iter_heads()]
+        with atomic_output(dst) as out:
+            out.write(encode_index(build_index(records, codec)))
+        return 0
+    if len(positional) != 2:
+        raise ConfigError("usage: car index [--codec C] [--version 1|2] IN.car OUT.car")
+    src, dst = positional
+    with CarFile(src) as car:
+        version = car.version
+        payload_offset, payload_length = car.payload_offset, car.payload_length
+        f = car._f
+        if args.version == 1:
+            with atomic_output(dst) as out:
+                f.seek(payload_offset)
+                _copy(f, out, payload_length)
+            return 0
+        codec = None if args.codec == "none" else index_codec_by_name(args.codec)
+        with atomic_output(dst) as out:
+            if version == 1:
+                f.seek(0)
+                wrap_v1(f, out, index_codec=codec, include_identity=True)
+            else:
+                with tempfile.TemporaryFile() as v1:
+                    f.seek(payload_offset)
+                    _copy(f, v1, payload_length)
+                    v1.seek(0)
+                    wrap_v1(v1, out, index_codec=codec, include_identity=True)
+    return 0
+
+
+def _copy(src: IO[bytes], dst: IO[bytes], length: int) -> None:
+    remaining = length
+    while remaining:
+        chunk = src.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise CarError("unexpected EOF while copying the payload")
+        dst.write(chunk)
+        remaining -= len(chunk)
+
+
+def _cmd_detach_index(args: argparse.Namespace) -> int:
+    positional = list(args.args)
+    if positional and positional[0] == "list":
+        if len(positional) != 2:
+            raise ConfigError("usage: car detach-index list IDX")
+        with open(positional[1], "rb") as f:
+            index = decode_index(f.read())
+        for rec in index:
+            key = rec.digest if rec.code is None else encode_multihash(rec.code, rec.digest)
+            _out(f"{key.hex()} {rec.offset}")
+        return 0
+    if len(positional) != 2:
+        raise ConfigError("usage: car detach-index IN.car OUT.idx")
+    with CarFile(positional[0]) as car:
+        raw = car.index_bytes()
+        if raw is None:
+            raise CarIndexError("no index present")
+        if positional[1] == "-":
+            sys.stdout.buffer.write(raw)
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_output(positional[1]) as out:
+                out.write(raw)
+    return 0
+
+
+# -- cat / get-block ------------------------------------------------------------------------
+
+
+def _split_target(bs: CarBlockstore, target: str) -> bytes:
+    text = target.removeprefix("/ipfs/")
+    head, _, rest = text.partition("/")
+    if head:
+        root = CID.decode(head).bytes
+    else:
+        if not bs.roots:
+            raise NotFoundError("the CAR has no root to resolve a path from")
+        root = bs.roots[0].bytes
+    return _unixfs.resolve_path(bs, root, rest) if rest else root
+
+
+def _cmd_cat(args: argparse.Namespace) -> int:
+    if args.offset < 0 or (args.length is not None and args.length < 0):
+        raise ConfigError("--offset and --length must not be negative")
+    with CarBlockstore(_source(args.car), verify=True) as bs:
+        cid = _split_target(bs, args.target)
+        out = sys.stdout.buffer
+        for chunk in _unixfs.read_file(bs, cid, args.offset, args.length, _unixfs.NodeCache()):
+            out.write(chunk)
+        out.flush()
+    return 0
+
+
+def _cmd_get_block(args: argparse.Namespace) -> int:
+    with CarBlockstore(_source(args.car), verify=True) as bs:
+        data = bs.get(CID.decode(args.cid))
+    if args.out and args.out != "-":
+        with atomic_output(args.out) as out:
+            out.write(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def _cmd_get_dag(args: argparse.Namespace) -> int:
+    from ..car.export import export_dag
+
+    with CarBlockstore(_source(args.car), verify=True) as bs:
+        root = _split_target(bs, args.cid)
+        with open_car_sink(args.out, args.version, [CID.from_bytes(root)]) as sink:
+            stats = export_dag(bs, root, sink, local_only=args.local_only)
+    print(f"exported {stats.blocks} blocks ({stats.block_bytes} bytes)", file=sys.stderr)
+    return 0
+
+
+def _cmd_filter(args: argparse.Namespace) -> int:
+    if args.cid_file:
+        with open(args.cid_file, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = sys.stdin.read()
+    wanted = {CID.decode(line).multihash for line in text.split() if line.strip()}
+    with CarFile(_source(args.car)) as car:
+        version = args.version or car.version
+        kept_roots = [r for r in car.roots if (r.multihash in wanted) != args.inverse]
+        if not kept_roots:
+            print("warning: no roots defined after filtering", file=sys.stderr)
+        with open_car_sink(args.out, version, kept_roots) as sink:
+            for section in car.iter_sections(verify=True):
+                if (CID.from_bytes(section.cid).multihash in wanted) != args.inverse:
+                    sink.put(section.cid, section.data)
+    return 0
+
+
+# -- registration ---------------------------------------------------------------------------
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("car", help="create, inspect and read CAR files (go-car's `car`)",
+                       description="Work with CAR (Content Addressable aRchive) files, v1 and v2.")
+    cs = p.add_subparsers(dest="car_command", metavar="SUBCOMMAND", required=True)
+
+    def progress_flags(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="show progress on stderr (default: when stderr is a terminal)")
+        q.add_argument("--no-progress", dest="progress", action="store_false")
+
+    q = cs.add_parser("create", aliases=["c"], help="import files (and directories) into a new CAR",
+                      description="Import each PATH like `ipfs add [-r]` into one CAR; each PATH is a root "
+                                  "(or, with --wrap, one directory holding them all is the root).")
+    q.add_argument("-f", "--file", required=True, metavar="OUT.car", help="output CAR (- for stdout)")
+    q.add_argument("--version", type=int, default=2, help="CAR version to write (default 2, like go-car)")
+    q.add_argument("--no-wrap", action="store_true", help="accepted for go-car compatibility (the default here)")
+    q.add_argument("-w", "--wrap", action="store_true",
+                   help="wrap the inputs in one directory, like `ipfs add -w` (needs the directory importer)")
+    q.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    from .add import add_directory_arguments, add_import_arguments
+
+    add_import_arguments(q)
+    add_directory_arguments(q)
+    progress_flags(q)
+    q.set_defaults(func=_cmd_create)
+
+    q = cs.add_parser("ls", aliases=["list", "l"], help="list the CIDs of the blocks (or UnixFS paths)")
+    q.add_argument("-v", "--verbose", action="store_true", help="also codec and block size")
+    q.add_argument("--unixfs", action="store_true", help="list UnixFS file paths under the roots")
+    q.add_argument("car", metavar="CAR")
+    q.set_defaults(func=_cmd_ls)
+
+    q = cs.add_parser("roots", aliases=["root"], help="print the root CIDs")
+    q.add_argument("car", metavar="CAR")
+    q.set_defaults(func=_cmd_roots)
+
+    q = cs.add_parser("inspect", help="header, index and block statistics")
+    q.add_argument("--full", action="store_true", help="also hash-verify every block")
+    q.add_argument("car", metavar="CAR")
+    q.set_defaults(func=_cmd_inspect)
+
+    q = cs.add_parser("verify", aliases=["v"], help="check header, hashes, roots and index")
+    q.add_argument("car", metavar="CAR")
+    progress_flags(q)
+    q.set_defaults(func=_cmd_verify)
+
+    q = cs.add_parser("extract", aliases=["x"], help="write the UnixFS files of a CAR to a directory")
+    q.add_argument("-f", "--file", metavar="CAR", help="the CAR file")
+    q.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
+    q.add_argument("car", nargs="?", metavar="CAR")
+    q.add_argument("paths", nargs="*", metavar="PATH", help="only these paths")
+    q.set_defaults(func=_cmd_extract)
+
+    q = cs.add_parser("index", aliases=["i"], help="write a CARv2 with an index, or a detached index")
+    q.add_argument("--codec", default="car-multihash-index-sorted",
+                   help="car-multihash-index-sorted | car-index-sorted | none")
+    q.add_argument("--version", type=int, default=2, help="2: CARv2 with index; 1: extract the CARv1")
+    q.add_argument("args", nargs="+", metavar="ARG", help="IN.car OUT.car, or: create IN.car OUT.idx")
+    q.set_defaults(func=_cmd_index)
+
+    q = cs.add_parser("detach-index", help="copy a CARv2's index to a file (or: list IDX)")
+    q.add_argument("args", nargs="+", metavar="ARG", help="IN.car OUT.idx, or: list IDX")
+    q.set_defaults(func=_cmd_detach_index)
+
+    q = cs.add_parser("cat", help="print a UnixFS file from a CAR")
+    q.add_argument("car", metavar="CAR")
+    q.add_argument("target", metavar="CID[/PATH]", help="a CID, CID/path, or /path from the first root")
+    q.add_argument("--offset", type=int, default=0, help="first byte to print")
+    q.add_argument("--length", type=int, default=None, help="number of bytes to print")
+    q.set_defaults(func=_cmd_cat)
+
+    q = cs.add_parser("get-dag", aliases=["gd"], help="write the DAG under a CID as a CAR, in `ipfs dag export` order")
+    q.add_argument("car", metavar="CAR")
+    q.add_argument("cid", metavar="CID[/PATH]")
+    q.add_argument("out", metavar="OUT.car", help="output CAR (- for stdout)")
+    q.add_argument("--version", type=int, default=1, help="CAR version to write (default 1, like kubo)")
+    q.add_argument("--local-only", action="store_true", help="skip blocks missing from the CAR (kubo --local-only)")
+    q.set_defaults(func=_cmd_get_dag)
+
+    q = cs.add_parser("filter", aliases=["f"], help="keep (or with --inverse drop) the listed CIDs")
+    q.add_argument("car", metavar="IN.car")
+    q.add_argument("out", metavar="OUT.car", help="output CAR (- for stdout)")
+    q.add_argument("--cid-file", metavar="FILE", help="CIDs, one per line (default: stdin)")
+    q.add_argument("--inverse", action="store_true", help="drop the listed CIDs instead of keeping them")
+    q.add_argument("--version", type=int, choices=(1, 2), default=None, help="output version (default: the input's)")
+    q.set_defaults(func=_cmd_filter)
+
+    q = cs.add_parser("get-block", aliases=["gb"], help="print one block's raw bytes")
+    q.add_argument("car", metavar="CAR")
+    q.add_argument("cid", metavar="CID")
+    q.add_argument("out", nargs="?", metavar="OUT", help="output file (default stdout)")
+    q.set_defaults(func=_cmd_get_block)
+
+
+    from .car_pack import register_pack  # deal packing lives in its own module
+
+    register_pack(cs)

@@ -1,0 +1,172 @@
+"""A read-only :class:`~pyipld.blockstore.BlockSource` over one CAR file.
+
+An indexed CARv2 is used through its index; a CARv1 (or a CARv2 without a usable
+index) is indexed on open by one scan of section heads — lengths and CIDs, the
+block data is skipped with ``seek``. ``get`` then reads just the one block.
+
+The index is only a hint: every ``get`` re-parses the section at the indexed
+offset, checks that its CID carries the requested multihash, and (by default)
+hash-verifies the data. A lying index can make a block unfindable, never wrong.
+Call :meth:`CarBlockstore.verify_index` to check a CARv2 index completely.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Self
+
+from ..cid import CID
+from ..errors import CarIndexError, DecodeError, NotFoundError
+from .index import CarIndex, decode_index
+from .reader import CarFile
+from .v1 import DEFAULT_MAX_SECTION_BYTES, Section, SectionHead, _verify_or_raise
+
+__all__ = ["CarBlockstore"]
+
+
+class CarBlockstore:
+    """Blocks of a CAR file by CID (``get``/``has``), reading only what is asked.
+
+    Args:
+        source: path or seekable binary file.
+        verify: hash-check every block returned (default on).
+        use_index: use a CARv2's own index (checked per lookup); ``False`` scans instead.
+        verify_index: check the index against a full scan on open.
+        index: a detached index (``car index create`` output, or a :class:`CarIndex`) to use
+            instead of the file's own; offsets are relative to the CARv1 payload.
+        zero_length_section_as_eof / max_section_bytes: reader options.
+
+    Raises:
+        CarError: the file is not a readable CAR. CarIndexError: with
+            ``verify_index``, the index disagrees with the data.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | IO[bytes],
+        *,
+        verify: bool = True,
+        use_index: bool = True,
+        verify_index: bool = False,
+        index: CarIndex | str | os.PathLike[str] | None = None,
+        zero_length_section_as_eof: bool = False,
+        max_section_bytes: int = DEFAULT_MAX_SECTION_BYTES,
+    ) -> None:
+        self.car = CarFile(source, zero_length_section_as_eof=zero_length_section_as_eof,
+                           max_section_bytes=max_section_bytes)
+        self.verify = verify
+        self._lock = threading.RLock()
+        self.index: CarIndex | None = None
+        self.index_error: CarIndexError | None = None
+        self._scan: dict[bytes, list[int]] | None = None
+        try:
+            if index is not None:
+                self.index = index if isinstance(index, CarIndex) else decode_index(Path(index).read_bytes())
+                if verify_index:
+                    self.car.verify_index(self.index)
+            elif use_index and self.car.has_index:
+                try:
+                    self.index = self.car.read_index()
+                except CarIndexError as exc:
+                    self.index_error = exc  # unusable index: fall back to a scan
+                if self.index is not None and verify_index:
+                    self.car.verify_index(self.index)
+            if self.index is None:
+                self._build_scan()
+        except BaseException:
+            self.car.close()
+            raise
+
+    def _build_scan(self) -> None:
+        scan: dict[bytes, list[int]] = {}
+        for head in self.car.iter_heads():
+            mh = CID.from_bytes(head.cid).multihash
+            scan.setdefault(mh, []).append(head.offset)
+        self._scan = scan
+
+    @property
+    def roots(self) -> tuple[CID, ...]:
+        return self.car.roots
+
+    def _candidates(self, parsed: CID) -> list[int]:
+        if self._scan is not None:
+            return self._scan.get(parsed.multihash, [])
+        assert self.index is not None
+        return self.index.find(parsed)
+
+    def _locate(self, parsed: CID) -> SectionHead | None:
+        for offset in self._candidates(parsed):
+            try:
+                head = self.car.read_section_at(offset, data=False)
+            except DecodeError:
+                if self._scan is not None:
+                    raise
+                continue  # a bad index entry: not trusted, not fatal
+            assert isinstance(head, SectionHead)
+            if CID.from_bytes(head.cid).multihash == parsed.multihash:
+                return head
+        return None
+
+    def get(self, cid: bytes | CID) -> bytes:
+        """The block's bytes (identity CIDs answer from the CID itself). Thread-safe.
+
+        Raises:
+            NotFoundError: not in this CAR. IntegrityError: data does not match (with ``verify``).
+        """
+        parsed = CID.parse(cid)
+        if parsed.hash_code == 0:
+            return parsed.digest
+        with self._lock:  # one file position shared by every lookup
+            head = self._locate(parsed)
+            if head is None:
+                raise NotFoundError(f"ipld: could not find {parsed}")
+            data = self.car.read_data(head.data_offset, head.data_length)
+        if self.verify:
+            _verify_or_raise(parsed.bytes, parsed.hash_code, parsed.digest, data,
+                             self.car.payload_offset + head.offset)
+        return data
+
+    def has(self, cid: bytes | CID) -> bool:
+        parsed = CID.parse(cid)
+        if parsed.hash_code == 0:
+            return True
+        with self._lock:
+            return self._locate(parsed) is not None
+
+    def get_section(self, cid: bytes | CID) -> Section:
+        """The section (CID as stored, data, offsets) holding ``cid``'s multihash."""
+        parsed = CID.parse(cid)
+        with self._lock:
+            head = self._locate(parsed)
+            if head is None:
+                raise NotFoundError(f"ipld: could not find {parsed}")
+            section = self.car.read_section_at(head.offset, verify=self.verify)
+        assert isinstance(section, Section)
+        return section
+
+    def iter_cids(self) -> Iterator[bytes]:
+        """Every CID in payload order (a scan of heads)."""
+        for head in self.car.iter_heads():
+            yield head.cid
+
+    def verify_index(self) -> None:
+        """Check the CARv2 index (if used) against the data; raises :class:`CarIndexError`."""
+        if self.index is not None:
+            self.car.verify_index(self.index)
+
+    def verify_all(self) -> int:
+        """Hash-check every block; returns the count. Raises IntegrityError on the first bad one."""
+        return self.car.verify_blocks()
+
+    def close(self) -> None:
+        self.car.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

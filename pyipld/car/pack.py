@@ -1,0 +1,537 @@
+"""Deal packing: a dataset → numbered CARv1 files that each fit a Filecoin piece, plus a manifest.
+
+Theory of operation:
+
+* Inputs are walked in a fixed order (arguments in order; directories depth-first,
+  entries sorted by name bytes; symlinks and special files are skipped and listed).
+  Each file is imported on its own (kubo's ``ipfs add`` parameters) into a
+  temporary on-disk spool (one file + an in-memory CID → offset map), so memory
+  stays bounded whatever the file size.
+* A file's DAG becomes *items*: the whole DAG when it fits an empty CAR, otherwise
+  the maximal sub-trees that fit, found depth-first, in file order, followed by one
+  *spine* item holding the interior nodes above them (so the file's root is
+  retrievable too). Whether a node is split depends only on the capacity, never on
+  what else is in a CAR, so the item sequence is a pure function of the input.
+* Items are placed greedily in order: into the current CAR if its planned size
+  stays within the capacity (``target × 127/128``, the unpadded piece size),
+  otherwise the current CAR is written and a new one started. Planned sizes count
+  every section, header bytes are bounded from above: a CAR never exceeds the
+  capacity. Each CAR's header roots are the roots of its whole items (each a
+  complete DAG); the spine item adds blocks but no root.
+* A CAR is written to a temporary name with a CommP side-tap, renamed, then the
+  manifest (``manifest.json``) is rewritten atomically with the CAR, its piece CID
+  and sizes, every file finished so far, and a resume point (next file, next item).
+  A re-run with the same inputs and parameters skips finished CARs (and does not
+  re-import files that are wholly in them); anything else in OUTDIR is refused.
+
+Directory import is not used: files are packed individually (the manifest keeps
+their relative paths), so a CAR may have many roots. See docs/commp.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from .._varint import varint_size
+from ..cid import CID, DAG_PB, RAW
+from ..dagpb import decode_pbnode
+from ..errors import ConfigError, NotFoundError
+from ..unixfs.data import decode_unixfs_data
+from ..unixfs.importer import import_file
+from ..unixfs.params import ImportParams
+from .commp import CommP, CommPWriter, check_piece_size, unpadded_piece_size
+from .sink import atomic_output
+from .v1 import CarV1Writer
+
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "PackResult", "car_name", "iter_file_content", "pack", "reassemble"]
+
+MANIFEST_NAME: Final = "manifest.json"
+MANIFEST_FORMAT: Final = "pyipld-pack/1"
+_TMP_DIR: Final = ".pack-tmp"
+# Upper bound of a CARv1 header over n roots: varint(len) ≤ 9, map/keys/version ≈ 20,
+# array head ≤ 9, per root: tag 42 (2) + byte-string head (≤ 3) + 0x00 prefix + CID.
+_HEADER_FIXED: Final = 40
+_HEADER_PER_ROOT: Final = 6
+
+
+def car_name(index: int) -> str:
+    """File name of the ``index``-th CAR."""
+    return f"pack-{index:05d}.car"
+
+
+def _section_size(cid: bytes, length: int) -> int:
+    return varint_size(len(cid) + length) + len(cid) + length
+
+
+class _Spool:
+    """Blocks of one imported file in a temporary file: put(), get(), section sizes."""
+
+    def __init__(self, directory: Path) -> None:
+        fd, name = tempfile.mkstemp(dir=directory, prefix="spool-")
+        self.path = name
+        self._f: IO[bytes] = os.fdopen(fd, "w+b")
+        self._index: dict[bytes, tuple[int, int]] = {}
+        self._end = 0
+
+    def put(self, cid: bytes, data: bytes) -> None:
+        if cid in self._index:
+            return
+        self._f.write(data)
+        self._index[cid] = (self._end, len(data))
+        self._end += len(data)
+
+    def get(self, cid: bytes) -> bytes:
+        try:
+            off, n = self._index[cid]
+        except KeyError:
+            raise NotFoundError(f"block {CID.from_bytes(cid)} is not in the pack spool") from None
+        self._f.flush()
+        data = os.pread(self._f.fileno(), n, off)
+        if len(data) != n:
+            raise OSError(f"short read from pack spool {self.path}")
+        return data
+
+    def length(self, cid: bytes) -> int:
+        return self._index[cid][1]
+
+    def close(self) -> None:
+        self._f.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def _children(cid: bytes, data: bytes) -> list[bytes]:
+    codec = CID.from_bytes(cid).codec
+    if codec == RAW:
+        return []
+    if codec != DAG_PB:
+        raise ConfigError(f"cannot pack block with codec 0x{codec:x}")
+    return [link.cid for link in decode_pbnode(data).links]
+
+
+def _is_identity(cid: bytes) -> bool:
+    return CID.from_bytes(cid).hash_code == 0
+
+
+@dataclass(slots=True)
+class _Item:
+    file: int
+    index: int
+    root: bytes | None  # None for a spine item
+    size: int  # planned CAR bytes of its sections
+    blocks: list[bytes] | None = None  # spine: the blocks; whole item: DFS from root
+    offset: int = 0
+    length: int = 0
+
+
+class _FileDag:
+    """One imported file: its spool, sizes per node, and its item decomposition."""
+
+    def __init__(self, spool: _Spool, root: bytes) -> None:
+        self.spool = spool
+        self.root = root
+        self._sizes: dict[bytes, int] = {}
+        self._content: dict[bytes, int] = {}
+
+    def links(self, cid: bytes) -> list[bytes]:
+        if _is_identity(cid):
+            return []
+        return _children(cid, self.spool.get(cid))
+
+    def size(self, cid: bytes) -> int:
+        """Planned CAR bytes of the sub-DAG (duplicates counted: an upper bound)."""
+        if cid in self._sizes:
+            return self._sizes[cid]
+        if _is_identity(cid):
+            return 0
+        total = _section_size(cid, self.spool.length(cid)) + sum(self.size(c) for c in self.links(cid))
+        self._sizes[cid] = total
+        return total
+
+    def content_length(self, cid: bytes) -> int:
+        """File bytes below ``cid``."""
+        data = self.spool.get(cid) if not _is_identity(cid) else CID.from_bytes(cid).digest
+        if CID.from_bytes(cid).codec == RAW:
+            return len(data)
+        node = decode_pbnode(data)
+        fs = decode_unixfs_data(node.data or b"")
+        if fs.filesize is not None:
+            return fs.filesize
+        return len(fs.data or b"") + sum(self.content_length(link.cid) for link in node.links)
+
+    def items(self, file: int, capacity: int) -> list[_Item]:
+        """Whole DAG if it fits an empty CAR, else maximal fitting sub-trees + a spine item."""
+        one_root = capacity - _HEADER_FIXED - _HEADER_PER_ROOT - len(self.root)
+        items: list[_Item] = []
+        spine: list[bytes] = []
+        offset = 0
+
+        def visit(cid: bytes) -> None:
+            nonlocal offset
+            if self.size(cid) <= capacity - _HEADER_FIXED - _HEADER_PER_ROOT - len(cid):
+                length = self.content_length(cid)
+                items.append(_Item(file, len(items), cid, self.size(cid), offset=offset, length=length))
+                offset += length
+                return
+            children = self.links(cid)
+            if not children:
+                raise ConfigError(f"block {CID.from_bytes(cid)} ({self.size(cid)} bytes) does not fit a "
+                                  f"{capacity}-byte CAR: use a larger --target-size")
+            node = decode_pbnode(self.spool.get(cid))
+            if node.data and decode_unixfs_data(node.data).data:
+                raise ConfigError(f"cannot split {CID.from_bytes(cid)}: an interior node carries file data")
+            spine.append(cid)
+            for child in children:
+                visit(child)
+
+        if self.size(self.root) <= one_root:
+            return [_Item(file, 0, self.root, self.size(self.root), offset=0,
+                          length=self.content_length(self.root))]
+        visit(self.root)
+        spine_size = sum(_section_size(c, self.spool.length(c)) for c in spine)
+        if spine_size > capacity - _HEADER_FIXED:
+            raise ConfigError(f"the interior nodes of a file need {spine_size} bytes: use a larger --target-size")
+        items.append(_Item(file, len(items), None, spine_size, blocks=spine))
+        return items
+
+    def iter_blocks(self, item: _Item) -> Iterator[tuple[bytes, bytes]]:
+        """Blocks of an item in pre-order depth-first order (``dag export`` order)."""
+        if item.blocks is not None:
+            for cid in item.blocks:
+                yield cid, self.spool.get(cid)
+            return
+        assert item.root is not None
+        stack = [item.root]
+        while stack:
+            cid = stack.pop()
+            if _is_identity(cid):
+                continue
+            data = self.spool.get(cid)
+            yield cid, data
+            stack.extend(reversed(_children(cid, data)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    path: str  # absolute path on disk
+    name: str  # relative path recorded in the manifest ('/'-separated)
+    size: int
+    mtime_ns: int
+
+
+def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[str]]:
+    inputs: list[_Input] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+
+    def add(path: str, name: str) -> None:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode):
+            if name in seen:
+                raise ConfigError(f"two inputs map to the same name {name!r}")
+            seen.add(name)
+            inputs.append(_Input(os.path.abspath(path), name, st.st_size, st.st_mtime_ns))
+        elif stat.S_ISDIR(st.st_mode):
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+            for entry in entries:
+                add(entry.path, f"{name}/{entry.name}" if name else entry.name)
+        else:
+            skipped.append(name)
+
+    for p in paths:
+        path = os.fspath(p)
+        if not os.path.lexists(path):
+            raise FileNotFoundError(2, "no such file or directory", path)
+        add(path, os.path.basename(os.path.normpath(path)))
+    return inputs, skipped
+
+
+@dataclass(slots=True)
+class PackResult:
+    """What :func:`pack` did."""
+
+    outdir: str
+    manifest: dict[str, Any]
+    cars_written: int
+    cars_skipped: int
+    files_imported: int = 0
+    bytes_imported: int = field(default=0)
+
+
+def _params_dict(params: ImportParams) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items()}
+
+
+def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
+    with atomic_output(path) as f:
+        f.write(json.dumps(doc, indent=1, sort_keys=False).encode() + b"\n")
+
+
+class _Packer:
+    def __init__(self, outdir: Path, target_size: int, params: ImportParams, jobs: int,
+                 on_car: Callable[[dict[str, Any]], None] | None,
+                 progress: Callable[[int], None] | None) -> None:
+        self.outdir = outdir
+        self.target = target_size
+        self.capacity = unpadded_piece_size(target_size)
+        self.params = params
+        self.jobs = jobs
+        self.on_car = on_car
+        self.progress = progress
+        self.tmp = outdir / _TMP_DIR
+        self.cars: list[dict[str, Any]] = []
+        self.files: list[dict[str, Any]] = []
+        self.current: list[tuple[_FileDag, _Item]] = []
+        self.planned = _HEADER_FIXED
+        self.dags: dict[int, _FileDag] = {}
+        self.written = 0
+        self.imported = 0
+        self.imported_bytes = 0
+
+    # -- placing ---------------------------------------------------------------------------
+    def fits(self, item: _Item) -> bool:
+        extra = item.size + (_HEADER_PER_ROOT + len(item.root) if item.root is not None else 0)
+        return self.planned + extra <= self.capacity
+
+    def place(self, dag: _FileDag, item: _Item, doc: dict[str, Any]) -> None:
+        if self.current and not self.fits(item):
+            self.flush(resume=(item.file, item.index))
+        self.current.append((dag, item))
+        self.planned += item.size + (_HEADER_PER_ROOT + len(item.root) if item.root is not None else 0)
+        car = len(self.cars)
+        if item.root is None:
+            doc["spine_car"] = car
+        else:
+            doc["parts"].append({"car": car, "cid": str(CID.from_bytes(item.root)),
+                                 "offset": item.offset, "length": item.length})
+
+    def flush(self, resume: tuple[int, int]) -> None:
+        index = len(self.cars)
+        name = car_name(index)
+        roots = [item.root for _, item in self.current if item.root is not None]
+        commp = CommP(jobs=self.jobs)
+        with atomic_output(self.outdir / name) as raw:
+            tap = CommPWriter(raw, commp)
+            writer = CarV1Writer(tap, roots)  # type: ignore[arg-type]
+            for dag, item in self.current:
+                for cid, data in dag.iter_blocks(item):
+                    writer.put(cid, data)
+            writer.close()
+            info = tap.digest()
+            commp.close()
+        if info.payload_size > self.capacity:  # pragma: no cover - planning is an upper bound
+            raise AssertionError("planned CAR exceeded its capacity")
+        entry = {
+            "index": index,
+            "name": name,
+            "roots": [str(CID.from_bytes(r)) for r in roots],
+            "car_size": info.payload_size,
+            "blocks": writer.blocks_written,
+            "piece_cid": str(info.cid_v1),
+            "piece_cid_v2": str(info.cid_v2),
+            "payload_size": info.payload_size,
+            "unpadded_piece_size": info.unpadded_size,
+            "padded_piece_size": info.padded_size,
+        }
+        self.cars.append(entry)
+        self.written += 1
+        # Spools whose every item is now in a finished CAR can go.
+        done_files = {item.file for _, item in self.current}
+        self.current = []
+        self.planned = _HEADER_FIXED
+        for f in sorted(done_files):
+            if f < resume[0] and f in self.dags:
+                self.dags.pop(f).spool.close()
+        self.save(resume, complete=False)
+        if self.on_car is not None:
+            self.on_car(entry)
+
+    # -- manifest ---------------------------------------------------------------------------
+    def header(self, inputs: list[_Input], skipped: list[str]) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "target_size": self.target,
+            "car_capacity": self.capacity,
+            "params": _params_dict(self.params),
+            "inputs": [[i.name, i.size, i.mtime_ns] for i in inputs],
+            "skipped": skipped,
+        }
+
+    def save(self, resume: tuple[int, int] | None, *, complete: bool) -> None:
+        doc = dict(self.base)
+        doc["cars"] = self.cars
+        files = self.files if complete else self.files[: resume[0] + 1 if resume else len(self.files)]
+        doc["files"] = files
+        doc["resume"] = {"file": resume[0], "item": resume[1]} if resume else None
+        doc["complete"] = complete
+        self.doc = doc
+        _write_json_atomic(self.outdir / MANIFEST_NAME, doc)
+
+    def run(self, inputs: list[_Input], skipped: list[str]) -> dict[str, Any]:
+        self.base = self.header(inputs, skipped)
+        start_file, start_item = 0, 0
+        manifest = self.outdir / MANIFEST_NAME
+        if manifest.exists():
+            old: dict[str, Any] = json.loads(manifest.read_text())
+            for key in ("format", "target_size", "params", "inputs"):
+                if old.get(key) != json.loads(json.dumps(self.base[key])):
+                    raise ConfigError(f"{self.outdir} holds a pack with another {key}: use an empty directory")
+            for car in old["cars"]:
+                path = self.outdir / car["name"]
+                if not path.is_file() or path.stat().st_size != car["car_size"]:
+                    raise ConfigError(f"{path} is missing or changed since the manifest was written: "
+                                      "use an empty directory")
+            self.cars = old["cars"]
+            self.files = old["files"]
+            if old.get("complete"):
+                self.doc = old
+                return old
+            start_file, start_item = old["resume"]["file"], old["resume"]["item"]
+            self.files = self.files[: start_file + (1 if start_item else 0)]
+        elif any(not p.name.startswith(".") for p in self.outdir.iterdir()):
+            raise ConfigError(f"{self.outdir} is not empty and holds no pack manifest")
+        # Leftovers of an interrupted run: the spool directory and temporary CAR/manifest names.
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        for leftover in self.outdir.glob(".*.tmp-*"):
+            if leftover.name.startswith((".pack-", f".{MANIFEST_NAME}")):
+                leftover.unlink()
+        self.tmp.mkdir()
+        try:
+            for index in range(start_file, len(inputs)):
+                self.pack_file(index, inputs[index], start_item if index == start_file else 0)
+            if self.current:
+                self.flush(resume=(len(inputs), 0))
+            self.save(None, complete=True)
+        finally:
+            for dag in self.dags.values():
+                dag.spool.close()
+            self.dags.clear()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.doc
+
+    def pack_file(self, index: int, inp: _Input, first_item: int) -> None:
+        st = os.stat(inp.path)
+        if st.st_size != inp.size or st.st_mtime_ns != inp.mtime_ns:
+            raise ConfigError(f"{inp.path} changed while packing")
+        spool = _Spool(self.tmp)
+        result = import_file(inp.path, self.params, spool, jobs=self.jobs, progress=self.progress)
+        self.imported += 1
+        self.imported_bytes += result.size
+        dag = _FileDag(spool, result.cid.bytes)
+        self.dags[index] = dag
+        if first_item == 0:
+            doc: dict[str, Any] = {"path": inp.name, "size": result.size, "root": str(result.cid),
+                                   "parts": [], "spine_car": None}
+            self.files.append(doc)
+        else:
+            doc = self.files[index]
+        items = dag.items(index, self.capacity)
+        for item in items[first_item:]:
+            self.place(dag, item, doc)
+
+
+def pack(
+    paths: Sequence[str | os.PathLike[str]],
+    outdir: str | os.PathLike[str],
+    *,
+    target_size: int,
+    params: ImportParams | None = None,
+    jobs: int = 1,
+    on_car: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PackResult:
+    """Pack files and directory trees into CARs that each fit a piece of ``target_size``.
+
+    Args:
+        paths: files and directories, in the order they are packed.
+        outdir: output directory (created); a previous, interrupted pack of the same
+            inputs there is resumed.
+        target_size: padded piece size each CAR must fit (power of two, e.g. 32 GiB).
+        params: import parameters (default: kubo's ``ipfs add`` defaults).
+        jobs: worker threads for leaf hashing and CommP.
+        on_car: called with each finished CAR's manifest entry.
+        progress: called with input byte counts as files are imported.
+
+    Returns:
+        the final manifest and counts.
+
+    Raises:
+        ConfigError: bad target size, a block larger than a piece, or OUTDIR holds
+            something else.
+    """
+    check_piece_size(target_size)
+    params = params or ImportParams()
+    params.resolve()
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    inputs, skipped = _walk(paths)
+    packer = _Packer(out, target_size, params, jobs, on_car, progress)
+    before = len(json.loads((out / MANIFEST_NAME).read_text())["cars"]) if (out / MANIFEST_NAME).exists() else 0
+    doc = packer.run(inputs, skipped)
+    return PackResult(str(out), doc, packer.written, before, packer.imported, packer.imported_bytes)
+
+
+# -- reading back ---------------------------------------------------------------------------------
+
+
+def iter_file_content(get: Callable[[bytes], bytes], cid: bytes) -> Iterator[bytes]:
+    """File bytes of a UnixFS file DAG (raw or dag-pb leaves), depth-first."""
+    stack = [cid]
+    while stack:
+        c = stack.pop()
+        parsed = CID.from_bytes(c)
+        data = parsed.digest if parsed.hash_code == 0 else get(c)
+        if parsed.codec == RAW:
+            yield data
+            continue
+        node = decode_pbnode(data)
+        fs = decode_unixfs_data(node.data or b"")
+        if fs.data:
+            yield fs.data
+        stack.extend(reversed([link.cid for link in node.links]))
+
+
+def reassemble(outdir: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[str]:
+    """Rebuild every packed file under ``dest`` from the CARs and the manifest.
+
+    Returns the relative paths written. Uses the CARs only (blocks verified on read).
+    """
+    from .blockstore import CarBlockstore
+
+    base = Path(outdir)
+    doc = json.loads((base / MANIFEST_NAME).read_text())
+    if doc.get("format") != MANIFEST_FORMAT:
+        raise ConfigError(f"{base / MANIFEST_NAME} is not a {MANIFEST_FORMAT} manifest")
+    stores: dict[int, CarBlockstore] = {}
+    written = []
+    dest_path = Path(dest)
+    try:
+        for entry in doc["files"]:
+            rel = entry["path"]
+            parts = Path(rel).parts
+            if Path(rel).is_absolute() or ".." in parts:
+                raise ConfigError(f"unsafe path {rel!r} in manifest")
+            target = dest_path.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_output(target) as f:
+                for part in entry["parts"]:
+                    k = part["car"]
+                    if k not in stores:
+                        stores[k] = CarBlockstore(base / doc["cars"][k]["name"])
+                    for chunk in iter_file_content(stores[k].get, CID.decode(part["cid"]).bytes):
+                        f.write(chunk)
+            written.append(rel)
+    finally:
+        for s in stores.values():
+            s.close()
+    return written

@@ -1,0 +1,317 @@
+"""Open any CAR file (v1 or v2) and read its header, sections and index.
+
+:class:`CarFile` is the version-agnostic front: it validates the CARv2 header,
+confines reading to the payload (data offset … data offset + size), and parses the
+index only when asked. The index is never trusted for data; :meth:`CarFile.verify_index`
+checks it against a scan of the payload.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Self
+
+import dag_cbor
+
+from ..cid import CID
+from ..errors import CarError, CarIndexError, DecodeError, LimitExceededError
+from .index import CarIndex, decode_index, decode_legacy_index_sorted
+from .v1 import (
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_SECTION_BYTES,
+    CarHeader,
+    CarV1Reader,
+    Section,
+    SectionHead,
+    _first_line,
+    _verify_or_raise,
+    decode_header,
+)
+from .v2 import PRAGMA, PRAGMA_SIZE, CarV2Header, read_v2_prefix
+
+__all__ = ["CarFile", "open_car", "sniff_version"]
+
+_MAX_VARINT_BYTES = 9
+
+
+def sniff_version(stream: IO[bytes], *, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> int:
+    """The ``version`` in the first header (go-car ``ReadVersion``); the stream is consumed.
+
+    Raises:
+        CarError / LimitExceededError: no readable header.
+    """
+    value = 0
+    shift = 0
+    for i in range(_MAX_VARINT_BYTES):
+        b = stream.read(1)
+        if not b:
+            raise CarError("unexpected EOF in header length at offset 0", offset=0)
+        value |= (b[0] & 0x7F) << shift
+        if b[0] < 0x80:
+            break
+        shift += 7
+    else:
+        raise CarError("header length varint too long at offset 0", offset=0)
+    del i
+    if value > max_header_bytes:
+        raise LimitExceededError(
+            f"invalid header data, length of read beyond allowable maximum: header length {value} > "
+            f"max_header_bytes={max_header_bytes}", offset=0)
+    body = stream.read(value)
+    if len(body) != value:
+        raise CarError("unexpected EOF in header at offset 0", offset=0)
+    try:
+        obj: Any = dag_cbor.decode(body)
+    except Exception as exc:
+        raise CarError(f"invalid header data at offset 0: {_first_line(exc)}", offset=0) from exc
+    if isinstance(obj, dict) and isinstance(obj.get("version"), int) and not isinstance(obj["version"], bool):
+        return int(obj["version"])
+    decode_header(body)  # raises the precise error
+    raise CarError("invalid CAR header format", offset=0)  # pragma: no cover
+
+
+class CarFile:
+    """A CAR file opened for reading (random access needs a seekable file).
+
+    Args:
+        source: a path, or a seekable binary file object (not closed by us).
+        max_header_bytes / max_section_bytes / zero_length_section_as_eof: reader options.
+
+    Attributes:
+        version: 1 or 2.
+        header: the CARv1 header (roots) of the payload.
+        v2_header: the CARv2 header, ``None`` for a CARv1.
+        payload_offset / payload_length: where the CARv1 payload lies in the file.
+
+    Raises:
+        CarError: unreadable header, unknown version, inconsistent CARv2 header.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | IO[bytes],
+        *,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        max_section_bytes: int = DEFAULT_MAX_SECTION_BYTES,
+        zero_length_section_as_eof: bool = False,
+    ) -> None:
+        if isinstance(source, (str, os.PathLike)):
+            self._f: IO[bytes] = open(source, "rb")  # noqa: SIM115 - closed by close()
+            self._owned = True
+            self.name = os.fspath(source)
+        else:
+            self._f = source
+            self._owned = False
+            self.name = str(getattr(source, "name", "<stream>"))
+        self.max_header_bytes = max_header_bytes
+        self.max_section_bytes = max_section_bytes
+        self.zero_length_section_as_eof = zero_length_section_as_eof
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        f = self._f
+        self.file_size = f.seek(0, os.SEEK_END)
+        f.seek(0)
+        first = f.read(PRAGMA_SIZE)
+        f.seek(0)
+        self.v2_header: CarV2Header | None = None
+        if first == PRAGMA:
+            self.version = 2
+            self.v2_header = read_v2_prefix(f, self.file_size)
+            self.payload_offset = self.v2_header.data_offset
+            self.payload_length: int = self.v2_header.data_size
+        else:
+            version = sniff_version(f, max_header_bytes=self.max_header_bytes)
+            if version == 2:
+                # a {version: 2} header that is not the exact pragma bytes, or a truncated one
+                if len(first) < PRAGMA_SIZE:
+                    raise CarError("unexpected EOF in CARv2 pragma", offset=len(first))
+                raise CarError("invalid CARv2 pragma", offset=0)
+            if version != 1:
+                raise CarError(f"invalid car version: {version}", offset=0)
+            self.version = 1
+            self.payload_offset = 0
+            self.payload_length = self.file_size
+        f.seek(self.payload_offset)
+        reader = self._reader(verify=False)
+        self.header: CarHeader = reader.header
+        self.header_length = reader.header_length
+
+    # -- basics ---------------------------------------------------------------------
+    @property
+    def roots(self) -> tuple[CID, ...]:
+        return self.header.roots
+
+    @property
+    def has_index(self) -> bool:
+        return self.v2_header is not None and self.v2_header.index_offset != 0
+
+    def _reader(self, *, verify: bool) -> CarV1Reader:
+        self._f.seek(self.payload_offset)
+        return CarV1Reader(
+            self._f, verify=verify, max_header_bytes=self.max_header_bytes,
+            max_section_bytes=self.max_section_bytes, zero_length_section_as_eof=self.zero_length_section_as_eof,
+            limit=self.payload_length if self.version == 2 else None, base_offset=self.payload_offset,
+        )
+
+    def iter_sections(self, *, verify: bool = True) -> Iterator[Section]:
+        """Every section in payload order (hash-verified by default)."""
+        return iter(self._reader(verify=verify))
+
+    def iter_heads(self) -> Iterator[SectionHead]:
+        """Every section's CID and offsets, without reading block data."""
+        return self._reader(verify=False).iter_heads()
+
+    def verify_blocks(self, progress: Callable[[int], None] | None = None) -> int:
+        """Hash-check every block; returns the number of sections.
+
+        On a regular file the data is hashed straight from a read-only ``mmap`` (no copy);
+        otherwise it streams like :meth:`iter_sections`. ``progress`` gets each section's length.
+
+        Raises:
+            IntegrityError: the first block that does not match its CID.
+            CarError / LimitExceededError: a malformed section.
+        """
+        try:
+            mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            n = 0
+            for section in self.iter_sections(verify=True):
+                n += 1
+                if progress is not None:
+                    progress(section.length)
+            return n
+        count = 0
+        view = memoryview(mm)
+        try:
+            for head in self.iter_heads():
+                start = self.payload_offset + head.data_offset
+                parsed = CID.from_bytes(head.cid)
+                data = view[start : start + head.data_length]
+                try:
+                    _verify_or_raise(head.cid, parsed.hash_code, parsed.digest, data,
+                                     self.payload_offset + head.offset)
+                finally:
+                    data.release()  # the map can only close once no slice is exported
+                count += 1
+                if progress is not None:
+                    progress(head.length)
+        finally:
+            view.release()
+            mm.close()
+        return count
+
+    # -- random access ---------------------------------------------------------------------
+    def read_section_at(self, offset: int, *, verify: bool = True, data: bool = True) -> Section | SectionHead:
+        """The section whose length varint is at payload ``offset`` (with its data unless ``data=False``).
+
+        Raises:
+            CarIndexError: ``offset`` is not inside the sections.
+            CarError / IntegrityError: the bytes there are not a valid (matching) section.
+        """
+        if offset < self.header_length or offset >= self.payload_length:
+            raise CarIndexError(f"offset {offset} is outside the sections of the payload", offset=offset)
+        self._f.seek(self.payload_offset + offset)
+        reader = CarV1Reader.at_section(
+            self._f, limit=self.payload_length, base_offset=self.payload_offset, offset=offset,
+            verify=verify, max_section_bytes=self.max_section_bytes)
+        found = reader.read_section() if data else reader.read_head()
+        if found is None:
+            raise CarIndexError(f"no section at payload offset {offset}", offset=offset)
+        return found
+
+    def read_data(self, data_offset: int, length: int) -> bytes:
+        """Raw bytes of the payload (bounded by the payload)."""
+        if data_offset < 0 or length < 0 or data_offset + length > self.payload_length:
+            raise CarError(f"read [{data_offset}, {data_offset + length}) outside the payload", offset=data_offset)
+        self._f.seek(self.payload_offset + data_offset)
+        data = self._f.read(length)
+        if len(data) != length:
+            raise CarError(f"unexpected EOF reading block data at payload offset {data_offset}",
+                           offset=self.payload_offset + data_offset)
+        return data
+
+    # -- index ----------------------------------------------------------------------
+    def index_bytes(self) -> bytes | None:
+        """The raw index section of a CARv2 (to EOF), or ``None``."""
+        if self.v2_header is None or not self.v2_header.index_offset:
+            return None
+        self._f.seek(self.v2_header.index_offset)
+        return self._f.read(self.file_size - self.v2_header.index_offset)
+
+    def read_index(self, *, allow_legacy: bool = True, strict: bool = False) -> CarIndex | None:
+        """Parse the CARv2 index (``None`` when there is none).
+
+        Args:
+            allow_legacy: accept an IndexSorted body without codec varint (spec §2.5).
+            strict: reject unsorted buckets and trailing bytes.
+
+        Raises:
+            CarIndexError: the index cannot be parsed.
+        """
+        raw = self.index_bytes()
+        if raw is None:
+            return None
+        assert self.v2_header is not None
+        base = self.v2_header.index_offset
+        try:
+            return decode_index(raw, base_offset=base, strict=strict)
+        except CarIndexError:
+            if allow_legacy:
+                try:
+                    return decode_legacy_index_sorted(raw, base_offset=base)
+                except DecodeError:
+                    pass
+            raise
+
+    def verify_index(self, index: CarIndex) -> None:
+        """Check ``index`` against the payload: every entry points at a section with that
+        digest, and every non-identity section is in the index.
+
+        Raises:
+            CarIndexError: an entry points at the wrong place or a block is missing from it.
+        """
+        index.check_sorted()
+        offsets: dict[int, bytes] = {}
+        for head in self.iter_heads():
+            offsets[head.offset] = head.cid
+        listed: set[int] = set()
+        for rec in index:
+            cid = offsets.get(rec.offset)
+            if cid is None:
+                raise CarIndexError(f"index entry {rec.digest.hex()} points at payload offset {rec.offset}, "
+                                    "where no section starts", offset=rec.offset)
+            parsed = CID.from_bytes(cid)
+            if parsed.digest != rec.digest or (rec.code is not None and rec.code != parsed.hash_code):
+                raise CarIndexError(f"index entry {rec.digest.hex()} points at payload offset {rec.offset}, "
+                                    f"which holds {parsed}", offset=rec.offset)
+            listed.add(rec.offset)
+        for off, cid in offsets.items():
+            parsed = CID.from_bytes(cid)
+            if parsed.hash_code == 0 and off not in listed:
+                continue
+            if off not in listed:
+                raise CarIndexError(f"block {parsed} at payload offset {off} is not in the index", offset=off)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def close(self) -> None:
+        if self._owned:
+            self._f.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_car(source: str | os.PathLike[str] | IO[bytes], **options: Any) -> CarFile:
+    """Open a CAR file (v1 or v2); options as :class:`CarFile`."""
+    return CarFile(source, **options)

@@ -1,0 +1,257 @@
+"""Safe extraction of a UnixFS DAG (file, directory tree or symlink) to the file system.
+
+Safety rules (the DAG is untrusted):
+
+* every entry name is checked before use: empty, ``.``, ``..``, or containing
+  ``/`` or NUL is refused (:class:`~pyipld.errors.UnsafePathError`) — so no
+  absolute or traversal path can be formed;
+* every file-system operation is relative to a directory file descriptor that
+  was opened with ``O_NOFOLLOW | O_DIRECTORY`` (``openat``-style), so a symlink
+  — one from the DAG or one already on disk — is never followed while writing;
+  symlinks from the DAG are created as symlinks (their targets may point
+  anywhere, as in tar; they are never dereferenced here);
+* nothing is written outside DEST, and nothing that already exists is replaced;
+* a file appears under its name only when complete: it is written to a
+  temporary name in the same directory and renamed (a failure removes it);
+* duplicate names in one directory, a directory linking to one of its
+  ancestors, nesting deeper than ``max_depth``, more than ``max_entries`` entries
+  (when set: a DAG may link one sub-tree many times), and links of the wrong type
+  (e.g. a HAMT shard pointing at a file, a file node linking a directory, an
+  unknown codec) raise :class:`~pyipld.errors.UnixFSError`;
+* stored mode/mtime are restored (mode bits ``0o777`` only: set-uid, set-gid and
+  sticky bits from an untrusted DAG are dropped); a directory's metadata is set
+  after its contents are written.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ..blockstore import BlockSource
+from ..cid import CID
+from ..errors import UnixFSError, UnsafePathError
+from .reader import iter_file
+from .resolve import resolve_path
+from .walk import DirectoryEntry, UnixFSNode, iter_directory, load_node
+
+__all__ = ["ExtractStats", "check_entry_name_safe", "extract"]
+
+EntryCallback = Callable[[bytes, str], None]
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_MODE_MASK = 0o777
+
+
+@dataclass(slots=True)
+class ExtractStats:
+    """What :func:`extract` wrote."""
+
+    files: int = 0
+    directories: int = 0
+    symlinks: int = 0
+    file_bytes: int = 0
+
+
+def check_entry_name_safe(name: bytes) -> None:
+    """Refuse a name that could leave its directory or is not a plain name.
+
+    Raises:
+        UnsafePathError: empty, ``.``, ``..``, or containing ``/`` or NUL.
+    """
+    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+        raise UnsafePathError(f"unsafe entry name {name!r}: refusing to write it")
+
+
+def _meta(node: UnixFSNode) -> tuple[int | None, int | None]:
+    """(mode, mtime in ns) stored on a dag-pb node, if any."""
+    if node.data is None:
+        return None, None
+    mode = node.data.mode & _MODE_MASK if node.data.mode else None
+    mt = node.data.mtime
+    return mode, (mt.seconds * 1_000_000_000 + mt.nanos) if mt is not None else None
+
+
+class _Extractor:
+    def __init__(self, source: BlockSource, *, metadata: bool, max_depth: int, max_entries: int | None,
+                 on_entry: EntryCallback | None) -> None:
+        self.source = source
+        self.max_entries = max_entries
+        self.seen = 0
+        self.metadata = metadata
+        self.max_depth = max_depth
+        self.on_entry = on_entry
+        self.stats = ExtractStats()
+
+    def _report(self, path: bytes, kind: str) -> None:
+        if self.on_entry is not None:
+            self.on_entry(path, kind)
+
+    def write_file(self, dir_fd: int, name: bytes, node: UnixFSNode, path: bytes) -> None:
+        tmp = b".pyipld-tmp-" + secrets.token_hex(8).encode()
+        fd = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=dir_fd)
+        try:
+            try:
+                for chunk in iter_file(self.source, node.cid):
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    self.stats.file_bytes += len(chunk)
+                mode, mtime_ns = _meta(node) if self.metadata else (None, None)
+                if mode is not None:
+                    os.fchmod(fd, mode)
+                if mtime_ns is not None:
+                    os.utime(fd, ns=(mtime_ns, mtime_ns))
+            finally:
+                os.close(fd)
+            try:
+                os.lstat(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            else:
+                raise FileExistsError(17, "refusing to replace an existing entry", os.fsdecode(path))
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            raise
+        self.stats.files += 1
+        self._report(path, "file")
+
+    def write_symlink(self, dir_fd: int, name: bytes, node: UnixFSNode, path: bytes) -> None:
+        assert node.data is not None
+        target = node.data.data or b""
+        if not target or b"\0" in target:
+            raise UnixFSError(f"symlink {os.fsdecode(path)!r} has an empty or NUL-containing target")
+        os.symlink(target, name, dir_fd=dir_fd)
+        _, mtime_ns = _meta(node) if self.metadata else (None, None)
+        if mtime_ns is not None:
+            try:
+                os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+            except NotImplementedError:  # pragma: no cover - platforms without lutimes
+                pass
+        self.stats.symlinks += 1
+        self._report(path, "symlink")
+
+    def write_tree(self, dir_fd: int, node: UnixFSNode, path: bytes) -> None:
+        """Fill the (new, empty) directory ``dir_fd`` with ``node``'s entries; closes ``dir_fd``."""
+        frames: list[tuple[int, Iterator[DirectoryEntry], set[bytes], UnixFSNode, bytes]] = [
+            (dir_fd, iter_directory(self.source, node), set(), node, path)
+        ]
+        ancestors = [node.cid]
+        try:
+            while frames:
+                fd, entries, seen, dnode, dpath = frames[-1]
+                entry = next(entries, None)
+                if entry is None:
+                    self._finish_dir(fd, dnode, dpath)
+                    frames.pop()
+                    ancestors.pop()
+                    continue
+                name = entry.name
+                check_entry_name_safe(name)
+                self.seen += 1
+                if self.max_entries is not None and self.seen > self.max_entries:
+                    raise UnixFSError(f"more than max_entries={self.max_entries} entries to extract")
+                if name in seen:
+                    raise UnixFSError(f"duplicate entry name {name!r} in directory {os.fsdecode(dpath)!r}")
+                seen.add(name)
+                child = load_node(self.source, entry.cid)
+                child_path = dpath + b"/" + name if dpath else name
+                kind = child.kind
+                if kind == "file":
+                    self.write_file(fd, name, child, child_path)
+                elif kind == "symlink":
+                    self.write_symlink(fd, name, child, child_path)
+                elif kind == "directory":
+                    if child.cid in ancestors:
+                        raise UnixFSError(f"directory cycle: {os.fsdecode(child_path)!r} links to an ancestor")
+                    if len(frames) >= self.max_depth:
+                        raise UnixFSError(f"directories nested deeper than max_depth={self.max_depth}")
+                    os.mkdir(name, 0o777, dir_fd=fd)
+                    child_fd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                    frames.append((child_fd, iter_directory(self.source, child), set(), child, child_path))
+                    ancestors.append(child.cid)
+                else:
+                    raise UnixFSError(f"entry {os.fsdecode(child_path)!r} ({CID.from_bytes(child.cid)}) is not a "
+                                      "UnixFS file, directory or symlink")
+        finally:
+            for fd, *_ in frames:
+                os.close(fd)
+
+    def _finish_dir(self, fd: int, node: UnixFSNode, path: bytes) -> None:
+        mode, mtime_ns = _meta(node) if self.metadata else (None, None)
+        if mode is not None:
+            os.fchmod(fd, mode)
+        if mtime_ns is not None:
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        self.stats.directories += 1
+        self._report(path, "directory")
+
+
+def extract(
+    source: BlockSource,
+    root: str | bytes | CID,
+    dest: str | os.PathLike[str] | bytes,
+    *,
+    metadata: bool = True,
+    max_depth: int = 256,
+    max_entries: int | None = None,
+    on_entry: EntryCallback | None = None,
+) -> ExtractStats:
+    """Write the file, directory or symlink at IPFS path ``root`` to ``dest``.
+
+    ``dest`` itself becomes the root entry: it must not exist, except that a
+    directory root may fill an existing empty directory. Its parent must exist.
+
+    Args:
+        source: where blocks come from (every block is hash-checked).
+        root: ``CID`` or ``CID/a/b`` (resolved through basic and HAMT directories).
+        dest: the path to create.
+        metadata: restore stored mode (0o777 bits) and mtime.
+        max_depth: deepest directory nesting accepted.
+        max_entries: refuse to write more entries than this (a DAG can link one
+            sub-tree many times: its extracted size can be far larger than its blocks).
+        on_entry: called with ``(path relative to dest, kind)`` after each entry.
+
+    Raises:
+        UnsafePathError: an entry name that could escape its directory.
+        UnixFSError: duplicate names, cycles, wrong link types, malformed nodes.
+        NotFoundError / IntegrityError: missing or corrupt blocks.
+        FileExistsError: ``dest`` (or an entry) already exists.
+    """
+    resolved = resolve_path(source, root)
+    node = resolved.node
+    ex = _Extractor(source, metadata=metadata, max_depth=max_depth, max_entries=max_entries, on_entry=on_entry)
+    raw = os.fsencode(dest).rstrip(b"/") or b"/"
+    parent, name = os.path.split(raw)
+    parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = node.kind
+        if kind == "file":
+            ex.write_file(parent_fd, name, node, b"")
+        elif kind == "symlink":
+            ex.write_symlink(parent_fd, name, node, b"")
+        elif kind == "directory":
+            try:
+                os.mkdir(name, 0o777, dir_fd=parent_fd)
+            except FileExistsError:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+                try:
+                    empty = not os.listdir(fd)
+                finally:
+                    os.close(fd)
+                if not empty:
+                    raise FileExistsError(17, "destination exists and is not an empty directory",
+                                          os.fsdecode(raw)) from None
+            ex.write_tree(os.open(name, _DIR_FLAGS, dir_fd=parent_fd), node, b"")
+        else:
+            raise UnixFSError(f"{resolved.cid} is not a UnixFS file, directory or symlink")
+    finally:
+        os.close(parent_fd)
+    return ex.stats

@@ -1,0 +1,159 @@
+"""Reading UnixFS DAGs: load a node, list a directory (basic or HAMT), walk a tree.
+
+Every block comes through :func:`~pyipld.blockstore.get_verified`, so a block
+that does not hash to its CID is an :class:`~pyipld.errors.IntegrityError`.
+Shapes that are not UnixFS (a directory without Data, a link to a block of
+another codec where a UnixFS node is required, a malformed HAMT) raise
+:class:`~pyipld.errors.UnixFSError`. Directory names are returned as raw bytes,
+unchecked: :mod:`pyipld.unixfs.extract` decides what is safe to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from ..blockstore import BlockSource, get_verified
+from ..cid import CID, DAG_PB, RAW
+from ..dagpb import PBNode, decode_pbnode
+from ..errors import UnixFSError
+from .data import DataType, UnixFSData, decode_unixfs_data
+from .hamt import hamt_lookup, iter_hamt, shard_shape
+
+__all__ = ["DirectoryEntry", "NodeKind", "UnixFSNode", "iter_directory", "load_node", "lookup", "walk"]
+
+NodeKind = Literal["file", "directory", "symlink", "other"]
+
+_MAX_WALK_DEPTH = 4096  # directories nested deeper than any file system allows
+
+@dataclass(frozen=True, slots=True)
+class UnixFSNode:
+    """One decoded block.
+
+    Attributes:
+        cid: its binary CID.
+        block: the block bytes.
+        pb: the dag-pb node (``None`` for raw blocks and other codecs).
+        data: the UnixFS Data (``None`` for raw blocks and other codecs).
+    """
+
+    cid: bytes
+    block: bytes
+    pb: PBNode | None
+    data: UnixFSData | None
+
+    @property
+    def kind(self) -> NodeKind:
+        """``file`` (raw block or File/Raw), ``directory`` (incl. HAMT), ``symlink``, ``other``."""
+        if self.pb is None:
+            return "file" if CID.from_bytes(self.cid).codec == RAW else "other"
+        assert self.data is not None
+        t = self.data.type
+        if t in (DataType.FILE, DataType.RAW):
+            return "file"
+        if t in (DataType.DIRECTORY, DataType.HAMT_SHARD):
+            return "directory"
+        if t == DataType.SYMLINK:
+            return "symlink"
+        return "other"
+
+    @property
+    def file_size(self) -> int:
+        """Bytes of file content (0 for non-files)."""
+        if self.pb is None:
+            return len(self.block) if self.kind == "file" else 0
+        assert self.data is not None
+        if self.kind != "file":
+            return 0
+        if self.data.filesize is not None:
+            return self.data.filesize
+        return len(self.data.data or b"")
+
+    @property
+    def sharded(self) -> bool:
+        return self.data is not None and self.data.type == DataType.HAMT_SHARD
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """A named link out of a directory."""
+
+    name: bytes
+    cid: CID
+    tsize: int | None
+
+def load_node(source: BlockSource, cid: bytes | CID) -> UnixFSNode:
+    """Fetch, verify and decode one block.
+
+    Raises:
+        NotFoundError, IntegrityError: from the source.
+        DagPBError / UnixFSError: a dag-pb block that is not UnixFS.
+    """
+    raw_cid = cid.bytes if isinstance(cid, CID) else cid
+    block = get_verified(source, raw_cid)
+    codec = CID.from_bytes(raw_cid).codec
+    if codec != DAG_PB:
+        return UnixFSNode(raw_cid, block, None, None)
+    pb = decode_pbnode(block)
+    if pb.data is None:
+        raise UnixFSError(f"dag-pb node {CID.from_bytes(raw_cid)} has no UnixFS data")
+    return UnixFSNode(raw_cid, block, pb, decode_unixfs_data(pb.data))
+
+def iter_directory(source: BlockSource, node: UnixFSNode) -> Iterator[DirectoryEntry]:
+    """The entries of a basic or HAMT directory, in link order.
+
+    Raises:
+        UnixFSError: ``node`` is not a directory, or a shard is malformed.
+    """
+    if node.pb is None or node.data is None or node.kind != "directory":
+        raise UnixFSError(f"{CID.from_bytes(node.cid)} is not a directory")
+    if node.data.type == DataType.DIRECTORY:
+        for link in node.pb.links:
+            yield DirectoryEntry(link.name or b"", CID.from_bytes(link.cid), link.tsize)
+        return
+    shape = shard_shape(node.pb, node.data)
+    for name, link in iter_hamt(lambda c: get_verified(source, c), shape):
+        yield DirectoryEntry(name, CID.from_bytes(link.cid), link.tsize)
+
+def lookup(source: BlockSource, node: UnixFSNode, name: bytes) -> DirectoryEntry | None:
+    """The entry ``name`` of a directory node (HAMTs: by hash, loading only one path)."""
+    if node.pb is None or node.data is None or node.kind != "directory":
+        raise UnixFSError(f"{CID.from_bytes(node.cid)} is not a directory")
+    if node.data.type == DataType.DIRECTORY:
+        for link in node.pb.links:
+            if link.name == name:
+                return DirectoryEntry(name, CID.from_bytes(link.cid), link.tsize)
+        return None
+    found = hamt_lookup(lambda c: get_verified(source, c), shard_shape(node.pb, node.data), name)
+    return None if found is None else DirectoryEntry(name, CID.from_bytes(found.cid), found.tsize)
+
+def walk(source: BlockSource, root: bytes | CID) -> Iterator[tuple[tuple[bytes, ...], UnixFSNode]]:
+    """Every node under ``root`` as ``(path components, node)``, parents before children.
+
+    Raises:
+        UnixFSError: a directory that links to one of its ancestors, or nesting
+            deeper than 4096 levels.
+    """
+    first = load_node(source, root)
+    yield (), first
+    if first.kind != "directory":
+        return
+    stack: list[tuple[tuple[bytes, ...], Iterator[DirectoryEntry]]] = [((), iter_directory(source, first))]
+    ancestors = [first.cid]
+    while stack:
+        path, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            ancestors.pop()
+            continue
+        child = load_node(source, entry.cid)
+        child_path = (*path, entry.name)
+        yield child_path, child
+        if child.kind == "directory":
+            if child.cid in ancestors:
+                raise UnixFSError(f"directory cycle at /{b'/'.join(child_path)!r}")
+            if len(stack) >= _MAX_WALK_DEPTH:
+                raise UnixFSError(f"directories nested deeper than {_MAX_WALK_DEPTH} levels")
+            stack.append((child_path, iter_directory(source, child)))
+            ancestors.append(child.cid)

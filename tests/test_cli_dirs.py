@@ -1,0 +1,136 @@
+"""CLI: ``add -r`` (kubo's output), ``ls`` and ``get`` with a directory blockstore."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pyipld.cli import main
+
+
+def _tree(root: Path) -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "mars.txt").write_bytes(b"Hello Mars!\n")
+    (root / "venus.txt").write_bytes(b"Hello Venus!\n")
+    (root / "sub" / "deep.txt").write_bytes(b"deep")
+    (root / ".secret").write_bytes(b"s")
+    os.symlink("mars.txt", root / "link")
+    return root
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out.splitlines(), err
+
+
+def test_add_recursive_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _tree(tmp_path / "planets")
+    code, lines, _ = _run(capsys, "add", "-r", str(d))
+    assert code == 0
+    paths = [line.split(" ", 2)[2] for line in lines]
+    assert paths == ["planets/link", "planets/mars.txt", "planets/sub/deep.txt", "planets/venus.txt",
+                     "planets/sub", "planets"]
+    assert lines[1] == "added QmPrrHqJzto9m7SyiRzarwkqPcCSsKR2EB1AyqJfe8L8tN planets/mars.txt"
+    code, q, _ = _run(capsys, "add", "-r", "-q", str(d))
+    assert q == [line.split()[1] for line in lines]
+    code, qq, _ = _run(capsys, "add", "-r", "-Q", str(d))
+    assert qq == [lines[-1].split()[1]]
+    code, hidden, _ = _run(capsys, "add", "-r", "-Q", "-H", str(d))
+    assert hidden != qq
+
+
+def test_add_directory_without_r_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "add", str(_tree(tmp_path / "d")))
+    assert code == 1 and "-r" in err and err.startswith("Error:")
+
+
+def test_add_wrap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _tree(tmp_path / "d")
+    _, lines, _ = _run(capsys, "add", "-w", str(d / "mars.txt"), str(d / "venus.txt"))
+    assert lines[-1] == "added QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY "  # kubo: empty wrapper name
+
+
+def test_add_hamt_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "mars.txt").write_bytes(b"Hello Mars!\n")
+    (d / "venus.txt").write_bytes(b"Hello Venus!\n")
+    # links estimate = 8+34 + 9+34 = 85
+    _, at, _ = _run(capsys, "add", "-r", "-Q", "--hamt-threshold", "85", str(d))
+    _, incl, _ = _run(capsys, "add", "-r", "-Q", "--hamt-threshold", "85", "--hamt-threshold-inclusive", str(d))
+    assert at == ["QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY"] and incl != at
+    _, fan, _ = _run(capsys, "add", "-r", "-Q", "--hamt-threshold", "1", "--max-hamt-fanout", "16", str(d))
+    _, blk, _ = _run(capsys, "add", "-r", "-Q", "--hamt-threshold", "100", "--hamt-estimation", "block", str(d))
+    _, links, _ = _run(capsys, "add", "-r", "-Q", "--max-directory-links", "1", str(d))
+    assert fan != incl and blk != at and links == incl
+    code, _, err = _run(capsys, "add", "-r", "--max-hamt-fanout", "100", str(d))
+    assert code == 1 and "fanout" in err
+
+
+def test_empty_dirs_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _tree(tmp_path / "d")
+    (d / "empty").mkdir()
+    _, with_empty, _ = _run(capsys, "add", "-r", str(d))
+    _, without, _ = _run(capsys, "add", "-r", "-E=false", str(d))
+    assert any(line.endswith(" d/empty") for line in with_empty)
+    assert not any(line.endswith(" d/empty") for line in without)
+
+
+def test_ls_and_get(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _tree(tmp_path / "d")
+    bs = str(tmp_path / "bs")
+    _, lines, _ = _run(capsys, "add", "-r", "-H", "--blockstore", bs, "--hamt-threshold", "1", str(d))
+    root = lines[-1].split()[1]
+    code, listing, _ = _run(capsys, "ls", "--blockstore", bs, root)
+    assert code == 0
+    rows = {line.split()[-1]: line.split() for line in listing}
+    assert set(rows) == {".secret", "link", "mars.txt", "sub/", "venus.txt"}
+    assert rows["mars.txt"][:2] == ["QmPrrHqJzto9m7SyiRzarwkqPcCSsKR2EB1AyqJfe8L8tN", "12"]
+    _, sub, _ = _run(capsys, "ls", "--blockstore", bs, "-l", f"{root}/sub")
+    assert sub[0].split()[0] == "file" and sub[0].endswith("deep.txt")
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "get", "--blockstore", bs, root, "-o", str(out))
+    assert code == 0 and "4 files" in err
+    assert (out / "sub" / "deep.txt").read_bytes() == b"deep" and os.readlink(out / "link") == "mars.txt"
+    code, _, _ = _run(capsys, "get", "--blockstore", bs, f"{root}/sub/deep.txt", "-o", str(tmp_path / "one"))
+    assert (tmp_path / "one").read_bytes() == b"deep"
+    code, _, err = _run(capsys, "get", "--blockstore", bs, f"{root}/nope", "-o", str(tmp_path / "x"))
+    assert code == 1 and "no link named" in err
+
+
+def test_list_path_api(tmp_path: Path) -> None:
+    from pyipld._cli.ls import list_path
+    from pyipld.blockstore import MemoryBlockstore
+    from pyipld.unixfs.params import ImportParams
+    from pyipld.unixfs.tree import import_directory
+
+    store = MemoryBlockstore()
+    d = _tree(tmp_path / "d")
+    root = import_directory(d, ImportParams(max_directory_links=1), store)  # a HAMT root
+    listed = {e.name: (e.kind, e.size) for e in list_path(store, str(root.cid))}
+    assert listed == {b"link": ("symlink", 14), b"mars.txt": ("file", 12), b"sub": ("directory", listed[b"sub"][1]),
+                      b"venus.txt": ("file", 13)}
+    single = list(list_path(store, f"{root.cid}/sub/deep.txt"))
+    assert [(e.name, e.kind, e.size) for e in single] == [(b"deep.txt", "file", 4)]
+    quick = {e.name: e.kind for e in list_path(store, str(root.cid), resolve_type=False)}
+    assert set(quick.values()) == {"other"}
+
+
+def test_stdin_wrap_with_name(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    (tmp_path / "mars.txt").write_bytes(b"Hello Mars!\n")
+    _, from_file, _ = _run(capsys, "add", "-w", str(tmp_path / "mars.txt"))
+
+    class _Stdin:
+        buffer = io.BytesIO(b"Hello Mars!\n")
+
+    monkeypatch.setattr(sys, "stdin", _Stdin)
+    _, from_stdin, _ = _run(capsys, "add", "-w", "--stdin-name", "mars.txt")
+    assert from_stdin == from_file
+    assert from_stdin[0] == "added QmPrrHqJzto9m7SyiRzarwkqPcCSsKR2EB1AyqJfe8L8tN mars.txt"
