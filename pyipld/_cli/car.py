@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import IO, Any
 
+from .._atomic import atomic_output
 from .._progress import Progress
 from .._varint import decode_varint
 from ..car.blockstore import CarBlockstore
@@ -29,7 +30,7 @@ from ..car.index import (
     index_codec_by_name,
 )
 from ..car.reader import CarFile
-from ..car.sink import atomic_output, open_car_sink
+from ..car.sink import open_car_sink
 from ..car.v2 import wrap_v1
 from ..cid import CID, CODEC_NAMES
 from ..errors import (
@@ -326,16 +327,9 @@ def _write_file(directory: str, name: str, chunks: Iterator[bytes]) -> None:
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISDIR(os.lstat(target).st_mode):
             raise UnsafePathError(f"refusing to overwrite directory {target} with a file")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name[:32]}.tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.replace(tmp, target)  # replaces a symlink itself, never follows it
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(target, private=True) as f:  # replaces a symlink itself, never follows it
+        for chunk in chunks:
+            f.write(chunk)
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
