@@ -43,6 +43,7 @@ from ..errors import (
     UnsafePathError,
 )
 from ..multihash import encode_multihash, hash_by_code
+from ..unixfs.directory import is_plain_entry_name
 from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
@@ -302,7 +303,7 @@ def _kind(node: UnixFSNode) -> str:
 
 
 def _safe_name(name: str, where: str) -> str:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+    if "\\" in name or not is_plain_entry_name(name.encode("utf-8", "surrogateescape")):
         raise UnsafePathError(f"refusing to extract unsafe entry name {name!r} under {where or '/'}")
     return name
 
