@@ -41,3 +41,10 @@ def test_failure_leaves_the_target_and_no_temp(tmp_path: Path) -> None:
         assert len(os.listdir(tmp_path)) == 2
         raise RuntimeError
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == [target.name]
+
+
+def test_missing_directory_names_the_target(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "out.car"
+    with pytest.raises(FileNotFoundError) as info, atomic_output(target):
+        pass
+    assert info.value.filename == str(target)
