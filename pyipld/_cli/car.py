@@ -169,9 +169,18 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     if args.unixfs:
         with CarBlockstore(_source(args.car), verify=True) as bs:
             missing: list[str] = []
+            dirs: set[tuple[bytes, ...]] = set()
+
+            def note(parts: tuple[bytes, ...], cid: bytes) -> None:
+                # a directory already listed is missing a HAMT sub-shard (named by CID); else an entry
+                missing.append(str(CID.from_bytes(cid)) if parts in dirs else _path_text(parts))
+
             for root in bs.roots:
-                for parts, node in walk(bs, root.bytes, lambda parts, _cid: missing.append(_path_text(parts))):
+                dirs.clear()
+                for parts, node in walk(bs, root.bytes, note):
                     kind = _kind(node)
+                    if kind == "directory":
+                        dirs.add(parts)
                     if parts and (kind != "directory" or args.verbose):
                         line = path = _path_text(parts)
                         if args.verbose:
