@@ -95,19 +95,11 @@ def deterministic_file(path: str, size: int, seed: str = "pyipld-bench") -> None
     """Write ``size`` bytes of kubo's ChaCha20 test stream to ``path`` (unless already there)."""
     if os.path.exists(path) and os.path.getsize(path) == size:
         return
-    import hashlib
+    from tests._deterministic import chacha_stream
 
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-
-    enc = Cipher(algorithms.ChaCha20(hashlib.sha256(seed.encode()).digest(), bytes(16)), mode=None).encryptor()
-    zeros = bytes(MiB)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        left = size
-        while left:
-            n = min(left, MiB)
-            f.write(enc.update(zeros[:n]))
-            left -= n
+        f.writelines(chacha_stream(seed, size, read_size=MiB))
     os.replace(tmp, path)
 
 

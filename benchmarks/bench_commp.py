@@ -25,18 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-
 from pyipld.car import _commp_accel
 from pyipld.car._commp_ref import ref_commp
 from pyipld.car.commp import commp_bytes, default_jobs
-
-
-def chacha(seed: str, size: int) -> bytes:
-    """kubo's deterministic test data: ChaCha20 keyed by sha256(seed), zero nonce."""
-    key = hashlib.sha256(seed.encode()).digest()
-    enc = Cipher(algorithms.ChaCha20(key, bytes(16)), mode=None).encryptor()
-    return enc.update(bytes(size))
+from tests._deterministic import chacha_bytes
 
 
 def timed(fn: Callable[[], object], baseline: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -62,7 +54,7 @@ def report(case: str, nbytes: int, seconds: float, baseline: float, **extra: obj
 
 def bench_commp(size: int, plain_size: int, python_size: int, repeats: int) -> None:
     jobs = default_jobs()
-    data = chacha("commp", size)
+    data = chacha_bytes("commp", size)
     sha = hashlib.sha256
 
     def case(name: str, n: int, fn: Callable[[bytes], object], **extra: object) -> None:
@@ -117,7 +109,7 @@ def bench_pack(tree_size: int, target: int, file_size: int) -> None:
             size = min(file_size if i % 3 else file_size * 3, tree_size - n)  # a few files larger than a piece
             path = src / f"d{i % 7}" / f"f{i:05d}.bin"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(chacha(f"pack-{i}", size))
+            path.write_bytes(chacha_bytes(f"pack-{i}", size))
             n += size
             i += 1
 

@@ -23,7 +23,9 @@ import os
 from types import ModuleType
 from typing import Final, Literal
 
-__all__ = ["BACKENDS", "Backend", "available_backends", "backend", "numpy_module", "resolve_backend"]
+__all__ = [
+    "BACKENDS", "Backend", "available_backends", "backend", "numpy_module", "pure_python", "resolve_backend",
+]
 
 Backend = Literal["python", "numpy", "numba"]
 BACKENDS: Final[tuple[Backend, ...]] = ("python", "numpy", "numba")
@@ -41,9 +43,14 @@ def _importable(name: str) -> ModuleType | None:
         return None
 
 
+def pure_python() -> bool:
+    """True when ``PYIPLD_PUREPYTHON`` asks for pure-Python paths only (every accelerator obeys it)."""
+    return _env_flag("PYIPLD_PUREPYTHON")
+
+
 def numpy_module() -> ModuleType | None:
     """The numpy module, or None when it is missing or PYIPLD_PUREPYTHON is set."""
-    if _env_flag("PYIPLD_PUREPYTHON"):
+    if pure_python():
         return None
     return _importable("numpy")
 

@@ -6,11 +6,11 @@ The importer only needs ``put``; readers only need ``get``. Keys are binary CIDs
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from ._atomic import atomic_output
 from .cid import CID, b32encode
 from .errors import IntegrityError, NotFoundError
 
@@ -116,14 +116,8 @@ class DirectoryBlockstore:
         if path.exists():
             return
         path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_output(path, private=True) as f:
+            f.write(data)
 
     def get(self, cid: bytes) -> bytes:
         try:

@@ -8,7 +8,9 @@ pyipld print one line to stderr and exit 1, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,14 +41,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PyipldError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `pyipld cat … | head`: the reader left; say nothing
+        # (before OSError, its base class; stdout goes to devnull so the exit flush cannot fail again)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:
-        print(f"Error: {exc.strerror or exc}: {exc.filename}" if exc.filename else f"Error: {exc}", file=sys.stderr)
+        name = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else exc.filename
+        print(f"Error: {exc.strerror or exc}: {name}" if name else f"Error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # pragma: no cover - e.g. `pyipld cat … | head`
-        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -308,3 +308,16 @@ def test_cycles_are_refused_even_from_a_lying_store(tmp_path: Path, monkeypatch:
     with pytest.raises(UnixFSError, match="cycle"):
         extract(MemoryBlockstore(), root, tmp_path / "loop")
     assert [p.name for p in (tmp_path / "loop").iterdir()] == []
+
+
+@pytest.mark.parametrize("name", [b"", b".", b"..", b"a/b", b"/", b"a\0b"])
+def test_build_and_extract_refuse_the_same_names(name: bytes) -> None:
+    from pyipld.unixfs.directory import check_entry_name, is_plain_entry_name
+    from pyipld.unixfs.extract import check_entry_name_safe
+
+    assert not is_plain_entry_name(name)
+    with pytest.raises(UnixFSError):
+        check_entry_name(name)
+    with pytest.raises(UnsafePathError):
+        check_entry_name_safe(name)
+    assert is_plain_entry_name(name.replace(b"/", b"_").replace(b"\0", b"_") + b"x")

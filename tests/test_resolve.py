@@ -142,3 +142,23 @@ def test_go_car_unixfs_v2_through_car_blockstore(tmp_path: Path) -> None:
         stats = extract(bs, root, tmp_path / "out")
     assert (stats.files, stats.directories) == (1, 2)
     assert (tmp_path / "out" / "a" / "b.txt").read_bytes() == b"hello world\n"
+
+
+def test_on_missing_skips_absent_blocks_and_shards() -> None:
+    """walk/iter_directory(on_missing=...) walk a partial DAG as far as it goes and name what is absent."""
+    store = _wiki()
+    wiki = resolve_path(store, f"{WIKI_ROOT}/wiki").node
+    shards: list[bytes] = []
+    names = [e.name for e in iter_directory(store, wiki, shards.append)]
+    assert b"Cryptographic_hash_function" in names and shards
+    assert all(CID.from_bytes(c).codec == 0x70 and not store.has(c) for c in shards)
+    roots, partial = read_car(shared_path("fixtures", "go-car", "simple-unixfs-missing-blocks.car"))
+    missing: list[tuple[bytes, ...]] = []
+    paths = [p for p, _ in walk(partial, roots[0], lambda p, c: missing.append(p))]
+    assert missing == [(b"b", b"4"), (b"b", b"5", b"E.txt"), (b"b", b"6")]
+    assert (b"a", b"1", b"A.txt") in paths and (b"b", b"5") in paths
+    with pytest.raises(NotFoundError):
+        list(walk(partial, roots[0]))
+    gone: list[tuple[bytes, ...]] = []
+    absent = shards[0]
+    assert list(walk(partial, absent, lambda p, c: gone.append(p))) == [] and gone == [()]

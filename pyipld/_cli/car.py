@@ -18,9 +18,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import IO, Any
 
+from .._atomic import atomic_output
 from .._progress import Progress
 from .._varint import decode_varint
-from ..car import _unixfs
 from ..car.blockstore import CarBlockstore
 from ..car.index import (
     INDEX_CODEC_NAMES,
@@ -30,7 +30,7 @@ from ..car.index import (
     index_codec_by_name,
 )
 from ..car.reader import CarFile
-from ..car.sink import atomic_output, open_car_sink
+from ..car.sink import open_car_sink
 from ..car.v2 import wrap_v1
 from ..cid import CID, CODEC_NAMES
 from ..errors import (
@@ -39,10 +39,15 @@ from ..errors import (
     ConfigError,
     DecodeError,
     NotFoundError,
+    UnixFSError,
     UnsafePathError,
 )
 from ..multihash import encode_multihash, hash_by_code
+from ..unixfs.directory import is_plain_entry_name
 from ..unixfs.params import ImportParams
+from ..unixfs.reader import UnixFSReader
+from ..unixfs.resolve import resolve_path
+from ..unixfs.walk import UnixFSNode, iter_directory, load_node, walk
 
 __all__ = ["add_car_arguments", "car_sink_for", "register"]
 
@@ -164,12 +169,22 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     if args.unixfs:
         with CarBlockstore(_source(args.car), verify=True) as bs:
             missing: list[str] = []
+            dirs: set[tuple[bytes, ...]] = set()
+
+            def note(parts: tuple[bytes, ...], cid: bytes) -> None:
+                # a directory already listed is missing a HAMT sub-shard (named by CID); else an entry
+                missing.append(str(CID.from_bytes(cid)) if parts in dirs else _path_text(parts))
+
             for root in bs.roots:
-                for entry in _unixfs.walk(bs, root.bytes, "", missing):
-                    if entry.path and (entry.kind != "directory" or args.verbose):
-                        line = entry.path
+                dirs.clear()
+                for parts, node in walk(bs, root.bytes, note):
+                    kind = _kind(node)
+                    if kind == "directory":
+                        dirs.add(parts)
+                    if parts and (kind != "directory" or args.verbose):
+                        line = path = _path_text(parts)
                         if args.verbose:
-                            line = f"{CID.from_bytes(entry.cid)}\t{entry.kind}\t{entry.size}\t{entry.path}"
+                            line = f"{CID.from_bytes(node.cid)}\t{kind}\t{node.file_size}\t{path}"
                         _out(line)
             for m in missing:
                 print(f"data for entry not found: {m} (skipping...)", file=sys.stderr)
@@ -281,8 +296,23 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 # -- extract --------------------------------------------------------------------------------
 
 
+def _path_text(parts: tuple[bytes, ...] | list[bytes]) -> str:
+    """``/a/b`` for path components (``/`` for the root)."""
+    return "/" + "/".join(p.decode("utf-8", "surrogateescape") for p in parts)
+
+
+def _kind(node: UnixFSNode) -> str:
+    """file, directory, symlink or metadata; a block of another codec is an error."""
+    if node.kind == "other":
+        if node.data is None:
+            raise UnixFSError(f"{CID.from_bytes(node.cid)} is not UnixFS "
+                              f"(codec 0x{CID.from_bytes(node.cid).codec:x})")
+        return "metadata"
+    return node.kind
+
+
 def _safe_name(name: str, where: str) -> str:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+    if "\\" in name or not is_plain_entry_name(name.encode("utf-8", "surrogateescape")):
         raise UnsafePathError(f"refusing to extract unsafe entry name {name!r} under {where or '/'}")
     return name
 
@@ -307,16 +337,9 @@ def _write_file(directory: str, name: str, chunks: Iterator[bytes]) -> None:
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISDIR(os.lstat(target).st_mode):
             raise UnsafePathError(f"refusing to overwrite directory {target} with a file")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name[:32]}.tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.replace(tmp, target)  # replaces a symlink itself, never follows it
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(target, private=True) as f:  # replaces a symlink itself, never follows it
+        for chunk in chunks:
+            f.write(chunk)
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -336,15 +359,14 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     extracted = 0
     with CarBlockstore(_source(car_path), verify=True) as bs:
         for root in bs.roots:
-            root_node = None
             try:
-                root_node = _unixfs.load_node(bs, root.bytes)
+                root_node = load_node(bs, root.bytes)
             except NotFoundError:
                 print(f"data for entry not found: {root} (skipping...)", file=sys.stderr)
                 continue
-            if root_node.kind == "file":
+            if _kind(root_node) == "file":
                 if not filters:
-                    _write_file(out_dir, _safe_name(str(root), ""), _unixfs.read_file(bs, root.bytes))
+                    _write_file(out_dir, _safe_name(str(root), ""), _file_bytes(bs, root.bytes))
                     extracted += 1
                 continue
             extracted += _extract_tree(bs, root.bytes, out_dir, filters)
@@ -366,7 +388,13 @@ def _wanted(path: str, filters: list[str]) -> tuple[bool, bool]:
     return False, False
 
 
+def _file_bytes(bs: CarBlockstore, cid: bytes) -> Iterator[bytes]:
+    # the CarBlockstore already hash-checks every block it returns
+    return UnixFSReader(bs, cid, verify=False).iter_range()
+
+
 def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[str]) -> int:
+    """go-car's extract walk: path filters, and entries whose blocks are absent skipped with a message."""
     count = 0
     stack: list[tuple[list[str], bytes]] = [([], root)]
     while stack:
@@ -376,29 +404,31 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[st
         if not take and not descend:
             continue
         try:
-            node = _unixfs.load_node(bs, cid)
+            node = load_node(bs, cid)
         except NotFoundError:
             print(f"data for entry not found: {path or '/'} (skipping...)", file=sys.stderr)
             continue
-        if node.kind in ("directory", "hamt"):
-            missing: list[str] = []
-            children = list(_unixfs.iter_dir(bs, cid, missing))
+        kind = _kind(node)
+        if kind == "directory":
+            missing: list[bytes] = []
+            children = list(iter_directory(bs, node, missing.append))
             if missing:
                 print(f"data for entry not found for {len(missing)} unknown sharded sub-tree(s) under "
                       f"{path or '/'} (skipped...)", file=sys.stderr)
-            for name, child in reversed(children):
-                stack.append((parts + [_safe_name(name, path)], child))
+            for entry in reversed(children):
+                name = entry.name.decode("utf-8", "surrogateescape")
+                stack.append((parts + [_safe_name(name, path)], entry.cid.bytes))
             if take:
                 _ensure_dir(out_dir, parts)
-        elif node.kind == "file" and take:
+        elif kind == "file" and take:
             directory = _ensure_dir(out_dir, parts[:-1])
             try:
-                _write_file(directory, parts[-1], _unixfs.read_file(bs, cid))
+                _write_file(directory, parts[-1], _file_bytes(bs, cid))
             except NotFoundError:
                 print(f"data for entry not found: {path} (skipping...)", file=sys.stderr)
                 continue
             count += 1
-        elif node.kind == "symlink" and take:
+        elif kind == "symlink" and take:
             print(f"skipping symlink {path} (symlinks are not extracted)", file=sys.stderr)
     return count
 
@@ -494,7 +524,7 @@ def _split_target(bs: CarBlockstore, target: str) -> bytes:
         if not bs.roots:
             raise NotFoundError("the CAR has no root to resolve a path from")
         root = bs.roots[0].bytes
-    return _unixfs.resolve_path(bs, root, rest) if rest else root
+    return resolve_path(bs, f"{CID.from_bytes(root)}/{rest}").node.cid if rest else root
 
 
 def _cmd_cat(args: argparse.Namespace) -> int:
@@ -503,7 +533,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
     with CarBlockstore(_source(args.car), verify=True) as bs:
         cid = _split_target(bs, args.target)
         out = sys.stdout.buffer
-        for chunk in _unixfs.read_file(bs, cid, args.offset, args.length, _unixfs.NodeCache()):
+        for chunk in UnixFSReader(bs, cid, verify=False).iter_range(args.offset, args.length):
             out.write(chunk)
         out.flush()
     return 0

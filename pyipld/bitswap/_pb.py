@@ -9,11 +9,14 @@ Spec: https://protobuf.dev/programming-guides/encoding/
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Final, Literal, overload
 
-from .._varint import decode_varint, encode_varint
-from ..errors import DecodeError, VarintError
+from .._varint import encode_varint
+from ..errors import DecodeError
 
-__all__ = ["WIRE_LEN", "WIRE_VARINT", "field_bytes", "field_varint", "iter_fields"]
+__all__ = [
+    "WIRE_LEN", "WIRE_VARINT", "encode_pb_varint", "field_bytes", "field_varint", "iter_fields", "read_pb_varint",
+]
 
 WIRE_VARINT = 0
 WIRE_I64 = 1
@@ -21,13 +24,17 @@ WIRE_LEN = 2
 WIRE_I32 = 5
 
 BytesLike = bytes | bytearray | memoryview
+_MASK64: Final = (1 << 64) - 1
+
+
+def encode_pb_varint(value: int) -> bytes:
+    """A protobuf varint: int32/int64 negatives sign-extended to 64 bits (10 bytes)."""
+    return encode_varint(value & _MASK64 if value < 0 else value)
 
 
 def field_varint(number: int, value: int) -> bytes:
     """Encode a varint field (int32/enum/bool; negatives as 10-byte two's complement)."""
-    if value < 0:
-        value &= (1 << 64) - 1
-    return encode_varint(number << 3 | WIRE_VARINT) + _varint64(value)
+    return encode_varint(number << 3 | WIRE_VARINT) + encode_pb_varint(value)
 
 
 def field_bytes(number: int, value: BytesLike | str) -> bytes:
@@ -36,69 +43,74 @@ def field_bytes(number: int, value: BytesLike | str) -> bytes:
     return encode_varint(number << 3 | WIRE_LEN) + encode_varint(len(raw)) + raw
 
 
-def _varint64(value: int) -> bytes:
-    # protobuf varints may need 10 bytes (negative int32 values); _varint caps at 9
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+def read_pb_varint(data: BytesLike, offset: int, what: str = "protobuf") -> tuple[int, int]:
+    """A protobuf varint at ``offset`` (non-minimal allowed, up to 10 bytes, kept to 64 bits).
 
-
-def _read_varint(data: BytesLike, offset: int, what: str) -> tuple[int, int]:
-    # protobuf allows non-minimal varints and up to 10 bytes
-    try:
-        return decode_varint(data, offset, max_bytes=10)
-    except VarintError as exc:
-        if "non-minimal" not in str(exc):
-            raise DecodeError(f"{what}: {exc}", offset=offset) from exc
+    Returns ``(value, bytes_read)``; raises :class:`DecodeError` naming ``what``.
+    """
     value = shift = 0
+    end = len(data)
     i = offset
     while True:
-        byte = data[i]  # truncation would have been reported above
+        if i >= end:
+            raise DecodeError(f"{what}: truncated varint at offset {offset}", offset=offset)
+        byte = data[i]
         i += 1
         value |= (byte & 0x7F) << shift
-        shift += 7
         if byte < 0x80:
-            return value, i - offset
+            return value & _MASK64, i - offset
+        shift += 7
+        if shift >= 70:
+            raise DecodeError(f"{what}: varint longer than 10 bytes at offset {offset}", offset=offset)
 
 
-def iter_fields(data: BytesLike, what: str = "protobuf") -> Iterator[tuple[int, int, int | bytes]]:
+@overload
+def iter_fields(
+    data: BytesLike, what: str = ..., *, copy: Literal[True] = ...
+) -> Iterator[tuple[int, int, int | bytes]]: ...
+@overload
+def iter_fields(
+    data: BytesLike, what: str = ..., *, copy: Literal[False]
+) -> Iterator[tuple[int, int, int | memoryview]]: ...
+def iter_fields(
+    data: BytesLike, what: str = "protobuf", *, copy: bool = True
+) -> Iterator[tuple[int, int, int | bytes | memoryview]]:
     """Yield ``(field_number, wire_type, value)`` for every field.
 
-    Varints come back as ``int``, length-delimited and fixed fields as ``bytes``.
+    Varints come back as ``int``, length-delimited and fixed fields as ``bytes``
+    (``copy=False``: as zero-copy ``memoryview`` slices of ``data``, for large payloads).
 
     Raises:
         DecodeError: truncated input, a group, or field number 0.
     """
-    end = len(data)
+    buf = data if isinstance(data, memoryview) else memoryview(data)
+    end = len(buf)
     off = 0
     while off < end:
-        key, n = _read_varint(data, off, what)
+        key, n = read_pb_varint(buf, off, what)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise DecodeError(f"{what}: field number 0 at offset {off}", offset=off)
         off += n
         if wire == WIRE_VARINT:
-            value, n = _read_varint(data, off, what)
+            value, n = read_pb_varint(buf, off, what)
             off += n
             yield number, wire, value
         elif wire == WIRE_LEN:
-            length, n = _read_varint(data, off, what)
+            length, n = read_pb_varint(buf, off, what)
             off += n
             if off + length > end:
                 raise DecodeError(
                     f"{what}: field {number} length {length} runs past the end ({end - off} left)",
                     offset=off,
                 )
-            yield number, wire, bytes(data[off : off + length])
+            yield number, wire, bytes(buf[off : off + length]) if copy else buf[off : off + length]
             off += length
         elif wire in (WIRE_I64, WIRE_I32):
             size = 8 if wire == WIRE_I64 else 4
             if off + size > end:
                 raise DecodeError(f"{what}: truncated fixed field {number}", offset=off)
-            yield number, wire, bytes(data[off : off + size])
+            yield number, wire, bytes(buf[off : off + size]) if copy else buf[off : off + size]
             off += size
         else:
             raise DecodeError(f"{what}: unsupported wire type {wire} at offset {off}", offset=off)

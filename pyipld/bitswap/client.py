@@ -34,8 +34,8 @@ from typing import Any
 import trio
 
 from ..blockstore import BlockSink
-from ..cid import CID, DAG_CBOR, DAG_PB, RAW
-from ..dagpb import decode_pbnode
+from ..car.export import iter_links
+from ..cid import CID, DAG_CBOR, DAG_PB
 from ..errors import (
     DecodeError,
     IntegrityError,
@@ -45,9 +45,8 @@ from ..errors import (
     ProtocolError,
     PyipldError,
     RemoteProtocolError,
-    UnixFSError,
 )
-from ..unixfs.data import DataType, decode_unixfs_data
+from ..unixfs.reader import decode_file_node
 from .driver import Connection, Host, Stream
 from .message import MAX_BLOCK_BYTES, PROTOCOLS
 from .multiaddr import Multiaddr
@@ -87,36 +86,14 @@ class FetchStats:
 
 
 def block_links(cid: bytes, data: bytes) -> list[bytes]:
-    """Binary CIDs a block links to, in order (dag-pb, raw, dag-cbor).
+    """Binary CIDs a block links to, in order (dag-pb, dag-cbor, dag-json; raw has none).
+
+    The same walk ``car export`` uses (:func:`pyipld.car.export.iter_links`).
 
     Raises:
         DecodeError: the block does not decode, or its codec is unknown.
     """
-    codec = CID.from_bytes(cid).codec
-    if codec == RAW:
-        return []
-    if codec == DAG_PB:
-        return [link.cid for link in decode_pbnode(data).links]
-    if codec == DAG_CBOR:
-        import dag_cbor
-        import multiformats
-
-        try:
-            value = dag_cbor.decode(data)
-        except Exception as exc:  # dag_cbor raises several types
-            raise DecodeError(f"dag-cbor block {CID.from_bytes(cid)}: {exc}") from exc
-        out: list[bytes] = []
-        stack: list[Any] = [value]
-        while stack:  # iterative: a deep document cannot blow the Python stack
-            item = stack.pop()
-            if isinstance(item, multiformats.CID):
-                out.append(bytes(item))
-            elif isinstance(item, dict):
-                stack.extend(reversed(list(item.values())))
-            elif isinstance(item, list):
-                stack.extend(reversed(item))
-        return out
-    raise DecodeError(f"cannot follow links of codec 0x{codec:x} in block {CID.from_bytes(cid)}")
+    return list(iter_links(cid, data))
 
 
 def _identity_data(cid: bytes) -> bytes | None:
@@ -584,32 +561,16 @@ class BitswapClient:
 
 def _file_parts(cid: bytes, data: bytes) -> list[tuple[str, bytes]] | None:
     """For an inner UnixFS file node: its own bytes then its children; None for a leaf."""
-    if CID.from_bytes(cid).codec != DAG_PB:
-        return None
-    node = decode_pbnode(data)
+    node = decode_file_node(cid, data)
     if not node.links:
         return None
-    fs = decode_unixfs_data(node.data or b"")
-    if fs.type not in (DataType.FILE, DataType.RAW):
-        raise UnixFSError(f"{CID.from_bytes(cid)} is a UnixFS {fs.type.name.lower()}, not a file")
-    parts: list[tuple[str, bytes]] = []
-    if fs.data:
-        parts.append(("data", fs.data))
-    parts.extend(("cid", link.cid) for link in node.links)
+    parts: list[tuple[str, bytes]] = [("data", node.data)] if node.data else []
+    parts.extend(("cid", link) for link in node.links)
     return parts
 
 
 def _leaf_bytes(cid: bytes, data: bytes) -> bytes:
-    codec = CID.from_bytes(cid).codec
-    if codec == RAW:
-        return data
-    if codec != DAG_PB:
-        raise UnixFSError(f"{CID.from_bytes(cid)}: codec 0x{codec:x} is not part of a UnixFS file")
-    node = decode_pbnode(data)
-    fs = decode_unixfs_data(node.data or b"")
-    if fs.type not in (DataType.FILE, DataType.RAW):
-        raise UnixFSError(f"{CID.from_bytes(cid)} is a UnixFS {fs.type.name.lower()}, not a file")
-    return fs.data or b""
+    return decode_file_node(cid, data).data
 
 
 # -- synchronous entry points -------------------------------------------------------------

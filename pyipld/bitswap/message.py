@@ -14,7 +14,6 @@ hashing the data, so a block can only ever be filed under the CID it hashes to.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
@@ -23,6 +22,7 @@ from .._varint import decode_varint, encode_varint
 from ..cid import CID, DAG_PB
 from ..errors import CIDError, DecodeError, LimitExceededError, VarintError
 from ..multihash import IDENTITY, hash_by_code
+from ._pb import encode_pb_varint, iter_fields
 
 __all__ = [
     "MAX_BLOCK_BYTES",
@@ -134,73 +134,17 @@ class BitswapMessage:
 
 # -- protobuf primitives ----------------------------------------------------------------
 
-def _pb_varint(value: int) -> bytes:
-    if value < 0:  # int32 negatives are sign-extended to 64 bits (10 bytes)
-        value &= (1 << 64) - 1
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _key(number: int, wire: int) -> bytes:
     return bytes((number << 3 | wire,))
 
 
 def _len_field(number: int, value: bytes) -> bytes:
-    return _key(number, 2) + _pb_varint(len(value)) + value
-
-
-def _read_pb_varint(buf: memoryview, i: int, what: str) -> tuple[int, int]:
-    """Protobuf varint (non-minimal allowed, up to 10 bytes). Returns (value, new_offset)."""
-    value = shift = 0
-    start = i
-    while True:
-        if i >= len(buf):
-            raise DecodeError(f"{what}: truncated varint at offset {start}", offset=start)
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value & ((1 << 64) - 1), i
-        shift += 7
-        if shift >= 70:
-            raise DecodeError(f"{what}: varint longer than 10 bytes at offset {start}", offset=start)
+    return _key(number, 2) + encode_pb_varint(len(value)) + value
 
 
 def _int32(value: int) -> int:
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value >= 1 << 31 else value
-
-
-def _iter_fields(buf: memoryview, what: str) -> Iterable[tuple[int, int, int | memoryview]]:
-    i = 0
-    while i < len(buf):
-        start = i
-        key, i = _read_pb_varint(buf, i, what)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise DecodeError(f"{what}: field number 0 at offset {start}", offset=start)
-        if wire == 0:
-            value, i = _read_pb_varint(buf, i, what)
-            yield number, wire, value
-        elif wire == 2:
-            length, i = _read_pb_varint(buf, i, what)
-            if length > len(buf) - i:
-                raise DecodeError(f"{what}: field {number} length {length} runs past the end "
-                                  f"at offset {start}", offset=start)
-            yield number, wire, buf[i : i + length]
-            i += length
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            if size > len(buf) - i:
-                raise DecodeError(f"{what}: truncated fixed field at offset {start}", offset=start)
-            yield number, wire, buf[i : i + size]
-            i += size
-        else:
-            raise DecodeError(f"{what}: unsupported wire type {wire} at offset {start}", offset=start)
 
 
 def _expect(what: str, name: str, wire: int, want: int) -> None:
@@ -213,12 +157,12 @@ def _expect(what: str, name: str, wire: int, want: int) -> None:
 def _encode_entry(entry: WantlistEntry, version: int) -> bytes:
     out = _len_field(1, entry.cid)
     if entry.priority:
-        out += _key(2, 0) + _pb_varint(entry.priority)
+        out += _key(2, 0) + encode_pb_varint(entry.priority)
     if entry.cancel:
         out += _key(3, 0) + b"\x01"
     if version >= 2:
         if entry.want_type:
-            out += _key(4, 0) + _pb_varint(int(entry.want_type))
+            out += _key(4, 0) + encode_pb_varint(int(entry.want_type))
         if entry.send_dont_have:
             out += _key(5, 0) + b"\x01"
     return out
@@ -248,10 +192,10 @@ def encode_message(msg: BitswapMessage, protocol: str = PROTOCOL_1_2_0) -> bytes
         for presence in msg.presences:
             body = _len_field(1, presence.cid)
             if presence.type:
-                body += _key(2, 0) + _pb_varint(int(presence.type))
+                body += _key(2, 0) + encode_pb_varint(int(presence.type))
             parts.append(_len_field(4, body))
         if msg.pending_bytes:
-            parts.append(_key(5, 0) + _pb_varint(msg.pending_bytes))
+            parts.append(_key(5, 0) + encode_pb_varint(msg.pending_bytes))
     return b"".join(parts)
 
 
@@ -280,7 +224,7 @@ def _decode_entry(buf: memoryview) -> WantlistEntry:
     cancel = False
     want_type = WantType.BLOCK
     send_dont_have = False
-    for number, wire, value in _iter_fields(buf, what):
+    for number, wire, value in iter_fields(buf, what, copy=False):
         if number == 1:
             _expect(what, "block", wire, 2)
             assert isinstance(value, memoryview)
@@ -324,12 +268,12 @@ def decode_message(data: BytesLike, *, max_block_bytes: int = MAX_BLOCK_BYTES,
     payload: list[PayloadBlock] = []
     presences: list[BlockPresence] = []
     pending = 0
-    for number, wire, value in _iter_fields(buf, what):
+    for number, wire, value in iter_fields(buf, what, copy=False):
         if number == 1:
             _expect(what, "wantlist", wire, 2)
             assert isinstance(value, memoryview)
             wantlist_present = True
-            for n2, w2, v2 in _iter_fields(value, "bitswap Wantlist"):
+            for n2, w2, v2 in iter_fields(value, "bitswap Wantlist", copy=False):
                 if n2 == 1:
                     _expect("bitswap Wantlist", "entries", w2, 2)
                     assert isinstance(v2, memoryview)
@@ -349,7 +293,7 @@ def decode_message(data: BytesLike, *, max_block_bytes: int = MAX_BLOCK_BYTES,
             assert isinstance(value, memoryview)
             prefix = b""
             block = b""
-            for n2, w2, v2 in _iter_fields(value, "bitswap Block"):
+            for n2, w2, v2 in iter_fields(value, "bitswap Block", copy=False):
                 if n2 == 1:
                     _expect("bitswap Block", "prefix", w2, 2)
                     assert isinstance(v2, memoryview)
@@ -366,7 +310,7 @@ def decode_message(data: BytesLike, *, max_block_bytes: int = MAX_BLOCK_BYTES,
             assert isinstance(value, memoryview)
             cid: bytes | None = None
             kind = PresenceType.HAVE
-            for n2, w2, v2 in _iter_fields(value, "bitswap BlockPresence"):
+            for n2, w2, v2 in iter_fields(value, "bitswap BlockPresence", copy=False):
                 if n2 == 1:
                     _expect("bitswap BlockPresence", "cid", w2, 2)
                     assert isinstance(v2, memoryview)

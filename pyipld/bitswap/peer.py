@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from .._atomic import atomic_output
 from .._varint import encode_varint
 from ..cid import CID, b58decode, b58encode
 from ..errors import CIDError, ConfigError, DecodeError
@@ -268,18 +269,8 @@ class Identity:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the PrivateKey protobuf atomically (temp file + rename), mode 0600."""
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self.private_key_protobuf())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_output(path, fsync=True, private=True) as fh:
+            fh.write(self.private_key_protobuf())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Identity:

@@ -26,19 +26,16 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from .._accel import pure_python
+
 try:  # to read memoryviews in place
     import numpy as _np
 except ImportError:  # pragma: no cover - numpy is optional
     _np = None  # type: ignore[assignment]
 
-__all__ = ["NativeCommP", "disabled", "load"]
+__all__ = ["NativeCommP", "load"]
 
 _SOURCE = Path(__file__).with_name("_commp_native.c")
-
-
-def disabled() -> bool:
-    """True when ``PYIPLD_PUREPYTHON`` asks for pure-Python paths only."""
-    return os.environ.get("PYIPLD_PUREPYTHON", "") not in ("", "0")
 
 
 def _cache_dir() -> Path:
@@ -134,7 +131,7 @@ class NativeCommP:
 @lru_cache(maxsize=1)
 def load() -> NativeCommP | None:
     """The accelerator, building it if needed; None when unavailable or disabled."""
-    if disabled() or not _SOURCE.exists():
+    if pure_python() or not _SOURCE.exists():
         return None
     source = _SOURCE.read_bytes()
     tag = hashlib.sha256(source + sys.platform.encode() + (sysconfig.get_platform()).encode()).hexdigest()[:16]

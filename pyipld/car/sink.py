@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Protocol
 
+from .._atomic import atomic_output
 from ..cid import CID, DAG_PB
 from ..errors import ConfigError
 from ..unixfs.params import ImportParams
@@ -47,37 +47,6 @@ class CarSink(Protocol):
 
     @property
     def data_bytes_written(self) -> int: ...
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterator[IO[bytes]]:
-    """A binary file at a temporary name beside ``path``, renamed to ``path`` on success.
-
-    On an exception the temporary file is removed and ``path`` is untouched. With
-    ``fsync`` the data reaches the disk before the rename (survives power loss, costs
-    a flush of the whole file); go-car does not sync, so neither do we by default.
-    """
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.tmp-")
-    try:
-        with os.fdopen(fd, "w+b") as f:
-            yield f
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -45,6 +45,7 @@ __all__ = [
     "check_entry_name",
     "directory_data",
     "encode_basic_directory",
+    "is_plain_entry_name",
     "link_block_size",
     "link_estimate",
     "needs_sharding",
@@ -68,9 +69,18 @@ class DirLink:
     sharded: bool = False
 
 
+def is_plain_entry_name(name: bytes) -> bool:
+    """False for names no file system (or kubo's MFS) can hold: empty, ``.``, ``..``, ``/``, NUL.
+
+    The one rule for both directions: building refuses them (:func:`check_entry_name`),
+    extraction refuses to write them (:func:`pyipld.unixfs.extract.check_entry_name_safe`).
+    """
+    return bool(name) and name not in (b".", b"..") and b"/" not in name and b"\0" not in name
+
+
 def check_entry_name(name: bytes) -> None:
     """Refuse names no file system (or kubo's MFS) can hold: empty, ``.``, ``..``, ``/``, NUL."""
-    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+    if not is_plain_entry_name(name):
         raise UnixFSError(f"invalid directory entry name {name!r}")
 
 

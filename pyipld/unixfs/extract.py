@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from ..blockstore import BlockSource
 from ..cid import CID
 from ..errors import UnixFSError, UnsafePathError
+from .directory import is_plain_entry_name
 from .reader import iter_file
 from .resolve import resolve_path
 from .walk import DirectoryEntry, UnixFSNode, iter_directory, load_node
@@ -62,7 +63,7 @@ def check_entry_name_safe(name: bytes) -> None:
     Raises:
         UnsafePathError: empty, ``.``, ``..``, or containing ``/`` or NUL.
     """
-    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+    if not is_plain_entry_name(name):
         raise UnsafePathError(f"unsafe entry name {name!r}: refusing to write it")
 
 

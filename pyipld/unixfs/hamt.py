@@ -27,7 +27,7 @@ from typing import Final
 from ..blockstore import BlockSink
 from ..cid import DAG_PB, CidBuilder
 from ..dagpb import PBLink, PBNode, decode_pbnode, encode_pbnode
-from ..errors import UnixFSError
+from ..errors import NotFoundError, UnixFSError
 from ._murmur3 import murmur3_h1
 from .data import DataType, UnixFSData, decode_unixfs_data, encode_unixfs_data
 from .nodes import Metadata
@@ -242,8 +242,14 @@ def hamt_lookup(load: LoadBlock, root: ShardShape, name: bytes) -> PBLink | None
         return link if link_name[shape.width :] == name else None
 
 
-def iter_hamt(load: LoadBlock, root: ShardShape) -> Iterator[tuple[bytes, PBLink]]:
+def iter_hamt(
+    load: LoadBlock, root: ShardShape, on_missing: Callable[[bytes], None] | None = None
+) -> Iterator[tuple[bytes, PBLink]]:
     """Every ``(entry name, link)`` of the HAMT, in link order (depth-first).
+
+    A child shard whose block ``load`` cannot find (:class:`~pyipld.errors.NotFoundError`)
+    is skipped and its CID passed to ``on_missing`` when one is given (a partial DAG,
+    e.g. a CAR of one path); without it the error propagates.
 
     Raises:
         UnixFSError: a malformed shard, or shards nested deeper than the hash allows
@@ -262,7 +268,13 @@ def iter_hamt(load: LoadBlock, root: ShardShape) -> Iterator[tuple[bytes, PBLink
         if len(name) == width:
             if len(stack) >= max_depth:
                 raise UnixFSError("HAMT deeper than its hash allows (cycle?)")
-            child = _load_shard(load, link.cid, root.fanout)
+            try:
+                child = _load_shard(load, link.cid, root.fanout)
+            except NotFoundError:
+                if on_missing is None:
+                    raise
+                on_missing(link.cid)
+                continue
             stack.append(iter(sorted(child.slots.items())))
         else:
             yield name[width:], link

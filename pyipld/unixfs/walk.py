@@ -10,18 +10,18 @@ unchecked: :mod:`pyipld.unixfs.extract` decides what is safe to write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from ..blockstore import BlockSource, get_verified
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import PBNode, decode_pbnode
-from ..errors import UnixFSError
+from ..errors import NotFoundError, UnixFSError
 from .data import DataType, UnixFSData, decode_unixfs_data
 from .hamt import hamt_lookup, iter_hamt, shard_shape
 
-__all__ = ["DirectoryEntry", "NodeKind", "UnixFSNode", "iter_directory", "load_node", "lookup", "walk"]
+__all__ = ["DirectoryEntry", "NodeKind", "OnMissing", "UnixFSNode", "iter_directory", "load_node", "lookup", "walk"]
 
 NodeKind = Literal["file", "directory", "symlink", "other"]
 
@@ -68,7 +68,7 @@ class UnixFSNode:
             return 0
         if self.data.filesize is not None:
             return self.data.filesize
-        return len(self.data.data or b"")
+        return len(self.data.data or b"") + sum(self.data.blocksizes)  # as the reader counts it
 
     @property
     def sharded(self) -> bool:
@@ -99,8 +99,13 @@ def load_node(source: BlockSource, cid: bytes | CID) -> UnixFSNode:
         raise UnixFSError(f"dag-pb node {CID.from_bytes(raw_cid)} has no UnixFS data")
     return UnixFSNode(raw_cid, block, pb, decode_unixfs_data(pb.data))
 
-def iter_directory(source: BlockSource, node: UnixFSNode) -> Iterator[DirectoryEntry]:
+def iter_directory(
+    source: BlockSource, node: UnixFSNode, on_missing: Callable[[bytes], None] | None = None
+) -> Iterator[DirectoryEntry]:
     """The entries of a basic or HAMT directory, in link order.
+
+    ``on_missing``: called with the CID of each HAMT sub-shard absent from ``source``,
+    which is then skipped (a partial DAG); without it a missing shard is an error.
 
     Raises:
         UnixFSError: ``node`` is not a directory, or a shard is malformed.
@@ -112,7 +117,7 @@ def iter_directory(source: BlockSource, node: UnixFSNode) -> Iterator[DirectoryE
             yield DirectoryEntry(link.name or b"", CID.from_bytes(link.cid), link.tsize)
         return
     shape = shard_shape(node.pb, node.data)
-    for name, link in iter_hamt(lambda c: get_verified(source, c), shape):
+    for name, link in iter_hamt(lambda c: get_verified(source, c), shape, on_missing):
         yield DirectoryEntry(name, CID.from_bytes(link.cid), link.tsize)
 
 def lookup(source: BlockSource, node: UnixFSNode, name: bytes) -> DirectoryEntry | None:
@@ -127,18 +132,40 @@ def lookup(source: BlockSource, node: UnixFSNode, name: bytes) -> DirectoryEntry
     found = hamt_lookup(lambda c: get_verified(source, c), shard_shape(node.pb, node.data), name)
     return None if found is None else DirectoryEntry(name, CID.from_bytes(found.cid), found.tsize)
 
-def walk(source: BlockSource, root: bytes | CID) -> Iterator[tuple[tuple[bytes, ...], UnixFSNode]]:
+OnMissing = Callable[[tuple[bytes, ...], bytes], None]
+
+
+def walk(
+    source: BlockSource, root: bytes | CID, on_missing: OnMissing | None = None
+) -> Iterator[tuple[tuple[bytes, ...], UnixFSNode]]:
     """Every node under ``root`` as ``(path components, node)``, parents before children.
+
+    ``on_missing(path, cid)``: called for each node absent from ``source`` (path = its
+    own path; for a missing HAMT sub-shard, the directory's path), which is then
+    skipped — a partial DAG is walked as far as it goes. Without it a missing block
+    raises :class:`~pyipld.errors.NotFoundError`.
 
     Raises:
         UnixFSError: a directory that links to one of its ancestors, or nesting
             deeper than 4096 levels.
     """
-    first = load_node(source, root)
+    root_cid = root.bytes if isinstance(root, CID) else root
+    try:
+        first = load_node(source, root_cid)
+    except NotFoundError:
+        if on_missing is None:
+            raise
+        on_missing((), root_cid)
+        return
     yield (), first
     if first.kind != "directory":
         return
-    stack: list[tuple[tuple[bytes, ...], Iterator[DirectoryEntry]]] = [((), iter_directory(source, first))]
+
+    def entries_of(path: tuple[bytes, ...], node: UnixFSNode) -> Iterator[DirectoryEntry]:
+        shard_missing = None if on_missing is None else (lambda cid: on_missing(path, cid))
+        return iter_directory(source, node, shard_missing)
+
+    stack: list[tuple[tuple[bytes, ...], Iterator[DirectoryEntry]]] = [((), entries_of((), first))]
     ancestors = [first.cid]
     while stack:
         path, entries = stack[-1]
@@ -147,13 +174,19 @@ def walk(source: BlockSource, root: bytes | CID) -> Iterator[tuple[tuple[bytes, 
             stack.pop()
             ancestors.pop()
             continue
-        child = load_node(source, entry.cid)
         child_path = (*path, entry.name)
+        try:
+            child = load_node(source, entry.cid)
+        except NotFoundError:
+            if on_missing is None:
+                raise
+            on_missing(child_path, entry.cid.bytes)
+            continue
         yield child_path, child
         if child.kind == "directory":
             if child.cid in ancestors:
                 raise UnixFSError(f"directory cycle at /{b'/'.join(child_path)!r}")
             if len(stack) >= _MAX_WALK_DEPTH:
                 raise UnixFSError(f"directories nested deeper than {_MAX_WALK_DEPTH} levels")
-            stack.append((child_path, iter_directory(source, child)))
+            stack.append((child_path, entries_of(child_path, child)))
             ancestors.append(child.cid)
