@@ -226,3 +226,23 @@ def test_os_errors_show_a_text_path(capsys: pytest.CaptureFixture[str], tmp_path
     rc, _, stderr = add(capsys, str(missing))
     assert rc == 1
     assert stderr == f"Error: No such file or directory: {missing}\n"  # not b'...'
+
+
+def test_closed_stdout_pipe_exits_quietly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(2000):
+        (src / f"f{i:04}").write_bytes(b"%d" % i)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "pyipld", "add", "-r", "-n", str(src)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"added ")
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141  # the BrokenPipeError branch, not "Error: Broken pipe"
+    assert err == b""
