@@ -16,8 +16,7 @@ Theory of operation:
   stays within the capacity (``target × 127/128``, the unpadded piece size),
   otherwise the current CAR is written and a new one started. Planned sizes count
   every section, header bytes are bounded from above: a CAR never exceeds the
-  capacity. Each CAR's header roots are the roots of its whole items (each a
-  complete DAG); the spine item adds blocks but no root.
+  capacity. Each whole item is a complete DAG; the spine item adds blocks only.
 * Each CAR has one root: a UnixFS directory of what it carries, laid out like the
   input paths — whole files under their relative paths, the sub-trees of a split
   file as ``NAME.part-OFFSET`` (15-digit byte offset, so sorted names concatenate
