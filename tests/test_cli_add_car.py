@@ -246,3 +246,20 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path: Path) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141  # the BrokenPipeError branch, not "Error: Broken pipe"
     assert err == b""
+
+
+def test_local_get_car_is_dag_export_of_the_path(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                 tree: Path) -> None:
+    from pyipld.car.export import export_dag
+    from pyipld.unixfs.resolve import resolve_path
+
+    blocks = tmp_path / "blocks"
+    rc, stdout, _ = add(capsys, "-r", str(tree), "--blockstore", str(blocks), "-Q", "--hamt-threshold", "1")
+    assert rc == 0
+    root = stdout.strip()
+    store = DirectoryBlockstore(blocks, create=False)
+    out = tmp_path / "sub.car"
+    assert cli.main(["get", f"{root}/sub", "--blockstore", str(blocks), "--car", str(out), "-q"]) == 0
+    expected = io.BytesIO()
+    export_dag(store, resolve_path(store, f"{root}/sub").cid, expected)
+    assert out.read_bytes() == expected.getvalue()
