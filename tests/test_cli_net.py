@@ -196,6 +196,13 @@ def test_get_missing_block_leaves_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no DEST, no CAR, no temp files, no scratch store
 
 
+def test_get_missing_name_on_the_path(hamt_tree: tuple[Path, MemoryBlockstore, CID], tmp_path: Path) -> None:
+    _, store, root = hamt_tree
+    with pytest.raises(NotFoundError, match="no link named 'nope'"):
+        run_with_peers(store, ["get", f"{root}/wide/nope", "--peer", "PEER", "-o", str(tmp_path / "o"), "-q"])
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("name", [b"..", b"a/b", b"", b"."])
 def test_get_refuses_escaping_names(tmp_path: Path, name: bytes) -> None:
     store = MemoryBlockstore()
