@@ -8,7 +8,6 @@ pyipld print one line to stderr and exit 1, without a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import sys
@@ -17,7 +16,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import PyipldError
 
-__all__ = ["COMMAND_MODULES", "main"]
+__all__ = ["COMMAND_MODULES", "main", "os_error_text"]
 
 # One module per verb (or verb family); order = order in --help.
 COMMAND_MODULES: tuple[str, ...] = ("add", "cat", "ls", "get", "car", "commp", "chunk", "net")
@@ -32,6 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def os_error_text(exc: OSError) -> str:
+    """``strerror: path`` with the path shown as text (file names may arrive as bytes)."""
+    if not exc.filename:
+        return str(exc)
+    name = exc.filename if isinstance(exc.filename, str) else os.fsdecode(exc.filename)
+    text = f"{exc.strerror or exc}: {name}"
+    if exc.filename2:
+        other = exc.filename2 if isinstance(exc.filename2, str) else os.fsdecode(exc.filename2)
+        text += f" -> {other}"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -41,14 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PyipldError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # e.g. `pyipld cat … | head`: the reader left; say nothing
-        # (before OSError, its base class; stdout goes to devnull so the exit flush cannot fail again)
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    except BrokenPipeError:  # e.g. `pyipld add -r big/ | head`: the reader left; stop quietly like cat(1)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no complaint at the final flush
+        except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for cat(1)
     except OSError as exc:
-        name = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes) else exc.filename
-        print(f"Error: {exc.strerror or exc}: {name}" if name else f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {os_error_text(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)

@@ -7,6 +7,10 @@
 ``python -m tests._interop_bitswap serve kubo|helia FILE``
     import FILE with our importer, serve it with our BitswapServer, have the
     peer fetch it (``kubo_oracle.py fetch`` / ``helia_peer.mjs fetch``), compare.
+``python -m tests._interop_bitswap get kubo DIR``
+    kubo serves DIR added with every directory HAMT-sharded (threshold 1, fanout
+    16); ``pyipld get --peer`` writes it back (-o), a path through the shards,
+    and a CAR that must equal the ``dag export`` of our own import of DIR.
 Prints one JSON line; exit status 0 only when everything matched. Every wait is bounded.
 """
 
@@ -29,11 +33,11 @@ from typing import Any
 
 import trio
 
-from pyipld.bitswap._export import write_tree
 from pyipld.bitswap.client import BitswapClient
 from pyipld.bitswap.server import BitswapServer
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.cid import CID
+from pyipld.unixfs.extract import extract
 from pyipld.unixfs.importer import import_file
 from pyipld.unixfs.params import ImportParams
 from tests._peers import (
@@ -89,7 +93,7 @@ async def fetch(maddr: str, root: str, path: Path, out: dict[str, Any]) -> None:
     out["same_blocks"] = not len(store) or set(store) == set(dag)
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "out"
-        write_tree(dag, CID.decode(root).bytes, dest)
+        extract(dag, CID.decode(root), dest)
         out["tree_ok"] = same_tree(path, dest)
 
 
@@ -195,7 +199,7 @@ def car_blocks_ok(car: Path, root: bytes, path: Path) -> bool:
         store.put(cid.bytes, data)
         off += k + size
     with tempfile.TemporaryDirectory() as tmp:
-        write_tree(store, root, Path(tmp) / "x")
+        extract(store, CID.from_bytes(root), Path(tmp) / "x")
         return same_tree(path, Path(tmp) / "x")
 
 
@@ -246,9 +250,57 @@ def cmd_cli(path: Path) -> dict[str, Any]:
     return out
 
 
+def same_links(a: Path, b: Path) -> bool:
+    """Every symlink under ``a`` is a symlink under ``b`` with the same target."""
+    for dirpath, dirnames, filenames in os.walk(a):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                other = b / path.relative_to(a)
+                if not other.is_symlink() or os.readlink(other) != os.readlink(path):
+                    return False
+    return True
+
+
+def cmd_get(path: Path) -> dict[str, Any]:
+    """``pyipld get --peer`` (the real command line) against kubo serving HAMT-sharded directories."""
+    from pyipld import cli
+    from pyipld.car.export import export_dag
+    from pyipld.unixfs.tree import import_paths
+
+    params = ImportParams(hamt_threshold=1, hamt_fanout=16, hamt_threshold_inclusive=True)  # kubo 0.22: inclusive
+    ours = MemoryBlockstore()
+
+    class Sink:
+        put = ours.put
+
+    local = import_paths([path], params, Sink(), recursive=True).cid  # type: ignore[arg-type]
+    out: dict[str, Any] = {"mode": "get", "path": str(path), "our_cid": str(local)}
+    with kubo_peer(path, extra=["--hamt-threshold", "1", "--hamt-fanout", "16"]) as ready, \
+            tempfile.TemporaryDirectory() as tmp:
+        cid, maddr = ready["cid"], ready["multiaddr"]
+        out["cid"] = cid
+        out["same_cid"] = cid == str(local)
+        common = ["--peer", maddr, "--timeout", "60", "-q"]
+        dest = Path(tmp) / "tree"
+        out["get_rc"] = cli.main(["get", cid, "-o", str(dest), *common])
+        out["tree_ok"] = out["get_rc"] == 0 and same_tree(path, dest) and same_links(path, dest)
+        one = Path(tmp) / "one"
+        out["path_rc"] = cli.main(["get", f"{cid}/sub/deeper", "-o", str(one), *common])
+        out["path_ok"] = out["path_rc"] == 0 and same_tree(path / "sub" / "deeper", one)
+        car = Path(tmp) / "tree.car"
+        out["car_rc"] = cli.main(["get", cid, "--car", str(car), *common])
+        expected = Path(tmp) / "expected.car"
+        with open(expected, "wb") as f:
+            export_dag(ours, local, f)
+        out["car_ok"] = out["car_rc"] == 0 and car.read_bytes() == expected.read_bytes()
+    out["ok"] = all(out[k] for k in ("same_cid", "tree_ok", "path_ok", "car_ok"))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["fetch", "serve", "cli"])
+    ap.add_argument("mode", choices=["fetch", "serve", "cli", "get"])
     ap.add_argument("peer", choices=["kubo", "helia", "pyipld"])
     ap.add_argument("path", type=Path)
     a = ap.parse_args()
@@ -258,6 +310,8 @@ def main() -> int:
     try:
         if a.mode == "cli":
             out = cmd_cli(a.path)
+        elif a.mode == "get":
+            out = cmd_get(a.path)
         else:
             out = cmd_fetch(a.peer, a.path) if a.mode == "fetch" else cmd_serve(a.peer, a.path)
     except Exception as exc:  # noqa: BLE001 - reported: the test prints this line

@@ -77,6 +77,22 @@ def test_peer_fetches_from_our_server(peer: str, big_file: Path) -> None:
     assert result["peer_rc"] == 0 and result["blocks_sent"] >= FILE_BYTES // (256 * 1024)
 
 
+def test_cli_get_tree_with_hamts_from_kubo(tmp_path: Path) -> None:
+    # every directory HAMT-sharded (threshold 1, fanout 16: multi-level shards in `wide`), a symlink
+    need("kubo")
+    root = tmp_path / "tree"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "wide").mkdir()
+    (root / "big.bin").write_bytes(chacha_bytes("hamt-big", 1_500_000))
+    (root / "sub" / "a.txt").write_bytes(b"hello\n")
+    (root / "sub" / "deeper" / "b.bin").write_bytes(chacha_bytes("hamt-b", 300_000))
+    for i in range(300):
+        (root / "wide" / f"entry-{i:03}.txt").write_bytes(b"%d\n" % i)
+    (root / "sub" / "link").symlink_to("a.txt")
+    result = run("get", "kubo", root)
+    assert result["same_cid"] and result["tree_ok"] and result["path_ok"] and result["car_ok"]
+
+
 def test_cli_serve_get_car_cat(big_file: Path) -> None:
     # our own server and client over loopback TCP (still a peer: namespace only)
     reason = netns_missing()

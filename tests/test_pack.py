@@ -206,3 +206,49 @@ def test_cli_pack_unpack(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFi
     args = parser.parse_args(["unpack", str(out), "-o", str(tmp_path / "back")])
     assert args.func(args) == 0
     assert _digests(tmp_path / "back" / "data") == _digests(dataset)
+
+
+def test_each_car_has_a_directory_root_that_extracts(dataset: Path, tmp_path: Path) -> None:
+    from pyipld import cli
+    from pyipld.unixfs.extract import extract
+
+    (dataset / "nothing" / "inner").mkdir(parents=True)  # empty directories are recorded
+    (dataset / "only-link").mkdir()
+    os.symlink("../big.bin", dataset / "only-link" / "l")  # skipped: its directory is empty in the pack
+    out = tmp_path / "out"
+    doc = pack([dataset], out, target_size=TARGET, params=PARAMS).manifest
+    assert doc["empty_dirs"] == ["data/nothing/inner", "data/only-link"]
+    src = {rel: (dataset.parent / rel).read_bytes() for rel in (f["path"] for f in doc["files"])}
+    whole: list[str] = []
+    parts: dict[str, dict[int, bytes]] = {}
+    dirs: set[str] = set()
+    for car in doc["cars"]:
+        assert len(car["roots"]) == 1 and car["dag_roots"]  # one root: the CAR's directory
+        dest = tmp_path / "x" / car["name"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with CarBlockstore(out / car["name"]) as store:
+            extract(store, car["roots"][0], dest)  # the unixfs extractor: complete, usable tree
+        other = tmp_path / "y" / car["name"]
+        assert cli.main(["car", "extract", "-f", str(out / car["name"]), "-o", str(other)]) == 0  # go-car style
+        for p in sorted(dest.rglob("*")):
+            rel = "data/" + str(p.relative_to(dest / "data")) if p != dest / "data" else "data"
+            if p.is_dir():
+                dirs.add(rel)
+                assert (other / p.relative_to(dest)).is_dir()
+                continue
+            assert (other / p.relative_to(dest)).read_bytes() == p.read_bytes()
+            name, sep, offset = rel.rpartition(".part-")
+            if sep and name in src:
+                parts.setdefault(name, {})[int(offset)] = p.read_bytes()
+            else:
+                whole.append(rel)
+                assert p.read_bytes() == src[rel]
+    assert sorted(whole + list(parts)) == sorted(src)  # every file is in the CARs, once
+    for name, pieces in parts.items():  # the parts of a split file concatenate back to it
+        assert len(pieces) > 1 and b"".join(pieces[k] for k in sorted(pieces)) == src[name]
+    assert {"data/nothing/inner", "data/only-link"} <= dirs
+    reassemble(out, tmp_path / "back")
+    assert (tmp_path / "back" / "data" / "nothing" / "inner").is_dir()
+    expected = _digests(dataset)
+    del expected["only-link/l"]  # a symlink: skipped, listed in the manifest
+    assert _digests(tmp_path / "back" / "data") == expected

@@ -1,13 +1,19 @@
-"""``pyipld add``: kubo's ``ipfs add`` for files and stdin, same flags, same output."""
+"""``pyipld add``: kubo's ``ipfs add`` for files, directories and stdin, same flags, same output.
+
+``--car OUT.car [--car-version 1|2]`` also writes every block into a CAR in the same
+pass (roots set at the end: one per added path, or the ``-w`` wrapper); ``--commp``
+then prints the CAR's Filecoin piece commitment on stderr (see docs/commp.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import IO, Any, TextIO
 
 from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
+from ..car.commp import CommPWriter
 from ..cid import CID
 from ..errors import ConfigError
 from ..unixfs.data import Mtime
@@ -16,6 +22,8 @@ from ..unixfs.importer import import_file
 from ..unixfs.nodes import Metadata
 from ..unixfs.params import PROFILES, ImportParams
 from ..unixfs.tree import AddedEntry, import_paths
+from .car import add_car_arguments, car_sink_for
+from .commp import commp_of_car, commp_tap, print_piece_info
 
 __all__ = [
     "add_directory_arguments",
@@ -144,6 +152,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads (default: all cores)")
     add_import_arguments(p)
     add_directory_arguments(p)
+    add_car_arguments(p)
+    p.add_argument("--commp", action="store_true",
+                   help="with --car: print the CAR's Filecoin piece CID and sizes on stderr (CARv1 bytes; "
+                        "for --car-version 2 its inner CARv1)")
     p.set_defaults(func=run)
 
 
@@ -153,16 +165,57 @@ def _sink(args: argparse.Namespace) -> BlockSink:
     return DirectoryBlockstore(args.blockstore)
 
 
+class _Tee:
+    """Every block to the CAR and to the blockstore (``add --car OUT --blockstore DIR``)."""
+
+    def __init__(self, *sinks: BlockSink) -> None:
+        self.sinks = sinks
+
+    def put(self, cid: bytes, data: bytes) -> None:
+        for sink in self.sinks:
+            sink.put(cid, data)
+
+
+def _stdout(args: argparse.Namespace) -> TextIO:
+    """Where ``added`` lines go: stderr when the CAR itself goes to stdout (``--car -``)."""
+    return sys.stderr if getattr(args, "car", None) == "-" else sys.stdout
+
+
 def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     params.resolve()  # fail on bad parameters before touching any input
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
-    sink = _sink(args)
-    if "-" not in args.paths:
-        return _run_paths(args, params, sink)
-    if len(args.paths) > 1:
+    if args.commp and not args.car:
+        raise ConfigError("--commp needs --car OUT.car (the piece is the CAR's bytes)")
+    if args.commp and args.car == "-" and args.car_version == 2:
+        raise ConfigError("--commp with --car - needs --car-version 1 (a CARv2 on stdout cannot be re-read)")
+    if "-" in args.paths and len(args.paths) > 1:
         raise ConfigError("stdin (-) cannot be combined with other paths")
+    taps: list[CommPWriter] = []
+
+    def tap(raw: IO[bytes]) -> IO[bytes]:  # one-pass CommP of a CARv1 while it is written
+        taps.append(commp_tap(raw))
+        return taps[-1]  # type: ignore[return-value]
+
+    one_pass = args.commp and args.car_version == 1
+    with car_sink_for(args, params, wrap=tap if one_pass else None) as car:
+        sink = _sink(args)
+        if car is not None:
+            sink = car if isinstance(sink, NullSink) else _Tee(car, sink)
+        roots = _run_paths(args, params, sink) if "-" not in args.paths else _run_stdin(args, params, sink)
+        if car is not None:
+            car.set_roots(roots)
+    if args.commp:
+        if taps and not taps[0].stale:
+            info = taps[0].digest()
+        else:  # CARv2 (the deal bytes are its inner CARv1), or the writer moved the body: read it back
+            info = commp_of_car(args.car)
+        print_piece_info(info, sys.stderr)
+    return 0
+
+
+def _run_stdin(args: argparse.Namespace, params: ImportParams, sink: BlockSink) -> list[CID]:
     bar = Progress(None, label="stdin") if args.progress else None
     last = import_file(sys.stdin.buffer, params, sink, jobs=args.jobs, progress=bar.update if bar else None)
     if bar:
@@ -178,13 +231,13 @@ def run(args: argparse.Namespace) -> int:
         root = str(CID.from_bytes(wrapper.cid))
         _print_added(args, root, b"")
     if args.quieter:
-        print(root)
-    return 0
+        print(root, file=_stdout(args))
+    return [CID.decode(root)]
 
 
 def _print_added(args: argparse.Namespace, cid: str, name: bytes) -> None:
     if not args.quieter:
-        print(cid if args.quiet else f"added {cid} {escape_name(name)}", flush=True)
+        print(cid if args.quiet else f"added {cid} {escape_name(name)}", flush=True, file=_stdout(args))
 
 
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
@@ -215,21 +268,26 @@ def escape_name(raw: bytes) -> str:
     return "".join(out)
 
 
-def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink) -> int:
+def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink) -> list[CID]:
+    """Import the paths; returns the CAR roots: each top-level entry in order (or the ``-w`` wrapper)."""
     bar = Progress(None, label="adding") if args.progress else None
+    tops: list[CID] = []
+    out = _stdout(args)
 
     def on_added(entry: AddedEntry) -> None:
+        if b"/" not in entry.path and entry.cid not in tops:
+            tops.append(entry.cid)
         if args.quieter:
             return
         line = str(entry.cid) if args.quiet else f"added {entry.cid} {escape_name(entry.path)}"
         if bar is not None:
             sys.stderr.write("\033[2K\r")
-        print(line, flush=True)
+        print(line, flush=True, file=out)
 
     result = import_paths(args.paths, params, sink, recursive=args.recursive, wrap=args.wrap, on_added=on_added,
                           progress=bar.update if bar else None, jobs=args.jobs)
     if bar:
         bar.close()
     if args.quieter:
-        print(result.cid)
-    return 0
+        print(result.cid, file=out)
+    return [result.cid] if args.wrap else tops

@@ -15,7 +15,7 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from .._atomic import atomic_output
@@ -61,14 +61,16 @@ def add_car_arguments(parser: argparse.ArgumentParser) -> None:
                    help="CAR version for --car (default 1, like `ipfs dag export`; 2 adds an index)")
 
 
-def car_sink_for(args: argparse.Namespace, params: ImportParams) -> contextlib.AbstractContextManager[Any]:
+def car_sink_for(args: argparse.Namespace, params: ImportParams, *,
+                 wrap: Callable[[IO[bytes]], IO[bytes]] | None = None) -> contextlib.AbstractContextManager[Any]:
     """The sink for ``add --car``: a context manager yielding a CAR writer, or ``None`` without ``--car``.
 
     Usage in ``add``: ``with car_sink_for(args, params) as car: … car.put …; car.set_roots(roots)``.
+    ``wrap`` is passed to :func:`~pyipld.car.sink.open_car_sink` (e.g. a CommP side-tap).
     """
     if not getattr(args, "car", None):
         return contextlib.nullcontext(None)
-    return open_car_sink(args.car, args.car_version, params=params)
+    return open_car_sink(args.car, args.car_version, params=params, wrap=wrap)
 
 
 def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progress | None:

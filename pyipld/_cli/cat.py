@@ -1,4 +1,5 @@
-"""``pyipld cat``: stream a UnixFS file to stdout from a local blockstore (like ``ipfs cat``)."""
+"""``pyipld cat``: stream a UnixFS file to stdout (like ``ipfs cat``), from a local
+blockstore or, with ``--peer MULTIADDR``, fetched over bitswap (:mod:`pyipld._cli.net`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..blockstore import DirectoryBlockstore
 from ..cid import CID
 from ..errors import ConfigError
 from ..unixfs.reader import UnixFSReader
+from .net import add_peer_arguments, cmd_cat_from_peers
 
 __all__ = ["iter_local", "register", "write_stream"]
 
@@ -28,11 +30,13 @@ def _non_negative(text: str) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cat", help="write a file's bytes to stdout, verifying every block",
-                       description="Show the bytes of a UnixFS file, like `ipfs cat`, from local blocks.")
+                       description="Show the bytes of a UnixFS file, like `ipfs cat`, from local blocks "
+                                   "or from peers (--peer).")
     p.add_argument("cid", metavar="CID", help="root CID of the file")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-o", "--offset", type=_non_negative, default=0, help="byte offset to begin reading from")
     p.add_argument("-l", "--length", type=_non_negative, default=None, help="maximum number of bytes to read")
+    add_peer_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -54,11 +58,12 @@ def write_stream(pieces: Iterator[bytes], out: BinaryIO) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.blockstore:
-        raise ConfigError("cat needs --blockstore DIR (the blocks to read from)")
-    pieces = iter_local(args.cid, args.blockstore, args.offset, args.length)
+    if not args.peer and not args.blockstore:
+        raise ConfigError("cat needs --blockstore DIR (the blocks to read from) or --peer MULTIADDR")
     try:
-        write_stream(pieces, sys.stdout.buffer)
+        if args.peer:
+            return cmd_cat_from_peers(args)
+        write_stream(iter_local(args.cid, args.blockstore, args.offset, args.length), sys.stdout.buffer)
     except BrokenPipeError:  # `pyipld cat … | head`: the reader left; stop quietly like cat(1)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain

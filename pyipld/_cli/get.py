@@ -1,4 +1,8 @@
-"""``pyipld get``: write a file, directory tree or symlink back from local blocks, safely (``ipfs get``)."""
+"""``pyipld get``: write a file, directory tree or symlink back, safely (``ipfs get``).
+
+From local blocks (``--blockstore DIR``) or, with ``--peer MULTIADDR``, fetched over
+bitswap (:mod:`pyipld._cli.net`); ``--car OUT.car`` writes the DAG as a CAR instead.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ import argparse
 import sys
 
 from ..blockstore import DirectoryBlockstore
+from ..car.export import export_dag
+from ..car.sink import open_car_sink
 from ..errors import ConfigError
 from ..unixfs.extract import extract
-from ..unixfs.resolve import split_path
+from ..unixfs.resolve import resolve_path, split_path
+from .net import add_peer_arguments, cmd_get_from_peers
 
 __all__ = ["default_output", "register"]
 
@@ -22,22 +29,35 @@ def default_output(path: str) -> str:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("get", help="write a file or directory tree from blocks to disk (safe extraction)",
                        description="Write files, directories and symlinks back like `ipfs get`, from local "
-                                   "blocks. Entry names that could escape DEST are refused; symlinks are "
-                                   "never followed; files appear only when complete.")
+                                   "blocks or from peers (--peer). Entry names that could escape DEST are "
+                                   "refused; symlinks are never followed; files appear only when complete.")
     p.add_argument("path", metavar="CID[/PATH]", help="what to write")
     p.add_argument("-o", "--output", metavar="DEST", help="path to create (default: the last path component)")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("--no-metadata", action="store_true", help="do not restore stored mode/mtime")
     p.add_argument("--max-entries", type=int, default=None, metavar="N",
                    help="refuse DAGs with more than N entries (guards against one sub-tree linked many times)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--car", metavar="OUT.car", default=None,
+                   help="write the DAG as a CAR (`ipfs dag export` order) instead of files")
+    p.add_argument("--car-version", type=int, choices=(1, 2), default=1, help="CAR version for --car (default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (and no progress)")
+    add_peer_arguments(p, quiet=False)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.peer:
+        return cmd_get_from_peers(args)  # --blockstore, when given, keeps the fetched blocks
     if not args.blockstore:
-        raise ConfigError("get needs --blockstore DIR (the blocks to read from)")
+        raise ConfigError("get needs --blockstore DIR (the blocks to read from) or --peer MULTIADDR")
     store = DirectoryBlockstore(args.blockstore, create=False)
+    if args.car:
+        target = resolve_path(store, args.path).cid
+        with open_car_sink(args.car, args.car_version, [target]) as writer:
+            exported = export_dag(store, target, writer)
+        if not args.quiet:
+            print(f"Saved {exported.blocks} blocks ({exported.block_bytes} bytes) to {args.car}", file=sys.stderr)
+        return 0
     dest = args.output or default_output(args.path)
     stats = extract(store, args.path, dest, metadata=not args.no_metadata, max_entries=args.max_entries)
     if not args.quiet:

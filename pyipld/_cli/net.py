@@ -13,37 +13,49 @@ dispatch to :func:`cmd_get_from_peers` / :func:`cmd_cat_from_peers` when
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
+import functools
 import shutil
 import sys
 import tempfile
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import trio
 
 from .._progress import Progress
-from .._varint import encode_varint
-from ..bitswap._export import write_tree
-from ..bitswap.client import BitswapClient, FetchStats
+from ..bitswap.client import BitswapClient, Dialer, FetchStats
 from ..bitswap.driver import Host
 from ..bitswap.peer import Identity
 from ..bitswap.server import BitswapServer
 from ..blockstore import BlockSource, DirectoryBlockstore
+from ..car.blockstore import CarBlockstore
+from ..car.export import export_dag
+from ..car.sink import open_car_sink
 from ..cid import CID
 from ..errors import ConfigError
+from ..unixfs.extract import extract
+from ..unixfs.resolve import resolve_path, split_path
 
 __all__ = [
     "add_peer_arguments",
+    "cat_from_peers",
     "cmd_cat_from_peers",
     "cmd_get_from_peers",
     "cmd_serve",
+    "fetch_path",
+    "get_from_peers",
     "register",
 ]
 
 
-def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--peer`` and the fetch options shared by ``get`` and ``cat``."""
+def add_peer_arguments(parser: argparse.ArgumentParser, *, quiet: bool = True) -> None:
+    """``--peer`` and the fetch options shared by ``get`` and ``cat``.
+
+    ``quiet=False`` when the parser already has its own ``-q/--quiet`` (``get``),
+    which then also silences the progress display.
+    """
     g = parser.add_argument_group("fetching from peers (bitswap)")
     g.add_argument("--peer", action="append", default=[], metavar="MULTIADDR",
                    help="peer to fetch from, /ip4/HOST/tcp/PORT/p2p/ID (repeatable)")
@@ -52,7 +64,8 @@ def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="give up when no block arrived for this long (default 60)")
     g.add_argument("--window", type=int, default=128, help="blocks in flight (default 128)")
-    g.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    if quiet:
+        g.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
 def _host(args: argparse.Namespace) -> Host:
@@ -60,10 +73,13 @@ def _host(args: argparse.Namespace) -> Host:
     return Host(Identity.load_or_create(keyfile) if keyfile else None)
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def _options(args: argparse.Namespace, dial: Dialer | None) -> dict[str, Any]:
     timeout = float(getattr(args, "timeout", 60.0) or 60.0)
-    return {"idle_timeout": timeout, "want_timeout": max(1.0, timeout / 3),
-            "window": int(getattr(args, "window", 128) or 128)}
+    options: dict[str, Any] = {"idle_timeout": timeout, "want_timeout": max(1.0, timeout / 3),
+                               "window": int(getattr(args, "window", 128) or 128)}
+    if dial is not None:
+        options["dial"] = dial
+    return options
 
 
 def _progress(args: argparse.Namespace, label: str) -> Progress | None:
@@ -72,37 +88,48 @@ def _progress(args: argparse.Namespace, label: str) -> Progress | None:
     return Progress(label=label)
 
 
-class _CarV1Sink:
-    """Minimal CARv1 writer (header with the one root, then sections in arrival order).
+def _path_arg(args: argparse.Namespace) -> str:
+    """``get``'s positional is ``path`` (CID[/PATH]); ``cat`` and older callers use ``cid``."""
+    path = getattr(args, "path", None) or getattr(args, "cid", None)
+    if not path:
+        raise ConfigError("a CID is required")
+    return str(path)
 
-    A stop-gap for ``--car`` until the ``car`` branch's writer is on main; it is
-    used only when ``pyipld.car.v1.CarV1Writer`` is absent.
+
+class _FetchingSource:
+    """A BlockSource over ``store`` that fetches missing blocks from the peers, one at a time.
+
+    Used from a worker thread (``trio.to_thread``) so the synchronous path resolver can
+    walk basic and HAMT directories over the network, fetching only the blocks on the path.
     """
 
-    def __init__(self, path: Path, root: CID) -> None:
-        import dag_cbor
-        import multiformats
+    def __init__(self, store: DirectoryBlockstore, client: BitswapClient) -> None:
+        self.store = store
+        self.client = client
 
-        self.path = path
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        self.tmp = Path(tmp)
-        self.file = os.fdopen(fd, "wb")
-        header = dag_cbor.encode({"roots": [multiformats.CID.decode(root.encode())], "version": 1})
-        self.file.write(encode_varint(len(header)) + header)
+    def has(self, cid: bytes) -> bool:
+        return True  # anything can be asked for; a peer's DONT_HAVE becomes NotFoundError in get
 
-    def put(self, cid: bytes, data: bytes) -> None:
-        self.file.write(encode_varint(len(cid) + len(data)) + cid + data)
-
-    def commit(self) -> None:
-        self.file.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
+    def get(self, cid: bytes) -> bytes:
+        if self.store.has(cid):
+            return self.store.get(cid)
+        data = trio.from_thread.run(self.client.get_block, cid)  # verified against cid
+        self.store.put(cid, data)
+        return data
 
 
-def _fetch_dag(args: argparse.Namespace, root: CID, sink: Any) -> FetchStats:
+async def fetch_path(
+    args: argparse.Namespace, store: DirectoryBlockstore, *, dial: Dialer | None = None
+) -> tuple[CID, FetchStats]:
+    """Resolve ``CID[/PATH]`` through the peers, then fetch the whole DAG under it into ``store``.
+
+    Only the blocks on the path are fetched for the resolution (through HAMT shards too);
+    the target DAG is then fetched breadth first with a window of wants.
+    """
+    if not args.peer:
+        raise ConfigError("--peer MULTIADDR is required to fetch from the network")
+    path = _path_arg(args)
+    root, components = split_path(path)
     progress = _progress(args, "fetch")
     done = [0]
 
@@ -111,88 +138,113 @@ def _fetch_dag(args: argparse.Namespace, root: CID, sink: Any) -> FetchStats:
             progress.update(nbytes - done[0])
             done[0] = nbytes
 
-    async def run() -> FetchStats:
-        async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args)) as client:
-            return await client.fetch_dag(root.bytes, sink, progress=on_block)
-
     try:
-        return trio.run(run)
+        async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
+            target = root
+            if components:
+                source = _FetchingSource(store, client)
+                target = (await trio.to_thread.run_sync(resolve_path, source, path)).cid
+            stats = await client.fetch_dag(target.bytes, store, progress=on_block)
     finally:
         if progress is not None:
             progress.close()
+    return target, stats
+
+
+def _scratch_store(args: argparse.Namespace, near: Path) -> tuple[DirectoryBlockstore, Path | None]:
+    """``--blockstore DIR`` when given (the fetched blocks are kept), else a temporary store."""
+    keep = getattr(args, "blockstore", None)
+    if keep:
+        return DirectoryBlockstore(keep), None
+    parent = near.parent if near.parent.is_dir() else None
+    scratch = Path(tempfile.mkdtemp(prefix=".pyipld-blocks-", dir=parent))
+    return DirectoryBlockstore(scratch), scratch
+
+
+async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None) -> int:
+    """``get CID[/PATH] --peer … (-o DEST | --car OUT.car)`` (async; ``dial`` is for tests)."""
+    from .get import default_output  # get imports this module
+
+    if not args.peer:
+        raise ConfigError("--peer MULTIADDR is required to fetch from the network")
+    path = _path_arg(args)
+    car = getattr(args, "car", None)
+    dest = Path(car) if car else Path(getattr(args, "output", None) or default_output(path))
+    if not car and (dest.exists() or dest.is_symlink()) and not (dest.is_dir() and not any(dest.iterdir())):
+        raise FileExistsError(17, "destination exists", str(dest))  # before any network work
+    store, scratch = _scratch_store(args, dest)
+    try:
+        target, stats = await fetch_path(args, store, dial=dial)
+        if car:
+            # blocks arrive breadth first; write them in `ipfs dag export` order (DFS, first seen)
+            version = int(getattr(args, "car_version", 1) or 1)
+            with open_car_sink(dest, version, [target]) as writer:
+                export_dag(store, target, writer)
+            summary = f"into {dest}"
+        else:
+            written = extract(store, target, dest, metadata=not getattr(args, "no_metadata", False),
+                              max_entries=getattr(args, "max_entries", None))
+            summary = (f"-> {dest}: {written.files} files, {written.directories} directories, "
+                       f"{written.symlinks} symlinks, {written.file_bytes} bytes")
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if not getattr(args, "quiet", False):
+        print(f"fetched {stats.blocks} blocks ({stats.bytes} bytes) {summary}", file=sys.stderr)
+    return 0
 
 
 def cmd_get_from_peers(args: argparse.Namespace) -> int:
-    """``get CID --peer … (-o DEST | --car OUT.car)``: fetch the whole DAG, verify, write."""
+    """``get CID[/PATH] --peer … (-o DEST | --car OUT.car)``: fetch the DAG, verify, write.
+
+    ``-o``: extracted with :func:`pyipld.unixfs.extract.extract` (files, basic and HAMT
+    directories, symlinks; the same safety rules as the local ``get``). ``--car``: a
+    CAR in ``ipfs dag export`` order, rooted at the resolved CID.
+    """
+    return int(trio.run(functools.partial(get_from_peers, args)))
+
+
+async def cat_from_peers(args: argparse.Namespace, out: BinaryIO, *, dial: Dialer | None = None) -> int:
+    """``cat CID --peer …`` (async; ``dial`` is for tests): the file's bytes to ``out`` in order."""
     if not args.peer:
         raise ConfigError("--peer MULTIADDR is required to fetch from the network")
-    root = CID.decode(args.cid)
-    car = getattr(args, "car", None)
-    if car:
-        car_path = Path(car)
-        try:
-            # the car branch's writer; a stop-gap one until it lands on main
-            from ..car.sink import open_car_sink  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            sink = _CarV1Sink(car_path, root)
-            try:
-                stats = _fetch_dag(args, root, sink)
-            except BaseException:
-                sink.abort()
-                raise
-            sink.commit()
-        else:  # pragma: no cover - depends on the car branch being merged
-            version = int(getattr(args, "car_version", 1) or 1)
-            with open_car_sink(car_path, version, [root]) as writer:
-                stats = _fetch_dag(args, root, writer)
-        print(f"fetched {stats.blocks} blocks ({stats.bytes} bytes) into {car_path}", file=sys.stderr)
-        return 0
-    dest = Path(getattr(args, "output", None) or str(root))
-    if dest.exists():
-        raise ConfigError(f"{dest} already exists")
-    scratch = Path(tempfile.mkdtemp(prefix=".pyipld-blocks-", dir=dest.parent if dest.parent.is_dir() else None))
+    root = CID.decode(_path_arg(args))
+    skip = int(getattr(args, "offset", 0) or 0)
+    length = getattr(args, "length", None)
+    left = -1 if length is None else int(length)
+    progress = _progress(args, "cat")
     try:
-        store = DirectoryBlockstore(scratch)
-        stats = _fetch_dag(args, root, store)
-        write_tree(store, root.bytes, dest)
+        async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client, \
+                contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(root.bytes))) as chunks:
+            async for chunk in chunks:
+                if progress is not None:
+                    progress.update(len(chunk))
+                if skip:  # --offset: the skipped blocks are still fetched (verification needs them)
+                    cut = min(skip, len(chunk))
+                    chunk, skip = chunk[cut:], skip - cut
+                if left >= 0:
+                    chunk = chunk[:left]
+                    left -= len(chunk)
+                if chunk:
+                    out.write(chunk)
+                if left == 0:
+                    break
+        out.flush()
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    print(f"fetched {stats.blocks} blocks ({stats.bytes} bytes) -> {dest}", file=sys.stderr)
+        if progress is not None:
+            progress.close()
     return 0
 
 
 def cmd_cat_from_peers(args: argparse.Namespace) -> int:
-    """``cat CID --peer …``: stream a UnixFS file to stdout in order while fetching."""
-    if not args.peer:
-        raise ConfigError("--peer MULTIADDR is required to fetch from the network")
-    root = CID.decode(args.cid)
-    out = sys.stdout.buffer
-    progress = _progress(args, "cat")
-
-    async def run() -> None:
-        async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args)) as client:
-            async for chunk in client.iter_file(root.bytes):
-                out.write(chunk)
-                if progress is not None:
-                    progress.update(len(chunk))
-        out.flush()
-
-    try:
-        trio.run(run)
-    finally:
-        if progress is not None:
-            progress.close()
-    return 0
+    """``cat CID --peer … [--offset N] [--length N]``: stream a UnixFS file to stdout while fetching."""
+    return int(trio.run(functools.partial(cat_from_peers, args, sys.stdout.buffer)))
 
 
 def _open_source(args: argparse.Namespace) -> BlockSource:
     if args.blockstore:
         return DirectoryBlockstore(args.blockstore, create=False)
-    try:
-        from ..car.blockstore import CarBlockstore  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise ConfigError("serve --car needs pyipld's CAR support (the car branch); use --blockstore") from None
-    return CarBlockstore(args.car)  # type: ignore[no-any-return,unused-ignore]
+    return CarBlockstore(args.car)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -16,16 +16,25 @@ Theory of operation:
   stays within the capacity (``target × 127/128``, the unpadded piece size),
   otherwise the current CAR is written and a new one started. Planned sizes count
   every section, header bytes are bounded from above: a CAR never exceeds the
-  capacity. Each CAR's header roots are the roots of its whole items (each a
-  complete DAG); the spine item adds blocks but no root.
+  capacity. Each whole item is a complete DAG; the spine item adds blocks only.
+* Each CAR has one root: a UnixFS directory of what it carries, laid out like the
+  input paths — whole files under their relative paths, the sub-trees of a split
+  file as ``NAME.part-OFFSET`` (15-digit byte offset, so sorted names concatenate
+  back to the file), and the empty directories of the input (each in the CAR of
+  the file that follows it in the walk, or of the last file). ``pyipld car extract``
+  of one CAR therefore gives a usable tree. Its blocks (built with the pack's
+  parameters: basic or HAMT directories) are reserved for when items are placed,
+  with an upper bound per item, so a CAR still never exceeds the capacity. The
+  spine item's blocks are carried but not linked from the directory.
 * A CAR is written to a temporary name with a CommP side-tap, renamed, then the
   manifest (``manifest.json``) is rewritten atomically with the CAR, its piece CID
   and sizes, every file finished so far, and a resume point (next file, next item).
   A re-run with the same inputs and parameters skips finished CARs (and does not
   re-import files that are wholly in them); anything else in OUTDIR is refused.
 
-Directory import is not used: files are packed individually (the manifest keeps
-their relative paths), so a CAR may have many roots. See docs/commp.md.
+Each file is imported on its own (its root is what ``ipfs add FILE`` prints; the
+manifest keeps the relative paths); only the per-CAR directories are new blocks.
+See docs/commp.md.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
 from ..errors import ConfigError, NotFoundError
 from ..unixfs.data import decode_unixfs_data
+from ..unixfs.directory import build_directory
 from ..unixfs.importer import import_file
 from ..unixfs.params import ImportParams
 from .commp import CommP, CommPWriter, check_piece_size, unpadded_piece_size
@@ -55,12 +65,19 @@ from .v1 import CarV1Writer
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "PackResult", "car_name", "iter_file_content", "pack", "reassemble"]
 
 MANIFEST_NAME: Final = "manifest.json"
-MANIFEST_FORMAT: Final = "pyipld-pack/1"
+MANIFEST_FORMAT: Final = "pyipld-pack/2"  # /2: one directory root per CAR, empty directories
+_READABLE_FORMATS: Final = ("pyipld-pack/1", MANIFEST_FORMAT)
 _TMP_DIR: Final = ".pack-tmp"
 # Upper bound of a CARv1 header over n roots: varint(len) ≤ 9, map/keys/version ≈ 20,
 # array head ≤ 9, per root: tag 42 (2) + byte-string head (≤ 3) + 0x00 prefix + CID.
 _HEADER_FIXED: Final = 40
 _HEADER_PER_ROOT: Final = 6
+# Upper bound of the per-CAR directory blocks, per path component of an entry: the link
+# (name, CID ≤ 70, Tsize, framing) and, when that directory is new in the CAR or a HAMT,
+# its node / shard node (section head, UnixFS Data with a ≤ 128-byte bitfield, CID).
+_DIR_PER_COMPONENT: Final = 400
+_DIR_FIXED: Final = 512  # the root directory node and its header root
+_PART_SUFFIX: Final = ".part-{:015d}"
 
 
 def car_name(index: int) -> str:
@@ -122,6 +139,19 @@ def _is_identity(cid: bytes) -> bool:
     return CID.from_bytes(cid).hash_code == 0
 
 
+class _BlockList:
+    """A BlockSink that keeps its blocks in put order, each once."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[bytes, bytes]] = []
+        self._seen: set[bytes] = set()
+
+    def put(self, cid: bytes, data: bytes) -> None:
+        if cid not in self._seen:
+            self._seen.add(cid)
+            self.blocks.append((cid, data))
+
+
 @dataclass(slots=True)
 class _Item:
     file: int
@@ -131,6 +161,7 @@ class _Item:
     blocks: list[bytes] | None = None  # spine: the blocks; whole item: DFS from root
     offset: int = 0
     length: int = 0
+    path: str = ""  # the file's relative path (set when placed)
 
 
 class _FileDag:
@@ -140,6 +171,7 @@ class _FileDag:
         self.spool = spool
         self.root = root
         self._sizes: dict[bytes, int] = {}
+        self._tsizes: dict[bytes, int] = {}
         self._content: dict[bytes, int] = {}
 
     def links(self, cid: bytes) -> list[bytes]:
@@ -153,9 +185,18 @@ class _FileDag:
             return self._sizes[cid]
         if _is_identity(cid):
             return 0
-        total = _section_size(cid, self.spool.length(cid)) + sum(self.size(c) for c in self.links(cid))
+        children = self.links(cid)
+        length = self.spool.length(cid)
+        total = _section_size(cid, length) + sum(self.size(c) for c in children)
+        self._tsizes[cid] = length + sum(self._tsizes.get(c, 0) for c in children)
         self._sizes[cid] = total
         return total
+
+    def tsize(self, cid: bytes) -> int:
+        """Cumulative block bytes of the sub-DAG (the Tsize of a link to it); after :meth:`size`."""
+        if cid not in self._tsizes:
+            self.size(cid)
+        return self._tsizes.get(cid, 0)
 
     def content_length(self, cid: bytes) -> int:
         """File bytes below ``cid``."""
@@ -228,9 +269,12 @@ class _Input:
     mtime_ns: int
 
 
-def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[str]]:
+def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[str], list[tuple[str, int]]]:
+    """Files in packing order, skipped names, and the directories that hold no packed file
+    (each with the index of the file whose CAR will carry it)."""
     inputs: list[_Input] = []
     skipped: list[str] = []
+    empty: list[tuple[str, int]] = []
     seen: set[str] = set()
 
     def add(path: str, name: str) -> None:
@@ -243,8 +287,11 @@ def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[s
         elif stat.S_ISDIR(st.st_mode):
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: os.fsencode(e.name))
+            before = len(inputs)
             for entry in entries:
                 add(entry.path, f"{name}/{entry.name}" if name else entry.name)
+            if len(inputs) == before and not any(e[0].startswith(name + "/") for e in empty):
+                empty.append((name, before))
         else:
             skipped.append(name)
 
@@ -253,7 +300,8 @@ def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[s
         if not os.path.lexists(path):
             raise FileNotFoundError(2, "no such file or directory", path)
         add(path, os.path.basename(os.path.normpath(path)))
-    return inputs, skipped
+    last = max(len(inputs) - 1, 0)
+    return inputs, skipped, [(name, min(at, last)) for name, at in empty]
 
 
 @dataclass(slots=True)
@@ -292,22 +340,36 @@ class _Packer:
         self.cars: list[dict[str, Any]] = []
         self.files: list[dict[str, Any]] = []
         self.current: list[tuple[_FileDag, _Item]] = []
-        self.planned = _HEADER_FIXED
+        self.planned = _HEADER_FIXED + _DIR_FIXED
+        self.empty: list[tuple[str, int]] = []
         self.dags: dict[int, _FileDag] = {}
         self.written = 0
         self.imported = 0
         self.imported_bytes = 0
 
     # -- placing ---------------------------------------------------------------------------
-    def fits(self, item: _Item) -> bool:
-        extra = item.size + (_HEADER_PER_ROOT + len(item.root) if item.root is not None else 0)
-        return self.planned + extra <= self.capacity
+    def dir_cost(self, file: int, path: str) -> int:
+        """Upper bound of the directory bytes an entry of ``file`` (and the empty
+        directories carried with its first item) adds to a CAR's root directory."""
+        cost = _DIR_PER_COMPONENT * (path.count("/") + 1) + len(os.fsencode(path)) + len(_PART_SUFFIX.format(0))
+        for name, at in self.empty:
+            if at == file:
+                cost += _DIR_PER_COMPONENT * (name.count("/") + 1) + len(os.fsencode(name))
+        return cost
+
+    def reserve(self, item: _Item) -> int:
+        extra = item.size
+        if item.root is not None:
+            extra += _HEADER_PER_ROOT + len(item.root) + self.dir_cost(item.file, item.path)
+        return extra
 
     def place(self, dag: _FileDag, item: _Item, doc: dict[str, Any]) -> None:
-        if self.current and not self.fits(item):
+        item.path = doc["path"]
+        extra = self.reserve(item)
+        if self.current and self.planned + extra > self.capacity:
             self.flush(resume=(item.file, item.index))
         self.current.append((dag, item))
-        self.planned += item.size + (_HEADER_PER_ROOT + len(item.root) if item.root is not None else 0)
+        self.planned += extra
         car = len(self.cars)
         if item.root is None:
             doc["spine_car"] = car
@@ -318,11 +380,16 @@ class _Packer:
     def flush(self, resume: tuple[int, int]) -> None:
         index = len(self.cars)
         name = car_name(index)
-        roots = [item.root for _, item in self.current if item.root is not None]
+        dag_roots = [item.root for _, item in self.current if item.root is not None]
+        dir_blocks = _BlockList()
+        root = self.build_root(dir_blocks)
+        roots = [root]
         commp = CommP(jobs=self.jobs)
         with atomic_output(self.outdir / name) as raw:
             tap = CommPWriter(raw, commp)
             writer = CarV1Writer(tap, roots)  # type: ignore[arg-type]
+            for cid, data in reversed(dir_blocks.blocks):  # parents before their children
+                writer.put(cid, data)
             for dag, item in self.current:
                 for cid, data in dag.iter_blocks(item):
                     writer.put(cid, data)
@@ -335,6 +402,7 @@ class _Packer:
             "index": index,
             "name": name,
             "roots": [str(CID.from_bytes(r)) for r in roots],
+            "dag_roots": [str(CID.from_bytes(r)) for r in dag_roots],
             "car_size": info.payload_size,
             "blocks": writer.blocks_written,
             "piece_cid": str(info.cid_v1),
@@ -348,13 +416,50 @@ class _Packer:
         # Spools whose every item is now in a finished CAR can go.
         done_files = {item.file for _, item in self.current}
         self.current = []
-        self.planned = _HEADER_FIXED
+        self.planned = _HEADER_FIXED + _DIR_FIXED
         for f in sorted(done_files):
             if f < resume[0] and f in self.dags:
                 self.dags.pop(f).spool.close()
         self.save(resume, complete=False)
         if self.on_car is not None:
             self.on_car(entry)
+
+    def build_root(self, sink: _BlockList) -> bytes:
+        """The CAR's root directory: its whole files, file parts and empty directories."""
+        tree: dict[bytes, Any] = {}
+
+        def node_at(parts: list[bytes]) -> dict[bytes, Any]:
+            node = tree
+            for comp in parts:
+                child = node.setdefault(comp, {})
+                if not isinstance(child, dict):
+                    raise ConfigError(f"{b'/'.join(parts)!r} is both a file and a directory in one CAR")
+                node = child
+            return node
+
+        first_items: set[int] = set()
+        for dag, item in self.current:
+            if item.index == 0:
+                first_items.add(item.file)
+            if item.root is None:
+                continue
+            name = item.path if item.root == dag.root else item.path + _PART_SUFFIX.format(item.offset)
+            parts = os.fsencode(name).split(b"/")
+            node_at(parts[:-1])[parts[-1]] = (item.root, dag.tsize(item.root))
+        for name, at in self.empty:
+            if at in first_items:
+                node_at(os.fsencode(name).split(b"/"))
+
+        def build(node: dict[bytes, Any]) -> tuple[bytes, int]:
+            entries = []
+            for comp in sorted(node):
+                value = node[comp]
+                cid, tsize = build(value) if isinstance(value, dict) else value
+                entries.append((comp, cid, tsize))
+            link = build_directory(entries, self.params, sink)
+            return link.cid, link.tsize
+
+        return build(tree)[0]
 
     # -- manifest ---------------------------------------------------------------------------
     def header(self, inputs: list[_Input], skipped: list[str]) -> dict[str, Any]:
@@ -364,6 +469,7 @@ class _Packer:
             "car_capacity": self.capacity,
             "params": _params_dict(self.params),
             "inputs": [[i.name, i.size, i.mtime_ns] for i in inputs],
+            "empty_dirs": [name for name, _ in self.empty],
             "skipped": skipped,
         }
 
@@ -377,13 +483,14 @@ class _Packer:
         self.doc = doc
         _write_json_atomic(self.outdir / MANIFEST_NAME, doc)
 
-    def run(self, inputs: list[_Input], skipped: list[str]) -> dict[str, Any]:
+    def run(self, inputs: list[_Input], skipped: list[str], empty: list[tuple[str, int]]) -> dict[str, Any]:
+        self.empty = empty
         self.base = self.header(inputs, skipped)
         start_file, start_item = 0, 0
         manifest = self.outdir / MANIFEST_NAME
         if manifest.exists():
             old: dict[str, Any] = json.loads(manifest.read_text())
-            for key in ("format", "target_size", "params", "inputs"):
+            for key in ("format", "target_size", "params", "inputs", "empty_dirs"):
                 if old.get(key) != json.loads(json.dumps(self.base[key])):
                     raise ConfigError(f"{self.outdir} holds a pack with another {key}: use an empty directory")
             for car in old["cars"]:
@@ -435,7 +542,8 @@ class _Packer:
             self.files.append(doc)
         else:
             doc = self.files[index]
-        items = dag.items(index, self.capacity)
+        room = self.capacity - _DIR_FIXED - self.dir_cost(index, inp.name)  # the CAR's directory fits too
+        items = dag.items(index, room)
         for item in items[first_item:]:
             self.place(dag, item, doc)
 
@@ -474,10 +582,10 @@ def pack(
     params.resolve()
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    inputs, skipped = _walk(paths)
+    inputs, skipped, empty = _walk(paths)
     packer = _Packer(out, target_size, params, jobs, on_car, progress)
     before = len(json.loads((out / MANIFEST_NAME).read_text())["cars"]) if (out / MANIFEST_NAME).exists() else 0
-    doc = packer.run(inputs, skipped)
+    doc = packer.run(inputs, skipped, empty)
     return PackResult(str(out), doc, packer.written, before, packer.imported, packer.imported_bytes)
 
 
@@ -510,7 +618,7 @@ def reassemble(outdir: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
 
     base = Path(outdir)
     doc = json.loads((base / MANIFEST_NAME).read_text())
-    if doc.get("format") != MANIFEST_FORMAT:
+    if doc.get("format") not in _READABLE_FORMATS:
         raise ConfigError(f"{base / MANIFEST_NAME} is not a {MANIFEST_FORMAT} manifest")
     stores: dict[int, CarBlockstore] = {}
     written = []
@@ -531,6 +639,12 @@ def reassemble(outdir: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
                     for chunk in iter_file_content(stores[k].get, CID.decode(part["cid"]).bytes):
                         f.write(chunk)
             written.append(rel)
+        for rel in doc.get("empty_dirs", []):
+            parts = Path(rel).parts
+            if Path(rel).is_absolute() or ".." in parts:
+                raise ConfigError(f"unsafe path {rel!r} in manifest")
+            dest_path.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+            written.append(rel + "/")
     finally:
         for s in stores.values():
             s.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Protocol
 
 from .._atomic import atomic_output
@@ -61,6 +61,7 @@ def open_car_sink(
     include_identity: bool = False,
     fsync: bool = False,
     background: bool = True,
+    wrap: Callable[[IO[bytes]], IO[bytes]] | None = None,
 ) -> Iterator[CarV1Writer | CarV2Writer]:
     """Write a CAR file in one pass.
 
@@ -82,6 +83,9 @@ def open_car_sink(
         index_codec / include_identity: CARv2 index options (see :func:`~pyipld.car.v2.wrap_v1`).
         fsync: flush the file to disk before renaming it into place.
         background: write on a worker thread (bounded queue) so the import never waits on the disk.
+        wrap: called with the output file; the writer writes through what it returns (e.g.
+            :func:`pyipld._cli.commp.commp_tap`, a CommP side-tap); the file is closed (and
+            renamed into place) when the ``with`` block ends.
     """
     if version not in (1, 2):
         raise ConfigError(f"unsupported CAR version {version}; use 1 or 2")
@@ -89,6 +93,8 @@ def open_car_sink(
         placeholder_roots = [placeholder_root_for(params)]
 
     def make(out: IO[bytes]) -> CarV1Writer | CarV2Writer:
+        if wrap is not None:
+            out = wrap(out)
         if version == 1:
             return CarV1Writer(out, roots, placeholder_roots=placeholder_roots, background=background)
         return CarV2Writer(out, roots, placeholder_roots=placeholder_roots, index_codec=index_codec,
