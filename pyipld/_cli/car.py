@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import stat
 import sys
@@ -47,6 +46,7 @@ from ..unixfs.directory import is_plain_entry_name
 from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
+from ..unixfs.tree import import_paths
 from ..unixfs.walk import UnixFSNode, iter_directory, load_node, walk
 
 __all__ = ["add_car_arguments", "car_sink_for", "register"]
@@ -109,14 +109,6 @@ def _out(text: str) -> None:
 # -- create --------------------------------------------------------------------------------
 
 
-def _tree_importer() -> Any:
-    """``pyipld.unixfs.tree.import_paths`` (directories, ``-w``) once the directory importer is merged."""
-    try:
-        return importlib.import_module("pyipld.unixfs.tree").import_paths
-    except (ImportError, AttributeError):
-        return None
-
-
 def _input_bytes(paths: list[str]) -> int | None:
     total = 0
     for path in paths:
@@ -136,10 +128,6 @@ def _cmd_create(args: argparse.Namespace) -> int:
         raise ConfigError(f"--version must be 1 or 2, got {args.version}")
     params = params_from_args(args)
     params.resolve()  # fail on bad parameters before touching any output
-    import_paths = _tree_importer()
-    needs_tree = args.wrap or any(os.path.isdir(p) for p in args.paths)
-    if needs_tree and import_paths is None:
-        raise ConfigError("directories and --wrap need the directory importer, which is not in this build yet")
     for path in args.paths:
         os.stat(path)  # a missing input fails before the output is created
     bar = _progress(args, _input_bytes(args.paths), "create")
