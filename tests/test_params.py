@@ -85,3 +85,12 @@ def test_inline_builder() -> None:
     assert ImportParams().resolve().cid_builder.inline_limit is None  # None = off; 0 still inlines b""
     assert ImportParams(inline=True, inline_limit=0).resolve().cid_builder.inline_limit == 0
     assert ImportParams(hash="SHA2-512").resolve().cid_builder.hash is get_hash("sha2-512")
+
+
+def test_zero_mode_and_mtime_are_unset_like_kubo() -> None:
+    # kubo add.go only passes --mode/--mtime on when non-zero, so raw leaves stay on with CIDv1.
+    assert ImportParams(mode=0, mtime=(0, 0)) == ImportParams()
+    assert ImportParams(cid_version=1, mode=0).resolve().raw_leaves is True
+    assert ImportParams(cid_version=1, mode=0o644).resolve().raw_leaves is False
+    with pytest.raises(ConfigError, match='requires "mtime"'):
+        ImportParams(mtime=(0, 5))

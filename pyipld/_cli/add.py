@@ -114,8 +114,8 @@ def params_from_args(args: argparse.Namespace) -> ImportParams:
         overrides["mode"] = args.mode
     if args.mtime is not None:
         overrides["mtime"] = (args.mtime, args.mtime_nsecs or 0)
-    elif args.mtime_nsecs is not None:
-        raise ConfigError("--mtime-nsecs needs --mtime")
+    elif args.mtime_nsecs:
+        raise ConfigError('option "mtime-nsecs" requires "mtime" to be provided as well')
     if args.preserve_mode:
         overrides["preserve_mode"] = True
     if args.preserve_mtime:

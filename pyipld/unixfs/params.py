@@ -81,6 +81,15 @@ class ImportParams:
     hidden: bool = False
     empty_dirs: bool = True
 
+    def __post_init__(self) -> None:
+        # kubo passes --mode / --mtime on only when non-zero (core/commands/add.go), so 0 is "unset".
+        if self.mode == 0:
+            object.__setattr__(self, "mode", None)
+        if self.mtime is not None and self.mtime[0] == 0:
+            if self.mtime[1]:
+                raise ConfigError('option "mtime-nsecs" requires "mtime" to be provided as well')
+            object.__setattr__(self, "mtime", None)
+
     @classmethod
     def from_profile(cls, name: str, **overrides: object) -> ImportParams:
         """A profile's parameters with explicit ``overrides`` on top (as kubo's flags do)."""
@@ -108,7 +117,7 @@ class ImportParams:
         if self.has_metadata:
             if raw_leaves:
                 raise ConfigError(
-                    "raw-leaves can't be used with UnixFS metadata (mode/mtime); use --raw-leaves=false"
+                    "raw-leaves can't be used with UnixFS metadata like mode or modification time"
                 )
             raw_leaves = False
         elif raw_leaves is None:
