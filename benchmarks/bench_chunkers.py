@@ -6,7 +6,9 @@ For each chunker (size-262144, rabin, buzhash) and each available backend
 * ``chunk``: splitting the data (fed as 1 MiB reads), and
 * ``import``: an only-hash ``import_bytes`` (chunk + leaf sha256 + balanced DAG, one thread;
   kubo's defaults: CIDv0, dag-pb leaves), ``import-v1`` the same with CIDv1 raw leaves, and
-  ``import-jobs``: ``import_file`` (CIDv0) with the default hashing threads,
+  ``import-jobs``: ``import_file`` (CIDv0) with the default hashing threads over the
+  1 MiB reads; ``import-file`` / ``import-file-v1``: ``import_file`` of the data as a
+  regular file (memory-mapped), one hashing thread (``jobs=1``),
 
 against ``hashlib.sha256`` over the same bytes, measured in the same run and
 interleaved (minimum of ``--repeat`` runs after a warm-up). Each case prints one
@@ -94,9 +96,14 @@ def chunk_all(chunker_spec: str, data: bytes) -> int:
     return count
 
 
-def bench_speed(data: bytes, small: bytes, repeat: int) -> None:
+def bench_speed(data: bytes, small: bytes, repeat: int, path: str, only: str | None = None,
+                backends: list[str] | None = None) -> None:
     for spec in CHUNKERS:
+        if only and spec != only:
+            continue
         for backend in available_backends():
+            if backends and backend not in backends:
+                continue
             if spec.startswith("size-") and backend != available_backends()[-1]:
                 continue  # the fixed-size chunker has one implementation
             with_backend(backend)
@@ -108,6 +115,11 @@ def bench_speed(data: bytes, small: bytes, repeat: int) -> None:
                 ("import-v1", lambda s=spec, d=sample: import_bytes(d, ImportParams(chunker=s, cid_version=1))),  # type: ignore[misc]
             ]
             if backend != "python":
+                cases += [
+                    # From a regular file, one hashing thread: memory-mapped, no byte copied.
+                    ("import-file", lambda s=spec: import_file(path, ImportParams(chunker=s), jobs=1)),  # type: ignore[misc]
+                    ("import-file-v1", lambda s=spec: import_file(path, ImportParams(chunker=s, cid_version=1), jobs=1)),  # type: ignore[misc]
+                ]
                 cases.append(("import-jobs", lambda s=spec, d=sample: import_file(reads_of(d), ImportParams(chunker=s))))  # type: ignore[misc]
             for kind, fn in cases:
                 emit_timing(f"{kind}/{spec}/{backend}", len(sample), timed_pair(fn, sample, reps))
@@ -193,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-size", type=float, default=1024, help="MiB streamed for the memory cases")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-kubo", action="store_true")
+    parser.add_argument("--backend", action="append", choices=["python", "numpy", "numba"],
+                        help="time only this backend (repeatable)")
+    parser.add_argument("--only", choices=CHUNKERS, help="time only this chunker (no kubo, no memory cases)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.size, args.python_size, args.memory_size, args.repeat = 2, 0.5, 24, 2
@@ -201,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     small = data[:small_size]
     emit(case="setup", bytes=size, python_bytes=small_size, backends=list(available_backends()),
          cpus=len(os.sched_getaffinity(0)), loadavg=[round(x, 2) for x in os.getloadavg()], python=sys.version.split()[0])
-    bench_speed(data, small, args.repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.bin")
+        Path(path).write_bytes(data)
+        bench_speed(data, small, args.repeat, path, args.only, args.backend)
+    if args.only:
+        return 0
     if not args.no_kubo and not args.smoke:
         bench_kubo(data, args.repeat)
     bench_memory(int(args.memory_size * MiB))

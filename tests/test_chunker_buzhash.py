@@ -132,3 +132,22 @@ def test_numpy_strategies_agree(sparse: bool, step: int, segment: int) -> None:
     chunker = Buzhash(backend="numpy")
     chunker._decide = search.decide
     assert list(chunker.split([data])) == ref
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_every_phase_of_the_unrolled_scan(backend: str) -> None:
+    """The numba scan takes four steps at a time: a cut in any of the four positions, and an
+    EOF at any offset around the first steps, must give the one-step answer."""
+    cuts = {}
+    # Zero windows always cut: a zero run starting at MIN - 32 + k makes the cut land at
+    # MIN + k (its first all-zero window), for k in every phase of the four-step loop.
+    noise = chacha_bytes("buz-phase", BUZ_MIN + 64)
+    for k in range(12):
+        data = noise[: BUZ_MIN + k] + bytes(64) + noise[:5000]
+        ref = lengths(Buzhash(backend="python").split([data]))
+        cuts[k] = ref[0]
+        assert lengths(Buzhash(backend=backend).split([data])) == ref
+    assert len(set(cuts.values())) == 12  # the cut really moved through the phases
+    for size in range(BUZ_MIN - 2, BUZ_MIN + 40):
+        data = noise[:size]
+        assert lengths(Buzhash(backend=backend).split([data])) == lengths(Buzhash(backend="python").split([data]))

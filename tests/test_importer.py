@@ -278,3 +278,43 @@ def test_file_truncated_during_import_is_an_error(tmp_path: object, monkeypatch:
     with pytest.raises(OSError, match="shrank"):
         for _ in chunks:
             pass
+
+
+@pytest.mark.parametrize("chunker", ["rabin", "buzhash", "rabin-1024-4096-16384", "rabin-30"])
+def test_content_defined_file_is_mapped_and_agrees(tmp_path: object, monkeypatch: pytest.MonkeyPatch,
+                                                   chunker: str) -> None:
+    from pathlib import Path
+
+    from pyipld.chunker import buzhash as buzhash_module
+    from pyipld.chunker import rabin as rabin_module
+
+    assert isinstance(tmp_path, Path)
+    monkeypatch.setattr(rabin_module, "MAPPED_BLOCKS", 1)
+    monkeypatch.setattr(buzhash_module, "MAPPED_BLOCKS", 1)
+    size = (2 << 20) - 300 if chunker == "rabin-30" else (9 << 20) + 4321
+    data = chacha_bytes("cdc-file", size // 2) + bytes(size - size // 2)
+    path = tmp_path / "cdc.bin"
+    path.write_bytes(data)
+    mapped: list[int] = []
+    for cls in (rabin_module.Rabin, buzhash_module.Buzhash):
+        original = cls.split_mapped
+
+        def spy(self, fd, length, _original=original):  # type: ignore[no-untyped-def]
+            mapped.append(length)
+            return _original(self, fd, length)
+
+        monkeypatch.setattr(cls, "split_mapped", spy)
+    for params in (ImportParams(chunker=chunker), ImportParams(chunker=chunker, cid_version=1, raw_leaves=True)):
+        expected = import_bytes(data, params)
+        store = MemoryBlockstore()
+        for jobs in (1, 2):
+            assert import_file(path, params, jobs=jobs) == expected
+        assert import_file(path, params, store, jobs=1) == expected
+        assert read_file(store, expected.cid) == data  # blocks stored from views are whole, not aliases
+        with open(path, "rb") as f:
+            assert import_file(f, params, jobs=1) == expected
+    assert mapped and set(mapped) == {size}
+    monkeypatch.setenv("PYIPLD_NO_MMAP", "1")
+    before = len(mapped)
+    assert import_file(path, ImportParams(chunker=chunker), jobs=1) == import_bytes(data, ImportParams(chunker=chunker))
+    assert len(mapped) == before

@@ -28,7 +28,8 @@ from typing import Any, Final
 from .._accel import Backend, resolve_backend
 from . import BytesLike, register_chunker
 from ._numpy_search import NumpyCandidateSearch
-from ._window import Decide, split_stream
+from ._window import MAPPED_BLOCKS, Decide, split_stream, split_stream_views
+from ._window import split_mapped as _split_mapped
 
 __all__ = ["BUZ_MASK", "BUZ_MAX", "BUZ_MIN", "BYTEHASH", "WINDOW_SIZE", "Buzhash", "buzhash32", "parse_buzhash"]
 
@@ -89,6 +90,23 @@ class Buzhash:
     def split(self, reads: Iterable[BytesLike]) -> Iterator[bytes]:
         return split_stream(reads, self._decide, lookahead=BUZ_MAX, block_size=self._block_size,
                             parallel=self.backend != "python")  # numpy and numba release the GIL
+
+    def split_views(self, reads: Iterable[BytesLike]) -> Iterator[memoryview]:
+        """:meth:`split` yielding memoryviews instead of ``bytes`` copies (for the importer).
+
+        The views stay valid: their bytes are immutable reads or private buffers.
+        """
+        return split_stream_views(reads, self._decide, lookahead=BUZ_MAX, block_size=self._block_size,
+                                  parallel=self.backend != "python")
+
+    def split_mapped(self, fd: int, length: int) -> Iterator[memoryview]:
+        """The chunks of the first ``length`` bytes of the regular file ``fd``, as views
+        of read-only mappings: no byte is copied (for the importer). Blocks are
+        ``MAPPED_BLOCKS`` times larger than for reads: each new mapping faults in again
+        the previous block's unsettled tail (up to MAX bytes), and mapped blocks cost
+        page-cache pages, not private memory."""
+        return _split_mapped(fd, length, self._decide, lookahead=BUZ_MAX, block_size=MAPPED_BLOCKS * self._block_size,
+                            parallel=self.backend != "python")
 
     def _make_decide(self) -> Decide:
         if self.backend == "python":

@@ -28,6 +28,7 @@ it never cuts, so the whole input is one chunk. We reproduce that, and refuse
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
@@ -36,7 +37,8 @@ from ..errors import ConfigError
 from . import CHUNK_SIZE_LIMIT, DEFAULT_BLOCK_SIZE, BytesLike, register_chunker
 from ._goparse import ERR_SIZE_MAX, go_atoi
 from ._numpy_search import NumpyCandidateSearch
-from ._window import Decide, split_stream
+from ._window import MAPPED_BLOCKS, Decide, split_stream, split_stream_views
+from ._window import split_mapped as _split_mapped
 
 __all__ = [
     "BLOCK_SIZE_LIMIT",
@@ -127,6 +129,27 @@ class Rabin:
         return split_stream(reads, self._decide, lookahead=self.max_size, block_size=self._block_size,
                             parallel=self.backend != "python")  # numpy and numba release the GIL
 
+    def split_views(self, reads: Iterable[BytesLike]) -> Iterator[BytesLike]:
+        """:meth:`split` yielding memoryviews instead of ``bytes`` copies (for the importer).
+
+        The views stay valid: their bytes are immutable reads or private buffers.
+        """
+        if self.whole_input:
+            return _whole_input(reads)
+        return split_stream_views(reads, self._decide, lookahead=self.max_size, block_size=self._block_size,
+                                  parallel=self.backend != "python")
+
+    def split_mapped(self, fd: int, length: int) -> Iterator[BytesLike]:
+        """The chunks of the first ``length`` bytes of the regular file ``fd``, as views
+        of read-only mappings: no byte is copied (for the importer). Blocks are
+        ``MAPPED_BLOCKS`` times larger than for reads: each new mapping faults in again
+        the previous block's unsettled tail (up to MAX bytes), and mapped blocks cost
+        page-cache pages, not private memory."""
+        if self.whole_input:
+            return _whole_input(_pread_all(fd, length))
+        return _split_mapped(fd, length, self._decide, lookahead=self.max_size, block_size=MAPPED_BLOCKS * self._block_size,
+                            parallel=self.backend != "python")
+
     def _make_decide(self) -> Decide:
         if self.whole_input or self.backend == "python":
             return self._decide_py
@@ -169,6 +192,16 @@ class Rabin:
             if length >= min_size and ((digest & mask) == 0 or length >= max_size):
                 return length
         return end - start  # EOF: the remainder is the last chunk
+
+
+def _pread_all(fd: int, length: int, step: int = 1 << 20) -> Iterator[bytes]:
+    offset = 0
+    while offset < length:
+        data = os.pread(fd, min(step, length - offset), offset)
+        if not data:
+            return
+        offset += len(data)
+        yield data
 
 
 def _whole_input(reads: Iterable[BytesLike]) -> Iterator[bytes]:
