@@ -320,7 +320,12 @@ def import_file(
     chunks = iter_chunks(source, resolved.chunker)
     if progress is not None:
         chunks = _counted(chunks, progress)
-    jobs = jobs or default_jobs()
+    if not jobs:
+        jobs = default_jobs()
+        if hasattr(resolved.chunker, "split_mapped"):
+            # rabin/buzhash scan on a worker thread of their own: leave it a core
+            # (on 2 cores one hashing thread measured faster than two; docs/chunkers.md).
+            jobs = max(1, jobs - 1)
     if jobs > 1 and _known_size(source) < MIN_THREADED_BYTES:
         jobs = 1  # starting a pool costs more than hashing a small file
     root = build_file(chunks, resolved, sink if sink is not None else NullSink(), meta=meta, jobs=jobs)
