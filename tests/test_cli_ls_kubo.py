@@ -104,3 +104,18 @@ def test_resolve_type_false_still_resolves_for_size(tmp_path: Path, capsys: pyte
                                                [default[1].split()[0], "sub"]]
     _, nosize = _run(capsys, "ls", "--blockstore", bs, "--size=false", root)
     assert [line.split()[1] for line in nosize] == ["f", "sub/"]
+
+
+def test_cat_takes_an_ipfs_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ipfs cat`` takes an IPFS path (``CID/name``, ``/ipfs/CID/name``), not only a CID."""
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "f.txt").write_bytes(b"deep bytes")
+    bs = str(tmp_path / "bs")
+    root = _add(capsys, "-r", "--blockstore", bs, str(d))
+    for path in (f"{root}/sub/f.txt", f"/ipfs/{root}/sub/f.txt"):
+        code = main(["cat", "--blockstore", bs, "-o", "5", path])
+        out = capsys.readouterr()
+        assert (code, out.out, out.err) == (0, "bytes", "")
+    code = main(["cat", "--blockstore", bs, f"{root}/sub/nope"])
+    assert code == 1 and "nope" in capsys.readouterr().err
