@@ -111,10 +111,10 @@ def test_list_path_api(tmp_path: Path) -> None:
     d = _tree(tmp_path / "d")
     root = import_directory(d, ImportParams(max_directory_links=1), store)  # a HAMT root
     listed = {e.name: (e.kind, e.size) for e in list_path(store, str(root.cid))}
-    assert listed == {b"link": ("symlink", 14), b"mars.txt": ("file", 12), b"sub": ("directory", listed[b"sub"][1]),
+    # kubo 0.22 processLink: size = FSNode.FileSize(), 0 for a symlink and a directory
+    assert listed == {b"link": ("symlink", 0), b"mars.txt": ("file", 12), b"sub": ("directory", 0),
                       b"venus.txt": ("file", 13)}
-    single = list(list_path(store, f"{root.cid}/sub/deep.txt"))
-    assert [(e.name, e.kind, e.size) for e in single] == [(b"deep.txt", "file", 4)]
+    assert list(list_path(store, f"{root.cid}/sub/deep.txt")) == []  # a one-block file has no links to list
     quick = {e.name: e.kind for e in list_path(store, str(root.cid), resolve_type=False)}
     assert set(quick.values()) == {"other"}
 

@@ -247,6 +247,14 @@ def test_cat_directory_is_an_error(hamt_tree: tuple[Path, MemoryBlockstore, CID]
         run_with_peers(store, ["cat", str(root), "--peer", "PEER", "-q"])
 
 
+def test_cat_from_peers_takes_a_path(hamt_tree: tuple[Path, MemoryBlockstore, CID]) -> None:
+    """``ipfs cat CID/dir/name`` over the network: resolved through the (HAMT) directories."""
+    src, store, root = hamt_tree
+    out = io.BytesIO()
+    assert run_with_peers(store, ["cat", f"{root}/sub/a.txt", "--peer", "PEER", "-q"], stdout=out) == 0
+    assert out.getvalue() == (src / "sub" / "a.txt").read_bytes()
+
+
 def test_peer_arguments_on_get_and_cat() -> None:
     args = parse("get", "bafkqaaa/x", "--peer", "/ip4/1.2.3.4/tcp/1/p2p/X", "--peer", "/ip4/1.2.3.4/tcp/2/p2p/Y",
                  "--car", "o.car", "--car-version", "2", "--timeout", "5", "--window", "8", "-q")

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from ..blockstore import DirectoryBlockstore
-from ..cid import CID
 from ..errors import ConfigError
 from ..unixfs.reader import UnixFSReader
+from ..unixfs.resolve import resolve_path, split_path
 from .net import add_peer_arguments, cmd_cat_from_peers
 
 __all__ = ["iter_local", "register", "write_stream"]
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cat", help="write a file's bytes to stdout, verifying every block",
                        description="Show the bytes of a UnixFS file, like `ipfs cat`, from local blocks "
                                    "or from peers (--peer).")
-    p.add_argument("cid", metavar="CID", help="root CID of the file")
+    p.add_argument("cid", metavar="CID[/PATH]", help="the file: its CID, or an IPFS path (CID/dir/name, /ipfs/…)")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-o", "--offset", type=_non_negative, default=0, help="byte offset to begin reading from")
     p.add_argument("-l", "--length", type=_non_negative, default=None, help="maximum number of bytes to read")
@@ -41,10 +41,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def iter_local(cid: str, blockstore: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-    """The requested bytes of ``cid`` from the directory blockstore ``blockstore``."""
-    root = CID.decode(cid)  # parse before touching the store: a bad CID is the user's error
+    """The requested bytes of ``cid`` (a CID or an IPFS path, as ``ipfs cat`` takes) from
+    the directory blockstore ``blockstore``."""
+    root, components = split_path(cid)  # parse before touching the store: a bad CID is the user's error
     store = DirectoryBlockstore(blockstore, create=False)
-    return UnixFSReader(store, root).iter_range(offset, length)
+    target = resolve_path(store, cid).cid if components else root
+    return UnixFSReader(store, target).iter_range(offset, length)
 
 
 def write_stream(pieces: Iterator[bytes], out: BinaryIO) -> int:

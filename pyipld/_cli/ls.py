@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..blockstore import BlockSource, DirectoryBlockstore
-from ..cid import CID
+from ..cid import CID, DAG_PB, RAW
 from ..errors import ConfigError
+from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
 from .add import escape_name
@@ -18,7 +19,7 @@ __all__ = ["ListedEntry", "list_path", "register"]
 
 @dataclass(frozen=True, slots=True)
 class ListedEntry:
-    """One line of ``ls``: name, CID, kind and size (file bytes; Tsize for the rest)."""
+    """One line of ``ls``: name, CID, kind and size (kubo's: see :func:`list_path`)."""
 
     name: bytes
     cid: CID
@@ -26,25 +27,41 @@ class ListedEntry:
     size: int
 
 
-def list_path(source: BlockSource, path: str, *, resolve_type: bool = True) -> Iterator[ListedEntry]:
-    """The entries of the directory at ``path`` (a file lists as itself, as ``ipfs ls`` does).
+def _entry(source: BlockSource, name: bytes, cid: CID, tsize: int | None, resolve: bool) -> ListedEntry:
+    """kubo 0.22 ``processLink``: a raw child is a file of its link's Tsize (never loaded);
+    a resolved dag-pb child reports ``FSNode.FileSize()`` (the ``filesize`` field, 0 when
+    absent, e.g. for a symlink); anything else is of unknown kind and size 0."""
+    if cid.codec == RAW:
+        return ListedEntry(name, cid, "file", tsize or 0)
+    if cid.codec != DAG_PB or not resolve:
+        return ListedEntry(name, cid, "other", 0)
+    child = load_node(source, cid)
+    assert child.data is not None
+    kind: NodeKind = "directory" if child.data.type == DataType.METADATA else child.kind
+    return ListedEntry(name, cid, kind, child.data.filesize or 0)
 
-    With ``resolve_type`` every child block is loaded to report its kind and file
-    size; without it only the directory blocks are read (kind ``other``, size = Tsize).
+
+def list_path(source: BlockSource, path: str, *, resolve_type: bool = True) -> Iterator[ListedEntry]:
+    """The entries of ``path`` as kubo 0.22's ``ipfs ls`` lists them.
+
+    A directory (basic or HAMT) gives its entries sorted by name; any other node gives
+    its own links (a file's chunks, with empty names; nothing for a single block).
+    ``resolve_type`` (kubo: ``--size`` or ``--resolve-type``) loads each dag-pb child
+    to report its kind and file size; without it they are ``other`` with size 0.
     """
     resolved = resolve_path(source, path)
     node = resolved.node
     if node.kind != "directory":
-        name = resolved.components[-1] if resolved.components else str(resolved.root).encode()
-        yield ListedEntry(name, resolved.cid, node.kind, node.file_size)
+        links = node.pb.links if node.pb is not None else ()
+        for link in links:
+            yield _entry(source, link.name or b"", CID.from_bytes(link.cid), link.tsize, resolve_type)
         return
-    for entry in iter_directory(source, node):
-        if resolve_type:
-            child = load_node(source, entry.cid)
-            size = child.file_size if child.kind == "file" else (entry.tsize or 0)
-            yield ListedEntry(entry.name, entry.cid, child.kind, size)
-        else:
-            yield ListedEntry(entry.name, entry.cid, "other", entry.tsize or 0)
+    for entry in sorted(iter_directory(source, node), key=lambda e: e.name):
+        yield _entry(source, entry.name, entry.cid, entry.tsize, resolve_type)
+
+
+def _bool(text: str) -> bool:
+    return text.lower() not in ("false", "0", "no")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,8 +71,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-v", "--headers", action="store_true", help="print a header line")
     p.add_argument("-l", "--long", action="store_true", help="also print each entry's type")
-    p.add_argument("--resolve-type", type=lambda s: s.lower() not in ("false", "0", "no"), default=True,
+    p.add_argument("--resolve-type", type=_bool, default=True,
                    metavar="BOOL", help="load each child to tell files from directories (default true)")
+    p.add_argument("--size", type=_bool, default=True, metavar="BOOL",
+                   help="load each child to print its file size (default true; like kubo, either option loads it)")
     p.set_defaults(func=run)
 
 
@@ -64,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("ls needs --blockstore DIR (the blocks to read from)")
     store = DirectoryBlockstore(args.blockstore, create=False)
     rows = []
-    for e in list_path(store, args.path, resolve_type=args.resolve_type):
+    for e in list_path(store, args.path, resolve_type=args.resolve_type or args.size):
         name = escape_name(e.name) + ("/" if e.kind == "directory" else "")
         size = str(e.size) if e.kind != "directory" else "-"
         rows.append((e.kind, str(e.cid), size, name))
@@ -72,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     table = ([header] if args.headers else []) + rows
     if not table:
         return 0
-    start = 0 if args.long else 1
+    columns = [i for i in range(4) if (i != 0 or args.long) and (i != 2 or args.size)]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     for r in table:
-        cells = [r[i].ljust(widths[i]) if i < 3 else r[i] for i in range(start, 4)]
+        cells = [r[i].ljust(widths[i]) if i != columns[-1] else r[i] for i in columns]
         print(" ".join(cells))
     return 0

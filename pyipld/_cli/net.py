@@ -29,7 +29,7 @@ from ..bitswap.client import BitswapClient, Dialer, FetchStats
 from ..bitswap.driver import Host
 from ..bitswap.peer import Identity
 from ..bitswap.server import BitswapServer
-from ..blockstore import BlockSource, DirectoryBlockstore
+from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
 from ..car.blockstore import CarBlockstore
 from ..car.export import export_dag
 from ..car.sink import open_car_sink
@@ -103,7 +103,7 @@ class _FetchingSource:
     walk basic and HAMT directories over the network, fetching only the blocks on the path.
     """
 
-    def __init__(self, store: DirectoryBlockstore, client: BitswapClient) -> None:
+    def __init__(self, store: DirectoryBlockstore | MemoryBlockstore, client: BitswapClient) -> None:
         self.store = store
         self.client = client
 
@@ -208,32 +208,43 @@ async def cat_from_peers(args: argparse.Namespace, out: BinaryIO, *, dial: Diale
     """``cat CID --peer …`` (async; ``dial`` is for tests): the file's bytes to ``out`` in order."""
     if not args.peer:
         raise ConfigError("--peer MULTIADDR is required to fetch from the network")
-    root = CID.decode(_path_arg(args))
+    path = _path_arg(args)
+    root, components = split_path(path)
     skip = int(getattr(args, "offset", 0) or 0)
     length = getattr(args, "length", None)
     left = -1 if length is None else int(length)
     progress = _progress(args, "cat")
     try:
-        async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client, \
-                contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(root.bytes))) as chunks:
-            async for chunk in chunks:
-                if progress is not None:
-                    progress.update(len(chunk))
-                if skip:  # --offset: the skipped blocks are still fetched (verification needs them)
-                    cut = min(skip, len(chunk))
-                    chunk, skip = chunk[cut:], skip - cut
-                if left >= 0:
-                    chunk = chunk[:left]
-                    left -= len(chunk)
-                if chunk:
-                    out.write(chunk)
-                if left == 0:
-                    break
+        async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
+            if components:  # like ipfs cat CID/dir/name: fetch only the directory blocks on the path
+                source = _FetchingSource(MemoryBlockstore(), client)
+                root = (await trio.to_thread.run_sync(resolve_path, source, path)).cid
+            await _copy_file(client, root, out, skip, left, progress)
         out.flush()
     finally:
         if progress is not None:
             progress.close()
     return 0
+
+
+async def _copy_file(client: BitswapClient, root: CID, out: BinaryIO, skip: int, left: int,
+                     progress: Progress | None) -> None:
+    """Stream the file ``root`` from ``client`` to ``out``: ``skip`` bytes first, then at most
+    ``left`` (``-1``: all)."""
+    async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(root.bytes))) as chunks:
+        async for chunk in chunks:
+            if progress is not None:
+                progress.update(len(chunk))
+            if skip:  # --offset: the skipped blocks are still fetched (verification needs them)
+                cut = min(skip, len(chunk))
+                chunk, skip = chunk[cut:], skip - cut
+            if left >= 0:
+                chunk = chunk[:left]
+                left -= len(chunk)
+            if chunk:
+                out.write(chunk)
+            if left == 0:
+                break
 
 
 def cmd_cat_from_peers(args: argparse.Namespace) -> int:
