@@ -31,6 +31,7 @@ __all__ = [
     "escape_name",
     "params_from_args",
     "parse_bool",
+    "print_line",
     "register",
 ]
 
@@ -138,7 +139,8 @@ def params_from_args(args: argparse.Namespace) -> ImportParams:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("add", help="compute the CID of files (and optionally keep the blocks)",
                        description="Add files like `ipfs add`, without a daemon.")
-    p.add_argument("paths", nargs="*", default=["-"], metavar="PATH", help="files or directories to add; - or nothing for stdin")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files or directories to add; - (or nothing, when stdin is not a terminal) for stdin")
     p.add_argument("-r", "--recursive", action="store_true", help="add directories recursively")
     p.add_argument("-w", "--wrap-with-directory", dest="wrap", action="store_true",
                    help="wrap the added files in a directory (its CID is printed last)")
@@ -181,6 +183,14 @@ def _stdout(args: argparse.Namespace) -> TextIO:
     return sys.stderr if getattr(args, "car", None) == "-" else sys.stdout
 
 
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):  # closed or detached stdin: not a terminal
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     params.resolve()  # fail on bad parameters before touching any input
@@ -190,6 +200,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--commp needs --car OUT.car (the piece is the CAR's bytes)")
     if args.commp and args.car == "-" and args.car_version == 2:
         raise ConfigError("--commp with --car - needs --car-version 1 (a CARv2 on stdout cannot be re-read)")
+    if not args.paths:
+        # go-ipfs-cmds reads stdin for a missing file argument only when it is not a terminal.
+        if _is_terminal(sys.stdin):
+            raise ConfigError('argument "path" is required')
+        args.paths = ["-"]
     if "-" in args.paths and len(args.paths) > 1:
         raise ConfigError("stdin (-) cannot be combined with other paths")
     taps: list[CommPWriter] = []
@@ -237,19 +252,40 @@ def _run_stdin(args: argparse.Namespace, params: ImportParams, sink: BlockSink) 
 
 def _print_added(args: argparse.Namespace, cid: str, name: bytes) -> None:
     if not args.quieter:
-        print(cid if args.quiet else f"added {cid} {escape_name(name)}", flush=True, file=_stdout(args))
+        print_line(cid if args.quiet else f"added {cid} {escape_name(name)}", _stdout(args))
 
 
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
                "\v": "\\v", "\\": "\\\\"}
 
 
+def _needs_escape(text: str) -> bool:
+    """kubo's ``needEscape``: a backslash, or a rune ``strconv.IsPrint`` rejects. Go ranges an
+    invalid UTF-8 byte as U+FFFD, which is printable, so such a byte alone escapes nothing."""
+    if "\\" in text:
+        return True
+    return any(not ch.isprintable() and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in text)
+
+
+def print_line(line: str, out: TextIO) -> None:
+    """Write one output line; names with undecodable bytes (surrogates) go out as those bytes."""
+    try:
+        print(line, flush=True, file=out)
+    except UnicodeEncodeError:
+        buffer = getattr(out, "buffer", None)
+        if buffer is None:
+            raise
+        out.flush()
+        buffer.write(line.encode("utf-8", "surrogateescape") + b"\n")
+        buffer.flush()
+
+
 def escape_name(raw: bytes) -> str:
     """kubo's ``cmdenv.EscNonPrint``: Go-quote names holding a backslash, a
     non-printable character or invalid UTF-8; print the rest unchanged."""
     text = raw.decode("utf-8", "surrogateescape")
-    if "\\" not in text and text.isprintable():
-        return text
+    if not _needs_escape(text):
+        return text  # may hold undecodable bytes as surrogates: write it with print_line
     out = []
     for ch in text:
         code = ord(ch)
@@ -282,7 +318,7 @@ def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink) 
         line = str(entry.cid) if args.quiet else f"added {entry.cid} {escape_name(entry.path)}"
         if bar is not None:
             sys.stderr.write("\033[2K\r")
-        print(line, flush=True, file=out)
+        print_line(line, out)
 
     result = import_paths(args.paths, params, sink, recursive=args.recursive, wrap=args.wrap, on_added=on_added,
                           progress=bar.update if bar else None, jobs=args.jobs)

@@ -1,0 +1,81 @@
+"""``pyipld add`` / ``pyipld ls`` output details that follow kubo v0.22.0's source.
+
+The oracle gives CIDs only (it cannot run the ``ipfs`` CLI), so these cases follow
+kubo's ``core/commands/cmdenv`` ``EscNonPrint`` (``strconv.Quote`` without the outer
+quotes, only when the name holds a backslash or a rune ``strconv.IsPrint`` rejects;
+an invalid UTF-8 byte ranges as U+FFFD, which is printable, so alone it does not
+trigger escaping), ``core/commands/ls.go`` ``tabularOutput`` (with more than one
+argument, a ``<arg>:`` heading per argument and a blank line between groups) and
+go-ipfs-cmds' argument parser (a terminal stdin is not read: ``argument "path" is
+required``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyipld._cli.add import escape_name
+from pyipld.cli import main
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    (b"a\nb", "a\\nb"),
+    (b"a\tb", "a\\tb"),
+    (b"a\x7fb", "a\\x7fb"),
+    (b"a\x01b", "a\\x01b"),
+    (b"back\\slash", "back\\\\slash"),
+    (b'say "hi"\n', 'say "hi"\\n'),  # EscNonPrint un-escapes the quotes Quote added
+    ("caf\u00e9 \u65e5\u672c".encode(), "caf\u00e9 \u65e5\u672c"),  # printable non-ASCII kept
+    ("nb\u00a0sp".encode(), "nb\\u00a0sp"),  # U+00A0 is not IsPrint
+    (b"x\xff\n", "x\\xff\\n"),  # escaping on: the bad byte is \xff
+])
+def test_escape_name_matches_esc_non_print(raw: bytes, shown: str) -> None:
+    assert escape_name(raw) == shown
+
+
+def test_invalid_utf8_alone_is_not_escaped() -> None:
+    # Go's range yields U+FFFD for the bad byte; IsPrint(U+FFFD) is true, so kubo prints the bytes as they are.
+    assert escape_name(b"x\xffy").encode("utf-8", "surrogateescape") == b"x\xffy"
+
+
+def _names(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], name: bytes) -> bytes:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / os.fsdecode(name)).write_bytes(b"hi")
+    assert main(["add", "-r", str(d)]) == 0
+    out, _ = capsysbinary.readouterr()
+    return out.splitlines()[0]
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    (b"a\nb", b"d/a\\nb"), (b"a\tb", b"d/a\\tb"), (b"a\x7fb", b"d/a\\x7fb"),
+    (b"x\xffy", b"d/x\xffy"), ("\u00e9t\u00e9".encode(), "d/\u00e9t\u00e9".encode()),
+])
+def test_add_prints_escaped_names(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes],
+                                  name: bytes, shown: bytes) -> None:
+    line = _names(tmp_path, capsysbinary, name)
+    assert line.startswith(b"added ") and line.endswith(b" " + shown)
+
+
+class _Tty(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_add_without_path_on_a_terminal_errors(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", _Tty(io.BytesIO(b"never read")))
+    assert main(["add"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == 'Error: argument "path" is required\n'
+
+
+def test_dash_still_reads_a_terminal_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", _Tty(io.BytesIO(b"hello world")))
+    assert main(["add", "-Q", "-"]) == 0
+    assert capsys.readouterr().out == "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD\n"
