@@ -79,3 +79,55 @@ def test_dash_still_reads_a_terminal_stdin(monkeypatch: pytest.MonkeyPatch, caps
     monkeypatch.setattr(sys, "stdin", _Tty(io.BytesIO(b"hello world")))
     assert main(["add", "-Q", "-"]) == 0
     assert capsys.readouterr().out == "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD\n"
+
+
+def _tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    d = tmp_path / "d"
+    (d / "a").mkdir(parents=True)
+    (d / "b").mkdir()
+    (d / "a" / "x").write_bytes(b"xx")
+    (d / "b" / "long-name").write_bytes(b"yyyy")
+    (d / "b" / "sub").mkdir()
+    (d / "b" / "sub" / "z").write_bytes(b"z")
+    bs = str(tmp_path / "bs")
+    assert main(["add", "-Q", "-r", "--blockstore", bs, str(d)]) == 0
+    return bs, capsys.readouterr().out.strip()
+
+
+def _ls(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
+    assert main(["ls", *argv]) == 0
+    return capsys.readouterr().out.split("\n")
+
+
+def test_ls_several_paths_prints_a_heading_per_argument(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bs, root = _tree(tmp_path, capsys)
+    a = _ls(capsys, "--blockstore", bs, f"{root}/a")
+    b = _ls(capsys, "--blockstore", bs, f"/ipfs/{root}/b")
+    both = _ls(capsys, "--blockstore", bs, f"{root}/a", f"/ipfs/{root}/b")
+    # tabularOutput: "<arg as given>:" before each group, a blank line between groups (not after the last);
+    # each group is its own tabwriter column block (heading lines hold no tab).
+    assert both == [f"{root}/a:", *a[:-1], "", f"/ipfs/{root}/b:", *b[:-1], ""]
+    assert len(a) == 2 and len(b) == 3
+
+
+def test_ls_several_paths_with_headers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bs, root = _tree(tmp_path, capsys)
+    a = _ls(capsys, "-v", "--blockstore", bs, f"{root}/a")
+    both = _ls(capsys, "-v", "--blockstore", bs, f"{root}/a", f"{root}/a/")
+    assert a[0].split() == ["Hash", "Size", "Name"]
+    assert both == [f"{root}/a:", *a[:-1], "", f"{root}/a/:", *a[:-1], ""]
+
+
+def test_ls_same_argument_twice_in_a_row_shares_one_heading(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    bs, root = _tree(tmp_path, capsys)
+    a = _ls(capsys, "--blockstore", bs, f"{root}/a")
+    # kubo prints a heading only when the object's Hash (the argument) differs from the last one
+    assert _ls(capsys, "--blockstore", bs, f"{root}/a", f"{root}/a") == [f"{root}/a:", *a[:-1], *a[:-1], ""]
+
+
+def test_ls_error_in_a_later_argument_prints_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bs, root = _tree(tmp_path, capsys)
+    assert main(["ls", "--blockstore", bs, f"{root}/a", f"{root}/missing"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("Error: ")

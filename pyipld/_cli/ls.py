@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TextIO
 
 from ..blockstore import BlockSource, DirectoryBlockstore
 from ..cid import CID, DAG_PB, RAW
@@ -12,7 +14,7 @@ from ..errors import ConfigError
 from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
-from .add import escape_name
+from .add import escape_name, print_line
 
 __all__ = ["ListedEntry", "list_path", "register"]
 
@@ -67,7 +69,8 @@ def _bool(text: str) -> bool:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ls", help="list a directory's entries (through HAMT shards too)",
                        description="List a UnixFS directory like `ipfs ls`, from local blocks.")
-    p.add_argument("path", metavar="CID[/PATH]", help="directory (or file) to list")
+    p.add_argument("paths", nargs="+", metavar="CID[/PATH]",
+                   help="directories (or files) to list; with several, each gets a 'PATH:' heading like ipfs ls")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-v", "--headers", action="store_true", help="print a header line")
     p.add_argument("-l", "--long", action="store_true", help="also print each entry's type")
@@ -82,18 +85,41 @@ def run(args: argparse.Namespace) -> int:
     if not args.blockstore:
         raise ConfigError("ls needs --blockstore DIR (the blocks to read from)")
     store = DirectoryBlockstore(args.blockstore, create=False)
-    rows = []
-    for e in list_path(store, args.path, resolve_type=args.resolve_type or args.size):
-        name = escape_name(e.name) + ("/" if e.kind == "directory" else "")
-        size = str(e.size) if e.kind != "directory" else "-"
-        rows.append((e.kind, str(e.cid), size, name))
-    header = ("Type", "Hash", "Size", "Name")
-    table = ([header] if args.headers else []) + rows
+    out = sys.stdout
+    several = len(args.paths) > 1
+    last: str | None = None
+    pending: list[tuple[str, str, str, str]] = []  # rows of the current column block (kubo: one tabwriter)
+    # list every argument before printing anything, like kubo 0.22 (one LsOutput emitted at the end):
+    # an error in any argument prints no partial table
+    listed = [(path, [_row(e) for e in list_path(store, path, resolve_type=args.resolve_type or args.size)])
+              for path in args.paths]
+    for path, rows in listed:
+        if path != last:  # kubo: a heading (and header) only when the argument differs from the last one
+            _print_table(pending, args, out)
+            pending = []
+            if several:
+                if last is not None:
+                    print_line("", out)
+                print_line(f"{path}:", out)
+            if args.headers:
+                pending.append(("Type", "Hash", "Size", "Name"))
+            last = path
+        pending.extend(rows)
+    _print_table(pending, args, out)
+    return 0
+
+
+def _row(e: ListedEntry) -> tuple[str, str, str, str]:
+    name = escape_name(e.name) + ("/" if e.kind == "directory" else "")
+    size = str(e.size) if e.kind != "directory" else "-"
+    return (e.kind, str(e.cid), size, name)
+
+
+def _print_table(table: list[tuple[str, str, str, str]], args: argparse.Namespace, out: TextIO) -> None:
+    """One tabwriter column block: every column but the last padded to its widest cell."""
     if not table:
-        return 0
+        return
     columns = [i for i in range(4) if (i != 0 or args.long) and (i != 2 or args.size)]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     for r in table:
-        cells = [r[i].ljust(widths[i]) if i != columns[-1] else r[i] for i in columns]
-        print(" ".join(cells))
-    return 0
+        print_line(" ".join(r[i].ljust(widths[i]) if i != columns[-1] else r[i] for i in columns), out)
