@@ -131,3 +131,60 @@ def test_ls_error_in_a_later_argument_prints_nothing(tmp_path: Path, capsys: pyt
     assert main(["ls", "--blockstore", bs, f"{root}/a", f"{root}/missing"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("Error: ")
+
+
+# kubo 0.22's CLI (go-ipfs-cmds v0.9/v0.10 cli/parse.go) turns each file argument into an entry named
+# filepath.Base(filepath.Clean(arg)), skips an argument whose base name and directory repeat, fails on the
+# same base name from two directories, and sorts the entries by name before `ipfs add` walks them; with -w
+# they become the wrapper's entries. Wrapper CIDs below come from the kubo 0.22 oracle
+# (kubo_oracle.py cid DIR on a directory holding the same entries: a directory's links are name-sorted,
+# so this is the -w root).
+WRAP_ZETA_ALPHA = "QmbXQjjZK44NkXFd1sPM3MUMzJwzriGRUYBtZu5GkG5pF9"  # zeta=b"bbb", alpha=b"aaa"
+WRAP_ZETA_SUB_ALPHA = "QmVjNs6mRb5xcFsZgghNhjRK6mYREq3tPpEoBzj4XmnFns"  # + sub/c=b"c"
+ZETA = "Qmd4fAUaWxHDDXXTNFck2xdug2znuyd2Ry8NKbAdkvHqiz"
+ALPHA = "QmNqQKFq7xqQz76aGTihW8UJvRmat52i3rSKjDMmDpHmVi"
+
+
+def _inputs(tmp_path: Path) -> Path:
+    (tmp_path / "zeta").write_bytes(b"bbb")
+    (tmp_path / "alpha").write_bytes(b"aaa")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c").write_bytes(b"c")
+    return tmp_path
+
+
+def _add_lines(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
+    assert main(["add", *argv]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_add_sorts_arguments_by_base_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _inputs(tmp_path)
+    assert _add_lines(capsys, str(d / "zeta"), str(d / "alpha")) == [f"added {ALPHA} alpha", f"added {ZETA} zeta"]
+    assert _add_lines(capsys, "-Q", str(d / "zeta"), str(d / "alpha")) == [ZETA]  # the last one added
+
+
+def test_wrap_several_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _inputs(tmp_path)
+    assert _add_lines(capsys, "-w", str(d / "zeta"), str(d / "alpha")) == [
+        f"added {ALPHA} alpha", f"added {ZETA} zeta", f"added {WRAP_ZETA_ALPHA} "]
+    lines = _add_lines(capsys, "-w", "-r", str(d / "zeta"), str(d / "sub"), str(d / "alpha/"))
+    assert lines[-1] == f"added {WRAP_ZETA_SUB_ALPHA} "
+    # files as they are added, then (kubo's adder outputDirs at the end) every directory, children first
+    assert [line.split(" ", 2)[2] for line in lines] == ["alpha", "sub/c", "zeta", "sub", ""]
+
+
+def test_add_skips_a_repeated_argument(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _inputs(tmp_path)
+    assert _add_lines(capsys, "-w", str(d / "alpha"), str(d / "zeta"), str(d / "." / "alpha")) == [
+        f"added {ALPHA} alpha", f"added {ZETA} zeta", f"added {WRAP_ZETA_ALPHA} "]
+
+
+def test_add_rejects_one_name_from_two_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _inputs(tmp_path)
+    (d / "sub" / "alpha").write_bytes(b"other")
+    assert main(["add", str(d / "alpha"), str(d / "sub" / "alpha")]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (f"Error: file name alpha repeated under different import directories: "
+                   f"{d / 'sub'} and {d}\n")

@@ -8,6 +8,7 @@ then prints the CAR's Filecoin piece commitment on stderr (see docs/commp.md).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import IO, Any, TextIO
 
@@ -28,6 +29,7 @@ from .commp import commp_of_car, commp_tap, print_piece_info
 __all__ = [
     "add_directory_arguments",
     "add_import_arguments",
+    "cli_order",
     "escape_name",
     "params_from_args",
     "parse_bool",
@@ -304,6 +306,36 @@ def escape_name(raw: bytes) -> str:
     return "".join(out)
 
 
+def _go_clean(path: str) -> str:
+    """Go's ``filepath.Clean`` for a POSIX path (``os.path.normpath`` keeps a leading ``//``)."""
+    cleaned = os.path.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def cli_order(paths: list[str]) -> list[str]:
+    """kubo 0.22's CLI argument handling (go-ipfs-cmds ``cli/parse.go``): each path is cleaned
+    (``.`` becomes the working directory) and named by its base name; a repeated base name
+    from the same directory is skipped, from another directory is an error; the entries are
+    then sorted by name (byte order), which is the order ``ipfs add`` adds and prints them."""
+    seen: dict[bytes, str] = {}
+    kept: list[tuple[bytes, str]] = []
+    for path in paths:
+        cleaned = _go_clean(path)
+        if cleaned == ".":
+            cleaned = os.getcwd()
+        base, parent = os.path.basename(cleaned), os.path.dirname(cleaned) or "."
+        key = os.fsencode(base)
+        if key in seen:
+            if seen[key] != parent:
+                raise ConfigError(f"file name {base} repeated under different import directories: "
+                                  f"{parent} and {seen[key]}")
+            continue  # the exact same file again
+        seen[key] = parent
+        kept.append((key, cleaned))
+    kept.sort(key=lambda item: item[0])
+    return [path for _, path in kept]
+
+
 def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink) -> list[CID]:
     """Import the paths; returns the CAR roots: each top-level entry in order (or the ``-w`` wrapper)."""
     bar = Progress(None, label="adding") if args.progress else None
@@ -320,7 +352,7 @@ def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink) 
             sys.stderr.write("\033[2K\r")
         print_line(line, out)
 
-    result = import_paths(args.paths, params, sink, recursive=args.recursive, wrap=args.wrap, on_added=on_added,
+    result = import_paths(cli_order(args.paths), params, sink, recursive=args.recursive, wrap=args.wrap, on_added=on_added,
                           progress=bar.update if bar else None, jobs=args.jobs)
     if bar:
         bar.close()
