@@ -188,3 +188,16 @@ def test_add_rejects_one_name_from_two_directories(tmp_path: Path, capsys: pytes
     assert out == ""
     assert err == (f"Error: file name alpha repeated under different import directories: "
                    f"{d / 'sub'} and {d}\n")
+
+
+def test_ls_prints_names_through_esc_non_print(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for name in (b"a\nb", b"x\xffy"):
+        (d / os.fsdecode(name)).write_bytes(b"hi")
+    bs = str(tmp_path / "bs")
+    assert main(["add", "-Q", "-r", "--blockstore", bs, str(d)]) == 0
+    root = capsysbinary.readouterr()[0].strip().decode()
+    assert main(["ls", "--blockstore", bs, root]) == 0
+    lines = capsysbinary.readouterr()[0].splitlines()
+    assert [line.rsplit(b" ", 1)[1] for line in lines] == [b"a\\nb", b"x\xffy"]  # ls.go: cmdenv.EscNonPrint(name)
