@@ -11,8 +11,8 @@ from pyipld.car.v1 import CarV1Writer
 from pyipld.car.v2 import CarV2Writer
 from pyipld.cid import CidBuilder
 from pyipld.multihash import get_hash
-from pyipld.unixfs.data import DataType
 from pyipld.unixfs import importer
+from pyipld.unixfs.data import DataType
 from pyipld.unixfs.importer import import_file
 from pyipld.unixfs.nodes import LeafMaker
 from pyipld.unixfs.params import ImportParams
