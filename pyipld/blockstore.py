@@ -26,7 +26,13 @@ __all__ = [
 
 @runtime_checkable
 class BlockSink(Protocol):
-    """Something that accepts blocks."""
+    """Something that accepts blocks.
+
+    A sink may also offer ``put_parts(cid, parts)``: the block ``b"".join(parts)``
+    given as pieces (bytes or views, e.g. of a mapped input file, unchanged until
+    written). The importer then hands leaves over without joining them; the CAR
+    writers do this. It is optional and not part of this protocol's check.
+    """
 
     def put(self, cid: bytes, data: bytes) -> None: ...
 

@@ -23,7 +23,7 @@ class BackgroundWriter:
     def __init__(self, out: IO[bytes], *, max_pending_bytes: int = _DEFAULT_PENDING_BYTES) -> None:
         self._out = out
         self._max = max_pending_bytes
-        self._queue: deque[tuple[bytes, ...] | None] = deque()
+        self._queue: deque[tuple[bytes | bytearray | memoryview, ...] | None] = deque()
         self._pending = 0
         self._cv = threading.Condition()
         self._error: BaseException | None = None
@@ -55,7 +55,7 @@ class BackgroundWriter:
             self._stop()
             raise error
 
-    def write(self, *parts: bytes) -> None:
+    def write(self, *parts: bytes | bytearray | memoryview) -> None:
         """Queue ``parts`` to be written in order (blocks while too much is pending)."""
         self._raise()
         size = sum(len(p) for p in parts)

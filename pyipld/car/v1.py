@@ -777,6 +777,32 @@ class CarV1Writer:
         self.blocks_written += 1
         self.data_bytes_written += len(data)
 
+    def put_parts(self, cid: bytes, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+        """:meth:`put` of the block ``b"".join(parts)``, written piece by piece (never joined).
+
+        The pieces may be views (of a mapped file); they must not change until written.
+        """
+        if self._closed:
+            raise CarError("put() on a closed CAR writer")
+        if self._dedupe:
+            if cid in self._seen:
+                return
+            self._seen.add(cid)
+        size = sum(len(part) for part in parts)
+        prefix = encode_varint(len(cid) + size) + cid
+        if self._records is not None:
+            self._records.append((cid, self._body))
+        if self._bg is not None:
+            self._bg.write(prefix, *parts)
+        else:
+            write = self._sink.write
+            write(prefix)
+            for part in parts:
+                write(part)
+        self._body += len(prefix) + size
+        self.blocks_written += 1
+        self.data_bytes_written += size
+
     def put_many(self, blocks: Iterable[Block]) -> None:
         for block in blocks:
             self.put(block.cid, block.data)

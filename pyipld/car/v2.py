@@ -272,6 +272,10 @@ class CarV2Writer:
     def put(self, cid: bytes | CID, data: bytes) -> None:
         self._v1.put(cid, data)
 
+    def put_parts(self, cid: bytes, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+        """:meth:`~pyipld.car.v1.CarV1Writer.put_parts`: one block given as pieces."""
+        self._v1.put_parts(cid, parts)
+
     def has(self, cid: bytes) -> bool:
         return self._v1.has(cid)
 

@@ -35,7 +35,7 @@ from ..cid import CID
 from .data import DataType, Mtime
 from .layout_balanced import balanced_from_links, split_single
 from .layout_trickle import trickle_from_links
-from .nodes import FileLink, Leaf, LeafMaker, Metadata, leaf_links
+from .nodes import FileLink, LeafMaker, Metadata, leaf_links
 from .params import ImportParams, ResolvedParams
 
 __all__ = [
@@ -84,8 +84,18 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _hash_batch(leaves: LeafMaker, batch: list[BytesLike], keep: bool) -> list[tuple[Leaf, int]]:
-    return [(leaves.leaf(chunk, keep), len(chunk)) for chunk in batch]
+_Hashed = tuple[bytes, tuple[BytesLike, ...] | None, int, int]
+"""A hashed leaf: ``(cid, block pieces or None when not kept, block length, chunk length)``."""
+
+
+def _hash_batch(leaves: LeafMaker, batch: list[BytesLike], keep: bool, parts: bool) -> list[_Hashed]:
+    if parts:
+        return [(*leaves.leaf_parts(chunk), len(chunk)) for chunk in batch]
+    out: list[_Hashed] = []
+    for chunk in batch:
+        cid, block, block_len = leaves.leaf(chunk, keep)
+        out.append((cid, None if block is None else (block,), block_len, len(chunk)))
+    return out
 
 
 def _threaded_leaf_links(
@@ -93,14 +103,19 @@ def _threaded_leaf_links(
 ) -> Iterator[FileLink]:
     """:func:`leaf_links` with the hashing on ``jobs`` threads; same links, same order."""
     keep = not isinstance(sink, NullSink)
+    put_parts = getattr(sink, "put_parts", None) if keep else None
+    parts = put_parts is not None
     per_task = max(1, TASK_BYTES // max(chunk_size, 1))
-    window: deque[Future[list[tuple[Leaf, int]]]] = deque()
+    window: deque[Future[list[_Hashed]]] = deque()
 
     def drain() -> Iterator[FileLink]:
-        for (cid, block, block_len), size in window.popleft().result():
+        for cid, pieces, block_len, size in window.popleft().result():
             if keep:
-                assert block is not None
-                sink.put(cid, block)
+                assert pieces is not None
+                if put_parts is not None:
+                    put_parts(cid, pieces)
+                else:
+                    sink.put(cid, pieces[0])  # type: ignore[arg-type]  # leaf() blocks are bytes
             yield FileLink(cid, block_len, size)
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pyipld-hash") as pool:
@@ -109,12 +124,12 @@ def _threaded_leaf_links(
             for chunk in chunks:
                 batch.append(chunk)
                 if len(batch) == per_task:
-                    window.append(pool.submit(_hash_batch, leaves, batch, keep))
+                    window.append(pool.submit(_hash_batch, leaves, batch, keep, parts))
                     batch = []
                     if len(window) >= 2 * jobs:
                         yield from drain()
             if batch:
-                window.append(pool.submit(_hash_batch, leaves, batch, keep))
+                window.append(pool.submit(_hash_batch, leaves, batch, keep, parts))
             while window:
                 yield from drain()
         finally:

@@ -117,6 +117,30 @@ class LeafMaker:
         h.update(tail)
         return self._cid_prefix + h.digest(), None, block_len
 
+    def leaf_parts(self, chunk: BytesLike) -> tuple[bytes, tuple[BytesLike, ...], int]:
+        """:meth:`leaf` with ``keep``, the block given as pieces whose concatenation it is.
+
+        With sha2-256 the block is never assembled: a dag-pb leaf is hashed piecewise and
+        handed out as ``(head, chunk, tail)`` (the chunk not copied: it may be a view of a
+        mapped file), a raw leaf as ``(chunk,)``. For sinks with ``put_parts`` (CAR writers).
+        """
+        size = len(chunk)
+        if self._sha256:
+            if self.raw:
+                if not self._inlined(size):
+                    return self._cid_prefix + hashlib.sha256(chunk).digest(), (chunk,), size
+            else:
+                head, tail = self.frame(size)
+                block_len = len(head) + size + len(tail)
+                if not self._inlined(block_len):
+                    h = hashlib.sha256(head)
+                    h.update(chunk)
+                    h.update(tail)
+                    return self._cid_prefix + h.digest(), (head, chunk, tail), block_len
+        cid, block, block_len = self.leaf(chunk, True)
+        assert block is not None
+        return cid, (block,), block_len
+
     def encode_with_metadata(self, chunk: bytes, meta: Metadata) -> tuple[bytes, bytes]:
         """A dag-pb File leaf that is also a file root carrying ``meta``."""
         data = encode_unixfs_data(
@@ -158,6 +182,14 @@ def make_empty_file(builder: CidBuilder, sink: BlockSink, *, raw: bool, meta: Me
 def leaf_links(chunks: Iterable[BytesLike], leaves: LeafMaker, sink: BlockSink) -> Iterator[FileLink]:
     """Encode ``chunks`` in order, put each leaf, yield its link (blocks skipped for a NullSink)."""
     keep = not isinstance(sink, NullSink)
+    put_parts = getattr(sink, "put_parts", None)
+    if keep and put_parts is not None:  # a CAR writer: each leaf goes out in pieces, never joined
+        leaf_parts = leaves.leaf_parts
+        for chunk in chunks:
+            cid, parts, block_len = leaf_parts(chunk)
+            put_parts(cid, parts)
+            yield FileLink(cid, block_len, len(chunk))
+        return
     leaf = leaves.leaf
     put = sink.put
     for chunk in chunks:
