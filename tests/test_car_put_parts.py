@@ -67,8 +67,6 @@ def test_put_parts_same_car_bytes(
                                      CidBuilder(1, get_hash("sha2-512")), CidBuilder(1, get_hash("sha2-256"), 40)])
 @pytest.mark.parametrize("size", [0, 1, 30, 127, 128, 262144])
 def test_leaf_parts_join_to_encode(raw: bool, builder: CidBuilder, size: int) -> None:
-    if raw and builder.version == 0:
-        pytest.skip("raw leaves need CIDv1")
     leaves = LeafMaker(builder, raw=raw, leaf_type=DataType.FILE)
     chunk = chacha_bytes(f"leaf-{size}", size)
     cid, parts, block_len = leaves.leaf_parts(memoryview(chunk))

@@ -121,9 +121,12 @@ class LeafMaker:
         """:meth:`leaf` with ``keep``, the block given as pieces whose concatenation it is.
 
         With sha2-256 the block is never assembled: a dag-pb leaf is hashed piecewise and
-        handed out as ``(head, chunk, tail)`` (the chunk not copied: it may be a view of a
-        mapped file), a raw leaf as ``(chunk,)``. For sinks with ``put_parts`` (CAR writers).
+        handed out as ``(head, chunk, tail)``, a raw leaf as ``(chunk,)``. For sinks with
+        ``put_parts`` (CAR writers). A view (e.g. of a mapped file) is copied once first, so
+        the bytes hashed are the bytes written even if the file changes meanwhile.
         """
+        if isinstance(chunk, memoryview):
+            chunk = bytes(chunk)
         size = len(chunk)
         if self._sha256:
             if self.raw:
