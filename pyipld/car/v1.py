@@ -28,6 +28,7 @@ from typing import IO, Any, Final, Self
 import dag_cbor
 import multiformats
 
+from .._io import read_exact
 from .._varint import decode_varint, encode_varint
 from ..block import Block
 from ..cid import CID
@@ -214,24 +215,6 @@ def _decode_header(body: bytes, offset: int) -> CarHeader:
 # -- pull reader -------------------------------------------------------------------------------
 
 
-def _read_exact(stream: IO[bytes], n: int) -> bytes:
-    """Read exactly ``n`` bytes unless EOF comes first (then fewer)."""
-    data = stream.read(n)
-    if data is None:
-        data = b""
-    if len(data) == n:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < n:
-        more = stream.read(n - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
 def _verify_or_raise(cid: bytes, code: int, digest: bytes, data: bytes | memoryview, offset: int) -> None:
     fn = hash_by_code(code)
     if fn is IDENTITY:
@@ -392,7 +375,7 @@ class CarV1Reader:
                 f"({start + n} > {self._limit})",
                 offset=self._base + start,
             )
-        data = _read_exact(self._f, n)
+        data = read_exact(self._f, n)
         if len(data) != n:
             raise self._eof_error(what, start)
         self._pos += n

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from .._io import read_exact
 from ..blockstore import BlockSink, NullSink
 from ..chunker import BytesLike, Chunker, iter_reads
 from ..chunker.fixed import FixedSize
@@ -167,21 +168,8 @@ def build_file(
 
 
 def _read_full(f: BinaryIO, size: int) -> Iterator[bytes]:
-    """Chunks of ``size`` from a stream, one ``read`` each when the stream allows (io.ReadFull)."""
-    while True:
-        chunk = f.read(size)
-        if not chunk:
-            return
-        if len(chunk) < size:  # pipes and raw files may return short reads
-            parts = [chunk]
-            got = len(chunk)
-            while got < size:
-                more = f.read(size - got)
-                if not more:
-                    break
-                parts.append(more)
-                got += len(more)
-            chunk = b"".join(parts)
+    """Chunks of ``size`` from a stream, short reads retried (io.ReadFull)."""
+    while chunk := read_exact(f, size):
         yield chunk
 
 

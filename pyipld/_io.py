@@ -1,0 +1,23 @@
+"""Small I/O helpers shared by the readers."""
+
+from __future__ import annotations
+
+from typing import IO
+
+__all__ = ["read_exact"]
+
+
+def read_exact(stream: IO[bytes], n: int) -> bytes:
+    """Read ``n`` bytes, retrying short reads (pipes, raw files); fewer only at EOF (Go io.ReadFull)."""
+    data = stream.read(n) or b""
+    if len(data) == n:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = stream.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
