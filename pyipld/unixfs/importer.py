@@ -153,7 +153,7 @@ def build_file(
     if meta and not trickle:
         only, chunks = split_single(chunks)
         if only is not None:  # a balanced one-chunk root is its leaf, re-encoded with the metadata
-            cid, block = leaves.encode_with_metadata(only, meta)
+            cid, block = leaves.encode(only, meta)
             sink.put(cid, block)
             return FileLink(cid, len(block), len(only))
     chunk_size = resolved.chunker.max_chunk_size

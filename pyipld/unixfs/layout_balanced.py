@@ -18,16 +18,9 @@ from itertools import chain
 from ..blockstore import BlockSink
 from ..chunker import BytesLike
 from ..cid import CidBuilder
-from .nodes import (
-    FileLink,
-    LeafMaker,
-    Metadata,
-    encode_file_node,
-    leaf_links,
-    make_empty_file,
-)
+from .nodes import FileLink, Metadata, encode_file_node, make_empty_file
 
-__all__ = ["balanced_from_links", "build_balanced", "split_single"]
+__all__ = ["balanced_from_links", "split_single"]
 
 
 def balanced_from_links(
@@ -88,23 +81,3 @@ def split_single(chunks: Iterable[BytesLike]) -> tuple[bytes | None, Iterator[By
     if second is None:
         return bytes(first), iter(())
     return None, chain((first, second), it)
-
-
-def build_balanced(
-    chunks: Iterable[BytesLike],
-    leaves: LeafMaker,
-    builder: CidBuilder,
-    sink: BlockSink,
-    *,
-    max_links: int,
-    meta: Metadata | None = None,
-) -> FileLink:
-    """Build the balanced DAG of ``chunks`` into ``sink``; returns the root's link."""
-    if meta:
-        only, chunks = split_single(chunks)
-        if only is not None:  # kubo re-encodes the lone leaf with the metadata (§6)
-            cid, block = leaves.encode_with_metadata(only, meta)
-            sink.put(cid, block)
-            return FileLink(cid, len(block), len(only))
-    return balanced_from_links(leaf_links(chunks, leaves, sink), builder, sink, max_links=max_links,
-                               raw_leaves=leaves.raw, meta=meta)

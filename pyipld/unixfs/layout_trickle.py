@@ -12,11 +12,10 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 
 from ..blockstore import BlockSink
-from ..chunker import BytesLike
 from ..cid import CidBuilder
-from .nodes import FileLink, LeafMaker, Metadata, encode_file_node, leaf_links
+from .nodes import FileLink, Metadata, encode_file_node
 
-__all__ = ["LAYER_REPEAT", "build_trickle", "trickle_from_links"]
+__all__ = ["LAYER_REPEAT", "trickle_from_links"]
 
 LAYER_REPEAT: Final = 4  # boxo trickle.depthRepeat
 
@@ -57,16 +56,3 @@ def trickle_from_links(
         return children
 
     return encode_file_node(fill(-1), builder, sink, meta)
-
-
-def build_trickle(
-    chunks: Iterable[BytesLike],
-    leaves: LeafMaker,
-    builder: CidBuilder,
-    sink: BlockSink,
-    *,
-    max_links: int,
-    meta: Metadata | None = None,
-) -> FileLink:
-    """Build the trickle DAG of ``chunks`` into ``sink``; returns the root's link."""
-    return trickle_from_links(leaf_links(chunks, leaves, sink), builder, sink, max_links=max_links, meta=meta)

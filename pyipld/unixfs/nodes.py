@@ -67,11 +67,17 @@ class LeafMaker:
             self._cid_prefix = builder.hash.prefix
         self._frame_cache = (-1, b"", b"")  # one attribute: read and replaced atomically across threads
 
-    def encode(self, chunk: bytes) -> tuple[bytes, bytes]:
-        """The leaf block for ``chunk`` and its binary CID: ``(cid, block)``."""
-        if self.raw:
+    def encode(self, chunk: bytes, meta: Metadata | None = None) -> tuple[bytes, bytes]:
+        """The leaf block for ``chunk`` and its binary CID: ``(cid, block)``.
+
+        With ``meta`` it is a dag-pb leaf that is also a file root carrying the
+        mode/mtime (kubo re-encodes a one-chunk file's leaf; raw leaves are off then).
+        """
+        if self.raw and not meta:
             return self.builder.cid_bytes(RAW, chunk), chunk
-        data = encode_unixfs_data(UnixFSData(self.leaf_type, data=chunk, filesize=len(chunk)))
+        data = encode_unixfs_data(UnixFSData(self.leaf_type, data=chunk, filesize=len(chunk),
+                                             mode=meta.mode if meta else None,
+                                             mtime=meta.mtime if meta else None))
         block = encode_pbnode((), data)
         return self.builder.cid_bytes(DAG_PB, block), block
 
@@ -101,10 +107,10 @@ class LeafMaker:
             if not self._sha256 or self._inlined(size):
                 data = bytes(chunk)
                 return self.builder.cid_bytes(RAW, data), data, size
-            cid = self._cid_prefix + hashlib.sha256(chunk).digest()
             if not keep:
-                return cid, None, block_len
-            return cid, chunk if type(chunk) is bytes else bytes(chunk), block_len
+                return self._cid_prefix + hashlib.sha256(chunk).digest(), None, block_len
+            data = chunk if type(chunk) is bytes else bytes(chunk)  # copy first: hash what is stored
+            return self._cid_prefix + hashlib.sha256(data).digest(), data, block_len
         head, tail = self.frame(size)
         block_len = len(head) + size + len(tail)
         if keep or not self._sha256 or self._inlined(block_len):
@@ -143,14 +149,6 @@ class LeafMaker:
         cid, block, block_len = self.leaf(chunk, True)
         assert block is not None
         return cid, (block,), block_len
-
-    def encode_with_metadata(self, chunk: bytes, meta: Metadata) -> tuple[bytes, bytes]:
-        """A dag-pb File leaf that is also a file root carrying ``meta``."""
-        data = encode_unixfs_data(
-            UnixFSData(DataType.FILE, data=chunk, filesize=len(chunk), mode=meta.mode, mtime=meta.mtime)
-        )
-        block = encode_pbnode((), data)
-        return self.builder.cid_bytes(DAG_PB, block), block
 
 
 def encode_file_node(
