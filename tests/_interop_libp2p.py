@@ -26,8 +26,8 @@ from typing import Any
 
 import trio
 
+from pyipld._pb import field_bytes, field_varint, iter_fields
 from pyipld._varint import decode_varint, encode_varint
-from pyipld.bitswap._pb import field_bytes, field_varint, iter_fields
 from pyipld.bitswap.driver import (
     Connection,
     Host,

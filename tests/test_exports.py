@@ -41,3 +41,22 @@ def test_reader_and_importer_api() -> None:
         assert fn in importer.__all__
     for fn in ("UnixFSReader", "UnixFSFile", "iter_file", "read_file", "open_file", "file_size"):
         assert fn in reader.__all__
+
+
+def _modules_with_all() -> list[str]:
+    names = []
+    for info in pkgutil.walk_packages(pyipld.__path__, "pyipld."):
+        if info.name.endswith(".__main__"):  # importing it runs the CLI
+            continue
+        if hasattr(importlib.import_module(info.name), "__all__"):
+            names.append(info.name)
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", _modules_with_all())
+def test_private_and_public_all_names_exist(name: str) -> None:
+    """Every ``__all__`` (private modules' too, e.g. ``pyipld._pb``) is non-empty, unique and real."""
+    module = importlib.import_module(name)
+    assert module.__all__, name
+    assert [n for n in module.__all__ if not hasattr(module, n)] == []
+    assert len(set(module.__all__)) == len(module.__all__)

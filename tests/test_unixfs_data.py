@@ -57,7 +57,7 @@ def test_packed_blocksizes_are_accepted() -> None:
     ("0802 420708011500ca9a3b".replace(" ", ""), "out of range"), ("08024202 0801 4a00".replace(" ", ""),
                                                                      "unexpected bytes field"),
     ("0802 5000".replace(" ", ""), "unexpected varint field"), ("0802 0d00000000".replace(" ", ""), "wire type"),
-    ("0802 4203080115".replace(" ", ""), "truncated mtime nanos"),
+    ("0802 4203080115".replace(" ", ""), "mtime: truncated fixed field 2"),  # nanos is fixed32 field 2
 ])
 def test_bad_messages(hexbytes: str, why: str) -> None:
     with pytest.raises(UnixFSError, match=why):

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from .._pb import WIRE_LEN, field_bytes, iter_fields
 from .._varint import decode_varint, encode_varint
 from ..errors import DecodeError, LimitExceededError, VarintError
-from ._pb import WIRE_LEN, field_bytes, iter_fields
 
 __all__ = [
     "IDENTIFY_PROTOCOL",

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
+from .._pb import encode_pb_varint, iter_fields
 from .._varint import decode_varint, encode_varint
 from ..cid import CID, DAG_PB
 from ..errors import CIDError, DecodeError, LimitExceededError, VarintError
 from ..multihash import IDENTITY, hash_by_code
-from ._pb import encode_pb_varint, iter_fields
 
 __all__ = [
     "MAX_BLOCK_BYTES",

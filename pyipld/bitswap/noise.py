@@ -54,8 +54,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 )
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from .._pb import WIRE_LEN, field_bytes, iter_fields
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
-from ._pb import WIRE_LEN, field_bytes, iter_fields
 from .peer import Identity, PeerId, PublicKey, decode_public_key
 
 __all__ = [

@@ -29,11 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from .._atomic import atomic_output
+from .._pb import WIRE_LEN, WIRE_VARINT, field_bytes, field_varint, iter_fields
 from .._varint import encode_varint
 from ..cid import CID, b58decode, b58encode
 from ..errors import CIDError, ConfigError, DecodeError
 from ..multihash import decode_multihash
-from ._pb import WIRE_LEN, WIRE_VARINT, field_bytes, field_varint, iter_fields
 
 __all__ = [
     "LIBP2P_KEY_CODEC",

@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from .._varint import decode_varint, encode_varint
+from .._pb import WIRE_I32, WIRE_LEN, WIRE_VARINT, field_bytes, field_varint, iter_fields, read_pb_varint
 from ..errors import UnixFSError
 
 __all__ = ["DataType", "Mtime", "UnixFSData", "decode_unixfs_data", "encode_unixfs_data"]
 
-_PB_VARINT_BYTES = 10
 
 
 class DataType(IntEnum):
@@ -49,34 +48,26 @@ class UnixFSData:
     mtime: Mtime | None = None
 
 
-def _varint_field(tag: int, value: int) -> bytes:
-    return bytes((tag,)) + encode_varint(value)
-
-
-def _int64(value: int) -> int:
-    return value & 0xFFFFFFFFFFFFFFFF  # two's complement: negative -> 10-byte varint
-
-
 def encode_unixfs_data(msg: UnixFSData) -> bytes:
     """Serialize ``msg`` exactly as Go protobuf does."""
-    out = bytearray(_varint_field(0x08, int(msg.type)))
+    out = bytearray(field_varint(1, int(msg.type)))
     if msg.data is not None:
-        out += b"\x12" + encode_varint(len(msg.data)) + msg.data
+        out += field_bytes(2, msg.data)
     if msg.filesize is not None:
-        out += _varint_field(0x18, msg.filesize)
+        out += field_varint(3, msg.filesize)
     for size in msg.blocksizes:
-        out += _varint_field(0x20, size)
+        out += field_varint(4, size)
     if msg.hash_type is not None:
-        out += _varint_field(0x28, msg.hash_type)
+        out += field_varint(5, msg.hash_type)
     if msg.fanout is not None:
-        out += _varint_field(0x30, msg.fanout)
+        out += field_varint(6, msg.fanout)
     if msg.mode:
-        out += _varint_field(0x38, msg.mode)
+        out += field_varint(7, msg.mode)
     if msg.mtime is not None:
-        body = _varint_field(0x08, _int64(msg.mtime.seconds))
+        body = field_varint(1, msg.mtime.seconds)  # int64: negatives are 10-byte varints
         if msg.mtime.nanos > 0:
             body += b"\x15" + msg.mtime.nanos.to_bytes(4, "little")
-        out += b"\x42" + encode_varint(len(body)) + body
+        out += field_bytes(8, body)
     return bytes(out)
 
 
@@ -84,24 +75,18 @@ def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _decode_mtime(buf: memoryview) -> Mtime:
+def _decode_mtime(buf: bytes) -> Mtime:
     seconds: int | None = None
     nanos = 0
-    i = 0
-    while i < len(buf):
-        key, n = decode_varint(buf, i, max_bytes=_PB_VARINT_BYTES)
-        i += n
-        if key == 0x08:
-            value, n = decode_varint(buf, i, max_bytes=_PB_VARINT_BYTES)
+    for number, wire, value in iter_fields(buf, "UnixFS mtime"):
+        if (number, wire) == (1, WIRE_VARINT):
+            assert isinstance(value, int)
             seconds = _signed64(value)
-            i += n
-        elif key == 0x15:
-            if i + 4 > len(buf):
-                raise UnixFSError("truncated mtime nanos")
-            nanos = int.from_bytes(buf[i : i + 4], "little")
-            i += 4
+        elif (number, wire) == (2, WIRE_I32):
+            assert isinstance(value, bytes)
+            nanos = int.from_bytes(value, "little")
         else:
-            raise UnixFSError(f"unexpected field key {key} in mtime")
+            raise UnixFSError(f"unexpected field {number} (wire type {wire}) in mtime")
     if seconds is None:
         raise UnixFSError("mtime without seconds")
     if nanos >= 1_000_000_000:
@@ -109,63 +94,52 @@ def _decode_mtime(buf: memoryview) -> Mtime:
     return Mtime(seconds, nanos)
 
 
+_VARINT_FIELDS = {1: "type", 3: "filesize", 5: "hash_type", 6: "fanout", 7: "mode"}
+
+
 def decode_unixfs_data(raw: bytes | bytearray | memoryview) -> UnixFSData:
     """Parse a UnixFS Data message.
 
     Raises:
-        UnixFSError: malformed protobuf, unknown type, missing Type.
+        UnixFSError: malformed protobuf, unknown field or type, missing Type.
     """
-    buf = memoryview(raw)
     fields: dict[str, object] = {}
     blocksizes: list[int] = []
-    i = 0
     try:
-        while i < len(buf):
-            key, n = decode_varint(buf, i, max_bytes=_PB_VARINT_BYTES)
-            i += n
-            field, wire = key >> 3, key & 7
-            if wire == 0:
-                value, n = decode_varint(buf, i, max_bytes=_PB_VARINT_BYTES)
-                i += n
-                if field == 1:
-                    fields["type"] = DataType(value)
-                elif field == 3:
-                    fields["filesize"] = value
-                elif field == 4:
-                    blocksizes.append(value)
-                elif field == 5:
-                    fields["hash_type"] = value
-                elif field == 6:
-                    fields["fanout"] = value
-                elif field == 7:
-                    fields["mode"] = value
-                else:
-                    raise UnixFSError(f"unexpected varint field {field}")
-            elif wire == 2:
-                length, n = decode_varint(buf, i, max_bytes=_PB_VARINT_BYTES)
-                i += n
-                if length > len(buf) - i:
-                    raise UnixFSError(f"field {field} length {length} runs past the end", offset=i)
-                chunk = buf[i : i + length]
-                i += length
-                if field == 2:
-                    fields["data"] = bytes(chunk)
-                elif field == 8:
-                    fields["mtime"] = _decode_mtime(chunk)
-                elif field == 4:  # tolerate packed blocksizes from other writers
-                    j = 0
-                    while j < len(chunk):
-                        value, n = decode_varint(chunk, j, max_bytes=_PB_VARINT_BYTES)
-                        blocksizes.append(value)
-                        j += n
-                else:
-                    raise UnixFSError(f"unexpected bytes field {field}")
+        for number, wire, value in iter_fields(raw, "UnixFS data"):
+            if wire == WIRE_VARINT and number in _VARINT_FIELDS:
+                assert isinstance(value, int)
+                fields[_VARINT_FIELDS[number]] = DataType(value) if number == 1 else value
+            elif (number, wire) == (4, WIRE_VARINT):
+                assert isinstance(value, int)
+                blocksizes.append(value)
+            elif (number, wire) == (2, WIRE_LEN):
+                fields["data"] = value
+            elif (number, wire) == (8, WIRE_LEN):
+                assert isinstance(value, bytes)
+                fields["mtime"] = _decode_mtime(value)
+            elif (number, wire) == (4, WIRE_LEN):  # tolerate packed blocksizes from other writers
+                assert isinstance(value, bytes)
+                blocksizes.extend(_iter_packed(value))
+            elif wire in (WIRE_VARINT, WIRE_LEN):
+                kind = "varint" if wire == WIRE_VARINT else "bytes"
+                raise UnixFSError(f"unexpected {kind} field {number}")
             else:
-                raise UnixFSError(f"unexpected wire type {wire} for field {field}")
+                raise UnixFSError(f"unexpected wire type {wire} for field {number}")
     except UnixFSError:
         raise
-    except ValueError as exc:  # DataType(value) with an unknown type, varint errors
+    except ValueError as exc:  # DataType(value) with an unknown type, protobuf DecodeError
         raise UnixFSError(f"invalid UnixFS data: {exc}") from exc
     if "type" not in fields:
         raise UnixFSError("UnixFS data without Type")
     return UnixFSData(blocksizes=tuple(blocksizes), **fields)  # type: ignore[arg-type]
+
+
+def _iter_packed(buf: bytes) -> list[int]:
+    values = []
+    offset = 0
+    while offset < len(buf):
+        value, n = read_pb_varint(buf, offset, "UnixFS blocksizes")
+        values.append(value)
+        offset += n
+    return values

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyipld.bitswap._pb import encode_pb_varint, field_bytes, field_varint, iter_fields, read_pb_varint
+from pyipld._pb import encode_pb_varint, field_bytes, field_varint, iter_fields, read_pb_varint
 from pyipld.errors import DecodeError
 
 

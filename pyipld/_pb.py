@@ -1,4 +1,4 @@
-"""A tiny hand-written protobuf codec for the few fixed libp2p schemas.
+"""A tiny hand-written protobuf codec for the fixed schemas pyipld parses (UnixFS, libp2p).
 
 Only what the libp2p messages need: varint (wire type 0) and length-delimited
 (wire type 2) fields on encode; on decode every wire type is understood well
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final, Literal, overload
 
-from .._varint import encode_varint
-from ..errors import DecodeError
+from ._varint import encode_varint
+from .errors import DecodeError
 
 __all__ = [
-    "WIRE_LEN", "WIRE_VARINT", "encode_pb_varint", "field_bytes", "field_varint", "iter_fields", "read_pb_varint",
+    "WIRE_I32", "WIRE_I64", "WIRE_LEN", "WIRE_VARINT", "encode_pb_varint", "field_bytes", "field_varint", "iter_fields", "read_pb_varint",
 ]
 
 WIRE_VARINT = 0
