@@ -9,6 +9,7 @@ Files: :func:`import_file`/:func:`import_bytes` (importer.py), reading back with
 
 from __future__ import annotations
 
+from .cache import ImportCache
 from .directory import DirectoryBuilder, DirEntry, DirLink, build_directory
 from .extract import ExtractStats, extract
 from .hamt import build_hamt
@@ -31,6 +32,7 @@ __all__ = [
     "DirectoryEntry",
     "ExtractStats",
     # files (importer.py, params.py)
+    "ImportCache",
     "ImportParams",
     "ImportResult",
     "ResolvedPath",

@@ -36,6 +36,7 @@ from ..chunker import BytesLike
 from ..cid import CID, DAG_PB
 from ..dagpb import encode_pbnode
 from ..errors import ConfigError, UnixFSError
+from .cache import ImportCache, params_key
 from .data import DataType, Mtime, UnixFSData, encode_unixfs_data
 from .directory import DirectoryBuilder, DirLink
 from .hamt import hamt_order_key
@@ -48,6 +49,8 @@ __all__ = ["AddedEntry", "EntryKind", "encode_symlink", "import_directory", "imp
 EntryKind = Literal["file", "directory", "symlink"]
 AddedCallback = Callable[["AddedEntry"], None]
 ProgressCallback = Callable[[int], None]
+FileRoots = Callable[[bytes, os.stat_result], FileLink | None]
+"""Precomputed file roots: ``(path, lstat) -> root link``, or None to hash the file here."""
 
 # Files at most this large are hashed on the calling thread: a thread pool per
 # tiny file costs more than it saves.
@@ -109,13 +112,19 @@ def _join(display: bytes, name: bytes) -> bytes:
 
 class _TreeImporter:
     def __init__(self, params: ImportParams, resolved: ResolvedParams, sink: BlockSink, *,
-                 on_added: AddedCallback | None, progress: ProgressCallback | None, jobs: int) -> None:
+                 on_added: AddedCallback | None, progress: ProgressCallback | None, jobs: int,
+                 cache: ImportCache | None = None, file_roots: FileRoots | None = None) -> None:
         self.params = params
         self.resolved = resolved
         self.sink = sink
         self.on_added = on_added
         self.progress = progress
         self.jobs = jobs
+        self.cache = cache
+        self.cache_key = params_key(params) if cache is not None else ""
+        # Cached roots stand in for a file only when nobody needs its blocks.
+        self.trust_cache = isinstance(sink, NullSink)
+        self.file_roots = file_roots
 
     # -- leaves of the walk --------------------------------------------------------------
     def _emit(self, path: bytes, cid: bytes, size: int, kind: EntryKind) -> None:
@@ -127,13 +136,32 @@ class _TreeImporter:
             return None
         return metadata_for(self.params, fs_path)  # type: ignore[arg-type]
 
-    def add_file(self, fs_path: bytes, size_hint: int) -> FileLink:
+    def add_file(self, fs_path: bytes, st: os.stat_result) -> FileLink:
+        """A regular file's root: precomputed, from the cache, or hashed here (then recorded)."""
+        link = self.file_roots(fs_path, st) if self.file_roots is not None else None
+        cache = self.cache
+        if link is None and cache is not None and self.trust_cache:
+            link = cache.lookup(self.cache_key, fs_path, st)
+        if link is not None:
+            if self.progress is not None:
+                self.progress(link.data_size)
+            return link
+        if cache is None:
+            return self.hash_file(fs_path, st.st_size)[0]
+        started = cache.clock()
+        link, before, after = self.hash_file(fs_path, st.st_size)
+        cache.record(self.cache_key, fs_path, before, after, link, started)
+        return link
+
+    def hash_file(self, fs_path: bytes, size_hint: int) -> tuple[FileLink, os.stat_result, os.stat_result]:
+        """Import a regular file; returns its root and its fstat before and after reading."""
         meta = self._meta(fs_path)
         # O_NOFOLLOW | O_NONBLOCK: a file swapped for a symlink or a fifo after the lstat
         # is refused instead of followed or waited on.
         fd = os.open(fs_path, _OPEN_FLAGS)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
                 raise UnixFSError(f"{os.fsdecode(fs_path)} changed type while being added")
         except BaseException:
             os.close(fd)
@@ -143,7 +171,8 @@ class _TreeImporter:
             if self.progress is not None:
                 chunks = _counted(chunks, self.progress)
             jobs = self.jobs if size_hint >= _THREADED_MIN_BYTES else 1
-            return build_file(chunks, self.resolved, self.sink, meta=meta, jobs=jobs)
+            link = build_file(chunks, self.resolved, self.sink, meta=meta, jobs=jobs)
+            return link, before, os.fstat(fd)
 
     def add_symlink(self, fs_path: bytes) -> tuple[bytes, int]:
         target = os.readlink(fs_path)
@@ -195,7 +224,7 @@ class _TreeImporter:
                 frame.builder.add(name, cid, tsize, check=False)
                 self._emit(child_display, cid, tsize, "symlink")
             elif stat.S_ISREG(st.st_mode):
-                file_link = self.add_file(child_path, st.st_size)
+                file_link = self.add_file(child_path, st)
                 frame.builder.add(name, file_link.cid, file_link.tsize, check=False)
                 self._emit(child_display, file_link.cid, file_link.tsize, "file")
             elif stat.S_ISDIR(st.st_mode):
@@ -261,6 +290,8 @@ def import_paths(
     on_added: AddedCallback | None = None,
     progress: ProgressCallback | None = None,
     jobs: int | None = None,
+    cache: ImportCache | None = None,
+    file_roots: FileRoots | None = None,
 ) -> ImportResult:
     """``ipfs add [-r] [-w] PATH...``: import each path, report every entry, return the last root.
 
@@ -278,6 +309,9 @@ def import_paths(
             in kubo's output order.
         progress: called with the byte count of every read.
         jobs: leaf-hashing threads for large files.
+        cache: an :class:`~.cache.ImportCache`: unchanged files are not read again
+            (only-hash imports; with a sink the cache is only refreshed).
+        file_roots: precomputed file roots (the distributed importer's results).
 
     Raises:
         ConfigError: invalid parameters. UnixFSError: an unsupported file type, a
@@ -288,7 +322,7 @@ def import_paths(
     if not paths:
         raise UnixFSError("expected a file argument")
     imp = _TreeImporter(params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
-                        progress=progress, jobs=jobs or default_jobs())
+                        progress=progress, jobs=jobs or default_jobs(), cache=cache, file_roots=file_roots)
     raw_paths = [os.fsencode(p) for p in paths]
     for p in raw_paths:
         if os.path.isdir(p) and not os.path.islink(p) and not recursive:
@@ -316,7 +350,7 @@ def _import_one(imp: _TreeImporter, p: bytes, display: bytes) -> tuple[bytes, in
         imp.report_dirs(rec)
         return rec.cid, rec.tsize, 0, "directory"
     if stat.S_ISREG(st.st_mode):
-        link = imp.add_file(p, st.st_size)
+        link = imp.add_file(p, st)
         imp._emit(display, link.cid, link.tsize, "file")
         return link.cid, link.tsize, link.data_size, "file"
     raise UnixFSError(f"unrecognized file type for {os.fsdecode(p)}: {_kind(st.st_mode)}")
@@ -356,6 +390,7 @@ def import_directory(
     on_added: AddedCallback | None = None,
     progress: ProgressCallback | None = None,
     jobs: int | None = None,
+    cache: ImportCache | None = None,
 ) -> ImportResult:
     """``ipfs add -r PATH`` of one directory: its root CID, 0, and its Tsize.
 
@@ -364,4 +399,4 @@ def import_directory(
     raw = os.fsencode(path)
     if not os.path.isdir(raw) or os.path.islink(raw):
         raise NotADirectoryError(20, "not a directory", os.fsdecode(raw))
-    return import_paths([raw], params, sink, on_added=on_added, progress=progress, jobs=jobs)
+    return import_paths([raw], params, sink, on_added=on_added, progress=progress, jobs=jobs, cache=cache)

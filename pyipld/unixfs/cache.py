@@ -1,0 +1,220 @@
+"""Incremental re-import: an SQLite cache of file roots keyed by stat data ("racy git" safe).
+
+A file whose stat data — path, device, inode, size, ``st_mtime_ns``, ``st_ctime_ns``
+and mode (type and permission bits) — and import parameters match a recorded entry is
+not read again: its recorded root (CID, Tsize, file bytes) is used. Rules
+(shared/spec/parallel-import.md §7, after git's racy-git.adoc):
+
+* **Racy entries are never trusted.** Every entry stores ``recorded_ns``, the wall
+  clock read *before* the file was opened for hashing. An entry is trusted only when
+  ``max(mtime, ctime) < recorded_ns − racy_window_ns``: a file changed after hashing
+  gets a ctime (which no user can set back) at or after ``recorded_ns`` minus the
+  file system clock's lag, so its stat cannot match; a file stamped within the window
+  (same tick, coarse clocks, 1–2 s granularity file systems) is re-hashed. The stored
+  ``recorded_ns`` never changes, so a racy entry can never become trusted (git's
+  "smudging" is implicit); re-hashing records it again with a newer clock.
+* **Only stable reads are recorded**: the stat before and after hashing must agree.
+* Hits are used only when nothing needs the file's blocks (an only-hash import); with
+  a block sink the cache is refreshed but not trusted.
+* ``trust_ctime=False`` (git's ``core.trustctime``) drops ctime from the comparison
+  and uses mtime alone in the racy test; ``use_dev=False`` drops ``st_dev`` (unstable
+  on network file systems).
+
+Limits: a clock moved backwards by more than the window, or a file server whose clock
+lags the client's by more than the window, can defeat the racy rule (as for git).
+Entries of deleted or renamed files stay until :meth:`ImportCache.prune`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol, Self
+
+from ..errors import ConfigError
+from .nodes import FileLink
+from .params import ImportParams
+
+__all__ = ["DEFAULT_RACY_WINDOW_NS", "CacheStats", "ImportCache", "StatLike", "params_key"]
+
+DEFAULT_RACY_WINDOW_NS: Final = 2_000_000_000  # FAT's 2 s mtime granularity; covers coarse kernel clocks
+_FORMAT: Final = 1
+_COMMIT_EVERY: Final = 5000
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    params TEXT NOT NULL, path BLOB NOT NULL,
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, mode INTEGER NOT NULL,
+    cid BLOB NOT NULL, tsize INTEGER NOT NULL, data_size INTEGER NOT NULL,
+    recorded_ns INTEGER NOT NULL, seen_run INTEGER NOT NULL,
+    PRIMARY KEY (params, path)
+);
+"""
+
+
+class StatLike(Protocol):
+    """The ``os.stat_result`` fields the cache compares."""
+
+    @property
+    def st_dev(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+    @property
+    def st_ctime_ns(self) -> int: ...
+    @property
+    def st_mode(self) -> int: ...
+
+
+def params_key(params: ImportParams) -> str:
+    """Every import parameter, canonically: any change gives another key (and a miss)."""
+    return json.dumps(dataclasses.asdict(params), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters of one :class:`ImportCache`: trusted hits, misses, racy refusals, records."""
+
+    hits: int = 0
+    misses: int = 0
+    racy: int = 0
+    recorded: int = 0
+
+
+class ImportCache:
+    """An SQLite import cache (see the module docstring for the rules).
+
+    Args:
+        path: the database file (created if missing).
+        racy_window_ns: entries whose mtime/ctime lie within this of their record time
+            are re-hashed (default 2 s).
+        trust_ctime: compare ctime (default true).
+        use_dev: compare ``st_dev`` (default true).
+        clock: wall clock in ns (tests inject one).
+
+    Raises:
+        ConfigError: the file is not an import cache, or a negative window.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, racy_window_ns: int = DEFAULT_RACY_WINDOW_NS,
+                 trust_ctime: bool = True, use_dev: bool = True, clock: Callable[[], int] = time.time_ns) -> None:
+        if racy_window_ns < 0:
+            raise ConfigError(f"racy window must not be negative, got {racy_window_ns}")
+        self.path = os.fspath(path)
+        self.racy_window_ns = racy_window_ns
+        self.trust_ctime = trust_ctime
+        self.use_dev = use_dev
+        self.clock = clock
+        self.stats = CacheStats()
+        self._pending = 0
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('format', ?)", (str(_FORMAT),))
+            elif row[0] != str(_FORMAT):
+                raise ConfigError(f"{self.path}: import cache format {row[0]}, expected {_FORMAT}")
+            row = self._db.execute("SELECT value FROM meta WHERE key='run'").fetchone()
+            self.run = int(row[0]) + 1 if row else 1
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('run', ?)", (str(self.run),))
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{self.path}: not an import cache ({exc})") from exc
+        self._db.execute("BEGIN")
+
+    # -- the racy rule, pure ----------------------------------------------------------------
+    def is_racy(self, st: StatLike, recorded_ns: int) -> bool:
+        """Whether an entry with this stat, recorded at ``recorded_ns``, must be re-hashed."""
+        stamp = max(st.st_mtime_ns, st.st_ctime_ns) if self.trust_ctime else st.st_mtime_ns
+        return stamp >= recorded_ns - self.racy_window_ns
+
+    def _matches(self, row: tuple[int, ...], st: StatLike) -> bool:
+        dev, ino, size, mtime_ns, ctime_ns, mode = row
+        return (ino == st.st_ino and size == st.st_size and mtime_ns == st.st_mtime_ns and mode == st.st_mode
+                and (not self.use_dev or dev == st.st_dev)
+                and (not self.trust_ctime or ctime_ns == st.st_ctime_ns))
+
+    # -- lookups and records ------------------------------------------------------------------
+    def lookup(self, key: str, path: bytes, st: StatLike) -> FileLink | None:
+        """The recorded root of ``path`` if its entry matches ``st`` and is not racy."""
+        row = self._db.execute(
+            "SELECT dev, ino, size, mtime_ns, ctime_ns, mode, cid, tsize, data_size, recorded_ns FROM files"
+            " WHERE params=? AND path=?", (key, _abs(path))).fetchone()
+        if row is None or not self._matches(row[:6], st):
+            self.stats.misses += 1
+            return None
+        if self.is_racy(st, row[9]):
+            self.stats.racy += 1
+            return None
+        self.stats.hits += 1
+        self._db.execute("UPDATE files SET seen_run=? WHERE params=? AND path=?", (self.run, key, _abs(path)))
+        self._tick()
+        return FileLink(bytes(row[6]), row[7], row[8])
+
+    def record(self, key: str, path: bytes, before: StatLike, after: StatLike, link: FileLink,
+               recorded_ns: int) -> bool:
+        """Store ``path``'s root if its stat did not change while it was hashed (returns whether stored).
+
+        ``recorded_ns`` must be :attr:`clock` read before the file was opened.
+        """
+        if not _same_stat(before, after):
+            self._db.execute("DELETE FROM files WHERE params=? AND path=?", (key, _abs(path)))
+            return False
+        self._db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key, _abs(path), after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns,
+             after.st_mode, link.cid, link.tsize, link.data_size, recorded_ns, self.run))
+        self.stats.recorded += 1
+        self._tick()
+        return True
+
+    def prune(self, under: bytes | str | None = None) -> int:
+        """Forget entries not looked up or recorded in this run (deleted/renamed files),
+        optionally only below the directory ``under``; returns how many."""
+        if under is None:
+            cur = self._db.execute("DELETE FROM files WHERE seen_run<>?", (self.run,))
+        else:
+            prefix = _abs(os.fsencode(under)).rstrip(b"/") + b"/"
+            cur = self._db.execute("DELETE FROM files WHERE seen_run<>? AND substr(path,1,?)=?",
+                                   (self.run, len(prefix), prefix))
+        return cur.rowcount
+
+    def _tick(self) -> None:
+        self._pending += 1
+        if self._pending >= _COMMIT_EVERY:
+            self._db.execute("COMMIT")
+            self._db.execute("BEGIN")
+            self._pending = 0
+
+    def close(self) -> None:
+        """Commit and close (also on ``with`` exit)."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _same_stat(a: StatLike, b: StatLike) -> bool:
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_mode) == (
+        b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_mode)
+
+
+def _abs(path: bytes) -> bytes:
+    return os.path.abspath(path)
