@@ -1,23 +1,33 @@
-"""``add``'s incremental-import option (``--cache``) turned into ``import_paths`` keywords."""
+"""``add``'s incremental and distributed options (``--cache``, ``--dask``) around ``import_paths``."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from typing import Any
 
+from ..blockstore import BlockSink, NullSink
+from ..errors import ConfigError
 from ..unixfs.cache import ImportCache
+from ..unixfs.importer import ImportResult
+from ..unixfs.params import ImportParams
+from ..unixfs.tree import import_paths
 
-__all__ = ["open_scale_options"]
+__all__ = ["import_paths_scaled"]
 
 
-@contextmanager
-def open_scale_options(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """Keyword arguments for :func:`~pyipld.unixfs.tree.import_paths`; the cache is closed on exit."""
-    path = getattr(args, "cache", None)
-    if path is None:
-        yield {}
-        return
-    with ImportCache(path) as cache:
-        yield {"cache": cache}
+def import_paths_scaled(args: argparse.Namespace, paths: list[str], params: ImportParams, sink: BlockSink,
+                        **kwargs: Any) -> ImportResult:
+    """:func:`~pyipld.unixfs.tree.import_paths`, with ``--cache FILE`` and ``--dask [ADDRESS]`` applied."""
+    cache_path = getattr(args, "cache", None)
+    address = getattr(args, "dask", None)
+    with ExitStack() as stack:
+        cache = stack.enter_context(ImportCache(cache_path)) if cache_path is not None else None
+        if address is None:
+            return import_paths(paths, params, sink, cache=cache, **kwargs)
+        if not isinstance(sink, NullSink):
+            raise ConfigError("--dask computes CIDs only: it cannot be combined with --car or --blockstore")
+        from ..distributed import dask_client, import_paths_dask
+
+        client = stack.enter_context(dask_client(address, workers=kwargs.pop("jobs", None)))
+        return import_paths_dask(paths, params, client, cache=cache, **kwargs)

@@ -22,8 +22,8 @@ from ..unixfs.directory import build_directory
 from ..unixfs.importer import import_file
 from ..unixfs.nodes import Metadata
 from ..unixfs.params import PROFILES, ImportParams
-from ..unixfs.tree import AddedEntry, import_paths
-from ._scale import open_scale_options
+from ..unixfs.tree import AddedEntry
+from ._scale import import_paths_scaled
 from .car import add_car_arguments, car_sink_for
 from .commp import commp_of_car, commp_tap, print_piece_info
 
@@ -161,9 +161,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--commp", action="store_true",
                    help="with --car: print the CAR's Filecoin piece CID and sizes on stderr (CARv1 bytes; "
                         "for --car-version 2 its inner CARv1)")
-    # -- incremental import (docs/distributed.md): plain flags, kept apart from kubo's --
+    # -- incremental and distributed import (docs/distributed.md): plain flags, kept apart from kubo's --
     p.add_argument("--cache", metavar="FILE", default=None,
                    help="SQLite import cache: files whose stat data is unchanged are not read again (only-hash)")
+    p.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="hash on a Dask cluster: local (an embedded LocalCluster, the default) or tcp://host:8786")
     p.set_defaults(func=run)
 
 
@@ -356,9 +358,8 @@ def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink) 
             sys.stderr.write("\033[2K\r")
         print_line(line, out)
 
-    with open_scale_options(args) as scale:
-        result = import_paths(cli_order(args.paths), params, sink, recursive=args.recursive, wrap=args.wrap,
-                              on_added=on_added, progress=bar.update if bar else None, jobs=args.jobs, **scale)
+    result = import_paths_scaled(args, cli_order(args.paths), params, sink, recursive=args.recursive, wrap=args.wrap,
+                                 on_added=on_added, progress=bar.update if bar else None, jobs=args.jobs)
     if bar:
         bar.close()
     if args.quieter:

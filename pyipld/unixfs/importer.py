@@ -47,6 +47,7 @@ __all__ = [
     "import_bytes",
     "import_file",
     "iter_chunks",
+    "leaf_maker",
     "metadata_for",
 ]
 
@@ -138,6 +139,12 @@ def _threaded_leaf_links(
                 future.cancel()
 
 
+def leaf_maker(resolved: ResolvedParams) -> LeafMaker:
+    """The leaf encoder ``resolved`` asks for (trickle dag-pb leaves are UnixFS Raw)."""
+    leaf_type = DataType.RAW if resolved.layout == "trickle" else DataType.FILE
+    return LeafMaker(resolved.cid_builder, raw=resolved.raw_leaves, leaf_type=leaf_type)
+
+
 def build_file(
     chunks: Iterable[BytesLike],
     resolved: ResolvedParams,
@@ -149,7 +156,7 @@ def build_file(
     """Build one file's DAG from its chunks into ``sink``; returns the root link."""
     builder = resolved.cid_builder
     trickle = resolved.layout == "trickle"
-    leaves = LeafMaker(builder, raw=resolved.raw_leaves, leaf_type=DataType.RAW if trickle else DataType.FILE)
+    leaves = leaf_maker(resolved)
     if meta and not trickle:
         only, chunks = split_single(chunks)
         if only is not None:  # a balanced one-chunk root is its leaf, re-encoded with the metadata

@@ -20,7 +20,7 @@ from ..chunker import BytesLike
 from ..cid import CidBuilder
 from .nodes import FileLink, Metadata, encode_file_node, make_empty_file
 
-__all__ = ["balanced_from_links", "split_single"]
+__all__ = ["balanced_from_links", "group_rounds", "split_single"]
 
 
 def balanced_from_links(
@@ -69,6 +69,18 @@ def balanced_from_links(
             push(level + 1, encode_file_node(pending, builder, sink))
         level += 1
     return encode_file_node(levels[-1], builder, sink, meta)
+
+
+def group_rounds(links: Iterable[FileLink], rounds: int, builder: CidBuilder, sink: BlockSink, *,
+                 max_links: int) -> list[FileLink]:
+    """``rounds`` rounds of grouping consecutive nodes by ``max_links`` (a lone trailing node is
+    wrapped too): the level-``rounds`` nodes over ``links``. A task of a parallel import that
+    covers ``max_links ** rounds`` leaves (or the file's partial last task) gets one node.
+    """
+    level = list(links)
+    for _ in range(rounds):
+        level = [encode_file_node(level[i : i + max_links], builder, sink) for i in range(0, len(level), max_links)]
+    return level
 
 
 def split_single(chunks: Iterable[BytesLike]) -> tuple[bytes | None, Iterator[BytesLike]]:

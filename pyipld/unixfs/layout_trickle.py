@@ -15,7 +15,7 @@ from ..blockstore import BlockSink
 from ..cid import CidBuilder
 from .nodes import FileLink, Metadata, encode_file_node
 
-__all__ = ["LAYER_REPEAT", "trickle_from_links"]
+__all__ = ["LAYER_REPEAT", "trickle_from_links", "trickle_subtree"]
 
 LAYER_REPEAT: Final = 4  # boxo trickle.depthRepeat
 
@@ -35,24 +35,31 @@ class _Peekable:
         return item
 
 
+def _fill(pending: _Peekable, max_depth: int, max_links: int, builder: CidBuilder, sink: BlockSink) -> list[FileLink]:
+    """boxo fillTrickleRec: up to ``max_links`` leaves, then 4 subtrees of depth 1, 2, … below ``max_depth``."""
+    children: list[FileLink] = []
+    while len(children) < max_links and pending:
+        children.append(pending.pop())
+    depth = 1
+    while (max_depth < 0 or depth < max_depth) and pending:
+        for _ in range(LAYER_REPEAT):
+            if not pending:
+                break
+            children.append(encode_file_node(_fill(pending, depth, max_links, builder, sink), builder, sink))
+        depth += 1
+    return children
+
+
 def trickle_from_links(
     links: Iterable[FileLink], builder: CidBuilder, sink: BlockSink, *, max_links: int,
     meta: Metadata | None = None,
 ) -> FileLink:
     """Build the trickle DAG over already-stored leaves; returns the root's link."""
-    pending = _Peekable(iter(links))
+    return encode_file_node(_fill(_Peekable(iter(links)), -1, max_links, builder, sink), builder, sink, meta)
 
-    def fill(max_depth: int) -> list[FileLink]:
-        children: list[FileLink] = []
-        while len(children) < max_links and pending:
-            children.append(pending.pop())
-        depth = 1
-        while (max_depth < 0 or depth < max_depth) and pending:
-            for _ in range(LAYER_REPEAT):
-                if not pending:
-                    break
-                children.append(encode_file_node(fill(depth), builder, sink))
-            depth += 1
-        return children
 
-    return encode_file_node(fill(-1), builder, sink, meta)
+def trickle_subtree(links: Iterable[FileLink], depth: int, builder: CidBuilder, sink: BlockSink, *,
+                    max_links: int) -> FileLink:
+    """One depth-``depth`` child of a trickle root over its leaves (for parallel imports):
+    the root's children are its first ``max_links`` leaves, then such subtrees in order."""
+    return encode_file_node(_fill(_Peekable(iter(links)), depth, max_links, builder, sink), builder, sink)

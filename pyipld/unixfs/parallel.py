@@ -1,0 +1,509 @@
+"""Parallel import: one import split into independent tasks whose results assemble into the
+single-process root (shared/spec/parallel-import.md §1–3). Executor-agnostic: anything with
+``submit(fn, *args) -> future`` (a ``dask.distributed.Client``, a ``concurrent.futures``
+executor) runs the tasks; :mod:`pyipld.distributed` is the Dask glue.
+
+Theory of operation:
+
+* Tasks carry a path and byte ranges, never file data; results are small.
+* **Small files** go in batches to :func:`hash_files` (the importer, one file at a time).
+* **A large file, balanced layout**: leaves are grouped in tasks of ``L**k`` consecutive
+  leaves (``L`` = max links, smallest ``k ≥ 1`` giving about ``task_bytes``); a task builds
+  its level-``k`` node with exactly ``k`` grouping rounds (:func:`~.layout_balanced.group_rounds`,
+  a lone trailing node wrapped too) and returns its (CID, Tsize, bytes); the coordinator
+  groups those nodes with :func:`~.layout_balanced.balanced_from_links` — the importer's own
+  code — and puts the metadata on the root.
+* **Trickle**: the root's children are its first ``L`` leaves, then 4 subtrees of depth 1,
+  4 of depth 2, … of ``L·5**(d−1)`` leaves each; one task per child subtree
+  (:func:`~.layout_trickle.trickle_subtree`), the root is encoded by the coordinator.
+* **buzhash / rabin**: whether a window passes the mask depends only on its 16/32 bytes, so
+  :func:`scan_candidates` tasks find the candidate ends of byte ranges (returned as
+  arithmetic runs, bounded: a range with too many irregular runs makes the file one
+  sequential task), :func:`replay_cuts` applies boxo's min/max rules to them exactly, and
+  the leaves are then hashed in tasks as above with explicit chunk boundaries.
+
+Coordinator memory per large file: one (CID, Tsize, size) per task, plus 8 bytes per leaf
+of a content-defined file while its tasks are planned.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+from ..blockstore import NullSink
+from ..chunker.fixed import FixedSize
+from .cache import ImportCache, params_key
+from .importer import import_file, leaf_maker, metadata_for
+from .layout_balanced import balanced_from_links, group_rounds
+from .layout_trickle import LAYER_REPEAT, trickle_subtree
+from .nodes import FileLink, encode_file_node
+from .params import ImportParams, ResolvedParams
+
+__all__ = [
+    "DEFAULT_TASK_BYTES",
+    "Executor",
+    "ParallelImporter",
+    "Runs",
+    "Shape",
+    "Span",
+    "hash_files",
+    "hash_span",
+    "list_files",
+    "plan_leaves",
+    "replay_cuts",
+    "runs_from_candidates",
+    "scan_candidates",
+]
+
+DEFAULT_TASK_BYTES: Final = 64 << 20
+MAX_BATCH_FILES: Final = 256
+Runs = list[tuple[int, int, int]]
+"""Candidate chunk ends as arithmetic runs ``(first, step, count)``, sorted."""
+Shape = tuple[Literal["balanced", "trickle", "leaves"], int]
+"""What a span task returns: ``("balanced", k)`` its level-k node, ``("trickle", d)`` a depth-d
+trickle subtree, ``("leaves", 0)`` its leaf links."""
+StatKey = tuple[int, int, int, int, int]
+
+
+class Future(Protocol):
+    def result(self) -> Any: ...
+
+
+class Executor(Protocol):
+    """``submit(fn, *args)``: ``dask.distributed.Client``, ``concurrent.futures.Executor``."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Consecutive leaves of a file: fixed ``chunk``-byte chunks over ``[start, stop)``, or
+    (``chunk == 0``) chunks ending at the absolute offsets ``cuts`` (the last is ``stop``)."""
+
+    start: int
+    stop: int
+    chunk: int = 0
+    cuts: tuple[int, ...] = ()
+
+    def bounds(self) -> Iterator[tuple[int, int]]:
+        if self.chunk:
+            for a in range(self.start, self.stop, self.chunk):
+                yield a, min(a + self.chunk, self.stop)
+            return
+        a = self.start
+        for b in self.cuts:
+            yield a, b
+            a = b
+
+
+# -- worker side ------------------------------------------------------------------------------
+
+def hash_files(paths: Sequence[bytes], params: ImportParams) -> list[FileLink | None]:
+    """Whole-file imports, one per path (None where it failed: the coordinator redoes it and
+    reports the error the single-process importer would)."""
+    out: list[FileLink | None] = []
+    for path in paths:
+        try:
+            res = import_file(os.fsdecode(path), params, jobs=1)
+        except (OSError, ValueError):
+            out.append(None)
+            continue
+        out.append(FileLink(res.cid.bytes, res.tsize, res.size))
+    return out
+
+
+def hash_span(path: bytes, span: Span, shape: Shape, params: ImportParams) -> list[FileLink]:
+    """Hash the leaves of ``span`` and build what ``shape`` asks for (see :data:`Shape`)."""
+    resolved = params.resolve()
+    leaves = leaf_maker(resolved)
+    links: list[FileLink] = []
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for a, b in span.bounds():
+            chunk = os.pread(fd, b - a, a)
+            if len(chunk) != b - a:
+                raise OSError(f"{os.fsdecode(path)} shrank while it was being imported")
+            cid, _, block_len = leaves.leaf(chunk, False)
+            links.append(FileLink(cid, block_len, b - a))
+    finally:
+        os.close(fd)
+    kind, level = shape
+    builder, sink = resolved.cid_builder, NullSink()
+    if kind == "balanced":
+        nodes = group_rounds(links, level, builder, sink, max_links=resolved.max_links)
+        assert len(nodes) == 1, "a balanced span covers at most max_links**k leaves"
+        return nodes
+    if kind == "trickle":
+        return [trickle_subtree(links, level, builder, sink, max_links=resolved.max_links)]
+    return links
+
+
+def _searcher(spec: str) -> tuple[Any, int] | None:
+    """The numpy candidate search of a content-defined chunker and its window, or None."""
+    from ..chunker import parse_chunker
+    from ..chunker.buzhash import Buzhash, _NumpyBuzhash
+    from ..chunker.rabin import Rabin, _NumpyRabin
+
+    chunker = parse_chunker(spec)
+    try:
+        if isinstance(chunker, Buzhash):
+            return _NumpyBuzhash(), 32
+        if isinstance(chunker, Rabin) and not chunker.whole_input:
+            return _NumpyRabin(chunker.min_size, chunker.max_size, chunker.mask, sparse=False), 16
+    except RuntimeError:  # no numpy
+        return None
+    return None
+
+
+def runs_from_candidates(np: Any, cand: Any) -> Runs:
+    """Sorted candidate ends as arithmetic runs (consecutive runs may share an end)."""
+    if cand.size == 0:
+        return []
+    if cand.size == 1:
+        return [(int(cand[0]), 1, 1)]
+    d = np.diff(cand)
+    brk = np.flatnonzero(d[1:] != d[:-1]) + 1
+    first = np.concatenate(([0], brk))
+    last = np.concatenate((brk, [d.size]))
+    return list(zip(cand[first].tolist(), d[first].tolist(), (last - first + 1).tolist(), strict=True))
+
+
+def scan_candidates(path: bytes, start: int, stop: int, chunker: str, max_runs: int) -> Runs | None:
+    """Candidate chunk ends ``e`` in ``[start, stop)`` (the window ending at ``e`` passes the
+    chunker's mask test), or None when they need more than ``max_runs`` runs."""
+    found = _searcher(chunker)
+    if found is None:
+        return None
+    search, window = found
+    np = search.np
+    base = max(0, start - window)
+    with open(path, "rb", buffering=0) as f:
+        data = os.pread(f.fileno(), stop - base, base)
+    if len(data) != stop - base:
+        raise OSError(f"{os.fsdecode(path)} shrank while it was being imported")
+    lo = max(start, window) - base
+    if lo >= stop - base:
+        return []
+    cand = search.candidates(np.frombuffer(data, dtype=np.uint8), lo, stop - base)
+    if cand.size > 1 and int(np.count_nonzero(np.diff(np.diff(cand)))) >= max_runs:
+        return None
+    return [(a + base, s, c) for a, s, c in runs_from_candidates(np, cand)]
+
+
+# -- coordinator side: pure planning and assembly ---------------------------------------------
+
+class _Candidates:
+    """Runs loaded in file order; ``first_at_least(x)`` answers from them (sans-I/O)."""
+
+    def __init__(self) -> None:
+        self.first = array("q")
+        self.step = array("q")
+        self.last = array("q")
+        self.count = array("q")
+        self.head = 0
+
+    def extend(self, runs: Runs) -> None:
+        for a, s, c in runs:
+            self.first.append(a)
+            self.step.append(s)
+            self.count.append(c)
+            self.last.append(a + s * (c - 1))
+
+    def first_at_least(self, x: int) -> int | None:
+        i = bisect_left(self.last, x, self.head)
+        if i == len(self.last):
+            return None
+        self.head = i
+        a, s = self.first[i], self.step[i]
+        if x <= a:
+            return a
+        return a + -(-(x - a) // s) * s
+
+    def compact(self) -> None:
+        if self.head > 4096:
+            for arr in (self.first, self.step, self.last, self.count):
+                del arr[: self.head]
+            self.head = 0
+
+
+def replay_cuts(size: int, ranges: Iterable[tuple[int, Runs]], chunker: str) -> Iterator[int]:
+    """Chunk ends of a ``size``-byte file from its candidates, by boxo's rules
+    (parallel-import.md §3.3). ``ranges``: ``(stop, runs)`` per scanned range in file order,
+    the ranges covering ``[0, size)``; they are consumed only as far as needed."""
+    from ..chunker import parse_chunker
+    from ..chunker.buzhash import BUZ_MAX, BUZ_MIN, Buzhash
+
+    parsed = parse_chunker(chunker)
+    buz = isinstance(parsed, Buzhash)
+    lo_size, hi_size = (BUZ_MIN, BUZ_MAX) if buz else (parsed.min_size, parsed.max_size)  # type: ignore[attr-defined]
+    cands = _Candidates()
+    source = iter(ranges)
+    covered = 0
+    s = 0
+    while s < size:
+        need = min(s + hi_size + 1, size)
+        while covered < need:
+            got = next(source, None)
+            if got is None:  # the caller stopped feeding (a range too dense to replay)
+                return
+            stop, runs = got
+            cands.extend(runs)
+            covered = stop
+        if buz:
+            if size - s < lo_size:
+                cut = size
+            else:
+                b = min(size - s, hi_size)
+                e = cands.first_at_least(s + lo_size)
+                cut = e if e is not None and e <= s + b - 1 else s + b
+        elif s + lo_size > size:
+            cut = size
+        else:
+            e = cands.first_at_least(s + lo_size)
+            if e is not None and e <= min(s + hi_size, size):
+                cut = e
+            else:
+                cut = min(s + hi_size, size)
+        yield cut
+        s = cut
+        cands.compact()
+
+
+def plan_leaves(n_leaves: int, mean_leaf: float, resolved: ResolvedParams, task_bytes: int
+                ) -> list[tuple[int, int, Shape]] | None:
+    """Tasks ``(first leaf, end leaf, shape)`` for a file of ``n_leaves`` leaves, or None when
+    it is small enough to be one whole-file task."""
+    width = resolved.max_links
+    if resolved.layout == "trickle":
+        if n_leaves * mean_leaf < 2 * task_bytes or n_leaves <= width:
+            return None
+        tasks: list[tuple[int, int, Shape]] = [(0, width, ("leaves", 0))]
+        i, depth = width, 1
+        while i < n_leaves:
+            per = width * 5 ** (depth - 1)
+            for _ in range(LAYER_REPEAT):
+                if i >= n_leaves:
+                    break
+                tasks.append((i, min(i + per, n_leaves), ("trickle", depth)))
+                i += per
+            depth += 1
+        return tasks
+    k = 1
+    while width**k * mean_leaf < task_bytes and width**k < n_leaves:
+        k += 1
+    per = width**k
+    if n_leaves <= per:
+        return None
+    return [(i, min(i + per, n_leaves), ("balanced", k)) for i in range(0, n_leaves, per)]
+
+
+def assemble(shapes: Sequence[Shape], results: Sequence[list[FileLink]], resolved: ResolvedParams,
+             meta: Any) -> FileLink:
+    """The file root from its tasks' results, by the importer's own layout code."""
+    sink = NullSink()
+    if resolved.layout == "trickle":
+        children = [link for res in results for link in res]
+        return encode_file_node(children, resolved.cid_builder, sink, meta)
+    return balanced_from_links((res[0] for res in results), resolved.cid_builder, sink,
+                               max_links=resolved.max_links, raw_leaves=resolved.raw_leaves, meta=meta)
+
+
+def _stat_key(st: os.stat_result) -> StatKey:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+
+
+# -- coordinator side: driving an executor ----------------------------------------------------
+
+@dataclass(slots=True)
+class _Split:
+    path: bytes
+    size: int
+    tasks: list[tuple[Shape, Any]] = field(default_factory=list)
+    scans: list[tuple[int, Any]] = field(default_factory=list)
+
+
+class ParallelImporter:
+    """Runs the file imports of a tree (or one file) on an executor; see the module docstring.
+
+    Args:
+        executor: ``submit(fn, *args)``.
+        params: import parameters (only-hash: no blocks are kept).
+        task_bytes: about how many file bytes one task reads.
+        cache: an :class:`~.cache.ImportCache` consulted before planning and refreshed after.
+        progress: called with the byte count of every finished task.
+    """
+
+    def __init__(self, executor: Executor, params: ImportParams, *, task_bytes: int = DEFAULT_TASK_BYTES,
+                 cache: ImportCache | None = None, progress: Callable[[int], None] | None = None) -> None:
+        self.executor = executor
+        self.params = params
+        self.resolved = params.resolve()
+        self.task_bytes = max(1, task_bytes)
+        self.cache = cache
+        self.key = params_key(params) if cache is not None else ""
+        self.progress = progress
+        self.roots: dict[bytes, tuple[StatKey, FileLink]] = {}
+
+    # -- planning ---------------------------------------------------------------------------
+    def _splittable(self, size: int) -> bool:
+        if size <= self.task_bytes:
+            return False
+        chunker = self.resolved.chunker
+        if isinstance(chunker, FixedSize):
+            return True
+        # Scanning pays only if the file may have more leaves than one node holds.
+        min_chunk = getattr(chunker, "min_size", 128 << 10)
+        return size // max(1, min_chunk) + 1 > self.resolved.max_links and _searcher(self.params.chunker) is not None
+
+    def run(self, files: Iterable[tuple[bytes, os.stat_result]]) -> dict[bytes, tuple[StatKey, FileLink]]:
+        """Import ``files`` (regular files with their lstat); returns path → (stat key, root)."""
+        submit = self.executor.submit
+        batches: list[tuple[list[tuple[bytes, os.stat_result, int]], Any, int]] = []
+        batch: list[tuple[bytes, os.stat_result, int]] = []
+        batch_bytes = 0
+        splits: list[tuple[_Split, os.stat_result, int]] = []
+
+        def flush() -> None:
+            nonlocal batch, batch_bytes
+            if batch:
+                batches.append((batch, submit(hash_files, [p for p, _, _ in batch], self.params), batch_bytes))
+                batch, batch_bytes = [], 0
+
+        for path, st in files:
+            started = time.time_ns()
+            if self.cache is not None:
+                hit = self.cache.lookup(self.key, path, st)
+                if hit is not None:
+                    self.roots[path] = (_stat_key(st), hit)
+                    if self.progress is not None:
+                        self.progress(hit.data_size)
+                    continue
+            if self._splittable(st.st_size):
+                splits.append((self._submit_split(path, st.st_size), st, started))
+                continue
+            batch.append((path, st, started))
+            batch_bytes += st.st_size
+            if batch_bytes >= self.task_bytes or len(batch) >= MAX_BATCH_FILES:
+                flush()
+        flush()
+        for split, st, started in splits:
+            if split.scans:
+                self._plan_cdc(split)
+        for items, future, nbytes in batches:
+            for (path, st, started), link in zip(items, future.result(), strict=True):
+                if link is not None:
+                    self._done(path, st, started, link)
+            if self.progress is not None:
+                self.progress(nbytes)
+        for split, st, started in splits:
+            self._done(split.path, st, started, self._finish_split(split))
+        return self.roots
+
+    def _submit_split(self, path: bytes, size: int) -> _Split:
+        split = _Split(path, size)
+        submit = self.executor.submit
+        chunker = self.resolved.chunker
+        if isinstance(chunker, FixedSize):
+            c = chunker.chunk_size
+            plan = plan_leaves(-(-size // c), c, self.resolved, self.task_bytes)
+            if plan is None:
+                split.tasks.append((("leaves", -1), submit(hash_files, [path], self.params)))
+                return split
+            for i, j, shape in plan:
+                span = Span(i * c, min(size, j * c), chunk=c)
+                split.tasks.append((shape, submit(hash_span, path, span, shape, self.params)))
+            return split
+        step = self.task_bytes
+        # Random data gives about one candidate per mask+1 bytes: allow 4x that, else the file
+        # is too irregular to replay cheaply and becomes one sequential task.
+        avg = getattr(chunker, "mask", (1 << 17) - 1) + 1
+        max_runs = max(4096, 4 * step // avg)
+        for a in range(0, size, step):
+            b = min(size, a + step)
+            split.scans.append((b, submit(scan_candidates, path, a, b, self.params.chunker, max_runs)))
+        return split
+
+    def _plan_cdc(self, split: _Split) -> None:
+        scans, split.scans = split.scans, []
+        dense = False
+
+        def ranges() -> Iterator[tuple[int, Runs]]:
+            nonlocal dense
+            for stop, future in scans:
+                runs = future.result()
+                if runs is None:
+                    dense = True
+                    return
+                yield stop, runs
+
+        cuts = array("q")
+        for cut in replay_cuts(split.size, ranges(), self.params.chunker):
+            cuts.append(cut)
+        if dense or (cuts and cuts[-1] != split.size):
+            split.tasks.append((("leaves", -1), self.executor.submit(hash_files, [split.path], self.params)))
+            return
+        plan = plan_leaves(len(cuts), split.size / max(1, len(cuts)), self.resolved, self.task_bytes)
+        if plan is None:
+            split.tasks.append((("leaves", -1), self.executor.submit(hash_files, [split.path], self.params)))
+            return
+        for i, j, shape in plan:
+            span = Span(cuts[i - 1] if i else 0, cuts[j - 1], cuts=tuple(cuts[i:j]))
+            split.tasks.append((shape, self.executor.submit(hash_span, split.path, span, shape, self.params)))
+
+    def _finish_split(self, split: _Split) -> FileLink | None:
+        if split.tasks and split.tasks[0][0] == ("leaves", -1):
+            link: FileLink | None = split.tasks[0][1].result()[0]
+        else:
+            results = [future.result() for _, future in split.tasks]
+            meta = metadata_for(self.params, split.path) if self.params.has_metadata else None  # type: ignore[arg-type]
+            link = assemble([shape for shape, _ in split.tasks], results, self.resolved, meta)
+        if self.progress is not None:
+            self.progress(split.size)
+        return link
+
+    def _done(self, path: bytes, st: os.stat_result, started: int, link: FileLink | None) -> None:
+        if link is None:
+            return
+        self.roots[path] = (_stat_key(st), link)
+        if self.cache is not None:
+            try:
+                after = os.lstat(path)
+            except OSError:
+                return
+            self.cache.record(self.key, path, st, after, link, started)
+
+    def file_roots(self, path: bytes, st: os.stat_result) -> FileLink | None:
+        """The tree importer's hook: the computed root if the file still has the planned stat."""
+        got = self.roots.get(path)
+        if got is None or got[0] != _stat_key(st):
+            return None
+        return got[1]
+
+
+def list_files(paths: Iterable[bytes], params: ImportParams) -> Iterator[tuple[bytes, os.stat_result]]:
+    """Regular files under ``paths`` (lstat, no symlinks followed; hidden ones only with
+    ``params.hidden``), in walk order. Cheap: the tree importer walks again to build directories."""
+    stack = list(reversed([os.fsencode(p) for p in paths]))
+    while stack:
+        p = stack.pop()
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            yield p, st
+        elif stat.S_ISDIR(st.st_mode):
+            try:
+                with os.scandir(p) as it:
+                    names = sorted(e.name for e in it if params.hidden or not e.name.startswith(b"."))
+            except OSError:
+                continue
+            stack.extend(os.path.join(p, n) for n in reversed(names))
+

@@ -1,0 +1,275 @@
+"""Parallel import building blocks (pyipld/unixfs/parallel.py), executor-agnostic.
+
+Split imports must equal the single-process importer for every chunker, layout, CID
+version, hash, raw-leaves setting and profile; the candidate replay must give the chunker's
+own cut list. Tasks run on a thread pool here (tests/test_distributed.py runs them on Dask).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyipld.chunker import parse_chunker
+from pyipld.unixfs.importer import import_file
+from pyipld.unixfs.params import UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams
+from pyipld.unixfs.parallel import (
+    ParallelImporter,
+    plan_leaves,
+    replay_cuts,
+    runs_from_candidates,
+    scan_candidates,
+)
+from pyipld.cid import CID
+from tests._recipes import kubo022_param_kwargs, load_vectors, recipe_size, vector_input_bytes
+
+np = pytest.importorskip("numpy")
+
+POOL = ThreadPoolExecutor(2, thread_name_prefix="test-parallel")
+
+
+class CountingExecutor:
+    """The thread pool, counting which task functions (and span shapes) were submitted."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        name = fn.__name__ + (":" + args[2][0] if fn.__name__ == "hash_span" else "")
+        self.calls[name] += 1
+        return POOL.submit(fn, *args)
+
+
+def _mixed(size_random: int, zeros: int, periodic: int, tail: int, seed: int = 0) -> bytes:
+    import random
+
+    rnd = random.Random(seed)
+    return (rnd.randbytes(size_random) + b"\0" * zeros + bytes(range(251)) * (periodic // 251)
+            + rnd.randbytes(tail))
+
+
+def _parallel(path: Path, params: ImportParams, task_bytes: int, ex: Any = None) -> tuple[bytes, int, int]:
+    runner = ParallelImporter(ex or POOL, params, task_bytes=task_bytes)
+    raw = os.fsencode(path)
+    link = runner.run([(raw, os.lstat(raw))])[raw][1]
+    return link.cid, link.tsize, link.data_size
+
+
+def _single(path: Path, params: ImportParams) -> tuple[bytes, int, int]:
+    res = import_file(path, params, jobs=1)
+    return res.cid.bytes, res.tsize, res.size
+
+
+@pytest.fixture(scope="module")
+def mixed_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("par") / "mixed"
+    path.write_bytes(_mixed(1_500_000, 700_000, 400_000, 300_000))
+    return path
+
+
+PARAMS = [
+    pytest.param(ImportParams(chunker="size-4096", max_links=3), id="v0-size4096-links3"),
+    pytest.param(ImportParams(chunker="size-4096", max_links=3, cid_version=1), id="v1-raw"),
+    pytest.param(ImportParams(chunker="size-4096", max_links=4, cid_version=1, raw_leaves=False), id="v1-noraw"),
+    pytest.param(ImportParams(chunker="size-5000", max_links=5, hash="blake2b-256"), id="blake2b"),
+    pytest.param(ImportParams(chunker="size-4096", max_links=3, hash="sha3-512", inline=True), id="sha3-inline"),
+    pytest.param(ImportParams(chunker="size-4096", max_links=3, layout="trickle"), id="trickle-v0"),
+    pytest.param(ImportParams(chunker="size-3000", max_links=2, layout="trickle", cid_version=1), id="trickle-v1"),
+    pytest.param(ImportParams(chunker="size-4096", max_links=3, preserve_mtime=True, mode=0o640), id="metadata"),
+    pytest.param(ImportParams(chunker="size-4096", max_links=3, layout="trickle", mtime=(5, 7)), id="trickle-meta"),
+    pytest.param(ImportParams(chunker="buzhash", max_links=3), id="buzhash"),
+    pytest.param(ImportParams(chunker="buzhash", max_links=2, layout="trickle", cid_version=1), id="buzhash-trickle"),
+    pytest.param(ImportParams(chunker="rabin", max_links=3, cid_version=1), id="rabin"),
+    pytest.param(ImportParams(chunker="rabin-16-64-4096", max_links=7), id="rabin-small"),
+    pytest.param(ImportParams(chunker="rabin-2048", max_links=3, layout="trickle"), id="rabin-trickle"),
+    pytest.param(ImportParams.from_profile("unixfs-v0-2015", max_links=3), id="profile-v0"),
+    pytest.param(ImportParams.from_profile("unixfs-v1-2025", chunker="size-8192", max_links=4), id="profile-v1"),
+]
+
+
+@pytest.mark.parametrize("params", PARAMS)
+def test_split_file_equals_single_process(mixed_file: Path, params: ImportParams) -> None:
+    ex = CountingExecutor()
+    assert _parallel(mixed_file, params, 150_000, ex) == _single(mixed_file, params)
+    assert sum(n for k, n in ex.calls.items() if k.startswith("hash_span")) >= 2, ex.calls  # really split
+    assert "hash_files" not in ex.calls, ex.calls
+
+
+def test_profiles_unchanged_at_real_width(tmp_path: Path) -> None:
+    """kubo's real widths (174, 1024): a file of a few level-1 nodes, split per node."""
+    path = tmp_path / "f"
+    path.write_bytes(_mixed(200 * 4096, 0, 0, 1234, seed=3))
+    for base in (UNIXFS_V0_2015, UNIXFS_V1_2025):
+        params = ImportParams.from_profile("unixfs-v0-2015" if base is UNIXFS_V0_2015 else "unixfs-v1-2025",
+                                           chunker="size-1024")
+        assert _parallel(path, params, 1 << 16) == _single(path, params)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 3 * 4096, 9 * 4096, 9 * 4096 + 1, 27 * 4096 + 5])
+@pytest.mark.parametrize("layout", ["balanced", "trickle"])
+def test_leaf_count_edges(tmp_path: Path, size: int, layout: Any) -> None:
+    """Full and just-over-full subtrees, a lone trailing leaf (wrapped k times), tiny files."""
+    path = tmp_path / "f"
+    path.write_bytes(_mixed(size, 0, 0, 0, seed=size))
+    params = ImportParams(chunker="size-4096", max_links=3, layout=layout)
+    assert _parallel(path, params, 4096) == _single(path, params)
+
+
+def test_plan_shapes() -> None:
+    resolved = ImportParams(chunker="size-10", max_links=3).resolve()
+    assert plan_leaves(3, 10, resolved, 30) is None  # one node holds them all
+    assert plan_leaves(9, 10, resolved, 90) is None
+    assert plan_leaves(10, 10, resolved, 30) == [(0, 3, ("balanced", 1)), (3, 6, ("balanced", 1)),
+                                                 (6, 9, ("balanced", 1)), (9, 10, ("balanced", 1))]
+    assert plan_leaves(10, 10, resolved, 90) == [(0, 9, ("balanced", 2)), (9, 10, ("balanced", 2))]
+    trickle = ImportParams(chunker="size-10", max_links=3, layout="trickle").resolve()
+    plan = plan_leaves(40, 10, trickle, 10)
+    assert plan is not None
+    assert plan[:6] == [(0, 3, ("leaves", 0)), (3, 6, ("trickle", 1)), (6, 9, ("trickle", 1)),
+                        (9, 12, ("trickle", 1)), (12, 15, ("trickle", 1)), (15, 30, ("trickle", 2))]
+    assert plan[-1] == (30, 40, ("trickle", 2))
+
+
+def test_runs_encoding() -> None:
+    cand = np.array([5, 10, 15, 20, 21, 22, 100], dtype=np.int64)
+    runs = runs_from_candidates(np, cand)
+    got = sorted({a + s * i for a, s, c in runs for i in range(c)})
+    assert got == cand.tolist()
+    assert runs_from_candidates(np, np.array([7], dtype=np.int64)) == [(7, 1, 1)]
+    assert runs_from_candidates(np, np.array([], dtype=np.int64)) == []
+
+
+def _cuts_by_chunker(data: bytes, spec: str) -> list[int]:
+    return list(accumulate(len(c) for c in parse_chunker(spec).split([data])))
+
+
+def _cuts_by_replay(path: Path, size: int, spec: str, splits: list[int]) -> list[int] | None:
+    bounds = sorted({0, size, *[s for s in splits if 0 < s < size]})
+    ranges = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        runs = scan_candidates(os.fsencode(path), a, b, spec, 1 << 30)
+        assert runs is not None
+        ranges.append((b, runs))
+    return list(replay_cuts(size, ranges, spec))
+
+
+@pytest.mark.parametrize("spec", ["buzhash", "rabin", "rabin-16-64-4096", "rabin-1000-2000-5000"])
+def test_replay_equals_python_chunker(tmp_path: Path, spec: str) -> None:
+    """Against the plain-Python rolling loops (independent of the numpy candidate search)."""
+    from pyipld.chunker.buzhash import Buzhash
+    from pyipld.chunker.rabin import Rabin
+
+    data = _mixed(400_000, 150_000, 60_000, 100_000, seed=5)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    parsed = parse_chunker(spec)
+    ref = Buzhash(backend="python") if isinstance(parsed, Buzhash) else Rabin(
+        parsed.min_size, parsed.avg_size, parsed.max_size, backend="python")  # type: ignore[attr-defined]
+    want = list(accumulate(len(c) for c in ref.split([data])))
+    assert _cuts_by_replay(path, len(data), spec, [33, 250_000, 400_017, 600_000]) == want
+
+
+@pytest.mark.parametrize("spec", ["buzhash", "rabin", "rabin-16-64-4096", "rabin-1000-2000-5000"])
+def test_replay_equals_chunker(tmp_path: Path, mixed_file: Path, spec: str) -> None:
+    data = mixed_file.read_bytes()
+    assert _cuts_by_replay(mixed_file, len(data), spec, [1, 31, 100_000, 1_000_003, 2_900_000]) == \
+        _cuts_by_chunker(data, spec)
+
+
+@given(
+    parts=st.lists(st.tuples(st.sampled_from(["rand", "zero", "ab", "period"]), st.integers(0, 400_000)),
+                   min_size=1, max_size=4),
+    spec=st.sampled_from(["buzhash", "rabin", "rabin-16-64-4096", "rabin-64-256-2048", "rabin-20000"]),
+    splits=st.lists(st.integers(0, 1_700_000), max_size=5),
+    seed=st.integers(0, 2**32),
+)
+def test_replay_equals_chunker_random(tmp_path_factory: pytest.TempPathFactory, parts: list[tuple[str, int]],
+                                      spec: str, splits: list[int], seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    data = b"".join(rnd.randbytes(n) if kind == "rand" else b"\0" * n if kind == "zero" else b"\xab" * n
+                    if kind == "ab" else (rnd.randbytes(rnd.randint(1, 300)) * (n // 300 + 1))[:n]
+                    for kind, n in parts)
+    path = tmp_path_factory.mktemp("h") / "f"
+    path.write_bytes(data)
+    assert _cuts_by_replay(path, len(data), spec, splits) == _cuts_by_chunker(data, spec)
+
+
+@given(
+    size=st.integers(0, 300_000),
+    chunk=st.integers(500, 20_000),
+    width=st.integers(2, 9),
+    layout=st.sampled_from(["balanced", "trickle"]),
+    cid_version=st.sampled_from([0, 1]),
+    task_bytes=st.integers(1, 200_000),
+    seed=st.integers(0, 2**32),
+)
+def test_split_fixed_random(tmp_path_factory: pytest.TempPathFactory, size: int, chunk: int, width: int,
+                            layout: Any, cid_version: int, task_bytes: int, seed: int) -> None:
+    import random
+
+    path = tmp_path_factory.mktemp("h") / "f"
+    path.write_bytes(random.Random(seed).randbytes(size))
+    params = ImportParams(chunker=f"size-{chunk}", max_links=width, layout=layout, cid_version=cid_version)
+    assert _parallel(path, params, task_bytes) == _single(path, params)
+
+
+def test_dense_candidates_fall_back_to_one_task(tmp_path: Path) -> None:
+    """Candidate runs over the cap: the file becomes one sequential task, same root."""
+    path = tmp_path / "f"
+    import random
+
+    path.write_bytes(random.Random(9).randbytes(600_000))
+    params = ImportParams(chunker="rabin-16-32-4096", max_links=2)
+    assert scan_candidates(os.fsencode(path), 0, 600_000, "rabin-16-32-4096", 10) is None
+    ex = CountingExecutor()
+    runner = ParallelImporter(ex, params, task_bytes=600_000 // 4)
+    import pyipld.unixfs.parallel as par
+
+    orig = par.scan_candidates
+
+    def capped(p: bytes, a: int, b: int, spec: str, max_runs: int) -> Any:
+        return orig(p, a, b, spec, 10)
+
+    par.scan_candidates = capped  # type: ignore[assignment]
+    try:
+        raw = os.fsencode(path)
+        link = runner.run([(raw, os.lstat(raw))])[raw][1]
+    finally:
+        par.scan_candidates = orig  # type: ignore[assignment]
+    assert ex.calls["hash_files"] == 1 and not any(k.startswith("hash_span") for k in ex.calls)
+    assert (link.cid, link.tsize, link.data_size) == _single(path, params)
+
+
+def _kubo_split_cases() -> list[Any]:
+    out = []
+    for name in ("files", "params"):
+        for v in load_vectors(name)["vectors"]:
+            p = v["params"]
+            chunker = p.get("chunker", "size-262144")
+            if "error" in v or v.get("slow") or "gen" not in v["input"] or not chunker.startswith("size-"):
+                continue
+            if -(-recipe_size(v["input"]) // int(chunker[5:])) > p.get("max_links", 174):
+                out.append(pytest.param(v, id=v["name"]))
+    return out
+
+
+@pytest.mark.parametrize("vector", _kubo_split_cases())
+def test_kubo_vectors_split(tmp_path: Path, vector: dict[str, Any]) -> None:
+    """kubo 0.22 vectors with more leaves than one node holds, split into the smallest tasks."""
+    params = ImportParams(**kubo022_param_kwargs(vector["params"]))
+    path = tmp_path / "f"
+    path.write_bytes(vector_input_bytes(vector))
+    ex = CountingExecutor()
+    cid, _, _ = _parallel(path, params, 1, ex)
+    assert str(CID.from_bytes(cid)) == vector["cid"]
+    assert sum(n for k, n in ex.calls.items() if k.startswith("hash_span")) >= 2, ex.calls
