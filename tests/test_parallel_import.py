@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyipld.chunker import parse_chunker
+from pyipld.cid import CID
 from pyipld.unixfs.importer import import_file
-from pyipld.unixfs.params import UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams
 from pyipld.unixfs.parallel import (
     ParallelImporter,
     plan_leaves,
@@ -28,7 +28,7 @@ from pyipld.unixfs.parallel import (
     runs_from_candidates,
     scan_candidates,
 )
-from pyipld.cid import CID
+from pyipld.unixfs.params import UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams
 from tests._recipes import kubo022_param_kwargs, load_vectors, recipe_size, vector_input_bytes
 
 np = pytest.importorskip("numpy")
@@ -154,7 +154,7 @@ def _cuts_by_chunker(data: bytes, spec: str) -> list[int]:
 def _cuts_by_replay(path: Path, size: int, spec: str, splits: list[int]) -> list[int] | None:
     bounds = sorted({0, size, *[s for s in splits if 0 < s < size]})
     ranges = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in pairwise(bounds):
         runs = scan_candidates(os.fsencode(path), a, b, spec, 1 << 30)
         assert runs is not None
         ranges.append((b, runs))
