@@ -51,18 +51,20 @@ def _current_client(client: Any | None) -> Any:
 
 
 @contextmanager
-def dask_client(address: str = "local", *, workers: int | None = None) -> Iterator[Any]:
+def dask_client(address: str = "local", *, workers: int | None = None, timeout: float = 10) -> Iterator[Any]:
     """A ``dask.distributed.Client`` for ``address`` (``local``: an embedded LocalCluster of
-    ``workers`` threads, default one per core, no dashboard), closed on exit."""
+    ``workers`` threads, default one per core; in-process comms, its dashboard on an ephemeral
+    loopback port: ``client.dashboard_link``), closed on exit. ``timeout``: seconds to reach
+    a remote scheduler."""
     distributed = _require_distributed()
     if address == "local":
         n = workers or len(os.sched_getaffinity(0))
         with distributed.LocalCluster(n_workers=1, threads_per_worker=n, processes=False,
-                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                      dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
             yield client
         return
     try:
-        client = distributed.Client(address, timeout="10s")
+        client = distributed.Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
     try:

@@ -1,0 +1,151 @@
+"""Distributed import on Dask (pyipld/distributed/): same roots and ``added`` events as one process.
+
+Most tests share one in-process LocalCluster (``processes=False``: fast); one starts a real
+two-process cluster and kills a worker mid-run. Trees hold small files, files split into many
+tasks, HAMT-sharded directories, symlinks, hidden files and empty directories.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyipld.cli import main
+from pyipld.errors import ConfigError
+from pyipld.unixfs.cache import ImportCache
+from pyipld.unixfs.params import ImportParams
+from pyipld.unixfs.tree import AddedEntry, import_paths
+from tests._peers import netns_missing, run_in_netns
+from tests._recipes import kubo022_param_kwargs, load_vectors, materialise_vector_input
+
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("numpy")
+
+from pyipld.distributed import dask_client, import_file_dask, import_paths_dask  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    # inproc comms; the scheduler's HTTP server listens on an ephemeral loopback port only.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address="127.0.0.1:0") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c:
+        yield c
+
+
+def make_tree(root: Path) -> Path:
+    import random
+
+    rnd = random.Random(7)
+    d = root / "tree"
+    (d / "a" / "b").mkdir(parents=True)
+    (d / "shard").mkdir()
+    (d / "empty").mkdir()
+    for i in range(30):
+        (d / "a" / f"small{i:02d}").write_bytes(rnd.randbytes(i * 37))
+    for i in range(60):  # over the small HAMT threshold used below
+        (d / "shard" / f"entry-{i:03d}-with-a-long-name").write_bytes(b"x" * i)
+    (d / "a" / "b" / "big").write_bytes(rnd.randbytes(700_000) + b"\0" * 300_000 + rnd.randbytes(123_457))
+    (d / "a" / "b" / "big2").write_bytes(rnd.randbytes(400_000))
+    (d / ".hidden").write_bytes(b"secret")
+    os.symlink("a/b/big", d / "link")
+    return d
+
+
+def _events(fn: Any, *args: Any, **kw: Any) -> tuple[str, list[tuple[bytes, str, int, str]]]:
+    out: list[AddedEntry] = []
+    res = fn(*args, on_added=out.append, **kw)
+    return str(res.cid), [(e.path, str(e.cid), e.size, e.kind) for e in out]
+
+
+TREE_PARAMS = [
+    pytest.param(ImportParams(chunker="size-4096", max_links=5, hamt_threshold=500), id="v0-hamt"),
+    pytest.param(ImportParams(cid_version=1, chunker="size-8192", max_links=3, hidden=True), id="v1-hidden"),
+    pytest.param(ImportParams(chunker="buzhash", max_links=2, layout="trickle", preserve_mtime=True), id="buz-trickle"),
+    pytest.param(ImportParams(chunker="rabin-16-4096-16384", max_links=4, hash="blake2b-256"), id="rabin-blake"),
+    pytest.param(ImportParams.from_profile("unixfs-v1-2025", chunker="size-2048", max_links=4,
+                                           hamt_threshold=900), id="profile-v1"),
+]
+
+
+@pytest.mark.parametrize("params", TREE_PARAMS)
+def test_tree_equals_single_process(client: Any, tmp_path: Path, params: ImportParams) -> None:
+    d = make_tree(tmp_path)
+    want = _events(import_paths, [d], params)
+    assert _events(import_paths_dask, [d], params, client, task_bytes=100_000) == want
+    wrapped = _events(import_paths, [d / "a", d / "shard"], params, wrap=True)
+    assert _events(import_paths_dask, [d / "a", d / "shard"], params, client, wrap=True, task_bytes=50_000) == wrapped
+
+
+def test_single_file_and_current_client(client: Any, tmp_path: Path) -> None:
+    d = make_tree(tmp_path)
+    params = ImportParams(chunker="size-1000", max_links=7)
+    want = import_paths([d / "a" / "b" / "big"], params)
+    with client.as_current():
+        got = import_file_dask(d / "a" / "b" / "big", params, task_bytes=10_000)
+    assert (got.cid, got.tsize, got.size) == (want.cid, want.tsize, 1_123_457)
+
+
+def _dir_cases() -> list[Any]:
+    return [pytest.param(v, id=v["name"]) for v in load_vectors("dirs")["vectors"]
+            if "error" not in v and not v.get("slow")]
+
+
+@pytest.mark.parametrize("vector", _dir_cases())
+def test_kubo_dir_vectors(client: Any, tmp_path: Path, vector: dict[str, Any]) -> None:
+    params = ImportParams(**kubo022_param_kwargs(vector["params"], directory=True))
+    path = materialise_vector_input(vector, tmp_path)
+    got = import_paths_dask([path], params, client, wrap=bool(vector.get("wrap")), task_bytes=4096)
+    assert str(got.cid) == vector["cid"]
+
+
+def test_cache_with_dask(client: Any, tmp_path: Path) -> None:
+    d = make_tree(tmp_path)
+    params = ImportParams(chunker="size-4096", max_links=5)
+    want = _events(import_paths, [d], params)
+    time.sleep(0.1)
+    for run in range(3):
+        with ImportCache(tmp_path / "c.db", racy_window_ns=50_000_000) as cache:
+            assert _events(import_paths_dask, [d], params, client, cache=cache, task_bytes=100_000) == want
+        time.sleep(0.1)
+    assert cache.stats.hits == 92 and cache.stats.recorded == 0  # 30 + 60 + big + big2
+
+
+def test_no_client_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="no Dask client"):
+        import_paths_dask([tmp_path / "f"])
+
+
+def test_cli_dask_local(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = make_tree(tmp_path)
+    argv = ["add", "-r", "--chunker", "size-65536", str(d)]
+    assert main(argv) == 0
+    cold = capsys.readouterr().out
+    assert main([*argv, "--dask", "-j", "2"]) == 0
+    assert capsys.readouterr().out == cold
+    assert main([*argv, "--dask", "local", "--car", str(tmp_path / "o.car")]) == 1
+    assert capsys.readouterr().err.startswith("Error:")
+
+
+@pytest.mark.timeout(400)
+def test_real_processes_and_a_killed_worker(tmp_path: Path) -> None:
+    """A scheduler and two worker processes (TCP on loopback, in a fresh network namespace):
+    same events as one process, also when one worker is SIGKILLed mid-run."""
+    why = netns_missing()
+    if why:
+        pytest.skip(why)
+    proc = run_in_netns([sys.executable, "-m", "tests._dask_processes", str(tmp_path)], timeout=360)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith("OK killed-worker"), proc.stdout
+
+
+def test_dask_client_address_errors() -> None:
+    with pytest.raises(ConfigError, match="cannot reach"), dask_client("tcp://127.0.0.1:1", timeout=1):
+        pass
