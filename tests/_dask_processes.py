@@ -31,8 +31,8 @@ def main(tmp: str) -> int:
     import distributed
 
     from pyipld.distributed import import_paths_dask
-    from pyipld.unixfs.params import ImportParams
     from pyipld.unixfs.parallel import ParallelImporter, list_files
+    from pyipld.unixfs.params import ImportParams
     from pyipld.unixfs.tree import AddedEntry, import_paths
     from tests._peers import in_isolated_netns
     from tests.test_distributed import make_tree

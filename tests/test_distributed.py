@@ -27,7 +27,7 @@ from tests._recipes import kubo022_param_kwargs, load_vectors, materialise_vecto
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("numpy")
 
-from pyipld.distributed import dask_client, import_file_dask, import_paths_dask  # noqa: E402
+from pyipld.distributed import dask_client, import_file_dask, import_paths_dask
 
 
 @pytest.fixture(scope="module")
