@@ -125,11 +125,18 @@ def test_leaf_count_edges(tmp_path: Path, size: int, layout: Any) -> None:
 
 def test_plan_shapes() -> None:
     resolved = ImportParams(chunker="size-10", max_links=3).resolve()
-    assert plan_leaves(3, 10, resolved, 30) is None  # one node holds them all
+    assert plan_leaves(3, 10, resolved, 30) is None  # fits one task: a whole-file import
     assert plan_leaves(9, 10, resolved, 90) is None
-    assert plan_leaves(10, 10, resolved, 30) == [(0, 3, ("balanced", 1)), (3, 6, ("balanced", 1)),
+    # Level-1 nodes (30 bytes) are the largest that fit 40 bytes: one per task.
+    assert plan_leaves(10, 10, resolved, 40) == [(0, 3, ("balanced", 1)), (3, 6, ("balanced", 1)),
                                                  (6, 9, ("balanced", 1)), (9, 10, ("balanced", 1))]
     assert plan_leaves(10, 10, resolved, 90) == [(0, 9, ("balanced", 2)), (9, 10, ("balanced", 2))]
+    # Leaves (k = 0) when a level-1 node is larger than a task; several level-1 nodes per task.
+    assert plan_leaves(10, 10, resolved, 25) == [(0, 2, ("balanced", 0)), (2, 4, ("balanced", 0)),
+                                                 (4, 6, ("balanced", 0)), (6, 8, ("balanced", 0)),
+                                                 (8, 10, ("balanced", 0))]
+    assert plan_leaves(20, 10, resolved, 60) == [(0, 6, ("balanced", 1)), (6, 12, ("balanced", 1)),
+                                                 (12, 18, ("balanced", 1)), (18, 20, ("balanced", 1))]
     trickle = ImportParams(chunker="size-10", max_links=3, layout="trickle").resolve()
     plan = plan_leaves(40, 10, trickle, 10)
     assert plan is not None
@@ -265,11 +272,14 @@ def _kubo_split_cases() -> list[Any]:
 
 @pytest.mark.parametrize("vector", _kubo_split_cases())
 def test_kubo_vectors_split(tmp_path: Path, vector: dict[str, Any]) -> None:
-    """kubo 0.22 vectors with more leaves than one node holds, split into the smallest tasks."""
+    """kubo 0.22 vectors with more leaves than one node holds, split into one task per node."""
     params = ImportParams(**kubo022_param_kwargs(vector["params"]))
     path = tmp_path / "f"
     path.write_bytes(vector_input_bytes(vector))
     ex = CountingExecutor()
-    cid, _, _ = _parallel(path, params, 1, ex)
+    width = vector["params"].get("max_links", 174)
+    chunk = int(vector["params"].get("chunker", "size-262144")[5:])
+    task = chunk if params.layout == "trickle" else width * chunk  # one level-1 node (or trickle subtree) per task
+    cid, _, _ = _parallel(path, params, task, ex)
     assert str(CID.from_bytes(cid)) == vector["cid"]
     assert sum(n for k, n in ex.calls.items() if k.startswith("hash_span")) >= 2, ex.calls

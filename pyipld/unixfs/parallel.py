@@ -137,9 +137,7 @@ def hash_span(path: bytes, span: Span, shape: Shape, params: ImportParams) -> li
     kind, level = shape
     builder, sink = resolved.cid_builder, NullSink()
     if kind == "balanced":
-        nodes = group_rounds(links, level, builder, sink, max_links=resolved.max_links)
-        assert len(nodes) == 1, "a balanced span covers at most max_links**k leaves"
-        return nodes
+        return group_rounds(links, level, builder, sink, max_links=resolved.max_links)
     if kind == "trickle":
         return [trickle_subtree(links, level, builder, sink, max_links=resolved.max_links)]
     return links
@@ -295,24 +293,33 @@ def plan_leaves(n_leaves: int, mean_leaf: float, resolved: ResolvedParams, task_
                 i += per
             depth += 1
         return tasks
-    k = 1
-    while width**k * mean_leaf < task_bytes and width**k < n_leaves:
-        k += 1
-    per = width**k
-    if n_leaves <= per:
+    if n_leaves * mean_leaf <= task_bytes or n_leaves < 2:
         return None
+    # Level-k nodes of about task_bytes or less (k = 0: leaves), as many per task as fit.
+    k = 0
+    while width ** (k + 1) * mean_leaf <= task_bytes and width ** (k + 1) < n_leaves:
+        k += 1
+    per = width**k * max(1, int(task_bytes // (width**k * mean_leaf)))
     return [(i, min(i + per, n_leaves), ("balanced", k)) for i in range(0, n_leaves, per)]
 
 
-def assemble(shapes: Sequence[Shape], results: Sequence[list[FileLink]], resolved: ResolvedParams,
+def assemble(shapes: Sequence[Shape], results: Iterable[list[FileLink]], resolved: ResolvedParams,
              meta: Any) -> FileLink:
-    """The file root from its tasks' results, by the importer's own layout code."""
+    """The file root from its tasks' results (consumed in order, streaming), by the importer's
+    own layout code: memory is one partly filled node per level, not one link per task."""
     sink = NullSink()
     if resolved.layout == "trickle":
         children = [link for res in results for link in res]
         return encode_file_node(children, resolved.cid_builder, sink, meta)
-    return balanced_from_links((res[0] for res in results), resolved.cid_builder, sink,
+    return balanced_from_links((link for res in results for link in res), resolved.cid_builder, sink,
                                max_links=resolved.max_links, raw_leaves=resolved.raw_leaves, meta=meta)
+
+
+def _drain(futures: list[Any]) -> Iterator[Any]:
+    """Results in order, each future released once read (the coordinator keeps no result list)."""
+    futures.reverse()
+    while futures:
+        yield futures.pop().result()
 
 
 def _stat_key(st: os.stat_result) -> StatKey:
@@ -461,9 +468,10 @@ class ParallelImporter:
         if split.tasks and split.tasks[0][0] == ("leaves", -1):
             link: FileLink | None = split.tasks[0][1].result()[0]
         else:
-            results = [future.result() for _, future in split.tasks]
             meta = metadata_for(self.params, split.path) if self.params.has_metadata else None  # type: ignore[arg-type]
-            link = assemble([shape for shape, _ in split.tasks], results, self.resolved, meta)
+            shapes = [shape for shape, _ in split.tasks]
+            futures, split.tasks = [future for _, future in split.tasks], []
+            link = assemble(shapes, _drain(futures), self.resolved, meta)
         if self.progress is not None:
             self.progress(split.size)
         return link
