@@ -22,7 +22,8 @@ not read again: its recorded root (CID, Tsize, file bytes) is used. Rules
 
 Limits: a clock moved backwards by more than the window, or a file server whose clock
 lags the client's by more than the window, can defeat the racy rule (as for git).
-Entries of deleted or renamed files stay until :meth:`ImportCache.prune`.
+Entries of deleted or renamed files stay until :meth:`ImportCache.prune` (which forgets every
+entry not looked up or recorded through this object).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol, Self
+from typing import Any, Final, Protocol, Self
 
 from ..errors import ConfigError
 from .nodes import FileLink
@@ -43,19 +44,20 @@ from .params import ImportParams
 __all__ = ["DEFAULT_RACY_WINDOW_NS", "CacheStats", "ImportCache", "StatLike", "params_key"]
 
 DEFAULT_RACY_WINDOW_NS: Final = 2_000_000_000  # FAT's 2 s mtime granularity; covers coarse kernel clocks
-_FORMAT: Final = 1
+_FORMAT: Final = 2
 _COMMIT_EVERY: Final = 5000
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS params (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS files (
-    params TEXT NOT NULL, path BLOB NOT NULL,
+    pid INTEGER NOT NULL, path BLOB NOT NULL,
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, mode INTEGER NOT NULL,
     cid BLOB NOT NULL, tsize INTEGER NOT NULL, data_size INTEGER NOT NULL,
-    recorded_ns INTEGER NOT NULL, seen_run INTEGER NOT NULL,
-    PRIMARY KEY (params, path)
-);
+    recorded_ns INTEGER NOT NULL,
+    PRIMARY KEY (pid, path)
+) WITHOUT ROWID;
 """
 
 
@@ -117,6 +119,9 @@ class ImportCache:
         self.clock = clock
         self.stats = CacheStats()
         self._pending = 0
+        self._pids: dict[str, int] = {}
+        self._seen: set[tuple[int, bytes]] = set()
+        self._rows: dict[int, dict[bytes, tuple[Any, ...]]] = {}  # entries per parameter set, read once
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -127,9 +132,6 @@ class ImportCache:
                 self._db.execute("INSERT INTO meta VALUES ('format', ?)", (str(_FORMAT),))
             elif row[0] != str(_FORMAT):
                 raise ConfigError(f"{self.path}: import cache format {row[0]}, expected {_FORMAT}")
-            row = self._db.execute("SELECT value FROM meta WHERE key='run'").fetchone()
-            self.run = int(row[0]) + 1 if row else 1
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('run', ?)", (str(self.run),))
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"{self.path}: not an import cache ({exc})") from exc
         self._db.execute("BEGIN")
@@ -147,11 +149,25 @@ class ImportCache:
                 and (not self.trust_ctime or ctime_ns == st.st_ctime_ns))
 
     # -- lookups and records ------------------------------------------------------------------
+    def _pid(self, key: str) -> int:
+        pid = self._pids.get(key)
+        if pid is None:
+            self._db.execute("INSERT OR IGNORE INTO params (key) VALUES (?)", (key,))
+            pid = int(self._db.execute("SELECT id FROM params WHERE key=?", (key,)).fetchone()[0])
+            self._pids[key] = pid
+        return pid
+
     def lookup(self, key: str, path: bytes, st: StatLike) -> FileLink | None:
         """The recorded root of ``path`` if its entry matches ``st`` and is not racy."""
-        row = self._db.execute(
-            "SELECT dev, ino, size, mtime_ns, ctime_ns, mode, cid, tsize, data_size, recorded_ns FROM files"
-            " WHERE params=? AND path=?", (key, _abs(path))).fetchone()
+        pid, path = self._pid(key), _abs(path)
+        self._seen.add((pid, path))
+        rows = self._rows.get(pid)
+        if rows is None:  # one query for all entries of these parameters: ~1 µs per lookup after it
+            rows = self._rows[pid] = {
+                bytes(r[0]): r[1:] for r in self._db.execute(
+                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, mode, cid, tsize, data_size, recorded_ns"
+                    " FROM files WHERE pid=?", (pid,))}
+        row = rows.get(path)
         if row is None or not self._matches(row[:6], st):
             self.stats.misses += 1
             return None
@@ -159,8 +175,6 @@ class ImportCache:
             self.stats.racy += 1
             return None
         self.stats.hits += 1
-        self._db.execute("UPDATE files SET seen_run=? WHERE params=? AND path=?", (self.run, key, _abs(path)))
-        self._tick()
         return FileLink(bytes(row[6]), row[7], row[8])
 
     def record(self, key: str, path: bytes, before: StatLike, after: StatLike, link: FileLink,
@@ -169,13 +183,19 @@ class ImportCache:
 
         ``recorded_ns`` must be :attr:`clock` read before the file was opened.
         """
+        pid, path = self._pid(key), _abs(path)
+        self._seen.add((pid, path))
+        rows = self._rows.get(pid)
+        if rows is not None:
+            rows.pop(path, None)
         if not _same_stat(before, after):
-            self._db.execute("DELETE FROM files WHERE params=? AND path=?", (key, _abs(path)))
+            self._db.execute("DELETE FROM files WHERE pid=? AND path=?", (pid, path))
             return False
-        self._db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (key, _abs(path), after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns,
-             after.st_mode, link.cid, link.tsize, link.data_size, recorded_ns, self.run))
+        row = (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_mode,
+               link.cid, link.tsize, link.data_size, recorded_ns)
+        self._db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (pid, path, *row))
+        if rows is not None:
+            rows[path] = row
         self.stats.recorded += 1
         self._tick()
         return True
@@ -183,13 +203,11 @@ class ImportCache:
     def prune(self, under: bytes | str | None = None) -> int:
         """Forget entries not looked up or recorded in this run (deleted/renamed files),
         optionally only below the directory ``under``; returns how many."""
-        if under is None:
-            cur = self._db.execute("DELETE FROM files WHERE seen_run<>?", (self.run,))
-        else:
-            prefix = _abs(os.fsencode(under)).rstrip(b"/") + b"/"
-            cur = self._db.execute("DELETE FROM files WHERE seen_run<>? AND substr(path,1,?)=?",
-                                   (self.run, len(prefix), prefix))
-        return cur.rowcount
+        prefix = b"" if under is None else _abs(os.fsencode(under)).rstrip(b"/") + b"/"
+        stale = [(pid, bytes(path)) for pid, path in self._db.execute("SELECT pid, path FROM files").fetchall()
+                 if (pid, bytes(path)) not in self._seen and bytes(path).startswith(prefix)]
+        self._db.executemany("DELETE FROM files WHERE pid=? AND path=?", stale)
+        return len(stale)
 
     def _tick(self) -> None:
         self._pending += 1
@@ -217,4 +235,6 @@ def _same_stat(a: StatLike, b: StatLike) -> bool:
 
 
 def _abs(path: bytes) -> bytes:
+    if path.startswith(b"/") and b"/." not in path and b"//" not in path:
+        return path  # already absolute and normal (what a walk from an absolute root gives)
     return os.path.abspath(path)
