@@ -27,7 +27,7 @@ from tests._recipes import kubo022_param_kwargs, load_vectors, materialise_vecto
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("numpy")
 
-from pyipld.distributed import dask_client, import_file_dask, import_paths_dask
+from pyipld.distributed import commp_file_dask, dask_client, import_file_dask, import_paths_dask
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +149,47 @@ def test_real_processes_and_a_killed_worker(tmp_path: Path) -> None:
 def test_dask_client_address_errors() -> None:
     with pytest.raises(ConfigError, match="cannot reach"), dask_client("tcp://127.0.0.1:1", timeout=1):
         pass
+
+
+# -- CommP in aligned subtrees ------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunks,extra", [(0, 0), (0, 1), (0, 127), (1, -1), (1, 0), (1, 1), (3, 5), (8, 0), (9, 1)])
+def test_commp_dask_equals_streaming(client: Any, tmp_path: Path, chunks: int, extra: int) -> None:
+    import random
+
+    from pyipld.car.commp import CHUNK_BYTES, commp_file
+
+    path = tmp_path / "f.car"
+    path.write_bytes(random.Random(chunks * 1000 + extra).randbytes(max(0, chunks * CHUNK_BYTES + extra)))
+    want = commp_file(path, jobs=1)
+    for task in (CHUNK_BYTES, 2 * CHUNK_BYTES, 64 << 20):
+        got = commp_file_dask(path, client, task_bytes=task)
+        assert (got.commp, got.payload_size, got.padded_size) == (want.commp, want.payload_size, want.padded_size)
+    big = want.padded_size * 4
+    assert commp_file_dask(path, client, piece_size=big, task_bytes=CHUNK_BYTES) == commp_file(path, piece_size=big)
+
+
+def test_push_chunk_roots_needs_a_boundary() -> None:
+    from pyipld.car.commp import CommP
+
+    with CommP() as c:
+        c.update(b"x")
+        with pytest.raises(ValueError, match="boundary"):
+            c.push_chunk_roots([b"\0" * 32])
+    with CommP() as c, pytest.raises(ValueError, match="32 bytes"):
+        c.push_chunk_roots([b"\0" * 31])
+
+
+def test_cli_commp_dask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import random
+
+    from pyipld.car.commp import CHUNK_BYTES
+
+    path = tmp_path / "f.car"
+    path.write_bytes(random.Random(4).randbytes(3 * CHUNK_BYTES + 999))
+    assert main(["commp", "--json", str(path)]) == 0
+    want = capsys.readouterr().out
+    assert main(["commp", "--json", "--dask", "local", "-j", "2", str(path)]) == 0
+    assert capsys.readouterr().out == want
+    assert main(["commp", "-", "--dask"]) == 1
+    assert capsys.readouterr().err.startswith("Error:")

@@ -62,6 +62,7 @@ __all__ = [
     "PieceInfo",
     "backend_name",
     "check_piece_size",
+    "chunk_roots",
     "commp_bytes",
     "commp_file",
     "decode_piece_cid",
@@ -536,6 +537,24 @@ class CommP:
         else:
             stack[i] = root
 
+    def push_chunk_roots(self, roots: Iterable[bytes]) -> None:
+        """Add whole ``CHUNK_BYTES`` chunks hashed elsewhere (:func:`chunk_roots`), in order.
+
+        For parallel CommP: only at a chunk boundary (nothing buffered yet); :meth:`patch`
+        cannot rewrite bytes that came in this way.
+
+        Raises:
+            ValueError: bytes are buffered (not at a chunk boundary).
+        """
+        self._drain()
+        if self._buf:
+            raise ValueError("chunk roots can only be added at a chunk boundary")
+        for root in roots:
+            if len(root) != 32:
+                raise ValueError(f"a chunk root is 32 bytes, got {len(root)}")
+            self._push(root)
+            self._size += CHUNK_BYTES
+
     def digest(self, piece_size: int | None = None) -> PieceInfo:
         """The commitment of everything written so far.
 
@@ -749,6 +768,22 @@ def commp_file(source: str | os.PathLike[str] | IO[bytes] | Iterable[bytes], *, 
                 if progress is not None:
                     progress(len(block))
         return c.digest(piece_size)
+
+
+def chunk_roots(path: str | os.PathLike[str] | bytes, start: int, stop: int, *, backend: str = "auto") -> list[bytes]:
+    """Subtree roots of the ``CHUNK_BYTES`` chunks of ``path`` in ``[start, stop)`` (both multiples
+    of ``CHUNK_BYTES``): a task of a parallel CommP (:meth:`CommP.push_chunk_roots`)."""
+    if start % CHUNK_BYTES or stop % CHUNK_BYTES:
+        raise ValueError(f"chunk range [{start}, {stop}) is not aligned to {CHUNK_BYTES}")
+    impl = _get_backend(backend)
+    out = []
+    with open(path, "rb", buffering=0) as f:
+        for off in range(start, stop, CHUNK_BYTES):
+            data = os.pread(f.fileno(), CHUNK_BYTES, off)
+            if len(data) != CHUNK_BYTES:
+                raise OSError(f"{os.fsdecode(path)} shrank while its CommP was computed")
+            out.append(impl.subtree(data, _LOG2_CHUNK_QUADS))
+    return out
 
 
 def _feed(c: CommP, f: IO[bytes], read_size: int, progress: Callable[[int], None] | None) -> None:

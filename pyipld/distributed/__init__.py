@@ -13,6 +13,7 @@ every worker must see the same files at the same paths (one machine, or a shared
   scheduler address such as ``tcp://host:8786``.
 
 Only-hash: no blocks are kept (``--car``/``--blockstore`` with ``--dask`` are refused).
+:func:`commp_file_dask` computes a file's piece CID with its aligned subtrees on the workers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from ..car.commp import PieceInfo
 from ..errors import ConfigError
 from ..unixfs.cache import ImportCache
 from ..unixfs.importer import ImportResult
@@ -29,7 +31,7 @@ from ..unixfs.parallel import DEFAULT_TASK_BYTES, ParallelImporter, list_files
 from ..unixfs.params import ImportParams
 from ..unixfs.tree import AddedCallback, import_paths
 
-__all__ = ["dask_client", "import_file_dask", "import_paths_dask"]
+__all__ = ["commp_file_dask", "dask_client", "import_file_dask", "import_paths_dask"]
 
 
 def _require_distributed() -> Any:
@@ -115,3 +117,27 @@ def import_file_dask(path: str | os.PathLike[str] | bytes, params: ImportParams 
     from ..cid import CID
 
     return ImportResult(CID.from_bytes(got[1].cid), got[1].data_size, got[1].tsize)
+
+
+def commp_file_dask(path: str | os.PathLike[str] | bytes, client: Any | None = None, *,
+                    piece_size: int | None = None, task_bytes: int = DEFAULT_TASK_BYTES) -> PieceInfo:
+    """The Filecoin piece commitment of a file, its aligned chunk subtrees hashed on a Dask
+    cluster (:func:`pyipld.car.commp.chunk_roots`) and combined here; equal to
+    :func:`pyipld.car.commp.commp_file`. Tasks carry the path and a byte range; each returns
+    32 bytes per 1 MiB-ish chunk (``CHUNK_BYTES``); the tail is hashed by the coordinator."""
+    from ..car.commp import CHUNK_BYTES, CommP, chunk_roots
+
+    dask = _current_client(client)
+    raw = os.fsencode(path)
+    size = os.stat(raw).st_size
+    whole = size - size % CHUNK_BYTES
+    step = CHUNK_BYTES * max(1, task_bytes // CHUNK_BYTES)
+    futures = [dask.submit(chunk_roots, raw, a, min(a + step, whole)) for a in range(0, whole, step)]
+    with CommP(jobs=1) as c:
+        futures.reverse()
+        while futures:
+            c.push_chunk_roots(futures.pop().result())
+        with open(raw, "rb") as f:
+            f.seek(whole)
+            c.update(f.read())
+        return c.digest(piece_size)
