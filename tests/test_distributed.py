@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyipld.cli import main
 from pyipld.errors import ConfigError
@@ -193,3 +195,25 @@ def test_cli_commp_dask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().out == want
     assert main(["commp", "-", "--dask"]) == 1
     assert capsys.readouterr().err.startswith("Error:")
+
+
+@settings(max_examples=12)
+@given(
+    sizes=st.lists(st.integers(0, 200_000), min_size=1, max_size=5),
+    chunker=st.sampled_from(["size-1024", "size-7000", "buzhash", "rabin-16-256-4096"]),
+    width=st.integers(2, 5),
+    layout=st.sampled_from(["balanced", "trickle"]),
+    cid_version=st.sampled_from([0, 1]),
+    task_bytes=st.integers(5_000, 100_000),
+    seed=st.integers(0, 2**32),
+)
+def test_dask_random_trees(client: Any, tmp_path_factory: pytest.TempPathFactory, sizes: list[int], chunker: str,
+                           width: int, layout: Any, cid_version: int, task_bytes: int, seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    d = tmp_path_factory.mktemp("t")
+    for i, n in enumerate(sizes):
+        (d / f"f{i}").write_bytes(rnd.randbytes(n // 2) + b"\0" * (n - n // 2))
+    params = ImportParams(chunker=chunker, max_links=width, layout=layout, cid_version=cid_version)
+    assert _events(import_paths_dask, [d], params, client, task_bytes=task_bytes) == _events(import_paths, [d], params)

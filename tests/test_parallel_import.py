@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyipld.chunker import parse_chunker
@@ -191,6 +191,7 @@ def test_replay_equals_chunker(tmp_path: Path, mixed_file: Path, spec: str) -> N
         _cuts_by_chunker(data, spec)
 
 
+@settings(max_examples=40)
 @given(
     parts=st.lists(st.tuples(st.sampled_from(["rand", "zero", "ab", "period"]), st.integers(0, 400_000)),
                    min_size=1, max_size=4),
@@ -283,3 +284,28 @@ def test_kubo_vectors_split(tmp_path: Path, vector: dict[str, Any]) -> None:
     cid, _, _ = _parallel(path, params, task, ex)
     assert str(CID.from_bytes(cid)) == vector["cid"]
     assert sum(n for k, n in ex.calls.items() if k.startswith("hash_span")) >= 2, ex.calls
+
+
+@settings(max_examples=30)
+@given(
+    parts=st.lists(st.tuples(st.sampled_from(["rand", "zero", "period"]), st.integers(0, 300_000)),
+                   min_size=1, max_size=3),
+    spec=st.sampled_from(["buzhash", "rabin", "rabin-16-64-4096", "rabin-512-2048-8192"]),
+    width=st.integers(2, 6),
+    layout=st.sampled_from(["balanced", "trickle"]),
+    raw=st.booleans(),
+    task_bytes=st.integers(20_000, 400_000),
+    seed=st.integers(0, 2**32),
+)
+def test_split_cdc_random(tmp_path_factory: pytest.TempPathFactory, parts: list[tuple[str, int]], spec: str,
+                          width: int, layout: Any, raw: bool, task_bytes: int, seed: int) -> None:
+    """Content-defined chunkers: random data shapes, widths and task sizes (= scan split points)."""
+    import random
+
+    rnd = random.Random(seed)
+    data = b"".join(rnd.randbytes(n) if kind == "rand" else b"\0" * n if kind == "zero"
+                    else (rnd.randbytes(rnd.randint(1, 300)) * (n // 300 + 1))[:n] for kind, n in parts)
+    path = tmp_path_factory.mktemp("h") / "f"
+    path.write_bytes(data)
+    params = ImportParams(chunker=spec, max_links=width, layout=layout, cid_version=1, raw_leaves=raw)
+    assert _parallel(path, params, task_bytes) == _single(path, params)
