@@ -138,11 +138,17 @@ def test_plan_shapes() -> None:
     assert plan_leaves(20, 10, resolved, 60) == [(0, 6, ("balanced", 1)), (6, 12, ("balanced", 1)),
                                                  (12, 18, ("balanced", 1)), (18, 20, ("balanced", 1))]
     trickle = ImportParams(chunker="size-10", max_links=3, layout="trickle").resolve()
-    plan = plan_leaves(40, 10, trickle, 10)
-    assert plan is not None
-    assert plan[:6] == [(0, 3, ("leaves", 0)), (3, 6, ("trickle", 1)), (6, 9, ("trickle", 1)),
-                        (9, 12, ("trickle", 1)), (12, 15, ("trickle", 1)), (15, 30, ("trickle", 2))]
-    assert plan[-1] == (30, 40, ("trickle", 2))
+    plan = plan_leaves(40, 10, trickle, 200)
+    assert plan == [(0, 3, ("leaves", 0)), (3, 6, ("trickle", 1)), (6, 9, ("trickle", 1)),
+                    (9, 12, ("trickle", 1)), (12, 15, ("trickle", 1)), (15, 30, ("trickle", 2)),
+                    (30, 40, ("trickle", 2))]
+    # Subtrees larger than a task are planned as nodes over their own children (prefix order).
+    plan = plan_leaves(40, 10, trickle, 100)
+    assert plan == [(0, 3, ("leaves", 0)), (3, 6, ("trickle", 1)), (6, 9, ("trickle", 1)),
+                    (9, 12, ("trickle", 1)), (12, 15, ("trickle", 1)),
+                    (15, 30, ("node", 5)), (15, 18, ("leaves", 0)), (18, 21, ("trickle", 1)),
+                    (21, 24, ("trickle", 1)), (24, 27, ("trickle", 1)), (27, 30, ("trickle", 1)),
+                    (30, 40, ("trickle", 2))]
 
 
 def test_runs_encoding() -> None:

@@ -66,9 +66,10 @@ DEFAULT_TASK_BYTES: Final = 64 << 20
 MAX_BATCH_FILES: Final = 256
 Runs = list[tuple[int, int, int]]
 """Candidate chunk ends as arithmetic runs ``(first, step, count)``, sorted."""
-Shape = tuple[Literal["balanced", "trickle", "leaves"], int]
-"""What a span task returns: ``("balanced", k)`` its level-k node, ``("trickle", d)`` a depth-d
-trickle subtree, ``("leaves", 0)`` its leaf links."""
+Shape = tuple[Literal["balanced", "trickle", "leaves", "node"], int]
+"""What a span task returns: ``("balanced", k)`` its level-k nodes, ``("trickle", d)`` a depth-d
+trickle subtree, ``("leaves", 0)`` its leaf links. ``("node", n)`` is no task: the coordinator
+encodes a trickle node over the next ``n`` plan entries (prefix order)."""
 StatKey = tuple[int, int, int, int, int]
 
 
@@ -282,16 +283,8 @@ def plan_leaves(n_leaves: int, mean_leaf: float, resolved: ResolvedParams, task_
     if resolved.layout == "trickle":
         if n_leaves * mean_leaf < 2 * task_bytes or n_leaves <= width:
             return None
-        tasks: list[tuple[int, int, Shape]] = [(0, width, ("leaves", 0))]
-        i, depth = width, 1
-        while i < n_leaves:
-            per = width * 5 ** (depth - 1)
-            for _ in range(LAYER_REPEAT):
-                if i >= n_leaves:
-                    break
-                tasks.append((i, min(i + per, n_leaves), ("trickle", depth)))
-                i += per
-            depth += 1
+        tasks: list[tuple[int, int, Shape]] = []
+        _trickle_children(tasks, 0, -1, n_leaves, width, mean_leaf, task_bytes)
         return tasks
     if n_leaves * mean_leaf <= task_bytes or n_leaves < 2:
         return None
@@ -303,15 +296,73 @@ def plan_leaves(n_leaves: int, mean_leaf: float, resolved: ResolvedParams, task_
     return [(i, min(i + per, n_leaves), ("balanced", k)) for i in range(0, n_leaves, per)]
 
 
-def assemble(shapes: Sequence[Shape], results: Iterable[list[FileLink]], resolved: ResolvedParams,
+def _trickle_children(tasks: list[tuple[int, int, Shape]], first: int, depth: int, end: int, width: int,
+                      mean_leaf: float, task_bytes: int) -> int:
+    """Plan the children of a trickle node of ``depth`` (-1: the root) whose leaves start at
+    ``first`` (at most ``end``); a child subtree larger than a task is planned as a ``node``
+    entry followed by its own children. Returns the leaf after the node's last one."""
+    i = min(first + width, end)
+    tasks.append((first, i, ("leaves", 0)))
+    d = 1
+    while (depth < 0 or d < depth) and i < end:
+        per = width * 5 ** (d - 1)
+        for _ in range(LAYER_REPEAT):
+            if i >= end:
+                break
+            stop = min(i + per, end)
+            if d >= 2 and (stop - i) * mean_leaf > task_bytes:
+                at = len(tasks)
+                tasks.append((i, stop, ("node", 0)))
+                _trickle_children(tasks, i, d, stop, width, mean_leaf, task_bytes)
+                tasks[at] = (i, stop, ("node", _count_children(tasks, at + 1)))
+            else:
+                tasks.append((i, stop, ("trickle", d)))
+            i = stop
+        d += 1
+    return i
+
+
+def _count_children(tasks: list[tuple[int, int, Shape]], start: int) -> int:
+    """Entries directly below the node planned at ``start - 1`` (its subtree ends the list)."""
+    count, i = 0, start
+    while i < len(tasks):
+        count += 1
+        i = _skip(tasks, i)
+    return count
+
+
+def _skip(tasks: Sequence[tuple[int, int, Shape]], i: int) -> int:
+    """The index after entry ``i`` and, for a node, its whole subtree."""
+    kind, n = tasks[i][2]
+    i += 1
+    if kind == "node":
+        for _ in range(n):
+            i = _skip(tasks, i)
+    return i
+
+
+def assemble(shapes: Sequence[Shape], results: Iterable[list[FileLink] | None], resolved: ResolvedParams,
              meta: Any) -> FileLink:
     """The file root from its tasks' results (consumed in order, streaming), by the importer's
-    own layout code: memory is one partly filled node per level, not one link per task."""
+    own layout code: memory is one partly filled node per level, not one link per task.
+    ``results`` has None for ``node`` entries (no task)."""
     sink = NullSink()
     if resolved.layout == "trickle":
-        children = [link for res in results for link in res]
+        items = zip(shapes, results, strict=True)
+
+        def entry() -> list[FileLink]:
+            shape, res = next(items)
+            if shape[0] != "node":
+                assert res is not None
+                return res
+            children = [link for _ in range(shape[1]) for link in entry()]
+            return [encode_file_node(children, resolved.cid_builder, sink)]
+
+        children = []
+        for _ in range(_count_children([(0, 0, shape) for shape in shapes], 0)):
+            children.extend(entry())
         return encode_file_node(children, resolved.cid_builder, sink, meta)
-    return balanced_from_links((link for res in results for link in res), resolved.cid_builder, sink,
+    return balanced_from_links((link for res in results if res for link in res), resolved.cid_builder, sink,
                                max_links=resolved.max_links, raw_leaves=resolved.raw_leaves, meta=meta)
 
 
@@ -319,7 +370,8 @@ def _drain(futures: list[Any]) -> Iterator[Any]:
     """Results in order, each future released once read (the coordinator keeps no result list)."""
     futures.reverse()
     while futures:
-        yield futures.pop().result()
+        future = futures.pop()
+        yield None if future is None else future.result()
 
 
 def _stat_key(st: os.stat_result) -> StatKey:
@@ -425,7 +477,8 @@ class ParallelImporter:
                 return split
             for i, j, shape in plan:
                 span = Span(i * c, min(size, j * c), chunk=c)
-                split.tasks.append((shape, submit(hash_span, path, span, shape, self.params)))
+                split.tasks.append((shape, None if shape[0] == "node" else
+                                    submit(hash_span, path, span, shape, self.params)))
             return split
         step = self.task_bytes
         # Random data gives about one candidate per mask+1 bytes: allow 4x that, else the file
@@ -461,6 +514,9 @@ class ParallelImporter:
             split.tasks.append((("leaves", -1), self.executor.submit(hash_files, [split.path], self.params)))
             return
         for i, j, shape in plan:
+            if shape[0] == "node":
+                split.tasks.append((shape, None))
+                continue
             span = Span(cuts[i - 1] if i else 0, cuts[j - 1], cuts=tuple(cuts[i:j]))
             split.tasks.append((shape, self.executor.submit(hash_span, split.path, span, shape, self.params)))
 
