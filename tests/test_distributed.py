@@ -217,3 +217,20 @@ def test_dask_random_trees(client: Any, tmp_path_factory: pytest.TempPathFactory
         (d / f"f{i}").write_bytes(rnd.randbytes(n // 2) + b"\0" * (n - n // 2))
     params = ImportParams(chunker=chunker, max_links=width, layout=layout, cid_version=cid_version)
     assert _events(import_paths_dask, [d], params, client, task_bytes=task_bytes) == _events(import_paths, [d], params)
+
+
+def test_bad_inputs_fail_like_one_process(client: Any, tmp_path: Path) -> None:
+    from pyipld.errors import UnixFSError
+
+    with pytest.raises(FileNotFoundError):
+        import_paths([tmp_path / "missing"])
+    with pytest.raises(FileNotFoundError):
+        import_paths_dask([tmp_path / "missing"], client=client)
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "ok").write_bytes(b"fine")
+    os.mkfifo(d / "pipe")
+    with pytest.raises(UnixFSError, match="unrecognized file type"):
+        import_paths_dask([d], client=client)
+    with pytest.raises(ConfigError):
+        import_paths_dask([d], ImportParams(chunker="size-0"), client)
