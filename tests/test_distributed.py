@@ -234,3 +234,18 @@ def test_bad_inputs_fail_like_one_process(client: Any, tmp_path: Path) -> None:
         import_paths_dask([d], client=client)
     with pytest.raises(ConfigError):
         import_paths_dask([d], ImportParams(chunker="size-0"), client)
+
+
+def test_rerun_after_change_on_the_same_client(client: Any, tmp_path: Path) -> None:
+    """Tasks are not pure: a re-run with the same arguments after the file changed recomputes."""
+    import random
+
+    path = tmp_path / "f"
+    params = ImportParams(chunker="size-4096", max_links=3)
+    roots = set()
+    for seed in range(3):
+        path.write_bytes(random.Random(seed).randbytes(100_000))
+        got = import_file_dask(path, params, client, task_bytes=20_000)
+        assert got.cid == import_paths([path], params).cid
+        roots.add(got.cid)
+    assert len(roots) == 3

@@ -42,6 +42,17 @@ def _require_distributed() -> Any:
     return distributed
 
 
+class _Submitter:
+    """``submit(fn, *args)`` on a Dask client with ``pure=False``: a re-run after files changed
+    must never reuse a result the scheduler still holds for the same arguments."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False)
+
+
 def _current_client(client: Any | None) -> Any:
     if client is not None:
         return client
@@ -95,7 +106,7 @@ def import_paths_dask(
     params = params or ImportParams()
     params.resolve()
     raw = [os.fsencode(p) for p in paths]
-    runner = ParallelImporter(_current_client(client), params, task_bytes=task_bytes, cache=cache,
+    runner = ParallelImporter(_Submitter(_current_client(client)), params, task_bytes=task_bytes, cache=cache,
                               progress=progress)
     runner.run(list_files(raw, params))
     return import_paths(raw, params, recursive=recursive, wrap=wrap, on_added=on_added, jobs=1,
@@ -108,7 +119,7 @@ def import_file_dask(path: str | os.PathLike[str] | bytes, params: ImportParams 
     params = params or ImportParams()
     raw = os.fsencode(path)
     st = os.stat(raw)
-    runner = ParallelImporter(_current_client(client), params, task_bytes=task_bytes)
+    runner = ParallelImporter(_Submitter(_current_client(client)), params, task_bytes=task_bytes)
     got = runner.run([(raw, st)]).get(raw)
     if got is None:  # a worker could not read it: the local importer reports why
         from ..unixfs.importer import import_file
@@ -132,7 +143,7 @@ def commp_file_dask(path: str | os.PathLike[str] | bytes, client: Any | None = N
     size = os.stat(raw).st_size
     whole = size - size % CHUNK_BYTES
     step = CHUNK_BYTES * max(1, task_bytes // CHUNK_BYTES)
-    futures = [dask.submit(chunk_roots, raw, a, min(a + step, whole)) for a in range(0, whole, step)]
+    futures = [dask.submit(chunk_roots, raw, a, min(a + step, whole), pure=False) for a in range(0, whole, step)]
     with CommP(jobs=1) as c:
         futures.reverse()
         while futures:
