@@ -149,7 +149,7 @@ class _SyntheticExecutor:
         if fn is hash_span:
             _, span, shape, params = args
             width = params.resolve().max_links
-            nleaves = (-(-(span.stop - span.start) // span.chunk)) if span.chunk else len(span.cuts)
+            nleaves = span.leaves
             per = width ** shape[1]
             nodes, left = [], span.stop - span.start
             full = per * (span.chunk or (span.stop - span.start) // max(1, nleaves))

@@ -315,3 +315,30 @@ def test_split_cdc_random(tmp_path_factory: pytest.TempPathFactory, parts: list[
     path.write_bytes(data)
     params = ImportParams(chunker=spec, max_links=width, layout=layout, cid_version=1, raw_leaves=raw)
     assert _parallel(path, params, task_bytes) == _single(path, params)
+
+
+def test_cdc_leaves_fitting_one_task(tmp_path: Path) -> None:
+    """Streamed balanced planning: leaves that all fit the first task go out as one k = 0 task
+    (the coordinator builds the root, metadata included) — also when k > 0 was planned."""
+    import random
+
+    spec = "rabin-16384-32768-65536"
+    for seed in range(50):  # a repeated pattern without any candidate: every chunk is MAX long
+        pattern = random.Random(seed).randbytes(300)
+        data = (pattern * (1_000_000 // 300 + 1))[:1_000_000]
+        path = tmp_path / "f"
+        path.write_bytes(data)
+        if scan_candidates(os.fsencode(path), 0, len(data), spec, 1 << 20) == []:
+            break
+    else:  # pragma: no cover - 50 patterns all with candidates
+        pytest.skip("no candidate-free pattern found")
+    # 16 leaves of 64 KiB; planned per task: width 20 -> 18 leaves (k = 0), width 4 -> 16 (k = 2).
+    for params in (ImportParams(chunker=spec, max_links=20), ImportParams(chunker=spec, max_links=4, mtime=(9, 9))):
+        ex = CountingExecutor()
+        assert _parallel(path, params, 900_000, ex) == _single(path, params)
+        assert ex.calls["hash_span:balanced"] == 1 and "hash_files" not in ex.calls, ex.calls
+    # Two tasks when the leaves overflow the first one.
+    ex = CountingExecutor()
+    assert _parallel(path, ImportParams(chunker=spec, max_links=3), 200_000, ex) == \
+        _single(path, ImportParams(chunker=spec, max_links=3))
+    assert ex.calls["hash_span:balanced"] >= 2, ex.calls

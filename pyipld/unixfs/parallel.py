@@ -28,6 +28,7 @@ of a content-defined file while its tasks are planned.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import time
@@ -62,7 +63,7 @@ __all__ = [
     "scan_candidates",
 ]
 
-DEFAULT_TASK_BYTES: Final = 64 << 20
+DEFAULT_TASK_BYTES: Final = 16 << 20  # measured: 64 MiB tasks balance worse on two workers
 MAX_BATCH_FILES: Final = 256
 Runs = list[tuple[int, int, int]]
 """Candidate chunk ends as arithmetic runs ``(first, step, count)``, sorted."""
@@ -91,7 +92,12 @@ class Span:
     start: int
     stop: int
     chunk: int = 0
-    cuts: tuple[int, ...] = ()
+    cuts: bytes = b""
+    """Native-endian int64 chunk ends (``array('q').tobytes()``): 8 bytes per leaf in a task."""
+
+    @property
+    def leaves(self) -> int:
+        return -(-(self.stop - self.start) // self.chunk) if self.chunk else len(self.cuts) // 8
 
     def bounds(self) -> Iterator[tuple[int, int]]:
         if self.chunk:
@@ -99,7 +105,7 @@ class Span:
                 yield a, min(a + self.chunk, self.stop)
             return
         a = self.start
-        for b in self.cuts:
+        for b in memoryview(self.cuts).cast("q"):
             yield a, b
             a = b
 
@@ -288,12 +294,17 @@ def plan_leaves(n_leaves: int, mean_leaf: float, resolved: ResolvedParams, task_
         return tasks
     if n_leaves * mean_leaf <= task_bytes or n_leaves < 2:
         return None
-    # Level-k nodes of about task_bytes or less (k = 0: leaves), as many per task as fit.
+    k, per = balanced_task(width, mean_leaf, task_bytes, n_leaves)
+    return [(i, min(i + per, n_leaves), ("balanced", k)) for i in range(0, n_leaves, per)]
+
+
+def balanced_task(width: int, mean_leaf: float, task_bytes: int, n_leaves: float = math.inf) -> tuple[int, int]:
+    """``(k, leaves per task)``: whole level-k nodes of at most ``task_bytes`` (k = 0: leaves),
+    as many per task as fit. Any choice gives the same root; this one only sets task sizes."""
     k = 0
     while width ** (k + 1) * mean_leaf <= task_bytes and width ** (k + 1) < n_leaves:
         k += 1
-    per = width**k * max(1, int(task_bytes // (width**k * mean_leaf)))
-    return [(i, min(i + per, n_leaves), ("balanced", k)) for i in range(0, n_leaves, per)]
+    return k, width**k * max(1, int(task_bytes // (width**k * mean_leaf)))
 
 
 def _trickle_children(tasks: list[tuple[int, int, Shape]], first: int, depth: int, end: int, width: int,
@@ -503,9 +514,13 @@ class ParallelImporter:
                     return
                 yield stop, runs
 
-        cuts = array("q")
-        for cut in replay_cuts(split.size, ranges(), self.params.chunker):
-            cuts.append(cut)
+        cutter = replay_cuts(split.size, ranges(), self.params.chunker)
+        if self.resolved.layout != "trickle":
+            last = self._stream_balanced(split, cutter)
+            if dense or last != split.size:
+                split.tasks = [(("leaves", -1), self.executor.submit(hash_files, [split.path], self.params))]
+            return
+        cuts = array("q", cutter)
         if dense or (cuts and cuts[-1] != split.size):
             split.tasks.append((("leaves", -1), self.executor.submit(hash_files, [split.path], self.params)))
             return
@@ -517,8 +532,32 @@ class ParallelImporter:
             if shape[0] == "node":
                 split.tasks.append((shape, None))
                 continue
-            span = Span(cuts[i - 1] if i else 0, cuts[j - 1], cuts=tuple(cuts[i:j]))
+            span = Span(cuts[i - 1] if i else 0, cuts[j - 1], cuts=cuts[i:j].tobytes())
             split.tasks.append((shape, self.executor.submit(hash_span, split.path, span, shape, self.params)))
+
+    def _stream_balanced(self, split: _Split, cutter: Iterator[int]) -> int:
+        """Submit leaf tasks as the replay yields cuts (the coordinator never holds all cuts);
+        returns the last cut. A file whose leaves fit one task becomes one k = 0 task."""
+        chunker = self.resolved.chunker
+        expected = getattr(chunker, "min_size", 128 << 10) + getattr(chunker, "mask", (1 << 17) - 1) + 1
+        k, per = balanced_task(self.resolved.max_links, expected, self.task_bytes)
+        pending = array("q")
+        start = last = 0
+        for cut in cutter:
+            pending.append(cut)
+            last = cut
+            if len(pending) > per:  # a full task, and more leaves after it
+                self._submit_span(split, Span(start, pending[per - 1], cuts=pending[:per].tobytes()), ("balanced", k))
+                start = pending[per - 1]
+                del pending[:per]
+        if pending:
+            # Alone, the leaves are handed back as leaves and the coordinator builds the root.
+            shape: Shape = ("balanced", k if split.tasks else 0)
+            self._submit_span(split, Span(start, pending[-1], cuts=pending.tobytes()), shape)
+        return last
+
+    def _submit_span(self, split: _Split, span: Span, shape: Shape) -> None:
+        split.tasks.append((shape, self.executor.submit(hash_span, split.path, span, shape, self.params)))
 
     def _finish_split(self, split: _Split) -> FileLink | None:
         if split.tasks and split.tasks[0][0] == ("leaves", -1):
