@@ -249,3 +249,9 @@ def test_rerun_after_change_on_the_same_client(client: Any, tmp_path: Path) -> N
         assert got.cid == import_paths([path], params).cid
         roots.add(got.cid)
     assert len(roots) == 3
+
+
+def test_cli_stdin_refused_with_dask_or_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    for flag in (["--dask"], ["--cache", "c.db"]):
+        assert main(["add", "-", *flag]) == 1
+        assert "not stdin" in capsys.readouterr().err

@@ -215,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
         args.paths = ["-"]
     if "-" in args.paths and len(args.paths) > 1:
         raise ConfigError("stdin (-) cannot be combined with other paths")
+    if "-" in args.paths and (args.dask is not None or args.cache is not None):
+        raise ConfigError("--dask and --cache need paths (workers and the cache read files by path), not stdin")
     taps: list[CommPWriter] = []
 
     def tap(raw: IO[bytes]) -> IO[bytes]:  # one-pass CommP of a CARv1 while it is written
