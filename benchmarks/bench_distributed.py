@@ -141,52 +141,44 @@ class _SyntheticExecutor:
     def _cid(self) -> bytes:
         return b"\x01\x70\x12\x20" + self.rnd.randbytes(32)
 
-    def submit(self, fn: Any, *args: Any) -> _Lazy | _Done:
+    def submit(self, fn: Any, *args: Any) -> _Lazy:
+        """Keep only what the cluster would need to answer (a client keeps neither the task's
+        arguments nor, until asked, its result): a few ints per task."""
         self.tasks += 1
-        if fn is hash_span:  # results are small: keep them, not the arguments (a client does not either)
-            return _Done(self.answer(fn, args))
-        return _Lazy(self, fn, args)
-
-    def answer(self, fn: Any, args: tuple[Any, ...]) -> Any:
         if fn is hash_span:
             _, span, shape, params = args
             width = params.resolve().max_links
-            nleaves = span.leaves
-            per = width ** shape[1]
-            nodes, left = [], span.stop - span.start
-            full = per * (span.chunk or (span.stop - span.start) // max(1, nleaves))
-            for _ in range(-(-nleaves // per)):
-                size = min(full, left)
-                nodes.append(FileLink(self._cid(), size + 64, size))
-                left -= size
-            return nodes
+            return _Lazy(self._nodes, (span.stop - span.start, span.leaves, width ** shape[1], span.chunk))
         if fn is scan_candidates:
-            _, start, stop, _, _ = args
-            runs = []
-            e = start + self.rnd.randrange(self.cand_gap)
-            while e < stop:
-                runs.append((e, 1, 1))
-                e += self.rnd.randrange(1, 2 * self.cand_gap)
-            return runs
+            return _Lazy(self._runs, (args[1], args[2]))
         raise AssertionError(fn)
 
+    def _nodes(self, nbytes: int, nleaves: int, per: int, chunk: int) -> list[FileLink]:
+        nodes, left = [], nbytes
+        full = per * (chunk or nbytes // max(1, nleaves))
+        for _ in range(-(-nleaves // per)):
+            size = min(full, left)
+            nodes.append(FileLink(self._cid(), size + 64, size))
+            left -= size
+        return nodes
 
-class _Done:
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def result(self) -> Any:
-        return self.value
+    def _runs(self, start: int, stop: int) -> list[tuple[int, int, int]]:
+        runs = []
+        e = start + self.rnd.randrange(self.cand_gap)
+        while e < stop:
+            runs.append((e, 1, 1))
+            e += self.rnd.randrange(1, 2 * self.cand_gap)
+        return runs
 
 
 class _Lazy:
-    """A future computed when read (a real cluster keeps results on the workers until then)."""
+    """A future answered when read, from the few ints kept at submission."""
 
-    def __init__(self, ex: _SyntheticExecutor, fn: Any, args: tuple[Any, ...]) -> None:
-        self.ex, self.fn, self.args = ex, fn, args
+    def __init__(self, fn: Any, args: tuple[int, ...]) -> None:
+        self.fn, self.args = fn, args
 
     def result(self) -> Any:
-        return self.ex.answer(self.fn, self.args)
+        return self.fn(*self.args)
 
 
 class _Stat:
