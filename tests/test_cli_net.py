@@ -113,9 +113,9 @@ def test_serve_missing_blockstore_is_one_line_error(capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err.startswith("Error: blockstore directory not found")
 
 
-def test_serve_needs_a_source() -> None:
-    with pytest.raises(SystemExit):
-        cli.main(["serve"])
+def test_serve_needs_a_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve"]) == 1  # a usage error: one line and the short help, exit 1 like kubo
+    assert capsys.readouterr().err.startswith("Error: one of the options --blockstore, --car is required\n")
 
 
 def test_get_and_cat_need_peers() -> None:

@@ -23,6 +23,7 @@ from ..unixfs.importer import import_file
 from ..unixfs.nodes import Metadata
 from ..unixfs.params import PROFILES, ImportParams
 from ..unixfs.tree import AddedEntry, import_paths
+from .argv import go_bool
 from .car import add_car_arguments, car_sink_for
 from .commp import commp_of_car, commp_tap, print_piece_info
 
@@ -39,12 +40,8 @@ __all__ = [
 
 
 def parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    """A ``--flag=VALUE`` value as go-ipfs-cmds reads it: lower-cased, then Go's ``strconv.ParseBool``."""
+    return go_bool(text.lower())
 
 
 def parse_mode(text: str) -> int:

@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
-from .add import escape_name, print_line
+from .add import escape_name, parse_bool, print_line
 
 __all__ = ["ListedEntry", "list_path", "register"]
 
@@ -62,10 +62,6 @@ def list_path(source: BlockSource, path: str, *, resolve_type: bool = True) -> I
         yield _entry(source, entry.name, entry.cid, entry.tsize, resolve_type)
 
 
-def _bool(text: str) -> bool:
-    return text.lower() not in ("false", "0", "no")
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ls", help="list a directory's entries (through HAMT shards too)",
                        description="List a UnixFS directory like `ipfs ls`, from local blocks.")
@@ -74,9 +70,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-v", "--headers", action="store_true", help="print a header line")
     p.add_argument("-l", "--long", action="store_true", help="also print each entry's type")
-    p.add_argument("--resolve-type", type=_bool, default=True,
+    p.add_argument("--resolve-type", nargs="?", const=True, type=parse_bool, default=True,
                    metavar="BOOL", help="load each child to tell files from directories (default true)")
-    p.add_argument("--size", type=_bool, default=True, metavar="BOOL",
+    p.add_argument("--size", nargs="?", const=True, type=parse_bool, default=True, metavar="BOOL",
                    help="load each child to print its file size (default true; like kubo, either option loads it)")
     p.set_defaults(func=run)
 
