@@ -186,8 +186,8 @@ def test_add_rejects_one_name_from_two_directories(tmp_path: Path, capsys: pytes
     assert main(["add", str(d / "alpha"), str(d / "sub" / "alpha")]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == (f"Error: file name alpha repeated under different import directories: "
-                   f"{d / 'sub'} and {d}\n")
+    assert err.startswith(f"Error: file name alpha repeated under different import directories: "
+                          f"{d / 'sub'} and {d}\n\nUSAGE\n")  # a parse error in kubo: the short help follows
 
 
 def test_ls_prints_names_through_esc_non_print(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:

@@ -357,12 +357,12 @@ def parse(root: argparse.ArgumentParser, argv: Sequence[str],
             st.positionals.append(token)
         ns = argparse.Namespace()
         parsers = st.parsers
-        for i, p in enumerate(parsers[1:]):
+        for p in parsers:
+            _defaults(p, ns)
+        for i in range(len(parsers) - 1):
             sub = _subparsers(parsers[i])
             if sub is not None and sub.dest is not argparse.SUPPRESS:
                 setattr(ns, sub.dest, st.path[i])
-        for p in parsers:
-            _defaults(p, ns)
         if _subparsers(parser) is not None:
             return Parsed(ns, parser, help=True)  # a command group alone: its help, like kubo
         for action, value in st.values.items():
