@@ -188,3 +188,15 @@ def test_go_duration(text: str, seconds: float) -> None:
 def test_bad_go_duration(text: str) -> None:
     with pytest.raises(ValueError, match="^time: "):
         go_duration(text)
+
+
+def test_shared_dest_defaults_follow_argparse() -> None:
+    """``--progress`` (default None) and ``--no-progress`` share a dest: the first default wins."""
+    root = argparse.ArgumentParser(prog="t")
+    sub = root.add_subparsers(dest="command")
+    p = sub.add_parser("v")
+    p.add_argument("--progress", dest="progress", action="store_true", default=None)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    assert parse(root, ["v"]).namespace.progress is None
+    assert parse(root, ["v", "--no-progress"]).namespace.progress is False
+    assert parse(root, ["v", "--progress"]).namespace.progress is True

@@ -304,13 +304,17 @@ def _assign(parser: argparse.ArgumentParser, words: list[str], ns: argparse.Name
 
 
 def _defaults(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
+    """argparse's defaults: within a parser the first action of a dest wins (``--progress`` /
+    ``--no-progress``), then ``set_defaults``; a sub-command's override its parents'."""
+    local: dict[str, Any] = {}
     for action in parser._actions:
         if action.dest is not argparse.SUPPRESS and action.default is not argparse.SUPPRESS:
             default = action.default
             if isinstance(default, list):
                 default = list(default)
-            setattr(ns, action.dest, default)
-    for key, value in parser._defaults.items():
+            local.setdefault(action.dest, default)
+    local.update(parser._defaults)
+    for key, value in local.items():
         setattr(ns, key, value)
 
 

@@ -138,6 +138,8 @@ def _cmd_create(args: argparse.Namespace) -> int:
         raise ConfigError("no-wrap cannot be set with multiple source locations")
     if args.version not in (1, 2):
         raise ConfigError(f"invalid CAR version {args.version}")
+    if args.cid_version is None and args.profile is None:
+        args.cid_version = 1  # go-car's builder writes CIDv1 (raw leaves); kubo's `add` defaults stay for `add`
     params = params_from_args(args)
     params.resolve()  # fail on bad parameters before touching any output
     for path in args.paths:
