@@ -190,6 +190,45 @@ def _rows() -> list[Row]:
                                            "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
             "QmQNd6ubRXaNG6Prov8o6vk3bn6eWsj9FxLGrAVDUAGkGe 128\n"
             "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN a\n"),
+        Row(KUBO + "t0045-ls.sh L14-40", ("add", "-r", "testData"),
+            "added QmQNd6ubRXaNG6Prov8o6vk3bn6eWsj9FxLGrAVDUAGkGe testData/d1/128\n"
+            "added QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN testData/d1/a\n"
+            "added QmbQBUSRL9raZtNXfpTDeaxQapibJEG6qEY8WqAN22aUzd testData/d2/1024\n"
+            "added QmaRGe7bVmVaLmxbrMiVNXqW4pRNNp3xq7hFtyRKA3mtJL testData/d2/a\n"
+            "added QmQSLRRd1Lxn6NMsWmmj2g9W3LtSRfmVAVqU3ShneLUrbn testData/d2/bad\\x7fname.txt\n"
+            "added QmeomffUNfmQy76CQGy9NdmqEnnHU9soCexBnGU3ezPHVH testData/f1\n"
+            "added QmNtocSs7MoDkJMc1RkyisCSKvLadujPsfJfSdJ3e1eA1M testData/f2\n"
+            "added QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss testData/d1\n"
+            "added Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy testData/d2\n"
+            "added QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21 testData\n"),
+        Row(KUBO + "t0045-ls.sh L42-64", ("ls", bs, "QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21",
+                                         "Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy",
+                                         "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
+            "QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21:\n"
+            "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss - d1/\n"
+            "Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy - d2/\n"
+            "QmeomffUNfmQy76CQGy9NdmqEnnHU9soCexBnGU3ezPHVH 5 f1\n"
+            "QmNtocSs7MoDkJMc1RkyisCSKvLadujPsfJfSdJ3e1eA1M 5 f2\n"
+            "\n"
+            "Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy:\n"
+            "QmbQBUSRL9raZtNXfpTDeaxQapibJEG6qEY8WqAN22aUzd 1024 1024\n"
+            "QmaRGe7bVmVaLmxbrMiVNXqW4pRNNp3xq7hFtyRKA3mtJL 6    a\n"
+            "QmQSLRRd1Lxn6NMsWmmj2g9W3LtSRfmVAVqU3ShneLUrbn 8    bad\\x7fname.txt\n"
+            "\n"
+            "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss:\n"
+            "QmQNd6ubRXaNG6Prov8o6vk3bn6eWsj9FxLGrAVDUAGkGe 128 128\n"
+            "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN 6   a\n", cwd="{tmp}"),
+        Row(CMDS + "cli/parse.go: ls --size (a Bool) does not take the CID", ("ls", bs, "--size",
+                                                                          "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
+            "QmQNd6ubRXaNG6Prov8o6vk3bn6eWsj9FxLGrAVDUAGkGe 128 128\n"
+            "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN 6   a\n"),
+        Row(CMDS + "cli/parse.go: -E (a Bool) does not take the directory; t0042-add-skip.sh L13-32's root",
+            ("add", "-Q", "-r", "-E", "mountdir/planets"), "QmR8nD1Vzk5twWVC6oShTHvv7mMYkVh6dApCByBJyV2oj3\n"),
+        Row(CMDS + "cli/parse.go: every Bool takes =VALUE", ("add", "-Q", "--trickle=false", "--hidden=false",
+                                                          "--only-hash=true", "--progress=false",
+                                                          "--wrap-with-directory=false", "--recursive=true",
+                                                          "--quiet=true", "mountdir/planets"),
+            "QmR8nD1Vzk5twWVC6oShTHvv7mMYkVh6dApCByBJyV2oj3\n"),
         # --- go-car's car (cmd/car/testdata/script/*.txt) -----------------------------------------------------
         Row(GOCAR + "testdata/script/create.txt L1 (pyipld also names the root on stderr)",
             ("car", "create", "--file=out.car", "foo.txt", "bar.txt"), "", r"\Abafy\S+\n\Z"),
