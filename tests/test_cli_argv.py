@@ -200,3 +200,24 @@ def test_shared_dest_defaults_follow_argparse() -> None:
     assert parse(root, ["v"]).namespace.progress is None
     assert parse(root, ["v", "--no-progress"]).namespace.progress is False
     assert parse(root, ["v", "--progress"]).namespace.progress is True
+
+
+def test_stdin_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from pyipld._cli.argv import stdin_arguments
+
+    class Pipe(io.StringIO):
+        def isatty(self) -> bool:
+            return False
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Pipe("a\r\nb\n\nc"))
+    assert stdin_arguments("ipfs-path") == ["a", "b", "", "c"]  # arguments.go Scan: every line, \r\n trimmed
+    monkeypatch.setattr(sys, "stdin", Tty("never read"))
+    with pytest.raises(UsageError, match='argument "ipfs-path" is required'):
+        stdin_arguments("ipfs-path")

@@ -165,6 +165,12 @@ def _rows() -> list[Row]:
         Row(KUBO + "t0040-add-and-cat.sh L135-137", ("cat", bs, "--length", "-102", HELLO), "",
             r"\AError: cannot specify negative length\n\Z", 1),
         Row(KUBO + "t0040-add-and-cat.sh L139-141", ("cat", bs, f"/ipfs/{HELLO}"), "Hello Worlds!\n"),
+        Row(KUBO + "t0040-add-and-cat.sh L715-721 (go-ipfs-cmds ParseBodyArgs)", ("cat", bs), "Hello Worlds!\n",
+            stdin=f"{HELLO}\n".encode()),
+        Row(KUBO + "t0040-add-and-cat.sh L797-803", ("cat", bs), "Hello Worlds!\nHelloo Worlds!\n",
+            stdin=f"{HELLO}\r\n{HELLO2}\n".encode()),
+        Row(KUBO + "t0040-add-and-cat.sh L814-820 (arguments given: stdin is not read)", ("cat", bs, HELLO2),
+            "Helloo Worlds!\n", stdin=f"{HELLO}\n".encode()),
         Row("kubo@3f884d3:core/commands/cat.go + boxo files.Symlink (a symlink reads as its target)",
             ("cat", bs, "{link}"), "hello.txt"),
         # --- ipfs get, ipfs ls (t0090-get.sh, t0045-ls.sh) --------------------------------------------------
@@ -330,7 +336,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("parity")
     _workspace(tmp)
     bs = str(tmp / "bs")
-    for argv in (["add", "-Q", f"--blockstore={bs}", str(tmp / "mountdir" / "hello.txt")],
+    for argv in (["add", "-Q", f"--blockstore={bs}", str(tmp / "mountdir" / "hello.txt"),
+                  str(tmp / "mountdir" / "hello2.txt")],
                  ["add", "-Q", "-r", f"--blockstore={bs}", str(tmp / "testData")]):
         assert main(argv) == 0
     return tmp

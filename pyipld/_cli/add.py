@@ -15,7 +15,7 @@ from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
 from ..car.commp import CommPWriter
 from ..cid import CID
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..unixfs.data import Mtime
 from ..unixfs.directory import build_directory
 from ..unixfs.ignore import IgnoreRules, compile_rules
@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.paths:
         # go-ipfs-cmds reads stdin for a missing file argument only when it is not a terminal.
         if _is_terminal(sys.stdin):
-            raise ConfigError('argument "path" is required')
+            raise UsageError('argument "path" is required')  # go-ipfs-cmds parseArgs: with the short help
         args.paths = ["-"]
     if args.progress is None:  # kubo: on unless -q, -Q or --silent; here only where a bar can be seen
         args.progress = not (args.quiet or args.quieter or args.silent) and _is_terminal(sys.stderr)

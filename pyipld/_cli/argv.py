@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["go_bool", "go_duration", "go_int", "parse", "short_help"]
+__all__ = ["go_bool", "go_duration", "go_int", "parse", "short_help", "stdin_arguments"]
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
@@ -410,3 +411,20 @@ def short_help(parser: argparse.ArgumentParser) -> str:
         lines += ["", "  " + parser.description.splitlines()[0]]
     lines += ["", "  For more information about this command, use:", f"  '{parser.prog} --help'", ""]
     return "\n".join(lines)
+
+
+def stdin_arguments(name: str) -> list[str]:
+    """go-ipfs-cmds ``ParseBodyArgs`` for a string argument that accepts stdin (``echo CID | ipfs cat``):
+    every line of stdin (``\n`` or ``\r\n`` removed) is one argument. A terminal stdin is not read:
+    the argument is then missing, with kubo's message."""
+    stream = sys.stdin
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, OSError, ValueError):
+        terminal = False
+    if stream is None or terminal:
+        raise UsageError(f'argument "{name}" is required')
+    lines = stream.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]

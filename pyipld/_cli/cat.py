@@ -19,6 +19,7 @@ from ..cid import CID
 from ..errors import ConfigError, UnixFSError
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path, split_path
+from .argv import stdin_arguments
 from .net import add_peer_arguments, cmd_cat_from_peers
 
 __all__ = ["iter_local", "iter_local_many", "plan_ranges", "register", "write_stream"]
@@ -28,8 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cat", help="write a file's bytes to stdout, verifying every block",
                        description="Show the bytes of a UnixFS file, like `ipfs cat`, from local blocks "
                                    "or from peers (--peer).")
-    p.add_argument("cid", nargs="+", metavar="CID[/PATH]",
-                   help="the files: CIDs or IPFS paths (CID/dir/name, /ipfs/…), concatenated")
+    p.add_argument("cid", nargs="*", metavar="CID[/PATH]",
+                   help="the files: CIDs or IPFS paths (CID/dir/name, /ipfs/…), concatenated; "
+                        "none: one per line from stdin")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-o", "--offset", type=int, default=0, help="byte offset to begin reading from")
     p.add_argument("-l", "--length", type=int, default=None, help="maximum number of bytes to read")
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("cannot specify negative length")
     if not args.peer and not args.blockstore:
         raise ConfigError("cat needs --blockstore DIR (the blocks to read from) or --peer MULTIADDR")
-    paths: list[str] = list(args.cid)
+    paths: list[str] = list(args.cid) or stdin_arguments("ipfs-path")
     try:
         if args.peer:
             if len(paths) > 1 and (args.offset or args.length is not None):

@@ -15,6 +15,7 @@ from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
 from .add import escape_name, parse_bool, print_line
+from .argv import stdin_arguments
 
 __all__ = ["ListedEntry", "list_path", "register"]
 
@@ -68,8 +69,9 @@ def list_path(source: BlockSource, path: str, *, resolve_type: bool = True, sort
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ls", help="list a directory's entries (through HAMT shards too)",
                        description="List a UnixFS directory like `ipfs ls`, from local blocks.")
-    p.add_argument("paths", nargs="+", metavar="CID[/PATH]",
-                   help="directories (or files) to list; with several, each gets a 'PATH:' heading like ipfs ls")
+    p.add_argument("paths", nargs="*", metavar="CID[/PATH]",
+                   help="directories (or files) to list; with several, each gets a 'PATH:' heading like ipfs ls; "
+                        "none: one per line from stdin")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-v", "--headers", action="store_true", help="print a header line")
     p.add_argument("-l", "--long", action="store_true", help="also print each entry's type")
@@ -85,6 +87,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.blockstore:
         raise ConfigError("ls needs --blockstore DIR (the blocks to read from)")
+    if not args.paths:
+        args.paths = stdin_arguments("ipfs-path")
     store = DirectoryBlockstore(args.blockstore, create=False)
     out = sys.stdout
     if args.stream:
