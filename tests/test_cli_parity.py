@@ -78,7 +78,10 @@ def test_add_without_path_on_a_terminal_errors(monkeypatch: pytest.MonkeyPatch,
 def test_dash_still_reads_a_terminal_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(sys, "stdin", _Tty(io.BytesIO(b"hello world")))
     assert main(["add", "-Q", "-"]) == 0
-    assert capsys.readouterr().out == "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD\n"
+    out, err = capsys.readouterr()
+    assert out == "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD\n"
+    # go-ipfs-cmds maybeWrapStdin: kubo's hint (with our name) when a terminal stdin is read
+    assert err == "pyipld: Reading from /dev/stdin; send Ctrl-d to stop.\n"
 
 
 def _tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from ..unixfs.importer import import_file
 from ..unixfs.nodes import Metadata
 from ..unixfs.params import PROFILES, ImportParams
 from ..unixfs.tree import AddedEntry, import_paths
-from .add_inputs import Input, collect_inputs, stdin_reader
+from .add_inputs import Input, announce_terminal_stdin, collect_inputs, stdin_reader
 from .add_output import AddOutput, CidEncoder, escape_name, print_line
 from .argv import go_bool
 from .car import add_car_arguments, car_sink_for
@@ -293,6 +293,7 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
 
 def _run_stdin(args: argparse.Namespace, params: ImportParams, sink: BlockSink, out: AddOutput) -> list[CID]:
     bar = Progress(None, label="stdin") if args.progress else None
+    announce_terminal_stdin()
     last = import_file(sys.stdin.buffer, params, sink, jobs=args.jobs, progress=bar.update if bar else None)
     if bar:
         bar.close()

@@ -25,7 +25,8 @@ from typing import IO, Self
 from ..errors import NotFoundError, UsageError
 from ..unixfs.tree import NamedStream
 
-__all__ = ["Input", "collect_inputs", "go_os_error", "is_url", "open_url", "url_base"]
+__all__ = ["STDIN_MESSAGE", "Input", "announce_terminal_stdin", "collect_inputs", "go_os_error", "is_url", "open_url",
+           "stdin_reader", "url_base"]
 
 
 def go_os_error(op: str, path: str, exc: OSError) -> str:
@@ -130,8 +131,22 @@ def collect_inputs(paths: list[str], *, recursive: bool, dereference: bool, stdi
     return entries
 
 
+STDIN_MESSAGE = "pyipld: Reading from /dev/stdin; send Ctrl-d to stop."
+
+
+def announce_terminal_stdin() -> None:
+    """go-ipfs-cmds ``maybeWrapStdin``: a terminal stdin gets kubo's hint on stderr before it is read."""
+    try:
+        terminal = sys.stdin.isatty()
+    except (AttributeError, OSError, ValueError):
+        terminal = False
+    if terminal:
+        print(STDIN_MESSAGE, file=sys.stderr, flush=True)
+
+
 def stdin_reader() -> IO[bytes]:
     """stdin as bytes, without closing the process's stdin when the import is done."""
+    announce_terminal_stdin()
     if _has_fd(sys.stdin):
         return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
     return _Unclosed(sys.stdin.buffer)  # type: ignore[return-value]  # read() and close() are all that is used
