@@ -256,3 +256,17 @@ def test_cat_directory_and_length_zero(tmp_path: Path, capsys: pytest.CaptureFix
                                          (82_854_982, "83 MB"), (1 << 60, "1.2 EB")])
 def test_humanize_bytes_is_go_humanizes(n: int, text: str) -> None:
     assert humanize_bytes(n) == text
+
+
+def test_timeout_keeps_an_outer_alarm(hello: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import signal
+
+    previous = signal.signal(signal.SIGALRM, lambda *a: None)
+    old = signal.setitimer(signal.ITIMER_REAL, 100.0)
+    try:
+        assert run(capsys, "add", "-Q", "--timeout=30s", str(hello))[0] == 0
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 90 < remaining <= 100
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, *old)
+        signal.signal(signal.SIGALRM, previous)
