@@ -450,3 +450,70 @@ def test_oracle_agrees(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
             argv.append(f"{flags[key]}={str(value).lower() if isinstance(value, bool) else value}")
         assert main([*argv, str(tmp_path / path)]) == 0
         assert capsys.readouterr().out.strip() == cid
+
+
+def test_gocar_extract_script(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """go-car cmd/car/testdata/script/extract.txt (go-car@d891b59), step by step."""
+    inputs = shared_path("fixtures", "go-car")
+    monkeypatch.chdir(tmp_path)
+    layout = {"a": [("1", "A"), ("2", "B"), ("3", "C")], "b": [("4", "D"), ("5", "E"), ("6", "F")],
+              "c": [("7", "G"), ("8", "H"), ("9", "I")]}
+    every = {f"{d}/{n}/{f}.txt": f"{d}{n}{f}\n".encode() for d, files in layout.items() for n, f in files}
+
+    def extract(*argv: str, stdin: bytes | None = None) -> tuple[int, bytes, str]:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", _Stdin(io.BytesIO(stdin)))
+        code = main(["car", "extract", *argv])
+        out, err = capsysbinary.readouterr()
+        return code, out, err.decode()
+
+    def tree(root: str) -> dict[str, bytes]:
+        found = {}
+        for base, _, files in os.walk(root):
+            for name in files:
+                path = os.path.join(base, name)
+                found[os.path.relpath(path, root)] = Path(path).read_bytes()
+        return found
+
+    simple, missing = str(inputs / "simple-unixfs.car"), str(inputs / "simple-unixfs-missing-blocks.car")
+    for name in ("actual-full", "actual-stdin", "actual-missing", "actual-partial", "actual-single", "actual-multiple",
+                 "actual-wiki"):
+        os.mkdir(name)
+    # L2-13: full export
+    code, _, err = extract("-f", simple, "-o", "actual-full")
+    assert code == 0 and re.search(r"(?m)^extracted 9 file\(s\)$", err) and tree("actual-full") == every
+    # L16-27: from stdin
+    code, _, err = extract("-f", "-", "-o", "actual-stdin", stdin=Path(simple).read_bytes())
+    assert code == 0 and re.search(r"(?m)^extracted 9 file\(s\)$", err) and tree("actual-stdin") == every
+    # L30-43: missing blocks are skipped with go-car's messages
+    code, _, err = extract("-f", missing, "-o", "actual-missing")
+    assert code == 0
+    for line in ("data for entry not found: /b/4 (skipping...)", "data for entry not found: /b/5/E.txt (skipping...)",
+                 "data for entry not found: /b/6 (skipping...)", "extracted 6 file(s)"):
+        assert err.count(line) == 1, err
+    assert tree("actual-missing") == {k: v for k, v in every.items() if not k.startswith("b/")}
+    # L46-56, L59-69, L72-82: path filters
+    code, _, err = extract("-f", simple, "-o", "actual-partial", "b")
+    assert code == 0 and "extracted 3 file(s)" in err
+    assert tree("actual-partial") == {k: v for k, v in every.items() if k.startswith("b/")}
+    code, _, err = extract("-f", simple, "-o", "actual-single", "/a/2/B.txt")
+    assert code == 0 and "extracted 1 file(s)" in err and tree("actual-single") == {"a/2/B.txt": b"a2B\n"}
+    code, _, err = extract("-f", simple, "-o", "actual-multiple", "/a", "b/6", "/c/7/G.txt")
+    assert code == 0 and "extracted 5 file(s)" in err
+    assert set(tree("actual-multiple")) == {"a/1/A.txt", "a/2/B.txt", "a/3/C.txt", "b/6/F.txt", "c/7/G.txt"}
+    # L85-86: nothing extracted is an error
+    code, _, err = extract("-f", missing, "b")
+    assert code == 1 and re.search(r"(?m)^Error: no files extracted$", err)
+    # L89-91: one file of a sharded directory to stdout
+    wiki = str(inputs / "wikipedia-cryptographic-hash-function.car")
+    code, out, err = extract("-f", wiki, "-o", "-", "wiki/Cryptographic_hash_function")
+    assert code == 0 and re.search(r"(?m)^extracted 1 file\(s\)$", err)
+    assert len(re.findall(rb"(?m)^  <title>Cryptographic hash function</title>$", out)) == 1
+    # L94-103: full extract with lots of missing shards
+    code, _, err = extract("-f", wiki, "-o", "actual-wiki")
+    assert code == 0 and re.search(r"(?m)^extracted 1 file\(s\)$", err)
+    assert err.count("data for entry not found for 570 unknown sharded entries (skipped...)\n") == 1
+    for name in ("wiki/1969_Men's_World_Ice_Hockey_Championships", "wiki/Wrestle_mania_30", "zimdump_version",
+                 "favicon.ico", "index.html"):
+        assert err.count(f"data for entry not found: /{name} (skipping...)\n") == 1, name

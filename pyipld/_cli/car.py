@@ -84,15 +84,17 @@ def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progre
     return Progress(total, label=label) if want else None
 
 
-def _source(path: str) -> str | IO[bytes]:
-    """A path, or for ``-`` stdin copied to a temporary file (reading a CAR needs to seek)."""
+@contextlib.contextmanager
+def _source(path: str) -> Iterator[str | IO[bytes]]:
+    """A path, or for ``-`` stdin copied to a temporary file (reading a CAR needs to seek), closed at the end."""
     if path != "-":
-        return path
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the command
-    while chunk := sys.stdin.buffer.read(1 << 20):
-        spool.write(chunk)
-    spool.seek(0)
-    return spool
+        yield path
+        return
+    with tempfile.TemporaryFile() as spool:
+        while chunk := sys.stdin.buffer.read(1 << 20):
+            spool.write(chunk)
+        spool.seek(0)
+        yield spool
 
 
 def _codec_name(code: int) -> str:
@@ -177,7 +179,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     try:
         if args.unixfs or args.unixfs_blocks:
             return _ls_unixfs(args, out)
-        with CarFile(_source(args.car)) as car:
+        with _source(args.car) as src, CarFile(src) as car:
             for section in car.iter_sections():
                 cid = CID.from_bytes(section.cid)
                 if args.verbose:
@@ -197,7 +199,7 @@ def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
     with ``--unixfs-blocks`` its CID first; the roots themselves are not printed."""
     if args.car == "-":
         raise ConfigError("must provide file to read from. unixfs reading requires random access")
-    with CarBlockstore(_source(args.car), verify=True) as bs:
+    with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         missing: list[str] = []
         dirs: set[tuple[bytes, ...]] = set()
 
@@ -263,7 +265,7 @@ def describe_dagpb(block: bytes) -> str:
 
 
 def _cmd_roots(args: argparse.Namespace) -> int:
-    with CarFile(_source(args.car)) as car:
+    with _source(args.car) as src, CarFile(src) as car:
         for root in car.roots:
             _out(str(root))
     return 0
@@ -273,7 +275,7 @@ def _cmd_roots(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    with CarFile(_source(args.car)) as car:
+    with _source(args.car) as src, CarFile(src) as car:
         lines = [f"Version: {car.version}"]
         if car.v2_header is not None:
             h = car.v2_header
@@ -333,7 +335,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    with CarFile(_source(args.car)) as car:
+    with _source(args.car) as src, CarFile(src) as car:
         if not car.roots:
             raise CarError("no roots")
         h = car.v2_header
@@ -441,12 +443,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         car_path = args.car
     else:
         raise ConfigError("extract needs a CAR file (-f FILE or a positional argument)")
-    out_dir = os.path.abspath(args.output)
-    if not os.path.isdir(out_dir):
+    out_dir = None if args.output == "-" else os.path.abspath(args.output)  # go-car: -o - writes files to stdout
+    if out_dir is not None and not os.path.isdir(out_dir):
         os.makedirs(out_dir, exist_ok=True)
     filters = ["/" + p.strip("/") for p in paths]
     extracted = 0
-    with CarBlockstore(_source(car_path), verify=True) as bs:
+    with _source(car_path) as src, CarBlockstore(src, verify=True) as bs:
         for root in bs.roots:
             try:
                 root_node = load_node(bs, root.bytes)
@@ -455,7 +457,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                 continue
             if _kind(root_node) == "file":
                 if not filters:
-                    _write_file(out_dir, _safe_name(str(root), ""), _file_bytes(bs, root.bytes))
+                    if out_dir is None:
+                        _to_stdout(_file_bytes(bs, root.bytes))
+                    else:
+                        _write_file(out_dir, _safe_name(str(root), ""), _file_bytes(bs, root.bytes))
                     extracted += 1
                 continue
             extracted += _extract_tree(bs, root.bytes, out_dir, filters, verbose=args.verbose)
@@ -482,7 +487,15 @@ def _file_bytes(bs: CarBlockstore, cid: bytes) -> Iterator[bytes]:
     return UnixFSReader(bs, cid, verify=False).iter_range()
 
 
-def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[str], *, verbose: bool = False) -> int:
+def _to_stdout(chunks: Iterator[bytes]) -> None:
+    out = sys.stdout.buffer
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
+
+
+def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str | None, filters: list[str], *,
+                  verbose: bool = False) -> int:
     """go-car's extract walk: path filters, and entries whose blocks are absent skipped with a message."""
     count = 0
     stack: list[tuple[list[str], bytes]] = [([], root)]
@@ -501,15 +514,19 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[st
         if kind == "directory":
             missing: list[bytes] = []
             children = list(iter_directory(bs, node, missing.append))
-            if missing:
-                print(f"data for entry not found for {len(missing)} unknown sharded sub-tree(s) under "
-                      f"{path or '/'} (skipped...)", file=sys.stderr)
+            if missing and take:  # go-car's text; a path looked up through the shard reports nothing
+                print(f"data for entry not found for {len(missing)} unknown sharded entries (skipped...)",
+                      file=sys.stderr)
             for entry in reversed(children):
                 name = entry.name.decode("utf-8", "surrogateescape")
                 stack.append((parts + [_safe_name(name, path)], entry.cid.bytes))
-            if take:
+            if take and out_dir is not None:
                 _ensure_dir(out_dir, parts)
+        elif kind == "file" and take and out_dir is None:
+            _to_stdout(_file_bytes(bs, cid))  # go-car extractFile with no output name
+            count += 1
         elif kind == "file" and take:
+            assert out_dir is not None
             directory = _ensure_dir(out_dir, parts[:-1])
             try:
                 _write_file(directory, parts[-1], _file_bytes(bs, cid))
@@ -520,6 +537,8 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[st
             if verbose:  # go-car -v: each written entry's output path on stderr
                 print(os.path.join(directory, parts[-1]), file=sys.stderr)
         elif kind == "symlink" and take:
+            if out_dir is None:
+                raise ConfigError("cannot extract a symlink to stdout")
             directory = _ensure_dir(out_dir, parts[:-1])
             assert node.data is not None
             _write_symlink(directory, parts[-1], node.data.data or b"")
@@ -626,7 +645,7 @@ def _split_target(bs: CarBlockstore, target: str) -> bytes:
 def _cmd_cat(args: argparse.Namespace) -> int:
     if args.offset < 0 or (args.length is not None and args.length < 0):
         raise ConfigError("--offset and --length must not be negative")
-    with CarBlockstore(_source(args.car), verify=True) as bs:
+    with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         cid = _split_target(bs, args.target)
         out = sys.stdout.buffer
         for chunk in UnixFSReader(bs, cid, verify=False).iter_range(args.offset, args.length):
@@ -636,7 +655,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
 
 def _cmd_get_block(args: argparse.Namespace) -> int:
-    with CarBlockstore(_source(args.car), verify=True) as bs:
+    with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         data = bs.get(CID.decode(args.cid))
     if args.out and args.out != "-":
         with atomic_output(args.out) as out:
@@ -650,7 +669,7 @@ def _cmd_get_block(args: argparse.Namespace) -> int:
 def _cmd_get_dag(args: argparse.Namespace) -> int:
     from ..car.export import export_dag
 
-    with CarBlockstore(_source(args.car), verify=True) as bs:
+    with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         root = _split_target(bs, args.cid)
         with open_car_sink(args.out, args.version, [CID.from_bytes(root)]) as sink:
             stats = export_dag(bs, root, sink, local_only=args.local_only)
@@ -665,7 +684,7 @@ def _cmd_filter(args: argparse.Namespace) -> int:
     else:
         text = sys.stdin.read()
     wanted = {CID.decode(line).multihash for line in text.split() if line.strip()}
-    with CarFile(_source(args.car)) as car:
+    with _source(args.car) as src, CarFile(src) as car:
         version = args.version or car.version
         kept_roots = [r for r in car.roots if (r.multihash in wanted) != args.inverse]
         if not kept_roots:
@@ -732,7 +751,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = cs.add_parser("extract", aliases=["x"], help="write the UnixFS files of a CAR to a directory")
     q.add_argument("-f", "--file", metavar="CAR", help="the CAR file")
-    q.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
+    q.add_argument("-o", "--output", default=".", metavar="DIR",
+                   help="output directory (default .); - writes the files' bytes to stdout")
     q.add_argument("-v", "--verbose", action="store_true", help="print each extracted path on stderr")
     q.add_argument("car", nargs="?", metavar="CAR")
     q.add_argument("paths", nargs="*", metavar="PATH", help="only these paths")
