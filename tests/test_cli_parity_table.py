@@ -242,6 +242,8 @@ def _rows() -> list[Row]:
         Row(GOCAR + "testdata/script/verify.txt L2-3", ("car", "verify", "{gocar}/sample-wrapped-v2.car"), ""),
         Row(GOCAR + "testdata/script/list.txt L3-6 (count of ^bafy lines)", ("car", "list", "{gocar}/sample-v1.car"),
             ANY, stdout_re=r"(?:(?:bafy|bafk)\S+\n){1049}"),
+        Row(GOCAR + "testdata/script/list.txt L15-17 (the l alias)", ("car", "l", "{gocar}/sample-v1.car"),
+            ANY, stdout_re=r"(?:(?:bafy|bafk)\S+\n){1049}"),
         Row(GOCAR + "testdata/script/extract.txt L2-4", ("car", "extract", "-f", "{gocar}/simple-unixfs.car",
                                                         "-o", "actual-full"), "", r"(?m)^extracted 9 file\(s\)$"),
         Row(GOCAR + "testdata/script/extract.txt L85-86", ("car", "extract", "-f",
