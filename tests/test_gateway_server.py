@@ -6,6 +6,7 @@ Servers run on 127.0.0.1 (port 0), in-process through :func:`serve_in_thread` or
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import socket
@@ -17,11 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyipld import cli
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.car.v1 import CarV1Reader
 from pyipld.cid import CID
+from pyipld.errors import PyipldError
 from pyipld.http.gateway import GatewayRequest, plan_response
 from pyipld.http.server import ServerConfig, _hypercorn_config, serve_in_thread
 from pyipld.unixfs.importer import import_bytes
@@ -229,3 +233,44 @@ def test_cli_serves_cars(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=20)  # waits, and closes the pipes
+
+
+# -- the request rules never raise, whatever arrives ---------------------------------------------
+
+_SEGMENTS = st.sampled_from([b"ipfs", b"ipns", b"bafkqaaa", b"bafkqaaa%2F", b"QmYdxQx5S72K2or7QaVvjfarGsyYf8powqrcs7uBXEkcJo",
+                              b"bafyaabakaieac", b"bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba",
+                              b"mAXASIP", b"%ff", b"..", b".", b"", b"a",
+                              str(CID(1, 0x70, b"\x00\x03abc")).encode(),  # identity dag-pb holding garbage
+                              str(CID(1, 0x71, b"\x00\x02\xa1\x61")).encode(),  # truncated dag-cbor
+                              str(CID(1, 0x55, b"\x13\x02ab")).encode()])  # unsupported hash function
+_QUERY = st.lists(st.tuples(st.sampled_from(["format", "dag-scope", "entity-bytes", "car-version", "car-dups",
+                                             "car-order", "filename", "x"]),
+                            st.sampled_from(["raw", "car", "all", "entity", "block", "0:*", "-5:-9", "1", "y", "n",
+                                             "dfs", "", "\u00e9", "%zz"])), max_size=5)
+_HEADERS = st.lists(st.tuples(st.sampled_from(["accept", "range", "if-none-match", "cache-control"]),
+                              st.text(max_size=40)), max_size=4)
+
+
+@pytest.mark.parametrize("cid", [CID(1, 0x70, b"\x00\x03abc"), CID(1, 0x71, b"\x00\x02\xa1\x61")])
+def test_inline_data_that_does_not_decode_is_a_bad_request(cid: CID) -> None:
+    """A path below an identity CID whose bytes are not valid dag-pb/dag-cbor: 400, not 500."""
+    for query in (b"format=car", b"format=raw"):
+        plan = plan_response(MemoryBlockstore(), GatewayRequest("GET", f"/ipfs/{cid}/x".encode(), query))
+        assert plan.status == 400 and b"does not decode" in plan.body
+
+
+@settings(max_examples=300, deadline=None)
+@given(method=st.sampled_from(["GET", "HEAD", "POST"]), segments=st.lists(_SEGMENTS, max_size=5),
+       query=_QUERY, headers=_HEADERS, raw_tail=st.binary(max_size=20))
+def test_plan_never_raises(method: str, segments: list[bytes], query: list[tuple[str, str]],
+                           headers: list[tuple[str, str]], raw_tail: bytes) -> None:
+    from urllib.parse import urlencode
+
+    store = MemoryBlockstore()
+    path = b"/" + b"/".join(segments) + raw_tail
+    plan = plan_response(store, GatewayRequest(method, path, urlencode(query).encode(), headers))
+    assert 200 <= plan.status < 600 and plan.status != 500
+    if plan.stream is not None:
+        with contextlib.suppress(PyipldError):  # the stream may abort (the transport closes the connection)
+            for _ in plan.stream:
+                pass
