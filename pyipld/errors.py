@@ -15,12 +15,14 @@ __all__ = [
     "DagPBError",
     "DecodeError",
     "GatewayError",
+    "GatewayRequestError",
     "GatewayTimeoutError",
     "IncompleteResponseError",
     "IntegrityError",
     "LimitExceededError",
     "LocalProtocolError",
     "NotFoundError",
+    "PathNotFoundError",
     "PeerTimeoutError",
     "ProtocolError",
     "PyipldError",
@@ -89,6 +91,18 @@ class NotFoundError(PyipldError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class PathNotFoundError(NotFoundError):
+    """A path segment that names nothing: no such link or map key, or a segment below a file."""
+
+
+class GatewayRequestError(PyipldError, ValueError):
+    """A trustless-gateway request that cannot be answered as asked (HTTP 400).
+
+    A bad ``dag-scope``, ``entity-bytes`` or CAR parameter, or a byte range that
+    starts past the end of the file.
+    """
 
 
 class UnsafePathError(PyipldError, ValueError):

@@ -17,41 +17,21 @@ The standard library's ``http.server`` does the HTTP; each test server is on
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pyipld.blockstore import MemoryBlockstore
-from pyipld.car.export import iter_dag
-from pyipld.car.v1 import encode_header
 from pyipld._varint import encode_varint
+from pyipld.blockstore import MemoryBlockstore
+from pyipld.car.v1 import encode_header
 from pyipld.cid import CID, RAW
-from pyipld.errors import PyipldError
-from pyipld.http._request import EntityBytes, parse_entity_bytes
-from pyipld.unixfs.reader import UnixFSReader
-from pyipld.unixfs.resolve import resolve_path
-from pyipld.unixfs.walk import load_node
-
-import hashlib
+from pyipld.errors import NotFoundError, PyipldError
+from pyipld.http.traversal import CarScope, iter_scope_blocks, parse_entity_bytes
 
 MODES = ("flip", "truncate", "swap", "oversized", "content-type", "endless", "stall", "redirect", "missing")
-
-
-class _Recorder:
-    def __init__(self, store: MemoryBlockstore) -> None:
-        self.store = store
-        self.seen: list[bytes] = []
-
-    def has(self, cid: bytes) -> bool:
-        return self.store.has(cid)
-
-    def get(self, cid: bytes) -> bytes:
-        data = self.store.get(cid)
-        if cid not in self.seen:
-            self.seen.append(cid)
-        return data
 
 
 def raw_cid(data: bytes) -> bytes:
@@ -63,28 +43,10 @@ def section(cid: bytes, data: bytes) -> bytes:
 
 
 def scope_blocks(store: MemoryBlockstore, root: CID, path: list[str], scope: str,
-                 entity: EntityBytes | None) -> list[bytes]:
-    """The CIDs a correct gateway sends, in DFS order without duplicates."""
-    rec = _Recorder(store)
-    text = str(root) + "".join("/" + p for p in path)
-    target = resolve_path(rec, text).cid if path else root
-    rec.get(target.bytes)
-    if scope == "block":
-        return rec.seen
-    if scope == "entity" or entity is not None:
-        if target.codec == RAW or load_node(store, target).kind == "file":
-            reader = UnixFSReader(rec, target)
-            size = reader.size
-            rng = (entity or EntityBytes(0, None)).resolve(size)
-            if rng is not None:
-                for _ in reader.iter_range(rng[0], rng[1] - rng[0] + 1):
-                    pass
-        return rec.seen
-    out = list(rec.seen)
-    for cid, _ in iter_dag(store, target):
-        if cid not in out:
-            out.append(cid)
-    return out
+                 entity: tuple[int, int | None] | None) -> list[bytes]:
+    """The CIDs a correct gateway sends (the shared traversal: DFS, no duplicates)."""
+    car_scope = CarScope(root, tuple(p.encode() for p in path), scope, entity)  # type: ignore[arg-type]
+    return [cid for cid, _ in iter_scope_blocks(store, car_scope)]
 
 
 class Gateway:
@@ -107,7 +69,7 @@ class Gateway:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 gateway.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 try:
                     gateway.answer(self)
@@ -130,7 +92,7 @@ class Gateway:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> Gateway:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -215,8 +177,15 @@ class Gateway:
         self._stop.wait(30)
 
     def _car(self, h: http.server.BaseHTTPRequestHandler, root: CID, path: list[str], query: dict[str, str]) -> None:
-        entity = parse_entity_bytes(query["entity-bytes"]) if "entity-bytes" in query else None
-        cids = scope_blocks(self.store, root, path, query.get("dag-scope", "all"), entity)
+        try:
+            entity = parse_entity_bytes(query["entity-bytes"]) if "entity-bytes" in query else None
+            cids = scope_blocks(self.store, root, path, query.get("dag-scope", "all"), entity)
+        except NotFoundError as exc:
+            self._send(h, 404, "text/plain", iter([str(exc).encode()]), len(str(exc).encode()))
+            return
+        except PyipldError as exc:
+            self._send(h, 400, "text/plain", iter([str(exc).encode()]), len(str(exc).encode()))
+            return
         blocks = [(c, self.store.get(c)) for c in cids if CID.from_bytes(c).hash_code != 0]
         ctype = "application/vnd.ipld.car; version=1; order=dfs; dups=n"
         mode = self.mode

@@ -1,22 +1,43 @@
-"""Trustless HTTP retrieval: a verifying gateway client and a delegated-routing client.
+"""Trustless HTTP: a verifying gateway client, delegated routing, and the block selection
+shared by the server and the client.
 
     from pyipld.http import GatewayBlockSource
     source = GatewayBlockSource(["http://127.0.0.1:8080"])   # a BlockSource: get(cid) verified, has(cid)
 
-See docs/gateway.md.
+:mod:`pyipld.http.traversal` decides which blocks answer a ``?format=car`` request
+(path blocks, then the terminal element per ``dag-scope``/``entity-bytes``), with
+no I/O of its own; the client runs it over what a gateway sent. See docs/gateway.md.
 """
 
 from __future__ import annotations
 
-from ._request import EntityBytes, gateways_from_environment, http_multiaddr_to_url, parse_entity_bytes
+from ._request import gateways_from_environment, http_multiaddr_to_url
 from .client import GatewayClient
 from .source import GatewayBlockSource
+from .traversal import (
+    DAG_SCOPES,
+    CarScope,
+    DagScope,
+    ResolvedScope,
+    format_entity_bytes,
+    iter_scope_blocks,
+    iter_terminal_blocks,
+    parse_entity_bytes,
+    resolve_scope,
+)
 
 __all__ = [
-    "EntityBytes",
+    "DAG_SCOPES",
+    "CarScope",
+    "DagScope",
     "GatewayBlockSource",
     "GatewayClient",
+    "ResolvedScope",
+    "format_entity_bytes",
     "gateways_from_environment",
     "http_multiaddr_to_url",
+    "iter_scope_blocks",
+    "iter_terminal_blocks",
     "parse_entity_bytes",
+    "resolve_scope",
 ]

@@ -15,19 +15,18 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 from urllib.parse import quote, urlsplit
 
 from ..cid import CID
 from ..errors import ConfigError, GatewayError
+from .traversal import DAG_SCOPES, DagScope, format_entity_bytes
 
 __all__ = [
     "CAR_MEDIA_TYPE",
     "MAX_BLOCK_BYTES",
     "RAW_MEDIA_TYPE",
     "CarParams",
-    "DagScope",
-    "EntityBytes",
     "GatewayRequest",
     "car_request",
     "check_raw_content_type",
@@ -36,7 +35,6 @@ __all__ = [
     "http_multiaddr_to_url",
     "normalize_gateway_url",
     "parse_car_content_type",
-    "parse_entity_bytes",
     "raw_request",
 ]
 
@@ -45,8 +43,6 @@ CAR_MEDIA_TYPE: Final = "application/vnd.ipld.car"
 # Trustless gateway spec "Block Limits" (SHOULD); boxo httpnet and Helia's client use 2 MiB too.
 MAX_BLOCK_BYTES: Final = 2 << 20
 
-DagScope = Literal["block", "entity", "all"]
-_SCOPES: Final = ("block", "entity", "all")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,50 +51,6 @@ class GatewayRequest:
 
     path_query: str
     headers: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EntityBytes:
-    """``entity-bytes=from:to``: inclusive; ``to=None`` is ``*``; negatives count from the end."""
-
-    start: int
-    end: int | None
-
-    def __str__(self) -> str:
-        return f"{self.start}:{'*' if self.end is None else self.end}"
-
-    def resolve(self, size: int) -> tuple[int, int] | None:
-        """``(first, last)`` byte indexes (inclusive) inside a file of ``size`` bytes, or None if empty.
-
-        The rules of the spec and boxo ``backend_blocks.go``: a negative ``from`` is
-        ``max(size + from, 0)``; ``*`` is ``size - 1``; a negative ``to`` is ``size + to``;
-        ``to`` past the end is clamped to the end.
-        """
-        first = self.start if self.start >= 0 else max(size + self.start, 0)
-        last = size - 1 if self.end is None else (self.end if self.end >= 0 else size + self.end)
-        last = min(last, size - 1)
-        if first > last or first >= size:
-            return None
-        return first, last
-
-
-def parse_entity_bytes(text: str) -> EntityBytes:
-    """Parse ``from:to`` (``to`` may be ``*``); the checks boxo makes (``gateway.go``).
-
-    Raises:
-        ConfigError: not two integers, or ``from > to`` with both of the same sign.
-    """
-    parts = text.split(":")
-    if len(parts) != 2:
-        raise ConfigError(f"entity-bytes must be FROM:TO, got {text!r}")
-    try:
-        start = int(parts[0], 10)
-        end = None if parts[1] == "*" else int(parts[1], 10)
-    except ValueError:
-        raise ConfigError(f"entity-bytes must be integers or '*', got {text!r}") from None
-    if end is not None and (start >= 0) == (end >= 0) and start > end:
-        raise ConfigError(f"entity-bytes: from {start} is after to {end}")
-    return EntityBytes(start, end)
 
 
 def _cid_text(cid: CID | bytes | str) -> str:
@@ -111,19 +63,19 @@ def raw_request(cid: CID | bytes | str) -> GatewayRequest:
 
 
 def car_request(root: CID | bytes | str, path: Sequence[str] = (), *, dag_scope: DagScope = "all",
-                entity_bytes: EntityBytes | None = None, dups: bool = False) -> GatewayRequest:
+                entity_bytes: tuple[int, int | None] | None = None, dups: bool = False) -> GatewayRequest:
     """``GET /ipfs/{root}/{path}?format=car&dag-scope=…`` asking for ``order=dfs`` and ``dups=n``.
 
     The CAR parameters go both into ``Accept`` (the only place Helia reads them) and
     into ``car-order``/``car-dups`` (which win over ``Accept`` on boxo).
     """
-    if dag_scope not in _SCOPES:
-        raise ConfigError(f"dag-scope must be one of {', '.join(_SCOPES)}, got {dag_scope!r}")
+    if dag_scope not in DAG_SCOPES:
+        raise ConfigError(f"dag-scope must be one of {', '.join(DAG_SCOPES)}, got {dag_scope!r}")
     segments = "".join("/" + quote(p, safe="") for p in path)
     dups_text = "y" if dups else "n"
     query = f"format=car&dag-scope={dag_scope}"
     if entity_bytes is not None:
-        query += f"&entity-bytes={entity_bytes}"
+        query += f"&entity-bytes={format_entity_bytes(entity_bytes)}"
     query += f"&car-version=1&car-order=dfs&car-dups={dups_text}"
     accept = f"{CAR_MEDIA_TYPE}; version=1; order=dfs; dups={dups_text}"
     return GatewayRequest(f"/ipfs/{_cid_text(root)}{segments}?{query}", (("Accept", accept),))

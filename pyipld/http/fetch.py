@@ -4,8 +4,9 @@ Each function sends one CAR request (``order=dfs``, ``dups=n`` asked for) and dr
 a walk over :class:`~pyipld.http.car_fetch.CarStreamSource`, so a block is used only
 after it was hash-checked and the walk ends only when every block it needs arrived:
 
-* the path is proven block by block from the root CID (basic and HAMT directories,
-  :func:`pyipld.unixfs.resolve.resolve_path`); the CAR header roots are ignored;
+* the path is proven block by block from the root CID by the traversal the server
+  uses (:func:`pyipld.http.traversal.resolve_scope`: basic and HAMT directories,
+  dag-cbor/dag-json links); the CAR header roots are ignored;
 * a whole DAG is walked like ``ipfs dag export`` (dag-pb, dag-cbor, dag-json, raw);
 * a byte range is read by :class:`~pyipld.unixfs.reader.UnixFSReader`, which asks for
   exactly the blocks covering the range — the set an ``entity-bytes`` answer holds.
@@ -26,13 +27,14 @@ from ..blockstore import BlockSink
 from ..car.export import iter_dag
 from ..car.sink import open_car_sink
 from ..cid import CID
-from ..errors import GatewayError, IntegrityError, NotFoundError
+from ..errors import GatewayError, IntegrityError, NotFoundError, UnixFSError
 from ..unixfs.reader import UnixFSFile, UnixFSReader
-from ..unixfs.resolve import resolve_path, split_path
-from ._request import DagScope, EntityBytes, car_request
+from ..unixfs.resolve import split_path
+from ._request import car_request
 from .car_fetch import CarStreamSource
 from .client import GatewayClient
 from .source import GatewayBlockSource
+from .traversal import CarScope, DagScope, iter_scope_blocks, resolve_scope
 
 __all__ = [
     "FetchResult",
@@ -69,8 +71,15 @@ def _text_path(path: str | CID) -> tuple[CID, tuple[str, ...]]:
 
 
 def _terminal(source: CarStreamSource, path: str | CID) -> CID:
+    """Prove ``path`` block by block from its root with the shared traversal; the CID it reaches."""
     root, components = split_path(path)
-    return resolve_path(source, path).cid if components else root
+    if not components:
+        return root
+    resolved = resolve_scope(source, CarScope(root, components, "block"))
+    if resolved.inner:
+        inner = "/".join(p.decode("utf-8", "replace") for p in resolved.inner)
+        raise UnixFSError(f"{path}: ends inside block {resolved.terminal_cid} at {inner!r}, not at a block")
+    return resolved.terminal_cid
 
 
 def resolve(gateways: GatewayClient | Sequence[str], path: str | CID, **options: Any) -> CID:
@@ -143,12 +152,10 @@ def fetch_car(gateways: GatewayClient | Sequence[str], path: str | CID, out: str
             client.close()
 
 
-def _entity_range(offset: int, length: int | None) -> EntityBytes | None:
+def _entity_range(offset: int, length: int | None) -> tuple[int, int | None] | None:
     if offset == 0 and length is None:
         return None
-    if length is None:
-        return EntityBytes(offset, None)
-    return EntityBytes(offset, offset + max(length, 1) - 1)
+    return (offset, None if length is None else offset + max(length, 1) - 1)
 
 
 def iter_file(gateways: GatewayClient | Sequence[str], path: str | CID, *, offset: int = 0,
@@ -177,20 +184,18 @@ def iter_file(gateways: GatewayClient | Sequence[str], path: str | CID, *, offse
 
 
 def iter_scope(gateways: GatewayClient | Sequence[str], path: str | CID, *, dag_scope: DagScope = "all",
-               entity_bytes: EntityBytes | None = None, **options: Any) -> Iterator[tuple[bytes, bytes]]:
+               entity_bytes: tuple[int, int | None] | None = None, **options: Any) -> Iterator[tuple[bytes, bytes]]:
     """``(cid, block)`` of exactly what a trustless gateway must send for this request, all verified.
 
     The shared server traversal decides the blocks (path blocks, then the scope);
     raises :class:`~pyipld.errors.IncompleteResponseError` when gateways left one out.
     """
-    from .traversal import CarScope, iter_scope_blocks  # the walk the server uses too
-
     client, own = _client(gateways, **options)
     try:
         root, segments = _text_path(path)
         request = car_request(root, segments, dag_scope=dag_scope, entity_bytes=entity_bytes)
         with CarStreamSource(client, request) as source:
-            yield from iter_scope_blocks(source, CarScope(root, segments, dag_scope, entity_bytes))
+            yield from iter_scope_blocks(source, CarScope(root, tuple(s.encode('utf-8', 'surrogateescape') for s in segments), dag_scope, entity_bytes))
             source.finished()
     finally:
         if own:
@@ -247,7 +252,7 @@ class GatewayFile(io.RawIOBase):
         return self._pos
 
     def _fetch(self, pos: int, count: int) -> bytes:
-        request = car_request(self._cid, dag_scope="entity", entity_bytes=EntityBytes(pos, pos + count - 1))
+        request = car_request(self._cid, dag_scope="entity", entity_bytes=(pos, pos + count - 1))
         with CarStreamSource(self._client, request) as source:
             data = b"".join(UnixFSReader(source, self._cid, verify=False).iter_range(pos, count))
             source.finished()
