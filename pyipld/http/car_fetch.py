@@ -38,6 +38,7 @@ import httpx
 from ..car.v1 import CarEnded, CarV1Decoder, HeaderRead, Section
 from ..cid import CID
 from ..errors import (
+    CarError,
     GatewayError,
     IncompleteResponseError,
     LimitExceededError,
@@ -50,7 +51,6 @@ from .client import GatewayClient, combine_errors
 __all__ = ["CarStreamSource"]
 
 _MEMORY_BYTES: Final = 32 << 20  # parked blocks held in RAM before the temporary file is used
-_WASTE_BYTES: Final = 64 << 20  # duplicates/unexpected blocks tolerated per response (+ useful bytes)
 _CID_ROOM: Final = 128  # a section is CID + block; CIDs are far shorter than this
 _RECENT: Final = 64  # delivered blocks kept for a traversal that asks twice
 
@@ -103,17 +103,18 @@ class CarStreamSource:
         client: the gateways.
         request: the CAR request (see :func:`pyipld.http._request.car_request`).
         memory_bytes: early blocks kept in RAM before spilling to a temporary file.
-        waste_bytes: duplicate/unexpected bytes allowed per response beyond the useful ones.
+        waste_bytes: duplicate/unexpected bytes allowed per response beyond the useful ones
+            (default: the client's ``max_waste_bytes``).
 
     Use as a context manager (it holds an open response). ``order`` and ``dups`` of
     the current response are in :attr:`order` / :attr:`dups`.
     """
 
     def __init__(self, client: GatewayClient, request: GatewayRequest, *, memory_bytes: int = _MEMORY_BYTES,
-                 waste_bytes: int = _WASTE_BYTES, max_block_bytes: int | None = None) -> None:
+                 waste_bytes: int | None = None, max_block_bytes: int | None = None) -> None:
         self.client = client
         self.request = request
-        self.waste_bytes = waste_bytes
+        self.waste_bytes = client.max_waste_bytes if waste_bytes is None else waste_bytes
         self.max_block_bytes = max_block_bytes or client.max_block_bytes or MAX_BLOCK_BYTES
         self.order: str | None = None
         self.dups: bool | None = None
@@ -223,7 +224,11 @@ class CarStreamSource:
             decoder.receive_data(chunk)
             yield from _drain(decoder)
         decoder.receive_data(b"")
-        yield from _drain(decoder)
+        try:
+            yield from _drain(decoder)
+        except CarError as exc:  # the body ended inside the header or a section
+            raise IncompleteResponseError(f"{self.gateway}: the CAR stops in the middle: {exc}",
+                                          url=self.gateway) from exc
 
     def _close_response(self) -> None:
         self._sections = None

@@ -89,6 +89,8 @@ class GatewayClient:
         race: ask every gateway for a raw block at once; the first verified answer wins.
         backoff_s, max_backoff_s: back-off after failures (see the module docstring).
         max_block_bytes: refuse blocks over this (default 2 MiB, the spec's limit).
+        max_waste_bytes: duplicate or unrequested CAR bytes tolerated per response,
+            beyond the useful ones, before a gateway is given up on (an endless body).
         max_connections: pooled connections in total.
         transport: an ``httpx.BaseTransport`` (tests); default a real one.
         trust_env: let httpx read proxy settings from the environment.
@@ -99,7 +101,7 @@ class GatewayClient:
 
     def __init__(self, gateways: Sequence[str], *, timeout: float = 30.0, connect_timeout: float | None = None,
                  race: bool = False, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
-                 max_block_bytes: int = MAX_BLOCK_BYTES, max_connections: int = 64,
+                 max_block_bytes: int = MAX_BLOCK_BYTES, max_waste_bytes: int = 64 << 20, max_connections: int = 64,
                  transport: httpx.BaseTransport | None = None, trust_env: bool = True) -> None:
         from ..errors import ConfigError
 
@@ -111,6 +113,7 @@ class GatewayClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.max_block_bytes = max_block_bytes
+        self.max_waste_bytes = max_waste_bytes
         self.stats = GatewayStats()
         self._health = {g: _Health() for g in self.gateways}
         self._lock = threading.Lock()

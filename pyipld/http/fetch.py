@@ -205,15 +205,16 @@ def iter_scope(gateways: GatewayClient | Sequence[str], path: str | CID, *, dag_
 class GatewayFile(io.RawIOBase):
     """A seekable, read-only, verified file over gateways (see :func:`open_file`).
 
-    A read fetches only the blocks covering the bytes asked for, with one
-    ``entity-bytes`` CAR request; sequential reads double the window (up to
-    ``max_window`` bytes, held in memory) so streaming costs few requests. If the
+    A read fetches only the blocks covering the bytes asked for (at least
+    ``min_window`` bytes), with one ``entity-bytes`` CAR request; sequential reads
+    double the window (up to ``max_window`` bytes, held in memory), so streaming
+    costs few requests while a random read costs about its own size. If the
     gateways cannot answer that way (no CAR support, too much unrequested data), the
     file switches to ``?format=raw`` blocks along the path (internal nodes cached).
     """
 
     def __init__(self, client: GatewayClient, cid: CID, *, own_client: bool = False,
-                 min_window: int = 256 << 10, max_window: int = 64 << 20) -> None:
+                 min_window: int = 0, max_window: int = 64 << 20) -> None:
         super().__init__()
         self._client = client
         self._own_client = own_client
@@ -273,7 +274,8 @@ class GatewayFile(io.RawIOBase):
         inside = self._ahead_pos <= pos < self._ahead_pos + len(self._ahead)
         if not inside:
             sequential = pos == self._ahead_pos + len(self._ahead) and self._ahead
-            self._window = min(self._window * 2, self.max_window) if sequential else self.min_window
+            self._window = min(max(self._window * 2, want), self.max_window) if sequential else \
+                max(want, self.min_window)
             count = min(max(want, self._window), self.size - pos)
             try:
                 self._ahead, self._ahead_pos = self._fetch(pos, count), pos
