@@ -47,23 +47,23 @@ from pyipld.unixfs.params import ImportParams
 
 from ._gateway import MODES, raw_cid, section, serve
 from ._gateway_fixtures import (
-    A,
     A_SUBDIR,
     ASCII,
-    B,
     B_SUBDIR,
-    C,
-    D,
     DOCUMENT,
-    E,
-    F,
     F0,
     F2,
     HELLO,
-    L,
-    M,
     SHARD_1,
     SHARD_685,
+    A,
+    B,
+    C,
+    D,
+    E,
+    F,
+    L,
+    M,
     hamt_all_ok,
     load_store,
     names,
@@ -327,17 +327,17 @@ def test_unknown_order_with_duplicates_is_spooled(file_store: tuple[MemoryBlocks
 
 def test_random_access_file_fetches_only_the_range(file_store: tuple[MemoryBlockstore, CID]) -> None:
     store, root = file_store
-    with serve(store) as gw, GatewayClient([gw.url], timeout=5) as client:
-        with open_file(client, str(root), buffering=0) as f:
-            before = client.stats.bytes_received
-            f.seek(600_000)
-            assert f.read(100_000) == DATA[600_000:700_000]
-            got = client.stats.bytes_received - before
-            assert got < 100_000 + 3 * 65_536 + 4096  # the 2-3 leaves covering it, not the file
-            f.seek(-10, os.SEEK_END)
-            assert f.read() == DATA[-10:]
-            f.seek(0)
-            assert f.read(5) == DATA[:5]
+    with serve(store) as gw, GatewayClient([gw.url], timeout=5) as client, \
+            open_file(client, str(root), buffering=0) as f:
+        before = client.stats.bytes_received
+        f.seek(600_000)
+        assert f.read(100_000) == DATA[600_000:700_000]
+        got = client.stats.bytes_received - before
+        assert got < 100_000 + 3 * 65_536 + 4096  # the 2-3 leaves covering it, not the file
+        f.seek(-10, os.SEEK_END)
+        assert f.read() == DATA[-10:]
+        f.seek(0)
+        assert f.read(5) == DATA[:5]
 
 
 def hostile_cases() -> list[str]:
@@ -384,18 +384,18 @@ def test_hostile_raw_blocks(file_store: tuple[MemoryBlockstore, CID], mode: str)
 
 def test_all_gateways_failing_lists_each(file_store: tuple[MemoryBlockstore, CID]) -> None:
     store, root = file_store
-    with serve(store, "flip") as a, serve(store, "content-type") as b:
-        with GatewayClient([a.url, b.url], timeout=0.5) as client, pytest.raises(GatewayError) as info:
-            client.get_block(root.bytes)
+    with serve(store, "flip") as a, serve(store, "content-type") as b, \
+            GatewayClient([a.url, b.url], timeout=0.5) as client, pytest.raises(GatewayError) as info:
+        client.get_block(root.bytes)
     assert [g for g, _ in info.value.errors] == [a.url, b.url]
 
 
 def test_resume_mid_stream_on_next_gateway(file_store: tuple[MemoryBlockstore, CID]) -> None:
     """A CAR that breaks after some verified blocks continues on the next gateway; bytes are not repeated."""
     store, root = file_store
-    with serve(store, "truncate") as bad, serve(store) as good:
-        with GatewayClient([bad.url, good.url], timeout=2) as client:
-            assert b"".join(iter_file(client, root)) == DATA
+    with serve(store, "truncate") as bad, serve(store) as good, \
+            GatewayClient([bad.url, good.url], timeout=2) as client:
+        assert b"".join(iter_file(client, root)) == DATA
 
 
 # -- CLI -------------------------------------------------------------------------------------------
