@@ -127,14 +127,14 @@ def plan_retrieval(records: Iterable[ProviderRecord]) -> RetrievalPlan:
         protocols = set(record.protocols)
         unknown = not protocols
         for addr in record.addrs:
-            url = http_multiaddr_to_url(addr)
-            if url is not None:
-                if (unknown or GATEWAY_HTTP in protocols) and url not in plan.gateways:
+            parts = addr.split("/")
+            if "http" in parts or "https" in parts:  # an HTTP address (boxo SplitHTTPAddrs), never bitswap
+                url = http_multiaddr_to_url(addr)
+                if url is not None and (unknown or GATEWAY_HTTP in protocols) and url not in plan.gateways:
                     plan.gateways.append(url)
                 continue
             if not (unknown or BITSWAP in protocols):
                 continue
-            parts = addr.split("/")
             if "tcp" not in parts or any(p in parts for p in ("ws", "wss", "quic", "quic-v1", "webtransport")):
                 continue  # our libp2p dialer speaks TCP only
             peer = _base58_peer_id(record.peer_id)
