@@ -35,7 +35,6 @@ from typing import IO, Final, Self
 
 import httpx
 
-from ..car.v1 import CarEnded, CarV1Decoder, HeaderRead, Section
 from ..cid import CID
 from ..errors import (
     CarError,
@@ -45,6 +44,7 @@ from ..errors import (
     NotFoundError,
     PyipldError,
 )
+from ._car_stream import CarSplitter
 from ._request import MAX_BLOCK_BYTES, GatewayRequest, parse_car_content_type
 from .client import GatewayClient, combine_errors
 
@@ -127,7 +127,7 @@ class CarStreamSource:
         self._todo = client.ordered_gateways()
         self._errors: list[tuple[str, Exception]] = []
         self._stack: ExitStack | None = None
-        self._sections: Iterator[Section] | None = None
+        self._sections: Iterator[tuple[bytes, bytes]] | None = None
         self._waste = 0
 
     # -- BlockSource -------------------------------------------------------------------
@@ -152,14 +152,14 @@ class CarStreamSource:
         if data is not None:
             self._waste = max(0, self._waste - len(data))  # parked, then needed: not waste after all
         while data is None:
-            section = self._next_section(cid)
-            if section.cid == cid:
-                data = section.data
-            elif section.cid in self._delivered or section.cid in self._parked:
-                self._waste += len(section.data)
+            got_cid, got = self._next_section(cid)
+            if got_cid == cid:
+                data = got
+            elif got_cid in self._delivered or got_cid in self._parked:
+                self._waste += len(got)
             else:
-                self._parked.put(section.cid, section.data)
-                self._waste += len(section.data)
+                self._parked.put(got_cid, got)
+                self._waste += len(got)
         self._deliver(cid, data)
         return data
 
@@ -172,15 +172,15 @@ class CarStreamSource:
             del self._recent[next(iter(self._recent))]
 
     # -- the stream --------------------------------------------------------------------
-    def _next_section(self, wanted: bytes) -> Section:
+    def _next_section(self, wanted: bytes) -> tuple[bytes, bytes]:
         while True:
             if self._sections is None:
                 self._open_next(wanted)
             assert self._sections is not None and self.gateway is not None
             try:
                 section = next(self._sections)
-                if len(section.data) > self.max_block_bytes:
-                    raise LimitExceededError(f"block {section.cid_obj} is {len(section.data)} bytes > "
+                if len(section[1]) > self.max_block_bytes:
+                    raise LimitExceededError(f"block {CID.from_bytes(section[0])} is {len(section[1])} bytes > "
                                              f"max_block_bytes={self.max_block_bytes}")
                 if self._waste > self.waste_bytes + self.useful_bytes:
                     raise GatewayError(f"{self.gateway}: over {self.waste_bytes} bytes of duplicate or unrequested "
@@ -217,15 +217,12 @@ class CarStreamSource:
         raise combine_errors(f"CAR {self.request.path_query} (waiting for block {CID.from_bytes(wanted)})",
                              self._errors)
 
-    def _iter_sections(self, response: httpx.Response) -> Iterator[Section]:
-        decoder = CarV1Decoder(verify=True, max_header_bytes=1 << 20,
-                               max_section_bytes=self.max_block_bytes + _CID_ROOM)
+    def _iter_sections(self, response: httpx.Response) -> Iterator[tuple[bytes, bytes]]:
+        splitter = CarSplitter(max_header_bytes=1 << 20, max_section_bytes=self.max_block_bytes + _CID_ROOM)
         for chunk in self.client.iter_body(response):
-            decoder.receive_data(chunk)
-            yield from _drain(decoder)
-        decoder.receive_data(b"")
+            yield from splitter.feed(chunk)
         try:
-            yield from _drain(decoder)
+            splitter.close()
         except CarError as exc:  # the body ended inside the header or a section
             raise IncompleteResponseError(f"{self.gateway}: the CAR stops in the middle: {exc}",
                                           url=self.gateway) from exc
@@ -250,14 +247,4 @@ class CarStreamSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _drain(decoder: CarV1Decoder) -> Iterator[Section]:
-    while True:
-        event = decoder.next_event()
-        if event is None or isinstance(event, CarEnded):
-            return
-        if isinstance(event, HeaderRead):
-            continue  # roots are not to be trusted or used (spec §9.3)
-        yield event
 
