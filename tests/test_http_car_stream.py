@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import pytest
 from hypothesis import given, settings
@@ -26,7 +27,7 @@ def split(body: bytes, cuts: list[int], limit: int = 1 << 20) -> list[tuple[byte
     splitter = CarSplitter(max_section_bytes=limit)
     points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
     out: list[tuple[bytes, bytes]] = []
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         out.extend(splitter.feed(body[a:b]))
     splitter.close()
     return out
