@@ -433,3 +433,24 @@ def test_cli_no_source_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "--gateway URL" in capfd.readouterr().err
 
 
+
+
+def test_client_against_our_server(fixtures: MemoryBlockstore, file_store: tuple[MemoryBlockstore, CID]) -> None:
+    """The gateway server of this project (pyipld.http.server) and this client agree: paths, scopes, ranges."""
+    pytest.importorskip("hypercorn")
+    from pyipld.http.server import serve_in_thread
+
+    store, root = file_store
+    both = MemoryBlockstore()
+    for source in (store, fixtures):
+        for cid in source:
+            both.put(cid, source.get(cid))
+    with serve_in_thread(both) as url, GatewayClient([url], timeout=10) as client:
+        for case, path, scope, entity, expected in CONFORMANCE:
+            got = iter_scope(client, path, dag_scope=scope,  # type: ignore[arg-type]
+                             entity_bytes=parse_entity_bytes(entity) if entity else None)
+            assert names([c for c, _ in got]) == expected, case
+        assert b"".join(iter_file(client, root, offset=123_456, length=300_000)) == DATA[123_456:423_456]
+        with pytest.raises(NotFoundError):  # P4: our server answers 404 (Helia: 200 with the parent blocks)
+            list(iter_scope(client, f"{A}/subdir/i-do-not-exist"))
+        assert client.get_block(root.bytes) == store.get(root.bytes)
