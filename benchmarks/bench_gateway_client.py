@@ -9,6 +9,9 @@ served by ``pyipld gateway --car`` in a separate process. Cases (one JSON line e
   every block hash-checked) to nowhere; baseline = one-thread ``hashlib.sha256`` over
   the same bytes, interleaved; ``speed_vs_sha256 = baseline / seconds`` (goal ≥ 0.5);
   ``client_peak_rss_mib``: the fetching process alone (a child), flat in the file size.
+* ``gateway_fetch_static_server``: the same client against a minimal static server
+  (``benchmarks/_static_car_server.py``: the prepared answer by ``sendfile``), so the
+  figure is the client's own cost, not the server's.
 * ``gateway_fetch_helia``: the peer figure: Helia's ``@helia/verified-fetch`` client
   (one ``?format=raw`` request per block) fetching the same file from the same
   server; wall time minus a one-block fetch (node start-up), same baseline.
@@ -64,13 +67,40 @@ def _reexec_in_netns() -> int | None:
 @contextlib.contextmanager
 def our_gateway(cars: list[Path]) -> Iterator[str]:
     """``pyipld gateway --car …`` in its own process; yields the base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "pyipld", "gateway", "--car", *map(str, cars),
-                             "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, cwd=ROOT, start_new_session=True)
+    with _server([sys.executable, "-m", "pyipld", "gateway", "--car", *map(str, cars), "--listen", "127.0.0.1:0"]) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def static_gateway(body: Path) -> Iterator[str]:
+    """:mod:`benchmarks._static_car_server` sending ``body`` for every request; yields the base URL."""
+    with _server([sys.executable, "-m", "benchmarks._static_car_server", str(body)]) as url:
+        yield url
+
+
+def _write_entity_car(car: Path, cid: str, out: Path) -> None:
+    """The exact dag-scope=entity answer for ``cid`` (header + DFS sections), from the shared traversal."""
+    from pyipld._varint import encode_varint
+    from pyipld.car.blockstore import CarBlockstore
+    from pyipld.car.v1 import encode_header
+    from pyipld.cid import CID
+    from pyipld.http.traversal import CarScope, iter_scope_blocks
+
+    root = CID.decode(cid)
+    store = CarBlockstore(car)
+    with open(out, "wb") as fh:
+        fh.write(encode_header([root]))
+        fh.writelines(encode_varint(len(c) + len(d)) + c + d for c, d in iter_scope_blocks(store, CarScope(root, (), "entity")))
+
+
+@contextlib.contextmanager
+def _server(argv: list[str]) -> Iterator[str]:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                            start_new_session=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        if "listening on" not in line:
+        if "listening" not in line:
             raise RuntimeError(f"gateway did not start: {line!r}")
         yield line.split()[-1]
     finally:
@@ -151,6 +181,18 @@ def main() -> int:
                 f"n = 0\nfor p in iter_file(c, {cid!r}): n += len(p)\nassert n == {size}")
             emit("gateway_fetch", size, timing, speed_vs_sha256=round(timing.baseline / timing.seconds, 3),
                  client_peak_rss_mib=round(peak_rss - base_rss, 1), netns=_in_netns())
+
+            body = work / "entity.car"
+            _write_entity_car(car, cid, body)
+            with static_gateway(body) as static_url, GatewayClient([static_url], timeout=60) as static_client:
+
+                def fetch_static() -> None:
+                    n = sum(len(piece) for piece in iter_file(static_client, cid))
+                    assert n == size, n
+
+                timing = time_interleaved(fetch_static, sha, repeat=repeat)
+            emit("gateway_fetch_static_server", size, timing,
+                 speed_vs_sha256=round(timing.baseline / timing.seconds, 3), netns=_in_netns())
             # -- range --------------------------------------------------------------------
             start = size // 2 + 12345
             length = min(MiB, size - start)
