@@ -454,3 +454,20 @@ def test_client_against_our_server(fixtures: MemoryBlockstore, file_store: tuple
         with pytest.raises(NotFoundError):  # P4: our server answers 404 (Helia: 200 with the parent blocks)
             list(iter_scope(client, f"{A}/subdir/i-do-not-exist"))
         assert client.get_block(root.bytes) == store.get(root.bytes)
+
+
+def test_parked_blocks_spill_to_disk_not_ram(file_store: tuple[MemoryBlockstore, CID]) -> None:
+    """order=unk (blocks reversed, twice): RAM for early blocks stays under memory_bytes, the rest goes to disk;
+    order=dfs parks nothing."""
+    from pyipld.http._request import car_request
+    from pyipld.http.car_fetch import CarStreamSource
+    from pyipld.unixfs.reader import UnixFSReader
+
+    store, root = file_store
+    for mode, spills in (("unk", True), (None, False)):
+        with serve(store, mode) as gw, GatewayClient([gw.url], timeout=5) as client, \
+                CarStreamSource(client, car_request(root, dag_scope="entity"), memory_bytes=200_000) as source:
+            assert b"".join(UnixFSReader(source, root, verify=False).iter_range()) == DATA
+            assert source.parked.peak_ram_bytes <= 200_000
+            assert (source.parked.spilled_bytes > 500_000) is spills
+            assert spills or source.parked.peak_ram_bytes == 0

@@ -65,6 +65,8 @@ class _Parked:
         self._disk: dict[bytes, tuple[int, int]] = {}
         self._file: IO[bytes] | None = None
         self._end = 0
+        self.peak_ram_bytes = 0  # for tests and benchmarks: the most ever held in RAM
+        self.spilled_bytes = 0
 
     def __contains__(self, cid: bytes) -> bool:
         return cid in self._ram or cid in self._disk
@@ -73,12 +75,14 @@ class _Parked:
         if self._ram_bytes + len(data) <= self.memory_bytes:
             self._ram[cid] = data
             self._ram_bytes += len(data)
+            self.peak_ram_bytes = max(self.peak_ram_bytes, self._ram_bytes)
             return
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="pyipld-car-")  # noqa: SIM115 - closed in close()
         os.pwrite(self._file.fileno(), data, self._end)
         self._disk[cid] = (self._end, len(data))
         self._end += len(data)
+        self.spilled_bytes += len(data)
 
     def pop(self, cid: bytes) -> bytes | None:
         data = self._ram.pop(cid, None)
@@ -121,7 +125,7 @@ class CarStreamSource:
         self.gateway: str | None = None
         self.blocks = 0
         self.useful_bytes = 0
-        self._parked = _Parked(memory_bytes)
+        self.parked = _Parked(memory_bytes)
         self._delivered: set[bytes] = set()
         self._recent: dict[bytes, bytes] = {}
         self._todo = client.ordered_gateways()
@@ -148,17 +152,17 @@ class CarStreamSource:
         data = self._recent.get(cid)
         if data is not None:
             return data
-        data = self._parked.pop(cid)
+        data = self.parked.pop(cid)
         if data is not None:
             self._waste = max(0, self._waste - len(data))  # parked, then needed: not waste after all
         while data is None:
             got_cid, got = self._next_section(cid)
             if got_cid == cid:
                 data = got
-            elif got_cid in self._delivered or got_cid in self._parked:
+            elif got_cid in self._delivered or got_cid in self.parked:
                 self._waste += len(got)
             else:
-                self._parked.put(got_cid, got)
+                self.parked.put(got_cid, got)
                 self._waste += len(got)
         self._deliver(cid, data)
         return data
@@ -240,7 +244,7 @@ class CarStreamSource:
 
     def close(self) -> None:
         self._close_response()
-        self._parked.close()
+        self.parked.close()
 
     def __enter__(self) -> Self:
         return self
