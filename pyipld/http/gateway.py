@@ -263,6 +263,8 @@ def plan_response(source: BlockSource, req: GatewayRequest, *, chunk_bytes: int 
     except IntegrityError as exc:
         return _error(500, f"stored data is corrupt: {exc}")
     except DecodeError as exc:
+        if root.hash_code == 0:  # the client sent the bytes inline in the CID
+            return _error(400, f"the data inlined in {root} does not decode: {exc}")
         return _error(500, f"cannot decode a stored block: {exc}")
 
 
