@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from ._request import gateways_from_environment, http_multiaddr_to_url
 from .client import GatewayClient
+from .fetch import fetch_car, fetch_dag, iter_file, open_file
+from .routing import RoutingClient
 from .source import GatewayBlockSource
 from .traversal import (
     DAG_SCOPES,
@@ -33,11 +35,16 @@ __all__ = [
     "GatewayBlockSource",
     "GatewayClient",
     "ResolvedScope",
+    "RoutingClient",
+    "fetch_car",
+    "fetch_dag",
     "format_entity_bytes",
     "gateways_from_environment",
     "http_multiaddr_to_url",
+    "iter_file",
     "iter_scope_blocks",
     "iter_terminal_blocks",
+    "open_file",
     "parse_entity_bytes",
     "resolve_scope",
 ]

@@ -31,6 +31,7 @@ import httpx
 from .. import __version__
 from ..cid import CID
 from ..errors import (
+    ConfigError,
     GatewayError,
     GatewayTimeoutError,
     IntegrityError,
@@ -103,8 +104,6 @@ class GatewayClient:
                  race: bool = False, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
                  max_block_bytes: int = MAX_BLOCK_BYTES, max_waste_bytes: int = 64 << 20, max_connections: int = 64,
                  transport: httpx.BaseTransport | None = None, trust_env: bool = True) -> None:
-        from ..errors import ConfigError
-
         self.gateways = [normalize_gateway_url(g) for g in gateways]
         if not self.gateways:
             raise ConfigError("no gateway configured: pass --gateway URL or set IPFS_GATEWAY")
