@@ -42,6 +42,7 @@ class CarSplitter:
         self._chunks: deque[memoryview] = deque()
         self._buffered = 0
         self._offset = 0  # stream offset of the first buffered byte
+        self._pending: tuple[int, int] | None = None  # (length, varint size) of a section still arriving
 
     def _contiguous(self, n: int) -> memoryview:
         """At least ``min(n, buffered)`` bytes of the head as one view (merging small pieces)."""
@@ -99,22 +100,25 @@ class CarSplitter:
             self._buffered += len(chunk)
         while self._buffered:
             start = self._offset
-            view = self._contiguous(_HEAD_ROOM)
-            try:
-                length, vlen = decode_varint(view)
-            except DecodeError as exc:
-                if len(view) < 9 and len(view) == self._buffered:
-                    return  # the varint may continue in the next chunk
-                raise CarError(f"bad section length at offset {start}: {exc}", offset=start) from exc
-            limit = self.max_header_bytes if self.header is None else self.max_section_bytes
-            if length == 0:
-                raise CarError(f"zero-length {'header' if self.header is None else 'section'} at offset {start}",
-                               offset=start)
-            if length > limit:
-                raise LimitExceededError(f"{'header' if self.header is None else 'section'} length {length} > "
-                                         f"{limit} at offset {start}", offset=start)
+            if self._pending is None:
+                view = self._contiguous(_HEAD_ROOM)
+                try:
+                    length, vlen = decode_varint(view)
+                except DecodeError as exc:
+                    if len(view) < 9 and len(view) == self._buffered:
+                        return  # the varint may continue in the next chunk
+                    raise CarError(f"bad section length at offset {start}: {exc}", offset=start) from exc
+                limit = self.max_header_bytes if self.header is None else self.max_section_bytes
+                what = "header" if self.header is None else "section"
+                if length == 0:
+                    raise CarError(f"zero-length {what} at offset {start}", offset=start)
+                if length > limit:
+                    raise LimitExceededError(f"{what} length {length} > {limit} at offset {start}", offset=start)
+                self._pending = (length, vlen)
+            length, vlen = self._pending
             if self._buffered < vlen + length:
                 return
+            self._pending = None
             if self.header is None:
                 self._skip(vlen)
                 header = decode_header(self._take(length), offset=start)
@@ -132,10 +136,9 @@ class CarSplitter:
             self._skip(vlen)
             cid = self._take(clen)
             data = self._take(length - clen)
-            if self.verify:
-                verify_section(cid, data, offset=start)
+            if self.verify and not cid_obj.verify(data):
+                verify_section(cid, data, offset=start)  # raises IntegrityError naming both CIDs
             yield cid, data
-            del cid_obj
 
     def close(self) -> None:
         """End of body. Raises :class:`CarError` if it stopped inside the header or a section."""
