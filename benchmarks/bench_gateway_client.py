@@ -12,6 +12,9 @@ served by ``pyipld gateway --car`` in a separate process. Cases (one JSON line e
 * ``gateway_fetch_static_server``: the same client against a minimal static server
   (``benchmarks/_static_car_server.py``: the prepared answer by ``sendfile``), so the
   figure is the client's own cost, not the server's.
+* ``gateway_fetch_no_socket``: the same answer handed to the client in 64 KiB pieces
+  through ``httpx.MockTransport`` (no socket, no HTTP parsing): CAR splitting, hashing
+  and the walk alone.
 * ``gateway_fetch_helia``: the peer figure: Helia's ``@helia/verified-fetch`` client
   (one ``?format=raw`` request per block) fetching the same file from the same
   server; wall time minus a one-block fetch (node start-up), same baseline.
@@ -193,6 +196,24 @@ def main() -> int:
                 timing = time_interleaved(fetch_static, sha, repeat=repeat)
             emit("gateway_fetch_static_server", size, timing,
                  speed_vs_sha256=round(timing.baseline / timing.seconds, 3), netns=_in_netns())
+
+            import httpx
+
+            with open(body, "rb") as bf, mmap.mmap(bf.fileno(), 0, access=mmap.ACCESS_READ) as body_view:
+
+                def answer(request: httpx.Request) -> httpx.Response:
+                    pieces = (body_view[i : i + 65536] for i in range(0, len(body_view), 65536))
+                    return httpx.Response(200, headers={"content-type": "application/vnd.ipld.car; version=1; "
+                                                        "order=dfs; dups=n"}, content=pieces)
+
+                with GatewayClient(["http://in-process"], transport=httpx.MockTransport(answer)) as mock_client:
+
+                    def fetch_in_process() -> None:
+                        n = sum(len(piece) for piece in iter_file(mock_client, cid))
+                        assert n == size, n
+
+                    timing = time_interleaved(fetch_in_process, sha, repeat=repeat)
+            emit("gateway_fetch_no_socket", size, timing, speed_vs_sha256=round(timing.baseline / timing.seconds, 3))
             # -- range --------------------------------------------------------------------
             start = size // 2 + 12345
             length = min(MiB, size - start)
