@@ -94,18 +94,31 @@ async def _send_plan(plan: ResponsePlan, send: Send, limiter: trio.CapacityLimit
         await send({"type": "http.response.body", "body": plan.body, "more_body": False})
         return
     stream = plan.stream
-    try:
-        while True:
-            piece = await trio.to_thread.run_sync(_next_piece, stream, limiter=limiter)
-            if piece is None:
-                break
-            await send({"type": "http.response.body", "body": piece, "more_body": True})
-    except PyipldError as exc:
-        # Headers are out: the only honest signal left is to abort. Returning without the
-        # final body message makes the server close the connection before the last chunk.
-        _log.warning("CAR stream aborted: %s", exc)
-        return
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    # One piece is read ahead (in a worker thread: hashing releases the GIL) while the
+    # previous one is being sent, so disk, hash and socket overlap; at most three pieces
+    # of one response are held at a time.
+    pieces_in, pieces_out = trio.open_memory_channel[bytes](1)
+    aborted = False
+
+    async def produce() -> None:
+        nonlocal aborted
+        async with pieces_in:
+            try:
+                while (piece := await trio.to_thread.run_sync(_next_piece, stream, limiter=limiter)) is not None:
+                    await pieces_in.send(piece)
+            except PyipldError as exc:
+                # Headers are out: the only honest signal left is to abort. Returning without the
+                # final body message makes the server close the connection before the last chunk.
+                _log.warning("CAR stream aborted: %s", exc)
+                aborted = True
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(produce)
+        async with pieces_out:
+            async for piece in pieces_out:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+    if not aborted:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 @dataclass(frozen=True, slots=True)
