@@ -471,3 +471,12 @@ def test_parked_blocks_spill_to_disk_not_ram(file_store: tuple[MemoryBlockstore,
             assert source.parked.peak_ram_bytes <= 200_000
             assert (source.parked.spilled_bytes > 500_000) is spills
             assert spills or source.parked.peak_ram_bytes == 0
+
+
+def test_cat_offset_past_the_end_is_empty(file_store: tuple[MemoryBlockstore, CID]) -> None:
+    """A gateway answers 400 to entity-bytes past the end; like `ipfs cat`, the answer is no bytes."""
+    store, root = file_store
+    with serve(store) as gw, GatewayClient([gw.url], timeout=5) as client:
+        assert b"".join(iter_file(client, root, offset=len(DATA) + 10)) == b""
+        assert b"".join(iter_file(client, root, offset=len(DATA) - 3, length=100)) == DATA[-3:]
+        assert gw.requests[0][0].count("entity-bytes") == 1

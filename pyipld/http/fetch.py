@@ -174,13 +174,30 @@ def iter_file(gateways: GatewayClient | Sequence[str], path: str | CID, *, offse
         if length == 0:
             return
         request = car_request(root, segments, dag_scope="entity", entity_bytes=_entity_range(offset, length))
-        with CarStreamSource(client, request) as source:
-            target = _terminal(source, path)
-            yield from UnixFSReader(source, target, verify=False).iter_range(offset, length)
-            source.finished()
+        sent = False
+        try:
+            with CarStreamSource(client, request) as source:
+                target = _terminal(source, path)
+                for piece in UnixFSReader(source, target, verify=False).iter_range(offset, length):
+                    sent = True
+                    yield piece
+                source.finished()
+        except GatewayError as exc:
+            # A range starting past the end is a 400 (spec: "SHOULD be 400"); `ipfs cat` prints nothing.
+            if sent or offset == 0 or not _said_400(exc) or offset < _file_size(client, root, segments, path):
+                raise
     finally:
         if own:
             client.close()
+
+
+def _said_400(exc: GatewayError) -> bool:
+    return exc.status == 400 or any(getattr(e, "status", None) == 400 for _, e in exc.errors)
+
+
+def _file_size(client: GatewayClient, root: CID, segments: tuple[str, ...], path: str | CID) -> int:
+    with CarStreamSource(client, car_request(root, segments, dag_scope="block")) as source:
+        return UnixFSReader(source, _terminal(source, path), verify=False).size
 
 
 def iter_scope(gateways: GatewayClient | Sequence[str], path: str | CID, *, dag_scope: DagScope = "all",
