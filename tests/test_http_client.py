@@ -480,3 +480,19 @@ def test_cat_offset_past_the_end_is_empty(file_store: tuple[MemoryBlockstore, CI
         assert b"".join(iter_file(client, root, offset=len(DATA) + 10)) == b""
         assert b"".join(iter_file(client, root, offset=len(DATA) - 3, length=100)) == DATA[-3:]
         assert gw.requests[0][0].count("entity-bytes") == 1
+
+
+def test_block_source_defaults_to_the_users_gateway(file_store: tuple[MemoryBlockstore, CID], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    store, root = file_store
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("IPFS_PATH", raising=False)
+    monkeypatch.delenv("IPFS_GATEWAY", raising=False)
+    if not Path("/etc/ipfs/gateway").exists():
+        with pytest.raises(PyipldError, match="no gateway configured"):
+            GatewayBlockSource()
+    with serve(store) as gw:
+        monkeypatch.setenv("IPFS_GATEWAY", gw.url)
+        with GatewayBlockSource() as source:
+            assert source.get(root.bytes) == store.get(root.bytes)

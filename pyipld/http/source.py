@@ -15,7 +15,7 @@ from typing import Final, Self
 import httpx
 
 from ..errors import NotFoundError
-from ._request import MAX_BLOCK_BYTES
+from ._request import MAX_BLOCK_BYTES, gateways_from_environment
 from .client import GatewayClient
 
 __all__ = ["GatewayBlockSource"]
@@ -27,7 +27,8 @@ class GatewayBlockSource:
     """``get(cid) -> bytes`` (hash-checked, at most 2 MiB) and ``has(cid)`` over trustless gateways.
 
     Args:
-        gateways: base URLs, tried in order (see :class:`GatewayClient`).
+        gateways: base URLs, tried in order (see :class:`GatewayClient`); when empty, the
+            user's gateways from ``IPFS_GATEWAY`` or the IPIP-280 gateway file.
         timeout: seconds per network wait (connect, headers, each body gap).
         race: ask all gateways at once and keep the first verified block.
         client: use this :class:`GatewayClient` instead of making one (the other
@@ -42,6 +43,8 @@ class GatewayBlockSource:
     def __init__(self, gateways: Sequence[str] = (), *, timeout: float = 30.0, race: bool = False,
                  max_block_bytes: int = MAX_BLOCK_BYTES, client: GatewayClient | None = None,
                  cache_bytes: int = _CACHE_BYTES, transport: httpx.BaseTransport | None = None) -> None:
+        if client is None and not gateways:
+            gateways = gateways_from_environment()  # IPIP-280; empty -> ConfigError below, never a public default
         self.client = client or GatewayClient(gateways, timeout=timeout, race=race,
                                               max_block_bytes=max_block_bytes, transport=transport)
         self._own_client = client is None
