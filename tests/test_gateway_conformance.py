@@ -332,3 +332,26 @@ def test_car_header_root_is_terminal(client: Client) -> None:
 def test_method_not_allowed(client: Client) -> None:
     status, h, _ = client.get(f"/ipfs/{ASCII}?format=raw", method="POST")
     assert status == 405 and "GET" in h["Allow"]
+
+
+def test_only_if_cached() -> None:
+    """gwc tests/path_gateway_unixfs_test.go (only-if-cached) on gateway-cache-fixtures.car: a cached
+    path → 200 (HEAD and GET), an absent CID → 412 even without Accept."""
+    from ._shared import shared_path
+
+    with CarBlockstore(shared_path("fixtures", "gateway-conformance", "gateway-cache-fixtures.car")) as store:
+        root = store.roots[0]
+        with serve_in_thread(store) as url:
+            c = Client(url)
+            for method in ("HEAD", "GET"):
+                status, _, body = c.get(f"/ipfs/{root}/root2/root3/root4/?format=raw",
+                                        {"Cache-Control": "only-if-cached"}, method=method)
+                assert status == 200
+                status, _, _ = c.get("/ipfs/QmYzfKSE55XCjD1MW128RfciAf2DViABhEiXfgVFMabSjN",
+                                     {"Cache-Control": "only-if-cached"}, method=method)
+                assert status == 412
+            _, _, body = c.get(f"/ipfs/{root}/root2/root3/root4/?format=raw")
+            assert body == bytes.fromhex(  # the root4 directory block, as gwc's test spells it
+                "12340a24015512205891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+                "120a696e6465782e68746d6c18060a020801")
+            c.conn.close()

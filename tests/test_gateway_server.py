@@ -274,3 +274,24 @@ def test_plan_never_raises(method: str, segments: list[bytes], query: list[tuple
         with contextlib.suppress(PyipldError):  # the stream may abort (the transport closes the connection)
             for _ in plan.stream:
                 pass
+
+
+@pytest.mark.parametrize(("accept", "query", "expected"), [
+    ("text/html, application/vnd.ipld.raw", b"", "application/vnd.ipld.raw"),  # the first trustless entry
+    ("application/vnd.ipld.car;q=0, application/vnd.ipld.raw", b"", "application/vnd.ipld.raw"),  # q=0: refused
+    ("application/vnd.ipld.raw, application/vnd.ipld.car", b"", "application/vnd.ipld.raw"),
+    ("application/vnd.ipld.car; version=1; dups=y", b"", "application/vnd.ipld.car; version=1; order=dfs; dups=y"),
+    ("application/vnd.ipld.raw", b"format=car&car-dups=y", "application/vnd.ipld.car; version=1; order=dfs; dups=y"),
+    ("APPLICATION/VND.IPLD.CAR", b"", "application/vnd.ipld.car; version=1; order=dfs; dups=n"),
+])
+def test_negotiation(accept: str, query: bytes, expected: str) -> None:
+    store = MemoryBlockstore()
+    root = import_bytes(b"negotiate me\n", ImportParams(cid_version=1), store).cid
+    plan = plan_response(store, GatewayRequest("GET", f"/ipfs/{root}".encode(), query, [("accept", accept)]))
+    headers = dict(plan.headers)
+    assert plan.status == 200 and headers["content-type"] == expected
+    if not query:  # the format came from Accept only: Content-Location names it in the URL
+        fmt = "raw" if "raw" in expected else "car"
+        assert headers["content-location"].startswith(f"/ipfs/{root}?format={fmt}")
+    else:
+        assert "content-location" not in headers

@@ -142,6 +142,17 @@ class ServerConfig:
     access_log: bool = False
 
 
+def _stderr_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()  # stderr: stdout carries the "listening on" line
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
 def _hypercorn_config(config: ServerConfig) -> Any:
     try:
         from hypercorn.config import Config
@@ -155,7 +166,7 @@ def _hypercorn_config(config: ServerConfig) -> Any:
     hc.keep_alive_max_requests = config.max_requests_per_connection
     hc.include_server_header = False
     hc.graceful_timeout = 1.0
-    hc.accesslog = "-" if config.access_log else None
+    hc.accesslog = _stderr_logger("pyipld.http.server.access") if config.access_log else None
     hc.errorlog = logging.getLogger("pyipld.http.server.hypercorn")
     return hc
 

@@ -41,7 +41,9 @@ This module has no I/O of its own: it reads blocks from a
 :class:`~pyipld.blockstore.BlockSource` and hash-checks each. The server streams
 :func:`iter_scope_blocks` into a CAR; a client runs the *same* generator over the
 blocks it received (e.g. a :class:`~pyipld.blockstore.MemoryBlockstore`), which
-proves the path from the root and that the answer is complete.
+proves the path from the root and that the answer is complete. CIDs are looked up
+as the DAG names them; a gateway may label a block with the other CID version of
+the same multihash, so such a source should match by multihash.
 """
 
 from __future__ import annotations
