@@ -139,6 +139,7 @@ class GatewayError(PyipldError):
         url: the request that failed, when there was one.
         status: the HTTP status, when there was a response.
         errors: for "all gateways failed": ``(gateway URL, error)`` per attempt.
+        retry_after: seconds from the response's ``Retry-After``, when it had one.
     """
 
     def __init__(self, message: str, *, url: str | None = None, status: int | None = None,
@@ -147,6 +148,7 @@ class GatewayError(PyipldError):
         self.url = url
         self.status = status
         self.errors = errors
+        self.retry_after: float | None = None
 
 
 class IncompleteResponseError(GatewayError):

@@ -496,3 +496,40 @@ def test_block_source_defaults_to_the_users_gateway(file_store: tuple[MemoryBloc
         monkeypatch.setenv("IPFS_GATEWAY", gw.url)
         with GatewayBlockSource() as source:
             assert source.get(root.bytes) == store.get(root.bytes)
+
+
+def test_retry_after_and_back_off() -> None:
+    """429 with Retry-After: that gateway waits that long (capped), others are tried first meanwhile."""
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.host)
+        if request.url.host == "busy.test":
+            return httpx.Response(429, headers={"retry-after": "30"})
+        return httpx.Response(200, headers={"content-type": "application/vnd.ipld.raw"}, content=iter([b"hello"]))
+
+    hello = CID(1, 0x55, bytes([0x12, 0x20]) + __import__("hashlib").sha256(b"hello").digest())
+    with GatewayClient(["http://busy.test", "http://ok.test"], transport=httpx.MockTransport(handler),
+                       backoff_s=0.01, max_backoff_s=20) as client:
+        assert client.get_block(hello) == b"hello"
+        assert client.ordered_gateways() == ["http://ok.test", "http://busy.test"]
+        waits = {g: h.retry_at for g, h in client._health.items()}
+        import time as _time
+
+        assert 19 < waits["http://busy.test"] - _time.monotonic() <= 20  # Retry-After 30, capped at 20
+        assert client.get_block(hello) == b"hello"
+    assert calls == ["busy.test", "ok.test", "ok.test"]
+
+
+def test_gzip_encoded_answers_are_decoded(fixtures: MemoryBlockstore) -> None:
+    """httpx offers gzip; a gateway that uses it must still be understood (regression: raw bytes were parsed)."""
+    import gzip
+
+    body = gzip.compress(car_bytes(blocks_of(fixtures, [A, A_SUBDIR, ASCII])))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=iter([body]), headers={
+            "content-type": "application/vnd.ipld.car; version=1; order=dfs; dups=n", "content-encoding": "gzip"})
+
+    client = GatewayClient(["http://gw.test"], transport=httpx.MockTransport(handler))
+    assert names([c for c, _ in iter_scope(client, f"{A}/subdir/ascii.txt")]) == [A, A_SUBDIR, ASCII]

@@ -197,7 +197,7 @@ class CarStreamSource:
             except (PyipldError, OSError) as exc2:
                 exc = exc2
             self._errors.append((self.gateway, exc))
-            self.client.record_failure(self.gateway)
+            self.client.record_failure(self.gateway, exc)
             self._close_response()
 
     def _open_next(self, wanted: bytes) -> None:
@@ -211,7 +211,7 @@ class CarStreamSource:
                 stack.close()
                 self._errors.append((gateway, exc))
                 if not isinstance(exc, NotFoundError):
-                    self.client.record_failure(gateway)
+                    self.client.record_failure(gateway, exc)
                 continue
             self._stack, self.gateway = stack, gateway
             self.order, self.dups = params.order, params.dups

@@ -149,11 +149,16 @@ class GatewayClient:
                              key=lambda g: self._health[g].retry_at)
         return ready + waiting
 
-    def record_failure(self, gateway: str) -> None:
+    def record_failure(self, gateway: str, error: BaseException | None = None) -> None:
+        """Back ``gateway`` off: exponentially, or for its ``Retry-After`` (429/502/503/504) when longer."""
         with self._lock:
             h = self._health[gateway]
             h.failures += 1
-            h.retry_at = time.monotonic() + min(self.backoff_s * 2 ** (h.failures - 1), self.max_backoff_s)
+            wait = self.backoff_s * 2 ** (h.failures - 1)
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is not None:
+                wait = max(wait, retry_after)
+            h.retry_at = time.monotonic() + min(wait, self.max_backoff_s)
             self.stats.failures[gateway] = self.stats.failures.get(gateway, 0) + 1
 
     def record_success(self, gateway: str) -> None:
@@ -181,15 +186,17 @@ class GatewayClient:
                     raise GatewayError(f"{url}: redirect {status} to {response.headers.get('location')!r} "
                                        "refused (trustless clients do not follow redirects)", url=url, status=status)
                 if status != 200:
-                    raise GatewayError(f"{url}: HTTP {status} {response.reason_phrase}", url=url, status=status)
+                    error = GatewayError(f"{url}: HTTP {status} {response.reason_phrase}", url=url, status=status)
+                    error.retry_after = _retry_after(response.headers.get("retry-after"))
+                    raise error
                 yield response
         except httpx.HTTPError as exc:
             raise translate_http_error(exc, url) from exc
 
     def iter_body(self, response: httpx.Response) -> Iterator[bytes]:
-        """The body chunks, counted in :attr:`stats`; transport errors as ours."""
+        """The body chunks (``Content-Encoding`` undone), counted in :attr:`stats`; transport errors as ours."""
         try:
-            for chunk in response.iter_raw():
+            for chunk in response.iter_bytes():
                 with self._lock:
                     self.stats.bytes_received += len(chunk)
                 yield chunk
@@ -250,7 +257,7 @@ class GatewayClient:
             except (PyipldError, OSError) as exc:
                 errors.append((gateway, exc))
                 if not isinstance(exc, _NotHere):
-                    self.record_failure(gateway)
+                    self.record_failure(gateway, exc)
                 continue
             self.record_success(gateway)
             return result
@@ -274,8 +281,15 @@ class GatewayClient:
                 raise exc
             errors.append((gateway, exc))
             if not isinstance(exc, _NotHere):
-                self.record_failure(gateway)
+                self.record_failure(gateway, exc)
         raise combine_errors(what, errors)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header given as delta-seconds (an HTTP date is ignored)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
 
 
 class _NotHere(NotFoundError):
