@@ -227,6 +227,9 @@ def test_cli_serves_cars(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"gateway exited: {proc.wait()} {proc.stderr.read() if proc.stderr else ''}")
         assert line.startswith("gateway listening on http://127.0.0.1:"), line
         url = line.split()[-1]
         for root, payload in cids:
