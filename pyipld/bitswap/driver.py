@@ -204,6 +204,7 @@ class Stream(trio.abc.HalfCloseableStream):
 
     # -- called by the connection's reader -------------------------------------------------
     def _on_data(self, data: bytes) -> None:
+        self.connection.last_active = trio.current_time()
         if self._closed:  # we stopped reading: drop, but keep the credit flowing
             self.connection._consumed(self.stream_id, len(data))
             return
@@ -442,6 +443,7 @@ class Connection:
         self._flush_scheduled = False
         self._inflight = 0  # bytes handed to the transport and not yet written
         self.reads_paused = 0  # times the reader waited for our output to drain (backpressure)
+        self.last_active = trio.current_time()  # the peer's last stream opened or stream data
         self._closed_event = trio.Event()
         self.pings_answered = 0  # yamux pings from the peer (answered by the session)
 
@@ -544,6 +546,7 @@ class Connection:
                     # sender with RST instead of silently dropping (trio semantics)
                     self.session.reset_stream(ev.stream_id)
             elif isinstance(ev, yamux.StreamOpened):
+                self.last_active = trio.current_time()
                 st = Stream(self, ev.stream_id, inbound=True)
                 self._streams[ev.stream_id] = st
                 self._nursery.start_soon(self._serve_inbound, st)
@@ -753,8 +756,12 @@ class Host:
         keepalive_interval: send yamux pings this often (None: only answer pings).
         write_timeout: seconds a write may make no progress before the connection fails.
         max_queued_output: control bytes owed to a peer before we stop reading from it.
-        max_inbound_connections: accepted connections at once (None: no cap); more are
-            closed at accept, before any handshake work.
+        max_inbound_connections: accepted connections at once (None: no cap). At the cap a
+            new connection replaces the inbound connection that has been idle longest (no
+            stream opened, no stream data from the peer) if that one has been idle for at
+            least ``idle_grace`` seconds; otherwise it is closed at accept, before any
+            handshake work. So connections that only sit there cannot lock others out.
+        idle_grace: seconds (kubo's connection manager uses a 20 s grace period too).
     """
 
     def __init__(
@@ -773,6 +780,7 @@ class Host:
         write_timeout: float | None = 60.0,
         max_queued_output: int = MAX_QUEUED_OUTPUT,
         max_inbound_connections: int | None = None,
+        idle_grace: float = 20.0,
     ) -> None:
         self.identity = identity or Identity.generate()
         self.write_timeout = write_timeout
@@ -780,6 +788,8 @@ class Host:
         self.max_inbound_connections = max_inbound_connections
         self.inbound_connections = 0  # accepted TCP connections being served now
         self.connections_refused = 0
+        self.connections_evicted = 0
+        self.idle_grace = idle_grace
         self.agent_version = agent_version
         self.handshake_timeout = handshake_timeout
         self.negotiate_timeout = negotiate_timeout
@@ -1006,10 +1016,16 @@ class Host:
         async def handle(tcp: trio.SocketStream) -> None:
             cap = self.max_inbound_connections
             if cap is not None and self.inbound_connections >= cap:
-                self.connections_refused += 1
-                log.info("refusing a connection: %d inbound connections (max %d)", self.inbound_connections, cap)
-                await trio.aclose_forcefully(tcp)
-                return
+                victim = self._most_idle_inbound()
+                if victim is None:
+                    self.connections_refused += 1
+                    log.info("refusing a connection: %d inbound connections (max %d)", self.inbound_connections, cap)
+                    await trio.aclose_forcefully(tcp)
+                    return
+                self.connections_evicted += 1
+                log.info("closing idle connection %s to make room", victim.remote_peer)
+                victim._fail(PeerTimeoutError(f"idle for {self.idle_grace} s with {cap} connections open"))
+                await trio.aclose_forcefully(victim.channel)
             self.inbound_connections += 1
             try:
                 try:
@@ -1028,6 +1044,13 @@ class Host:
             for a in bound:
                 if a in self.listen_addrs:
                     self.listen_addrs.remove(a)
+
+    def _most_idle_inbound(self) -> Connection | None:
+        """The inbound connection idle longest, if idle for ``idle_grace`` seconds or more."""
+        now = trio.current_time()
+        idle = [c for c in self.connections
+                if not c.initiator and not c.closed and now - c.last_active >= self.idle_grace]
+        return min(idle, key=lambda c: c.last_active, default=None)
 
     async def serve_transport(
         self,
