@@ -341,3 +341,59 @@ async def test_peer_that_never_reads_is_paused_and_dropped() -> None:
         assert conn.closed, "a peer that never reads is dropped after write_timeout"
         assert getattr(conn, "reads_paused", 0) > 0
         nursery.cancel_scope.cancel()
+
+
+@trio_test
+async def test_unfinished_messages_through_the_driver_are_bounded() -> None:
+    # the review: 2 connections x 64 streams x an unfinished 4 MiB message held 621 MB.
+    # With serve's limits one connection holds about 11 MiB at most, whatever the peer sends.
+    host = Host(Identity.from_seed(b"\3" * 32), max_inbound_streams=SERVE_MAX_STREAMS,
+                max_window=SERVE_MAX_WINDOW, max_session_window=SERVE_MAX_SESSION_WINDOW)
+    server = BitswapServer(MemoryBlockstore(), host)
+    server.max_partial_bytes = SERVE_MAX_PARTIAL_BYTES
+    a, b = trio.testing.memory_stream_pair()
+    peak = 0
+
+    def held(conn: Connection) -> int:
+        state = server._states.get(conn)
+        readers = state.session._readers._readers.values() if state is not None else ()
+        return held_bytes(conn) + sum(r.buffered for r in readers)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, None)
+        nursery.start_soon(host.serve_transport, b)
+        async with Host(Identity.from_seed(b"\4" * 32)).upgrade(a, initiator=True) as peer:
+            while not host.connections:
+                await trio.sleep(0.01)
+            (conn,) = host.connections
+            start = encode_varint(MAX_MESSAGE_BYTES) + b"\x0a" * (1 << 20)  # 1 MiB of a 4 MiB message
+            with trio.move_on_after(20):
+                for _ in range(64):
+                    try:
+                        st = await peer.open_stream(PROTOCOL_1_2_0)
+                        for i in range(0, len(start), 64 * 1024):
+                            await st.send_all(start[i : i + 64 * 1024])
+                            peak = max(peak, held(conn))
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, RemoteProtocolError):
+                        break
+                    await trio.sleep(0.01)
+                    peak = max(peak, held(conn))
+            assert peak < 12 << 20, f"one connection held {peak} bytes"
+            assert conn.closed, "a peer past the partial-message budget is disconnected"
+        nursery.cancel_scope.cancel()
+
+
+# serve's limits (pyipld/_cli/net.py, docs/threat-model.md), spelled out so the tests above
+# also run against the code from before them
+SERVE_MAX_STREAMS = 32
+SERVE_MAX_WINDOW = 1 << 20
+SERVE_MAX_SESSION_WINDOW = 4 << 20
+SERVE_MAX_PARTIAL_BYTES = 1 << 20
+
+
+def test_serve_limits_are_the_documented_ones() -> None:
+    from pyipld._cli import net
+
+    assert (net.SERVE_MAX_STREAMS, net.SERVE_MAX_WINDOW, net.SERVE_MAX_SESSION_WINDOW, net.SERVE_MAX_PARTIAL_BYTES) == (
+        SERVE_MAX_STREAMS, SERVE_MAX_WINDOW, SERVE_MAX_SESSION_WINDOW, SERVE_MAX_PARTIAL_BYTES)
+    assert net.SERVE_MAX_CONNECTIONS == 128
