@@ -48,6 +48,7 @@ __all__ = [
     "fetch_path",
     "get_from_peers",
     "register",
+    "serve_server",
 ]
 
 
@@ -270,6 +271,15 @@ SERVE_MAX_PARTIAL_BYTES = 1 << 20  # a full 4096-entry wantlist is < 1 MiB
 SERVE_WRITE_TIMEOUT = 30.0
 
 
+def serve_server(source: BlockSource, identity: Identity | None = None, *,
+                 max_connections: int = SERVE_MAX_CONNECTIONS, idle_grace: float = 20.0) -> BitswapServer:
+    """A BitswapServer with ``pyipld serve``'s limits per peer (docs/threat-model.md)."""
+    host = Host(identity, max_inbound_connections=max_connections, idle_grace=idle_grace,
+                max_inbound_streams=SERVE_MAX_STREAMS, max_window=SERVE_MAX_WINDOW,
+                max_session_window=SERVE_MAX_SESSION_WINDOW, write_timeout=SERVE_WRITE_TIMEOUT)
+    return BitswapServer(source, host, max_partial_bytes=SERVE_MAX_PARTIAL_BYTES)
+
+
 def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one real error inside trio's exception group (else the group itself)."""
     leaves: list[BaseException] = []
@@ -291,11 +301,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-connections must be at least 1, not {args.max_connections}")
     source = _open_source(args)
     keyfile = getattr(args, "identity", None)
-    host = Host(Identity.load_or_create(keyfile) if keyfile else None,
-                max_inbound_connections=args.max_connections, idle_grace=args.idle_grace,
-                max_inbound_streams=SERVE_MAX_STREAMS, max_window=SERVE_MAX_WINDOW,
-                max_session_window=SERVE_MAX_SESSION_WINDOW, write_timeout=SERVE_WRITE_TIMEOUT)
-    server = BitswapServer(source, host, max_partial_bytes=SERVE_MAX_PARTIAL_BYTES)
+    server = serve_server(source, Identity.load_or_create(keyfile) if keyfile else None,
+                          max_connections=args.max_connections, idle_grace=args.idle_grace)
+    host = server.host
     listening = False
 
     async def run() -> None:
