@@ -9,8 +9,10 @@ one JSON line with what it saw:
 2. ``serve --car``: a peer wants CIDs with ~1 MB and ~3 MB digests and never reads
    (issue 10 point 1; this stopped the server). Only that connection may close.
 3. 200 hostile connections at once — peers that flood pings and stream opens and
-   never read, half handshakes, garbage, idle connections — while an honest client
-   fetches the whole DAG and checks every block.
+   never read, half handshakes, garbage, idle connections, unfinished messages —
+   while an honest client fetches the whole DAG and checks every block; then 140
+   more idle connections fill every slot, and the honest client gets in again by
+   replacing one that has been idle for ``--idle-grace``.
 4. The server is still running, and ends at its ``--lifetime`` with status 0 and no
    traceback.
 
@@ -22,9 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +48,7 @@ from pyipld.unixfs.params import ImportParams
 from ._peers import in_isolated_netns
 
 HOSTILE_CONNECTIONS = 200
-SERVE_LIFETIME = 30.0  # seconds; the attack and the honest fetch end well before it
+SERVE_LIFETIME = 45.0  # seconds; the attack and the honest fetches end well before it (about 25 s)
 
 
 def serve_argv(*extra: str) -> list[str]:
@@ -209,6 +213,16 @@ async def attack(proc: subprocess.Popen[str], addr: str, root: bytes, blocks: di
         await trio.sleep(3.5)  # past the server's --idle-grace: idle hostile connections can be replaced
         out["honest"] = await honest_fetch(addr, root, blocks)
         out["rss_kib_after_fetch"] = rss_kib(proc.pid)
+        # fill every slot with fresh idle connections (they replace the older idle ones), then
+        # fetch again: refused until they have been idle for --idle-grace, then one is replaced
+        more: dict[str, int] = {"idle": 0, "refused_or_dropped": 0}
+        for _ in range(140):
+            nursery.start_soon(hostile, "idle", ip, port, addr, hold, more, errors)
+        with trio.move_on_after(15):
+            while sum(more.values()) < 140:
+                await trio.sleep(0.2)
+        out["fill"] = dict(more)
+        out["honest_when_full"] = await honest_fetch(addr, root, blocks)
         out["alive_under_attack"] = proc.poll() is None
         hold.set()
     return out
@@ -229,11 +243,15 @@ def main() -> int:
             assert proc.stdout is not None
             addr = proc.stdout.readline().strip()  # bounded by --lifetime
             result["multiaddr"] = addr
+            started = time.monotonic()
             result.update(trio.run(attack, proc, addr, root, blocks))
+            result["attack_seconds"] = round(time.monotonic() - started, 1)
             _, err = proc.communicate(timeout=SERVE_LIFETIME + 30)
             result["serve_rc"] = proc.returncode
             result["serve_stderr_tail"] = err[-3000:]
             result["traceback"] = "Traceback" in err or "ExceptionGroup" in err
+            found = re.search(r"(\d+) connections were refused and (\d+) idle ones replaced", err)
+            result["refused"], result["replaced"] = (int(found[1]), int(found[2])) if found else (0, 0)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -52,6 +52,14 @@ def test_honest_client_fetches_while_200_hostile_connections_are_open(seen: dict
     assert isinstance(honest, dict)
     assert honest["ok"], honest
     assert seen["alive_under_attack"] is True
+    assert seen["refused"] > 0  # the cap held: 200 > --max-connections 128
+
+
+def test_idle_connections_at_the_cap_make_room_for_an_honest_client(seen: dict[str, object]) -> None:
+    honest = seen["honest_when_full"]
+    assert isinstance(honest, dict)
+    assert honest["ok"], honest
+    assert seen["replaced"] > 0  # idle ones were replaced rather than newcomers refused
 
 
 def test_serve_ends_cleanly_after_the_attack(seen: dict[str, object]) -> None:

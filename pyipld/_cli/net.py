@@ -327,8 +327,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if exc is group:
             raise
         raise exc from None
-    print(f"served {server.blocks_sent} blocks ({server.bytes_sent} bytes) to {server.peers_served} peers",
-          file=sys.stderr)
+    summary = f"served {server.blocks_sent} blocks ({server.bytes_sent} bytes) to {server.peers_served} peers"
+    if host.connections_refused or host.connections_evicted:
+        summary += (f"; at --max-connections {host.connections_refused} connections were refused and "
+                    f"{host.connections_evicted} idle ones replaced")
+    print(summary, file=sys.stderr)
     return 0
 
 
