@@ -397,3 +397,38 @@ def test_serve_limits_are_the_documented_ones() -> None:
     assert (net.SERVE_MAX_STREAMS, net.SERVE_MAX_WINDOW, net.SERVE_MAX_SESSION_WINDOW, net.SERVE_MAX_PARTIAL_BYTES) == (
         SERVE_MAX_STREAMS, SERVE_MAX_WINDOW, SERVE_MAX_SESSION_WINDOW, SERVE_MAX_PARTIAL_BYTES)
     assert net.SERVE_MAX_CONNECTIONS == 128
+
+
+def test_at_the_cap_only_a_connection_idle_for_the_grace_period_is_replaced() -> None:
+    clock = trio.testing.MockClock(autojump_threshold=0)
+
+    async def main() -> None:
+        host = Host(Identity.from_seed(b"\5" * 32), max_inbound_connections=2, idle_grace=20.0)
+        host.set_stream_handler("/test/1", lambda st: trio.lowlevel.checkpoint())
+        async with trio.open_nursery() as nursery:
+            peers = []
+            for n in (6, 7):
+                a, b = trio.testing.memory_stream_pair()
+                nursery.start_soon(host.serve_transport, b)
+                peers.append(await nursery.start(_hold_connection, a, n))
+            while len(host.connections) < 2:
+                await trio.sleep(0.01)
+            active_peer = peers[0].host.peer_id
+            await trio.sleep(10)
+            assert host._most_idle_inbound() is None  # nobody idle for 20 s yet
+            await trio.sleep(15)
+            st = await peers[0].open_stream("/test/1")  # the first peer does something at t=25
+            await st.aclose()
+            await trio.sleep(5)
+            victim = host._most_idle_inbound()
+            assert victim is not None and victim.remote_peer != active_peer
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=clock)
+
+
+async def _hold_connection(transport: trio.abc.Stream, n: int,
+                           task_status: trio.TaskStatus[Connection] = trio.TASK_STATUS_IGNORED) -> None:
+    async with Host(Identity.from_seed(bytes([n]) * 32)).upgrade(transport, initiator=True) as conn:
+        task_status.started(conn)
+        await trio.sleep_forever()
