@@ -404,7 +404,10 @@ def test_at_the_cap_only_a_connection_idle_for_the_grace_period_is_replaced() ->
 
     async def main() -> None:
         host = Host(Identity.from_seed(b"\5" * 32), max_inbound_connections=2, idle_grace=20.0)
-        host.set_stream_handler("/test/1", lambda st: trio.lowlevel.checkpoint())
+        async def nothing(stream: object) -> None:
+            await trio.lowlevel.checkpoint()
+
+        host.set_stream_handler("/test/1", nothing)
         async with trio.open_nursery() as nursery:
             peers = []
             for n in (6, 7):
