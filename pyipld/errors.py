@@ -14,16 +14,19 @@ __all__ = [
     "ConfigError",
     "DagPBError",
     "DecodeError",
+    "GatewayRequestError",
     "IntegrityError",
     "LimitExceededError",
     "LocalProtocolError",
     "NotFoundError",
+    "PathNotFoundError",
     "PeerTimeoutError",
     "ProtocolError",
     "PyipldError",
     "RemoteProtocolError",
     "UnixFSError",
     "UnsafePathError",
+    "UsageError",
     "VarintError",
 ]
 
@@ -80,11 +83,32 @@ class ConfigError(PyipldError, ValueError):
     """Invalid parameters: chunker string, CID version, hash name, profile..."""
 
 
+class UsageError(ConfigError):
+    """A command line the CLI cannot accept (kubo prints its short help after these).
+
+    ``command`` is the command path reached before the error (``("add",)``), for the help text.
+    """
+
+    command: tuple[str, ...] = ()
+
+
 class NotFoundError(PyipldError, KeyError):
     """A block, path or index entry that is not there."""
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class PathNotFoundError(NotFoundError):
+    """A path segment that names nothing: no such link or map key, or a segment below a file."""
+
+
+class GatewayRequestError(PyipldError, ValueError):
+    """A trustless-gateway request that cannot be answered as asked (HTTP 400).
+
+    A bad ``dag-scope``, ``entity-bytes`` or CAR parameter, or a byte range that
+    starts past the end of the file.
+    """
 
 
 class UnsafePathError(PyipldError, ValueError):
