@@ -196,6 +196,8 @@ def test_client_vanishing_mid_car(served: tuple[str, MemoryBlockstore, CID, byte
     (["gateway"], "exactly one of --blockstore"),
     (["gateway", "--blockstore", "x", "--car", "y.car"], "exactly one of --blockstore"),
     (["gateway", "--car", "/nonexistent/a.car"], "No such file"),
+    (["gateway", "--car"], "exactly one of --blockstore"),
+    (["gateway", "a.car"], "CAR files need --car"),
     (["gateway", "--blockstore", "/nonexistent/dir"], "not found"),
     (["gateway", "--blockstore", ".", "--listen", "localhost"], "invalid --listen"),
 ])

@@ -29,8 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        description="Serve a blockstore or CAR files as an IPFS trustless gateway: "
                                    "GET/HEAD /ipfs/{cid}[/path]?format=raw|car, dag-scope, entity-bytes.")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
-    p.add_argument("--car", metavar="FILE", nargs="+", action="extend", default=[],
-                   help="CAR files (v1 or v2) to serve; blocks are looked up in the order given")
+    # `--car A.car B.car`: a boolean (go-ipfs-cmds options take one value) and the CARs as arguments
+    p.add_argument("--car", action="store_true", help="serve the CAR files (v1 or v2) given as arguments")
+    p.add_argument("cars", metavar="FILE.car", nargs="*", help="CAR files to serve; blocks are looked up in order")
     p.add_argument("--listen", metavar="HOST:PORT", default=DEFAULT_LISTEN,
                    help=f"address to listen on (default {DEFAULT_LISTEN}; port 0 picks one)")
     p.add_argument("--keep-alive", metavar="SECONDS", type=float, default=120.0,
@@ -65,7 +66,9 @@ def _check_listen(listen: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if bool(args.blockstore) == bool(args.car):
+    if args.cars and not args.car:
+        raise ConfigError("CAR files need --car: pyipld gateway --car A.car [B.car …]")
+    if bool(args.blockstore) == bool(args.car) or (args.car and not args.cars):
         raise ConfigError("give exactly one of --blockstore DIR or --car FILE…")
     _check_listen(args.listen)
     with ExitStack() as stack:
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             source = DirectoryBlockstore(args.blockstore, create=False)
         else:
             # The gateway hash-checks every block it sends, so the stores need not check again.
-            source = CarSet([stack.enter_context(CarBlockstore(path, verify=False)) for path in args.car])
+            source = CarSet([stack.enter_context(CarBlockstore(path, verify=False)) for path in args.cars])
         config = ServerConfig(listen=args.listen, keep_alive_seconds=args.keep_alive, backlog=args.backlog,
                               access_log=args.access_log)
 
