@@ -131,7 +131,7 @@ def test_cli_dask_local(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     argv = ["add", "-r", "--chunker", "size-65536", str(d)]
     assert main(argv) == 0
     cold = capsys.readouterr().out
-    assert main([*argv, "--dask", "-j", "2"]) == 0
+    assert main([*argv, "--dask", "local", "-j", "2"]) == 0
     assert capsys.readouterr().out == cold
     assert main([*argv, "--dask", "local", "--car", str(tmp_path / "o.car")]) == 1
     assert capsys.readouterr().err.startswith("Error:")
@@ -194,7 +194,7 @@ def test_cli_commp_dask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     want = capsys.readouterr().out
     assert main(["commp", "--json", "--dask", "local", "-j", "2", str(path)]) == 0
     assert capsys.readouterr().out == want
-    assert main(["commp", "-", "--dask"]) == 1
+    assert main(["commp", "-", "--dask", "local"]) == 1
     assert capsys.readouterr().err.startswith("Error:")
 
 
@@ -253,6 +253,18 @@ def test_rerun_after_change_on_the_same_client(client: Any, tmp_path: Path) -> N
 
 
 def test_cli_stdin_refused_with_dask_or_cache(capsys: pytest.CaptureFixture[str]) -> None:
-    for flag in (["--dask"], ["--cache", "c.db"]):
+    for flag in (["--dask", "local"], ["--cache", "c.db"]):
         assert main(["add", "-", *flag]) == 1
         assert "not stdin" in capsys.readouterr().err
+
+
+def test_exclude_like_one_process(client: Any, tmp_path: Path) -> None:
+    d = make_tree(tmp_path)
+    params = ImportParams(chunker="size-4096", max_links=5)
+
+    def exclude(name: bytes) -> bool:
+        return name.endswith(b"3") or name == b"b"
+
+    want = _events(import_paths, [d], params, exclude=exclude)
+    assert _events(import_paths_dask, [d], params, client, exclude=exclude, task_bytes=50_000) == want
+    assert not any(path.endswith(b"small03") for path, *_ in want[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from contextlib import ExitStack
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..unixfs.tree import import_paths
 __all__ = ["import_paths_scaled"]
 
 
-def import_paths_scaled(args: argparse.Namespace, paths: list[str], params: ImportParams, sink: BlockSink,
+def import_paths_scaled(args: argparse.Namespace, paths: list[Any], params: ImportParams, sink: BlockSink,
                         **kwargs: Any) -> ImportResult:
     """:func:`~pyipld.unixfs.tree.import_paths`, with ``--cache FILE`` and ``--dask [ADDRESS]`` applied."""
     cache_path = getattr(args, "cache", None)
@@ -27,6 +28,8 @@ def import_paths_scaled(args: argparse.Namespace, paths: list[str], params: Impo
             return import_paths(paths, params, sink, cache=cache, **kwargs)
         if not isinstance(sink, NullSink):
             raise ConfigError("--dask computes CIDs only: it cannot be combined with --car or --blockstore")
+        if not all(isinstance(p, (str, bytes, os.PathLike)) for p in paths):
+            raise ConfigError("--dask reads files by path on the workers: stdin and URLs cannot be added with it")
         from ..distributed import dask_client, import_paths_dask
 
         client = stack.enter_context(dask_client(address, workers=kwargs.pop("jobs", None)))

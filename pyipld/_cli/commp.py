@@ -103,8 +103,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or warnings on stderr")
     # -- distributed (docs/distributed.md): a plain flag, kept apart --
-    p.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="hash aligned subtrees on a Dask cluster: local (default) or tcp://host:8786")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="hash aligned subtrees on a Dask cluster: local (an embedded LocalCluster) or tcp://host:8786")
     p.set_defaults(func=run)
 
 

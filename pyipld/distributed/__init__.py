@@ -97,10 +97,12 @@ def import_paths_dask(
     progress: Callable[[int], None] | None = None,
     task_bytes: int = DEFAULT_TASK_BYTES,
     cache: ImportCache | None = None,
+    exclude: Callable[[bytes], bool] | None = None,
 ) -> ImportResult:
     """:func:`~pyipld.unixfs.tree.import_paths` with the files hashed on a Dask cluster.
 
-    Same result and ``on_added`` events as the single-process import (only-hash).
+    Same result and ``on_added`` events as the single-process import (only-hash); ``exclude``
+    as there (kubo's ``--ignore`` rules).
     ``task_bytes``: about how many file bytes one task reads (large files are split).
     """
     params = params or ImportParams()
@@ -108,9 +110,9 @@ def import_paths_dask(
     raw = [os.fsencode(p) for p in paths]
     runner = ParallelImporter(_Submitter(_current_client(client)), params, task_bytes=task_bytes, cache=cache,
                               progress=progress)
-    runner.run(list_files(raw, params))
+    runner.run(list_files(raw, params, exclude))
     return import_paths(raw, params, recursive=recursive, wrap=wrap, on_added=on_added, jobs=1,
-                        file_roots=runner.file_roots)
+                        file_roots=runner.file_roots, exclude=exclude)
 
 
 def import_file_dask(path: str | os.PathLike[str] | bytes, params: ImportParams | None = None,

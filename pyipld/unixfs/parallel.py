@@ -606,7 +606,8 @@ class ParallelImporter:
         return got[1]
 
 
-def list_files(paths: Iterable[bytes], params: ImportParams) -> Iterator[tuple[bytes, os.stat_result]]:
+def list_files(paths: Iterable[bytes], params: ImportParams,
+               exclude: Callable[[bytes], bool] | None = None) -> Iterator[tuple[bytes, os.stat_result]]:
     """Regular files under ``paths`` (lstat, no symlinks followed; hidden ones only with
     ``params.hidden``), in walk order. Cheap: the tree importer walks again to build directories."""
     stack = list(reversed([os.fsencode(p) for p in paths]))
@@ -621,7 +622,8 @@ def list_files(paths: Iterable[bytes], params: ImportParams) -> Iterator[tuple[b
         elif stat.S_ISDIR(st.st_mode):
             try:
                 with os.scandir(p) as it:
-                    names = sorted(e.name for e in it if params.hidden or not e.name.startswith(b"."))
+                    names = sorted(e.name for e in it if (params.hidden or not e.name.startswith(b"."))
+                                   and (exclude is None or not exclude(e.name)))
             except OSError:
                 continue
             stack.extend(os.path.join(p, n) for n in reversed(names))
