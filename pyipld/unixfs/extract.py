@@ -150,9 +150,12 @@ class _Extractor:
                 fd, entries, seen, dnode, dpath = frames[-1]
                 entry = next(entries, None)
                 if entry is None:
-                    self._finish_dir(fd, dnode, dpath)
                     frames.pop()
                     ancestors.pop()
+                    try:
+                        self._finish_dir(fd, dnode, dpath)
+                    finally:
+                        os.close(fd)  # one open descriptor per level of nesting, never per directory
                     continue
                 name = entry.name
                 check_entry_name_safe(name)
