@@ -43,6 +43,7 @@ from ..errors import (
 )
 from ..multihash import encode_multihash, hash_by_code
 from ..unixfs.directory import is_plain_entry_name
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES
 from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
@@ -327,7 +328,7 @@ def _write_file(directory: str, name: str, chunks: Iterator[bytes]) -> None:
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISDIR(os.lstat(target).st_mode):
             raise UnsafePathError(f"refusing to overwrite directory {target} with a file")
-    with atomic_output(target, private=True) as f:  # replaces a symlink itself, never follows it
+    with atomic_output(target) as f:  # replaces a symlink itself, never follows it; 0666 & ~umask like go-car
         for chunk in chunks:
             f.write(chunk)
 
@@ -359,7 +360,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                     _write_file(out_dir, _safe_name(str(root), ""), _file_bytes(bs, root.bytes))
                     extracted += 1
                 continue
-            extracted += _extract_tree(bs, root.bytes, out_dir, filters)
+            extracted += _extract_tree(bs, root.bytes, out_dir, filters, _Limits(args.max_entries, args.max_depth))
     if not extracted:
         raise NotFoundError("no files extracted")
     print(f"extracted {extracted} file(s)", file=sys.stderr)
@@ -383,12 +384,30 @@ def _file_bytes(bs: CarBlockstore, cid: bytes) -> Iterator[bytes]:
     return UnixFSReader(bs, cid, verify=False).iter_range()
 
 
-def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[str]) -> int:
+class _Limits:
+    """Entries and nesting depth one ``car extract`` accepts (a DAG may link a sub-tree many times)."""
+
+    def __init__(self, max_entries: int, max_depth: int) -> None:
+        self.max_entries, self.max_depth, self.entries = max_entries, max_depth, 0
+
+    def check(self, parts: list[str]) -> None:
+        self.entries += 1
+        if self.max_entries and self.entries > self.max_entries:
+            raise UnixFSError(f"more than max_entries={self.max_entries} entries to extract "
+                              "(a larger limit: --max-entries N, 0 for none)")
+        if len(parts) > self.max_depth:
+            raise UnixFSError(f"directories nested deeper than max_depth={self.max_depth} "
+                              "(a larger limit: --max-depth N)")
+
+
+def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[str], limits: _Limits) -> int:
     """go-car's extract walk: path filters, and entries whose blocks are absent skipped with a message."""
     count = 0
     stack: list[tuple[list[str], bytes]] = [([], root)]
     while stack:
         parts, cid = stack.pop()
+        if parts:
+            limits.check(parts)
         path = "/" + "/".join(parts) if parts else ""
         take, descend = _wanted(path, filters)
         if not take and not descend:
@@ -405,6 +424,11 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[st
             if missing:
                 print(f"data for entry not found for {len(missing)} unknown sharded sub-tree(s) under "
                       f"{path or '/'} (skipped...)", file=sys.stderr)
+            names: set[bytes] = set()
+            for entry in children:
+                if entry.name in names:  # go-car lets the last one win; refuse, as `get` does
+                    raise UnixFSError(f"duplicate entry name {entry.name!r} in directory {path or '/'}")
+                names.add(entry.name)
             for entry in reversed(children):
                 name = entry.name.decode("utf-8", "surrogateescape")
                 stack.append((parts + [_safe_name(name, path)], entry.cid.bytes))
@@ -626,6 +650,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
     q.add_argument("car", nargs="?", metavar="CAR")
     q.add_argument("paths", nargs="*", metavar="PATH", help="only these paths")
+    q.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES, metavar="N",
+                   help=f"refuse DAGs with more than N entries (default {DEFAULT_MAX_ENTRIES}, 0 = no limit)")
+    q.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
+                   help=f"refuse directories nested deeper than N (default {DEFAULT_MAX_DEPTH})")
     q.set_defaults(func=_cmd_extract)
 
     q = cs.add_parser("index", aliases=["i"], help="write a CARv2 with an index, or a detached index")
