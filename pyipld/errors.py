@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "DagPBError",
     "DecodeError",
+    "FileChangedError",
     "IntegrityError",
     "LimitExceededError",
     "LocalProtocolError",
@@ -89,6 +90,21 @@ class NotFoundError(PyipldError, KeyError):
 
 class UnsafePathError(PyipldError, ValueError):
     """A DAG entry name that would escape the extraction directory."""
+
+
+class FileChangedError(PyipldError):
+    """An input file changed size while it was being imported (the DAG would not be the file).
+
+    Attributes:
+        path: the file, as given.
+        size_at_open: its size when the import opened it.
+        size_now: the bytes read before EOF (shrunk) or its size at the end (grew).
+    """
+
+    def __init__(self, path: str, size_at_open: int, size_now: int) -> None:
+        super().__init__(f"file changed during import: {path}: {size_at_open} bytes when opened, "
+                         f"{size_now} bytes now")
+        self.path, self.size_at_open, self.size_now = path, size_at_open, size_now
 
 
 class ProtocolError(PyipldError):
