@@ -18,6 +18,7 @@ __all__ = [
     "IntegrityError",
     "LimitExceededError",
     "LocalProtocolError",
+    "ManifestError",
     "NotFoundError",
     "PeerTimeoutError",
     "ProtocolError",
@@ -67,6 +68,10 @@ class CarError(DecodeError):
 
 class CarIndexError(CarError):
     """A CARv2 index that is malformed or disagrees with the data."""
+
+
+class ManifestError(DecodeError):
+    """A ``car pack`` manifest that is malformed, or names a path it may not use."""
 
 
 class LimitExceededError(DecodeError):

@@ -104,7 +104,13 @@ def _hash_name(code: int) -> str:
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    """One output line; names with undecodable bytes (surrogates) go out as those bytes, as in `pyipld ls`."""
+    try:
+        sys.stdout.write(text + "\n")
+    except UnicodeEncodeError:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape") + b"\n")
+        sys.stdout.buffer.flush()
 
 
 # -- create --------------------------------------------------------------------------------
@@ -578,10 +584,15 @@ def _cmd_get_dag(args: argparse.Namespace) -> int:
 
 def _cmd_filter(args: argparse.Namespace) -> int:
     if args.cid_file:
-        with open(args.cid_file, encoding="utf-8") as f:
-            text = f.read()
+        with open(args.cid_file, "rb") as f:
+            raw = f.read()
     else:
-        text = sys.stdin.read()
+        raw = sys.stdin.buffer.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{args.cid_file or 'stdin'}: CID list is not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start})") from None
     wanted = {CID.decode(line).multihash for line in text.split() if line.strip()}
     with CarFile(_source(args.car)) as car:
         version = args.version or car.version
