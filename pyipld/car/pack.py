@@ -509,7 +509,7 @@ class _Packer:
             raise ConfigError(f"{self.outdir} is not empty and holds no pack manifest")
         # Leftovers of an interrupted run: the spool directory and temporary CAR/manifest names.
         shutil.rmtree(self.tmp, ignore_errors=True)
-        for leftover in self.outdir.glob(".*.tmp-*"):
+        for leftover in [*self.outdir.glob(".*.tmp-*"), *self.outdir.glob(".*.pyipld-tmp")]:
             if leftover.name.startswith((".pack-", f".{MANIFEST_NAME}")):
                 leftover.unlink()
         self.tmp.mkdir()
