@@ -4,14 +4,16 @@
 with the same parameters.
 
 Speed (benchmarks/README.md): for ``size-N`` chunkers the source is cut
-straight into chunks — a regular file is memory-mapped and chunks are views of
-the mapping (no copy at all), a stream is read one chunk per ``read`` — and
+straight into chunks — a regular file is read ~1 MiB at a time and chunks are
+views of each read (memory-mapped instead with ``PYIPLD_MMAP=1``: a mapping
+SIGBUSes if the file is truncated, so reading is the default), a stream is read
+one chunk per ``read`` — and
 only-hash imports never assemble leaf blocks (:meth:`LeafMaker.leaf`). Leaves
 can be hashed on worker threads (``jobs``): ``hashlib`` releases the GIL on large
 buffers, chunks go to the pool in batches of about 1 MiB, results are consumed
 and stored in order on the calling thread, and at most ``2 × jobs`` batches are
-in flight, so memory stays bounded. The file is mapped a window (8 MiB) at a
-time, so the process never maps more than a few windows.
+in flight, so memory stays bounded. A regular file must keep its size until
+it is read to the end (:class:`~pyipld.errors.FileChangedError` otherwise).
 """
 
 from __future__ import annotations
@@ -381,6 +383,7 @@ def import_file(
 
     Raises:
         ConfigError: invalid parameters. OSError: unreadable path.
+        FileChangedError: a regular file at ``source`` changed size during the import.
     """
     params = params or ImportParams()
     resolved = params.resolve()
