@@ -24,7 +24,7 @@ from ..http._request import gateways_from_environment
 from ..http.client import GatewayClient
 from ..http.fetch import fetch_car, fetch_dag, iter_file
 from ..http.routing import RoutingClient
-from ..unixfs.extract import extract
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import split_path
 
 __all__ = ["add_http_arguments", "cmd_cat_http", "cmd_get_http", "gateways_for", "wants_http"]
@@ -131,7 +131,8 @@ def cmd_get_http(args: argparse.Namespace) -> int:
                     try:
                         result = fetch_dag(client, path, store, progress=update)
                         written = extract(store, result.cid, dest, metadata=not getattr(args, "no_metadata", False),
-                                          max_entries=getattr(args, "max_entries", None))
+                                          max_entries=getattr(args, "max_entries", DEFAULT_MAX_ENTRIES),
+                                          max_depth=getattr(args, "max_depth", DEFAULT_MAX_DEPTH))
                     finally:
                         if scratch is not None:
                             shutil.rmtree(scratch, ignore_errors=True)
