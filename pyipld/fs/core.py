@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -122,6 +123,9 @@ class _State:
         self.readers: _LRU[bytes, UnixFSReader] = _LRU(_READER_CACHE)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        # close file handles when the filesystem goes, even from a reference cycle
+        # (weakref callbacks run before the handles' own finalizers would warn)
+        self._finalizer = weakref.finalize(self, chain.close)
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -133,7 +137,7 @@ class _State:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
-        self.chain.close()
+        self._finalizer()
 
 
 def _norm(path: str) -> str:
@@ -204,7 +208,9 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if "mtime" in opts and isinstance(opts["mtime"], list):
             opts["mtime"] = tuple(opts["mtime"])
         try:
-            return ImportParams.from_profile(profile, **opts) if profile else ImportParams(**opts)
+            params = ImportParams.from_profile(profile, **opts) if profile else ImportParams(**opts)
+            params.resolve()  # a bad chunker or profile combination fails here, not at the first write
+            return params
         except TypeError as exc:
             raise ConfigError(f"add: {exc}") from None
 
