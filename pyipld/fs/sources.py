@@ -125,6 +125,10 @@ class SourceChain:
                     self._remember(cid, data)
                     return data
                 lie = self._lied(parsed, f"cache:{self.cache.root}")
+                try:  # drop the bad copy so the verified one below can replace it
+                    os.unlink(self.cache._path(cid))
+                except OSError:
+                    pass
         for name, source in self.sources:
             try:
                 data = source.get(cid)
