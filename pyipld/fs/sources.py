@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_CACHE_BYTES: Final = 64 << 20  # a few leaves per open file, times a few dozen files
 _MAX_FAILURES: Final = 256  # integrity failures remembered for inspection (oldest dropped)
-_RANGE_MIN_FETCH: Final = 16 << 10  # one remote request covers a section head and a small block
+_RANGE_MIN_FETCH: Final = 4 << 10  # one request covers a section head and a small block (zarr chunk, dir)
 
 
 class MemoryBlockCache:
@@ -258,14 +258,14 @@ class RangeFile(io.RawIOBase):
         return got
 
 
-def _fsspec_range_file(url: str, storage_options: dict[str, Any]) -> tuple[RangeFile, Any]:
+def _fsspec_range_file(url: str, storage_options: dict[str, Any], min_fetch: int) -> RangeFile:
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(url, **storage_options)
     size = fs.size(path)
     if size is None:
         raise ConfigError(f"car {url}: the server does not report a size; range reads need one")
-    return RangeFile(lambda s, e: fs.cat_file(path, start=s, end=e), int(size), name=url), fs
+    return RangeFile(lambda s, e: fs.cat_file(path, start=s, end=e), int(size), name=url, min_fetch=min_fetch)
 
 
 def _is_url(spec: str) -> bool:
@@ -282,22 +282,25 @@ def _load_index(spec: str, storage_options: dict[str, Any]) -> CarIndex:
 
 
 def open_car_source(spec: str | dict[str, Any]) -> tuple[str, CarBlockstore]:
-    """Open one ``cars`` entry: a path, an fsspec URL, or ``{"url": …, "index": …, "storage_options": {…}}``.
+    """Open one ``cars`` entry: a path, an fsspec URL, or ``{"url": …, "index": …, "storage_options": {…},
+    "min_fetch": bytes}``.
 
     A remote CARv2 with an index (or a detached ``index``) is read by range requests, one
     or two per block; a remote CARv1 without an index is scanned once on open.
     Blocks are not verified here: the chain verifies each one exactly once.
     """
+    min_fetch = _RANGE_MIN_FETCH
     if isinstance(spec, str):
         url, index_spec, options = spec, None, {}
     else:
         url = spec.get("url") or spec.get("path") or ""
         index_spec, options = spec.get("index"), dict(spec.get("storage_options") or {})
+        min_fetch = int(spec.get("min_fetch", min_fetch))
         if not url:
             raise ConfigError(f"cars entry {spec!r} has no 'url'")
     index = _load_index(index_spec, options) if index_spec else None
     if _is_url(url):
-        rf, _ = _fsspec_range_file(url, options)
+        rf = _fsspec_range_file(url, options, min_fetch)
         return f"car:{url}", CarBlockstore(rf, verify=False, index=index)
     path = url.removeprefix("file://")
     return f"car:{path}", CarBlockstore(path, verify=False, index=index)
