@@ -10,12 +10,12 @@ import pytest
 
 fsspec = pytest.importorskip("fsspec")
 
-from pyipld.cid import CID  # noqa: E402
-from pyipld.errors import ConfigError, UnixFSError  # noqa: E402
-from pyipld.fs import IPFSFileSystem, register  # noqa: E402
-from pyipld.unixfs import ImportParams, import_file  # noqa: E402
+from pyipld.cid import CID
+from pyipld.errors import ConfigError, UnixFSError
+from pyipld.fs import IPFSFileSystem, register
+from pyipld.unixfs import ImportParams, import_file
 
-from ._fs import build_car, make_tree  # noqa: E402
+from ._fs import build_car, make_tree
 
 HAMT = ImportParams(cid_version=1, hamt_threshold=256)  # "many/" (40 entries) becomes a HAMT
 
@@ -174,7 +174,7 @@ def test_open_file_pickles_and_reopens_at_offset(fs: IPFSFileSystem, tree: tuple
 
 
 def test_ukey_checksum_are_the_cid(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
-    src, root, car = tree
+    _src, root, car = tree
     cid = fs.info(f"{root}/sub/big.bin")["CID"]
     assert fs.ukey(f"{root}/sub/big.bin") == cid
     other = IPFSFileSystem(cars=[str(car)], use_env=False, memory_cache=0, skip_instance_cache=True)

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("fsspec")
 abstract = pytest.importorskip("fsspec.tests.abstract")
 
-from pyipld.fs import IPFSFileSystem  # noqa: E402
+from pyipld.fs import IPFSFileSystem
 
 
 class IPFSFixtures(abstract.AbstractFixtures):  # type: ignore[misc]

@@ -14,9 +14,9 @@ pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from pyipld.fs import IPFSFileSystem, register  # noqa: E402
+from pyipld.fs import IPFSFileSystem, register
 
-from ._fs import build_car, range_server  # noqa: E402
+from ._fs import build_car, range_server
 
 
 def _frame(n: int, seed: int) -> Any:

@@ -14,10 +14,10 @@ import pytest
 
 pytest.importorskip("fsspec")
 
-from pyipld.fs import IPFSFileSystem  # noqa: E402
+from pyipld.fs import IPFSFileSystem
 
-from ._deterministic import chacha_bytes  # noqa: E402
-from ._fs import build_car  # noqa: E402
+from ._deterministic import chacha_bytes
+from ._fs import build_car
 
 ROOT = Path(__file__).resolve().parent.parent
 

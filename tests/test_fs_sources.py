@@ -10,16 +10,16 @@ import pytest
 fsspec = pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
 
-from pyipld.blockstore import DirectoryBlockstore  # noqa: E402
-from pyipld.car import CarBlockstore, open_car  # noqa: E402
-from pyipld.cid import CID  # noqa: E402
-from pyipld.errors import BlockIntegrityError, IntegrityError, NotFoundError  # noqa: E402
-from pyipld.fs import IPFSFileSystem, SourceChain  # noqa: E402
-from pyipld.fs.sources import range_file_of  # noqa: E402
-from pyipld.unixfs import ImportParams  # noqa: E402
+from pyipld.blockstore import DirectoryBlockstore
+from pyipld.car import CarBlockstore, open_car
+from pyipld.cid import CID
+from pyipld.errors import BlockIntegrityError, IntegrityError, NotFoundError
+from pyipld.fs import IPFSFileSystem, SourceChain
+from pyipld.fs.sources import range_file_of
+from pyipld.unixfs import ImportParams
 
-from ._deterministic import chacha_bytes  # noqa: E402
-from ._fs import V1, build_car, range_server  # noqa: E402
+from ._deterministic import chacha_bytes
+from ._fs import V1, build_car, range_server
 
 
 def _fs(**kw: object) -> IPFSFileSystem:
@@ -95,7 +95,7 @@ def _tamper(car: Path, out: Path, data: bytes) -> None:
 
 
 def test_tampered_car_is_a_typed_error(bigtree: tuple[Path, str, Path], tmp_path: Path) -> None:
-    src, root, car = bigtree
+    _src, root, car = bigtree
     bad = tmp_path / "bad.car"
     _tamper(car, bad, b"a small file\n")
     fs = _fs(cars=[str(bad)])
@@ -110,7 +110,7 @@ def test_tampered_car_is_a_typed_error(bigtree: tuple[Path, str, Path], tmp_path
 
 
 def test_tampered_car_falls_back_to_next_source(bigtree: tuple[Path, str, Path], tmp_path: Path) -> None:
-    src, root, car = bigtree
+    _src, root, car = bigtree
     bad = tmp_path / "bad.car"
     _tamper(car, bad, b"a small file\n")
     fs = _fs(cars=[str(bad), str(car)])
@@ -211,7 +211,7 @@ def test_writes_give_cids_and_commit(tmp_path: Path, sink_name: str) -> None:
 
 
 def test_copy_links_and_rm(tmp_path: Path, bigtree: tuple[Path, str, Path]) -> None:
-    src, root, car = bigtree
+    _src, root, car = bigtree
     fs = _fs(cars=[str(car)], sink=str(tmp_path / "bs"))
     fs.copy(f"{root}/small.txt", "mine/small.txt")
     assert fs.info("mine/small.txt")["CID"] == fs.info(f"{root}/small.txt")["CID"]

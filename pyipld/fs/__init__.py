@@ -33,6 +33,6 @@ def register(*, clobber: bool = True) -> None:
 
     fsspec consults classes registered this way before its entry-point table.
     """
-    import fsspec
+    import fsspec  # type: ignore[import-untyped]
 
     fsspec.register_implementation("ipfs", IPFSFileSystem, clobber=clobber)

@@ -21,12 +21,11 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, Final, Generic, TypeVar
 
-from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
 
 from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
 from ..cid import CID, RAW
@@ -112,12 +111,22 @@ def _entry_of(node: UnixFSNode) -> _Entry:
     return _Entry(node.cid, kind, size, mode, mtime, target)
 
 
+class _Views:
+    """The chain as the file reader's BlockSource: leaves from a mapped CAR come as views, so the
+    only copy of file bytes is the one that assembles the answer."""
+
+    def __init__(self, chain: SourceChain) -> None:
+        self.get = chain.get_view
+        self.has = chain.has
+
+
 class _State:
     """Everything that must not cross a fork: sources, caches, the thread pool."""
 
     def __init__(self, chain: SourceChain) -> None:
         self.pid = os.getpid()
         self.chain = chain
+        self.views = _Views(chain)
         self.entries: _LRU[str, _Entry] = _LRU(_ENTRY_CACHE)
         self.nodes: _LRU[str, UnixFSNode] = _LRU(_NODE_CACHE)
         self.readers: _LRU[bytes, UnixFSReader] = _LRU(_READER_CACHE)
@@ -220,7 +229,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if store is not None:
             out.append((f"sink:{self._sink}", store))
         for key, spec in self._source_specs:
-            items = [spec] if isinstance(spec, (str, dict)) else list(spec or [])
+            items: list[Any] = [spec] if isinstance(spec, (str, dict)) else list(spec or [])
             if key == "cars":
                 out.extend(open_car_source(item) for item in items)
             elif key == "blockstore":
@@ -275,8 +284,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             return [cls._strip_protocol(p) for p in path]
         path = os.fspath(path) if not isinstance(path, str) else path
         for proto in ("ipfs://", "ipfs::"):
-            if path.startswith(proto):
-                path = path[len(proto):]
+            path = path.removeprefix(proto)
         return _norm(path)
 
     def unstrip_protocol(self, name: str) -> str:
@@ -439,7 +447,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         st = self._st()
         reader = st.readers.get(cid)
         if reader is None:
-            reader = UnixFSReader(st.chain, cid, verify=False)  # the chain verifies every block once
+            reader = UnixFSReader(st.views, cid, verify=False)  # type: ignore[arg-type]  # the chain verifies
             st.readers.put(cid, reader)
         return reader
 
@@ -482,7 +490,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         def one(args: tuple[str, int | None, int | None]) -> Any:
             try:
                 return self.cat_file(*args)
-            except Exception as exc:  # noqa: BLE001 - returned in place, as fsspec's contract says
+            except Exception as exc:
                 if on_error == "return":
                     return exc
                 raise
@@ -658,6 +666,20 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
     def _fetch_range(self, start: int, end: int) -> bytes:
         fs: IPFSFileSystem = self.fs
         return fs.read_cid(self.cid, self.size, start, end)
+
+    def read(self, length: int = -1) -> bytes:
+        """Reads of two blocks or more go straight to the DAG (one copy); smaller ones use the cache."""
+        length = -1 if length is None else int(length)
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        if length < 0:
+            length = self.size - self.loc
+        if length >= 2 * self.blocksize:
+            out: bytes = self._fetch_range(self.loc, min(self.size, self.loc + length))
+            self.loc += len(out)
+            return out
+        data: bytes = super().read(length)
+        return data
 
 
 class IPFSWriteFile(AbstractBufferedFile):  # type: ignore[misc]

@@ -20,22 +20,36 @@ each process (file handles, HTTP sessions and peer connections are per-pid).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import mmap
 import os
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import IO, Any, Final
 
+from .._varint import decode_varint
 from ..blockstore import BlockSource, DirectoryBlockstore
 from ..car.blockstore import CarBlockstore
 from ..car.index import CarIndex, decode_index
+from ..car.reader import CarFile
+from ..car.v1 import DEFAULT_MAX_SECTION_BYTES
 from ..cid import CID
-from ..errors import BlockIntegrityError, ConfigError, IntegrityError, NotFoundError, PyipldError
+from ..errors import (
+    BlockIntegrityError,
+    CarIndexError,
+    ConfigError,
+    DecodeError,
+    IntegrityError,
+    NotFoundError,
+    PyipldError,
+)
 
 __all__ = [
     "DEFAULT_MEMORY_CACHE_BYTES",
+    "MappedCarSource",
     "MemoryBlockCache",
     "PeerSource",
     "RangeFile",
@@ -50,23 +64,39 @@ _MAX_FAILURES: Final = 256  # integrity failures remembered for inspection (olde
 _RANGE_MIN_FETCH: Final = 4 << 10  # one request covers a section head and a small block (zarr chunk, dir)
 
 
+Bytes = bytes | memoryview
+
+
+def _is_sha256(cid: bytes) -> bool:
+    """A CIDv0, or a CIDv1 with a one-byte codec and a sha2-256 multihash (nearly every CID)."""
+    return (len(cid) == 36 and cid[0] == 1 and cid[1] < 0x80 and cid[2] == 0x12 and cid[3] == 0x20) or (
+        len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20)
+
+
+def _verify(parsed: CID | None, cid: bytes, data: Bytes) -> bool:
+    """``data`` hashes to ``cid``; sha2-256 CIDs skip the generic multihash path."""
+    if _is_sha256(cid):
+        return hashlib.sha256(data).digest() == cid[-32:]
+    return (parsed or CID.from_bytes(cid)).verify(data)
+
+
 class MemoryBlockCache:
     """A thread-safe LRU of verified blocks, bounded by total bytes."""
 
     def __init__(self, max_bytes: int = DEFAULT_MEMORY_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._blocks: OrderedDict[bytes, bytes] = OrderedDict()
+        self._blocks: OrderedDict[bytes, Bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, cid: bytes) -> bytes | None:
+    def get(self, cid: bytes) -> Bytes | None:
         with self._lock:
             data = self._blocks.get(cid)
             if data is not None:
                 self._blocks.move_to_end(cid)
             return data
 
-    def put(self, cid: bytes, data: bytes) -> None:
+    def put(self, cid: bytes, data: Bytes) -> None:
         if len(data) > self.max_bytes:
             return
         with self._lock:
@@ -106,9 +136,16 @@ class SourceChain:
             BlockIntegrityError: every source that had the block sent wrong bytes.
             NotFoundError: no source has it (the message says why for each).
         """
-        parsed = CID.from_bytes(cid)
-        if parsed.hash_code == 0:
-            return parsed.digest
+        data = self.get_view(cid)
+        return data if isinstance(data, bytes) else bytes(data)
+
+    def get_view(self, cid: bytes) -> Bytes:
+        """Like :meth:`get`, but a mapped local CAR's block comes as a read-only view, uncopied."""
+        parsed: CID | None = None
+        if not _is_sha256(cid):
+            parsed = CID.from_bytes(cid)
+            if parsed.hash_code == 0:
+                return parsed.digest
         if self.memory is not None:
             hit = self.memory.get(cid)
             if hit is not None:
@@ -121,36 +158,38 @@ class SourceChain:
             except (NotFoundError, OSError):
                 pass
             else:
-                if parsed.verify(data):
+                if _verify(parsed, cid, data):
                     self._remember(cid, data)
                     return data
-                lie = self._lied(parsed, f"cache:{self.cache.root}")
+                lie = self._lied(cid, f"cache:{self.cache.root}")
                 try:  # drop the bad copy so the verified one below can replace it
                     os.unlink(self.cache._path(cid))
                 except OSError:
                     pass
         for name, source in self.sources:
             try:
-                data = source.get(cid)
+                view = getattr(source, "get_view", None)
+                data = view(cid) if view is not None else source.get(cid)
             except (NotFoundError, KeyError) as exc:
                 reasons.append(f"{name}: {exc}")
                 continue
             except IntegrityError as exc:  # a source that verifies on its own
-                lie = lie or BlockIntegrityError(f"{name}: {exc}", cid=str(parsed), source=name)
+                lie = lie or BlockIntegrityError(f"{name}: {exc}", cid=str(CID.from_bytes(cid)), source=name)
                 self.failures.append(lie)
                 continue
             except (PyipldError, OSError, TimeoutError) as exc:
                 reasons.append(f"{name}: {type(exc).__name__}: {exc}")
                 continue
-            data = bytes(data)
-            if not parsed.verify(data):
-                err = self._lied(parsed, name)
+            if not isinstance(data, (bytes, memoryview)):
+                data = bytes(data)
+            if not _verify(parsed, cid, data):
+                err = self._lied(cid, name)
                 lie = lie or err
                 continue
             self.fetched[name] = self.fetched.get(name, 0) + 1
             if self.cache is not None:
                 try:
-                    self.cache.put(cid, data)
+                    self.cache.put(cid, bytes(data))
                 except OSError as exc:  # a full or read-only cache must not fail the read
                     log.warning("block cache %s: %s", self.cache.root, exc)
             self._remember(cid, data)
@@ -158,16 +197,17 @@ class SourceChain:
         if lie is not None:
             raise lie
         why = "; ".join(reasons) if reasons else "no block source configured"
-        raise NotFoundError(f"block {parsed} not found ({why})")
+        raise NotFoundError(f"block {CID.from_bytes(cid)} not found ({why})")
 
-    def _lied(self, parsed: CID, name: str) -> BlockIntegrityError:
+    def _lied(self, cid: bytes, name: str) -> BlockIntegrityError:
+        parsed = CID.from_bytes(cid)
         err = BlockIntegrityError(f"block {parsed} from {name} does not hash to its CID", cid=str(parsed),
                                   source=name)
         self.failures.append(err)
         log.warning("%s; trying the next source", err)
         return err
 
-    def _remember(self, cid: bytes, data: bytes) -> None:
+    def _remember(self, cid: bytes, data: Bytes) -> None:
         if self.memory is not None:
             self.memory.put(cid, data)
 
@@ -184,8 +224,91 @@ class SourceChain:
             if callable(close):
                 try:
                     close()
-                except Exception:  # noqa: BLE001 - closing is best effort
+                except Exception:
                     log.debug("closing %r failed", source, exc_info=True)
+
+
+class MappedCarSource:
+    """A local CAR (v1 or v2) mapped read-only: ``get_view`` returns a block without copying it.
+
+    The index is the CARv2's own (or a detached one), else one scan of section heads at open.
+    Like :class:`~pyipld.car.blockstore.CarBlockstore` it never trusts the index: the section at
+    an indexed offset must carry the requested multihash, inside the payload, within
+    ``max_section_bytes``; the chain then hash-checks the data. No file position is shared
+    (no lock, nothing to re-open after ``fork``: the mapping is read-only).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, index: CarIndex | None = None,
+                 max_section_bytes: int = DEFAULT_MAX_SECTION_BYTES) -> None:
+        self.path = os.fspath(path)
+        self.max_section_bytes = max_section_bytes
+        with CarFile(self.path) as car:
+            self.roots = car.roots
+            self._base = car.payload_offset
+            self._end = car.payload_offset + car.payload_length
+            self._first = car.payload_offset + car.header_length
+            self.index = index
+            self._scan: dict[bytes, list[int]] | None = None
+            if self.index is None and car.has_index:
+                try:
+                    self.index = car.read_index()
+                except CarIndexError:
+                    self.index = None
+            if self.index is None:
+                scan: dict[bytes, list[int]] = {}
+                for head in car.iter_heads():
+                    scan.setdefault(CID.from_bytes(head.cid).multihash, []).append(head.offset)
+                self._scan = scan
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        self._view = memoryview(self._mm) if self._mm is not None else memoryview(b"")
+
+    def get_view(self, cid: bytes) -> memoryview:
+        parsed = CID.from_bytes(cid)
+        if self._scan is not None:
+            offsets = self._scan.get(parsed.multihash, [])
+        else:
+            assert self.index is not None
+            offsets = self.index.find(parsed)
+        view = self._view
+        for off in offsets:
+            pos = self._base + off
+            if pos < self._first or pos >= self._end:
+                continue  # a bad index entry: not trusted, not fatal
+            try:
+                length, n = decode_varint(view, pos)
+                if view[pos + n : pos + n + len(cid)] == cid:  # stored under the same CID: no parse
+                    k, same = len(cid), True
+                else:
+                    found, k = CID.decode_prefix(view, pos + n)
+                    same = found.multihash == parsed.multihash
+            except DecodeError:
+                continue
+            start, stop = pos + n + k, pos + n + length
+            if length > self.max_section_bytes or stop > self._end or stop < start:
+                continue
+            if same:
+                return view[start:stop]
+        raise NotFoundError(f"ipld: could not find {parsed} in {self.path}")
+
+    def get(self, cid: bytes) -> bytes:
+        return bytes(self.get_view(cid))
+
+    def has(self, cid: bytes) -> bool:
+        try:
+            self.get_view(cid)
+        except NotFoundError:
+            return False
+        return True
+
+    def close(self) -> None:
+        try:
+            self._view.release()
+            if self._mm is not None:
+                self._mm.close()
+        except BufferError:  # blocks handed out still point into the map: the GC closes it later
+            pass
 
 
 class RangeFile(io.RawIOBase):
@@ -259,7 +382,7 @@ class RangeFile(io.RawIOBase):
 
 
 def _fsspec_range_file(url: str, storage_options: dict[str, Any], min_fetch: int) -> RangeFile:
-    import fsspec
+    import fsspec  # type: ignore[import-untyped]
 
     fs, path = fsspec.core.url_to_fs(url, **storage_options)
     size = fs.size(path)
@@ -278,10 +401,10 @@ def _load_index(spec: str, storage_options: dict[str, Any]) -> CarIndex:
 
         with fsspec.open(spec, "rb", **storage_options) as f:
             return decode_index(f.read())
-    return decode_index(open(spec.removeprefix("file://"), "rb").read())  # noqa: SIM115 - read at once
+    return decode_index(open(spec.removeprefix("file://"), "rb").read())
 
 
-def open_car_source(spec: str | dict[str, Any]) -> tuple[str, CarBlockstore]:
+def open_car_source(spec: str | dict[str, Any]) -> tuple[str, CarBlockstore | MappedCarSource]:
     """Open one ``cars`` entry: a path, an fsspec URL, or ``{"url": …, "index": …, "storage_options": {…},
     "min_fetch": bytes}``.
 
@@ -301,9 +424,9 @@ def open_car_source(spec: str | dict[str, Any]) -> tuple[str, CarBlockstore]:
     index = _load_index(index_spec, options) if index_spec else None
     if _is_url(url):
         rf = _fsspec_range_file(url, options, min_fetch)
-        return f"car:{url}", CarBlockstore(rf, verify=False, index=index)
+        return f"car:{url}", CarBlockstore(rf, verify=False, index=index)  # type: ignore[arg-type]
     path = url.removeprefix("file://")
-    return f"car:{path}", CarBlockstore(path, verify=False, index=index)
+    return f"car:{path}", MappedCarSource(path, index=index)
 
 
 def range_file_of(store: CarBlockstore) -> RangeFile | None:

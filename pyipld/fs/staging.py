@@ -123,9 +123,9 @@ class StagingTree:
                     stack.extend((p, False) for p, f in kids if f is None)
                     continue
                 entries = []
-                for p, f in kids:
+                for p, staged in kids:
                     name = p.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
-                    cid, tsize = (f.cid, f.tsize) if f is not None else done[p]
+                    cid, tsize = (staged.cid, staged.tsize) if staged is not None else done[p]
                     entries.append(DirEntry(name, cid, tsize))
                 link = build_directory(entries, params, sink)
                 done[d] = (link.cid, link.tsize)
