@@ -233,3 +233,18 @@ def test_tampered_staging_never_returns_wrong_bytes(tmp_path: Path) -> None:
 
 def test_unused_v1_params_constant() -> None:
     assert V1.cid_version == 1
+
+
+@pytest.mark.parametrize("start,end", [(0, None), (1, (5 << 20) + 3), ((1 << 20) - 1, None), (-(4 << 20) - 7, -1),
+                                       (123_457, 123_457 + (4 << 20))])
+def test_large_reads_split_across_threads(bigtree: tuple[Path, str, Path], start: int, end: int | None) -> None:
+    """Reads of 4 MiB or more are walked in 2 MiB pieces on several threads, joined once."""
+    src, root, car = bigtree
+    fs = _fs(cars=[str(car)], memory_cache=0)
+    want = (src / "big.bin").read_bytes()
+    assert fs.cat_file(f"{root}/big.bin", start, end) == want[start:end]
+    at = start if start >= 0 else len(want) + start
+    with fs.open(f"{root}/big.bin") as f:
+        f.seek(at)
+        assert f.read(5 << 20) == want[at : at + (5 << 20)]
+    fs.close()

@@ -52,6 +52,12 @@ _NODE_CACHE: Final = 512  # decoded directory nodes / HAMT roots
 _READER_CACHE: Final = 256  # file readers (each keeps up to 256 internal nodes)
 _WORKERS: Final = 8  # threads for listings and cat_ranges (I/O bound on remote sources)
 DEFAULT_FILE_BLOCK: Final = 1 << 20  # 4 leaves of kubo's default 256 KiB chunks
+# A read this large is cut into pieces walked (fetched, hashed) on several threads: sha256 releases
+# the GIL, so verification runs on every core. Pieces are 1 MiB-aligned (whole kubo leaves) and
+# joined once, so the bytes are still copied only once.
+_SPLIT_MIN: Final = 4 << 20
+_SPLIT_PIECE: Final = 2 << 20
+_SPLIT_WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -131,6 +137,7 @@ class _State:
         self.nodes: _LRU[str, UnixFSNode] = _LRU(_NODE_CACHE)
         self.readers: _LRU[bytes, UnixFSReader] = _LRU(_READER_CACHE)
         self._pool: ThreadPoolExecutor | None = None
+        self._split: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         # close file handles when the filesystem goes, even from a reference cycle
         # (weakref callbacks run before the handles' own finalizers would warn)
@@ -143,7 +150,18 @@ class _State:
                 self._pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="pyipld-fs")
             return self._pool
 
+    @property
+    def split_pool(self) -> ThreadPoolExecutor:
+        """Threads for the pieces of one large read (separate from :attr:`pool`, whose tasks may
+        start a large read: a task never waits on its own pool)."""
+        with self._lock:
+            if self._split is None:
+                self._split = ThreadPoolExecutor(_SPLIT_WORKERS, thread_name_prefix="pyipld-fs-split")
+            return self._split
+
     def close(self) -> None:
+        if self._split is not None:
+            self._split.shutdown(wait=False)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
         self._finalizer()
@@ -465,8 +483,14 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         e = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
         if e <= s:
             return b""
+        reader = self._reader(cid)
         try:
-            return self._reader(cid).read(s, e - s)
+            if e - s < _SPLIT_MIN or _SPLIT_WORKERS < 2:
+                return reader.read(s, e - s)
+            cuts = [s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]
+            pieces = self._st().split_pool.map(lambda ab: list(reader.iter_range(ab[0], ab[1] - ab[0])),
+                                               zip(cuts, cuts[1:]))
+            return b"".join(part for piece in pieces for part in piece)
         except NotFoundError as exc:
             raise FileNotFoundError(str(exc)) from exc
 
