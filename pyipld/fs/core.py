@@ -23,6 +23,7 @@ import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import IO, Any, Final, Generic, TypeVar
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
@@ -489,7 +490,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 return reader.read(s, e - s)
             cuts = [s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]
             pieces = self._st().split_pool.map(lambda ab: list(reader.iter_range(ab[0], ab[1] - ab[0])),
-                                               zip(cuts, cuts[1:]))
+                                               pairwise(cuts))
             return b"".join(part for piece in pieces for part in piece)
         except NotFoundError as exc:
             raise FileNotFoundError(str(exc)) from exc
