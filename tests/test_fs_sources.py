@@ -248,3 +248,15 @@ def test_large_reads_split_across_threads(bigtree: tuple[Path, str, Path], start
         f.seek(at)
         assert f.read(5 << 20) == want[at : at + (5 << 20)]
     fs.close()
+
+
+def test_car_sink_staging_directory_is_removed_at_exit(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (f"from pyipld.fs import IPFSFileSystem\n"
+            f"fs = IPFSFileSystem(sink={str(tmp_path / 'o.car')!r}, use_env=False)\n"
+            f"fs.pipe_file('x/a', b'1')\nprint(fs.commit())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().startswith("Qm")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.car"]

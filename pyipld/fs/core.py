@@ -168,6 +168,11 @@ class _State:
         self._finalizer()
 
 
+def _remove_staging(path: str, pid: int) -> None:
+    if os.getpid() == pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _norm(path: str) -> str:
     parts = [p for p in path.split("/") if p]
     if parts[:1] == ["ipfs"] and len(parts) > 1 and path.lstrip().startswith("/"):
@@ -272,7 +277,10 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             if self._sink.endswith(".car"):
                 parent = os.path.dirname(os.path.abspath(self._sink))
                 os.makedirs(parent, exist_ok=True)
-                self._staging_store = DirectoryBlockstore(tempfile.mkdtemp(prefix=".pyipld-staging-", dir=parent))
+                staging = tempfile.mkdtemp(prefix=".pyipld-staging-", dir=parent)
+                self._staging_store = DirectoryBlockstore(staging)
+                # removed when this filesystem goes (or at exit), by the process that made it only
+                weakref.finalize(self, _remove_staging, staging, os.getpid())
             else:
                 self._staging_store = DirectoryBlockstore(self._sink)
         return self._staging_store
