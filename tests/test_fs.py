@@ -239,3 +239,21 @@ def test_cid_root_that_is_a_file(tmp_path: Path) -> None:
     assert fs.cat(f"ipfs://{cid}") == data
     assert fs.find(str(cid)) == [str(cid)]
     assert CID.decode(fs.ukey(str(cid))) == cid
+
+
+def test_cat_file_any_slice_equals_python_slice(tree: tuple[Path, str, Path]) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    src, root, car = tree
+    data = (src / "sub/big.bin").read_bytes()
+    fs = IPFSFileSystem(cars=[str(car)], use_env=False, skip_instance_cache=True)
+    bound = st.one_of(st.none(), st.integers(-len(data) - 10, len(data) + 10))
+
+    @settings(max_examples=200, deadline=None)
+    @given(bound, bound)
+    def check(start: int | None, end: int | None) -> None:
+        assert fs.cat_file(f"{root}/sub/big.bin", start, end) == data[start:end]
+
+    check()
+    fs.close()
