@@ -1,5 +1,6 @@
 """``pyipld cat``: stream a UnixFS file to stdout (like ``ipfs cat``), from a local
-blockstore or, with ``--peer MULTIADDR``, fetched over bitswap (:mod:`pyipld._cli.net`)."""
+blockstore, fetched over bitswap with ``--peer MULTIADDR`` (:mod:`pyipld._cli.net`), or
+over HTTP with ``--gateway URL`` / ``--routing URL`` (:mod:`pyipld._cli.httpfetch`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..blockstore import DirectoryBlockstore
 from ..errors import ConfigError
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path, split_path
+from .httpfetch import add_http_arguments, cmd_cat_http, wants_http
 from .net import add_peer_arguments, cmd_cat_from_peers
 
 __all__ = ["iter_local", "register", "write_stream"]
@@ -37,6 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--offset", type=_non_negative, default=0, help="byte offset to begin reading from")
     p.add_argument("-l", "--length", type=_non_negative, default=None, help="maximum number of bytes to read")
     add_peer_arguments(p)
+    add_http_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -60,11 +63,15 @@ def write_stream(pieces: Iterator[bytes], out: BinaryIO) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.peer and not args.blockstore:
-        raise ConfigError("cat needs --blockstore DIR (the blocks to read from) or --peer MULTIADDR")
+    http = not args.peer and wants_http(args)
+    if not args.peer and not args.blockstore and not http:
+        raise ConfigError("cat needs --blockstore DIR (the blocks to read from), --peer MULTIADDR, "
+                          "--gateway URL or --routing URL (or IPFS_GATEWAY)")
     try:
         if args.peer:
             return cmd_cat_from_peers(args)
+        if http:
+            return cmd_cat_http(args)
         write_stream(iter_local(args.cid, args.blockstore, args.offset, args.length), sys.stdout.buffer)
     except BrokenPipeError:  # `pyipld cat … | head`: the reader left; stop quietly like cat(1)
         devnull = os.open(os.devnull, os.O_WRONLY)
