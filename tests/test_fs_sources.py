@@ -152,13 +152,15 @@ def test_blockstore_source_and_shared_cache(bigtree: tuple[Path, str, Path], tmp
         f.close()
 
 
-def test_gateways_without_http_support_is_config_error() -> None:
+def test_bad_gateway_and_routing_options_are_config_errors() -> None:
     from pyipld.errors import ConfigError
 
-    if IPFSFileSystem._http_sources is not IPFSFileSystem.__dict__.get("_http_sources"):
-        pytest.skip("gateway sources are wired")
-    with pytest.raises(ConfigError, match="gateways"):
-        _fs(gateways=["http://127.0.0.1:1"])
+    with pytest.raises(ConfigError):
+        _fs(gateways=["ftp://127.0.0.1:1"])
+    with pytest.raises(ConfigError):
+        _fs(gateways=[123])
+    with pytest.raises(ConfigError):
+        _fs(routing=["file:///etc"])
 
 
 # -- writing -------------------------------------------------------------------------------------

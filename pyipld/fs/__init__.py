@@ -10,16 +10,26 @@ See docs/fsspec.md.
 from __future__ import annotations
 
 from .core import IPFSFile, IPFSFileSystem, IPFSWriteFile
-from .sources import MemoryBlockCache, PeerSource, RangeFile, SourceChain, open_car_source
+from .sources import (
+    MappedCarSource,
+    MemoryBlockCache,
+    PeerSource,
+    RangeFile,
+    RoutedSource,
+    SourceChain,
+    open_car_source,
+)
 from .staging import StagedFile, StagingTree
 
 __all__ = [
     "IPFSFile",
     "IPFSFileSystem",
     "IPFSWriteFile",
+    "MappedCarSource",
     "MemoryBlockCache",
     "PeerSource",
     "RangeFile",
+    "RoutedSource",
     "SourceChain",
     "StagedFile",
     "StagingTree",

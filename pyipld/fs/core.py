@@ -38,9 +38,11 @@ from ..unixfs.walk import UnixFSNode, iter_directory, load_node, lookup
 from .sources import (
     DEFAULT_MEMORY_CACHE_BYTES,
     PeerSource,
+    RoutedSource,
     SourceChain,
     directory_source,
     env_defaults,
+    gateway_source,
     open_car_source,
 )
 from .staging import StagedFile, StagingTree
@@ -195,7 +197,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         cars: CAR files — paths, fsspec URLs, or ``{"url", "index", "storage_options"}``.
         blockstore: a :class:`~pyipld.blockstore.DirectoryBlockstore` directory (or a list).
         peers: bitswap peer multiaddrs; ``peer_timeout`` seconds per block (default 30).
-        gateways / routing: trustless HTTP gateways and delegated routing endpoints.
+        gateways: trustless HTTP gateway URLs (:class:`pyipld.http.GatewayBlockSource`).
+        routing: delegated routing v1 URLs: providers' gateways and bitswap peers (``http_timeout``).
         cache: a block-cache directory shared by processes (read first, filled with verified blocks).
         sink: where writes go — ``*.car`` (a CARv2 written by :meth:`commit`) or a blockstore directory.
         add: ``pyipld add`` parameters for writes (:class:`~pyipld.unixfs.ImportParams` fields, ``profile``).
@@ -220,6 +223,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self._add: dict[str, Any] = dict(options.pop("add", None) or {})
         self._memory_cache = int(options.pop("memory_cache", DEFAULT_MEMORY_CACHE_BYTES))
         self._peer_timeout = float(options.pop("peer_timeout", 30.0))
+        self._http_timeout = float(options.pop("http_timeout", 30.0))
         use_env = bool(options.pop("use_env", True))
         if use_env and not self._source_specs:
             env = env_defaults()
@@ -268,7 +272,12 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def _http_sources(self, key: str, items: list[Any]) -> list[tuple[str, BlockSource]]:
         if not items:
             return []
-        raise ConfigError(f"{key}: trustless-gateway sources need pyipld.http, which this build does not have")
+        if not all(isinstance(u, str) for u in items):
+            raise ConfigError(f"{key}: expected URL strings, got {items!r}")
+        if key == "gateways":
+            return [gateway_source(items, timeout=self._http_timeout)]
+        return [(f"routing:{','.join(items)}",
+                 RoutedSource(items, timeout=self._http_timeout, peer_timeout=self._peer_timeout))]
 
     def _staging(self) -> DirectoryBlockstore | MemoryBlockstore | None:
         if self._sink is None:

@@ -53,6 +53,7 @@ __all__ = [
     "MemoryBlockCache",
     "PeerSource",
     "RangeFile",
+    "RoutedSource",
     "SourceChain",
     "open_car_source",
 ]
@@ -514,6 +515,88 @@ class PeerSource:
                 trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
             except trio.RunFinishedError:
                 pass
+
+
+def gateway_source(urls: Sequence[str], *, timeout: float = 30.0) -> tuple[str, BlockSource]:
+    """A ``gateways`` entry: trustless gateways tried in order (:class:`pyipld.http.GatewayBlockSource`,
+    which fails over between them and verifies each block itself too)."""
+    from ..http import GatewayBlockSource
+
+    return f"gateways:{','.join(urls)}", GatewayBlockSource(list(urls), timeout=timeout)
+
+
+class RoutedSource:
+    """Providers found through delegated routing v1: their trustless gateways and bitswap peers.
+
+    The first block asked for (usually a root) is looked up at the routers; the providers found
+    are remembered (at most ``max_providers`` gateways and peers each) and asked first for every
+    later block; a block none of them has is looked up again. Router answers need no trust:
+    every block is verified by the chain (and by the gateway client / bitswap session).
+    """
+
+    def __init__(self, routers: Sequence[str], *, timeout: float = 30.0, peer_timeout: float = 30.0,
+                 max_providers: int = 8) -> None:
+        from ..http import RoutingClient
+
+        self.routers = list(routers)
+        self.routing = RoutingClient(self.routers, timeout=timeout)
+        self.timeout = timeout
+        self.peer_timeout = peer_timeout
+        self.max_providers = max_providers
+        self.gateways: dict[str, BlockSource] = {}
+        self.peers: dict[str, PeerSource] = {}
+        self._lock = threading.Lock()
+
+    def _known(self) -> list[BlockSource]:
+        with self._lock:
+            return [*self.gateways.values(), *self.peers.values()]
+
+    def _learn(self, cid: bytes) -> list[BlockSource]:
+        plan = self.routing.plan(cid)
+        new: list[BlockSource] = []
+        with self._lock:
+            for url in plan.gateways:
+                if url not in self.gateways and len(self.gateways) < self.max_providers:
+                    self.gateways[url] = gateway_source([url], timeout=self.timeout)[1]
+                    new.append(self.gateways[url])
+            for addr in plan.peers:
+                if addr not in self.peers and len(self.peers) < self.max_providers:
+                    self.peers[addr] = PeerSource([addr], timeout=self.peer_timeout)
+                    new.append(self.peers[addr])
+        return new
+
+    @staticmethod
+    def _try(sources: Sequence[BlockSource], cid: bytes, reasons: list[str]) -> bytes | None:
+        for source in sources:
+            try:
+                return source.get(cid)
+            except (PyipldError, OSError, TimeoutError, KeyError) as exc:
+                reasons.append(f"{type(exc).__name__}: {exc}")
+        return None
+
+    def get(self, cid: bytes) -> bytes:
+        reasons: list[str] = []
+        data = self._try(self._known(), cid, reasons)
+        if data is None:
+            data = self._try(self._learn(cid), cid, reasons)
+        if data is None:
+            why = "; ".join(reasons[-4:]) or "the routers know no provider"
+            raise NotFoundError(f"{CID.from_bytes(cid)} not found through routing {self.routers}: {why}")
+        return data
+
+    def has(self, cid: bytes) -> bool:
+        try:
+            self.get(cid)
+        except NotFoundError:
+            return False
+        return True
+
+    def close(self) -> None:
+        for source in self._known():
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
+        self.routing.close()
 
 
 def directory_source(path: str) -> tuple[str, DirectoryBlockstore]:
