@@ -153,3 +153,16 @@ def test_ipfs_gateway_environment_variable(tree: tuple[Path, str, Path, MemoryBl
         fs = IPFSFileSystem(skip_instance_cache=True)
         assert fs.cat_file(f"{root}/small.txt") == (src / "small.txt").read_bytes()
         fs.close()
+
+
+def test_read_through_our_own_gateway_server(tree: tuple[Path, str, Path, MemoryBlockstore]) -> None:
+    """`pyipld gateway` (pyipld.http.server, Hypercorn) serving the blocks; ipfs:// reading them."""
+    pytest.importorskip("hypercorn")
+    from pyipld.http.server import ServerConfig, serve_in_thread
+
+    src, root, _, store = tree
+    with serve_in_thread(store, ServerConfig(listen="127.0.0.1:0")) as url:
+        fs = _fs(gateways=[url])
+        assert fs.cat_file(f"{root}/d/big.bin") == (src / "d" / "big.bin").read_bytes()
+        assert fs.find(root) == [f"{root}/d/big.bin", f"{root}/small.txt"]
+        fs.close()
