@@ -51,7 +51,7 @@ def test_path_forms(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
     src, root, _ = tree
     want = (src / "sub/deep/c.csv").read_bytes()
     for p in (f"{root}/sub/deep/c.csv", f"/ipfs/{root}/sub/deep/c.csv", f"ipfs://{root}/sub//deep/c.csv/",
-              f"ipfs://{root}/sub/deep/c.csv"):
+              f"ipfs://{root}/sub/deep/c.csv", f"ipfs://ipfs/{root}/sub/deep/c.csv"):
         assert fs.cat_file(p) == want
     assert fs._strip_protocol(f"ipfs:///ipfs/{root}/x/") == f"{root}/x"
 

@@ -177,8 +177,8 @@ def _remove_staging(path: str, pid: int) -> None:
 
 def _norm(path: str) -> str:
     parts = [p for p in path.split("/") if p]
-    if parts[:1] == ["ipfs"] and len(parts) > 1 and path.lstrip().startswith("/"):
-        parts = parts[1:]
+    if parts[:1] == ["ipfs"] and len(parts) > 1 and (path.startswith("/") or _is_cid(parts[1])):
+        parts = parts[1:]  # /ipfs/CID/…, and ipfs://ipfs/CID/… (a URL with the path form)
     return "/".join(parts)
 
 
