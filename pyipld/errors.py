@@ -8,6 +8,7 @@ can catch one type. Sub-classes also derive from the built-in they refine
 from __future__ import annotations
 
 __all__ = [
+    "BlockIntegrityError",
     "CIDError",
     "CarError",
     "CarIndexError",
@@ -192,3 +193,17 @@ class GatewayTimeoutError(GatewayError, TimeoutError):
 
 class RoutingError(GatewayError):
     """A delegated-routing server refused the request or sent an unreadable answer."""
+
+
+class BlockIntegrityError(IntegrityError):
+    """A block from a named source that does not hash to the CID it was asked for.
+
+    Attributes:
+        cid: the CID asked for (text).
+        source: the source that sent the wrong bytes (e.g. ``car:/data/x.car``).
+    """
+
+    def __init__(self, message: str, *, cid: str, source: str) -> None:
+        super().__init__(message)
+        self.cid = cid
+        self.source = source
