@@ -14,8 +14,6 @@ import os
 from collections.abc import Callable, Iterator
 from typing import IO, Any, Self
 
-import dag_cbor
-
 from ..cid import CID
 from ..errors import CarError, CarIndexError, DecodeError, LimitExceededError
 from .index import CarIndex, decode_index, decode_legacy_index_sorted
@@ -63,6 +61,8 @@ def sniff_version(stream: IO[bytes], *, max_header_bytes: int = DEFAULT_MAX_HEAD
     body = stream.read(value)
     if len(body) != value:
         raise CarError("unexpected EOF in header at offset 0", offset=0)
+    import dag_cbor  # here, not at import: start-up time of the CLI
+
     try:
         obj: Any = dag_cbor.decode(body)
     except Exception as exc:

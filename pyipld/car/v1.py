@@ -25,9 +25,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final, Self
 
-import dag_cbor
-import multiformats
-
 from .._io import read_exact
 from .._varint import decode_varint, encode_varint
 from ..block import Block
@@ -158,6 +155,9 @@ def encode_header(roots: Sequence[CIDLike]) -> bytes:
 
     Byte-identical to go-car and kubo (canonical key order: ``roots`` before ``version``).
     """
+    import dag_cbor  # imported when a header is made or read: start-up time of the CLI
+    import multiformats
+
     mf_roots: list[dag_cbor.IPLDKind] = [multiformats.CID.decode(_as_cid(r).bytes) for r in roots]
     body = dag_cbor.encode({"roots": mf_roots, "version": 1})
     return encode_varint(len(body)) + body
@@ -185,6 +185,9 @@ def _decode_header_cached(body: bytes, offset: int) -> CarHeader:
 
 
 def _decode_header(body: bytes, offset: int) -> CarHeader:
+    import dag_cbor
+    import multiformats
+
     try:
         obj: Any = dag_cbor.decode(body)
     except Exception as exc:  # dag_cbor raises its own error types and a few built-ins
