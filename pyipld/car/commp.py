@@ -46,7 +46,6 @@ from ..errors import CIDError, ConfigError
 from . import _commp_accel
 
 
-
 @lru_cache(maxsize=1)
 def _numpy() -> Any:
     """numpy (fr32 and the trunc254 masking vectorised; optional), imported on first use:
