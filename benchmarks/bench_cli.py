@@ -61,10 +61,10 @@ ts = [threading.Thread(target=work, args=r) for r in ((0, half), (half, size))]
 """
 
 
-def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+def _run(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float, float]:
     """(wall s, cpu s, maxrss MiB) of one child process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=None, help="where the input and the CAR go (default: a temp dir)")
     parser.add_argument("--no-kubo", action="store_true")
     parser.add_argument("--only", action="append", help="run only these command names (repeatable)")
+    parser.add_argument("--before", metavar="CHECKOUT", default=None,
+                        help="also run every command from another checkout (e.g. a worktree of the old code) "
+                             "in the same rounds, as before/<name>")
     args = parser.parse_args(argv)
     size = 8 * MiB if args.smoke else args.size_mib * MiB
     rounds = 1 if args.smoke else args.rounds
@@ -125,12 +128,19 @@ def main(argv: list[str] | None = None) -> int:
             if "car verify OUT" in keep:
                 keep.add("add -Q --cid-version 1 --car OUT")
             cases = {k: v for k, v in cases.items() if k in keep}
-        for argv_ in cases.values():  # warm-up: page cache, .pyc files, numba's cache
-            _run(argv_, env)
+        cwds: dict[str, str | None] = {name: None for name in cases}
+        if args.before:  # `python -m pyipld` imports the package from its working directory first
+            for name in [n for n in cases if n.startswith(("add", "car", "commp"))]:
+                cases[f"before/{name}"] = cases[name]
+                cwds[f"before/{name}"] = args.before
+        for name, argv_ in cases.items():  # warm-up: page cache, .pyc files, numba's cache
+            _run(argv_, env, cwds[name])
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
         for _ in range(rounds):
             for name, argv_ in cases.items():
-                runs[name].append(_run(argv_, env))
+                if "--car" in argv_ and os.path.exists(car):
+                    os.unlink(car)  # a new file, as users write (replacing one costs its unlink)
+                runs[name].append(_run(argv_, env, cwds[name]))
         base = runs["baseline/sha256-1-thread"]
         interp_rss = statistics.median(r[2] for r in runs["interpreter"])
         for name, samples in runs.items():
