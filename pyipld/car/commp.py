@@ -215,7 +215,8 @@ def _fr32_py(data: bytes | bytearray | memoryview) -> bytes:
     o[:, 95] &= 0x3F
     o[:, 96:127] = (a[:, 95:126] >> 2) | (a[:, 96:127] << 6)
     o[:, 127] = a[:, 126] >> 2
-    return o.tobytes()
+    expanded: bytes = o.tobytes()
+    return expanded
 
 
 def fr32_pad(data: bytes | bytearray | memoryview) -> bytes:

@@ -107,12 +107,11 @@ class FileChunks(Iterator[BytesLike]):
 
         def task(offset: int) -> list[_Hashed]:
             n = min(span, size - offset)
-            if fresh:
-                buf = bytearray(n)
-            else:
-                buf = getattr(local, "buf", None)
-                if buf is None:
-                    buf = local.buf = bytearray(span)
+            buf: bytearray | None = None if fresh else getattr(local, "buf", None)
+            if buf is None:
+                buf = bytearray(n if fresh else span)
+                if not fresh:
+                    local.buf = buf
             view = memoryview(buf)[:n]
             pread_exact(fd, view, offset, size, name)
             out: list[_Hashed] = []
