@@ -18,7 +18,8 @@ interleaved:
 
 Each case prints one JSON line: ``ratio = seconds / baseline`` (< 1: faster
 than the real node), ``MBps`` and ``baseline_MBps``, ``peak_rss_mib`` of our
-fetching process. Runs itself inside ``unshare -n`` (loopback only); prints a
+fetching process. ``PYIPLD_BENCH_PROFILE=FILE`` saves a cProfile of the ``cat`` fetch (the
+client is one trio thread, so this is where all its Python time goes). Runs itself inside ``unshare -n`` (loopback only); prints a
 ``skipped`` line when peers or namespaces are unavailable.
 """
 
@@ -64,7 +65,15 @@ def _child(mode: str, maddr: str, cid: str, dest: str) -> int:
                 total = stats.bytes
         return time.perf_counter() - t0, total
 
-    seconds, total = trio.run(run)
+    profile_to = os.environ.get("PYIPLD_BENCH_PROFILE")  # where the fetch's time goes (cProfile of this thread)
+    if profile_to and mode == "cat":
+        import cProfile
+
+        profiler = cProfile.Profile()
+        seconds, total = profiler.runcall(trio.run, run)
+        profiler.dump_stats(profile_to)
+    else:
+        seconds, total = trio.run(run)
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _emit({"seconds": seconds, "bytes": total, "peak_rss_kib": rss_kib})
     return 0

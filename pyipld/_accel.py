@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import os
 from types import ModuleType
 from typing import Final, Literal
@@ -59,12 +60,20 @@ def numpy_module() -> ModuleType | None:
 def available_backends() -> tuple[Backend, ...]:
     """Backends usable in this process, slowest first (``"python"`` always)."""
     found: list[Backend] = ["python"]
-    if numpy_module() is not None:
+    # Found, not imported: importing numpy costs ~0.1 s and numba ~0.5 s of every CLI start,
+    # and the buzhash scan in C (chunker/_native.py) needs neither. They load on first use.
+    if not pure_python() and _findable("numpy"):
         found.append("numpy")
-        # numba is imported lazily here only: importing it costs ~0.5 s.
-        if _importable("numba") is not None:
+        if _findable("numba"):
             found.append("numba")
     return tuple(found)
+
+
+def _findable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def backend() -> Backend:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from pyipld import cli
 from pyipld.errors import FileChangedError
-from pyipld.unixfs import importer
+from pyipld.unixfs import _fileread, importer
 from pyipld.unixfs.importer import import_bytes, import_file
 from pyipld.unixfs.params import ImportParams
 from tests._deterministic import chacha_bytes
@@ -43,6 +44,18 @@ def _change_after_first_read(monkeypatch: pytest.MonkeyPatch, path: Path, change
         return data
 
     monkeypatch.setattr(importer, "read_exact", hooked)
+    real_pread = _fileread.pread_exact  # size-N chunks of a regular file: private preads (issue 14)
+    lock = threading.Lock()
+
+    def hooked_pread(fd: int, view: memoryview, offset: int, size: int, name: str) -> None:
+        real_pread(fd, view, offset, size, name)
+        with lock:  # worker threads read too
+            calls["n"] += 1
+            first = calls["n"] == 1
+        if first:
+            change(path)
+
+    monkeypatch.setattr(_fileread, "pread_exact", hooked_pread)
 
 
 def _shrink(path: Path) -> None:
@@ -150,6 +163,18 @@ def _read_offset(pid: int, path: Path) -> int:
     return 0
 
 
+def _bytes_read(pid: int) -> int:
+    """Bytes process ``pid`` has read through read/pread so far (``rchar``; 0 if unknown)."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fdinfo"), reason="needs /proc to see the reader's offset")
 def test_real_truncation_by_another_process(tmp_path: Path) -> None:
     """`car create` of a 1 GiB (sparse) file truncated by this process once the importer is reading it:
@@ -163,7 +188,10 @@ def test_real_truncation_by_another_process(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "pyipld", "car", "create", "-f", str(out), str(src)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
-    while _read_offset(proc.pid, src) == 0 and proc.poll() is None and time.monotonic() < deadline:
+    # The importer reads with pread (no file offset moves): watch the bytes the process has read
+    # instead, past what starting the interpreter reads (~3 MiB of modules).
+    while (_read_offset(proc.pid, src) == 0 and _bytes_read(proc.pid) < (32 << 20) and proc.poll() is None
+           and time.monotonic() < deadline):
         time.sleep(0.002)
     os.truncate(src, 1 << 20)
     stdout, stderr = proc.communicate(timeout=120)

@@ -20,16 +20,9 @@ import sys
 import tempfile
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any, BinaryIO, cast
-
-import trio
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from .._progress import Progress
-from ..bitswap.client import BitswapClient, Dialer, FetchStats
-from ..bitswap.driver import Host
-from ..bitswap.multiaddr import Multiaddr
-from ..bitswap.peer import Identity
-from ..bitswap.server import BitswapServer
 from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
 from ..car.blockstore import CarBlockstore
 from ..car.export import export_dag
@@ -38,6 +31,12 @@ from ..cid import CID
 from ..errors import ConfigError
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import resolve_path, split_path
+
+if TYPE_CHECKING:  # trio and the libp2p stack load only when a verb talks to a peer (start-up time)
+    from ..bitswap.client import BitswapClient, Dialer, FetchStats
+    from ..bitswap.driver import Host
+    from ..bitswap.peer import Identity
+    from ..bitswap.server import BitswapServer
 
 __all__ = [
     "add_peer_arguments",
@@ -71,6 +70,9 @@ def add_peer_arguments(parser: argparse.ArgumentParser, *, quiet: bool = True) -
 
 
 def _host(args: argparse.Namespace) -> Host:
+    from ..bitswap.driver import Host
+    from ..bitswap.peer import Identity
+
     keyfile = getattr(args, "identity", None)
     return Host(Identity.load_or_create(keyfile) if keyfile else None)
 
@@ -119,6 +121,8 @@ class _FetchingSource:
     def get(self, cid: bytes) -> bytes:
         if self.store.has(cid):
             return self.store.get(cid)
+        import trio
+
         data = trio.from_thread.run(self.client.get_block, cid)  # verified against cid
         self.store.put(cid, data)
         return data
@@ -136,6 +140,10 @@ async def fetch_path(
         raise ConfigError("--peer MULTIADDR is required to fetch from the network")
     path = _path_arg(args)
     root, components = split_path(path)
+    import trio
+
+    from ..bitswap.client import BitswapClient
+
     progress = _progress(args, "fetch")
     done = [0]
 
@@ -208,6 +216,8 @@ def cmd_get_from_peers(args: argparse.Namespace) -> int:
     directories, symlinks; the same safety rules as the local ``get``). ``--car``: a
     CAR in ``ipfs dag export`` order, rooted at the resolved CID.
     """
+    import trio
+
     return int(trio.run(functools.partial(get_from_peers, args)))
 
 
@@ -220,6 +230,10 @@ async def cat_from_peers(args: argparse.Namespace, out: BinaryIO, *, dial: Diale
     skip = int(getattr(args, "offset", 0) or 0)
     length = getattr(args, "length", None)
     left = -1 if length is None else int(length)
+    import trio
+
+    from ..bitswap.client import BitswapClient
+
     progress = _progress(args, "cat")
     try:
         async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
@@ -256,6 +270,8 @@ async def _copy_file(client: BitswapClient, root: CID, out: BinaryIO, skip: int,
 
 def cmd_cat_from_peers(args: argparse.Namespace) -> int:
     """``cat CID --peer … [--offset N] [--length N]``: stream a UnixFS file to stdout while fetching."""
+    import trio
+
     return int(trio.run(functools.partial(cat_from_peers, args, sys.stdout.buffer)))
 
 
@@ -279,6 +295,9 @@ SERVE_WRITE_TIMEOUT = 30.0
 def serve_server(source: BlockSource, identity: Identity | None = None, *,
                  max_connections: int = SERVE_MAX_CONNECTIONS, idle_grace: float = 20.0) -> BitswapServer:
     """A BitswapServer with ``pyipld serve``'s limits per peer (docs/threat-model.md)."""
+    from ..bitswap.driver import Host
+    from ..bitswap.server import BitswapServer
+
     host = Host(identity, max_inbound_connections=max_connections, idle_grace=idle_grace,
                 max_inbound_streams=SERVE_MAX_STREAMS, max_window=SERVE_MAX_WINDOW,
                 max_session_window=SERVE_MAX_SESSION_WINDOW, write_timeout=SERVE_WRITE_TIMEOUT)
@@ -287,6 +306,8 @@ def serve_server(source: BlockSource, identity: Identity | None = None, *,
 
 def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one real error inside trio's exception group (else the group itself)."""
+    import trio
+
     leaves: list[BaseException] = []
     todo: list[BaseException] = [group]
     while todo:
@@ -300,6 +321,11 @@ def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``serve --blockstore DIR --listen MULTIADDR``: answer bitswap wants until interrupted."""
+    import trio
+
+    from ..bitswap.multiaddr import Multiaddr
+    from ..bitswap.peer import Identity
+
     listen = Multiaddr.parse(args.listen)  # a bad address is a one-line error before anything starts
     listen.tcp_address()
     if args.max_connections < 1:

@@ -28,11 +28,6 @@ from pathlib import Path
 
 from .._accel import pure_python
 
-try:  # to read memoryviews in place
-    import numpy as _np
-except ImportError:  # pragma: no cover - numpy is optional
-    _np = None  # type: ignore[assignment]
-
 __all__ = ["NativeCommP", "load"]
 
 _SOURCE = Path(__file__).with_name("_commp_native.c")
@@ -117,11 +112,14 @@ class NativeCommP:
         keep: object = data
         if isinstance(data, bytes):
             address: object = data
-        elif _np is not None:
-            keep = _np.frombuffer(data, dtype=_np.uint8)
-            address = keep.ctypes.data
-        else:  # pragma: no cover - numpy missing
-            keep = address = bytes(data)
+        else:  # a read-only view: ctypes takes no address of it, numpy does (imported here: start-up time)
+            try:
+                import numpy as np
+            except ImportError:  # pragma: no cover - numpy is optional
+                keep = address = bytes(data)
+            else:
+                keep = np.frombuffer(data, dtype=np.uint8)
+                address = keep.ctypes.data
         if self._lib.pyipld_commp_subtree(address, log2_quads, out) != 0:
             raise ValueError("log2_quads too large")
         del keep

@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import multiprocessing
 import os
 import struct
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import IO, Any, Final, Protocol, Self
@@ -45,10 +44,16 @@ from ..cid import CID, RAW
 from ..errors import CIDError, ConfigError
 from . import _commp_accel
 
-try:  # numpy makes fr32 and the trunc254 masking vectorised; optional.
-    import numpy as _np
-except ImportError:  # pragma: no cover - numpy is an optional extra
-    _np = None  # type: ignore[assignment]
+
+@lru_cache(maxsize=1)
+def _numpy() -> Any:
+    """numpy (fr32 and the trunc254 masking vectorised; optional), imported on first use:
+    importing it costs ~0.1 s of every CLI start, also for verbs that never reach CommP."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy is an optional extra
+        return None
+    return numpy
 
 __all__ = [
     "CHUNK_BYTES",
@@ -179,6 +184,7 @@ def _hash_pairs_py(level: bytes | bytearray | memoryview) -> bytes:
     for off in range(64 * full, 64 * n, 64):
         parts.append(sha(level[off : off + 64]).digest())
     out = bytearray(b"".join(parts))
+    _np = _numpy()
     if _np is not None:
         _np.frombuffer(out, dtype=_np.uint8)[31::32] &= 0x3F
     else:  # pragma: no cover - numpy missing
@@ -190,6 +196,7 @@ def _hash_pairs_py(level: bytes | bytearray | memoryview) -> bytes:
 def _fr32_py(data: bytes | bytearray | memoryview) -> bytes:
     """fr32-expand whole 127-byte quads (numpy: whole-array byte shifts)."""
     q = len(data) // 127
+    _np = _numpy()
     if _np is None or q < 4:
         mask = (1 << 254) - 1
         out = []
@@ -208,7 +215,8 @@ def _fr32_py(data: bytes | bytearray | memoryview) -> bytes:
     o[:, 95] &= 0x3F
     o[:, 96:127] = (a[:, 95:126] >> 2) | (a[:, 96:127] << 6)
     o[:, 127] = a[:, 126] >> 2
-    return o.tobytes()
+    expanded: bytes = o.tobytes()
+    return expanded
 
 
 def fr32_pad(data: bytes | bytearray | memoryview) -> bytes:
@@ -503,6 +511,9 @@ class CommP:
         if self._executor is None:
             if isinstance(self._backend, _PyBackend):
                 # forkserver: safe when the caller has threads (fork is not).
+                import multiprocessing  # here: ~6 ms of every CLI start otherwise
+                from concurrent.futures import ProcessPoolExecutor
+
                 methods = multiprocessing.get_all_start_methods()
                 ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
                 self._executor = ProcessPoolExecutor(self.jobs, mp_context=ctx)

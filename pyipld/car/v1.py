@@ -25,9 +25,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final, Self
 
-import dag_cbor
-import multiformats
-
 from .._io import read_exact
 from .._varint import decode_varint, encode_varint
 from ..block import Block
@@ -253,6 +250,9 @@ def _decode_canonical_header(body: bytes) -> CarHeader:
 
 
 def _decode_header(body: bytes, offset: int) -> CarHeader:
+    import dag_cbor
+    import multiformats
+
     try:
         return _decode_canonical_header(body)
     except (ValueError, IndexError):  # DecodeError is a ValueError

@@ -112,6 +112,11 @@ class Buzhash:
         if self.backend == "python":
             return _decide_py
         if self.backend == "numba":
+            from ._native import buzhash_decide as native
+
+            decide = native()  # the same scan in C: no numba import at start-up
+            if decide is not None:
+                return decide
             from ._numba_kernels import buzhash_decide
 
             return buzhash_decide

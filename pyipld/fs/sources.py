@@ -163,8 +163,10 @@ class SourceChain:
                     self._remember(cid, data)
                     return data
                 lie = self._lied(cid, f"cache:{self.cache.root}")
+                bad = self.cache._path(cid)  # None only for CIDs no store can hold
                 try:  # drop the bad copy so the verified one below can replace it
-                    os.unlink(self.cache._path(cid))
+                    if bad is not None:
+                        os.unlink(bad)
                 except OSError:
                     pass
         for name, source in self.sources:

@@ -18,6 +18,7 @@ it is read to the end (:class:`~pyipld.errors.FileChangedError` otherwise).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import mmap
@@ -36,6 +37,7 @@ from ..chunker import BytesLike, Chunker, iter_reads
 from ..chunker.fixed import FixedSize
 from ..cid import CID
 from ..errors import FileChangedError
+from ._fileread import FileChunks
 from .data import DataType, Mtime
 from .layout_balanced import balanced_from_links, split_single
 from .layout_trickle import trickle_from_links
@@ -165,14 +167,17 @@ def build_file(
     builder = resolved.cid_builder
     trickle = resolved.layout == "trickle"
     leaves = leaf_maker(resolved)
-    if meta and not trickle:
+    whole = isinstance(chunks, FileChunks) and chunks.size > resolved.chunker.max_chunk_size  # not one chunk
+    if meta and not trickle and not whole:
         only, chunks = split_single(chunks)
         if only is not None:  # a balanced one-chunk root is its leaf, re-encoded with the metadata
             cid, block = leaves.encode(only, meta)
             sink.put(cid, block)
             return FileLink(cid, len(block), len(only))
     chunk_size = resolved.chunker.max_chunk_size
-    if jobs > 1 and chunk_size >= MIN_THREADED_CHUNK:
+    if jobs > 1 and chunk_size >= MIN_THREADED_CHUNK and isinstance(chunks, FileChunks) and not chunks.started:
+        links = chunks.leaf_links(leaves, sink, jobs)  # read and hashed on the threads
+    elif jobs > 1 and chunk_size >= MIN_THREADED_CHUNK:
         links = _threaded_leaf_links(chunks, leaves, sink, jobs, chunk_size)
     else:
         links = leaf_links(chunks, leaves, sink)
@@ -266,7 +271,18 @@ def iter_file_chunks(f: BinaryIO, chunker: Chunker, name: str | bytes | os.PathL
     them, and it must keep its size until the end — fewer bytes before EOF or another
     size at the end raises :class:`~pyipld.errors.FileChangedError` (so no DAG of a
     prefix is ever returned as the file's). Pipes and devices are read to EOF.
+    With a ``size-N`` chunker a regular file gives a :class:`FileChunks`, which
+    :func:`build_file` reads and hashes on all its threads at once.
     """
+    fd = f.fileno()
+    st = os.fstat(fd)
+    if (stat.S_ISREG(st.st_mode) and isinstance(chunker, FixedSize)
+            and not (st.st_size >= MMAP_MIN_BYTES and _use_mmap() and _mmap_window(chunker.chunk_size))):
+        return FileChunks(fd, st.st_size, chunker.chunk_size, os.fsdecode(name))
+    return _iter_file_chunks(f, chunker, name)
+
+
+def _iter_file_chunks(f: BinaryIO, chunker: Chunker, name: str | bytes | os.PathLike[str]) -> Iterator[BytesLike]:
     fd = f.fileno()
     st = os.fstat(fd)
     shown = os.fsdecode(name)
@@ -352,6 +368,13 @@ def _known_size(source: FileSource) -> float:
 
 
 def _counted(chunks: Iterable[BytesLike], progress: ProgressCallback) -> Iterator[BytesLike]:
+    if isinstance(chunks, FileChunks):  # counts on whichever path build_file takes
+        chunks.progress = progress
+        return chunks
+    return _counted_gen(chunks, progress)
+
+
+def _counted_gen(chunks: Iterable[BytesLike], progress: ProgressCallback) -> Iterator[BytesLike]:
     for chunk in chunks:
         progress(len(chunk))
         yield chunk
@@ -398,9 +421,6 @@ def import_file(
     if path is not None and Path(path).is_dir():
         raise IsADirectoryError(21, "is a directory (use a directory import)", os.fspath(path))
     meta = metadata_for(params, path)
-    chunks = iter_chunks(source, resolved.chunker)
-    if progress is not None:
-        chunks = _counted(chunks, progress)
     if not jobs:
         jobs = default_jobs()
         if hasattr(resolved.chunker, "split_mapped"):
@@ -409,7 +429,15 @@ def import_file(
             jobs = max(1, jobs - 1)
     if jobs > 1 and _known_size(source) < MIN_THREADED_BYTES:
         jobs = 1  # starting a pool costs more than hashing a small file
-    root = build_file(chunks, resolved, sink if sink is not None else NullSink(), meta=meta, jobs=jobs)
+    with contextlib.ExitStack() as stack:
+        if path is not None:  # opened here, so that build_file can read it on its threads
+            f = stack.enter_context(open(path, "rb", buffering=0))
+            chunks = iter_file_chunks(f, resolved.chunker, path)
+        else:
+            chunks = iter_chunks(source, resolved.chunker)
+        if progress is not None:
+            chunks = _counted(chunks, progress)
+        root = build_file(chunks, resolved, sink if sink is not None else NullSink(), meta=meta, jobs=jobs)
     return ImportResult(CID.from_bytes(root.cid), root.data_size, root.tsize)
 
 

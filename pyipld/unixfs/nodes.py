@@ -123,15 +123,17 @@ class LeafMaker:
         h.update(tail)
         return self._cid_prefix + h.digest(), None, block_len
 
-    def leaf_parts(self, chunk: BytesLike) -> tuple[bytes, tuple[BytesLike, ...], int]:
+    def leaf_parts(self, chunk: BytesLike, *, private: bool = False) -> tuple[bytes, tuple[BytesLike, ...], int]:
         """:meth:`leaf` with ``keep``, the block given as pieces whose concatenation it is.
 
         With sha2-256 the block is never assembled: a dag-pb leaf is hashed piecewise and
         handed out as ``(head, chunk, tail)``, a raw leaf as ``(chunk,)``. For sinks with
         ``put_parts`` (CAR writers). A view (e.g. of a mapped file) is copied once first, so
-        the bytes hashed are the bytes written even if the file changes meanwhile.
+        the bytes hashed are the bytes written even if the file changes meanwhile — unless
+        ``private``: a view of a buffer nothing else writes to (the importer's own reads),
+        which is hashed and handed out as it is.
         """
-        if isinstance(chunk, memoryview):
+        if isinstance(chunk, memoryview) and not private:
             chunk = bytes(chunk)
         size = len(chunk)
         if self._sha256:

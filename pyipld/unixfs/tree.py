@@ -40,7 +40,7 @@ from .cache import ImportCache, params_key
 from .data import DataType, Mtime, UnixFSData, encode_unixfs_data
 from .directory import DirectoryBuilder, DirLink
 from .hamt import hamt_order_key
-from .importer import ImportResult, build_file, default_jobs, iter_chunks, iter_file_chunks, metadata_for
+from .importer import ImportResult, _counted, build_file, default_jobs, iter_chunks, iter_file_chunks, metadata_for
 from .nodes import FileLink, Metadata
 from .params import ImportParams, ResolvedParams
 
@@ -276,12 +276,6 @@ def _link_order(rec: _DirRecord) -> Iterator[tuple[bytes, _DirRecord]]:
     if rec.sharded:
         return iter(sorted(rec.children, key=lambda c: hamt_order_key(c[0])))
     return iter(sorted(rec.children, key=lambda c: c[0]))
-
-
-def _counted(chunks: Iterator[BytesLike], progress: ProgressCallback) -> Iterator[BytesLike]:
-    for chunk in chunks:
-        progress(len(chunk))
-        yield chunk
 
 
 def _kind(mode: int) -> str:

@@ -1,0 +1,155 @@
+"""The input path of a regular file cut into ``size-N`` chunks: private reads, on every core.
+
+A file is read with ``os.preadv`` into buffers of the process's own, never mapped:
+a buffer cannot change or vanish under the hasher, so a file that shrinks during the
+import is a short read and :class:`~pyipld.errors.FileChangedError` (a mapping would
+kill the process with SIGBUS), and one that grows is caught by the size check at the
+end. Either way no DAG of another file is ever returned.
+
+:meth:`FileChunks.leaf_links` is the fast path (``jobs`` > 1): each task reads one span
+(a multiple of the chunk size, ~2 MiB) *and* hashes its chunks on a worker thread —
+``preadv`` and ``hashlib`` both release the GIL, so reading and hashing use every core
+while the calling thread only stores the results in order. At most ``2 × jobs`` spans
+are in flight. Only-hash imports reuse one buffer per thread; when blocks are kept, a
+sink with ``put_parts`` (a CAR writer) gets views of the very buffer the leaf was
+hashed from — no copy — and that buffer is freed once written. Iterating a
+:class:`FileChunks` instead gives the chunks one by one on the calling thread (views
+of ~1 MiB reads), for ``jobs=1`` and every other consumer.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Final
+
+from ..blockstore import BlockSink, NullSink
+from ..chunker import BytesLike
+from ..errors import FileChangedError
+from .nodes import FileLink, LeafMaker
+
+__all__ = ["SPAN_BYTES", "FileChunks", "pread_exact"]
+
+SPAN_BYTES: Final = 2 << 20  # bytes read and hashed per task: amortizes ~20 µs of task overhead
+SERIAL_READ_BYTES: Final = 1 << 20  # one read on the calling thread (jobs=1)
+
+_Hashed = tuple[bytes, tuple[BytesLike, ...] | None, int, int]
+
+
+def pread_exact(fd: int, view: memoryview, offset: int, size: int, name: str) -> None:
+    """Fill ``view`` from ``offset`` of ``fd``; EOF first means the ``size``-byte file shrank."""
+    got = 0
+    while got < len(view):
+        n = os.preadv(fd, [view[got:]], offset + got)
+        if n == 0:
+            raise FileChangedError(name, size, os.fstat(fd).st_size)
+        got += n
+
+
+def check_unchanged(fd: int, size: int, name: str) -> None:
+    """The file still has the size it had when the import started."""
+    now = os.fstat(fd).st_size
+    if now != size:
+        raise FileChangedError(name, size, now)
+
+
+class FileChunks(Iterator[BytesLike]):
+    """The ``chunk_size`` chunks of the first ``size`` bytes of the regular file ``fd``.
+
+    ``name`` is only for errors. The file must keep its size until the last chunk.
+    """
+
+    def __init__(self, fd: int, size: int, chunk_size: int, name: str) -> None:
+        self.fd, self.size, self.chunk_size, self.name = fd, size, chunk_size, name
+        self._serial: Iterator[BytesLike] | None = None
+        self.progress: Callable[[int], None] | None = None  # called with each chunk's length
+
+    @property
+    def started(self) -> bool:
+        """Whether chunks were already taken one by one (the parallel path needs them all)."""
+        return self._serial is not None
+
+    def __iter__(self) -> FileChunks:
+        return self
+
+    def __next__(self) -> BytesLike:
+        if self._serial is None:
+            self._serial = self._chunks()
+        return next(self._serial)
+
+    def _chunks(self) -> Iterator[BytesLike]:
+        chunk, size = self.chunk_size, self.size
+        read_size = chunk * max(1, SERIAL_READ_BYTES // chunk)
+        for offset in range(0, size, read_size):
+            view = memoryview(bytearray(min(read_size, size - offset)))  # fresh: the chunks escape as views
+            pread_exact(self.fd, view, offset, size, self.name)
+            for start in range(0, len(view), chunk):
+                piece = view[start : start + chunk]
+                if self.progress is not None:
+                    self.progress(len(piece))
+                yield piece
+        check_unchanged(self.fd, size, self.name)
+
+    def leaf_links(self, leaves: LeafMaker, sink: BlockSink, jobs: int) -> Iterator[FileLink]:
+        """The leaves' links in file order, each span read and hashed on one of ``jobs`` threads;
+        kept blocks go to ``sink`` on the calling thread, in order."""
+        if self.started:
+            raise RuntimeError("FileChunks.leaf_links after chunks were taken one by one")
+        keep = not isinstance(sink, NullSink)
+        put_parts = getattr(sink, "put_parts", None) if keep else None
+        fresh = put_parts is not None  # the sink writes views of the buffer: one buffer per span
+        chunk, size, fd, name = self.chunk_size, self.size, self.fd, self.name
+        span = chunk * max(1, SPAN_BYTES // chunk)
+        local = threading.local()
+
+        def task(offset: int) -> list[_Hashed]:
+            n = min(span, size - offset)
+            buf: bytearray | None = None if fresh else getattr(local, "buf", None)
+            if buf is None:
+                buf = bytearray(n if fresh else span)
+                if not fresh:
+                    local.buf = buf
+            view = memoryview(buf)[:n]
+            pread_exact(fd, view, offset, size, name)
+            out: list[_Hashed] = []
+            for start in range(0, n, chunk):
+                piece = view[start : start + chunk]
+                if fresh:
+                    cid, parts, block_len = leaves.leaf_parts(piece, private=True)
+                    out.append((cid, parts, block_len, len(piece)))
+                else:
+                    cid, block, block_len = leaves.leaf(piece, keep)
+                    out.append((cid, None if block is None else (block,), block_len, len(piece)))
+            return out
+
+        window: deque[Future[list[_Hashed]]] = deque()
+
+        progress = self.progress
+
+        def drain() -> Iterator[FileLink]:
+            for cid, pieces, block_len, data_size in window.popleft().result():
+                if progress is not None:
+                    progress(data_size)
+                if pieces is not None:
+                    if put_parts is not None:
+                        put_parts(cid, pieces)
+                    else:
+                        sink.put(cid, pieces[0])  # type: ignore[arg-type]  # leaf() blocks are bytes
+                yield FileLink(cid, block_len, data_size)
+
+        self._serial = iter(())  # consumed
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pyipld-read") as pool:
+            try:
+                for offset in range(0, size, span):
+                    window.append(pool.submit(task, offset))
+                    if len(window) >= 2 * jobs:
+                        yield from drain()
+                while window:
+                    yield from drain()
+            finally:
+                for future in window:
+                    future.cancel()
+        check_unchanged(fd, size, name)
