@@ -12,11 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dag_cbor
 import pytest
 
 from pyipld._atomic import atomic_output
-from pyipld.car import reader as car_reader
-from pyipld.car import v1 as car_v1
 from pyipld.car.reader import CarFile
 from pyipld.car.v1 import encode_header
 from pyipld.cid import RAW, CidBuilder
@@ -34,8 +33,7 @@ def test_header_with_100k_roots_is_decoded_once_without_dag_cbor(tmp_path: Path,
     roots = [CidBuilder(version=1).cid(RAW, i.to_bytes(4, "big")) for i in range(100_000)]
     path = tmp_path / "roots.car"
     path.write_bytes(encode_header(roots))  # written directly too (was dag_cbor.encode: ~60 s)
-    monkeypatch.setattr(car_v1.dag_cbor, "decode", _no_dag_cbor)
-    monkeypatch.setattr(car_reader.dag_cbor, "decode", _no_dag_cbor)
+    monkeypatch.setattr(dag_cbor, "decode", _no_dag_cbor)  # pyipld imports dag_cbor lazily: patch the module
     with CarFile(path) as car:
         assert car.roots == tuple(roots)
         assert list(car.iter_heads()) == []
@@ -50,8 +48,7 @@ def test_large_non_canonical_header_is_refused_without_the_slow_decoder(tmp_path
     swapped = b"\xa2\x67version\x01\x65roots" + body[len(b"\xa2\x65roots") : -len(b"\x67version\x01")]
     path = tmp_path / "odd.car"
     path.write_bytes(good[:3] + swapped)
-    monkeypatch.setattr(car_v1.dag_cbor, "decode", _no_dag_cbor)
-    monkeypatch.setattr(car_reader.dag_cbor, "decode", _no_dag_cbor)
+    monkeypatch.setattr(dag_cbor, "decode", _no_dag_cbor)  # pyipld imports dag_cbor lazily: patch the module
     with pytest.raises(CarError, match="not canonical"):
         CarFile(path)
 
