@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import PyipldError
+from ._cli.argv import parse, short_help
+from .errors import PyipldError, UsageError
 
 __all__ = ["COMMAND_MODULES", "main", "os_error_text"]
 
@@ -43,12 +44,44 @@ def os_error_text(exc: OSError) -> str:
     return text
 
 
+def argv_style(path: list[str]) -> str:
+    """go-car's ``car`` verbs parse like Go's ``flag`` (urfave/cli); the rest like go-ipfs-cmds (kubo)."""
+    return "goflag" if path[:1] == ["car"] else "cmds"
+
+
+def _find_parser(parser: argparse.ArgumentParser, path: Sequence[str]) -> argparse.ArgumentParser:
+    for name in path:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or name not in subs[0].choices:
+            break
+        parser = subs[0].choices[name]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parsed = parse(parser, sys.argv[1:] if argv is None else list(argv), argv_style)
+    except UsageError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        if exc.command:  # kubo: a blank line and the command's short help after a parse error
+            print("\n" + short_help(_find_parser(parser, exc.command)), file=sys.stderr, end="")
+        return 1
+    if parsed.version is not None:
+        print(parsed.version)
+        return 0
+    if parsed.help:
+        parsed.parser.print_help(sys.stdout)
+        return 0
+    args = parsed.namespace
     try:
         return int(args.func(args))
+    except UsageError as exc:  # a file argument kubo checks while parsing: same output as a parse error
+        print(f"Error: {exc}", file=sys.stderr)
+        command = exc.command or (args.command,)
+        print("\n" + short_help(_find_parser(parser, command)), file=sys.stderr, end="")
+        return 1
     except PyipldError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

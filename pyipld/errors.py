@@ -24,6 +24,7 @@ __all__ = [
     "RemoteProtocolError",
     "UnixFSError",
     "UnsafePathError",
+    "UsageError",
     "VarintError",
 ]
 
@@ -78,6 +79,15 @@ class IntegrityError(PyipldError):
 
 class ConfigError(PyipldError, ValueError):
     """Invalid parameters: chunker string, CID version, hash name, profile..."""
+
+
+class UsageError(ConfigError):
+    """A command line the CLI cannot accept (kubo prints its short help after these).
+
+    ``command`` is the command path reached before the error (``("add",)``), for the help text.
+    """
+
+    command: tuple[str, ...] = ()
 
 
 class NotFoundError(PyipldError, KeyError):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyipld import cli
+from pyipld.unixfs.params import ImportParams
 from tests._deterministic import chacha_bytes
 from tests._shared import shared_path
 
@@ -72,9 +73,14 @@ def test_ls(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and len(lines) == 1049
     assert sum(x.startswith("bafy") for x in lines) == 1043 and sum(x.startswith("bafk") for x in lines) == 6
     code, out, _ = run(capsys, "ls", "--unixfs", gocar("simple-unixfs.car"))
-    assert out.splitlines() == [f"/{d}/{n}/{f}.txt" for d, n, f in
-                                [("a", 1, "A"), ("a", 2, "B"), ("a", 3, "C"), ("b", 4, "D"), ("b", 5, "E"),
-                                 ("b", 6, "F"), ("c", 7, "G"), ("c", 8, "H"), ("c", 9, "I")]]
+    # go-car printUnixFSNode: every entry, directories too, relative, depth first in link order
+    expected = []
+    for d, files in (("a", [(1, "A"), (2, "B"), (3, "C")]), ("b", [(4, "D"), (5, "E"), (6, "F")]),
+                     ("c", [(7, "G"), (8, "H"), (9, "I")])):
+        expected.append(d)
+        for n, f in files:
+            expected += [f"{d}/{n}", f"{d}/{n}/{f}.txt"]
+    assert out.splitlines() == expected
 
 
 def test_verify(capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,15 +217,16 @@ def test_create_then_read(tmp_path: Path, capsys: pytest.CaptureFixture[str], ve
     src = tmp_path / "in.bin"
     src.write_bytes(chacha_bytes("pyipld-car-export", 1234567))
     out = tmp_path / "o.car"
-    code, stdout, _ = run(capsys, "create", "--no-progress", "-f", str(out), "--version", version,
+    code, _, stderr = run(capsys, "create", "--no-progress", "--no-wrap", "-f", str(out), "--version", version,
                           "--cid-version", "1", "--chunker", "size-65536", str(src))
+    stdout = stderr  # go-car prints nothing on stdout; the root goes to stderr
     assert code == 0
     assert stdout.strip() == "bafybeieq2yez5dybuszsg5umzto6iw4eeru7lip344mpyzjlvrczo6smd4"  # kubo 0.22 (oracle)
     assert run(capsys, "verify", str(out))[0] == 0
     assert run(capsys, "roots", str(out))[1].strip() == stdout.strip()
     again = tmp_path / "again.car"
-    assert run(capsys, "create", "--no-progress", "-f", str(again), "--version", version, "--cid-version", "1",
-               "--chunker", "size-65536", str(src))[0] == 0
+    assert run(capsys, "create", "--no-progress", "--no-wrap", "-f", str(again), "--version", version,
+               "--cid-version", "1", "--chunker", "size-65536", str(src))[0] == 0
     assert again.read_bytes() == out.read_bytes()  # deterministic
     # get-dag re-orders into `ipfs dag export` order: the oracle's bytes
     exported = tmp_path / "e.car"
@@ -242,9 +249,9 @@ def test_cat_range_of_a_large_file(tmp_path: Path, capsysbinary: pytest.CaptureF
     src = tmp_path / "in.bin"
     src.write_bytes(data)
     out = tmp_path / "o.car"
-    assert cli.main(["car", "create", "--no-progress", "-f", str(out), "--chunker", "size-1000", "--max-file-links",
-                     "4", str(src)]) == 0
-    root = capsysbinary.readouterr().out.decode().strip()
+    assert cli.main(["car", "create", "--no-progress", "--no-wrap", "-f", str(out), "--chunker", "size-1000",
+                     "--max-file-links", "4", str(src)]) == 0
+    root = capsysbinary.readouterr().err.decode().strip()
     assert cli.main(["car", "cat", str(out), root]) == 0
     assert capsysbinary.readouterr().out == data
     for offset, length in [(0, 1), (999, 2), (123456, 54321), (1234000, 10000), (5000000, 3)]:
@@ -261,17 +268,22 @@ def test_create_directory_when_the_tree_importer_is_present(tmp_path: Path,
     (src / "a.txt").write_bytes(b"hello\n")
     (src / "sub" / "b.bin").write_bytes(chacha_bytes("dir", 300_000))
     out = tmp_path / "d.car"
-    code, stdout, _ = run(capsys, "create", "--no-progress", "-f", str(out), str(src))
-    assert code == 0
-    assert stdout.strip() == str(tree.import_paths([str(src)]).cid)
+    code, stdout, stderr = run(capsys, "create", "--no-progress", "-f", str(out), str(src))
+    assert code == 0 and stdout == ""
+    # go-car wraps by default: the root is a directory holding `src`
+    v1 = ImportParams(cid_version=1)  # go-car's builder: CIDv1, raw leaves
+    assert stderr.strip() == str(tree.import_paths([str(src)], v1, wrap=True).cid)
     dest = tmp_path / "x"
     assert run(capsys, "extract", "-f", str(out), "-o", str(dest))[0] == 0
-    assert (dest / "a.txt").read_bytes() == b"hello\n"
-    assert (dest / "sub" / "b.bin").read_bytes() == chacha_bytes("dir", 300_000)
+    assert (dest / "src" / "a.txt").read_bytes() == b"hello\n"
+    assert (dest / "src" / "sub" / "b.bin").read_bytes() == chacha_bytes("dir", 300_000)
     # create -> extract -> create gives the same bytes (go-car create-extract.txt)
     again = tmp_path / "again.car"
-    assert run(capsys, "create", "--no-progress", "-f", str(again), str(dest))[0] == 0
+    assert run(capsys, "create", "--no-progress", "-f", str(again), str(dest / "src"))[0] == 0
     assert again.read_bytes() == out.read_bytes()
+    # --no-wrap: the directory itself is the root
+    code, _, stderr = run(capsys, "create", "--no-progress", "--no-wrap", "-f", str(tmp_path / "n.car"), str(src))
+    assert code == 0 and stderr.strip() == str(tree.import_paths([str(src)], v1).cid)
 
 
 def test_add_car_helpers(tmp_path: Path) -> None:

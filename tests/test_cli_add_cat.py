@@ -106,8 +106,7 @@ def test_cat_corrupt_block(tmp_path: Path, hello: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["add", "/nonexistent/file"], "No such file or directory"),
-    (["add", "/nonexistent/file"], "/nonexistent/file"),
+    (["add", "/nonexistent/file"], "lstat /nonexistent/file: no such file or directory"),
     (["add", "-s", "size-0", "{hello}"], "chunker size must be greater than 0"),
     (["add", "-s", "banana", "{hello}"], "unrecognized chunker option"),
     (["add", "--cid-version", "2", "{hello}"], "unknown CID version: 2"),
@@ -122,7 +121,10 @@ def test_errors_are_one_line_without_traceback(argv: list[str], message: str, he
     argv = [a.format(hello=hello, tmp=tmp_path) for a in argv]
     code, out, err = run(argv, capsys)
     assert code == 1 and out == ""
-    assert err.startswith("Error: ") and message in err and err.count("\n") == 1
+    first, _, rest = err.partition("\n")
+    assert first.startswith("Error: ") and message in first
+    # one line, or (a file argument kubo checks while parsing) one line, a blank line and kubo's short help
+    assert rest == "" or (argv[0] == "add" and rest.startswith("\nUSAGE\n"))
     assert "Traceback" not in err
 
 
@@ -149,7 +151,7 @@ def os_can_read(path: Path) -> bool:
 
 def test_directory_argument(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["add", str(tmp_path)], capsys)
-    assert code == 1 and err.startswith("Error: ") and err.count("\n") == 1
+    assert code == 1 and err.startswith(f"Error: '{tmp_path}' is a directory, use the '-r' flag to specify directories\n")
 
 
 def test_cat_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:

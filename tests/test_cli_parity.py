@@ -72,13 +72,16 @@ def test_add_without_path_on_a_terminal_errors(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(sys, "stdin", _Tty(io.BytesIO(b"never read")))
     assert main(["add"]) == 1
     out, err = capsys.readouterr()
-    assert out == "" and err == 'Error: argument "path" is required\n'
+    assert out == "" and err.startswith('Error: argument "path" is required\n\nUSAGE\n')  # kubo: a parse error
 
 
 def test_dash_still_reads_a_terminal_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(sys, "stdin", _Tty(io.BytesIO(b"hello world")))
     assert main(["add", "-Q", "-"]) == 0
-    assert capsys.readouterr().out == "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD\n"
+    out, err = capsys.readouterr()
+    assert out == "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD\n"
+    # go-ipfs-cmds maybeWrapStdin: kubo's hint (with our name) when a terminal stdin is read
+    assert err == "pyipld: Reading from /dev/stdin; send Ctrl-d to stop.\n"
 
 
 def _tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
@@ -186,8 +189,8 @@ def test_add_rejects_one_name_from_two_directories(tmp_path: Path, capsys: pytes
     assert main(["add", str(d / "alpha"), str(d / "sub" / "alpha")]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == (f"Error: file name alpha repeated under different import directories: "
-                   f"{d / 'sub'} and {d}\n")
+    assert err.startswith(f"Error: file name alpha repeated under different import directories: "
+                          f"{d / 'sub'} and {d}\n\nUSAGE\n")  # a parse error in kubo: the short help follows
 
 
 def test_ls_prints_names_through_esc_non_print(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:

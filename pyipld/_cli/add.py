@@ -8,7 +8,6 @@ then prints the CAR's Filecoin piece commitment on stderr (see docs/commp.md).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import IO, Any, TextIO
 
@@ -16,20 +15,24 @@ from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
 from ..car.commp import CommPWriter
 from ..cid import CID
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..unixfs.data import Mtime
 from ..unixfs.directory import build_directory
+from ..unixfs.ignore import IgnoreRules, compile_rules
 from ..unixfs.importer import import_file
 from ..unixfs.nodes import Metadata
 from ..unixfs.params import PROFILES, ImportParams
 from ..unixfs.tree import AddedEntry, import_paths
+from .add_inputs import Input, announce_terminal_stdin, collect_inputs, stdin_reader
+from .add_output import AddOutput, CidEncoder, escape_name, print_line
+from .argv import go_bool
 from .car import add_car_arguments, car_sink_for
 from .commp import commp_of_car, commp_tap, print_piece_info
+from .timeout import deadline, go_duration_option
 
 __all__ = [
     "add_directory_arguments",
     "add_import_arguments",
-    "cli_order",
     "escape_name",
     "params_from_args",
     "parse_bool",
@@ -39,12 +42,8 @@ __all__ = [
 
 
 def parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    """A ``--flag=VALUE`` value as go-ipfs-cmds reads it: lower-cased, then Go's ``strconv.ParseBool``."""
+    return go_bool(text.lower())
 
 
 def parse_mode(text: str) -> int:
@@ -144,13 +143,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="files or directories to add; - (or nothing, when stdin is not a terminal) for stdin")
     p.add_argument("-r", "--recursive", action="store_true", help="add directories recursively")
+    p.add_argument("--dereference-args", action="store_true",
+                   help="resolve symlinks given as arguments (their targets are added, under the targets' names)")
     p.add_argument("-w", "--wrap-with-directory", dest="wrap", action="store_true",
                    help="wrap the added files in a directory (its CID is printed last)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the CIDs")
     p.add_argument("-Q", "--quieter", action="store_true", help="print only the final CID")
+    p.add_argument("--silent", action="store_true", help="print nothing")
     p.add_argument("-n", "--only-hash", action="store_true", help="only compute CIDs, store nothing")
     p.add_argument("--blockstore", metavar="DIR", help="directory to keep the blocks in")
-    p.add_argument("-p", "--progress", action="store_true", help="show a progress bar on stderr")
+    p.add_argument("-p", "--progress", nargs="?", const=True, default=None, type=parse_bool, metavar="BOOL",
+                   help="progress bar on stderr (default: on when stderr is a terminal, unless -q, -Q or --silent)")
+    p.add_argument("--pin", nargs="?", const=True, default=True, type=parse_bool, metavar="BOOL",
+                   help="accepted for kubo compatibility: blocks in --blockstore are never garbage-collected, "
+                        "so they are always kept (default true)")
+    p.add_argument("--ignore", action="append", default=[], metavar="RULE",
+                   help="gitignore-style rule for names inside directories (repeatable)")
+    p.add_argument("--ignore-rules-path", default=None, metavar="FILE", help="file of gitignore-style rules")
+    p.add_argument("--cid-base", default=None, metavar="BASE",
+                   help="multibase for CIDv1 in the output (base32, base36, base58btc...; upgrades CIDv0)")
+    p.add_argument("--upgrade-cidv0-in-output", "--upgrade-cids", dest="upgrade_cids", nargs="?", const=True,
+                   default=None, type=parse_bool, metavar="BOOL", help="print CIDv0 as CIDv1")
+    p.add_argument("--enc", "--encoding", dest="enc", choices=("text", "json"), default="text",
+                   help="output: text lines, or json (kubo's AddEvent objects, one per line)")
+    p.add_argument("--timeout", default=None, metavar="DURATION",
+                   help="give up after this long (Go duration: 30s, 5m, 1h)")
+    p.add_argument("--to-files", default=None, metavar="MFSPATH", help="refused: needs kubo's MFS")
+    p.add_argument("--nocopy", action="store_true", help="refused: needs a filestore")
+    p.add_argument("--fscache", action="store_true", help="refused: needs a filestore")
     p.add_argument("--stdin-name", default="", metavar="NAME",
                    help="name for stdin (shown, and its entry name with -w; default: its CID)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads (default: all cores)")
@@ -193,9 +213,20 @@ def _is_terminal(stream: object) -> bool:
         return False
 
 
+def _refuse_unsupported(args: argparse.Namespace) -> None:
+    if args.to_files is not None:
+        raise ConfigError("--to-files needs kubo's MFS (the Files API of a repo); pyipld has none: "
+                          "add, then use the printed CID")
+    if args.nocopy or args.fscache:
+        flag = "--nocopy" if args.nocopy else "--fscache"
+        raise ConfigError(f"{flag} needs a filestore, which pyipld does not have yet: use --blockstore DIR")
+
+
 def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     params.resolve()  # fail on bad parameters before touching any input
+    _refuse_unsupported(args)
+    encoder = CidEncoder.from_options(args.cid_base, args.upgrade_cids)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     if args.commp and not args.car:
@@ -205,10 +236,34 @@ def run(args: argparse.Namespace) -> int:
     if not args.paths:
         # go-ipfs-cmds reads stdin for a missing file argument only when it is not a terminal.
         if _is_terminal(sys.stdin):
-            raise ConfigError('argument "path" is required')
+            raise UsageError('argument "path" is required')  # go-ipfs-cmds parseArgs: with the short help
         args.paths = ["-"]
-    if "-" in args.paths and len(args.paths) > 1:
-        raise ConfigError("stdin (-) cannot be combined with other paths")
+    if args.progress is None:  # kubo: on unless -q, -Q or --silent; here only where a bar can be seen
+        args.progress = not (args.quiet or args.quieter or args.silent) and _is_terminal(sys.stderr)
+    with deadline(go_duration_option(args.timeout)):
+        return _run(args, params, encoder)
+
+
+def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) -> int:
+    stdin_alone = args.paths == ["-"]
+    inputs: list[Input] = []
+    exclude: IgnoreRules | None = None
+    if not stdin_alone:
+        rules: IgnoreRules | None = None
+
+        def check_rules() -> None:
+            nonlocal rules
+            if rules is None:
+                rules = compile_rules(args.ignore, args.ignore_rules_path)
+
+        inputs = collect_inputs(args.paths, recursive=args.recursive, dereference=args.dereference_args,
+                                stdin_name=args.stdin_name, stdin=stdin_reader,
+                                check_rules=check_rules if (args.ignore or args.ignore_rules_path) else None)
+        if args.wrap and any(not i.name for i in inputs):
+            raise ConfigError("-w with stdin among other paths needs --stdin-name (the entry's name)")
+        exclude = rules or None
+    out = AddOutput(_stdout(args), quiet=args.quiet, quieter=args.quieter, silent=args.silent,
+                    json_events=args.enc == "json", encoder=encoder, clear_progress=bool(args.progress))
     taps: list[CommPWriter] = []
 
     def tap(raw: IO[bytes]) -> IO[bytes]:  # one-pass CommP of a CARv1 while it is written
@@ -220,9 +275,13 @@ def run(args: argparse.Namespace) -> int:
         sink = _sink(args)
         if car is not None:
             sink = car if isinstance(sink, NullSink) else _Tee(car, sink)
-        roots = _run_paths(args, params, sink) if "-" not in args.paths else _run_stdin(args, params, sink)
+        if stdin_alone:
+            roots = _run_stdin(args, params, sink, out)
+        else:
+            roots = _run_paths(args, params, sink, out, inputs, exclude)
         if car is not None:
             car.set_roots(roots)
+    out.finish()
     if args.commp:
         if taps and not taps[0].stale:
             info = taps[0].digest()
@@ -232,130 +291,41 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_stdin(args: argparse.Namespace, params: ImportParams, sink: BlockSink) -> list[CID]:
+def _run_stdin(args: argparse.Namespace, params: ImportParams, sink: BlockSink, out: AddOutput) -> list[CID]:
     bar = Progress(None, label="stdin") if args.progress else None
+    announce_terminal_stdin()
     last = import_file(sys.stdin.buffer, params, sink, jobs=args.jobs, progress=bar.update if bar else None)
     if bar:
         bar.close()
     # kubo names stdin --stdin-name, or (empty name) the file's own CID string (coreunix addNode).
-    name = args.stdin_name or str(last.cid)
-    _print_added(args, str(last.cid), name.encode("utf-8", "surrogateescape"))
-    root = str(last.cid)
+    name = args.stdin_name.encode("utf-8", "surrogateescape")
+    out.added(last.cid, name, last.tsize)
+    root = last.cid
     if args.wrap:
         meta = Metadata(params.mode, Mtime(*params.mtime) if params.mtime else None)
-        wrapper = build_directory([(name.encode("utf-8", "surrogateescape"), last.cid.bytes, last.tsize)], params,
-                                  sink, meta=meta if meta else None)
-        root = str(CID.from_bytes(wrapper.cid))
-        _print_added(args, root, b"")
-    if args.quieter:
-        print(root, file=_stdout(args))
-    return [CID.decode(root)]
+        entry = name or str(last.cid).encode()
+        wrapper = build_directory([(entry, last.cid.bytes, last.tsize)], params, sink, meta=meta if meta else None)
+        root = CID.from_bytes(wrapper.cid)
+        out.wrapper(root, wrapper.tsize)
+    return [root]
 
 
-def _print_added(args: argparse.Namespace, cid: str, name: bytes) -> None:
-    if not args.quieter:
-        print_line(cid if args.quiet else f"added {cid} {escape_name(name)}", _stdout(args))
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-               "\v": "\\v", "\\": "\\\\"}
-
-
-def _needs_escape(text: str) -> bool:
-    """kubo's ``needEscape``: a backslash, or a rune ``strconv.IsPrint`` rejects. Go ranges an
-    invalid UTF-8 byte as U+FFFD, which is printable, so such a byte alone escapes nothing."""
-    if "\\" in text:
-        return True
-    return any(not ch.isprintable() and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in text)
-
-
-def print_line(line: str, out: TextIO) -> None:
-    """Write one output line; names with undecodable bytes (surrogates) go out as those bytes."""
-    try:
-        print(line, flush=True, file=out)
-    except UnicodeEncodeError:
-        buffer = getattr(out, "buffer", None)
-        if buffer is None:
-            raise
-        out.flush()
-        buffer.write(line.encode("utf-8", "surrogateescape") + b"\n")
-        buffer.flush()
-
-
-def escape_name(raw: bytes) -> str:
-    """kubo's ``cmdenv.EscNonPrint``: Go-quote names holding a backslash, a
-    non-printable character or invalid UTF-8; print the rest unchanged."""
-    text = raw.decode("utf-8", "surrogateescape")
-    if not _needs_escape(text):
-        return text  # may hold undecodable bytes as surrogates: write it with print_line
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return "".join(out)
-
-
-def _go_clean(path: str) -> str:
-    """Go's ``filepath.Clean`` for a POSIX path (``os.path.normpath`` keeps a leading ``//``)."""
-    cleaned = os.path.normpath(path)
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
-
-
-def cli_order(paths: list[str]) -> list[str]:
-    """kubo 0.22's CLI argument handling (go-ipfs-cmds ``cli/parse.go``): each path is cleaned
-    (``.`` becomes the working directory) and named by its base name; a repeated base name
-    from the same directory is skipped, from another directory is an error; the entries are
-    then sorted by name (byte order), which is the order ``ipfs add`` adds and prints them."""
-    seen: dict[bytes, str] = {}
-    kept: list[tuple[bytes, str]] = []
-    for path in paths:
-        cleaned = _go_clean(path)
-        if cleaned == ".":
-            cleaned = os.getcwd()
-        base, parent = os.path.basename(cleaned), os.path.dirname(cleaned) or "."
-        key = os.fsencode(base)
-        if key in seen:
-            if seen[key] != parent:
-                raise ConfigError(f"file name {base} repeated under different import directories: "
-                                  f"{parent} and {seen[key]}")
-            continue  # the exact same file again
-        seen[key] = parent
-        kept.append((key, cleaned))
-    kept.sort(key=lambda item: item[0])
-    return [path for _, path in kept]
-
-
-def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink) -> list[CID]:
-    """Import the paths; returns the CAR roots: each top-level entry in order (or the ``-w`` wrapper)."""
+def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink, out: AddOutput,
+               inputs: list[Input], exclude: IgnoreRules | None) -> list[CID]:
+    """Import the checked inputs; returns the CAR roots: each top-level entry in order (or the ``-w`` wrapper)."""
     bar = Progress(None, label="adding") if args.progress else None
     tops: list[CID] = []
-    out = _stdout(args)
 
     def on_added(entry: AddedEntry) -> None:
         if b"/" not in entry.path and entry.cid not in tops:
             tops.append(entry.cid)
-        if args.quieter:
-            return
-        line = str(entry.cid) if args.quiet else f"added {entry.cid} {escape_name(entry.path)}"
-        if bar is not None:
-            sys.stderr.write("\033[2K\r")
-        print_line(line, out)
+        if args.wrap and entry.path == b"":
+            out.wrapper(entry.cid, entry.size)
+        else:
+            out.added(entry.cid, entry.path, entry.size)
 
-    result = import_paths(cli_order(args.paths), params, sink, recursive=args.recursive, wrap=args.wrap, on_added=on_added,
-                          progress=bar.update if bar else None, jobs=args.jobs)
+    result = import_paths([i.source for i in inputs], params, sink, recursive=args.recursive, wrap=args.wrap,
+                          on_added=on_added, progress=bar.update if bar else None, jobs=args.jobs, exclude=exclude)
     if bar:
         bar.close()
-    if args.quieter:
-        print(result.cid, file=out)
     return [result.cid] if args.wrap else tops

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
+import posixpath
 import stat
 import sys
 import tempfile
@@ -31,7 +33,8 @@ from ..car.index import (
 from ..car.reader import CarFile
 from ..car.sink import open_car_sink
 from ..car.v2 import wrap_v1
-from ..cid import CID, CODEC_NAMES
+from ..cid import CID, CODEC_NAMES, DAG_PB
+from ..dagpb import decode_pbnode
 from ..errors import (
     CarError,
     CarIndexError,
@@ -42,6 +45,7 @@ from ..errors import (
     UnsafePathError,
 )
 from ..multihash import encode_multihash, hash_by_code
+from ..unixfs.data import decode_unixfs_data
 from ..unixfs.directory import is_plain_entry_name
 from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
@@ -80,15 +84,17 @@ def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progre
     return Progress(total, label=label) if want else None
 
 
-def _source(path: str) -> str | IO[bytes]:
-    """A path, or for ``-`` stdin copied to a temporary file (reading a CAR needs to seek)."""
+@contextlib.contextmanager
+def _source(path: str) -> Iterator[str | IO[bytes]]:
+    """A path, or for ``-`` stdin copied to a temporary file (reading a CAR needs to seek), closed at the end."""
     if path != "-":
-        return path
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the command
-    while chunk := sys.stdin.buffer.read(1 << 20):
-        spool.write(chunk)
-    spool.seek(0)
-    return spool
+        yield path
+        return
+    with tempfile.TemporaryFile() as spool:
+        while chunk := sys.stdin.buffer.read(1 << 20):
+            spool.write(chunk)
+        spool.seek(0)
+        yield spool
 
 
 def _codec_name(code: int) -> str:
@@ -121,11 +127,21 @@ def _input_bytes(paths: list[str]) -> int | None:
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
+    """go-car ``car create``: the inputs wrapped in one directory (the root), or with ``--no-wrap``
+    the single input itself; go-car's checks and texts, in its order."""
     from ..unixfs.importer import import_file
     from .add import params_from_args
 
+    if not args.paths:
+        raise ConfigError("a source location to build the car from must be specified")
+    if not args.file:
+        raise ConfigError("a file destination must be specified")
+    if args.no_wrap and len(args.paths) > 1:
+        raise ConfigError("no-wrap cannot be set with multiple source locations")
     if args.version not in (1, 2):
-        raise ConfigError(f"--version must be 1 or 2, got {args.version}")
+        raise ConfigError(f"invalid CAR version {args.version}")
+    if args.cid_version is None and args.profile is None:
+        args.cid_version = 1  # go-car's builder writes CIDv1 (raw leaves); kubo's `add` defaults stay for `add`
     params = params_from_args(args)
     params.resolve()  # fail on bad parameters before touching any output
     for path in args.paths:
@@ -133,7 +149,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
     bar = _progress(args, _input_bytes(args.paths), "create")
     update = bar.update if bar else None
     with open_car_sink(args.file, args.version, params=params) as car:
-        if args.wrap:
+        if not args.no_wrap:
             roots = [import_paths(args.paths, params, car, recursive=True, wrap=True, progress=update,
                                   jobs=args.jobs).cid]
         else:
@@ -147,8 +163,8 @@ def _cmd_create(args: argparse.Namespace) -> int:
         car.set_roots(roots)
     if bar:
         bar.close()
-    for root in roots:
-        print(root, file=sys.stderr if args.file == "-" else sys.stdout)
+    for root in roots:  # go-car prints nothing on stdout; the root is on stderr for convenience
+        print(root, file=sys.stderr)
     return 0
 
 
@@ -156,41 +172,100 @@ def _cmd_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    if args.unixfs:
-        with CarBlockstore(_source(args.car), verify=True) as bs:
-            missing: list[str] = []
-            dirs: set[tuple[bytes, ...]] = set()
-
-            def note(parts: tuple[bytes, ...], cid: bytes) -> None:
-                # a directory already listed is missing a HAMT sub-shard (named by CID); else an entry
-                missing.append(str(CID.from_bytes(cid)) if parts in dirs else _path_text(parts))
-
-            for root in bs.roots:
-                dirs.clear()
-                for parts, node in walk(bs, root.bytes, note):
-                    kind = _kind(node)
-                    if kind == "directory":
-                        dirs.add(parts)
-                    if parts and (kind != "directory" or args.verbose):
-                        line = path = _path_text(parts)
-                        if args.verbose:
-                            line = f"{CID.from_bytes(node.cid)}\t{kind}\t{node.file_size}\t{path}"
-                        _out(line)
-            for m in missing:
-                print(f"data for entry not found: {m} (skipping...)", file=sys.stderr)
-        return 0
-    with CarFile(_source(args.car)) as car:
-        for head in car.iter_heads():
-            cid = CID.from_bytes(head.cid)
-            if args.verbose:
-                _out(f"{cid}\t{_codec_name(cid.codec)}\t{head.data_length}")
-            else:
-                _out(str(cid))
+    """go-car ``car ls``: block CIDs in payload order (``-v``: codec, links and UnixFS type of each
+    block); ``--unixfs`` / ``--unixfs-blocks``: the UnixFS paths under the roots. An optional
+    second argument is the output file, as in go-car."""
+    out = open(args.out, "w", encoding="utf-8", errors="surrogateescape") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        if args.unixfs or args.unixfs_blocks:
+            return _ls_unixfs(args, out)
+        with _source(args.car) as src, CarFile(src) as car:
+            for section in car.iter_sections():
+                cid = CID.from_bytes(section.cid)
+                if args.verbose:
+                    out.write(f"{_codec_name(cid.codec)}: {cid}\n")
+                    if cid.codec == DAG_PB:
+                        out.write(describe_dagpb(section.data))
+                else:
+                    out.write(f"{cid}\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
     return 0
 
 
+def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
+    """go-car ``printUnixFSNode``: every directory entry (relative path, link order, depth first),
+    with ``--unixfs-blocks`` its CID first; the roots themselves are not printed."""
+    if args.car == "-":
+        raise ConfigError("must provide file to read from. unixfs reading requires random access")
+    with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
+        missing: list[str] = []
+        dirs: set[tuple[bytes, ...]] = set()
+
+        def line(parts: tuple[bytes, ...], cid: bytes) -> None:
+            name = posixpath.join(*(p.decode("utf-8", "surrogateescape") for p in parts))
+            out.write(f"{CID.from_bytes(cid)} {name}\n" if args.unixfs_blocks else f"{name}\n")
+
+        def note(parts: tuple[bytes, ...], cid: bytes) -> None:
+            # a directory already listed is missing a HAMT sub-shard (named by CID); else an entry
+            if parts in dirs:
+                missing.append(str(CID.from_bytes(cid)))
+            else:
+                if parts:
+                    line(parts, cid)
+                missing.append(_path_text(parts))
+
+        for root in bs.roots:
+            dirs.clear()
+            for parts, node in walk(bs, root.bytes, note):
+                if _kind(node) == "directory":
+                    dirs.add(parts)
+                if parts:
+                    line(parts, node.cid)
+        for m in missing:
+            print(f"data for entry not found: {m} (skipping...)", file=sys.stderr)
+    return 0
+
+
+_UNIXFS_TYPES = {0: "Raw", 1: "Directory", 2: "File", 3: "Metadata", 4: "Symlink", 5: "HAMTShard"}
+
+
+def humanize_bytes(n: int) -> str:
+    """go-humanize ``Bytes``: SI units, one decimal below 10 (``1.2 kB``, ``12 kB``, ``5 B``)."""
+    if n < 10:
+        return f"{n} B"
+    exp = min(math.floor(math.log(n) / math.log(1000)), 6)
+    value = math.floor(n / 1000**exp * 10 + 0.5) / 10
+    unit = ("B", "kB", "MB", "GB", "TB", "PB", "EB")[exp]
+    return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+
+
+def describe_dagpb(block: bytes) -> str:
+    """The lines go-car ``car ls -v`` prints under a dag-pb block: link and data counts, the first
+    three links (name, humanized Tsize, CID), the total when more, and the UnixFS type."""
+    try:
+        node = decode_pbnode(block)
+    except DecodeError as exc:
+        return f"\tnot interpretable as dag-pb: {exc}\n"
+    data = node.data or b""
+    lines = [f"\t{len(node.links)} links. {len(data)} bytes"]
+    for link in node.links[:3]:
+        name = "<no name>" if link.name is None else link.name.decode("utf-8", "surrogateescape")
+        lines.append(f"\t\t{name}[{humanize_bytes(link.tsize or 0)}] {CID.from_bytes(link.cid)}")
+    if len(node.links) > 3:
+        lines.append(f"\t\t({len(node.links)} total)")
+    try:
+        kind = decode_unixfs_data(data).type
+    except DecodeError as exc:
+        lines.append(f"\tnot interpretable as unixfs: {exc}")
+    else:
+        lines.append(f"\tUnixfs {_UNIXFS_TYPES.get(int(kind), str(int(kind)))}")
+    return "".join(f"{x}\n" for x in lines)
+
+
 def _cmd_roots(args: argparse.Namespace) -> int:
-    with CarFile(_source(args.car)) as car:
+    with _source(args.car) as src, CarFile(src) as car:
         for root in car.roots:
             _out(str(root))
     return 0
@@ -200,7 +275,7 @@ def _cmd_roots(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    with CarFile(_source(args.car)) as car:
+    with _source(args.car) as src, CarFile(src) as car:
         lines = [f"Version: {car.version}"]
         if car.v2_header is not None:
             h = car.v2_header
@@ -260,7 +335,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    with CarFile(_source(args.car)) as car:
+    with _source(args.car) as src, CarFile(src) as car:
         if not car.roots:
             raise CarError("no roots")
         h = car.v2_header
@@ -279,7 +354,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             index = car.read_index()
             if index is not None:
                 car.verify_index(index)
-        _out(f"verified {n} blocks")
+    _ = n  # go-car's `car verify` prints nothing on success: the exit status is the answer
     return 0
 
 
@@ -302,7 +377,8 @@ def _kind(node: UnixFSNode) -> str:
 
 
 def _safe_name(name: str, where: str) -> str:
-    if "\\" in name or not is_plain_entry_name(name.encode("utf-8", "surrogateescape")):
+    # a backslash is an ordinary character on POSIX (go-car extracts `back\slash` as one name)
+    if (os.sep != "/" and "\\" in name) or not is_plain_entry_name(name.encode("utf-8", "surrogateescape")):
         raise UnsafePathError(f"refusing to extract unsafe entry name {name!r} under {where or '/'}")
     return name
 
@@ -332,6 +408,31 @@ def _write_file(directory: str, name: str, chunks: Iterator[bytes]) -> None:
             f.write(chunk)
 
 
+def _write_symlink(directory: str, name: str, target: bytes) -> None:
+    """Recreate a UnixFS symlink (target verbatim, as go-car and ``ipfs get`` do) under a temporary
+    name, then rename it over ``name``. It is never followed: directories are created through
+    :func:`_ensure_dir` (which refuses a symlink on the way) and files replace, not write through."""
+    if b"\0" in target:
+        raise UnsafePathError(f"refusing symlink {name!r} with a NUL byte in its target")
+    path = os.path.join(directory, name)
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            raise UnsafePathError(f"refusing to overwrite directory {path} with a symlink")
+    for attempt in range(100):
+        temp = os.path.join(directory, f".{name[:64]}.pyipld-{os.getpid()}-{attempt}.tmp")
+        try:
+            os.symlink(target, os.fsencode(temp))
+        except FileExistsError:
+            continue
+        try:
+            os.replace(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+        return
+    raise UnsafePathError(f"could not create a temporary name for symlink {path}")  # pragma: no cover
+
+
 def _cmd_extract(args: argparse.Namespace) -> int:
     paths = list(args.paths)
     if args.file:
@@ -342,12 +443,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         car_path = args.car
     else:
         raise ConfigError("extract needs a CAR file (-f FILE or a positional argument)")
-    out_dir = os.path.abspath(args.output)
-    if not os.path.isdir(out_dir):
+    out_dir = None if args.output == "-" else os.path.abspath(args.output)  # go-car: -o - writes files to stdout
+    if out_dir is not None and not os.path.isdir(out_dir):
         os.makedirs(out_dir, exist_ok=True)
     filters = ["/" + p.strip("/") for p in paths]
     extracted = 0
-    with CarBlockstore(_source(car_path), verify=True) as bs:
+    with _source(car_path) as src, CarBlockstore(src, verify=True) as bs:
         for root in bs.roots:
             try:
                 root_node = load_node(bs, root.bytes)
@@ -356,10 +457,13 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                 continue
             if _kind(root_node) == "file":
                 if not filters:
-                    _write_file(out_dir, _safe_name(str(root), ""), _file_bytes(bs, root.bytes))
+                    if out_dir is None:
+                        _to_stdout(_file_bytes(bs, root.bytes))
+                    else:
+                        _write_file(out_dir, _safe_name(str(root), ""), _file_bytes(bs, root.bytes))
                     extracted += 1
                 continue
-            extracted += _extract_tree(bs, root.bytes, out_dir, filters)
+            extracted += _extract_tree(bs, root.bytes, out_dir, filters, verbose=args.verbose)
     if not extracted:
         raise NotFoundError("no files extracted")
     print(f"extracted {extracted} file(s)", file=sys.stderr)
@@ -383,7 +487,15 @@ def _file_bytes(bs: CarBlockstore, cid: bytes) -> Iterator[bytes]:
     return UnixFSReader(bs, cid, verify=False).iter_range()
 
 
-def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[str]) -> int:
+def _to_stdout(chunks: Iterator[bytes]) -> None:
+    out = sys.stdout.buffer
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
+
+
+def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str | None, filters: list[str], *,
+                  verbose: bool = False) -> int:
     """go-car's extract walk: path filters, and entries whose blocks are absent skipped with a message."""
     count = 0
     stack: list[tuple[list[str], bytes]] = [([], root)]
@@ -402,15 +514,19 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[st
         if kind == "directory":
             missing: list[bytes] = []
             children = list(iter_directory(bs, node, missing.append))
-            if missing:
-                print(f"data for entry not found for {len(missing)} unknown sharded sub-tree(s) under "
-                      f"{path or '/'} (skipped...)", file=sys.stderr)
+            if missing and take:  # go-car's text; a path looked up through the shard reports nothing
+                print(f"data for entry not found for {len(missing)} unknown sharded entries (skipped...)",
+                      file=sys.stderr)
             for entry in reversed(children):
                 name = entry.name.decode("utf-8", "surrogateescape")
                 stack.append((parts + [_safe_name(name, path)], entry.cid.bytes))
-            if take:
+            if take and out_dir is not None:
                 _ensure_dir(out_dir, parts)
+        elif kind == "file" and take and out_dir is None:
+            _to_stdout(_file_bytes(bs, cid))  # go-car extractFile with no output name
+            count += 1
         elif kind == "file" and take:
+            assert out_dir is not None
             directory = _ensure_dir(out_dir, parts[:-1])
             try:
                 _write_file(directory, parts[-1], _file_bytes(bs, cid))
@@ -418,8 +534,17 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str, filters: list[st
                 print(f"data for entry not found: {path} (skipping...)", file=sys.stderr)
                 continue
             count += 1
+            if verbose:  # go-car -v: each written entry's output path on stderr
+                print(os.path.join(directory, parts[-1]), file=sys.stderr)
         elif kind == "symlink" and take:
-            print(f"skipping symlink {path} (symlinks are not extracted)", file=sys.stderr)
+            if out_dir is None:
+                raise ConfigError("cannot extract a symlink to stdout")
+            directory = _ensure_dir(out_dir, parts[:-1])
+            assert node.data is not None
+            _write_symlink(directory, parts[-1], node.data.data or b"")
+            count += 1  # go-car counts a symlink as an extracted file
+            if verbose:
+                print(os.path.join(directory, parts[-1]), file=sys.stderr)
     return count
 
 
@@ -520,7 +645,7 @@ def _split_target(bs: CarBlockstore, target: str) -> bytes:
 def _cmd_cat(args: argparse.Namespace) -> int:
     if args.offset < 0 or (args.length is not None and args.length < 0):
         raise ConfigError("--offset and --length must not be negative")
-    with CarBlockstore(_source(args.car), verify=True) as bs:
+    with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         cid = _split_target(bs, args.target)
         out = sys.stdout.buffer
         for chunk in UnixFSReader(bs, cid, verify=False).iter_range(args.offset, args.length):
@@ -530,7 +655,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
 
 def _cmd_get_block(args: argparse.Namespace) -> int:
-    with CarBlockstore(_source(args.car), verify=True) as bs:
+    with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         data = bs.get(CID.decode(args.cid))
     if args.out and args.out != "-":
         with atomic_output(args.out) as out:
@@ -544,7 +669,7 @@ def _cmd_get_block(args: argparse.Namespace) -> int:
 def _cmd_get_dag(args: argparse.Namespace) -> int:
     from ..car.export import export_dag
 
-    with CarBlockstore(_source(args.car), verify=True) as bs:
+    with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         root = _split_target(bs, args.cid)
         with open_car_sink(args.out, args.version, [CID.from_bytes(root)]) as sink:
             stats = export_dag(bs, root, sink, local_only=args.local_only)
@@ -559,7 +684,7 @@ def _cmd_filter(args: argparse.Namespace) -> int:
     else:
         text = sys.stdin.read()
     wanted = {CID.decode(line).multihash for line in text.split() if line.strip()}
-    with CarFile(_source(args.car)) as car:
+    with _source(args.car) as src, CarFile(src) as car:
         version = args.version or car.version
         kept_roots = [r for r in car.roots if (r.multihash in wanted) != args.inverse]
         if not kept_roots:
@@ -587,13 +712,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q = cs.add_parser("create", aliases=["c"], help="import files (and directories) into a new CAR",
                       description="Import each PATH like `ipfs add [-r]` into one CAR; each PATH is a root "
                                   "(or, with --wrap, one directory holding them all is the root).")
-    q.add_argument("-f", "--file", required=True, metavar="OUT.car", help="output CAR (- for stdout)")
+    q.add_argument("-f", "--file", "-o", "--output", dest="file", metavar="OUT.car", help="output CAR (- for stdout)")
     q.add_argument("--version", type=int, default=2, help="CAR version to write (default 2, like go-car)")
-    q.add_argument("--no-wrap", action="store_true", help="accepted for go-car compatibility (the default here)")
-    q.add_argument("-w", "--wrap", action="store_true",
-                   help="wrap the inputs in one directory, like `ipfs add -w` (needs the directory importer)")
+    q.add_argument("--no-wrap", action="store_true",
+                   help="do not wrap the input in a directory (one input only; it is the root)")
+    q.add_argument("-w", "--wrap", action="store_true", help="the default (kept for older scripts)")
     q.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads")
-    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.add_argument("paths", nargs="*", metavar="PATH")
     from .add import add_directory_arguments, add_import_arguments
 
     add_import_arguments(q)
@@ -602,9 +727,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.set_defaults(func=_cmd_create)
 
     q = cs.add_parser("ls", aliases=["list", "l"], help="list the CIDs of the blocks (or UnixFS paths)")
-    q.add_argument("-v", "--verbose", action="store_true", help="also codec and block size")
-    q.add_argument("--unixfs", action="store_true", help="list UnixFS file paths under the roots")
-    q.add_argument("car", metavar="CAR")
+    q.add_argument("-v", "--verbose", action="store_true",
+                   help="codec, links and UnixFS type of each block (go-car's format)")
+    q.add_argument("--unixfs", action="store_true", help="list the UnixFS paths under the roots")
+    q.add_argument("--unixfs-blocks", action="store_true", help="like --unixfs, each path after its CID")
+    q.add_argument("car", nargs="?", default="-", metavar="CAR", help="the CAR (default: stdin)")
+    q.add_argument("out", nargs="?", default=None, metavar="OUT", help="write the listing here (default stdout)")
     q.set_defaults(func=_cmd_ls)
 
     q = cs.add_parser("roots", aliases=["root"], help="print the root CIDs")
@@ -623,7 +751,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = cs.add_parser("extract", aliases=["x"], help="write the UnixFS files of a CAR to a directory")
     q.add_argument("-f", "--file", metavar="CAR", help="the CAR file")
-    q.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
+    q.add_argument("-o", "--output", default=".", metavar="DIR",
+                   help="output directory (default .); - writes the files' bytes to stdout")
+    q.add_argument("-v", "--verbose", action="store_true", help="print each extracted path on stderr")
     q.add_argument("car", nargs="?", metavar="CAR")
     q.add_argument("paths", nargs="*", metavar="PATH", help="only these paths")
     q.set_defaults(func=_cmd_extract)

@@ -1,41 +1,40 @@
-"""``pyipld cat``: stream a UnixFS file to stdout (like ``ipfs cat``), from a local
-blockstore or, with ``--peer MULTIADDR``, fetched over bitswap (:mod:`pyipld._cli.net`)."""
+"""``pyipld cat``: stream UnixFS files to stdout (like ``ipfs cat``), from a local
+blockstore or, with ``--peer MULTIADDR``, fetched over bitswap (:mod:`pyipld._cli.net`).
+
+As kubo 0.22 (``core/commands/cat.go``): several paths are concatenated, ``--offset`` and
+``--length`` apply to the concatenation, a symlink's target is printed, a directory is
+``this dag node is a directory``; every path is resolved before anything is written.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from ..blockstore import DirectoryBlockstore
-from ..errors import ConfigError
+from ..cid import CID
+from ..errors import ConfigError, UnixFSError
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path, split_path
+from .argv import stdin_arguments
 from .net import add_peer_arguments, cmd_cat_from_peers
 
-__all__ = ["iter_local", "register", "write_stream"]
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+__all__ = ["iter_local", "iter_local_many", "plan_ranges", "register", "write_stream"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cat", help="write a file's bytes to stdout, verifying every block",
                        description="Show the bytes of a UnixFS file, like `ipfs cat`, from local blocks "
                                    "or from peers (--peer).")
-    p.add_argument("cid", metavar="CID[/PATH]", help="the file: its CID, or an IPFS path (CID/dir/name, /ipfs/…)")
+    p.add_argument("cid", nargs="*", metavar="CID[/PATH]",
+                   help="the files: CIDs or IPFS paths (CID/dir/name, /ipfs/…), concatenated; "
+                        "none: one per line from stdin")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
-    p.add_argument("-o", "--offset", type=_non_negative, default=0, help="byte offset to begin reading from")
-    p.add_argument("-l", "--length", type=_non_negative, default=None, help="maximum number of bytes to read")
+    p.add_argument("-o", "--offset", type=int, default=0, help="byte offset to begin reading from")
+    p.add_argument("-l", "--length", type=int, default=None, help="maximum number of bytes to read")
     add_peer_arguments(p)
     p.set_defaults(func=run)
 
@@ -49,6 +48,67 @@ def iter_local(cid: str, blockstore: str, offset: int = 0, length: int | None = 
     return UnixFSReader(store, target).iter_range(offset, length)
 
 
+def plan_ranges(sizes: Sequence[int], offset: int, length: int | None) -> list[tuple[int, int, int | None]]:
+    """kubo's ``cat``: (index, start, count or None for the rest) of each file to read.
+
+    The offset skips whole files while it exceeds their size (a file exactly as long as the
+    offset is kept, with nothing left to read); the length counts across files.
+    """
+    if length == 0:
+        return []
+    plan: list[tuple[int, int, int | None]] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if offset > size:
+            offset -= size
+            continue
+        start, offset = offset, 0
+        part = size - start
+        total += part
+        if length is not None and total >= length:
+            plan.append((i, start, part - (total - length)))
+            break
+        plan.append((i, start, None))
+    return plan
+
+
+def iter_local_many(paths: Sequence[str], blockstore: str, offset: int = 0,
+                    length: int | None = None) -> Iterator[bytes]:
+    """``ipfs cat P1 P2 …`` from a directory blockstore: every path resolved (and refused if a
+    directory) before the first byte is returned."""
+    if length == 0:
+        return iter(())
+    for path in paths:
+        split_path(path)  # a bad CID is the user's error, before the store is opened
+    store = DirectoryBlockstore(blockstore, create=False)
+    targets: list[tuple[bytes | None, UnixFSReader | None]] = []
+    sizes = []
+    for path in paths:
+        node = resolve_path(store, path).node
+        if node.kind == "directory":
+            raise UnixFSError("this dag node is a directory")
+        if node.kind == "symlink":  # boxo's files.Symlink reads as its target
+            target = node.data.data if node.data is not None and node.data.data else b""
+            targets.append((target, None))
+            sizes.append(len(target))
+            continue
+        reader = UnixFSReader(store, CID.from_bytes(node.cid))
+        targets.append((None, reader))
+        sizes.append(reader.size)
+    return _pieces(targets, plan_ranges(sizes, offset, length))
+
+
+def _pieces(targets: list[tuple[bytes | None, UnixFSReader | None]],
+            plan: list[tuple[int, int, int | None]]) -> Iterator[bytes]:
+    for index, start, count in plan:
+        literal, reader = targets[index]
+        if reader is None:
+            assert literal is not None
+            yield literal[start:None if count is None else start + count]
+        else:
+            yield from reader.iter_range(start, count)
+
+
 def write_stream(pieces: Iterator[bytes], out: BinaryIO) -> int:
     """Copy ``pieces`` to ``out`` as they come; returns the byte count."""
     total = 0
@@ -60,12 +120,23 @@ def write_stream(pieces: Iterator[bytes], out: BinaryIO) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.offset < 0:
+        raise ConfigError("cannot specify negative offset")
+    if args.length is not None and args.length < 0:
+        raise ConfigError("cannot specify negative length")
     if not args.peer and not args.blockstore:
         raise ConfigError("cat needs --blockstore DIR (the blocks to read from) or --peer MULTIADDR")
+    paths: list[str] = list(args.cid) or stdin_arguments("ipfs-path")
     try:
         if args.peer:
-            return cmd_cat_from_peers(args)
-        write_stream(iter_local(args.cid, args.blockstore, args.offset, args.length), sys.stdout.buffer)
+            if len(paths) > 1 and (args.offset or args.length is not None):
+                raise ConfigError("--offset/--length over several paths needs local blocks (--blockstore)")
+            for path in paths:
+                code = cmd_cat_from_peers(argparse.Namespace(**{**vars(args), "cid": path}))
+                if code:
+                    return code
+            return 0
+        write_stream(iter_local_many(paths, args.blockstore, args.offset, args.length), sys.stdout.buffer)
     except BrokenPipeError:  # `pyipld cat … | head`: the reader left; stop quietly like cat(1)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain

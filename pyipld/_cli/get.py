@@ -45,8 +45,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def _saving(args: argparse.Namespace, dest: str) -> None:
+    """kubo's ``getWriter.writeExtracted``: ``Saving file(s) to DEST`` on stdout before writing."""
+    if not args.quiet:
+        print(f"Saving file(s) to {dest}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.peer:
+        if not args.car:
+            _saving(args, args.output or default_output(args.path))
         return cmd_get_from_peers(args)  # --blockstore, when given, keeps the fetched blocks
     if not args.blockstore:
         raise ConfigError("get needs --blockstore DIR (the blocks to read from) or --peer MULTIADDR")
@@ -59,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"Saved {exported.blocks} blocks ({exported.block_bytes} bytes) to {args.car}", file=sys.stderr)
         return 0
     dest = args.output or default_output(args.path)
+    resolve_path(store, args.path)  # kubo resolves before printing anything: a bad path prints only the error
+    _saving(args, dest)
     stats = extract(store, args.path, dest, metadata=not args.no_metadata, max_entries=args.max_entries)
     if not args.quiet:
-        print(f"Saving file(s) to {dest}: {stats.files} files, {stats.directories} directories, "
+        print(f"wrote {dest}: {stats.files} files, {stats.directories} directories, "
               f"{stats.symlinks} symlinks, {stats.file_bytes} bytes", file=sys.stderr)
     return 0

@@ -14,7 +14,8 @@ from ..errors import ConfigError
 from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
-from .add import escape_name, print_line
+from .add import escape_name, parse_bool, print_line
+from .argv import stdin_arguments
 
 __all__ = ["ListedEntry", "list_path", "register"]
 
@@ -43,13 +44,15 @@ def _entry(source: BlockSource, name: bytes, cid: CID, tsize: int | None, resolv
     return ListedEntry(name, cid, kind, child.data.filesize or 0)
 
 
-def list_path(source: BlockSource, path: str, *, resolve_type: bool = True) -> Iterator[ListedEntry]:
+def list_path(source: BlockSource, path: str, *, resolve_type: bool = True, sort: bool = True) -> Iterator[ListedEntry]:
     """The entries of ``path`` as kubo 0.22's ``ipfs ls`` lists them.
 
     A directory (basic or HAMT) gives its entries sorted by name; any other node gives
     its own links (a file's chunks, with empty names; nothing for a single block).
     ``resolve_type`` (kubo: ``--size`` or ``--resolve-type``) loads each dag-pb child
     to report its kind and file size; without it they are ``other`` with size 0.
+    ``sort=False`` (kubo's ``--stream``) gives a directory's entries in link order as walked
+    (name order for a basic directory, hash order for a HAMT).
     """
     resolved = resolve_path(source, path)
     node = resolved.node
@@ -58,34 +61,38 @@ def list_path(source: BlockSource, path: str, *, resolve_type: bool = True) -> I
         for link in links:
             yield _entry(source, link.name or b"", CID.from_bytes(link.cid), link.tsize, resolve_type)
         return
-    for entry in sorted(iter_directory(source, node), key=lambda e: e.name):
+    entries = iter_directory(source, node)
+    for entry in sorted(entries, key=lambda e: e.name) if sort else entries:
         yield _entry(source, entry.name, entry.cid, entry.tsize, resolve_type)
-
-
-def _bool(text: str) -> bool:
-    return text.lower() not in ("false", "0", "no")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ls", help="list a directory's entries (through HAMT shards too)",
                        description="List a UnixFS directory like `ipfs ls`, from local blocks.")
-    p.add_argument("paths", nargs="+", metavar="CID[/PATH]",
-                   help="directories (or files) to list; with several, each gets a 'PATH:' heading like ipfs ls")
+    p.add_argument("paths", nargs="*", metavar="CID[/PATH]",
+                   help="directories (or files) to list; with several, each gets a 'PATH:' heading like ipfs ls; "
+                        "none: one per line from stdin")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-v", "--headers", action="store_true", help="print a header line")
     p.add_argument("-l", "--long", action="store_true", help="also print each entry's type")
-    p.add_argument("--resolve-type", type=_bool, default=True,
+    p.add_argument("--resolve-type", nargs="?", const=True, type=parse_bool, default=True,
                    metavar="BOOL", help="load each child to tell files from directories (default true)")
-    p.add_argument("--size", type=_bool, default=True, metavar="BOOL",
+    p.add_argument("--size", nargs="?", const=True, type=parse_bool, default=True, metavar="BOOL",
                    help="load each child to print its file size (default true; like kubo, either option loads it)")
+    p.add_argument("-s", "--stream", action="store_true",
+                   help="print each entry as it is found (link order, no column alignment across rows)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.blockstore:
         raise ConfigError("ls needs --blockstore DIR (the blocks to read from)")
+    if not args.paths:
+        args.paths = stdin_arguments("ipfs-path")
     store = DirectoryBlockstore(args.blockstore, create=False)
     out = sys.stdout
+    if args.stream:
+        return _run_stream(args, store, out)
     several = len(args.paths) > 1
     last: str | None = None
     pending: list[tuple[str, str, str, str]] = []  # rows of the current column block (kubo: one tabwriter)
@@ -115,11 +122,34 @@ def _row(e: ListedEntry) -> tuple[str, str, str, str]:
     return (e.kind, str(e.cid), size, name)
 
 
-def _print_table(table: list[tuple[str, str, str, str]], args: argparse.Namespace, out: TextIO) -> None:
-    """One tabwriter column block: every column but the last padded to its widest cell."""
+def _run_stream(args: argparse.Namespace, store: BlockSource, out: TextIO) -> int:
+    """kubo's ``ls --stream``: one output object per entry, each its own tabwriter (minimum cell
+    width 10); a heading (and the header) when the argument changes."""
+    several = len(args.paths) > 1
+    last: str | None = None
+    for path in args.paths:
+        for entry in list_path(store, path, resolve_type=args.resolve_type or args.size, sort=False):
+            table: list[tuple[str, str, str, str]] = []
+            if path != last:
+                if several:
+                    if last is not None:
+                        print_line("", out)
+                    print_line(f"{path}:", out)
+                if args.headers:
+                    table.append(("Type", "Hash", "Size", "Name"))
+                last = path
+            table.append(_row(entry))
+            _print_table(table, args, out, min_width=10)
+    return 0
+
+
+def _print_table(table: list[tuple[str, str, str, str]], args: argparse.Namespace, out: TextIO,
+                 min_width: int = 1) -> None:
+    """One Go tabwriter column block (padding 1): every column but the last padded to its widest
+    cell plus one, and to at least ``min_width``."""
     if not table:
         return
     columns = [i for i in range(4) if (i != 0 or args.long) and (i != 2 or args.size)]
-    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    widths = [max(max(len(r[i]) for r in table) + 1, min_width) for i in range(4)]
     for r in table:
-        print_line(" ".join(r[i].ljust(widths[i]) if i != columns[-1] else r[i] for i in columns), out)
+        print_line("".join(r[i].ljust(widths[i]) if i != columns[-1] else r[i] for i in columns), out)

@@ -91,6 +91,10 @@ def _progress(args: argparse.Namespace, label: str) -> Progress | None:
 def _path_arg(args: argparse.Namespace) -> str:
     """``get``'s positional is ``path`` (CID[/PATH]); ``cat`` and older callers use ``cid``."""
     path = getattr(args, "path", None) or getattr(args, "cid", None)
+    if isinstance(path, list):  # `cat` takes several paths; its run() hands them over one at a time
+        if len(path) != 1:
+            raise ConfigError("fetching from peers takes one path at a time")
+        path = path[0]
     if not path:
         raise ConfigError("a CID is required")
     return str(path)

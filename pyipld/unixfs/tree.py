@@ -29,7 +29,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import IO, Literal
 
 from ..blockstore import BlockSink, NullSink
 from ..chunker import BytesLike
@@ -43,11 +43,21 @@ from .importer import ImportResult, build_file, default_jobs, iter_chunks, metad
 from .nodes import FileLink, Metadata
 from .params import ImportParams, ResolvedParams
 
-__all__ = ["AddedEntry", "EntryKind", "encode_symlink", "import_directory", "import_paths"]
+__all__ = ["AddedEntry", "EntryKind", "NamedStream", "encode_symlink", "import_directory", "import_paths"]
 
 EntryKind = Literal["file", "directory", "symlink"]
 AddedCallback = Callable[["AddedEntry"], None]
 ProgressCallback = Callable[[int], None]
+ExcludeCallback = Callable[[bytes], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class NamedStream:
+    """A file argument that is not a path in the file system (stdin, an ``http(s)://`` URL):
+    added as one file named ``name``; ``open`` is called once, when its turn comes."""
+
+    name: bytes
+    open: Callable[[], IO[bytes]]
 
 # Files at most this large are hashed on the calling thread: a thread pool per
 # tiny file costs more than it saves.
@@ -109,7 +119,9 @@ def _join(display: bytes, name: bytes) -> bytes:
 
 class _TreeImporter:
     def __init__(self, params: ImportParams, resolved: ResolvedParams, sink: BlockSink, *,
-                 on_added: AddedCallback | None, progress: ProgressCallback | None, jobs: int) -> None:
+                 on_added: AddedCallback | None, progress: ProgressCallback | None, jobs: int,
+                 exclude: ExcludeCallback | None = None) -> None:
+        self.exclude = exclude
         self.params = params
         self.resolved = resolved
         self.sink = sink
@@ -145,6 +157,14 @@ class _TreeImporter:
             jobs = self.jobs if size_hint >= _THREADED_MIN_BYTES else 1
             return build_file(chunks, self.resolved, self.sink, meta=meta, jobs=jobs)
 
+    def add_stream(self, stream: IO[bytes]) -> FileLink:
+        """A named pipe given as an argument, stdin or a URL: read to the end as one file."""
+        with stream:
+            chunks: Iterator[BytesLike] = iter_chunks(stream, self.resolved.chunker)
+            if self.progress is not None:
+                chunks = _counted(chunks, self.progress)
+            return build_file(chunks, self.resolved, self.sink, jobs=self.jobs)
+
     def add_symlink(self, fs_path: bytes) -> tuple[bytes, int]:
         target = os.readlink(fs_path)
         meta = self._meta(fs_path)
@@ -161,7 +181,8 @@ class _TreeImporter:
         costs its names, and ``lstat`` happens when an entry is visited anyway.
         """
         with os.scandir(fs_path) as it:
-            names = [e.name for e in it if self.params.hidden or not e.name.startswith(b".")]
+            names = [e.name for e in it if (self.params.hidden or not e.name.startswith(b"."))
+                     and not (self.exclude and self.exclude(e.name))]
         names.sort()
         return names
 
@@ -252,7 +273,7 @@ def _base_name(path: bytes) -> bytes:
 
 
 def import_paths(
-    paths: Sequence[str | os.PathLike[str] | bytes],
+    paths: Sequence[str | os.PathLike[str] | bytes | NamedStream],
     params: ImportParams | None = None,
     sink: BlockSink | None = None,
     *,
@@ -261,6 +282,7 @@ def import_paths(
     on_added: AddedCallback | None = None,
     progress: ProgressCallback | None = None,
     jobs: int | None = None,
+    exclude: ExcludeCallback | None = None,
 ) -> ImportResult:
     """``ipfs add [-r] [-w] PATH...``: import each path, report every entry, return the last root.
 
@@ -278,6 +300,11 @@ def import_paths(
             in kubo's output order.
         progress: called with the byte count of every read.
         jobs: leaf-hashing threads for large files.
+        exclude: called with each entry name found inside a directory; true leaves it out
+            (kubo's ``--ignore`` rules; top-level paths are never filtered, as in kubo).
+
+    A :class:`NamedStream` is added as a file of its name, and so is a named pipe given
+    as a path (kubo reads a pipe named on the command line; inside a directory it is refused).
 
     Raises:
         ConfigError: invalid parameters. UnixFSError: an unsupported file type, a
@@ -288,25 +315,33 @@ def import_paths(
     if not paths:
         raise UnixFSError("expected a file argument")
     imp = _TreeImporter(params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
-                        progress=progress, jobs=jobs or default_jobs())
-    raw_paths = [os.fsencode(p) for p in paths]
+                        progress=progress, jobs=jobs or default_jobs(), exclude=exclude)
+    raw_paths = [p if isinstance(p, NamedStream) else os.fsencode(p) for p in paths]
     for p in raw_paths:
+        if isinstance(p, NamedStream):
+            continue
         if os.path.isdir(p) and not os.path.islink(p) and not recursive:
             raise ConfigError(f"{os.fsdecode(p)} is a directory, use the '-r' flag to specify directories")
     if wrap:
         return _import_wrapped(imp, raw_paths)
     result: ImportResult | None = None
     for p in raw_paths:
-        name = _base_name(p)
+        name = p.name if isinstance(p, NamedStream) else _base_name(p)
         cid, tsize, size, _ = _import_one(imp, p, name)
         result = ImportResult(CID.from_bytes(cid), size, tsize)
     assert result is not None
     return result
 
 
-def _import_one(imp: _TreeImporter, p: bytes, display: bytes) -> tuple[bytes, int, int, EntryKind]:
+def _import_one(imp: _TreeImporter, p: bytes | NamedStream, display: bytes) -> tuple[bytes, int, int, EntryKind]:
     """Import one top-level path; returns (cid, tsize, file bytes, kind)."""
+    if isinstance(p, NamedStream):
+        link = imp.add_stream(p.open())
+        imp._emit(display, link.cid, link.tsize, "file")
+        return link.cid, link.tsize, link.data_size, "file"
     st = os.lstat(p)
+    if stat.S_ISFIFO(st.st_mode):
+        return _import_one(imp, NamedStream(display, lambda: open(p, "rb")), display)
     if stat.S_ISLNK(st.st_mode):
         cid, tsize = imp.add_symlink(p)
         imp._emit(display, cid, tsize, "symlink")
@@ -322,7 +357,7 @@ def _import_one(imp: _TreeImporter, p: bytes, display: bytes) -> tuple[bytes, in
     raise UnixFSError(f"unrecognized file type for {os.fsdecode(p)}: {_kind(st.st_mode)}")
 
 
-def _import_wrapped(imp: _TreeImporter, raw_paths: list[bytes]) -> ImportResult:
+def _import_wrapped(imp: _TreeImporter, raw_paths: list[bytes | NamedStream]) -> ImportResult:
     # kubo wraps the arguments in a directory that has no stat of its own, so only
     # explicit --mode/--mtime reach it (core/commands/add.go, coreunix addDir toplevel).
     explicit = Metadata(imp.params.mode, Mtime(*imp.params.mtime) if imp.params.mtime else None)
@@ -330,12 +365,11 @@ def _import_wrapped(imp: _TreeImporter, raw_paths: list[bytes]) -> ImportResult:
     record = _DirRecord(b"")
     seen: set[bytes] = set()
     for p in raw_paths:
-        name = _base_name(p)
+        name = p.name if isinstance(p, NamedStream) else _base_name(p)
         if name in seen:
             raise UnixFSError(f"duplicate name {os.fsdecode(name)!r} in the wrapping directory")
         seen.add(name)
-        st = os.lstat(p)
-        if stat.S_ISDIR(st.st_mode):
+        if not isinstance(p, NamedStream) and stat.S_ISDIR(os.lstat(p).st_mode):
             rec = imp.import_tree(p, name)
             wrapper.add(name, rec.cid, rec.tsize)
             record.children.append((name, rec))

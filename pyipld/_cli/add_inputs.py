@@ -1,0 +1,185 @@
+"""``add``'s file arguments, checked and ordered as go-ipfs-cmds v0.9.0 ``parseArgs`` does.
+
+Every argument is checked before anything is added, with kubo's error texts: ``lstat nofile: no
+such file or directory``, ``'d' is a directory, use the '-r' flag to specify directories``, a
+repeated base name from another directory. ``-`` is stdin (named ``--stdin-name``), an
+``http(s)://`` URL is a file named by the URL's last path segment (boxo ``files.NewWebFile``), a
+named pipe is read as a file; ``--dereference-args`` resolves symlinked arguments. The entries
+are then sorted by name (byte order), the order kubo adds and prints them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import posixpath
+import stat
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Self
+
+from ..errors import NotFoundError, UsageError
+from ..unixfs.tree import NamedStream
+
+__all__ = ["STDIN_MESSAGE", "Input", "announce_terminal_stdin", "collect_inputs", "go_os_error", "is_url", "open_url",
+           "stdin_reader", "url_base"]
+
+
+def go_os_error(op: str, path: str, exc: OSError) -> str:
+    """Go's ``*PathError`` text: ``lstat nofile: no such file or directory``."""
+    text = os.strerror(exc.errno) if exc.errno else str(exc)
+    return f"{op} {path}: {text[:1].lower()}{text[1:]}"
+
+
+def is_url(arg: str) -> urllib.parse.SplitResult | None:
+    """go-ipfs-cmds ``isURL``: an http or https URL with a host."""
+    try:
+        url = urllib.parse.urlsplit(arg)
+    except ValueError:
+        return None
+    return url if url.scheme in ("http", "https") and url.netloc else None
+
+
+def url_base(url: urllib.parse.SplitResult) -> str:
+    """go-ipfs-cmds ``urlBase``: ``path.Base`` of the URL path, or the host when there is none."""
+    return posixpath.basename(url.path.rstrip("/")) or "/" if url.path else url.netloc
+
+
+def open_url(url: str) -> IO[bytes]:
+    """GET ``url`` as boxo's WebFile does; a status outside 2xx is an error with its text."""
+    try:
+        response = urllib.request.urlopen(url)
+    except urllib.error.HTTPError as exc:
+        raise NotFoundError(f"got non-2XX status code {exc.code}: {url}") from None
+    except urllib.error.URLError as exc:
+        raise NotFoundError(f'Get "{url}": {exc.reason}') from None
+    stream: IO[bytes] = response
+    return stream
+
+
+@dataclass(frozen=True)
+class Input:
+    """One file argument: its entry name and what to import (a path, or a stream)."""
+
+    name: bytes
+    source: bytes | NamedStream
+
+
+def _clean(path: str) -> str:
+    """Go's ``filepath.Clean`` for a POSIX path (``os.path.normpath`` keeps a leading ``//``)."""
+    cleaned = os.path.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+def _eval_symlinks(path: str) -> str:
+    """Go's ``filepath.EvalSymlinks``: every component must exist."""
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        raise UsageError(go_os_error("lstat", path, exc)) from None
+    return os.path.realpath(path)
+
+
+def collect_inputs(paths: list[str], *, recursive: bool, dereference: bool, stdin_name: str,
+                   stdin: Callable[[], IO[bytes]], check_rules: Callable[[], object] | None = None) -> list[Input]:
+    """Check every argument, then return the entries in kubo's order (sorted by name).
+
+    ``check_rules`` (compiling the ``--ignore`` rules) runs before the first file system
+    path is checked, as kubo builds its filter there; its ``OSError`` becomes kubo's error.
+    """
+    entries: list[Input] = []
+    import_dir: dict[bytes, str] = {}
+    for arg in paths:
+        if arg == "-":
+            entries.append(Input(os.fsencode(stdin_name), NamedStream(os.fsencode(stdin_name), stdin)))
+            continue
+        url = is_url(arg)
+        if url is not None:
+            name = os.fsencode(url_base(url))
+            entries.append(Input(name, NamedStream(name, functools.partial(open_url, arg))))
+            continue
+        fpath = _clean(arg)
+        if fpath == ".":
+            fpath = _eval_symlinks(os.getcwd())
+        elif dereference:
+            fpath = _eval_symlinks(fpath)
+        if check_rules is not None:
+            try:
+                check_rules()
+            except OSError as exc:
+                raise UsageError(go_os_error("open", os.fsdecode(exc.filename or ""), exc)) from None
+        try:
+            st = os.lstat(fpath)
+        except OSError as exc:
+            raise UsageError(go_os_error("lstat", fpath, exc)) from None
+        if stat.S_ISDIR(st.st_mode) and not recursive:
+            raise UsageError(f"'{fpath}' is a directory, use the '-r' flag to specify directories")
+        parent, base = os.path.dirname(fpath) or ".", os.path.basename(fpath) or fpath
+        key = os.fsencode(base)
+        if key in import_dir:
+            if import_dir[key] != parent:
+                raise UsageError(f"file name {base} repeated under different import directories: "
+                                 f"{parent} and {import_dir[key]}")
+            continue  # the exact same file again
+        import_dir[key] = parent
+        entries.append(Input(key, os.fsencode(fpath)))
+    entries.sort(key=lambda e: e.name)
+    return entries
+
+
+STDIN_MESSAGE = "pyipld: Reading from /dev/stdin; send Ctrl-d to stop."
+
+
+def announce_terminal_stdin() -> None:
+    """go-ipfs-cmds ``maybeWrapStdin``: a terminal stdin gets kubo's hint on stderr before it is read."""
+    try:
+        terminal = sys.stdin.isatty()
+    except (AttributeError, OSError, ValueError):
+        terminal = False
+    if terminal:
+        print(STDIN_MESSAGE, file=sys.stderr, flush=True)
+
+
+def stdin_reader() -> IO[bytes]:
+    """stdin as bytes, without closing the process's stdin when the import is done."""
+    announce_terminal_stdin()
+    if _has_fd(sys.stdin):
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    return _Unclosed(sys.stdin.buffer)  # type: ignore[return-value]  # read() and close() are all that is used
+
+
+def _has_fd(stream: object) -> bool:
+    try:
+        stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+class _Unclosed:
+    """A reader whose ``close`` (and context exit) leaves the wrapped stream open."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+
+    def read(self, n: int = -1) -> bytes:
+        return self._raw.read(n)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self._raw.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
