@@ -5,6 +5,7 @@ The importer only needs ``put``; readers only need ``get``. Keys are binary CIDs
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from ._atomic import atomic_output
 from .cid import CID, b32encode
-from .errors import IntegrityError, NotFoundError
+from .errors import CIDError, IntegrityError, NotFoundError
 
 __all__ = [
     "BlockSink",
@@ -96,6 +97,18 @@ class MemoryBlockstore:
         return iter(self._blocks)
 
 
+# boxo verifcid maximumHashLength: no block any IPFS implementation accepts has a longer digest
+MAX_DIGEST_BYTES = 128
+
+
+def _show(cid: bytes) -> str:
+    try:
+        text = str(CID.from_bytes(cid))
+    except CIDError:
+        return f"<invalid CID {cid[:16].hex()}…>"
+    return text if len(text) <= 120 else text[:60] + "…" + text[-20:]
+
+
 class DirectoryBlockstore:
     """One file per block under ``root``, named by the base32 CIDv1 of the block.
 
@@ -103,6 +116,11 @@ class DirectoryBlockstore:
     a crash never leaves a partial block behind. Blocks are fanned out into
     sub-directories by the last two characters of the name (like kubo's flatfs
     ``next-to-last/2`` shard). A CIDv0 and its CIDv1 share one file.
+
+    ``has`` answers True or False for any CID (a CID whose digest is longer than
+    any real one, or whose name the file system cannot hold, is simply not
+    there); ``get`` raises :class:`NotFoundError` for it and ``put`` refuses it
+    with :class:`~pyipld.errors.CIDError`.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
@@ -112,13 +130,18 @@ class DirectoryBlockstore:
         elif not self.root.is_dir():
             raise NotFoundError(f"blockstore directory not found: {self.root}")
 
-    def _path(self, cid: bytes) -> Path:
+    def _path(self, cid: bytes) -> Path | None:
+        """The block's file; None for a CID no real block has (digest over 128 bytes)."""
         parsed = CID.from_bytes(cid)
+        if len(parsed.digest) > MAX_DIGEST_BYTES:
+            return None
         name = b32encode(parsed.to_v1().bytes)
         return self.root / name[-3:-1] / (name + ".data")
 
     def put(self, cid: bytes, data: bytes) -> None:
         path = self._path(cid)
+        if path is None:
+            raise CIDError(f"{_show(cid)}: digest longer than {MAX_DIGEST_BYTES} bytes (boxo verifcid); not storable")
         if path.exists():
             return
         path.parent.mkdir(exist_ok=True)
@@ -126,13 +149,26 @@ class DirectoryBlockstore:
             f.write(data)
 
     def get(self, cid: bytes) -> bytes:
+        path = self._path(cid)
         try:
-            return self._path(cid).read_bytes()
+            if path is None:
+                raise FileNotFoundError(cid)
+            return path.read_bytes()
         except FileNotFoundError:
-            raise NotFoundError(f"block not found: {CID.from_bytes(cid)}") from None
+            raise NotFoundError(f"block not found: {_show(cid)}") from None
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise NotFoundError(f"block not found: {_show(cid)}") from None
+            raise
 
     def has(self, cid: bytes) -> bool:
-        return self._path(cid).exists()
+        path = self._path(cid)
+        try:
+            return path is not None and path.exists()
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:  # a name this file system cannot hold was never stored
+                return False
+            raise
 
     def verify_all(self) -> Iterator[IntegrityError]:
         """Yield an error for every stored file whose bytes do not match its name."""

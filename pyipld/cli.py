@@ -20,7 +20,7 @@ from .errors import PyipldError, UsageError
 __all__ = ["COMMAND_MODULES", "main", "os_error_text"]
 
 # One module per verb (or verb family); order = order in --help.
-COMMAND_MODULES: tuple[str, ...] = ("add", "cat", "ls", "get", "car", "commp", "chunk", "net")
+COMMAND_MODULES: tuple[str, ...] = ("add", "cat", "ls", "get", "car", "commp", "chunk", "net", "gateway")
 
 
 def build_parser() -> argparse.ArgumentParser:

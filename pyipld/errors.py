@@ -14,14 +14,20 @@ __all__ = [
     "ConfigError",
     "DagPBError",
     "DecodeError",
+    "GatewayError",
+    "GatewayRequestError",
+    "GatewayTimeoutError",
+    "IncompleteResponseError",
     "IntegrityError",
     "LimitExceededError",
     "LocalProtocolError",
     "NotFoundError",
+    "PathNotFoundError",
     "PeerTimeoutError",
     "ProtocolError",
     "PyipldError",
     "RemoteProtocolError",
+    "RoutingError",
     "UnixFSError",
     "UnsafePathError",
     "UsageError",
@@ -97,6 +103,18 @@ class NotFoundError(PyipldError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class PathNotFoundError(NotFoundError):
+    """A path segment that names nothing: no such link or map key, or a segment below a file."""
+
+
+class GatewayRequestError(PyipldError, ValueError):
+    """A trustless-gateway request that cannot be answered as asked (HTTP 400).
+
+    A bad ``dag-scope``, ``entity-bytes`` or CAR parameter, or a byte range that
+    starts past the end of the file.
+    """
+
+
 class UnsafePathError(PyipldError, ValueError):
     """A DAG entry name that would escape the extraction directory."""
 
@@ -119,3 +137,37 @@ class RemoteProtocolError(ProtocolError):
 
 class PeerTimeoutError(ProtocolError, TimeoutError):
     """A peer did not answer in time."""
+
+
+class GatewayError(PyipldError):
+    """An HTTP gateway or router answered with something we cannot use.
+
+    Raised for a bad status, a wrong ``Content-Type``, a redirect, a body over its
+    limit, or (as :attr:`errors`) when every configured gateway failed.
+
+    Attributes:
+        url: the request that failed, when there was one.
+        status: the HTTP status, when there was a response.
+        errors: for "all gateways failed": ``(gateway URL, error)`` per attempt.
+        retry_after: seconds from the response's ``Retry-After``, when it had one.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None,
+                 errors: tuple[tuple[str, Exception], ...] = ()) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.errors = errors
+        self.retry_after: float | None = None
+
+
+class IncompleteResponseError(GatewayError):
+    """A ``200`` answer that ended before every block the requested scope needs arrived."""
+
+
+class GatewayTimeoutError(GatewayError, TimeoutError):
+    """A gateway or router did not connect, answer or keep sending in time."""
+
+
+class RoutingError(GatewayError):
+    """A delegated-routing server refused the request or sent an unreadable answer."""

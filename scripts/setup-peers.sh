@@ -23,3 +23,15 @@ if [ -d "$shared/peers/helia" ] && command -v npm >/dev/null 2>&1; then
   fi
   echo "export PYIPLD_HELIA_DIR=$dest/helia"
 fi
+
+# Helia's HTTP clients and gateway (@helia/verified-fetch, @helia/http) from ../shared/peers/http:
+# the trustless-gateway interop tests (tests/test_gateway_helia.py) drive them against our server.
+if [ -d "$shared/peers/http" ] && command -v npm >/dev/null 2>&1; then
+  if [ ! -d "$dest/http/node_modules" ]; then
+    rm -rf "$dest/http" && mkdir -p "$dest/http"
+    cp -r "$shared/peers/http/." "$dest/http/"
+    chmod -R u+w "$dest/http"
+    (cd "$dest/http" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+  echo "export PYIPLD_HELIA_HTTP_DIR=$dest/http"
+fi

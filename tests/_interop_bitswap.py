@@ -33,8 +33,8 @@ from typing import Any
 
 import trio
 
+from pyipld._cli.net import serve_server
 from pyipld.bitswap.client import BitswapClient
-from pyipld.bitswap.server import BitswapServer
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.cid import CID
 from pyipld.unixfs.extract import extract
@@ -145,7 +145,7 @@ def cmd_serve(peer: str, path: Path) -> dict[str, Any]:
     out["cid"] = str(root.cid)
 
     async def run() -> None:
-        server = BitswapServer(store)
+        server = serve_server(store)  # with `pyipld serve`'s limits per peer
         async with trio.open_nursery() as nursery:
             addrs = await nursery.start(server.serve, "/ip4/127.0.0.1/tcp/0")
             out["multiaddr"] = str(addrs[0])

@@ -1,5 +1,6 @@
 """``pyipld cat``: stream UnixFS files to stdout (like ``ipfs cat``), from a local
-blockstore or, with ``--peer MULTIADDR``, fetched over bitswap (:mod:`pyipld._cli.net`).
+blockstore, fetched over bitswap with ``--peer MULTIADDR`` (:mod:`pyipld._cli.net`), or over
+HTTP with ``--gateway URL`` / ``--routing URL`` (:mod:`pyipld._cli.httpfetch`).
 
 As kubo 0.22 (``core/commands/cat.go``): several paths are concatenated, ``--offset`` and
 ``--length`` apply to the concatenation, a symlink's target is printed, a directory is
@@ -20,6 +21,7 @@ from ..errors import ConfigError, UnixFSError
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path, split_path
 from .argv import stdin_arguments
+from .httpfetch import add_http_arguments, cmd_cat_http, wants_http
 from .net import add_peer_arguments, cmd_cat_from_peers
 
 __all__ = ["iter_local", "iter_local_many", "plan_ranges", "register", "write_stream"]
@@ -36,6 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--offset", type=int, default=0, help="byte offset to begin reading from")
     p.add_argument("-l", "--length", type=int, default=None, help="maximum number of bytes to read")
     add_peer_arguments(p)
+    add_http_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -124,15 +127,18 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("cannot specify negative offset")
     if args.length is not None and args.length < 0:
         raise ConfigError("cannot specify negative length")
-    if not args.peer and not args.blockstore:
-        raise ConfigError("cat needs --blockstore DIR (the blocks to read from) or --peer MULTIADDR")
+    http = not args.peer and wants_http(args)
+    if not args.peer and not args.blockstore and not http:
+        raise ConfigError("cat needs --blockstore DIR (the blocks to read from), --peer MULTIADDR, "
+                          "--gateway URL or --routing URL (or IPFS_GATEWAY)")
     paths: list[str] = list(args.cid) or stdin_arguments("ipfs-path")
     try:
-        if args.peer:
+        if args.peer or http:
             if len(paths) > 1 and (args.offset or args.length is not None):
                 raise ConfigError("--offset/--length over several paths needs local blocks (--blockstore)")
+            fetch = cmd_cat_from_peers if args.peer else cmd_cat_http
             for path in paths:
-                code = cmd_cat_from_peers(argparse.Namespace(**{**vars(args), "cid": path}))
+                code = fetch(argparse.Namespace(**{**vars(args), "cid": path}))
                 if code:
                     return code
             return 0

@@ -1,7 +1,8 @@
 """``pyipld get``: write a file, directory tree or symlink back, safely (``ipfs get``).
 
-From local blocks (``--blockstore DIR``) or, with ``--peer MULTIADDR``, fetched over
-bitswap (:mod:`pyipld._cli.net`); ``--car OUT.car`` writes the DAG as a CAR instead.
+From local blocks (``--blockstore DIR``), fetched over bitswap with ``--peer MULTIADDR``
+(:mod:`pyipld._cli.net`), or over HTTP with ``--gateway URL`` / ``--routing URL``
+(:mod:`pyipld._cli.httpfetch`); ``--car OUT.car`` writes the DAG as a CAR instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..car.sink import open_car_sink
 from ..errors import ConfigError
 from ..unixfs.extract import extract
 from ..unixfs.resolve import resolve_path, split_path
+from .httpfetch import add_http_arguments, cmd_get_http, wants_http
 from .net import add_peer_arguments, cmd_get_from_peers
 
 __all__ = ["default_output", "register"]
@@ -42,6 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--car-version", type=int, choices=(1, 2), default=1, help="CAR version for --car (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (and no progress)")
     add_peer_arguments(p, quiet=False)
+    add_http_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -56,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.car:
             _saving(args, args.output or default_output(args.path))
         return cmd_get_from_peers(args)  # --blockstore, when given, keeps the fetched blocks
+    if wants_http(args):
+        if not args.car:
+            _saving(args, args.output or default_output(args.path))
+        return cmd_get_http(args)  # likewise
     if not args.blockstore:
-        raise ConfigError("get needs --blockstore DIR (the blocks to read from) or --peer MULTIADDR")
+        raise ConfigError("get needs --blockstore DIR (the blocks to read from), --peer MULTIADDR, "
+                          "--gateway URL or --routing URL (or IPFS_GATEWAY)")
     store = DirectoryBlockstore(args.blockstore, create=False)
     if args.car:
         target = resolve_path(store, args.path).cid

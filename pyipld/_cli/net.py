@@ -27,6 +27,7 @@ import trio
 from .._progress import Progress
 from ..bitswap.client import BitswapClient, Dialer, FetchStats
 from ..bitswap.driver import Host
+from ..bitswap.multiaddr import Multiaddr
 from ..bitswap.peer import Identity
 from ..bitswap.server import BitswapServer
 from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
@@ -47,6 +48,7 @@ __all__ = [
     "fetch_path",
     "get_from_peers",
     "register",
+    "serve_server",
 ]
 
 
@@ -262,15 +264,57 @@ def _open_source(args: argparse.Namespace) -> BlockSource:
     return CarBlockstore(args.car)
 
 
+# `serve` limits per peer (docs/threat-model.md): with these, one connection holds at most
+# about 11 MiB whatever the peer does (32 x 256 KiB stream windows, 1 MiB of unfinished
+# messages, one 256 KiB read in the Noise and yamux machines, 256 KiB + one read of queued output)
+SERVE_MAX_CONNECTIONS = 128
+SERVE_MAX_STREAMS = 32  # yamux streams a peer may have open with us (kubo/Helia use a handful)
+SERVE_MAX_WINDOW = 1 << 20  # a server only receives wantlists: no 16 MiB windows
+SERVE_MAX_SESSION_WINDOW = 4 << 20
+SERVE_MAX_PARTIAL_BYTES = 1 << 20  # a full 4096-entry wantlist is < 1 MiB
+SERVE_WRITE_TIMEOUT = 30.0
+
+
+def serve_server(source: BlockSource, identity: Identity | None = None, *,
+                 max_connections: int = SERVE_MAX_CONNECTIONS, idle_grace: float = 20.0) -> BitswapServer:
+    """A BitswapServer with ``pyipld serve``'s limits per peer (docs/threat-model.md)."""
+    host = Host(identity, max_inbound_connections=max_connections, idle_grace=idle_grace,
+                max_inbound_streams=SERVE_MAX_STREAMS, max_window=SERVE_MAX_WINDOW,
+                max_session_window=SERVE_MAX_SESSION_WINDOW, write_timeout=SERVE_WRITE_TIMEOUT)
+    return BitswapServer(source, host, max_partial_bytes=SERVE_MAX_PARTIAL_BYTES)
+
+
+def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one real error inside trio's exception group (else the group itself)."""
+    leaves: list[BaseException] = []
+    todo: list[BaseException] = [group]
+    while todo:
+        exc = todo.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            todo.extend(exc.exceptions)
+        elif not isinstance(exc, trio.Cancelled):
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else group
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``serve --blockstore DIR --listen MULTIADDR``: answer bitswap wants until interrupted."""
+    listen = Multiaddr.parse(args.listen)  # a bad address is a one-line error before anything starts
+    listen.tcp_address()
+    if args.max_connections < 1:
+        raise ConfigError(f"--max-connections must be at least 1, not {args.max_connections}")
     source = _open_source(args)
-    host = _host(args)
-    server = BitswapServer(source, host)
+    keyfile = getattr(args, "identity", None)
+    server = serve_server(source, Identity.load_or_create(keyfile) if keyfile else None,
+                          max_connections=args.max_connections, idle_grace=args.idle_grace)
+    host = server.host
+    listening = False
 
     async def run() -> None:
+        nonlocal listening
         async with trio.open_nursery() as nursery:
-            addrs = await nursery.start(server.serve, args.listen)
+            addrs = await nursery.start(server.serve, listen)
+            listening = True
             for addr in addrs:
                 print(addr, flush=True)
             print(f"peer id {host.peer_id}; serving bitswap from {args.blockstore or args.car}", file=sys.stderr, flush=True)
@@ -278,9 +322,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 await trio.sleep(args.lifetime)
                 nursery.cancel_scope.cancel()
 
-    trio.run(run)
-    print(f"served {server.blocks_sent} blocks ({server.bytes_sent} bytes) to {server.peers_served} peers",
-          file=sys.stderr)
+    try:
+        trio.run(run)
+    except BaseExceptionGroup as group:
+        exc = _sole_error(group)
+        if isinstance(exc, OSError) and not listening:  # busy port, address not ours, unknown host
+            raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+        if exc is group:
+            raise
+        raise exc from None
+    summary = f"served {server.blocks_sent} blocks ({server.bytes_sent} bytes) to {server.peers_served} peers"
+    if host.connections_refused or host.connections_evicted:
+        summary += (f"; at --max-connections {host.connections_refused} connections were refused and "
+                    f"{host.connections_evicted} idle ones replaced")
+    print(summary, file=sys.stderr)
     return 0
 
 
@@ -294,5 +349,9 @@ def register(subparsers: Any) -> None:
                    help="TCP address to listen on (default /ip4/127.0.0.1/tcp/4001; port 0 picks one)")
     p.add_argument("--identity", default=None, metavar="KEYFILE",
                    help="libp2p key file (created if missing) for a stable peer id; default: a fresh key")
+    p.add_argument("--max-connections", type=int, default=SERVE_MAX_CONNECTIONS, metavar="N",
+                   help=f"inbound connections served at once (default {SERVE_MAX_CONNECTIONS}); when full, "
+                        "a new peer replaces one idle for 20 s, else it is refused")
     p.add_argument("--lifetime", type=float, default=0, help=argparse.SUPPRESS)  # tests: stop after N s
+    p.add_argument("--idle-grace", type=float, default=20.0, help=argparse.SUPPRESS)  # tests: eviction grace
     p.set_defaults(func=cmd_serve)

@@ -261,8 +261,8 @@ class BitswapClient:
                 finally:
                     del self._by_conn[conn]
                     self._dialing += 1  # balanced below
-        except (ProtocolError, OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+        except (ProtocolError, DecodeError, OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"  # that peer is gone; the others carry on
             log.debug("peer %s: %s", key, reason)
         self._dialing -= 1
         if not self._closing:

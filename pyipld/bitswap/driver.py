@@ -16,10 +16,20 @@ Design: one reader task per connection feeds bytes through the Noise and
 yamux machines and dispatches events to per-stream buffers (bounded by the
 yamux receive window, because credit is only returned as the application
 reads). Every write goes through one lock, so Noise nonces stay in order; the
-reader never blocks on writing (it schedules at most one background flush),
-so two peers that both write a lot cannot deadlock each other. Remote
-protocol errors close the connection and surface on every stream as
-:class:`StreamResetError`. Timeouts raise :class:`~pyipld.errors.PeerTimeoutError`.
+reader does not block on writing (it schedules at most one background flush),
+so two peers that both write a lot cannot deadlock each other — until the
+control output it owes the peer (window updates, ping answers, resets) passes
+``Host.max_queued_output`` bytes: then the peer is not reading, and the reader
+stops reading from it until that output drains (backpressure), failing the
+connection after ``Host.write_timeout`` seconds. A write that makes no progress
+for ``write_timeout`` seconds fails the connection too. Remote protocol errors —
+and any other error in a connection's own tasks — close that connection only
+and surface on every stream as :class:`StreamResetError`. Timeouts raise
+:class:`~pyipld.errors.PeerTimeoutError`.
+
+Memory held per connection (:meth:`Connection.buffered_bytes`) is bounded by
+the yamux windows (stream buffers), one transport read (256 KiB) in the Noise
+and yamux machines, and ``max_queued_output`` plus one read's worth of output.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from .peer import Identity, PeerId, PublicKey
 
 __all__ = [
     "DEFAULT_MUXERS",
+    "MAX_QUEUED_OUTPUT",
     "Connection",
     "Host",
     "NegotiationError",
@@ -64,6 +75,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MUXERS: Final = (yamux.PROTOCOL_ID,)
 _RECV_CHUNK: Final = 256 * 1024
 _MAX_SEND_CHUNK: Final = 256 * 1024  # per lock hold, so other streams interleave
+# Control output (window updates, ping ACKs, RSTs) we let queue for a peer before we stop
+# reading from it: honest peers read, so this only fills when the peer does not.
+MAX_QUEUED_OUTPUT: Final = 256 * 1024
 
 StreamHandler = Callable[["Stream"], Awaitable[None]]
 _T = TypeVar("_T")
@@ -190,6 +204,7 @@ class Stream(trio.abc.HalfCloseableStream):
 
     # -- called by the connection's reader -------------------------------------------------
     def _on_data(self, data: bytes) -> None:
+        self.connection.last_active = trio.current_time()
         if self._closed:  # we stopped reading: drop, but keep the credit flowing
             self.connection._consumed(self.stream_id, len(data))
             return
@@ -426,6 +441,9 @@ class Connection:
         self._streams: dict[int, Stream] = {}
         self._send_lock = trio.Lock()
         self._flush_scheduled = False
+        self._inflight = 0  # bytes handed to the transport and not yet written
+        self.reads_paused = 0  # times the reader waited for our output to drain (backpressure)
+        self.last_active = trio.current_time()  # the peer's last stream opened or stream data
         self._closed_event = trio.Event()
         self.pings_answered = 0  # yamux pings from the peer (answered by the session)
 
@@ -433,14 +451,37 @@ class Connection:
         return f"<Connection peer={self.remote_peer} {'out' if self.initiator else 'in'}>"
 
     # -- writing -------------------------------------------------------------------------------
+    def buffered_bytes(self) -> int:
+        """Bytes this connection holds: stream buffers, machine buffers, output not yet written."""
+        held = sum(len(st._buf) for st in self._streams.values())
+        return (held + self.session.buffered_bytes + self._inflight
+                + len(self.channel._pending) + self.channel.session.buffered_bytes)
+
     async def _flush_locked(self) -> None:
         out = self.session.data_to_send()
         if out:
+            self._inflight = len(out)
             try:
-                await self.channel.send_all(out)
+                limit = self.host.write_timeout
+                with trio.fail_after(math.inf if limit is None else limit):
+                    await self.channel.send_all(out)
+            except trio.TooSlowError:
+                exc2 = PeerTimeoutError(f"peer read none of {len(out)} bytes for {self.host.write_timeout} s")
+                self._fail(exc2)
+                await trio.aclose_forcefully(self.channel)
+                raise StreamResetError(f"connection to {self.remote_peer} lost: {exc2}") from None
             except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._fail(exc)
                 raise StreamResetError(f"connection to {self.remote_peer} lost: {exc}") from exc
+            finally:
+                self._inflight = 0
+
+    async def _wait_output_room(self) -> None:
+        """Backpressure: while we owe the peer too much output, flush instead of reading."""
+        while self.session.outbound_bytes > self.host.max_queued_output and not self.closed:
+            self.reads_paused += 1
+            async with self._send_lock:
+                await self._flush_locked()  # fails the connection after write_timeout
 
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and not self.closed:
@@ -452,7 +493,7 @@ class Connection:
             self._flush_scheduled = False
             try:
                 await self._flush_locked()
-            except StreamResetError:
+            except (StreamResetError, LocalProtocolError):
                 pass
 
     def _consumed(self, stream_id: int, n: int) -> None:
@@ -464,6 +505,7 @@ class Connection:
     async def _reader(self) -> None:
         try:
             while True:
+                await self._wait_output_room()
                 data = await self.channel.receive_some(_RECV_CHUNK)
                 self.session.receive_data(data)
                 self._dispatch()
@@ -484,6 +526,9 @@ class Connection:
                             except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                                 pass
             self._fail(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug or a surprise in one connection stays in that connection
+            log.warning("connection %s failed unexpectedly: %r", self.remote_peer, exc)
+            self._fail(exc)
         else:
             self._fail(None)
         finally:
@@ -501,6 +546,7 @@ class Connection:
                     # sender with RST instead of silently dropping (trio semantics)
                     self.session.reset_stream(ev.stream_id)
             elif isinstance(ev, yamux.StreamOpened):
+                self.last_active = trio.current_time()
                 st = Stream(self, ev.stream_id, inbound=True)
                 self._streams[ev.stream_id] = st
                 self._nursery.start_soon(self._serve_inbound, st)
@@ -708,6 +754,14 @@ class Host:
         read_timeout: idle seconds before a stream read raises PeerTimeoutError (None: never).
         early_muxer: offer yamux inside the Noise handshake.
         keepalive_interval: send yamux pings this often (None: only answer pings).
+        write_timeout: seconds a write may make no progress before the connection fails.
+        max_queued_output: control bytes owed to a peer before we stop reading from it.
+        max_inbound_connections: accepted connections at once (None: no cap). At the cap a
+            new connection replaces the inbound connection that has been idle longest (no
+            stream opened, no stream data from the peer) if that one has been idle for at
+            least ``idle_grace`` seconds; otherwise it is closed at accept, before any
+            handshake work. So connections that only sit there cannot lock others out.
+        idle_grace: seconds (kubo's connection manager uses a 20 s grace period too).
     """
 
     def __init__(
@@ -723,8 +777,19 @@ class Host:
         max_window: int = yamux.MAX_WINDOW,
         max_session_window: int = yamux.MAX_SESSION_WINDOW,
         keepalive_interval: float | None = None,
+        write_timeout: float | None = 60.0,
+        max_queued_output: int = MAX_QUEUED_OUTPUT,
+        max_inbound_connections: int | None = None,
+        idle_grace: float = 20.0,
     ) -> None:
         self.identity = identity or Identity.generate()
+        self.write_timeout = write_timeout
+        self.max_queued_output = max_queued_output
+        self.max_inbound_connections = max_inbound_connections
+        self.inbound_connections = 0  # accepted TCP connections being served now
+        self.connections_refused = 0
+        self.connections_evicted = 0
+        self.idle_grace = idle_grace
         self.agent_version = agent_version
         self.handshake_timeout = handshake_timeout
         self.negotiate_timeout = negotiate_timeout
@@ -949,12 +1014,28 @@ class Host:
         self.listen_addrs.extend(bound)
 
         async def handle(tcp: trio.SocketStream) -> None:
+            cap = self.max_inbound_connections
+            if cap is not None and self.inbound_connections >= cap:
+                victim = self._most_idle_inbound()
+                if victim is None:
+                    self.connections_refused += 1
+                    log.info("refusing a connection: %d inbound connections (max %d)", self.inbound_connections, cap)
+                    await trio.aclose_forcefully(tcp)
+                    return
+                self.connections_evicted += 1
+                log.info("closing idle connection %s to make room", victim.remote_peer)
+                victim._fail(PeerTimeoutError(f"idle for {self.idle_grace} s with {cap} connections open"))
+                await trio.aclose_forcefully(victim.channel)
+            self.inbound_connections += 1
             try:
-                peer_addr = tcp.socket.getpeername()
-                remote = Multiaddr.from_tcp(peer_addr[0], peer_addr[1])
-            except (OSError, ValueError):
-                remote = None
-            await self.serve_transport(tcp, remote_addr=remote, on_connection=on_connection)
+                try:
+                    peer_addr = tcp.socket.getpeername()
+                    remote = Multiaddr.from_tcp(peer_addr[0], peer_addr[1])
+                except (OSError, ValueError):
+                    remote = None
+                await self.serve_transport(tcp, remote_addr=remote, on_connection=on_connection)
+            finally:
+                self.inbound_connections -= 1
 
         try:
             task_status.started(bound)
@@ -963,6 +1044,13 @@ class Host:
             for a in bound:
                 if a in self.listen_addrs:
                     self.listen_addrs.remove(a)
+
+    def _most_idle_inbound(self) -> Connection | None:
+        """The inbound connection idle longest, if idle for ``idle_grace`` seconds or more."""
+        now = trio.current_time()
+        idle = [c for c in self.connections
+                if not c.initiator and not c.closed and now - c.last_active >= self.idle_grace]
+        return min(idle, key=lambda c: c.last_active, default=None)
 
     async def serve_transport(
         self,
@@ -977,5 +1065,7 @@ class Host:
                 if on_connection is not None:
                     await on_connection(conn)
                 await conn.wait_closed()
-        except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        except (ProtocolError, DecodeError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             log.debug("inbound connection from %s failed: %s", remote_addr, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever one peer causes ends with its connection
+            log.warning("inbound connection from %s failed unexpectedly: %r", remote_addr, exc)

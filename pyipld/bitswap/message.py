@@ -26,6 +26,8 @@ from ..multihash import IDENTITY, hash_by_code
 
 __all__ = [
     "MAX_BLOCK_BYTES",
+    "MAX_CID_BYTES",
+    "MAX_DIGEST_BYTES",
     "MAX_MESSAGE_BYTES",
     "PROTOCOLS",
     "PROTOCOL_1_0_0",
@@ -59,6 +61,13 @@ PROTOCOLS: Final = (PROTOCOL_1_2_0, PROTOCOL_1_1_0, PROTOCOL_1_0_0, PROTOCOL_LEG
 MAX_MESSAGE_BYTES: Final = 4 << 20
 # The bitswap spec: implementations MUST handle blocks up to 2 MiB.
 MAX_BLOCK_BYTES: Final = 2 << 20
+# No real CID has a longer digest: boxo verifcid (kubo 0.22's boxo, verifcid/validate.go)
+# refuses a multihash with MhLength > maximumHashLength = 128 (identity included, its
+# DefaultMaxIdentityDigestSize is 128 too). A wire CID with a longer digest is refused
+# at decode, so nothing a peer sends can make a reply grow with the CIDs it names.
+MAX_DIGEST_BYTES: Final = 128
+# version + codec varint + hash code varint + length varint (9 bytes each at most) + digest
+MAX_CID_BYTES: Final = 1 + 9 + 9 + 9 + MAX_DIGEST_BYTES
 # A wantlist bigger than this is refused (kubo and Helia cap a peer's wantlist at 1024).
 MAX_WANTLIST_ENTRIES: Final = 1024 * 4
 
@@ -211,10 +220,25 @@ def frame_message(msg: BitswapMessage, protocol: str = PROTOCOL_1_2_0,
 # -- decode ---------------------------------------------------------------------------
 
 def _check_cid(raw: memoryview, what: str) -> bytes:
+    """A wire CID, parsed; refused when its digest is longer than any real one."""
+    if len(raw) > MAX_CID_BYTES:  # before parsing: never copy a megabyte "CID"
+        raise DecodeError(f"{what}: CID of {len(raw)} bytes > {MAX_CID_BYTES} "
+                          f"(digests are at most MAX_DIGEST_BYTES={MAX_DIGEST_BYTES}, boxo verifcid)")
     try:
-        return CID.from_bytes(raw).bytes
+        cid = CID.from_bytes(raw)
+        digest_len = len(cid.multihash) - _mh_header_len(cid.multihash)
     except (CIDError, VarintError) as exc:
         raise DecodeError(f"{what}: invalid CID: {exc}") from exc
+    if digest_len > MAX_DIGEST_BYTES:
+        raise DecodeError(f"{what}: CID digest of {digest_len} bytes > MAX_DIGEST_BYTES={MAX_DIGEST_BYTES} "
+                          "(boxo verifcid maximumHashLength)")
+    return cid.bytes
+
+
+def _mh_header_len(mh: bytes) -> int:
+    _, n1 = decode_varint(mh)
+    _, n2 = decode_varint(mh, n1)
+    return n1 + n2
 
 
 def _decode_entry(buf: memoryview) -> WantlistEntry:

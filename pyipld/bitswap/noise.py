@@ -481,6 +481,11 @@ class NoiseSession:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held: a partial inbound frame plus output not yet taken."""
+        return len(self._in) + len(self._out)
+
     def data_to_send(self) -> bytes:
         out = bytes(self._out)
         self._out.clear()

@@ -176,22 +176,34 @@ def _show(cid: bytes) -> str:
 
 
 class _StreamReaders:
-    """One MessageReader per inbound stream key."""
+    """One MessageReader per inbound stream key, with a budget for all of them.
 
-    def __init__(self, max_message_bytes: int, max_streams: int = 64) -> None:
+    At most ``max_streams`` streams may hold a partial message at once, and
+    the partial messages together at most ``max_partial_bytes``: a peer that
+    starts many large messages and never finishes them is a protocol error,
+    not memory we keep.
+    """
+
+    def __init__(self, max_message_bytes: int, max_streams: int = 64,
+                 max_partial_bytes: int | None = None) -> None:
         self._readers: dict[Hashable, MessageReader] = {}
         self._max_message_bytes = max_message_bytes
         self._max_streams = max_streams
+        self._max_partial_bytes = max_partial_bytes if max_partial_bytes is not None else 4 * max_message_bytes
+        self.buffered = 0  # bytes of partial messages over all streams
 
     def forget(self, stream: Hashable) -> None:
         """Drop a stream's partial frame (it was reset: nothing more will come)."""
-        self._readers.pop(stream, None)
+        reader = self._readers.pop(stream, None)
+        if reader is not None:
+            self.buffered -= reader.buffered
 
     def feed(self, stream: Hashable, data: bytes | bytearray | memoryview) -> list[bytes]:
         reader = self._readers.get(stream)
         if not data:
             if reader is not None:
                 del self._readers[stream]
+                self.buffered -= reader.buffered
                 if not reader.at_boundary():
                     raise RemoteProtocolError(
                         f"bitswap stream ended inside a message ({reader.buffered} bytes buffered)")
@@ -200,10 +212,18 @@ class _StreamReaders:
             if len(self._readers) >= self._max_streams:
                 raise RemoteProtocolError(f"more than {self._max_streams} concurrent inbound bitswap streams")
             reader = self._readers[stream] = MessageReader(max_message_bytes=self._max_message_bytes)
+        before = reader.buffered
         try:
-            return reader.feed(data)
+            bodies = reader.feed(data)
         except DecodeError as exc:
             raise RemoteProtocolError(f"bad bitswap frame: {exc}") from exc
+        self.buffered += reader.buffered - before
+        if self.buffered > self._max_partial_bytes:
+            raise RemoteProtocolError(
+                f"unfinished bitswap messages hold {self.buffered} bytes > max_partial_bytes={self._max_partial_bytes}")
+        if reader.at_boundary():  # nothing held: keep no reader for an idle stream
+            del self._readers[stream]
+        return bodies
 
 
 @dataclass(slots=True)
@@ -491,12 +511,22 @@ class ClientSession:
 class ServerSession:
     """Answers one peer's wantlist from ``source`` (see the module docstring).
 
+    Nothing the peer asks for can make this session fail or hold more than its
+    limits: a reply that would not fit in ``max_message_bytes`` is split, an
+    answer that cannot fit in any message is dropped (counted in
+    :attr:`dropped_answers`), and a source that raises for one CID (a name too
+    long for the file system, an I/O error) answers DONT_HAVE for that CID
+    only (counted in :attr:`lookup_errors`).
+
     Args:
         source: where blocks come from (``has``/``get``).
         max_pending: wants remembered at once; extra entries are dropped
             (kubo keeps at most 1024 per peer).
+        max_message_bytes: hard limit of one reply (go-bitswap MessageSizeMax).
         target_message_bytes: a message stops growing past this size
             (a block is never split; kubo aims at ~16 KiB-1 MiB batches).
+        max_streams: inbound streams that may hold a partial message at once.
+        max_partial_bytes: bytes of unfinished inbound messages over all streams.
     """
 
     def __init__(
@@ -508,6 +538,8 @@ class ServerSession:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         target_message_bytes: int = 1 << 20,
         max_block_bytes: int = MAX_BLOCK_BYTES,
+        max_streams: int = 16,
+        max_partial_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.source = source
         self.protocol = protocol
@@ -518,18 +550,30 @@ class ServerSession:
         self.blocks_sent = 0
         self.bytes_sent = 0
         self.dropped_wants = 0
+        self.dropped_answers = 0
+        self.lookup_errors = 0
+        self.last_lookup_error: BaseException | None = None
         self._pending: OrderedDict[bytes, WantlistEntry] = OrderedDict()
-        self._readers = _StreamReaders(max_message_bytes)
+        self._pending_bytes = 0  # CID bytes held in _pending
+        self._carry: tuple[bytes, BlockPresence | PayloadBlock, int] | None = None  # did not fit last time
+        self._readers = _StreamReaders(max_message_bytes, max_streams, max_partial_bytes)
 
     @property
     def has_pending(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending) or self._carry is not None
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held for this peer: partial messages, remembered wants, one carried answer."""
+        carried = self._carry[2] if self._carry is not None else 0
+        return self._readers.buffered + self._pending_bytes + 64 * len(self._pending) + carried
 
     def receive_data(self, stream: Hashable, data: bytes | bytearray | memoryview) -> None:
         """Bytes of an inbound bitswap stream (``b""`` = EOF).
 
         Raises:
-            RemoteProtocolError: bad framing or message.
+            RemoteProtocolError: bad framing or message (an over-long CID
+                included), or more partial data than the limits allow.
         """
         for body in self._readers.feed(stream, data):
             try:
@@ -546,9 +590,11 @@ class ServerSession:
         """Apply a peer's wantlist (blocks and presences in it are ignored)."""
         if msg.full:
             self._pending.clear()
+            self._pending_bytes = 0
         for entry in msg.entries:
             if entry.cancel:
-                self._pending.pop(entry.cid, None)
+                if self._pending.pop(entry.cid, None) is not None:
+                    self._pending_bytes -= len(entry.cid)
                 continue
             if entry.cid in self._pending:
                 self._pending[entry.cid] = entry
@@ -557,39 +603,66 @@ class ServerSession:
                 self.dropped_wants += 1
                 continue
             self._pending[entry.cid] = entry
+            self._pending_bytes += len(entry.cid)
+
+    def _next_answer(self, new_style: bool) -> tuple[bytes, BlockPresence | PayloadBlock, int] | None:
+        """Pop the oldest want and build its answer (None: nothing to say about it)."""
+        cid, entry = self._pending.popitem(last=False)
+        self._pending_bytes -= len(cid)
+        data = self._lookup(cid)
+        answer: BlockPresence | PayloadBlock
+        if data is None:
+            if not (entry.send_dont_have and new_style):
+                return None
+            answer = BlockPresence(cid, PresenceType.DONT_HAVE)
+        elif entry.want_type is WantType.HAVE and len(data) > _SMALL_BLOCK_BYTES and new_style:
+            answer = BlockPresence(cid, PresenceType.HAVE)
+        else:
+            answer = PayloadBlock(encode_prefix(cid), data)
+            if _answer_bytes(answer) > self.max_message_bytes:  # cannot be framed: say so instead
+                self.dropped_answers += 1
+                if not (entry.send_dont_have and new_style):
+                    return None
+                answer = BlockPresence(cid, PresenceType.DONT_HAVE)
+        return cid, answer, _answer_bytes(answer)
 
     def data_to_send(self, protocol: str | None = None) -> bytes:
         """One framed message answering pending wants (``b""`` when none).
 
-        Call repeatedly while :attr:`has_pending`.
+        The message never exceeds ``max_message_bytes`` (an answer that does
+        not fit into the current message waits for the next one). Call
+        repeatedly while :attr:`has_pending`.
         """
         proto = protocol or self.protocol
         new_style = proto == PROTOCOL_1_2_0
         payload: list[PayloadBlock] = []
         presences: list[BlockPresence] = []
         size = 0
-        while self._pending and size < self.target_message_bytes:
-            cid, entry = next(iter(self._pending.items()))
-            data = self._lookup(cid)
-            if data is not None and size and size + len(data) > self.target_message_bytes:
-                break  # next message
-            del self._pending[cid]
-            if data is None:
-                if entry.send_dont_have and new_style:
-                    presences.append(BlockPresence(cid, PresenceType.DONT_HAVE))
-                    size += len(cid) + 4
-            elif entry.want_type is WantType.HAVE and len(data) > _SMALL_BLOCK_BYTES and new_style:
-                presences.append(BlockPresence(cid, PresenceType.HAVE))
-                size += len(cid) + 4
-            else:
-                payload.append(PayloadBlock(encode_prefix(cid), data))
-                size += len(data) + 16
+        while self._carry is not None or self._pending:
+            item, self._carry = (self._carry, None) if self._carry is not None else (None, None)
+            if item is None:
+                item = self._next_answer(new_style)
+                if item is None:
+                    continue
+            _, answer, cost = item
+            if cost > self.max_message_bytes:
+                self.dropped_answers += 1  # cannot be framed at all
+                continue
+            if size and (size + cost > self.target_message_bytes or size + cost > self.max_message_bytes):
+                self._carry = item  # first of the next message
+                break
+            size += cost
+            if isinstance(answer, PayloadBlock):
+                payload.append(answer)
                 self.blocks_sent += 1
-                self.bytes_sent += len(data)
+                self.bytes_sent += len(answer.data)
+            else:
+                presences.append(answer)
+            if size >= self.target_message_bytes:
+                break
         if not payload and not presences:
             return b""
-        pending_bytes = 0
-        msg = BitswapMessage(payload=tuple(payload), presences=tuple(presences), pending_bytes=pending_bytes)
+        msg = BitswapMessage(payload=tuple(payload), presences=tuple(presences))
         return frame_message(msg, proto, max_message_bytes=self.max_message_bytes)
 
     def _lookup(self, cid: bytes) -> bytes | None:
@@ -599,9 +672,28 @@ class ServerSession:
             data = self.source.get(cid)
         except (NotFoundError, CIDError):
             return None
-        if len(data) > min(self.max_block_bytes * 2, self.max_message_bytes - 64):
-            return None  # cannot be framed; say DONT_HAVE rather than break the stream
+        except Exception as exc:  # noqa: BLE001 - one bad want (ENAMETOOLONG, EIO...) must not stop the others
+            self.lookup_errors += 1
+            self.last_lookup_error = exc
+            return None
         return data
+
+
+def _pb_len(n: int) -> int:
+    """Bytes of a protobuf varint."""
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def _field_bytes(body: int) -> int:
+    """Bytes of a length-delimited field with a one-byte key and a ``body``-byte value."""
+    return 1 + _pb_len(body) + body
+
+
+def _answer_bytes(answer: BlockPresence | PayloadBlock) -> int:
+    """Exact encoded size of one answer inside a Message (as encode_message writes it)."""
+    if isinstance(answer, PayloadBlock):
+        return _field_bytes(_field_bytes(len(answer.prefix)) + _field_bytes(len(answer.data)))
+    return _field_bytes(_field_bytes(len(answer.cid)) + (2 if answer.type else 0))
 
 
 # -- multi-peer router ----------------------------------------------------------------

@@ -6,6 +6,12 @@ legacy); answers go out on a stream we open, negotiated newest-first, as kubo
 and Helia expect. Registering the bitswap handlers makes identify advertise
 ``/ipfs/bitswap/1.2.0``, which Helia needs before it asks us for anything.
 
+A peer can never stop the server: everything that goes wrong for one
+connection (a malformed or over-long message, a reply the peer does not read,
+a block store error for one CID, a bug) ends that connection only. Limits per
+connection (wants, partial messages, streams) are the ServerSession's and the
+Host's; see docs/threat-model.md.
+
 Usage::
 
     server = BitswapServer(DirectoryBlockstore("blocks"))
@@ -25,7 +31,7 @@ import trio
 from ..blockstore import BlockSource
 from ..errors import ProtocolError, RemoteProtocolError
 from .driver import Connection, Host, Stream
-from .message import MAX_BLOCK_BYTES, PROTOCOLS
+from .message import MAX_BLOCK_BYTES, MAX_MESSAGE_BYTES, PROTOCOLS
 from .multiaddr import Multiaddr
 from .protocol import ServerSession
 
@@ -50,6 +56,8 @@ class BitswapServer:
         host: the libp2p host (a fresh identity when None).
         max_pending: wants remembered per peer.
         target_message_bytes: size a reply message grows to before it is sent.
+        max_streams: inbound bitswap streams of one peer holding a partial message at once.
+        max_partial_bytes: bytes of unfinished messages one peer may have us hold.
     """
 
     def __init__(
@@ -60,8 +68,13 @@ class BitswapServer:
         max_pending: int = 4096,
         target_message_bytes: int = 1 << 20,
         max_block_bytes: int = MAX_BLOCK_BYTES,
+        max_streams: int = 16,
+        max_partial_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.source = source
+        self.max_streams = max_streams
+        self.max_partial_bytes = max_partial_bytes
+        self.connections_failed = 0  # connections ended by an error in their own tasks
         self.host = host or Host()
         self.max_pending = max_pending
         self.target_message_bytes = target_message_bytes
@@ -98,7 +111,9 @@ class BitswapServer:
         if state is None:
             session = ServerSession(self.source, max_pending=self.max_pending,
                                     target_message_bytes=self.target_message_bytes,
-                                    max_block_bytes=self.max_block_bytes)
+                                    max_block_bytes=self.max_block_bytes,
+                                    max_streams=self.max_streams,
+                                    max_partial_bytes=self.max_partial_bytes)
             state = self._states[conn] = _PeerState(conn, session)
             self.peers_served += 1
             nursery = self._nursery
@@ -152,10 +167,24 @@ class BitswapServer:
                     await stream.aclose()
         except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             log.info("serving %s stopped: %s", conn.remote_peer, exc)
+            await self._drop(conn)
+        except Exception as exc:  # noqa: BLE001 - contained: one peer never stops the server
+            log.warning("serving %s failed: %r", conn.remote_peer, exc)
+            await self._drop(conn)
         finally:
             self._states.pop(conn, None)
             self._done_blocks += session.blocks_sent
             self._done_bytes += session.bytes_sent
+
+    async def _drop(self, conn: Connection) -> None:
+        self.connections_failed += 1
+        with trio.CancelScope(shield=True):
+            await conn.aclose()
+
+    def connection_bytes(self, conn: Connection) -> int:
+        """Bytes held for one connection: transport buffers plus the bitswap session's."""
+        state = self._states.get(conn)
+        return conn.buffered_bytes() + (state.session.buffered_bytes if state is not None else 0)
 
     @property
     def blocks_sent(self) -> int:

@@ -33,8 +33,14 @@ up to ``max_window`` (16 MiB) while the sum over all streams stays within
 window and a connection never more than the larger of that budget and
 256 KiB times its streams.
 
-Pings with SYN are answered at once (ACK, same opaque). An unsolicited
-ping ACK is ignored. GoAway from the peer forbids new outbound streams; ours
+Pings with SYN are answered at once (ACK, same opaque), but at most
+``max_queued_pongs`` answers wait in the outbound buffer at a time; more are
+dropped, as go-yamux does (its ``pongCh`` has room for 32 and drops on
+overflow), so a peer that pings and never reads cannot grow our output.
+:attr:`outbound_bytes` tells the driver how much output is queued: it stops
+reading from a peer whose output is not draining. A Data frame longer than the
+stream's remaining receive window is refused from its header, before any of
+its payload is buffered. An unsolicited ping ACK is ignored. GoAway from the peer forbids new outbound streams; ours
 is queued by :meth:`go_away`. Any remote protocol violation moves the session
 to CLOSED, queues GoAway(1) and raises; later calls raise
 :class:`~pyipld.errors.LocalProtocolError`. Time is an argument:
@@ -54,6 +60,7 @@ from ..errors import LocalProtocolError, PeerTimeoutError, RemoteProtocolError
 
 __all__ = [
     "INITIAL_WINDOW",
+    "MAX_QUEUED_PONGS",
     "MAX_SESSION_WINDOW",
     "MAX_WINDOW",
     "PROTOCOL_ID",
@@ -80,6 +87,8 @@ INITIAL_WINDOW: Final = 256 * 1024  # spec: every stream starts with a 256 KiB w
 MAX_WINDOW: Final = 16 * 1024 * 1024  # go-yamux MaxStreamWindowSize / js maxStreamWindowSize
 MAX_DATA_FRAME: Final = 64 * 1024  # js and go send <= 64 KiB per Data frame; so do we
 MAX_INBOUND_STREAMS: Final = 256
+# go-yamux (libp2p fork) session.go: pongCh = make(chan uint32, 32), a full channel drops the pong
+MAX_QUEUED_PONGS: Final = 32
 # Windows grow past 256 KiB only while the sum over all streams stays below this, so a
 # connection never commits to buffering more (initial windows are always granted)
 MAX_SESSION_WINDOW: Final = 64 * 1024 * 1024
@@ -246,6 +255,7 @@ class YamuxSession:
         max_inbound_streams: concurrent peer-opened streams; more are reset.
         max_session_window: budget for auto-tuned growth summed over all streams.
         keepalive_interval / ping_timeout: seconds; None disables keep-alive pings.
+        max_queued_pongs: ping answers waiting in the outbound buffer; more are dropped.
     """
 
     def __init__(
@@ -258,6 +268,7 @@ class YamuxSession:
         max_session_window: int = MAX_SESSION_WINDOW,
         keepalive_interval: float | None = None,
         ping_timeout: float = 30.0,
+        max_queued_pongs: int = MAX_QUEUED_PONGS,
     ) -> None:
         if not INITIAL_WINDOW <= initial_window <= max_window < 2**32:
             raise LocalProtocolError("need 256 KiB <= initial_window <= max_window < 4 GiB")
@@ -269,6 +280,9 @@ class YamuxSession:
         self._window_total = 0  # sum of our receive windows: what the peer may have in flight
         self.keepalive_interval = keepalive_interval
         self.ping_timeout = ping_timeout
+        self.max_queued_pongs = max_queued_pongs
+        self.pongs_dropped = 0
+        self._queued_pongs = 0  # ping answers in _out since the last data_to_send()
         self.closed = False
         self.local_goaway = False
         self.remote_goaway: int | None = None
@@ -302,6 +316,16 @@ class YamuxSession:
     def has_data_to_send(self) -> bool:
         """True when :meth:`data_to_send` would return bytes."""
         return bool(self._out)
+
+    @property
+    def outbound_bytes(self) -> int:
+        """Bytes queued for :meth:`data_to_send` (the driver pauses reading while this is high)."""
+        return len(self._out)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes this machine holds: a partial inbound frame plus queued output."""
+        return len(self._in) + len(self._out)
 
     @property
     def open_streams(self) -> int:
@@ -461,9 +485,11 @@ class YamuxSession:
     def data_to_send(self) -> bytes:
         out = bytes(self._out)
         self._out.clear()
+        self._queued_pongs = 0
         return out
 
     def _fail(self, message: str) -> RemoteProtocolError:
+        self._in.clear()  # nothing more will be parsed: keep none of the peer's bytes
         if not self.closed:
             self.closed = True
             if not self.local_goaway:
@@ -498,6 +524,11 @@ class YamuxSession:
                 if ftype == FrameType.DATA:
                     if length > self.max_window:
                         raise self._fail(f"data frame of {length} bytes > max window {self.max_window}")
+                    known = self._streams.get(sid)
+                    room = known.recv_window if known is not None else self.initial_window
+                    if length > room and (known is not None or flags & Flag.SYN):
+                        # refuse from the header: never buffer a payload the window forbids
+                        raise self._fail(f"stream {sid}: data frame of {length} bytes > remaining window {room}")
                     if end - pos - _HEADER_LEN < length:
                         break
                     payload = bytes(buf[pos + _HEADER_LEN : pos + _HEADER_LEN + length])
@@ -524,6 +555,10 @@ class YamuxSession:
         if sid != 0:
             raise self._fail(f"ping on stream {sid}")
         if flags == Flag.SYN:
+            if self._queued_pongs >= self.max_queued_pongs:
+                self.pongs_dropped += 1  # the peer is not reading our answers (go-yamux drops too)
+                return
+            self._queued_pongs += 1
             self._out += encode_header(FrameType.PING, Flag.ACK, 0, opaque)
             self._events.append(PingReceived(opaque))
         elif flags == Flag.ACK:

@@ -1,0 +1,110 @@
+"""``pyipld gateway``: serve a blockstore or CAR files as an IPFS trustless HTTP gateway.
+
+    pyipld gateway --blockstore DIR [--listen 127.0.0.1:8080]
+    pyipld gateway --car A.car [B.car …] [--listen HOST:PORT]
+
+Answers ``GET``/``HEAD /ipfs/{cid}[/path]`` with ``?format=raw|car`` (docs/gateway.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+import trio
+
+from ..blockstore import BlockSource, DirectoryBlockstore
+from ..car.blockstore import CarBlockstore
+from ..cid import CID
+from ..errors import ConfigError, NotFoundError
+from ..http.server import DEFAULT_LISTEN, ServerConfig, serve
+
+__all__ = ["CarSet", "register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("gateway", help="serve blocks over HTTP as a trustless gateway (raw blocks and CARs)",
+                       description="Serve a blockstore or CAR files as an IPFS trustless gateway: "
+                                   "GET/HEAD /ipfs/{cid}[/path]?format=raw|car, dag-scope, entity-bytes.")
+    p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
+    # `--car A.car B.car`: a boolean (go-ipfs-cmds options take one value) and the CARs as arguments
+    p.add_argument("--car", action="store_true", help="serve the CAR files (v1 or v2) given as arguments")
+    p.add_argument("cars", metavar="FILE.car", nargs="*", help="CAR files to serve; blocks are looked up in order")
+    p.add_argument("--listen", metavar="HOST:PORT", default=DEFAULT_LISTEN,
+                   help=f"address to listen on (default {DEFAULT_LISTEN}; port 0 picks one)")
+    p.add_argument("--keep-alive", metavar="SECONDS", type=float, default=120.0,
+                   help="keep idle connections open this long (default 120)")
+    p.add_argument("--backlog", type=int, default=4096, help="listen backlog (default 4096)")
+    p.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    p.set_defaults(func=run)
+
+
+class CarSet:
+    """Several CAR files as one :class:`BlockSource` (the first that has a block answers)."""
+
+    def __init__(self, stores: Sequence[BlockSource]) -> None:
+        self.stores = list(stores)
+
+    def get(self, cid: bytes) -> bytes:
+        for store in self.stores:
+            try:
+                return store.get(cid)
+            except NotFoundError:
+                continue
+        raise NotFoundError(f"block not found: {CID.from_bytes(cid)}")
+
+    def has(self, cid: bytes) -> bool:
+        return any(store.has(cid) for store in self.stores)
+
+
+def _check_listen(listen: str) -> None:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"invalid --listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.cars and not args.car:
+        raise ConfigError("CAR files need --car: pyipld gateway --car A.car [B.car …]")
+    if bool(args.blockstore) == bool(args.car) or (args.car and not args.cars):
+        raise ConfigError("give exactly one of --blockstore DIR or --car FILE…")
+    _check_listen(args.listen)
+    with ExitStack() as stack:
+        source: BlockSource
+        if args.blockstore:
+            source = DirectoryBlockstore(args.blockstore, create=False)
+        else:
+            # The gateway hash-checks every block it sends, so the stores need not check again.
+            source = CarSet([stack.enter_context(CarBlockstore(path, verify=False)) for path in args.cars])
+        config = ServerConfig(listen=args.listen, keep_alive_seconds=args.keep_alive, backlog=args.backlog,
+                              access_log=args.access_log)
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                urls = await nursery.start(serve, source, config)
+                for url in urls:
+                    print(f"gateway listening on {url}", flush=True)
+
+        try:
+            trio.run(main)
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+        except (OSError, BaseExceptionGroup) as exc:
+            os_error = _first_os_error(exc)
+            if os_error is None:
+                raise
+            raise ConfigError(f"cannot listen on {args.listen}: {os_error.strerror or os_error}") from None
+    return 0
+
+
+def _first_os_error(exc: BaseException) -> OSError | None:
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_os_error(inner)
+            if found is not None:
+                return found
+    return None

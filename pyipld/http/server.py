@@ -1,0 +1,247 @@
+"""Serve a :class:`~pyipld.blockstore.BlockSource` as a trustless gateway over HTTP.
+
+The protocol rules live in :mod:`pyipld.http.gateway` (request → response plan);
+this module is the thin driver: an ASGI application (:class:`GatewayApp`) and
+:func:`serve`, which runs it on Hypercorn's trio worker (HTTP/1.1 via h11, and
+h2c). Hypercorn parses HTTP; nothing here does.
+
+Concurrency: each request is its own trio task. Block reads that may touch the
+disk run in worker threads (a bounded :class:`trio.CapacityLimiter`), except the
+single read of a plain ``/ipfs/{cid}`` raw-block request, which is cheaper inline.
+A CAR body is produced piece by piece (about 256 KiB each) and the next piece is
+only read after the previous one was handed to the socket, so memory per response
+is bounded and a slow reader only slows its own response. A block missing or
+corrupt below the terminal element aborts the response (the connection closes
+before the chunked body ends), so a client never sees a clean but short CAR.
+
+Defaults follow the peer kit's notes (shared/peers/http/README.md): Helia clients
+keep ~1,000 requests in flight on kept-alive sockets, so idle connections stay open
+120 s, the accept backlog is 4096, and a connection may carry many requests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import trio
+
+from ..blockstore import BlockSource
+from ..errors import ConfigError, PyipldError
+from .gateway import GatewayRequest, ResponsePlan, plan_response
+
+__all__ = ["DEFAULT_LISTEN", "GatewayApp", "ServerConfig", "serve", "serve_in_thread"]
+
+DEFAULT_LISTEN: Final = "127.0.0.1:8080"
+_log = logging.getLogger("pyipld.http.server")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def _next_piece(stream: Iterator[bytes]) -> bytes | None:
+    return next(stream, None)
+
+
+class GatewayApp:
+    """The ASGI application: one :func:`~pyipld.http.gateway.plan_response` per request.
+
+    Args:
+        source: where blocks come from; must allow reads from several threads
+            (the project's stores do).
+        max_threads: block-reading threads shared by all requests.
+    """
+
+    def __init__(self, source: BlockSource, *, max_threads: int = 16) -> None:
+        self.source = source
+        self._limiter = trio.CapacityLimiter(max_threads)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = GatewayRequest(
+            method=scope["method"],
+            path=scope.get("raw_path") or scope["path"].encode("utf-8"),
+            query=scope.get("query_string", b""),
+            headers=[(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]],
+        )
+        if _is_plain_block(request.path):
+            plan = plan_response(self.source, request)
+        else:
+            plan = await trio.to_thread.run_sync(plan_response, self.source, request, limiter=self._limiter)
+        await _send_plan(plan, send, self._limiter)
+
+
+def _is_plain_block(path: bytes) -> bool:
+    return path.startswith(b"/ipfs/") and path.count(b"/") == 2
+
+
+async def _send_plan(plan: ResponsePlan, send: Send, limiter: trio.CapacityLimiter) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in plan.headers]
+    await send({"type": "http.response.start", "status": plan.status, "headers": headers})
+    if plan.stream is None:
+        await send({"type": "http.response.body", "body": plan.body, "more_body": False})
+        return
+    stream = plan.stream
+    # One piece is read ahead (in a worker thread: hashing releases the GIL) while the
+    # previous one is being sent, so disk, hash and socket overlap; at most three pieces
+    # of one response are held at a time.
+    pieces_in, pieces_out = trio.open_memory_channel[bytes](1)
+    aborted = False
+
+    async def produce() -> None:
+        nonlocal aborted
+        async with pieces_in:
+            try:
+                while (piece := await trio.to_thread.run_sync(_next_piece, stream, limiter=limiter)) is not None:
+                    await pieces_in.send(piece)
+            except PyipldError as exc:
+                # Headers are out: the only honest signal left is to abort. Returning without the
+                # final body message makes the server close the connection before the last chunk.
+                _log.warning("CAR stream aborted: %s", exc)
+                aborted = True
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(produce)
+        async with pieces_out:
+            async for piece in pieces_out:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+    if not aborted:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Transport settings.
+
+    Attributes:
+        listen: ``host:port`` (port 0 picks a free one); loopback by default.
+        keep_alive_seconds: how long an idle kept-alive connection stays open.
+        backlog: the listening socket's accept queue.
+        max_requests_per_connection: after this many, the connection is closed.
+        max_threads: block-reading worker threads.
+        access_log: log one line per request to stderr.
+    """
+
+    listen: str = DEFAULT_LISTEN
+    keep_alive_seconds: float = 120.0
+    backlog: int = 4096
+    max_requests_per_connection: int = 1_000_000
+    max_threads: int = 16
+    access_log: bool = False
+
+
+def _stderr_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()  # stderr: stdout carries the "listening on" line
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+def _hypercorn_config(config: ServerConfig) -> Any:
+    try:
+        from hypercorn.config import Config
+    except ImportError:
+        raise ConfigError("the gateway server needs Hypercorn: pip install 'pyipld[gateway]'") from None
+
+    hc = Config()
+    hc.bind = [config.listen]
+    hc.keep_alive_timeout = config.keep_alive_seconds
+    hc.backlog = config.backlog
+    hc.keep_alive_max_requests = config.max_requests_per_connection
+    hc.include_server_header = False
+    hc.graceful_timeout = 1.0
+    hc.accesslog = _stderr_logger("pyipld.http.server.access") if config.access_log else None
+    hc.errorlog = logging.getLogger("pyipld.http.server.hypercorn")
+    return hc
+
+
+async def serve(
+    source: BlockSource,
+    config: ServerConfig = ServerConfig(),
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``source`` until cancelled (or until ``shutdown_trigger`` returns).
+
+    ``task_status.started`` receives the bound URLs (``["http://127.0.0.1:PORT"]``),
+    so ``await nursery.start(serve, store, ServerConfig(listen="127.0.0.1:0"))`` gives
+    the port.
+    """
+    hc_config = _hypercorn_config(config)
+    from hypercorn.trio import serve as hypercorn_serve
+
+    app = GatewayApp(source, max_threads=config.max_threads)
+    await hypercorn_serve(app, hc_config, shutdown_trigger=shutdown_trigger,  # type: ignore[arg-type]
+                          task_status=task_status)
+
+
+class serve_in_thread:
+    """Run :func:`serve` on a background thread; the context value is the base URL.
+
+    For notebooks, tests and benchmarks. Leaving the block stops the server.
+    """
+
+    def __init__(self, source: BlockSource, config: ServerConfig = ServerConfig(listen="127.0.0.1:0")) -> None:
+        self.source = source
+        self.config = config
+        self._stop: trio.Event | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._thread: Any = None
+        self._urls: list[str] = []
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> str:
+        import threading
+
+        ready = threading.Event()
+
+        async def main() -> None:
+            self._stop = trio.Event()
+            self._token = trio.lowlevel.current_trio_token()
+            async with trio.open_nursery() as nursery:
+                self._urls = await nursery.start(serve, self.source, self.config)
+                ready.set()
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+
+        def run() -> None:
+            try:
+                trio.run(main)
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller in __enter__
+                self._error = exc
+            finally:
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name="pyipld-gateway", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if self._error is not None or not self._urls:
+            raise RuntimeError(f"gateway did not start: {self._error!r}")
+        return self._urls[0]
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None and self._stop is not None:
+            stop = self._stop
+            try:
+                trio.from_thread.run_sync(stop.set, trio_token=self._token)
+            except trio.RunFinishedError:
+                pass
+        if self._thread is not None:
+            self._thread.join()

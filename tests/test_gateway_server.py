@@ -1,0 +1,302 @@
+"""The gateway's transport: concurrency, keep-alive, slow and hostile clients, the CLI.
+
+Servers run on 127.0.0.1 (port 0), in-process through :func:`serve_in_thread` or as a
+``pyipld gateway`` child process; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyipld import cli
+from pyipld.blockstore import MemoryBlockstore
+from pyipld.car.v1 import CarV1Reader
+from pyipld.cid import CID
+from pyipld.errors import PyipldError
+from pyipld.http.gateway import GatewayRequest, plan_response
+from pyipld.http.server import ServerConfig, _hypercorn_config, serve_in_thread
+from pyipld.unixfs.importer import import_bytes
+from pyipld.unixfs.params import ImportParams
+
+from ._deterministic import chacha_bytes
+
+BIG = 8 << 20
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, MemoryBlockstore, CID, bytes]]:
+    store = MemoryBlockstore()
+    data = chacha_bytes("gateway-server-test", BIG)
+    root = import_bytes(data, ImportParams(cid_version=1, chunker="size-65536"), store).cid
+    with serve_in_thread(store) as url:
+        yield url, store, root, data
+
+
+def _conn(url: str, timeout: float = 20) -> http.client.HTTPConnection:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=timeout)
+
+
+def _addr(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def _get(url: str, path: str) -> tuple[int, bytes]:
+    c = _conn(url)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def test_defaults_follow_the_peer_notes() -> None:
+    """Keep-alive 120 s and backlog 4096 (shared/peers/http/README.md), loopback by default."""
+    cfg = ServerConfig()
+    hc = _hypercorn_config(cfg)
+    assert cfg.listen.startswith("127.0.0.1:")
+    assert hc.keep_alive_timeout >= 120 and hc.backlog >= 4096 and hc.keep_alive_max_requests >= 100_000
+
+
+def test_large_car_streams_whole_and_verifies(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
+    url, _, root, data = served
+    status, body = _get(url, f"/ipfs/{root}?format=car")
+    assert status == 200
+    sections = list(CarV1Reader(io.BytesIO(body)))
+    leaves = [s.data for s in sections if CID.from_bytes(s.cid).codec == 0x55]
+    assert b"".join(leaves) == data  # raw leaves in DFS order = the file
+
+
+def test_plan_streams_in_bounded_pieces(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
+    """The CAR body is produced lazily in pieces of about 256 KiB, never as one buffer."""
+    _, store, root, _ = served
+    plan = plan_response(store, GatewayRequest("GET", f"/ipfs/{root}".encode(), b"format=car"))
+    assert plan.status == 200 and plan.stream is not None and plan.body == b""
+    sizes = [len(p) for p in plan.stream]
+    assert sum(sizes) > BIG and max(sizes) < (256 << 10) + (70 << 10)
+
+
+def test_slow_reader_does_not_stall_others(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
+    """A client that asks for 8 MiB and never reads: other requests are still answered at once."""
+    url, _, root, _ = served
+    slow = socket.create_connection(_addr(url), timeout=10)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        slow.sendall(f"GET /ipfs/{root}?format=car HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        time.sleep(0.5)  # the server fills the socket buffers and waits on this client
+        t0 = time.monotonic()
+        for _ in range(20):
+            status, _ = _get(url, f"/ipfs/{root}?format=raw")
+            assert status == 200
+        assert time.monotonic() - t0 < 15
+    finally:
+        slow.close()
+
+
+def test_many_concurrent_keep_alive_clients(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
+    """200 connections at once, each sending 5 requests on one kept-alive socket."""
+    url, store, _, _ = served
+    leaves = [c for c in store if CID.from_bytes(c).codec == 0x55][:50]
+    errors: list[str] = []
+
+    def client(i: int) -> None:
+        c = _conn(url, timeout=60)
+        try:
+            for k in range(5):
+                cid = leaves[(i + k) % len(leaves)]
+                c.request("GET", f"/ipfs/{CID.from_bytes(cid)}?format=raw")
+                r = c.getresponse()
+                body = r.read()
+                if r.status != 200 or not CID.from_bytes(cid).verify(body) or r.will_close:
+                    errors.append(f"{i}/{k}: {r.status}")
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(f"{i}: {exc!r}")
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[:5]
+
+
+def test_idle_connection_outlives_the_library_default(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
+    """Hypercorn closes idle sockets after 5 s by default; ours stay (Helia reuses them)."""
+    url, _, root, _ = served
+    c = _conn(url)
+    try:
+        c.request("GET", "/ipfs/bafkqaaa?format=raw")
+        assert c.getresponse().read() == b""
+        sock = c.sock
+        time.sleep(6)
+        c.request("GET", f"/ipfs/{root}?format=raw")
+        r = c.getresponse()
+        assert r.status == 200 and r.read() and c.sock is sock  # same socket, not reconnected
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("garbage", [
+    b"\x00\xff garbage\r\n\r\n",
+    b"GET /ipfs/" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /ipfs/bafkqaaa?format=raw HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab",
+    b"GET /ipfs/%ff%fe/%00?format=car&entity-bytes=%ff HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /ipfs/bafkqaaa?format=raw&format=car&%zz HTTP/1.1\r\nHost: x\r\nAccept: ;;;,,=\r\n\r\n",
+])
+def test_hostile_requests_leave_the_server_up(served: tuple[str, MemoryBlockstore, CID, bytes], garbage: bytes) -> None:
+    url, _, root, _ = served
+    s = socket.create_connection(_addr(url), timeout=10)
+    try:
+        s.sendall(garbage)
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    except OSError:
+        reply = b""
+    finally:
+        s.close()
+    if reply:
+        status = int(reply.split(b" ", 2)[1])
+        assert status < 500 or status == 501, reply[:200]
+    assert _get(url, f"/ipfs/{root}?format=raw")[0] == 200
+
+
+def test_client_vanishing_mid_car(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
+    url, _, root, _ = served
+    for _ in range(5):
+        s = socket.create_connection(_addr(url), timeout=10)
+        s.sendall(f"GET /ipfs/{root}?format=car HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        s.recv(1000)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+        s.close()
+    assert _get(url, f"/ipfs/{root}?format=raw")[0] == 200
+
+
+# -- the CLI -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["gateway"], "exactly one of --blockstore"),
+    (["gateway", "--blockstore", "x", "--car", "y.car"], "exactly one of --blockstore"),
+    (["gateway", "--car", "/nonexistent/a.car"], "No such file"),
+    (["gateway", "--car"], "exactly one of --blockstore"),
+    (["gateway", "a.car"], "CAR files need --car"),
+    (["gateway", "--blockstore", "/nonexistent/dir"], "not found"),
+    (["gateway", "--blockstore", ".", "--listen", "localhost"], "invalid --listen"),
+])
+def test_cli_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and message in err and "Traceback" not in err
+
+
+def test_cli_serves_cars(tmp_path: Path) -> None:
+    """``pyipld gateway --car A.car B.car`` answers for blocks of both files."""
+    from pyipld.car.v1 import CarV1Writer
+
+    cids = []
+    for name, payload in (("a", b"first car\n"), ("b", b"second car\n")):
+        store = MemoryBlockstore()
+        root = import_bytes(payload, ImportParams(cid_version=1), store).cid
+        with open(tmp_path / f"{name}.car", "wb") as f:
+            w = CarV1Writer(f, [root])
+            for c in store:
+                w.put(c, store.get(c))
+            w.close()
+        cids.append((root, payload))
+    proc = subprocess.Popen([sys.executable, "-m", "pyipld", "gateway", "--car", str(tmp_path / "a.car"),
+                             str(tmp_path / "b.car"), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"gateway exited: {proc.wait()} {proc.stderr.read() if proc.stderr else ''}")
+        assert line.startswith("gateway listening on http://127.0.0.1:"), line
+        url = line.split()[-1]
+        for root, payload in cids:
+            assert _get(url, f"/ipfs/{root}?format=raw") == (200, payload)
+        assert _get(url, "/ipfs/bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba?format=raw")[0] == 404
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)  # waits, and closes the pipes
+
+
+# -- the request rules never raise, whatever arrives ---------------------------------------------
+
+_SEGMENTS = st.sampled_from([b"ipfs", b"ipns", b"bafkqaaa", b"bafkqaaa%2F", b"QmYdxQx5S72K2or7QaVvjfarGsyYf8powqrcs7uBXEkcJo",
+                              b"bafyaabakaieac", b"bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba",
+                              b"mAXASIP", b"%ff", b"..", b".", b"", b"a",
+                              str(CID(1, 0x70, b"\x00\x03abc")).encode(),  # identity dag-pb holding garbage
+                              str(CID(1, 0x71, b"\x00\x02\xa1\x61")).encode(),  # truncated dag-cbor
+                              str(CID(1, 0x55, b"\x13\x02ab")).encode()])  # unsupported hash function
+_QUERY = st.lists(st.tuples(st.sampled_from(["format", "dag-scope", "entity-bytes", "car-version", "car-dups",
+                                             "car-order", "filename", "x"]),
+                            st.sampled_from(["raw", "car", "all", "entity", "block", "0:*", "-5:-9", "1", "y", "n",
+                                             "dfs", "", "\u00e9", "%zz"])), max_size=5)
+_HEADERS = st.lists(st.tuples(st.sampled_from(["accept", "range", "if-none-match", "cache-control"]),
+                              st.text(max_size=40)), max_size=4)
+
+
+@pytest.mark.parametrize("cid", [CID(1, 0x70, b"\x00\x03abc"), CID(1, 0x71, b"\x00\x02\xa1\x61")])
+def test_inline_data_that_does_not_decode_is_a_bad_request(cid: CID) -> None:
+    """A path below an identity CID whose bytes are not valid dag-pb/dag-cbor: 400, not 500."""
+    for query in (b"format=car", b"format=raw"):
+        plan = plan_response(MemoryBlockstore(), GatewayRequest("GET", f"/ipfs/{cid}/x".encode(), query))
+        assert plan.status == 400 and b"does not decode" in plan.body
+
+
+@settings(max_examples=300, deadline=None)
+@given(method=st.sampled_from(["GET", "HEAD", "POST"]), segments=st.lists(_SEGMENTS, max_size=5),
+       query=_QUERY, headers=_HEADERS, raw_tail=st.binary(max_size=20))
+def test_plan_never_raises(method: str, segments: list[bytes], query: list[tuple[str, str]],
+                           headers: list[tuple[str, str]], raw_tail: bytes) -> None:
+    from urllib.parse import urlencode
+
+    store = MemoryBlockstore()
+    path = b"/" + b"/".join(segments) + raw_tail
+    plan = plan_response(store, GatewayRequest(method, path, urlencode(query).encode(), headers))
+    assert 200 <= plan.status < 600 and plan.status != 500
+    if plan.stream is not None:
+        with contextlib.suppress(PyipldError):  # the stream may abort (the transport closes the connection)
+            for _ in plan.stream:
+                pass
+
+
+@pytest.mark.parametrize(("accept", "query", "expected"), [
+    ("text/html, application/vnd.ipld.raw", b"", "application/vnd.ipld.raw"),  # the first trustless entry
+    ("application/vnd.ipld.car;q=0, application/vnd.ipld.raw", b"", "application/vnd.ipld.raw"),  # q=0: refused
+    ("application/vnd.ipld.raw, application/vnd.ipld.car", b"", "application/vnd.ipld.raw"),
+    ("application/vnd.ipld.car; version=1; dups=y", b"", "application/vnd.ipld.car; version=1; order=dfs; dups=y"),
+    ("application/vnd.ipld.raw", b"format=car&car-dups=y", "application/vnd.ipld.car; version=1; order=dfs; dups=y"),
+    ("APPLICATION/VND.IPLD.CAR", b"", "application/vnd.ipld.car; version=1; order=dfs; dups=n"),
+])
+def test_negotiation(accept: str, query: bytes, expected: str) -> None:
+    store = MemoryBlockstore()
+    root = import_bytes(b"negotiate me\n", ImportParams(cid_version=1), store).cid
+    plan = plan_response(store, GatewayRequest("GET", f"/ipfs/{root}".encode(), query, [("accept", accept)]))
+    headers = dict(plan.headers)
+    assert plan.status == 200 and headers["content-type"] == expected
+    if not query:  # the format came from Accept only: Content-Location names it in the URL
+        fmt = "raw" if "raw" in expected else "car"
+        assert headers["content-location"].startswith(f"/ipfs/{root}?format={fmt}")
+    else:
+        assert "content-location" not in headers
