@@ -26,9 +26,6 @@ import trio
 
 from .._progress import Progress
 from ..bitswap.client import BitswapClient, Dialer, FetchStats
-from ..bitswap.driver import Host
-from ..bitswap.multiaddr import Multiaddr
-from ..bitswap.peer import Identity
 from ..bitswap.server import BitswapServer
 from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
 from ..car.blockstore import CarBlockstore
@@ -36,6 +33,9 @@ from ..car.export import export_dag
 from ..car.sink import open_car_sink
 from ..cid import CID
 from ..errors import ConfigError
+from ..libp2p.driver import Host
+from ..libp2p.multiaddr import Multiaddr
+from ..libp2p.peer import Identity
 from ..unixfs.extract import extract
 from ..unixfs.resolve import resolve_path, split_path
 
