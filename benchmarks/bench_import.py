@@ -8,7 +8,9 @@ throughput relative to one-thread hashlib is ``1 / ratio``):
   and CIDv1 + raw leaves + 1 MiB chunks; ``jobs`` 1, 2 and all cores.
 * ``ceiling/sha256-threads=N`` — plain ``hashlib.sha256`` over 1 MiB pieces on N
   threads: the parallelism the machine offers right now (the control for jobs=N).
-* ``import-stream/...`` — the same through a file object (no memory map).
+* ``import-stream/...`` — the same through a file object.
+* ``read-vs-mmap/...`` — the default path (1 MiB reads; a file that changes is an error) ÷
+  the opt-in ``PYIPLD_MMAP=1`` path (mapped, SIGBUS if the file is truncated), interleaved.
 * ``read/<params>`` — streaming the file back from a MemoryBlockstore with
   :class:`UnixFSReader` (every block hash-checked) ÷ sha256 of the bytes.
 * ``kubo/<params>`` — kubo's own only-hash add of the same file (the oracle's
@@ -81,6 +83,14 @@ def _sha256_threads(data: bytes, threads: int, piece: int = MiB) -> None:
         worker.join()
 
 
+def _with_env(mmap_flag: str, path: str, params: ImportParams, jobs: int) -> None:
+    os.environ["PYIPLD_MMAP"] = mmap_flag
+    try:
+        import_file(path, params, jobs=jobs)
+    finally:
+        os.environ.pop("PYIPLD_MMAP", None)
+
+
 def bench_speed(path: str, data: bytes, repeat: int, jobs_list: list[int]) -> dict[str, float]:
     """Returns the best pyipld seconds per params name (at the highest jobs) for the kubo comparison."""
     best: dict[str, float] = {}
@@ -111,6 +121,13 @@ def bench_speed(path: str, data: bytes, repeat: int, jobs_list: list[int]) -> di
 
         timing = time_interleaved(stream, lambda: hashlib.sha256(data).digest(), repeat=repeat)
         emit(f"import-stream/{name}/jobs=1", len(data), timing, jobs=1, vs_one_thread_sha256=round(1 / timing.ratio, 3))
+
+        for jobs in (1, jobs_list[-1]):
+            # the default read path (safe when the file changes) ÷ the opt-in mmap path, interleaved
+            timing = time_interleaved(functools.partial(_with_env, "0", path, params, jobs),
+                                      functools.partial(_with_env, "1", path, params, jobs), repeat=repeat)
+            emit(f"read-vs-mmap/{name}/jobs={jobs}", len(data), timing, jobs=jobs,
+                 note="baseline = the same import with PYIPLD_MMAP=1; ratio > 1: reading is slower")
 
         store = MemoryBlockstore()
         root = import_file(path, params, store).cid
@@ -153,7 +170,7 @@ def bench_memory(path: str, nbytes: int) -> None:
              "params = ImportParams(cid_version=1, raw_leaves=True, chunker='size-1048576')\n"
              "import_file(b'warm-up', params, jobs=2)")
     run = f"import_file({path!r}, ImportParams(), jobs=2)\nimport_file({path!r}, params, jobs=2)"
-    for label, env in (("mmap", {}), ("read", {"PYIPLD_NO_MMAP": "1"})):
+    for label, env in (("mmap", {"PYIPLD_MMAP": "1"}), ("read", {})):
         base, peak = peak_rss_mib_of(setup, run, env=env)
         emit(f"memory/peak-rss/{label}", nbytes, baseline_rss_mib=round(base, 1), peak_rss_mib=round(peak, 1),
              above_baseline_mib=round(peak - base, 1), goal_mib=64)

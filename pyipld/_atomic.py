@@ -4,17 +4,34 @@ The one temp-file-plus-rename helper: CAR outputs, ``car extract`` files, the
 directory blockstore and key files all use it, so a failed or interrupted write
 never leaves a partial file under the real name (the temporary file is removed
 on any exception, and the target is left as it was).
+
+Stale temporary files: the temporary name is fixed per target
+(``.<name>.<hash>.pyipld-tmp``) and held under an exclusive ``flock`` while it is
+written, so the next run writing the same target finds a killed run's leftover
+unlocked and reuses (truncates) it — a kill -9 leaves nothing behind for longer than
+until the command is run again. A live writer of the same target keeps its lock; the
+second writer then falls back to a random name (``.<name>.tmp-XXXX``), as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from typing import IO
 
-__all__ = ["atomic_output"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: random temporary names only
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["TEMP_SUFFIX", "atomic_output"]
+
+TEMP_SUFFIX = ".pyipld-tmp"
+"""Every fixed temporary name ends so: ``find DIR -name '.*.pyipld-tmp' -delete`` cleans up by hand."""
 
 
 def _umask() -> int:
@@ -23,16 +40,48 @@ def _umask() -> int:
     return mask
 
 
+def _claim_fixed(directory: str, base: str) -> tuple[int, str] | None:
+    """Open and lock the fixed temporary name of ``base``; ``None`` if it is busy or not ours.
+
+    The name is opened without following a symlink and must be a plain file of ours with one
+    link; after locking, it must still be the file the name points to (a writer that held the
+    lock renames the file into place *before* releasing it, so a stale open cannot win).
+    """
+    if fcntl is None:  # pragma: no cover
+        return None
+    digest = hashlib.sha256(os.fsencode(base)).hexdigest()[:8]
+    tmp = os.path.join(directory, f".{base[:32]}.{digest}{TEMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1:
+            raise BlockingIOError
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        now = os.stat(tmp, follow_symlinks=False)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            raise BlockingIOError
+        os.ftruncate(fd, 0)  # a killed run's leftover: start over
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_output(
     path: str | os.PathLike[str], *, fsync: bool = False, private: bool = False
 ) -> Iterator[IO[bytes]]:
     """A binary file at a temporary name beside ``path``, renamed to ``path`` on success.
 
-    The temporary name is ``.<name>.tmp-XXXX`` (``<name>`` cut to 32 characters, so a
-    long target name cannot make it too long). ``os.replace`` swaps the directory
-    entry: an existing file — or symlink — at ``path`` is replaced, never written
-    through. On an exception the temporary file is removed and ``path`` is untouched.
+    The temporary name is ``.<name>.<hash>.pyipld-tmp`` (``<name>`` cut to 32 characters,
+    so a long target name cannot make it too long), locked while in use; when another live
+    writer holds it, ``.<name>.tmp-XXXX``. ``os.replace`` swaps the directory entry: an
+    existing file — or symlink — at ``path`` is replaced, never written through. On an
+    exception the temporary file is removed and ``path`` is untouched.
 
     Args:
         fsync: flush the data to disk before the rename (survives power loss; costs
@@ -42,20 +91,25 @@ def atomic_output(
     """
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)[:32]}.tmp-")
-    except OSError as exc:  # name the file the caller asked for, not the temporary one
-        raise type(exc)(exc.errno, exc.strerror, target) from None
-    try:
-        with os.fdopen(fd, "w+b") as f:
+    base = os.path.basename(target)
+    claimed = _claim_fixed(directory, base)
+    if claimed is not None:
+        fd, tmp = claimed
+    else:
+        try:
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base[:32]}.tmp-")
+        except OSError as exc:  # name the file the caller asked for, not the temporary one
+            raise type(exc)(exc.errno, exc.strerror, target) from None
+    with os.fdopen(fd, "w+b") as f:
+        try:
             yield f
             f.flush()
             if fsync:
                 os.fsync(f.fileno())
-        if not private:
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            if not private:
+                os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600
+            os.replace(tmp, target)  # rename and unlink happen while the lock is held (see _claim_fixed)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise

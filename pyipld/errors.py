@@ -8,12 +8,14 @@ can catch one type. Sub-classes also derive from the built-in they refine
 from __future__ import annotations
 
 __all__ = [
+    "BlockIntegrityError",
     "CIDError",
     "CarError",
     "CarIndexError",
     "ConfigError",
     "DagPBError",
     "DecodeError",
+    "FileChangedError",
     "GatewayError",
     "GatewayRequestError",
     "GatewayTimeoutError",
@@ -21,6 +23,7 @@ __all__ = [
     "IntegrityError",
     "LimitExceededError",
     "LocalProtocolError",
+    "ManifestError",
     "NotFoundError",
     "PathNotFoundError",
     "PeerTimeoutError",
@@ -75,6 +78,10 @@ class CarIndexError(CarError):
     """A CARv2 index that is malformed or disagrees with the data."""
 
 
+class ManifestError(DecodeError):
+    """A ``car pack`` manifest that is malformed, or names a path it may not use."""
+
+
 class LimitExceededError(DecodeError):
     """A length prefix larger than the configured limit (never allocated)."""
 
@@ -117,6 +124,21 @@ class GatewayRequestError(PyipldError, ValueError):
 
 class UnsafePathError(PyipldError, ValueError):
     """A DAG entry name that would escape the extraction directory."""
+
+
+class FileChangedError(PyipldError):
+    """An input file changed size while it was being imported (the DAG would not be the file).
+
+    Attributes:
+        path: the file, as given.
+        size_at_open: its size when the import opened it.
+        size_now: the bytes read before EOF (shrunk) or its size at the end (grew).
+    """
+
+    def __init__(self, path: str, size_at_open: int, size_now: int) -> None:
+        super().__init__(f"file changed during import: {path}: {size_at_open} bytes when opened, "
+                         f"{size_now} bytes now")
+        self.path, self.size_at_open, self.size_now = path, size_at_open, size_now
 
 
 class ProtocolError(PyipldError):
@@ -171,3 +193,17 @@ class GatewayTimeoutError(GatewayError, TimeoutError):
 
 class RoutingError(GatewayError):
     """A delegated-routing server refused the request or sent an unreadable answer."""
+
+
+class BlockIntegrityError(IntegrityError):
+    """A block from a named source that does not hash to the CID it was asked for.
+
+    Attributes:
+        cid: the CID asked for (text).
+        source: the source that sent the wrong bytes (e.g. ``car:/data/x.car``).
+    """
+
+    def __init__(self, message: str, *, cid: str, source: str) -> None:
+        super().__init__(message)
+        self.cid = cid
+        self.source = source

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pyipld.blockstore import MemoryBlockstore, NullSink
 from pyipld.chunker import parse_chunker
 from pyipld.cid import CID
-from pyipld.errors import ConfigError
+from pyipld.errors import ConfigError, FileChangedError
 from pyipld.unixfs import importer
 from pyipld.unixfs.importer import import_bytes, import_file
 from pyipld.unixfs.params import UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams
@@ -254,13 +254,14 @@ def test_odd_chunk_sizes_through_the_mmap_windows(tmp_path: object, monkeypatch:
 
     assert isinstance(tmp_path, Path)
     monkeypatch.setattr(importer, "MMAP_WINDOW_BYTES", 1 << 16)
+    monkeypatch.setenv("PYIPLD_MMAP", "1")
     data = chacha_bytes("windows", (1 << 20) + 12345)
     path = tmp_path / "w.bin"
     path.write_bytes(data)
     for chunker in ("size-1000", "size-4096", "size-65537", "size-262144"):
         params = ImportParams(chunker=chunker, raw_leaves=True)
         assert import_file(path, params, jobs=1).cid == import_bytes(data, params).cid
-    monkeypatch.setenv("PYIPLD_NO_MMAP", "1")
+    monkeypatch.setenv("PYIPLD_MMAP", "0")
     assert import_file(path, ImportParams(), jobs=1).cid == import_bytes(data, ImportParams()).cid
 
 
@@ -269,15 +270,18 @@ def test_file_truncated_during_import_is_an_error(tmp_path: object, monkeypatch:
 
     assert isinstance(tmp_path, Path)
     monkeypatch.setattr(importer, "MMAP_WINDOW_BYTES", 1 << 20)
-    path = tmp_path / "shrinks.bin"
-    path.write_bytes(bytes(4 << 20))
-    chunks = importer.iter_chunks(path, parse_chunker("size-262144"))
-    next(chunks)
-    with open(path, "r+b") as f:
-        f.truncate(1 << 20)
-    with pytest.raises(OSError, match="shrank"):
-        for _ in chunks:
-            pass
+    monkeypatch.setattr(importer, "FILE_READ_BYTES", 1 << 20)
+    for mapped in ("1", "0"):
+        monkeypatch.setenv("PYIPLD_MMAP", mapped)
+        path = tmp_path / "shrinks.bin"
+        path.write_bytes(bytes(4 << 20))
+        chunks = importer.iter_chunks(path, parse_chunker("size-262144"))
+        next(chunks)
+        with open(path, "r+b") as f:
+            f.truncate(1 << 20)
+        with pytest.raises(FileChangedError, match=f"file changed during import: {path}: 4194304 bytes"):
+            for _ in chunks:
+                pass
 
 
 @pytest.mark.parametrize("chunker", ["rabin", "buzhash", "rabin-1024-4096-16384", "rabin-30"])
@@ -291,6 +295,7 @@ def test_content_defined_file_is_mapped_and_agrees(tmp_path: object, monkeypatch
     assert isinstance(tmp_path, Path)
     monkeypatch.setattr(rabin_module, "MAPPED_BLOCKS", 1)
     monkeypatch.setattr(buzhash_module, "MAPPED_BLOCKS", 1)
+    monkeypatch.setenv("PYIPLD_MMAP", "1")  # mapping is opt-in (SIGBUS on truncation)
     size = (2 << 20) - 300 if chunker == "rabin-30" else (9 << 20) + 4321
     data = chacha_bytes("cdc-file", size // 2) + bytes(size - size // 2)
     path = tmp_path / "cdc.bin"
@@ -314,7 +319,7 @@ def test_content_defined_file_is_mapped_and_agrees(tmp_path: object, monkeypatch
         with open(path, "rb") as f:
             assert import_file(f, params, jobs=1) == expected
     assert mapped and set(mapped) == {size}
-    monkeypatch.setenv("PYIPLD_NO_MMAP", "1")
+    monkeypatch.setenv("PYIPLD_MMAP", "0")
     before = len(mapped)
     assert import_file(path, ImportParams(chunker=chunker), jobs=1) == import_bytes(data, ImportParams(chunker=chunker))
     assert len(mapped) == before

@@ -47,6 +47,7 @@ from ..errors import (
 from ..multihash import encode_multihash, hash_by_code
 from ..unixfs.data import decode_unixfs_data
 from ..unixfs.directory import is_plain_entry_name
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES
 from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
@@ -108,8 +109,23 @@ def _hash_name(code: int) -> str:
         return f"0x{code:x}"
 
 
+def _write_text(out: IO[str], text: str) -> None:
+    """Write ``text``; names with undecodable bytes (surrogates) go out as those bytes, as in `pyipld ls`
+    (a strict UTF-8 stdout would raise UnicodeEncodeError)."""
+    try:
+        out.write(text)
+    except UnicodeEncodeError:
+        buffer = getattr(out, "buffer", None)
+        if buffer is None:
+            raise
+        out.flush()
+        buffer.write(text.encode("utf-8", "surrogateescape"))
+        buffer.flush()
+
+
 def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    """One line on stdout (see :func:`_write_text`)."""
+    _write_text(sys.stdout, text + "\n")
 
 
 # -- create --------------------------------------------------------------------------------
@@ -205,7 +221,7 @@ def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
 
         def line(parts: tuple[bytes, ...], cid: bytes) -> None:
             name = posixpath.join(*(p.decode("utf-8", "surrogateescape") for p in parts))
-            out.write(f"{CID.from_bytes(cid)} {name}\n" if args.unixfs_blocks else f"{name}\n")
+            _write_text(out, f"{CID.from_bytes(cid)} {name}\n" if args.unixfs_blocks else f"{name}\n")
 
         def note(parts: tuple[bytes, ...], cid: bytes) -> None:
             # a directory already listed is missing a HAMT sub-shard (named by CID); else an entry
@@ -403,7 +419,7 @@ def _write_file(directory: str, name: str, chunks: Iterator[bytes]) -> None:
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISDIR(os.lstat(target).st_mode):
             raise UnsafePathError(f"refusing to overwrite directory {target} with a file")
-    with atomic_output(target, private=True) as f:  # replaces a symlink itself, never follows it
+    with atomic_output(target) as f:  # replaces a symlink itself, never follows it; 0666 & ~umask like go-car
         for chunk in chunks:
             f.write(chunk)
 
@@ -463,7 +479,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                         _write_file(out_dir, _safe_name(str(root), ""), _file_bytes(bs, root.bytes))
                     extracted += 1
                 continue
-            extracted += _extract_tree(bs, root.bytes, out_dir, filters, verbose=args.verbose)
+            extracted += _extract_tree(bs, root.bytes, out_dir, filters, _Limits(args.max_entries, args.max_depth),
+                                       verbose=args.verbose)
     if not extracted:
         raise NotFoundError("no files extracted")
     print(f"extracted {extracted} file(s)", file=sys.stderr)
@@ -487,6 +504,22 @@ def _file_bytes(bs: CarBlockstore, cid: bytes) -> Iterator[bytes]:
     return UnixFSReader(bs, cid, verify=False).iter_range()
 
 
+class _Limits:
+    """Entries and nesting depth one ``car extract`` accepts (a DAG may link a sub-tree many times)."""
+
+    def __init__(self, max_entries: int, max_depth: int) -> None:
+        self.max_entries, self.max_depth, self.entries = max_entries, max_depth, 0
+
+    def check(self, parts: list[str]) -> None:
+        self.entries += 1
+        if self.max_entries and self.entries > self.max_entries:
+            raise UnixFSError(f"more than max_entries={self.max_entries} entries to extract "
+                              "(a larger limit: --max-entries N, 0 for none)")
+        if len(parts) > self.max_depth:
+            raise UnixFSError(f"directories nested deeper than max_depth={self.max_depth} "
+                              "(a larger limit: --max-depth N)")
+
+
 def _to_stdout(chunks: Iterator[bytes]) -> None:
     out = sys.stdout.buffer
     for chunk in chunks:
@@ -494,13 +527,16 @@ def _to_stdout(chunks: Iterator[bytes]) -> None:
     out.flush()
 
 
-def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str | None, filters: list[str], *,
+def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str | None, filters: list[str],
+                  limits: _Limits, *,
                   verbose: bool = False) -> int:
     """go-car's extract walk: path filters, and entries whose blocks are absent skipped with a message."""
     count = 0
     stack: list[tuple[list[str], bytes]] = [([], root)]
     while stack:
         parts, cid = stack.pop()
+        if parts:
+            limits.check(parts)
         path = "/" + "/".join(parts) if parts else ""
         take, descend = _wanted(path, filters)
         if not take and not descend:
@@ -517,6 +553,11 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str | None, filters: 
             if missing and take:  # go-car's text; a path looked up through the shard reports nothing
                 print(f"data for entry not found for {len(missing)} unknown sharded entries (skipped...)",
                       file=sys.stderr)
+            names: set[bytes] = set()
+            for entry in children:
+                if entry.name in names:  # go-car lets the last one win; refuse, as `get` does
+                    raise UnixFSError(f"duplicate entry name {entry.name!r} in directory {path or '/'}")
+                names.add(entry.name)
             for entry in reversed(children):
                 name = entry.name.decode("utf-8", "surrogateescape")
                 stack.append((parts + [_safe_name(name, path)], entry.cid.bytes))
@@ -679,10 +720,15 @@ def _cmd_get_dag(args: argparse.Namespace) -> int:
 
 def _cmd_filter(args: argparse.Namespace) -> int:
     if args.cid_file:
-        with open(args.cid_file, encoding="utf-8") as f:
-            text = f.read()
+        with open(args.cid_file, "rb") as f:
+            raw = f.read()
     else:
-        text = sys.stdin.read()
+        raw = sys.stdin.buffer.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{args.cid_file or 'stdin'}: CID list is not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start})") from None
     wanted = {CID.decode(line).multihash for line in text.split() if line.strip()}
     with _source(args.car) as src, CarFile(src) as car:
         version = args.version or car.version
@@ -756,6 +802,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("-v", "--verbose", action="store_true", help="print each extracted path on stderr")
     q.add_argument("car", nargs="?", metavar="CAR")
     q.add_argument("paths", nargs="*", metavar="PATH", help="only these paths")
+    q.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES, metavar="N",
+                   help=f"refuse DAGs with more than N entries (default {DEFAULT_MAX_ENTRIES}, 0 = no limit)")
+    q.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
+                   help=f"refuse directories nested deeper than N (default {DEFAULT_MAX_DEPTH})")
     q.set_defaults(func=_cmd_extract)
 
     q = cs.add_parser("index", aliases=["i"], help="write a CARv2 with an index, or a detached index")

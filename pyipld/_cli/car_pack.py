@@ -14,7 +14,7 @@ from .._progress import Progress
 from ..errors import ConfigError
 from ..filecoin.commp import default_jobs, parse_piece_size
 from ..filecoin.pack import MANIFEST_NAME, pack, reassemble
-from .add import add_import_arguments, params_from_args
+from .add import add_import_arguments, params_from_args, print_line
 
 __all__ = ["register_pack", "run_pack", "run_unpack"]
 
@@ -69,5 +69,5 @@ def run_pack(args: argparse.Namespace) -> int:
 
 def run_unpack(args: argparse.Namespace) -> int:
     for rel in reassemble(args.packdir, args.output):
-        print(rel)
+        print_line(rel, sys.stdout)
     return 0

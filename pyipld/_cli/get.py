@@ -14,7 +14,7 @@ from ..blockstore import DirectoryBlockstore
 from ..car.export import export_dag
 from ..car.sink import open_car_sink
 from ..errors import ConfigError
-from ..unixfs.extract import extract
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import resolve_path, split_path
 from .httpfetch import add_http_arguments, cmd_get_http, wants_http
 from .net import add_peer_arguments, cmd_get_from_peers
@@ -37,8 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", metavar="DEST", help="path to create (default: the last path component)")
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("--no-metadata", action="store_true", help="do not restore stored mode/mtime")
-    p.add_argument("--max-entries", type=int, default=None, metavar="N",
-                   help="refuse DAGs with more than N entries (guards against one sub-tree linked many times)")
+    p.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES, metavar="N",
+                   help="refuse DAGs with more than N entries (guards against one sub-tree linked many times; "
+                        f"default {DEFAULT_MAX_ENTRIES}, 0 = no limit)")
+    p.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
+                   help=f"refuse directories nested deeper than N (default {DEFAULT_MAX_DEPTH})")
     p.add_argument("--car", metavar="OUT.car", default=None,
                    help="write the DAG as a CAR (`ipfs dag export` order) instead of files")
     p.add_argument("--car-version", type=int, choices=(1, 2), default=1, help="CAR version for --car (default 1)")
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     dest = args.output or default_output(args.path)
     resolve_path(store, args.path)  # kubo resolves before printing anything: a bad path prints only the error
     _saving(args, dest)
-    stats = extract(store, args.path, dest, metadata=not args.no_metadata, max_entries=args.max_entries)
+    stats = extract(store, args.path, dest, metadata=not args.no_metadata, max_entries=args.max_entries,
+                    max_depth=args.max_depth)
     if not args.quiet:
         print(f"wrote {dest}: {stats.files} files, {stats.directories} directories, "
               f"{stats.symlinks} symlinks, {stats.file_bytes} bytes", file=sys.stderr)

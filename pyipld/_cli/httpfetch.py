@@ -24,8 +24,9 @@ from ..http._request import gateways_from_environment
 from ..http.client import GatewayClient
 from ..http.fetch import fetch_car, fetch_dag, iter_file
 from ..http.routing import RoutingClient
-from ..unixfs.extract import extract
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import split_path
+from .net import _path_arg
 
 __all__ = ["add_http_arguments", "cmd_cat_http", "cmd_get_http", "gateways_for", "wants_http"]
 
@@ -53,10 +54,6 @@ def wants_http(args: argparse.Namespace) -> bool:
 def gateways_for(args: argparse.Namespace) -> list[str]:
     """``--gateway`` URLs, else the environment's (IPIP-280); never a public default."""
     return list(args.gateway) if args.gateway else gateways_from_environment()
-
-
-def _path_arg(args: argparse.Namespace) -> str:
-    return str(getattr(args, "path", None) or getattr(args, "cid", None))
 
 
 def _progress(args: argparse.Namespace, label: str) -> Progress | None:
@@ -131,7 +128,8 @@ def cmd_get_http(args: argparse.Namespace) -> int:
                     try:
                         result = fetch_dag(client, path, store, progress=update)
                         written = extract(store, result.cid, dest, metadata=not getattr(args, "no_metadata", False),
-                                          max_entries=getattr(args, "max_entries", None))
+                                          max_entries=getattr(args, "max_entries", DEFAULT_MAX_ENTRIES),
+                                          max_depth=getattr(args, "max_depth", DEFAULT_MAX_DEPTH))
                     finally:
                         if scratch is not None:
                             shutil.rmtree(scratch, ignore_errors=True)

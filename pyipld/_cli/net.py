@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from ..libp2p.driver import Host
 from ..libp2p.multiaddr import Multiaddr
 from ..libp2p.peer import Identity
-from ..unixfs.extract import extract
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import resolve_path, split_path
 
 __all__ = [
@@ -189,7 +189,8 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
             summary = f"into {dest}"
         else:
             written = extract(store, target, dest, metadata=not getattr(args, "no_metadata", False),
-                              max_entries=getattr(args, "max_entries", None))
+                              max_entries=getattr(args, "max_entries", DEFAULT_MAX_ENTRIES),
+                              max_depth=getattr(args, "max_depth", DEFAULT_MAX_DEPTH))
             summary = (f"-> {dest}: {written.files} files, {written.directories} directories, "
                        f"{written.symlinks} symlinks, {written.file_bytes} bytes")
     finally:

@@ -121,6 +121,8 @@ def iter_links(cid: bytes, data: bytes) -> Iterator[bytes]:
             obj = json.loads(data)
         except ValueError as exc:
             raise DecodeError(f"block {CID.from_bytes(cid)} is not valid dag-json: {exc}") from exc
+        except RecursionError:  # the C decoder recurses per level and stops at the interpreter's limit
+            raise DecodeError(f"block {CID.from_bytes(cid)}: dag-json nested too deeply to decode") from None
         yield from _json_links(obj)
     elif codec in _NO_LINKS:
         return

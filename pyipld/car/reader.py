@@ -20,6 +20,7 @@ from ..cid import CID
 from ..errors import CarError, CarIndexError, DecodeError, LimitExceededError
 from .index import CarIndex, decode_index, decode_legacy_index_sorted
 from .v1 import (
+    _SLOW_HEADER_MAX_BYTES,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_SECTION_BYTES,
     CarHeader,
@@ -64,6 +65,11 @@ def sniff_version(stream: IO[bytes], *, max_header_bytes: int = DEFAULT_MAX_HEAD
     if len(body) != value:
         raise CarError("unexpected EOF in header at offset 0", offset=0)
     try:
+        return decode_header(body).version  # linear, and cached for small headers (the reader decodes it again)
+    except CarError:
+        if len(body) > _SLOW_HEADER_MAX_BYTES:
+            raise
+    try:  # the version of a header that is not a CARv1/v2 one, for the caller's message (go-car's)
         obj: Any = dag_cbor.decode(body)
     except Exception as exc:
         raise CarError(f"invalid header data at offset 0: {_first_line(exc)}", offset=0) from exc

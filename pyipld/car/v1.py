@@ -153,13 +153,35 @@ def _as_cid(value: CIDLike) -> CID:
     return CID.parse(value)
 
 
+def _cbor_head_bytes(major: int, arg: int) -> bytes:
+    """The shortest CBOR head for ``(major, arg)`` (dag-cbor requires the shortest)."""
+    if arg < 24:
+        return bytes([major << 5 | arg])
+    for info, width in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if arg < 1 << (8 * width):
+            return bytes([major << 5 | info]) + arg.to_bytes(width, "big")
+    raise ValueError(f"CBOR argument {arg} too large")
+
+
+# The fixed parts of a CARv1 header in canonical dag-cbor: a 2-entry map, "roots" before "version".
+_HDR_MAP_ROOTS: Final = b"\xa2\x65roots"
+_HDR_VERSION_1: Final = b"\x67version\x01"
+_TAG_42: Final = b"\xd8\x2a"
+
+
 def encode_header(roots: Sequence[CIDLike]) -> bytes:
     """The complete CARv1 header: ``uvarint(len) ‖ dag-cbor {roots, version: 1}``.
 
     Byte-identical to go-car and kubo (canonical key order: ``roots`` before ``version``).
+    Written directly (linear in the number of roots): each root is tag 42 over a byte
+    string of ``0x00 ‖ binary CID``.
     """
-    mf_roots: list[dag_cbor.IPLDKind] = [multiformats.CID.decode(_as_cid(r).bytes) for r in roots]
-    body = dag_cbor.encode({"roots": mf_roots, "version": 1})
+    parts = [_HDR_MAP_ROOTS, _cbor_head_bytes(4, len(roots))]
+    for root in roots:
+        raw = _as_cid(root).bytes
+        parts += (_TAG_42, _cbor_head_bytes(2, len(raw) + 1), b"\x00", raw)
+    parts.append(_HDR_VERSION_1)
+    body = b"".join(parts)
     return encode_varint(len(body)) + body
 
 
@@ -184,7 +206,61 @@ def _decode_header_cached(body: bytes, offset: int) -> CarHeader:
     return _decode_header(body, offset)
 
 
+_SLOW_HEADER_MAX_BYTES: Final = 64 << 10  # headers not in canonical form are checked by dag_cbor up to this size
+
+
+def _read_head(body: bytes, i: int) -> tuple[int, int, int]:
+    """``(major, argument, next offset)`` of a shortest-form CBOR head (ValueError otherwise)."""
+    ib = body[i]
+    major, info = ib >> 5, ib & 0x1F
+    if info < 24:
+        return major, info, i + 1
+    if info > 27:
+        raise ValueError("not a definite-length head")
+    width = 1 << (info - 24)
+    if i + 1 + width > len(body):
+        raise ValueError("truncated")
+    arg = int.from_bytes(body[i + 1 : i + 1 + width], "big")
+    if arg < (24 if width == 1 else 1 << (4 * width)):
+        raise ValueError("not the shortest head")
+    return major, arg, i + 1 + width
+
+
+def _decode_canonical_header(body: bytes) -> CarHeader:
+    """The common case in one linear pass: exactly ``{"roots": [CID…], "version": 1}``, canonical.
+
+    Raises:
+        ValueError / IndexError / DecodeError: anything else (the caller decides what to report).
+    """
+    if not body.startswith(_HDR_MAP_ROOTS) or not body.endswith(_HDR_VERSION_1):
+        raise ValueError("not the canonical two-key header")
+    end = len(body) - len(_HDR_VERSION_1)
+    major, count, i = _read_head(body, len(_HDR_MAP_ROOTS))
+    if major != 4 or count > end - i:
+        raise ValueError("roots is not a list")
+    roots = []
+    for _ in range(count):
+        if body[i : i + 2] != _TAG_42:
+            raise ValueError("a root is not a CID (tag 42)")
+        major, length, i = _read_head(body, i + 2)
+        if major != 2 or length < 2 or i + length > end or body[i] != 0:
+            raise ValueError("a root is not a CID byte string")
+        roots.append(CID.from_bytes(body[i + 1 : i + length]))
+        i += length
+    if i != end:
+        raise ValueError("bytes between the roots and the version")
+    return CarHeader(1, tuple(roots))
+
+
 def _decode_header(body: bytes, offset: int) -> CarHeader:
+    try:
+        return _decode_canonical_header(body)
+    except (ValueError, IndexError):  # DecodeError is a ValueError
+        if len(body) > _SLOW_HEADER_MAX_BYTES:
+            # dag_cbor + multiformats validate every CID slowly (~0.5 ms each): a large header
+            # must be canonical, as every writer (go-car, kubo, js-car, pyipld) makes it
+            raise CarError(f"invalid header data at offset {offset}: a {len(body)}-byte header that is not "
+                           "canonical {roots, version: 1} dag-cbor", offset=offset) from None
     try:
         obj: Any = dag_cbor.decode(body)
     except Exception as exc:  # dag_cbor raises its own error types and a few built-ins

@@ -55,9 +55,9 @@ from ..car.sink import atomic_output
 from ..car.v1 import CarV1Writer
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
-from ..errors import ConfigError, NotFoundError
+from ..errors import ConfigError, ManifestError, NotFoundError
 from ..unixfs.data import decode_unixfs_data
-from ..unixfs.directory import build_directory
+from ..unixfs.directory import build_directory, is_plain_entry_name
 from ..unixfs.importer import import_file
 from ..unixfs.params import ImportParams
 from .commp import CommP, CommPWriter, check_piece_size, unpadded_piece_size
@@ -509,7 +509,7 @@ class _Packer:
             raise ConfigError(f"{self.outdir} is not empty and holds no pack manifest")
         # Leftovers of an interrupted run: the spool directory and temporary CAR/manifest names.
         shutil.rmtree(self.tmp, ignore_errors=True)
-        for leftover in self.outdir.glob(".*.tmp-*"):
+        for leftover in [*self.outdir.glob(".*.tmp-*"), *self.outdir.glob(".*.pyipld-tmp")]:
             if leftover.name.startswith((".pack-", f".{MANIFEST_NAME}")):
                 leftover.unlink()
         self.tmp.mkdir()
@@ -609,43 +609,108 @@ def iter_file_content(get: Callable[[bytes], bytes], cid: bytes) -> Iterator[byt
         stack.extend(reversed([link.cid for link in node.links]))
 
 
+def _manifest_error(where: Path, what: str) -> ManifestError:
+    return ManifestError(f"{where}: {what}")
+
+
+def _load_manifest(base: Path) -> tuple[list[tuple[str, list[tuple[int, bytes]]]], list[str], list[str]]:
+    """``(files as (path, [(car number, root CID)]), empty dirs, CAR file names)`` of a checked manifest.
+
+    A manifest is untrusted input: every field must have its type, every path must be
+    relative without ``..``, and every CAR must be a plain name inside the manifest's folder.
+    """
+    where = base / MANIFEST_NAME
+    try:
+        doc = json.loads((where).read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8 or nesting errors
+        raise _manifest_error(where, f"not a JSON manifest ({str(exc)[:200]})") from None
+    if not isinstance(doc, dict) or doc.get("format") not in _READABLE_FORMATS:
+        raise _manifest_error(where, f"not a {MANIFEST_FORMAT} manifest")
+    cars, files, empty = doc.get("cars"), doc.get("files"), doc.get("empty_dirs", [])
+    if not isinstance(cars, list) or not isinstance(files, list) or not isinstance(empty, list):
+        raise _manifest_error(where, "'cars', 'files' and 'empty_dirs' must be lists")
+    names: list[str] = []
+    for car in cars:
+        name = car.get("name") if isinstance(car, dict) else None
+        if not isinstance(name, str) or not is_plain_entry_name(os.fsencode(name)):
+            raise _manifest_error(where, f"CAR name {name!r} is not a plain file name in its folder")
+        names.append(name)
+    out: list[tuple[str, list[tuple[int, bytes]]]] = []
+    for entry in files:
+        rel = entry.get("path") if isinstance(entry, dict) else None
+        parts = entry.get("parts") if isinstance(entry, dict) else None
+        if not isinstance(rel, str) or not isinstance(parts, list):
+            raise _manifest_error(where, "each file needs a 'path' string and a 'parts' list")
+        _check_rel(where, rel)
+        pieces: list[tuple[int, bytes]] = []
+        for part in parts:
+            k = part.get("car") if isinstance(part, dict) else None
+            cid = part.get("cid") if isinstance(part, dict) else None
+            if type(k) is not int or not 0 <= k < len(names) or not isinstance(cid, str):
+                raise _manifest_error(where, f"bad part of {rel!r}: needs 'car' (0..{len(names) - 1}) and 'cid'")
+            pieces.append((k, CID.decode(cid).bytes))
+        out.append((rel, pieces))
+    for rel in empty:
+        if not isinstance(rel, str):
+            raise _manifest_error(where, "'empty_dirs' must hold path strings")
+        _check_rel(where, rel)
+    return out, empty, names
+
+
+def _check_rel(where: Path, rel: str) -> None:
+    parts = Path(rel).parts
+    if not rel or "\0" in rel or Path(rel).is_absolute() or ".." in parts:
+        raise _manifest_error(where, f"unsafe path {rel!r}")
+
+
+def _open_car(base: Path, name: str) -> IO[bytes]:
+    """A CAR named by the manifest: a regular file directly in ``base``, never a symlink, FIFO or device."""
+    path = base / name
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ManifestError(f"{base / MANIFEST_NAME}: CAR {name!r} is not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def reassemble(outdir: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[str]:
     """Rebuild every packed file under ``dest`` from the CARs and the manifest.
 
     Returns the relative paths written. Uses the CARs only (blocks verified on read).
+
+    Raises:
+        ManifestError: a malformed manifest, an unsafe path, or a CAR that is not a
+            regular file in ``outdir``.
     """
     from ..car.blockstore import CarBlockstore
 
     base = Path(outdir)
-    doc = json.loads((base / MANIFEST_NAME).read_text())
-    if doc.get("format") not in _READABLE_FORMATS:
-        raise ConfigError(f"{base / MANIFEST_NAME} is not a {MANIFEST_FORMAT} manifest")
+    files, empty_dirs, car_names = _load_manifest(base)
     stores: dict[int, CarBlockstore] = {}
+    handles: list[IO[bytes]] = []
     written = []
     dest_path = Path(dest)
     try:
-        for entry in doc["files"]:
-            rel = entry["path"]
-            parts = Path(rel).parts
-            if Path(rel).is_absolute() or ".." in parts:
-                raise ConfigError(f"unsafe path {rel!r} in manifest")
-            target = dest_path.joinpath(*parts)
+        for rel, pieces in files:
+            target = dest_path.joinpath(*Path(rel).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             with atomic_output(target) as f:
-                for part in entry["parts"]:
-                    k = part["car"]
+                for k, cid in pieces:
                     if k not in stores:
-                        stores[k] = CarBlockstore(base / doc["cars"][k]["name"])
-                    for chunk in iter_file_content(stores[k].get, CID.decode(part["cid"]).bytes):
+                        handles.append(_open_car(base, car_names[k]))
+                        stores[k] = CarBlockstore(handles[-1])
+                    for chunk in iter_file_content(stores[k].get, cid):
                         f.write(chunk)
             written.append(rel)
-        for rel in doc.get("empty_dirs", []):
-            parts = Path(rel).parts
-            if Path(rel).is_absolute() or ".." in parts:
-                raise ConfigError(f"unsafe path {rel!r} in manifest")
-            dest_path.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+        for rel in empty_dirs:
+            dest_path.joinpath(*Path(rel).parts).mkdir(parents=True, exist_ok=True)
             written.append(rel + "/")
     finally:
         for s in stores.values():
             s.close()
+        for h in handles:
+            h.close()
     return written

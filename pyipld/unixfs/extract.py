@@ -29,6 +29,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from ..blockstore import BlockSource
 from ..cid import CID
@@ -38,13 +39,17 @@ from .reader import iter_file
 from .resolve import resolve_path
 from .walk import DirectoryEntry, UnixFSNode, iter_directory, load_node
 
-__all__ = ["ExtractStats", "check_entry_name_safe", "extract"]
+__all__ = ["DEFAULT_MAX_DEPTH", "DEFAULT_MAX_ENTRIES", "ExtractStats", "check_entry_name_safe", "extract"]
 
 EntryCallback = Callable[[bytes, str], None]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _MODE_MASK = 0o777
+DEFAULT_MAX_DEPTH: Final = 256  # directories nested deeper are refused (`get`/`car extract` --max-depth)
+# Entries written before giving up: a DAG can link one sub-tree many times, so a few blocks
+# can stand for more files than any disk holds (`get`/`car extract` --max-entries; 0 = no limit).
+DEFAULT_MAX_ENTRIES: Final = 1_000_000
 
 
 @dataclass(slots=True)
@@ -80,7 +85,7 @@ class _Extractor:
     def __init__(self, source: BlockSource, *, metadata: bool, max_depth: int, max_entries: int | None,
                  on_entry: EntryCallback | None) -> None:
         self.source = source
-        self.max_entries = max_entries
+        self.max_entries = max_entries or None
         self.seen = 0
         self.metadata = metadata
         self.max_depth = max_depth
@@ -150,15 +155,19 @@ class _Extractor:
                 fd, entries, seen, dnode, dpath = frames[-1]
                 entry = next(entries, None)
                 if entry is None:
-                    self._finish_dir(fd, dnode, dpath)
                     frames.pop()
                     ancestors.pop()
+                    try:
+                        self._finish_dir(fd, dnode, dpath)
+                    finally:
+                        os.close(fd)  # one open descriptor per level of nesting, never per directory
                     continue
                 name = entry.name
                 check_entry_name_safe(name)
                 self.seen += 1
                 if self.max_entries is not None and self.seen > self.max_entries:
-                    raise UnixFSError(f"more than max_entries={self.max_entries} entries to extract")
+                    raise UnixFSError(f"more than max_entries={self.max_entries} entries to extract "
+                                      "(a larger limit: --max-entries N, 0 for none)")
                 if name in seen:
                     raise UnixFSError(f"duplicate entry name {name!r} in directory {os.fsdecode(dpath)!r}")
                 seen.add(name)
@@ -173,7 +182,8 @@ class _Extractor:
                     if child.cid in ancestors:
                         raise UnixFSError(f"directory cycle: {os.fsdecode(child_path)!r} links to an ancestor")
                     if len(frames) >= self.max_depth:
-                        raise UnixFSError(f"directories nested deeper than max_depth={self.max_depth}")
+                        raise UnixFSError(f"directories nested deeper than max_depth={self.max_depth} "
+                                          "(a larger limit: --max-depth N)")
                     os.mkdir(name, 0o777, dir_fd=fd)
                     child_fd = os.open(name, _DIR_FLAGS, dir_fd=fd)
                     frames.append((child_fd, iter_directory(self.source, child), set(), child, child_path))
@@ -201,8 +211,8 @@ def extract(
     dest: str | os.PathLike[str] | bytes,
     *,
     metadata: bool = True,
-    max_depth: int = 256,
-    max_entries: int | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_entries: int | None = DEFAULT_MAX_ENTRIES,
     on_entry: EntryCallback | None = None,
 ) -> ExtractStats:
     """Write the file, directory or symlink at IPFS path ``root`` to ``dest``.
@@ -217,7 +227,8 @@ def extract(
         metadata: restore stored mode (0o777 bits) and mtime.
         max_depth: deepest directory nesting accepted.
         max_entries: refuse to write more entries than this (a DAG can link one
-            sub-tree many times: its extracted size can be far larger than its blocks).
+            sub-tree many times: its extracted size can be far larger than its blocks);
+            ``None`` or 0: no limit.
         on_entry: called with ``(path relative to dest, kind)`` after each entry.
 
     Raises:

@@ -247,27 +247,42 @@ def iter_hamt(
 ) -> Iterator[tuple[bytes, PBLink]]:
     """Every ``(entry name, link)`` of the HAMT, in link order (depth-first).
 
+    An untrusted HAMT is checked as it is walked, so a few blocks cannot stand for
+    2**64 entries (a "HAMT bomb": every slot linking the same child shard):
+
+    * each entry must sit in the slot its name hashes to, at every level of its path;
+    * no child shard may be reached twice (within one HAMT a shard has one place);
+    * shards nest no deeper than the 64-bit hash allows (``64 // bits`` levels).
+
     A child shard whose block ``load`` cannot find (:class:`~pyipld.errors.NotFoundError`)
     is skipped and its CID passed to ``on_missing`` when one is given (a partial DAG,
     e.g. a CAR of one path); without it the error propagates.
 
     Raises:
-        UnixFSError: a malformed shard, or shards nested deeper than the hash allows
-            (which also stops cycles).
+        UnixFSError: a malformed shard, a misplaced entry, a shard linked twice, or
+            shards nested deeper than the hash allows.
     """
-    max_depth = (_HASH_BITS + root.bits - 1) // root.bits
-    stack: list[Iterator[tuple[int, PBLink]]] = [iter(sorted(root.slots.items()))]
-    width = root.width
+    bits, width = root.bits, root.width
+    max_levels = _HASH_BITS // bits
+    seen: set[bytes] = set()
+    # one frame per level: (slot iterator, hash prefix of the slots that led here)
+    stack: list[tuple[Iterator[tuple[int, PBLink]], int]] = [(iter(sorted(root.slots.items())), 0)]
     while stack:
-        item = next(stack[-1], None)
+        slots, prefix = stack[-1]
+        item = next(slots, None)
         if item is None:
             stack.pop()
             continue
-        link = item[1]
+        slot, link = item
+        path = (prefix << bits) | slot
         name = link.name or b""
         if len(name) == width:
-            if len(stack) >= max_depth:
-                raise UnixFSError("HAMT deeper than its hash allows (cycle?)")
+            if len(stack) >= max_levels:
+                raise UnixFSError(f"HAMT shards nested deeper than {max_levels} levels (its hash has only "
+                                  f"{_HASH_BITS} bits)")
+            if link.cid in seen:
+                raise UnixFSError("HAMT links one child shard twice (a shard has one place in its tree)")
+            seen.add(link.cid)
             try:
                 child = _load_shard(load, link.cid, root.fanout)
             except NotFoundError:
@@ -275,6 +290,10 @@ def iter_hamt(
                     raise
                 on_missing(link.cid)
                 continue
-            stack.append(iter(sorted(child.slots.items())))
+            stack.append((iter(sorted(child.slots.items())), path))
         else:
-            yield name[width:], link
+            entry = name[width:]
+            level_bits = len(stack) * bits
+            if murmur3_h1(entry) >> (_HASH_BITS - level_bits) != path:
+                raise UnixFSError(f"HAMT entry {entry!r} is not in the slot its name hashes to")
+            yield entry, link

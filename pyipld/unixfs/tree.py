@@ -39,7 +39,7 @@ from ..errors import ConfigError, UnixFSError
 from .data import DataType, Mtime, UnixFSData, encode_unixfs_data
 from .directory import DirectoryBuilder, DirLink
 from .hamt import hamt_order_key
-from .importer import ImportResult, build_file, default_jobs, iter_chunks, metadata_for
+from .importer import ImportResult, build_file, default_jobs, iter_chunks, iter_file_chunks, metadata_for
 from .nodes import FileLink, Metadata
 from .params import ImportParams, ResolvedParams
 
@@ -151,7 +151,7 @@ class _TreeImporter:
             os.close(fd)
             raise
         with open(fd, "rb", buffering=0) as f:
-            chunks: Iterator[BytesLike] = iter_chunks(f, self.resolved.chunker)
+            chunks: Iterator[BytesLike] = iter_file_chunks(f, self.resolved.chunker, fs_path)
             if self.progress is not None:
                 chunks = _counted(chunks, self.progress)
             jobs = self.jobs if size_hint >= _THREADED_MIN_BYTES else 1

@@ -1,0 +1,132 @@
+"""The write side of ``ipfs://``: a mutable tree of names -> CIDs, committed to a root CID.
+
+Content addressing means a write cannot change an existing CID; it makes new blocks and,
+eventually, a new root. Like kubo's MFS, writes therefore go to a *staging tree* kept in
+this process: a path whose first component is not a CID (``out/train.parquet``) names a
+staged entry. A file is imported (``pyipld add`` parameters) into the sink's blockstore
+when it is closed, and is readable at once through the same filesystem; directories are
+only names until :meth:`StagingTree.commit` builds their dag-pb nodes, bottom-up, exactly
+as ``ipfs add -r`` would for the same entries, and returns the root CID.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from ..blockstore import BlockSink
+from ..unixfs.directory import DirEntry, build_directory
+from ..unixfs.params import ImportParams
+
+__all__ = ["StagedFile", "StagingTree"]
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A staged file: its root CID (binary), byte size and cumulative DAG size."""
+
+    cid: bytes
+    size: int
+    tsize: int
+
+
+class StagingTree:
+    """Paths (``a/b/c``, no leading slash) to staged files and directories; thread-safe."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, StagedFile] = {}
+        self.dirs: set[str] = set()
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def parents(path: str) -> list[str]:
+        parts = path.split("/")
+        return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+    def is_dir(self, path: str) -> bool:
+        return path == "" or path in self.dirs
+
+    def add_file(self, path: str, staged: StagedFile) -> None:
+        """Stage ``path`` (parents are created; a directory there is an error)."""
+        with self._lock:
+            if path in self.dirs:
+                raise IsADirectoryError(path)
+            for parent in self.parents(path):
+                if parent in self.files:
+                    raise NotADirectoryError(parent)
+            self.dirs.update(self.parents(path))
+            self.files[path] = staged
+
+    def mkdir(self, path: str, *, parents: bool = True, exist_ok: bool = True) -> None:
+        with self._lock:
+            if path in self.files:
+                raise FileExistsError(path)
+            if path in self.dirs and not exist_ok:
+                raise FileExistsError(path)
+            ups = self.parents(path)
+            if not parents and ups and ups[-1] not in self.dirs:
+                raise FileNotFoundError(ups[-1])
+            for parent in ups:
+                if parent in self.files:
+                    raise NotADirectoryError(parent)
+            self.dirs.update(ups)
+            self.dirs.add(path)
+
+    def remove(self, path: str, *, recursive: bool = False) -> None:
+        with self._lock:
+            if path in self.files:
+                del self.files[path]
+                return
+            if path not in self.dirs:
+                raise FileNotFoundError(path)
+            below = [p for p in (*self.files, *self.dirs) if p.startswith(path + "/")]
+            if below and not recursive:
+                raise OSError(39, "directory not empty", path)
+            for p in below:
+                self.files.pop(p, None)
+                self.dirs.discard(p)
+            self.dirs.discard(path)
+
+    def children(self, path: str) -> list[tuple[str, StagedFile | None]]:
+        """Direct children of a staged directory: ``(full path, file or None for a directory)``."""
+        prefix = path + "/" if path else ""
+        with self._lock:
+            out: dict[str, StagedFile | None] = {}
+            for p, f in self.files.items():
+                if p.startswith(prefix) and "/" not in p[len(prefix):]:
+                    out[p] = f
+            for d in self.dirs:
+                if d.startswith(prefix) and d != path and "/" not in d[len(prefix):]:
+                    out[d] = None
+        return sorted(out.items())
+
+    def commit(self, path: str, params: ImportParams, sink: BlockSink) -> tuple[bytes, int]:
+        """Build the directory DAG of staged ``path`` into ``sink``; ``(root CID, tsize)``.
+
+        Raises:
+            FileNotFoundError: nothing staged at ``path``.
+        """
+        with self._lock:
+            if path in self.files:
+                f = self.files[path]
+                return f.cid, f.tsize
+            if not self.is_dir(path):
+                raise FileNotFoundError(path)
+            # post-order over an explicit stack (no recursion on deep trees)
+            done: dict[str, tuple[bytes, int]] = {}
+            stack: list[tuple[str, bool]] = [(path, False)]
+            while stack:
+                d, expanded = stack.pop()
+                kids = self.children(d)
+                if not expanded:
+                    stack.append((d, True))
+                    stack.extend((p, False) for p, f in kids if f is None)
+                    continue
+                entries = []
+                for p, staged in kids:
+                    name = p.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
+                    cid, tsize = (staged.cid, staged.tsize) if staged is not None else done[p]
+                    entries.append(DirEntry(name, cid, tsize))
+                link = build_directory(entries, params, sink)
+                done[d] = (link.cid, link.tsize)
+            return done[path]
