@@ -19,6 +19,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -27,12 +28,25 @@ __all__ = [
     "bench_parser",
     "deterministic_file",
     "emit",
+    "kubo_oracle",
     "peak_rss_mib_of",
     "time_interleaved",
     "traced_peak_mib",
 ]
 
 MiB = 1 << 20
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kubo_oracle() -> tuple[str, Path] | None:
+    """(kubo venv python, kubo_oracle.py) for timing kubo itself, or None when either is absent.
+
+    ``PYIPLD_KUBO_PYTHON`` (else ``.peers/kubo-venv`` made by scripts/setup-peers.sh) and
+    ``PYIPLD_SHARED`` (else ``../shared`` beside the checkout): no fixed machine paths.
+    """
+    py = Path(os.environ.get("PYIPLD_KUBO_PYTHON") or ROOT / ".peers" / "kubo-venv" / "bin" / "python")
+    oracle = Path(os.environ.get("PYIPLD_SHARED") or ROOT.parent / "shared") / "tools" / "kubo_oracle.py"
+    return (str(py), oracle) if py.is_file() and oracle.is_file() else None
 
 
 @dataclass

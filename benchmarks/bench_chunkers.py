@@ -15,8 +15,8 @@ interleaved (minimum of ``--repeat`` runs after a warm-up). Each case prints one
 JSON line; ``ratio = seconds / baseline`` (as everywhere in benchmarks/) and
 ``vs_sha256 = baseline / seconds`` (throughput relative to one-thread sha256,
 the figure the goals are stated in). The plain-Python backend runs on a smaller
-slice (``--python-size``) with its own baseline. With ``/work/.venv-kubo`` (or
-``KUBO_PY``) present, kubo's own only-hash add is timed too (``kubo_oracle.py
+slice (``--python-size``) with its own baseline. With a kubo venv
+(``PYIPLD_KUBO_PYTHON`` or .peers/kubo-venv) and ``PYIPLD_SHARED`` present, kubo's own only-hash add is timed too (``kubo_oracle.py
 bench``, median). Finally ``memory`` cases chunk a ``--memory-size`` stream with
 each fast backend under tracemalloc and report the peak.
 """
@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks._harness import kubo_oracle
 from pyipld._accel import available_backends
 from pyipld.chunker import parse_chunker
 from pyipld.unixfs.importer import import_bytes, import_file
@@ -127,14 +128,11 @@ def bench_speed(data: bytes, small: bytes, repeat: int, path: str, only: str | N
 
 
 def bench_kubo(data: bytes, repeat: int) -> None:
-    kubo_py = os.environ.get("KUBO_PY", "/work/.venv-kubo/bin/python")
-    shared = Path(os.environ.get("PYIPLD_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
-    if not shared.is_dir():
-        shared = Path("/work/shared")
-    oracle = shared / "tools" / "kubo_oracle.py"
-    if not (Path(kubo_py).exists() and oracle.exists()):
-        emit(case="kubo", skipped="no kubo oracle (set KUBO_PY / PYIPLD_SHARED)")
+    found = kubo_oracle()
+    if found is None:
+        emit(case="kubo", skipped="no kubo oracle (set PYIPLD_KUBO_PYTHON / PYIPLD_SHARED)")
         return
+    kubo_py, oracle = found
     with tempfile.NamedTemporaryFile(suffix=".bin") as f:
         f.write(data)
         f.flush()

@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pyipld.car import _commp_accel
-from pyipld.car._commp_ref import ref_commp
-from pyipld.car.commp import commp_bytes, default_jobs
+from pyipld.filecoin import _commp_accel
+from pyipld.filecoin._commp_ref import ref_commp
+from pyipld.filecoin.commp import commp_bytes, default_jobs
 from tests._deterministic import chacha_bytes
 
 
@@ -83,8 +83,8 @@ def bench_commp(size: int, plain_size: int, python_size: int, repeats: int) -> N
 
 _PACK_CHILD = r"""
 import json, resource, sys, time
-from pyipld.car.pack import pack
-from pyipld.car.commp import default_jobs
+from pyipld.filecoin.pack import pack
+from pyipld.filecoin.commp import default_jobs
 from pyipld.unixfs.params import ImportParams
 src, out, target = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t = time.perf_counter()
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", default="256MiB", help="piece size for the pack case")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
-    from pyipld.car.commp import parse_piece_size
+    from pyipld.filecoin.commp import parse_piece_size
 
     if args.smoke:
         bench_commp(2 << 20, 256 << 10, 1 << 20, 2)

@@ -27,14 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._harness import bench_parser, emit, time_interleaved, traced_peak_mib
+from benchmarks._harness import bench_parser, emit, kubo_oracle, time_interleaved, traced_peak_mib
 from pyipld.blockstore import NullSink
 from pyipld.unixfs.directory import DirectoryBuilder
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.tree import import_paths
-
-KUBO_PY = Path("/work/.venv-kubo/bin/python")
-ORACLE = Path(os.environ.get("PYIPLD_SHARED", "/work/shared")) / "tools" / "kubo_oracle.py"
 
 
 def make_tree(root: Path, files: int, per_dir: int) -> int:
@@ -69,10 +66,11 @@ def walk_and_hash(root: Path) -> int:
 
 def kubo_seconds(path: Path) -> tuple[float, str] | None:
     """kubo 0.22's only-hash add time (node start excluded) and root CID, or None."""
-    if not (KUBO_PY.exists() and ORACLE.exists()):
+    found = kubo_oracle()
+    if found is None:
         return None
     try:
-        out = subprocess.run([str(KUBO_PY), str(ORACLE), "bench", "--repeat", "1", str(path)],
+        out = subprocess.run([found[0], str(found[1]), "bench", "--repeat", "1", str(path)],
                              capture_output=True, text=True, timeout=3600, check=True)
     except (subprocess.SubprocessError, OSError):
         return None

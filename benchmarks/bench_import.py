@@ -15,7 +15,7 @@ throughput relative to one-thread hashlib is ``1 / ratio``):
   :class:`UnixFSReader` (every block hash-checked) ÷ sha256 of the bytes.
 * ``kubo/<params>`` — kubo's own only-hash add of the same file (the oracle's
   ``bench`` command; node start excluded), when a kubo venv is found
-  (``PYIPLD_KUBO_PYTHON`` or /work/.venv-kubo); ``ratio`` = t_pyipld(jobs=all) / t_kubo.
+  (``PYIPLD_KUBO_PYTHON`` or .peers/kubo-venv, and ``PYIPLD_SHARED``); ``ratio`` = t_pyipld(jobs=all) / t_kubo.
 * ``memory/...`` — peak RSS above the interpreter's baseline while importing a
   1 GiB file, in a fresh subprocess; the tracemalloc peak; and how much the
   tracemalloc peak of a streamed import grows from 16 MiB to 128 MiB (STYLE.md §9:
@@ -46,6 +46,7 @@ from ._harness import (
     bench_parser,
     deterministic_file,
     emit,
+    kubo_oracle,
     peak_rss_mib_of,
     time_interleaved,
     traced_peak_mib,
@@ -59,18 +60,13 @@ PARAMS = {
 
 
 def _kubo_python() -> str | None:
-    for candidate in (os.environ.get("PYIPLD_KUBO_PYTHON"), "/work/.venv-kubo/bin/python"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
+    found = kubo_oracle()
+    return found[0] if found else None
 
 
 def _oracle() -> Path | None:
-    here = Path(__file__).resolve().parents[1]
-    for base in (os.environ.get("PYIPLD_SHARED"), here.parent / "shared", "/work/shared"):
-        if base and (Path(base) / "tools" / "kubo_oracle.py").exists():
-            return Path(base) / "tools" / "kubo_oracle.py"
-    return None
+    found = kubo_oracle()
+    return found[1] if found else None
 
 
 def _sha256_threads(data: bytes, threads: int, piece: int = MiB) -> None:

@@ -19,10 +19,10 @@ from collections.abc import Callable
 import trio
 import trio.testing
 
-from pyipld.bitswap.driver import Host, Stream
-from pyipld.bitswap.noise import NoiseSession
-from pyipld.bitswap.peer import Identity
-from pyipld.bitswap.yamux import DataReceived, YamuxSession
+from pyipld.libp2p.driver import Host, Stream
+from pyipld.libp2p.noise import NoiseSession
+from pyipld.libp2p.peer import Identity
+from pyipld.libp2p.yamux import DataReceived, YamuxSession
 
 CHUNK = 1 << 20
 

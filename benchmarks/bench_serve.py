@@ -25,13 +25,13 @@ import trio.testing
 from pyipld._cli.net import serve_server
 from pyipld._varint import encode_varint
 from pyipld.bitswap.client import BitswapClient
-from pyipld.bitswap.driver import Host
 from pyipld.bitswap.message import MAX_MESSAGE_BYTES, PROTOCOL_1_2_0
-from pyipld.bitswap.multiaddr import Multiaddr
-from pyipld.bitswap.peer import Identity
 from pyipld.bitswap.server import BitswapServer
-from pyipld.bitswap.yamux import Flag, FrameType, encode_header
 from pyipld.blockstore import MemoryBlockstore
+from pyipld.libp2p.driver import Host
+from pyipld.libp2p.multiaddr import Multiaddr
+from pyipld.libp2p.peer import Identity
+from pyipld.libp2p.yamux import Flag, FrameType, encode_header
 from pyipld.unixfs.importer import import_bytes
 from pyipld.unixfs.params import ImportParams
 

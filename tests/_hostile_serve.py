@@ -36,12 +36,12 @@ import trio
 
 from pyipld._varint import encode_varint
 from pyipld.bitswap.client import BitswapClient
-from pyipld.bitswap.driver import Host
 from pyipld.bitswap.message import PROTOCOL_1_2_0, BitswapMessage, WantlistEntry, WantType, frame_message
-from pyipld.bitswap.multiaddr import Multiaddr
-from pyipld.bitswap.yamux import Flag, FrameType, encode_header
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.car.export import export_dag
+from pyipld.libp2p.driver import Host
+from pyipld.libp2p.multiaddr import Multiaddr
+from pyipld.libp2p.yamux import Flag, FrameType, encode_header
 from pyipld.unixfs.importer import import_bytes
 from pyipld.unixfs.params import ImportParams
 

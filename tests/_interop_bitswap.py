@@ -223,7 +223,7 @@ def cmd_cli(path: Path) -> dict[str, Any]:
             assert proc.stdout is not None
             maddr = proc.stdout.readline().strip()  # bounded by --lifetime
             out["multiaddr"] = maddr
-            from pyipld.bitswap.peer import Identity
+            from pyipld.libp2p.peer import Identity
             out["identity_ok"] = maddr.endswith("/p2p/" + str(Identity.load(key).peer_id))
             common = {"peer": [maddr], "identity": None, "timeout": 30.0, "window": 32, "quiet": True}
             dest = Path(tmp) / "got.bin"

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from pyipld import cli
-from pyipld.bitswap.peer import Identity
 from pyipld.car.reader import open_car
 from pyipld.cid import CID
 from pyipld.errors import PyipldError
 from pyipld.http import GatewayBlockSource, GatewayClient
 from pyipld.http.fetch import iter_file, iter_scope, open_file
+from pyipld.libp2p.peer import Identity
 from tests._deterministic import chacha_bytes
 from tests._gateway_fixtures import B_SUBDIR, B, F, L, M, fixture_car, names
 from tests._http_peers import helia_gateway, helia_router

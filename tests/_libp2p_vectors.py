@@ -1,4 +1,4 @@
-"""Load ../shared/fixtures/libp2p-vectors.json (skip when absent)."""
+"""Load the vendored tests/fixtures/libp2p-vectors.json."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import functools
 import json
 from typing import Any
 
-from tests._shared import shared_path
+from tests._shared import fixture_path
 
 
 @functools.cache
 def _load() -> dict[str, Any]:
-    return json.loads(shared_path("fixtures", "libp2p-vectors.json").read_text())
+    return json.loads(fixture_path("libp2p-vectors.json").read_text())
 
 
 def vectors(section: str) -> Any:

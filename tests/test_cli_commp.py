@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from pyipld._cli.commp import commp_of_car, commp_tap
-from pyipld.car.commp import commp_bytes
 from pyipld.car.v1 import CarV1Writer
 from pyipld.car.v2 import CarV2Writer
 from pyipld.cid import CID, CidBuilder
 from pyipld.cli import main
+from pyipld.filecoin.commp import commp_bytes
 from tests._shared import shared_path
 
 

@@ -11,16 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyipld.car import _commp_accel
-from pyipld.car import commp as C
-from pyipld.car._commp_ref import (
+from pyipld.cid import CID
+from pyipld.errors import CIDError, ConfigError
+from pyipld.filecoin import _commp_accel
+from pyipld.filecoin import commp as C
+from pyipld.filecoin._commp_ref import (
     ref_commp,
     ref_fr32_pad,
     ref_fr32_unpad,
     ref_padded_size,
 )
-from pyipld.cid import CID
-from pyipld.errors import CIDError, ConfigError
 from tests._shared import shared_path
 
 NATIVE = _commp_accel.load()

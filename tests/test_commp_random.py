@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pyipld.car import commp as C
+from pyipld.filecoin import commp as C
 from tests._shared import shared_path
 
 _COOKED = Path(__file__).with_name("vectors") / "go_math_rand_cooked.txt"

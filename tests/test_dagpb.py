@@ -14,13 +14,11 @@ from hypothesis import strategies as st
 from pyipld.cid import CID, DAG_PB
 from pyipld.dagpb import PBLink, PBNode, decode_pbnode, encode_pbnode
 from pyipld.errors import DagPBError, DecodeError
-from tests._shared import SHARED, shared_path
+from tests._shared import fixture_path, shared_path
 
 
 def _fixture_dirs() -> list[Path]:
-    base = SHARED / "fixtures" / "codec-fixtures" / "fixtures" if SHARED else None
-    if base is None or not base.is_dir():
-        return []
+    base = fixture_path("codec-fixtures", "fixtures")
     return sorted(p for p in base.iterdir() if p.name.startswith("dagpb_"))
 
 

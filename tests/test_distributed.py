@@ -160,7 +160,7 @@ def test_dask_client_address_errors() -> None:
 def test_commp_dask_equals_streaming(client: Any, tmp_path: Path, chunks: int, extra: int) -> None:
     import random
 
-    from pyipld.car.commp import CHUNK_BYTES, commp_file
+    from pyipld.filecoin.commp import CHUNK_BYTES, commp_file
 
     path = tmp_path / "f.car"
     path.write_bytes(random.Random(chunks * 1000 + extra).randbytes(max(0, chunks * CHUNK_BYTES + extra)))
@@ -173,7 +173,7 @@ def test_commp_dask_equals_streaming(client: Any, tmp_path: Path, chunks: int, e
 
 
 def test_push_chunk_roots_needs_a_boundary() -> None:
-    from pyipld.car.commp import CommP
+    from pyipld.filecoin.commp import CommP
 
     with CommP() as c:
         c.update(b"x")
@@ -186,7 +186,7 @@ def test_push_chunk_roots_needs_a_boundary() -> None:
 def test_cli_commp_dask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import random
 
-    from pyipld.car.commp import CHUNK_BYTES
+    from pyipld.filecoin.commp import CHUNK_BYTES
 
     path = tmp_path / "f.car"
     path.write_bytes(random.Random(4).randbytes(3 * CHUNK_BYTES + 999))

@@ -9,17 +9,17 @@ import pytest
 import trio
 import trio.testing
 
-from pyipld.bitswap.driver import (
+from pyipld.errors import PeerTimeoutError, RemoteProtocolError
+from pyipld.libp2p.driver import (
     Connection,
     Host,
     NegotiationError,
     Stream,
     StreamResetError,
 )
-from pyipld.bitswap.multiaddr import Multiaddr
-from pyipld.bitswap.peer import Identity
-from pyipld.bitswap.yamux import INITIAL_WINDOW
-from pyipld.errors import PeerTimeoutError, RemoteProtocolError
+from pyipld.libp2p.multiaddr import Multiaddr
+from pyipld.libp2p.peer import Identity
+from pyipld.libp2p.yamux import INITIAL_WINDOW
 
 ECHO = "/test/echo/1"
 
@@ -166,7 +166,7 @@ def test_garbage_instead_of_noise() -> None:
     a, _ = hosts()
 
     async def fake_peer(stream: trio.testing.MemoryReceiveStream | Any) -> None:
-        from pyipld.bitswap.multistream import encode_line
+        from pyipld.libp2p.multistream import encode_line
 
         await stream.send_all(encode_line("/multistream/1.0.0") + encode_line("/noise") + b"\x00\x20" + b"\x00" * 32)
         await stream.send_all(b"\x00\x10" + b"junk" * 4)
@@ -345,7 +345,7 @@ def test_keepalive_pings_flow() -> None:
 
 async def _fake_server(transport: Any, identity: Identity, frames: list[bytes], seen: list[bytes]) -> None:
     """A hand-driven responder: real multistream + Noise, then raw (hostile) yamux frames."""
-    from pyipld.bitswap import multistream, noise
+    from pyipld.libp2p import multistream, noise
 
     ms = multistream.Listener(["/noise"])
     while ms.state is not multistream.State.AGREED:
@@ -370,7 +370,7 @@ async def _fake_server(transport: Any, identity: Identity, frames: list[bytes], 
 
 
 def test_window_overrun_by_peer_closes_connection_with_goaway() -> None:
-    from pyipld.bitswap.yamux import Flag, FrameType, encode_header
+    from pyipld.libp2p.yamux import Flag, FrameType, encode_header
 
     server_id = Identity.from_seed(b"\x09" * 32)
     hostile = [
@@ -413,8 +413,8 @@ def test_oversized_identify_is_rejected() -> None:
 def test_pushed_back_bytes_are_not_credited_twice() -> None:
     """read_lp_message pushes surplus bytes back; the window must stay exact (regression:
     double credit let Helia send a 21 MB frame)."""
-    from pyipld.bitswap.driver import read_lp_message
-    from pyipld.bitswap.identify import encode_lp
+    from pyipld.libp2p.driver import read_lp_message
+    from pyipld.libp2p.identify import encode_lp
 
     msg = encode_lp(b"m" * 999)
 

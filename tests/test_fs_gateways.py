@@ -14,11 +14,11 @@ import pytest
 pytest.importorskip("fsspec")
 pytest.importorskip("httpx")
 
-from pyipld.bitswap.peer import Identity
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.car import CarBlockstore
 from pyipld.errors import IntegrityError
 from pyipld.fs import IPFSFileSystem
+from pyipld.libp2p.peer import Identity
 
 from ._deterministic import chacha_bytes
 from ._fs import build_car

@@ -8,10 +8,10 @@ import json
 import httpx
 import pytest
 
-from pyipld.bitswap.peer import Identity
 from pyipld.cid import CID
 from pyipld.errors import GatewayTimeoutError, RoutingError
 from pyipld.http.routing import ProviderRecord, RoutingClient, parse_providers, plan_retrieval, providers_path
+from pyipld.libp2p.peer import Identity
 
 V0 = "QmYhmPjhFjYFyaoiuNzYv8WGavpSRDwdHWe5B4M5du5Rtk"
 PEER = str(Identity.generate(lambda n: b"\x07" * n).peer_id)

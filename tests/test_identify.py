@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyipld.bitswap.identify import (
+from pyipld.errors import DecodeError, LimitExceededError
+from pyipld.libp2p.identify import (
     MAX_IDENTIFY_BYTES,
     PING_SIZE,
     Identify,
@@ -17,9 +18,8 @@ from pyipld.bitswap.identify import (
     encode_lp,
     maybe_decode_lp,
 )
-from pyipld.bitswap.multiaddr import Multiaddr
-from pyipld.bitswap.peer import Identity
-from pyipld.errors import DecodeError, LimitExceededError
+from pyipld.libp2p.multiaddr import Multiaddr
+from pyipld.libp2p.peer import Identity
 
 
 def test_roundtrip_and_field_order() -> None:

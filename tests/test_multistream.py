@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyipld._varint import encode_varint
-from pyipld.bitswap.multistream import (
+from pyipld.errors import LocalProtocolError, RemoteProtocolError
+from pyipld.libp2p.multistream import (
     PROTOCOL_ID,
     Dialer,
     Event,
@@ -19,7 +20,6 @@ from pyipld.bitswap.multistream import (
     State,
     encode_line,
 )
-from pyipld.errors import LocalProtocolError, RemoteProtocolError
 from tests._libp2p_vectors import vectors
 
 

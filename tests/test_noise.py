@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyipld.bitswap.noise import (
+from pyipld.errors import DecodeError, LocalProtocolError, RemoteProtocolError
+from pyipld.libp2p.noise import (
     MAX_FRAME_BYTES,
     ConnectionClosed,
     DataReceived,
@@ -19,8 +20,7 @@ from pyipld.bitswap.noise import (
     decode_handshake_payload,
     encode_handshake_payload,
 )
-from pyipld.bitswap.peer import Identity, PeerId
-from pyipld.errors import DecodeError, LocalProtocolError, RemoteProtocolError
+from pyipld.libp2p.peer import Identity, PeerId
 from tests._libp2p_vectors import vectors
 
 YAMUX = "/yamux/1.0.0"

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from pyipld._cli.car_pack import register_pack
 from pyipld.car.blockstore import CarBlockstore
-from pyipld.car.commp import commp_bytes
-from pyipld.car.pack import MANIFEST_NAME, pack, reassemble
 from pyipld.car.v1 import CarV1Reader
 from pyipld.cid import CID
 from pyipld.errors import ConfigError
+from pyipld.filecoin.commp import commp_bytes
+from pyipld.filecoin.pack import MANIFEST_NAME, pack, reassemble
 from pyipld.unixfs.importer import import_file
 from pyipld.unixfs.params import ImportParams
 

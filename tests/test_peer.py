@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyipld.bitswap.multiaddr import Multiaddr
-from pyipld.bitswap.peer import (
+from pyipld.errors import CIDError, ConfigError, DecodeError
+from pyipld.libp2p.multiaddr import Multiaddr
+from pyipld.libp2p.peer import (
     Identity,
     KeyType,
     PeerId,
@@ -20,7 +21,6 @@ from pyipld.bitswap.peer import (
     decode_public_key,
     encode_public_key,
 )
-from pyipld.errors import CIDError, ConfigError, DecodeError
 from tests._libp2p_vectors import vectors
 
 

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from pyipld._pb import iter_fields
 from pyipld._varint import encode_varint
-from pyipld.bitswap.driver import Connection, Host
 from pyipld.bitswap.message import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_1_2_0,
@@ -37,12 +36,13 @@ from pyipld.bitswap.message import (
     encode_message,
     frame_message,
 )
-from pyipld.bitswap.peer import Identity
 from pyipld.bitswap.protocol import ServerSession
 from pyipld.bitswap.server import BitswapServer
-from pyipld.bitswap.yamux import Flag, FrameType, YamuxSession, encode_header
 from pyipld.blockstore import DirectoryBlockstore, MemoryBlockstore
 from pyipld.errors import CIDError, NotFoundError, RemoteProtocolError
+from pyipld.libp2p.driver import Connection, Host
+from pyipld.libp2p.peer import Identity
+from pyipld.libp2p.yamux import Flag, FrameType, YamuxSession, encode_header
 
 # boxo verifcid maximumHashLength (pyipld.bitswap.message.MAX_DIGEST_BYTES); spelled out so this
 # file also runs against the code from before the fix, to show that its tests fail there

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyipld.bitswap.yamux import (
+from pyipld.errors import LocalProtocolError, PeerTimeoutError, RemoteProtocolError
+from pyipld.libp2p.yamux import (
     INITIAL_WINDOW,
     MAX_WINDOW,
     ConnectionTerminated,
@@ -26,7 +27,6 @@ from pyipld.bitswap.yamux import (
     YamuxSession,
     encode_header,
 )
-from pyipld.errors import LocalProtocolError, PeerTimeoutError, RemoteProtocolError
 from tests._libp2p_vectors import vectors
 
 
@@ -398,7 +398,7 @@ def test_session_window_budget_caps_growth() -> None:
 @pytest.mark.parametrize("command", ["send_data", "send_eof", "reset_stream"])
 def test_local_commands_follow_the_transition_table(state: StreamState, command: str) -> None:
     """Every (state, local command) pair either follows _STREAM_TRANSITIONS or is refused."""
-    from pyipld.bitswap.yamux import _STREAM_TRANSITIONS, _In
+    from pyipld.libp2p.yamux import _STREAM_TRANSITIONS, _In
 
     c, s = pair()
     sid = c.open_stream()

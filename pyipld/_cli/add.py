@@ -13,9 +13,9 @@ from typing import IO, Any, TextIO
 
 from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
-from ..car.commp import CommPWriter
 from ..cid import CID
 from ..errors import ConfigError, UsageError
+from ..filecoin.commp import CommPWriter
 from ..unixfs.data import Mtime
 from ..unixfs.directory import build_directory
 from ..unixfs.ignore import IgnoreRules, compile_rules

@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 from .._progress import Progress
-from ..car.commp import default_jobs, parse_piece_size
-from ..car.pack import MANIFEST_NAME, pack, reassemble
 from ..errors import ConfigError
+from ..filecoin.commp import default_jobs, parse_piece_size
+from ..filecoin.pack import MANIFEST_NAME, pack, reassemble
 from .add import add_import_arguments, params_from_args, print_line
 
 __all__ = ["register_pack", "run_pack", "run_unpack"]

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import IO, Any, TextIO
 
 from .._progress import Progress
-from ..car.commp import (
+from ..errors import ConfigError
+from ..filecoin.commp import (
     CommP,
     CommPWriter,
     PieceInfo,
@@ -26,7 +27,6 @@ from ..car.commp import (
     padded_piece_size,
     parse_piece_size,
 )
-from ..errors import ConfigError
 
 __all__ = ["CARV2_PRAGMA", "commp_tap", "piece_info_dict", "print_piece_info", "register", "run"]
 

@@ -29,14 +29,17 @@ from ..car.export import export_dag
 from ..car.sink import open_car_sink
 from ..cid import CID
 from ..errors import ConfigError
+from ..libp2p.driver import Host
+from ..libp2p.multiaddr import Multiaddr
+from ..libp2p.peer import Identity
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import resolve_path, split_path
 
 if TYPE_CHECKING:  # trio and the libp2p stack load only when a verb talks to a peer (start-up time)
     from ..bitswap.client import BitswapClient, Dialer, FetchStats
-    from ..bitswap.driver import Host
-    from ..bitswap.peer import Identity
     from ..bitswap.server import BitswapServer
+    from ..libp2p.driver import Host
+    from ..libp2p.peer import Identity
 
 __all__ = [
     "add_peer_arguments",
@@ -70,8 +73,8 @@ def add_peer_arguments(parser: argparse.ArgumentParser, *, quiet: bool = True) -
 
 
 def _host(args: argparse.Namespace) -> Host:
-    from ..bitswap.driver import Host
-    from ..bitswap.peer import Identity
+    from ..libp2p.driver import Host
+    from ..libp2p.peer import Identity
 
     keyfile = getattr(args, "identity", None)
     return Host(Identity.load_or_create(keyfile) if keyfile else None)
@@ -295,8 +298,8 @@ SERVE_WRITE_TIMEOUT = 30.0
 def serve_server(source: BlockSource, identity: Identity | None = None, *,
                  max_connections: int = SERVE_MAX_CONNECTIONS, idle_grace: float = 20.0) -> BitswapServer:
     """A BitswapServer with ``pyipld serve``'s limits per peer (docs/threat-model.md)."""
-    from ..bitswap.driver import Host
     from ..bitswap.server import BitswapServer
+    from ..libp2p.driver import Host
 
     host = Host(identity, max_inbound_connections=max_connections, idle_grace=idle_grace,
                 max_inbound_streams=SERVE_MAX_STREAMS, max_window=SERVE_MAX_WINDOW,
@@ -323,8 +326,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """``serve --blockstore DIR --listen MULTIADDR``: answer bitswap wants until interrupted."""
     import trio
 
-    from ..bitswap.multiaddr import Multiaddr
-    from ..bitswap.peer import Identity
+    from ..libp2p.peer import Identity
 
     listen = Multiaddr.parse(args.listen)  # a bad address is a one-line error before anything starts
     listen.tcp_address()

@@ -3,7 +3,7 @@
 All protocol decisions live in :mod:`pyipld.bitswap.protocol` (one
 :class:`~pyipld.bitswap.protocol.ClientSession` per peer, a
 :class:`~pyipld.bitswap.protocol.WantRouter` over them); this module moves
-bytes between those machines and :mod:`pyipld.bitswap.driver` streams.
+bytes between those machines and :mod:`pyipld.libp2p.driver` streams.
 
 Usage::
 
@@ -46,10 +46,10 @@ from ..errors import (
     PyipldError,
     RemoteProtocolError,
 )
+from ..libp2p.driver import Connection, Host, Stream
+from ..libp2p.multiaddr import Multiaddr
 from ..unixfs.reader import decode_file_node
-from .driver import Connection, Host, Stream
 from .message import MAX_BLOCK_BYTES, PROTOCOLS
-from .multiaddr import Multiaddr
 from .protocol import (
     BlockReceived,
     BlockRejected,

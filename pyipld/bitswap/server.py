@@ -30,9 +30,9 @@ import trio
 
 from ..blockstore import BlockSource
 from ..errors import ProtocolError, RemoteProtocolError
-from .driver import Connection, Host, Stream
+from ..libp2p.driver import Connection, Host, Stream
+from ..libp2p.multiaddr import Multiaddr
 from .message import MAX_BLOCK_BYTES, MAX_MESSAGE_BYTES, PROTOCOLS
-from .multiaddr import Multiaddr
 from .protocol import ServerSession
 
 __all__ = ["BitswapServer"]

@@ -8,6 +8,7 @@ header, wrap/extract, one-pass writer), :mod:`.index` (go-car index formats),
 
 from __future__ import annotations
 
+from .._moved import register_moved_modules as _register_moved_modules
 from .blockstore import CarBlockstore
 from .export import ExportStats, export_dag, iter_dag, iter_links
 from .index import (
@@ -67,3 +68,5 @@ __all__ = [
     "sniff_version",
     "wrap_v1",
 ]
+
+_register_moved_modules()  # the old car.commp / car.pack paths (now pyipld.filecoin) keep importing

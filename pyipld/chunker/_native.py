@@ -28,7 +28,7 @@ _SOURCE = Path(__file__).with_name("_buzhash_native.c")
 def _lib() -> ctypes.CDLL | None:
     if pure_python() or not _SOURCE.exists():
         return None
-    from ..car._commp_accel import _build, _cache_dir  # the shared build-and-cache helper
+    from ..filecoin._commp_accel import _build, _cache_dir  # the shared build-and-cache helper
 
     source = _SOURCE.read_bytes()
     tag = hashlib.sha256(source + sys.platform.encode() + sysconfig.get_platform().encode()).hexdigest()[:16]

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..car.commp import PieceInfo
 from ..errors import ConfigError
+from ..filecoin.commp import PieceInfo
 from ..unixfs.cache import ImportCache
 from ..unixfs.importer import ImportResult
 from ..unixfs.parallel import DEFAULT_TASK_BYTES, ParallelImporter, list_files
@@ -135,10 +135,10 @@ def import_file_dask(path: str | os.PathLike[str] | bytes, params: ImportParams 
 def commp_file_dask(path: str | os.PathLike[str] | bytes, client: Any | None = None, *,
                     piece_size: int | None = None, task_bytes: int = DEFAULT_TASK_BYTES) -> PieceInfo:
     """The Filecoin piece commitment of a file, its aligned chunk subtrees hashed on a Dask
-    cluster (:func:`pyipld.car.commp.chunk_roots`) and combined here; equal to
-    :func:`pyipld.car.commp.commp_file`. Tasks carry the path and a byte range; each returns
+    cluster (:func:`pyipld.filecoin.commp.chunk_roots`) and combined here; equal to
+    :func:`pyipld.filecoin.commp.commp_file`. Tasks carry the path and a byte range; each returns
     32 bytes per 1 MiB-ish chunk (``CHUNK_BYTES``); the tail is hashed by the coordinator."""
-    from ..car.commp import CHUNK_BYTES, CommP, chunk_roots
+    from ..filecoin.commp import CHUNK_BYTES, CommP, chunk_roots
 
     dask = _current_client(client)
     raw = os.fsencode(path)

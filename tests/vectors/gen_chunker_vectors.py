@@ -1,6 +1,6 @@
 """Regenerate tests/vectors/chunkers.json and import_params.json with real kubo 0.22.
 
-    /work/venv/bin/python tests/vectors/gen_chunker_vectors.py [--only chunkers,import_params]
+    python tests/vectors/gen_chunker_vectors.py [--only chunkers,import_params]
 
 Same machinery and format as gen_kubo_vectors.py (format-1 files, recipes from
 tests/_recipes.py, oracle parameter names, provenance block); every vector also
@@ -143,14 +143,14 @@ BUILDERS = {"chunkers": chunker_cases, "import_params": import_params_cases}
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="chunkers,import_params")
-    ap.add_argument("--kubo-python", default=os.environ.get("PYIPLD_KUBO_PYTHON", "/work/.venv-kubo/bin/python"))
+    ap.add_argument("--kubo-python", default=os.environ.get("PYIPLD_KUBO_PYTHON")
+                    or str(ROOT / ".peers" / "kubo-venv" / "bin" / "python"))
     ap.add_argument("--shared", default=os.environ.get("PYIPLD_SHARED") or str(ROOT.parent / "shared"))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent))
     a = ap.parse_args(argv)
-    shared = Path(a.shared)
-    if not shared.is_dir():
-        shared = Path("/work/shared")
-    oracle = shared / "tools" / "kubo_oracle.py"
+    oracle = Path(a.shared) / "tools" / "kubo_oracle.py"
+    if not oracle.is_file():
+        ap.error(f"{oracle} not found: pass --shared or set PYIPLD_SHARED")
     info = oracle_info(a.kubo_python, oracle)
     for kind in a.only.split(","):
         data = generate(kind, BUILDERS[kind](), a.kubo_python, oracle, info, False)

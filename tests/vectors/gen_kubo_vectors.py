@@ -6,8 +6,8 @@ the shared oracle ``shared/tools/kubo_oracle.py batch``; this script only makes 
 (from the recipes in tests/_recipes.py), runs the oracle, and writes JSON. Directory
 vectors also get the per-entry CIDs kubo stored (tests/vectors/_kubo_walk.py).
 
-    /work/venv/bin/python tests/vectors/gen_kubo_vectors.py [--only files,params,dirs]
-        [--kubo-python /work/.venv-kubo/bin/python] [--shared /work/shared]
+    python tests/vectors/gen_kubo_vectors.py [--only files,params,dirs]
+        [--kubo-python .peers/kubo-venv/bin/python] [--shared ../shared]
 
 Deterministic: the same recipes give the same JSON except the ``generated`` timestamp
 and the per-case timings, which are not recorded. See tests/vectors/README.md.
@@ -533,14 +533,14 @@ def generate(kind: str, cases: list[Case], kubo_python: str, oracle: Path, info:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="files,params,dirs")
-    ap.add_argument("--kubo-python", default=os.environ.get("PYIPLD_KUBO_PYTHON", "/work/.venv-kubo/bin/python"))
+    ap.add_argument("--kubo-python", default=os.environ.get("PYIPLD_KUBO_PYTHON")
+                    or str(ROOT / ".peers" / "kubo-venv" / "bin" / "python"))
     ap.add_argument("--shared", default=os.environ.get("PYIPLD_SHARED") or str(ROOT.parent / "shared"))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent))
     a = ap.parse_args(argv)
-    shared = Path(a.shared)
-    if not shared.is_dir():
-        shared = Path("/work/shared")
-    oracle = shared / "tools" / "kubo_oracle.py"
+    oracle = Path(a.shared) / "tools" / "kubo_oracle.py"
+    if not oracle.is_file():
+        ap.error(f"{oracle} not found: pass --shared or set PYIPLD_SHARED")
     info = oracle_info(a.kubo_python, oracle)
     builders = {"files": (files_cases, False), "params": (params_cases, False), "dirs": (dirs_cases, True)}
     for kind in a.only.split(","):

@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from .._varint import varint_size
+from ..car.sink import atomic_output
+from ..car.v1 import CarV1Writer
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
 from ..errors import ConfigError, ManifestError, NotFoundError
@@ -59,8 +61,6 @@ from ..unixfs.directory import build_directory, is_plain_entry_name
 from ..unixfs.importer import import_file
 from ..unixfs.params import ImportParams
 from .commp import CommP, CommPWriter, check_piece_size, unpadded_piece_size
-from .sink import atomic_output
-from .v1 import CarV1Writer
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "PackResult", "car_name", "iter_file_content", "pack", "reassemble"]
 
@@ -685,7 +685,7 @@ def reassemble(outdir: str | os.PathLike[str], dest: str | os.PathLike[str]) -> 
         ManifestError: a malformed manifest, an unsafe path, or a CAR that is not a
             regular file in ``outdir``.
     """
-    from .blockstore import CarBlockstore
+    from ..car.blockstore import CarBlockstore
 
     base = Path(outdir)
     files, empty_dirs, car_names = _load_manifest(base)
