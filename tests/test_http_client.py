@@ -420,6 +420,17 @@ def test_cli_get_and_cat_through_gateways(file_store: tuple[MemoryBlockstore, CI
         assert capfdbinary.readouterr().out == DATA
 
 
+def test_cli_fetch_draws_no_progress_off_a_terminal(file_store: tuple[MemoryBlockstore, CID],
+                                                    capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    """Like kubo, a fetch draws progress only on a terminal: piped stderr stays clean without -q."""
+    store, root = file_store
+    with serve(store) as good:
+        assert cli.main(["cat", str(root), "--gateway", good.url]) == 0
+    captured = capfdbinary.readouterr()
+    assert captured.out == DATA
+    assert captured.err == b""
+
+
 def test_cli_no_source_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capfd: pytest.CaptureFixture[str]) -> None:
     """Without --gateway, --routing, --peer, IPFS_GATEWAY or a gateway file, nothing is contacted."""

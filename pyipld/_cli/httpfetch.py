@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from .._progress import Progress
 from ..errors import NotFoundError, PyipldError
 from ..http._request import gateways_from_environment
 from ..http.client import GatewayClient
@@ -26,7 +25,7 @@ from ..http.fetch import fetch_car, fetch_dag, iter_file
 from ..http.routing import RoutingClient
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import split_path
-from .net import _path_arg
+from .net import _path_arg, _progress
 
 __all__ = ["add_http_arguments", "cmd_cat_http", "cmd_get_http", "gateways_for", "wants_http"]
 
@@ -54,10 +53,6 @@ def wants_http(args: argparse.Namespace) -> bool:
 def gateways_for(args: argparse.Namespace) -> list[str]:
     """``--gateway`` URLs, else the environment's (IPIP-280); never a public default."""
     return list(args.gateway) if args.gateway else gateways_from_environment()
-
-
-def _progress(args: argparse.Namespace, label: str) -> Progress | None:
-    return None if getattr(args, "quiet", False) else Progress(label=label)
 
 
 def _client(args: argparse.Namespace, gateways: list[str]) -> GatewayClient:

@@ -90,7 +90,8 @@ def _options(args: argparse.Namespace, dial: Dialer | None) -> dict[str, Any]:
 
 
 def _progress(args: argparse.Namespace, label: str) -> Progress | None:
-    if getattr(args, "quiet", False):
+    """A progress bar on stderr for a fetch, as kubo draws one: only on a terminal, never with -q."""
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
         return None
     return Progress(label=label)
 
