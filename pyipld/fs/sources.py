@@ -26,10 +26,11 @@ import logging
 import mmap
 import os
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import IO, Any, Final
 
+from .._blockcache import Bytes, MemoryBlockCache
 from .._varint import decode_varint
 from ..blockstore import BlockSource, DirectoryBlockstore
 from ..car.blockstore import CarBlockstore
@@ -65,7 +66,6 @@ _MAX_FAILURES: Final = 256  # integrity failures remembered for inspection (olde
 _RANGE_MIN_FETCH: Final = 4 << 10  # one request covers a section head and a small block (zarr chunk, dir)
 
 
-Bytes = bytes | memoryview
 
 
 def _is_sha256(cid: bytes) -> bool:
@@ -81,36 +81,6 @@ def _verify(parsed: CID | None, cid: bytes, data: Bytes) -> bool:
     return (parsed or CID.from_bytes(cid)).verify(data)
 
 
-class MemoryBlockCache:
-    """A thread-safe LRU of verified blocks, bounded by total bytes."""
-
-    def __init__(self, max_bytes: int = DEFAULT_MEMORY_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._blocks: OrderedDict[bytes, Bytes] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, cid: bytes) -> Bytes | None:
-        with self._lock:
-            data = self._blocks.get(cid)
-            if data is not None:
-                self._blocks.move_to_end(cid)
-            return data
-
-    def put(self, cid: bytes, data: Bytes) -> None:
-        if len(data) > self.max_bytes:
-            return
-        with self._lock:
-            if cid in self._blocks:
-                return
-            self._blocks[cid] = data
-            self._bytes += len(data)
-            while self._bytes > self.max_bytes:
-                _, old = self._blocks.popitem(last=False)
-                self._bytes -= len(old)
-
-    def __len__(self) -> int:
-        return len(self._blocks)
 
 
 class SourceChain:

@@ -7,13 +7,12 @@ a path, and the ``ipfs://`` filesystem can put it behind a local cache.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final, Self
 
 import httpx
 
+from .._blockcache import MemoryBlockCache
 from ..errors import NotFoundError
 from ._request import MAX_BLOCK_BYTES, gateways_from_environment
 from .client import GatewayClient
@@ -48,19 +47,14 @@ class GatewayBlockSource:
         self.client = client or GatewayClient(gateways, timeout=timeout, race=race,
                                               max_block_bytes=max_block_bytes, transport=transport)
         self._own_client = client is None
-        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
-        self._cache_bytes = cache_bytes
-        self._held = 0
-        self._lock = threading.Lock()
+        self._cache = MemoryBlockCache(cache_bytes)
 
     def get(self, cid: bytes) -> bytes:
-        with self._lock:
-            data = self._cache.get(cid)
-            if data is not None:
-                self._cache.move_to_end(cid)
-                return data
+        cached = self._cache.get(cid)
+        if cached is not None:
+            return bytes(cached)  # only bytes are put here; bytes() of bytes is the same object
         data = self.client.get_block(cid)
-        self._remember(cid, data)
+        self._cache.put(cid, data)
         return data
 
     def has(self, cid: bytes) -> bool:
@@ -70,18 +64,6 @@ class GatewayBlockSource:
         except NotFoundError:
             return False
         return True
-
-    def _remember(self, cid: bytes, data: bytes) -> None:
-        if len(data) > self._cache_bytes:
-            return
-        with self._lock:
-            if cid in self._cache:
-                return
-            self._cache[cid] = data
-            self._held += len(data)
-            while self._held > self._cache_bytes:
-                _, old = self._cache.popitem(last=False)
-                self._held -= len(old)
 
     def close(self) -> None:
         if self._own_client:
