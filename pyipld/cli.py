@@ -58,6 +58,31 @@ def _find_parser(parser: argparse.ArgumentParser, path: Sequence[str]) -> argpar
     return parser
 
 
+def _call(args: argparse.Namespace) -> int:
+    """Run the verb; an error that a trio nursery wrapped alone is raised as itself, so it
+    gets the one-line ``Error:`` below instead of an ExceptionGroup traceback."""
+    try:
+        return int(args.func(args))
+    except BaseExceptionGroup as group:
+        leaves = _leaf_errors(group)
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
+
+
+def _leaf_errors(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The errors inside nested groups, less trio's Cancelled (the siblings a failure cancelled)."""
+    leaves: list[BaseException] = []
+    todo: list[BaseException] = [group]
+    while todo:
+        exc = todo.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            todo.extend(exc.exceptions)
+        elif not (type(exc).__name__ == "Cancelled" and type(exc).__module__.startswith("trio")):
+            leaves.append(exc)
+    return leaves
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -76,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = parsed.namespace
     try:
-        return int(args.func(args))
+        return _call(args)
     except UsageError as exc:  # a file argument kubo checks while parsing: same output as a parse error
         print(f"Error: {exc}", file=sys.stderr)
         command = exc.command or (args.command,)

@@ -300,3 +300,13 @@ def test_negotiation(accept: str, query: bytes, expected: str) -> None:
         assert headers["content-location"].startswith(f"/ipfs/{root}?format={fmt}")
     else:
         assert "content-location" not in headers
+
+
+def test_cli_gateway_without_hypercorn_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Regression: the ConfigError raised inside trio's nursery came out as an ExceptionGroup traceback."""
+    monkeypatch.setitem(sys.modules, "hypercorn", None)
+    monkeypatch.setitem(sys.modules, "hypercorn.config", None)
+    assert cli.main(["gateway", "--blockstore", str(tmp_path), "--listen", "127.0.0.1:0"]) == 1
+    err = capsys.readouterr().err
+    assert err == "Error: the gateway server needs Hypercorn: pip install 'pyipld[gateway]'\n"
