@@ -17,9 +17,11 @@ dag-pb/dag-cbor/dag-json) through the shared traversal of :mod:`pyipld.http.trav
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,23 +108,7 @@ def fetch_dag(gateways: GatewayClient | Sequence[str], path: str | CID, sink: Bl
         IncompleteResponseError: a gateway's ``200`` lacked blocks and no other had them.
         NotFoundError, GatewayError, IntegrityError: see :class:`CarStreamSource`.
     """
-    client, own = _client(gateways, **options)
-    try:
-        root, segments = _text_path(path)
-        with CarStreamSource(client, car_request(root, segments, dag_scope="all")) as source:
-            target = _terminal(source, path)
-            blocks = nbytes = 0
-            for cid, data in iter_dag(source, target, verify=False):  # the source verified every block
-                sink.put(cid, data)
-                blocks += 1
-                nbytes += len(data)
-                if progress is not None:
-                    progress(len(data))
-            source.finished()
-        return FetchResult(target, blocks, nbytes)
-    finally:
-        if own:
-            client.close()
+    return _fetch_into(gateways, path, lambda _target: contextlib.nullcontext(sink), progress, options)
 
 
 def fetch_car(gateways: GatewayClient | Sequence[str], path: str | CID, out: str | os.PathLike[str], *,
@@ -132,20 +118,31 @@ def fetch_car(gateways: GatewayClient | Sequence[str], path: str | CID, out: str
     The CAR is written under a temporary name and renamed only when the whole DAG
     arrived verified: a failed fetch leaves nothing at ``out``.
     """
+    return _fetch_into(gateways, path, lambda target: open_car_sink(out, version, [target]), progress, options)
+
+
+def _fetch_into(gateways: GatewayClient | Sequence[str], path: str | CID,
+                open_sink: Callable[[CID], AbstractContextManager[BlockSink]], progress: Progress | None,
+                options: dict[str, Any]) -> FetchResult:
+    """One ``dag-scope=all`` CAR request, its DAG walked from the resolved target into a sink.
+
+    The stream is checked complete before the sink closes, so a CAR sink renames its
+    temporary file into place only for a whole, verified DAG.
+    """
     client, own = _client(gateways, **options)
     try:
         root, segments = _text_path(path)
         with CarStreamSource(client, car_request(root, segments, dag_scope="all")) as source:
             target = _terminal(source, path)
             blocks = nbytes = 0
-            with open_car_sink(out, version, [target]) as writer:
-                for cid, data in iter_dag(source, target, verify=False):
-                    writer.put(cid, data)
+            with open_sink(target) as sink:
+                for cid, data in iter_dag(source, target, verify=False):  # the source verified every block
+                    sink.put(cid, data)
                     blocks += 1
                     nbytes += len(data)
                     if progress is not None:
                         progress(len(data))
-            source.finished()
+                source.finished()
         return FetchResult(target, blocks, nbytes)
     finally:
         if own:
