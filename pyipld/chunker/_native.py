@@ -1,5 +1,5 @@
 """The buzhash cut search in C (``_buzhash_native.c``), built once with the system compiler
-into the cache like the CommP accelerator, and called through ctypes (which releases the GIL).
+into the cache (:mod:`pyipld._native_build`, as the CommP accelerator), and called through ctypes (which releases the GIL).
 
 It is what ``backend="numba"`` uses when it can: the same answers (tests compare every
 backend), ~numba's speed, and no numba import at start-up (~0.5 s of every
@@ -9,13 +9,10 @@ backend), ~numba's speed, and no numba import at start-up (~0.5 s of every
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import sys
-import sysconfig
 from functools import lru_cache
 from pathlib import Path
 
-from .._accel import pure_python
+from .._native_build import load_native
 from . import BytesLike
 from ._window import Decide
 
@@ -26,19 +23,10 @@ _SOURCE = Path(__file__).with_name("_buzhash_native.c")
 
 @lru_cache(maxsize=1)
 def _lib() -> ctypes.CDLL | None:
-    if pure_python() or not _SOURCE.exists():
+    built = load_native(_SOURCE)
+    if built is None:
         return None
-    from ..filecoin._commp_accel import _build, _cache_dir  # the shared build-and-cache helper
-
-    source = _SOURCE.read_bytes()
-    tag = hashlib.sha256(source + sys.platform.encode() + sysconfig.get_platform().encode()).hexdigest()[:16]
-    try:
-        target = _cache_dir() / f"_buzhash_native-{tag}.so"
-        if not target.exists() and not _build(source, target):
-            return None
-        lib = ctypes.CDLL(str(target))
-    except (OSError, RuntimeError):
-        return None
+    lib = built[0]
     fn = lib.pyipld_buzhash_decide
     fn.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_long, ctypes.c_long,
                    ctypes.c_uint32, ctypes.c_void_p]

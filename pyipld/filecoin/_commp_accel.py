@@ -16,59 +16,14 @@ ctypes releases the GIL around each call, so threads scale with cores.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
-import sysconfig
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from .._accel import pure_python
+from .._native_build import load_native
 
 __all__ = ["NativeCommP", "load"]
 
 _SOURCE = Path(__file__).with_name("_commp_native.c")
-
-
-def _cache_dir() -> Path:
-    env = os.environ.get("PYIPLD_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pyipld"
-
-
-def _build(source: bytes, target: Path) -> bool:
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if not cc:
-        return False
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    except OSError:
-        return False
-    os.close(fd)
-    try:
-        src = tmp + ".c"
-        with open(src, "wb") as f:
-            f.write(source)
-        try:
-            done = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", tmp, src],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
-        finally:
-            os.unlink(src)
-        if done.returncode != 0:
-            return False
-        os.replace(tmp, target)
-        return True
-    except (OSError, subprocess.SubprocessError):
-        return False
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class NativeCommP:
@@ -129,14 +84,10 @@ class NativeCommP:
 @lru_cache(maxsize=1)
 def load() -> NativeCommP | None:
     """The accelerator, building it if needed; None when unavailable or disabled."""
-    if pure_python() or not _SOURCE.exists():
+    built = load_native(_SOURCE)
+    if built is None:
         return None
-    source = _SOURCE.read_bytes()
-    tag = hashlib.sha256(source + sys.platform.encode() + (sysconfig.get_platform()).encode()).hexdigest()[:16]
     try:
-        target = _cache_dir() / f"_commp_native-{tag}.so"
-        if not target.exists() and not _build(source, target):
-            return None
-        return NativeCommP(ctypes.CDLL(str(target)), target)
-    except (OSError, RuntimeError):  # unwritable cache, no home directory, unloadable library
+        return NativeCommP(*built)
+    except (OSError, RuntimeError):  # a library without the expected symbols
         return None

@@ -1,0 +1,77 @@
+"""Build a bundled C file once with the system compiler and load it with ctypes.
+
+The shared library goes into a per-user cache (``$PYIPLD_CACHE_DIR``, else
+``$XDG_CACHE_HOME/pyipld`` or ``~/.cache/pyipld``), named by the sha256 of the source and the
+platform, compiled under a temporary name and renamed. Without a compiler, with
+``PYIPLD_PUREPYTHON=1``, or when anything fails, :func:`load_native` returns None and the
+caller uses its Python path. Used by the CommP and buzhash accelerators.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+from ._accel import pure_python
+
+__all__ = ["load_native"]
+
+
+def load_native(source_path: Path) -> tuple[ctypes.CDLL, Path] | None:
+    """The library built from ``source_path`` and its path, or None when unavailable or disabled."""
+    if pure_python() or not source_path.exists():
+        return None
+    source = source_path.read_bytes()
+    tag = hashlib.sha256(source + sys.platform.encode() + sysconfig.get_platform().encode()).hexdigest()[:16]
+    try:
+        target = _cache_dir() / f"{source_path.stem}-{tag}.so"
+        if not target.exists() and not _build(source, target):
+            return None
+        return ctypes.CDLL(str(target)), target
+    except (OSError, RuntimeError):  # unwritable cache, no home directory, unloadable library
+        return None
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("PYIPLD_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pyipld"
+
+
+def _build(source: bytes, target: Path) -> bool:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        return False
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        src = tmp + ".c"
+        with open(src, "wb") as f:
+            f.write(source)
+        try:
+            done = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", tmp, src],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
+        finally:
+            os.unlink(src)
+        if done.returncode != 0:
+            return False
+        os.replace(tmp, target)
+        return True
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
