@@ -155,7 +155,7 @@ def test_open_seek_read_readahead(fs: IPFSFileSystem, tree: tuple[Path, str, Pat
         assert f.read(70_000) == data[500_000:570_000]
         f.seek(-10, 2)
         assert f.read() == data[-10:]
-        assert f.cache.name == "background" and f.cache.maxblocks == 8  # bounded
+        assert f.cache.name == "prefetch" and f.cache.maxblocks == 8  # bounded
     with fs.open(f"{root}/sub/deep/c.csv", "r") as t:
         assert t.read() == (src / "sub/deep/c.csv").read_text()
     with fs.open(f"{root}/sub/big.bin", block_size=65536, cache_type="readahead") as f:

@@ -21,7 +21,8 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import IO, Any, Final, Generic, TypeVar
@@ -45,6 +46,7 @@ from .sources import (
     gateway_source,
     open_car_source,
 )
+from .readahead import ReadAheadCache
 from .staging import StagedFile, StagingTree
 
 __all__ = ["IPFSFile", "IPFSFileSystem", "IPFSWriteFile"]
@@ -512,6 +514,10 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         except NotFoundError as exc:
             raise FileNotFoundError(str(exc)) from exc
 
+    def _submit(self, fn: Callable[[int, int], bytes], start: int, end: int) -> Future[bytes]:
+        """Run a file's read-ahead on this process's pool (never a thread the file must join)."""
+        return self._st().pool.submit(fn, start, end)
+
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         path = self._strip_protocol(path)
         entry = self._file_entry(path)
@@ -687,22 +693,28 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
     """A seekable read-only file: read-ahead and a bounded LRU of ``block_size`` blocks.
 
-    Defaults: 1 MiB blocks (4 kubo leaves), fsspec's ``background`` cache (LRU of
-    ``maxblocks=8`` blocks plus a prefetch of the next one). Each fetch reads only the
-    leaves under its range, verified.
+    Defaults: 1 MiB blocks (4 kubo leaves) in a :class:`~pyipld.fs.readahead.ReadAheadCache`
+    (``cache_type="prefetch"``: an LRU of ``maxblocks=8`` blocks, and the next block fetched on
+    the filesystem's pool while a sequential reader uses this one). Any fsspec ``cache_type``
+    may be passed instead. Each fetch reads only the leaves under its range, verified.
     """
 
     DEFAULT_BLOCK_SIZE = DEFAULT_FILE_BLOCK
 
     def __init__(self, fs: IPFSFileSystem, path: str, *, block_size: int | None = None,
-                 cache_type: str = "background", cache_options: dict[str, Any] | None = None,
+                 cache_type: str = ReadAheadCache.name, cache_options: dict[str, Any] | None = None,
                  size: int | None = None, **kwargs: Any) -> None:
         entry = fs._file_entry(path)
         self.cid = entry.cid
-        if cache_options is None and cache_type in ("background", "blockcache"):
+        ours = cache_type == ReadAheadCache.name
+        if cache_options is None and (ours or cache_type in ("background", "blockcache")):
             cache_options = {"maxblocks": 8}
-        super().__init__(fs, path, mode="rb", block_size=block_size or "default", cache_type=cache_type,
-                         cache_options=cache_options, size=entry.size, **kwargs)
+        super().__init__(fs, path, mode="rb", block_size=block_size or "default",
+                         cache_type="none" if ours else cache_type,
+                         cache_options=None if ours else cache_options, size=entry.size, **kwargs)
+        if ours:
+            self.cache = ReadAheadCache(self.blocksize, self._fetch_range, self.size,
+                                        submit=fs._submit, **(cache_options or {}))
         self._details = fs._info_of(path, entry)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
