@@ -62,7 +62,7 @@ def test_sequential_reads_prefetch_the_next_block_random_reads_do_not() -> None:
     cache._fetch(8000, 8100)  # a jump: no read-ahead
     assert rec.submitted == [(2000, 3000), (3000, 4000)]
     cache._fetch(10_400, 10_600)  # the last block: nothing after it to fetch
-    assert cache._fetch(10_499, 10_600) == b"l"  # noqa: SIM300
+    assert cache._fetch(10_499, 10_600) == b"l"
     rec.pool.shutdown()
 
 
@@ -108,7 +108,7 @@ def test_close_never_waits_on_threadings_shutdown_lock(car_tree: tuple[Path, str
     lock = getattr(threading, "_shutdown_locks_lock", None)
     if lock is None:
         pytest.skip("this Python's threading has no _shutdown_locks_lock")
-    src, root, car = car_tree
+    _, root, car = car_tree
     fs = IPFSFileSystem(cars=[str(car)], use_env=False, skip_instance_cache=True)
     f = fs.open(f"{root}/sub/big.bin", block_size=65536)
     f.read(10)

@@ -36,6 +36,7 @@ from ..unixfs.importer import import_bytes, import_file
 from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.walk import UnixFSNode, iter_directory, load_node, lookup
+from .readahead import ReadAheadCache
 from .sources import (
     DEFAULT_MEMORY_CACHE_BYTES,
     PeerSource,
@@ -46,7 +47,6 @@ from .sources import (
     gateway_source,
     open_car_source,
 )
-from .readahead import ReadAheadCache
 from .staging import StagedFile, StagingTree
 
 __all__ = ["IPFSFile", "IPFSFileSystem", "IPFSWriteFile"]
