@@ -46,6 +46,7 @@ from ._request import (
     normalize_gateway_url,
     raw_request,
 )
+from ._transport import widen_reads
 
 __all__ = ["GatewayClient", "GatewayStats", "combine_errors", "translate_http_error"]
 
@@ -126,6 +127,8 @@ class GatewayClient:
             transport=transport,
             trust_env=trust_env,
         )
+        if transport is None:
+            widen_reads(self._http)  # 1 MiB reads: a CAR body's per-read cost in httpcore/h11 halves the speed
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
