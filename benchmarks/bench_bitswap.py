@@ -69,7 +69,9 @@ def _child(mode: str, maddr: str, cid: str, dest: str) -> int:
     if profile_to and mode == "cat":
         import cProfile
 
-        profiler = cProfile.Profile()
+        # CPU time, not wall time: on a shared machine a loopback send() that wakes the
+        # peer often loses the core to it, and wall time would charge that to send()
+        profiler = cProfile.Profile(time.process_time)
         seconds, total = profiler.runcall(trio.run, run)
         profiler.dump_stats(profile_to)
     else:

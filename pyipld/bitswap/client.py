@@ -485,12 +485,21 @@ class BitswapClient:
         """
         # items: the file as an ordered list of not-yet-consumed parts:
         # ("cid", cid) for blocks, ("data", bytes) for bytes an inner node carries itself.
+        # Each block is decoded once, when it arrives: ``ready`` maps it to its parts (an
+        # inner node) or to its bytes (a leaf), so a window of arrived leaves waiting for
+        # an earlier block is not decoded again on every arrival.
         items: list[tuple[str, bytes]] = [("cid", CID.parse(root).bytes)]
-        blocks: dict[bytes, bytes] = {}
+        ready: dict[bytes, list[tuple[str, bytes]] | bytes] = {}
         refs: Counter[bytes] = Counter({items[0][1]: 1})
         requested: set[bytes] = set()
         n_blocks = n_bytes = 0
         send, recv = trio.open_memory_channel[_Result](math.inf)
+
+        def release(cid: bytes) -> None:
+            refs[cid] -= 1
+            if refs[cid] <= 0:
+                del ready[cid], refs[cid]
+
         try:
             while items:
                 # 1. expand ready inner nodes inside the window, emit the head
@@ -500,14 +509,12 @@ class BitswapClient:
                     limit = min(len(items), self.window)
                     for idx in range(limit):
                         kind, value = items[idx]
-                        if kind != "cid" or value not in blocks:
+                        if kind != "cid":
                             continue
-                        parts = _file_parts(value, blocks[value])
-                        if parts is None:
-                            continue  # a leaf: stays until consumed
-                        refs[value] -= 1
-                        if refs[value] <= 0:
-                            del blocks[value], refs[value]
+                        parts = ready.get(value)
+                        if not isinstance(parts, list):
+                            continue  # not here yet, or a leaf: stays until consumed
+                        release(value)
                         for k, v in parts:
                             if k == "cid":
                                 refs[v] += 1
@@ -521,33 +528,31 @@ class BitswapClient:
                             if value:
                                 yield value
                             changed = True
-                        elif value in blocks and _file_parts(value, blocks[value]) is None:
-                            data = _leaf_bytes(value, blocks[value])
-                            del items[0]
-                            refs[value] -= 1
-                            if refs[value] <= 0:
-                                del blocks[value], refs[value]
-                            if data:
-                                yield data
-                            changed = True
-                        else:
+                            continue
+                        leaf = ready.get(value)
+                        if not isinstance(leaf, bytes):
                             break
+                        del items[0]
+                        release(value)
+                        if leaf:
+                            yield leaf
+                        changed = True
                 if not items:
                     break
                 # 2. request what the window covers
                 for kind, value in items[: self.window]:
-                    if kind == "cid" and value not in blocks and value not in requested:
+                    if kind == "cid" and value not in ready and value not in requested:
                         inline = _identity_data(value)
                         if inline is not None:
-                            blocks[value] = inline
+                            ready[value] = _file_parts(value, inline)
                             continue
                         requested.add(value)
                         self._request(value, send)
-                if all(k == "data" or v in blocks for k, v in items[: self.window]):
+                if all(k == "data" or v in ready for k, v in items[: self.window]):
                     continue
                 cid, data = await self._receive(recv, len(requested))
                 requested.discard(cid)
-                blocks[cid] = data
+                ready[cid] = _file_parts(cid, data)
                 n_blocks += 1
                 n_bytes += len(data)
                 if sink is not None:
@@ -559,18 +564,14 @@ class BitswapClient:
                 self._unrequest(cid, send)
 
 
-def _file_parts(cid: bytes, data: bytes) -> list[tuple[str, bytes]] | None:
-    """For an inner UnixFS file node: its own bytes then its children; None for a leaf."""
+def _file_parts(cid: bytes, data: bytes) -> list[tuple[str, bytes]] | bytes:
+    """An inner UnixFS file node's own bytes then its children; a leaf's bytes."""
     node = decode_file_node(cid, data)
     if not node.links:
-        return None
+        return node.data
     parts: list[tuple[str, bytes]] = [("data", node.data)] if node.data else []
     parts.extend(("cid", link) for link in node.links)
     return parts
-
-
-def _leaf_bytes(cid: bytes, data: bytes) -> bytes:
-    return decode_file_node(cid, data).data
 
 
 # -- synchronous entry points -------------------------------------------------------------
