@@ -483,76 +483,96 @@ class BitswapClient:
         Raises:
             UnixFSError: the root is not a file (a directory, say).
         """
-        # items: the file as an ordered list of not-yet-consumed parts:
-        # ("cid", cid) for blocks, ("data", bytes) for bytes an inner node carries itself.
-        # Each block is decoded once, when it arrives: ``ready`` maps it to its parts (an
-        # inner node) or to its bytes (a leaf), so a window of arrived leaves waiting for
-        # an earlier block is not decoded again on every arrival.
+        # items[head:]: the rest of the file as an ordered list of parts: ("cid", cid) for
+        # blocks, ("data", bytes) for bytes an inner node carries itself. Each block is
+        # decoded once, when it arrives: ``ready`` maps it to its parts (an inner node) or
+        # its bytes (a leaf). Arrived inner nodes wait in ``inner`` until they are expanded
+        # in place, so an arrival costs one pass over the window, not one decode per item.
         items: list[tuple[str, bytes]] = [("cid", CID.parse(root).bytes)]
+        head = 0
         ready: dict[bytes, list[tuple[str, bytes]] | bytes] = {}
+        inner: set[bytes] = set()
         refs: Counter[bytes] = Counter({items[0][1]: 1})
         requested: set[bytes] = set()
         n_blocks = n_bytes = 0
         send, recv = trio.open_memory_channel[_Result](math.inf)
 
+        def arrived(cid: bytes, block: bytes) -> None:
+            parsed = ready[cid] = _file_parts(cid, block)
+            if isinstance(parsed, list):
+                inner.add(cid)
+
         def release(cid: bytes) -> None:
             refs[cid] -= 1
             if refs[cid] <= 0:
                 del ready[cid], refs[cid]
+                inner.discard(cid)
+
+        def expand(idx: int, cid: bytes) -> None:
+            parts = ready[cid]
+            assert isinstance(parts, list)
+            release(cid)
+            for k, v in parts:
+                if k == "cid":
+                    refs[v] += 1
+            items[idx : idx + 1] = parts
+
+        def expand_in_window() -> bool:
+            """Expand one arrived inner node inside the window (False: none there)."""
+            end = min(len(items), head + self.window)
+            for cid in inner:
+                try:
+                    idx = items.index(("cid", cid), head, end)
+                except ValueError:
+                    continue  # further on: expanded when the window reaches it
+                expand(idx, cid)
+                return True
+            return False
 
         try:
-            while items:
-                # 1. expand ready inner nodes inside the window, emit the head
-                changed = True
-                while changed and items:
-                    changed = False
-                    limit = min(len(items), self.window)
-                    for idx in range(limit):
-                        kind, value = items[idx]
-                        if kind != "cid":
-                            continue
-                        parts = ready.get(value)
-                        if not isinstance(parts, list):
-                            continue  # not here yet, or a leaf: stays until consumed
-                        release(value)
-                        for k, v in parts:
-                            if k == "cid":
-                                refs[v] += 1
-                        items[idx : idx + 1] = parts
-                        changed = True
-                        break
-                    while items:
-                        kind, value = items[0]
+            while True:
+                # 1. emit the head while it is here; expand arrived inner nodes in the window
+                while True:
+                    while head < len(items):
+                        kind, value = items[head]
                         if kind == "data":
-                            del items[0]
+                            head += 1
                             if value:
                                 yield value
-                            changed = True
                             continue
-                        leaf = ready.get(value)
-                        if not isinstance(leaf, bytes):
+                        got = ready.get(value)
+                        if got is None:
                             break
-                        del items[0]
+                        if isinstance(got, list):
+                            expand(head, value)
+                            continue
+                        head += 1
                         release(value)
-                        if leaf:
-                            yield leaf
-                        changed = True
-                if not items:
+                        if got:
+                            yield got
+                    if head >= len(items) or not inner or not expand_in_window():
+                        break
+                if head >= len(items):
                     break
+                if head > 4096 and 2 * head > len(items):
+                    del items[:head]
+                    head = 0
                 # 2. request what the window covers
-                for kind, value in items[: self.window]:
+                inline_ready = False
+                for kind, value in items[head : head + self.window]:
                     if kind == "cid" and value not in ready and value not in requested:
                         inline = _identity_data(value)
                         if inline is not None:
-                            ready[value] = _file_parts(value, inline)
+                            arrived(value, inline)
+                            inline_ready = True
                             continue
                         requested.add(value)
                         self._request(value, send)
-                if all(k == "data" or v in ready for k, v in items[: self.window]):
+                if inline_ready:
                     continue
                 cid, data = await self._receive(recv, len(requested))
                 requested.discard(cid)
-                ready[cid] = _file_parts(cid, data)
+                arrived(cid, data)
                 n_blocks += 1
                 n_bytes += len(data)
                 if sink is not None:

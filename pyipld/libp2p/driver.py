@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Final, TypeVar
@@ -131,13 +131,63 @@ async def _negotiate(
         machine.receive_data(await receive())
 
 
+class _Chunks:
+    """Received bytes as the chunks they arrived in: appending and taking whole chunks copy nothing."""
+
+    __slots__ = ("_chunks", "size")
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes] = deque()
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, data: bytes) -> None:
+        if data:
+            self._chunks.append(data)
+            self.size += len(data)
+
+    def push_front(self, data: bytes) -> None:
+        if data:
+            self._chunks.appendleft(data)
+            self.size += len(data)
+
+    def take(self, max_bytes: int | None) -> bytes:
+        """Up to ``max_bytes`` (None: all) from the front."""
+        n = self.size if max_bytes is None else min(max_bytes, self.size)
+        if n == 0:
+            return b""
+        self.size -= n
+        chunks = self._chunks
+        first = chunks[0]
+        if len(first) == n:
+            return chunks.popleft()
+        if len(first) > n:
+            chunks[0] = first[n:]
+            return first[:n]
+        parts = []
+        while n:
+            chunk = chunks.popleft()
+            if len(chunk) > n:
+                chunks.appendleft(chunk[n:])
+                chunk = chunk[:n]
+            parts.append(chunk)
+            n -= len(chunk)
+        return b"".join(parts)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+        self.size = 0
+
+
 class NoiseStream(trio.abc.Stream):
     """A ``trio.abc.Stream`` of plaintext over a transport, after a finished handshake."""
 
     def __init__(self, transport: trio.abc.Stream, session: noise.NoiseSession) -> None:
         self.transport = transport
         self.session = session
-        self._pending = bytearray()
+        self._pending = _Chunks()
         self._eof = False
         self._send_lock = trio.Lock()
 
@@ -145,21 +195,18 @@ class NoiseStream(trio.abc.Stream):
         ev = self.session.next_event()
         while ev is not None:
             if isinstance(ev, noise.DataReceived):
-                self._pending += ev.data
+                self._pending.append(ev.data)
             elif isinstance(ev, noise.ConnectionClosed):
                 self._eof = True
             ev = self.session.next_event()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         self._drain_events()
-        while not self._pending and not self._eof:
+        while not self._pending.size and not self._eof:
             data = await self.transport.receive_some(_RECV_CHUNK)
             self.session.receive_data(data)
             self._drain_events()
-        n = len(self._pending) if max_bytes is None else max_bytes
-        out = bytes(self._pending[:n])
-        del self._pending[:n]
-        return out
+        return self._pending.take(max_bytes)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         async with self._send_lock:
@@ -187,7 +234,7 @@ class Stream(trio.abc.HalfCloseableStream):
         self.inbound = inbound
         self.protocol: str | None = None
         self.read_timeout = conn.host.read_timeout
-        self._buf = bytearray()
+        self._buf = _Chunks()
         self._precredited = 0  # bytes at the front of _buf whose window credit was returned
         self._eof = False
         self._reset = False
@@ -208,7 +255,7 @@ class Stream(trio.abc.HalfCloseableStream):
         if self._closed:  # we stopped reading: drop, but keep the credit flowing
             self.connection._consumed(self.stream_id, len(data))
             return
-        self._buf += data
+        self._buf.append(data)
         self._readable.set()
 
     def _on_end(self) -> None:
@@ -232,7 +279,7 @@ class Stream(trio.abc.HalfCloseableStream):
             raise StreamResetError(f"connection to {self.connection.remote_peer} lost: {err}")
 
     async def _wait_readable(self) -> None:
-        while not self._buf and not self._eof:
+        while not self._buf.size and not self._eof:
             if self._closed:
                 raise trio.ClosedResourceError("stream was closed")
             self._check_broken()
@@ -242,9 +289,8 @@ class Stream(trio.abc.HalfCloseableStream):
             await self._readable.wait()
 
     def _take(self, max_bytes: int | None) -> bytes:
-        n = len(self._buf) if max_bytes is None else min(max_bytes, len(self._buf))
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
+        out = self._buf.take(max_bytes)
+        n = len(out)
         fresh = n - min(n, self._precredited)  # pushed-back bytes were credited already
         self._precredited -= n - fresh
         if fresh:
@@ -254,7 +300,7 @@ class Stream(trio.abc.HalfCloseableStream):
     def _unread(self, data: bytes) -> None:
         """Push bytes already taken (and credited to the peer) back in front of the buffer."""
         if data:
-            self._buf[:0] = data
+            self._buf.push_front(bytes(data))
             self._precredited += len(data)
             self._readable.set()
 
@@ -288,6 +334,8 @@ class Stream(trio.abc.HalfCloseableStream):
             await trio.lowlevel.checkpoint()
             if self._closed:
                 raise trio.ClosedResourceError("stream was closed")
+            if self._buf.size and self._lazy is None:  # data is here: no timeout scope to set up
+                return self._take(max_bytes)
 
             async def _recv() -> bytes:
                 if self._lazy is not None:
@@ -404,8 +452,8 @@ class Stream(trio.abc.HalfCloseableStream):
                 conn.session.reset_stream(self.stream_id)
             elif state in (yamux.StreamState.OPEN, yamux.StreamState.REMOTE_CLOSED):
                 conn.session.send_eof(self.stream_id)
-            if self._buf:
-                conn._consumed(self.stream_id, len(self._buf) - min(len(self._buf), self._precredited))
+            if self._buf.size:
+                conn._consumed(self.stream_id, self._buf.size - min(self._buf.size, self._precredited))
             conn._schedule_flush()
         self._buf.clear()
         self._precredited = 0
@@ -453,9 +501,9 @@ class Connection:
     # -- writing -------------------------------------------------------------------------------
     def buffered_bytes(self) -> int:
         """Bytes this connection holds: stream buffers, machine buffers, output not yet written."""
-        held = sum(len(st._buf) for st in self._streams.values())
+        held = sum(st._buf.size for st in self._streams.values())
         return (held + self.session.buffered_bytes + self._inflight
-                + len(self.channel._pending) + self.channel.session.buffered_bytes)
+                + self.channel._pending.size + self.channel.session.buffered_bytes)
 
     async def _flush_locked(self) -> None:
         out = self.session.data_to_send()
@@ -957,7 +1005,7 @@ class Host:
         if out:
             await transport.send_all(out)
         channel = NoiseStream(transport, session)
-        channel._pending += pending
+        channel._pending.append(bytes(pending))
         # 3. muxer: agreed inside Noise, or multistream-select over the secure channel
         if done.selected_muxer == yamux.PROTOCOL_ID:
             return channel, done, yamux.PROTOCOL_ID, b""
