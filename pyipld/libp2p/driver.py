@@ -489,6 +489,7 @@ class Connection:
         self._streams: dict[int, Stream] = {}
         self._send_lock = trio.Lock()
         self._flush_scheduled = False
+        self._flush_wanted = trio.Event()  # wakes _flusher (one task per connection, not one per flush)
         self._inflight = 0  # bytes handed to the transport and not yet written
         self.reads_paused = 0  # times the reader waited for our output to drain (backpressure)
         self.last_active = trio.current_time()  # the peer's last stream opened or stream data
@@ -534,15 +535,34 @@ class Connection:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and not self.closed:
             self._flush_scheduled = True
-            self._nursery.start_soon(self._background_flush)
+            self._flush_wanted.set()
 
-    async def _background_flush(self) -> None:
-        async with self._send_lock:
-            self._flush_scheduled = False
-            try:
-                await self._flush_locked()
-            except (StreamResetError, LocalProtocolError):
-                pass
+    async def _flusher(self) -> None:
+        """Write queued control output (window updates, ACKs, FINs, echoes) in the background."""
+        while not self.closed:
+            await self._flush_wanted.wait()
+            self._flush_wanted = trio.Event()
+            async with self._send_lock:
+                self._flush_scheduled = False
+                try:
+                    await self._flush_locked()
+                except (StreamResetError, LocalProtocolError):
+                    pass
+
+    def _queue_small(self, st: Stream, data: bytes) -> bool:
+        """Queue a few bytes on ``st`` for the background flush (False: send them normally).
+
+        Used for multistream lines: they then leave in one write with the ACKs and
+        window updates of the same read instead of one locked write each.
+        """
+        if self.closed or st._closed or self.session.send_window(st.stream_id) < len(data):
+            return False
+        try:
+            self.session.send_data(st.stream_id, data)
+        except LocalProtocolError:
+            return False
+        self._schedule_flush()
+        return True
 
     def _consumed(self, stream_id: int, n: int) -> None:
         if not self.closed:
@@ -633,7 +653,10 @@ class Connection:
                 return st._take(None)
 
             async def _send(data: bytes) -> None:
-                await st.send_all(data)
+                if self._queue_small(st, data):
+                    await trio.lowlevel.checkpoint()
+                else:
+                    await st.send_all(data)
 
             proto, rest = await _timeout(
                 self.host.negotiate_timeout,
@@ -698,9 +721,10 @@ class Connection:
                 raise LocalProtocolError("lazy negotiation needs exactly one protocol")
             st.protocol = protos[0]
             st._lazy = machine
-            async with self._send_lock:
-                self.session.send_data(sid, machine.data_to_send())
-                await self._flush_locked()
+            # the SYN and our proposal leave with the caller's first write (or the background flush)
+            if not self._queue_small(st, machine.data_to_send()):
+                raise StreamResetError(f"stream {sid} closed before it was used")
+            await trio.lowlevel.checkpoint()
             return st
 
         async def _recv() -> bytes:
@@ -940,6 +964,7 @@ class Host:
                         session.receive_data(rest)
                         conn._dispatch()
                     nursery.start_soon(conn._reader)
+                    nursery.start_soon(conn._flusher)
                     if self.keepalive_interval is not None:
                         nursery.start_soon(self._timers, conn)
                     yield conn
