@@ -16,7 +16,7 @@ Design: one reader task per connection feeds bytes through the Noise and
 yamux machines and dispatches events to per-stream buffers (bounded by the
 yamux receive window, because credit is only returned as the application
 reads). Every write goes through one lock, so Noise nonces stay in order; the
-reader does not block on writing (it schedules at most one background flush),
+reader does not block on writing (it wakes the connection's one flusher task),
 so two peers that both write a lot cannot deadlock each other — until the
 control output it owes the peer (window updates, ping answers, resets) passes
 ``Host.max_queued_output`` bytes: then the peer is not reading, and the reader
