@@ -59,6 +59,10 @@ def _child(mode: str, maddr: str, cid: str, dest: str) -> int:
     """Run one fetch in this (fresh) process; print seconds, bytes and peak RSS."""
     import trio
 
+    from pyipld._malloc import tune_for_streaming
+
+    tune_for_streaming()  # as `pyipld get/cat --peer` do in their process
+
     from pyipld.bitswap.client import BitswapClient
     from pyipld.blockstore import NullSink
 

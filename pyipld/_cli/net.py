@@ -220,6 +220,9 @@ def cmd_get_from_peers(args: argparse.Namespace) -> int:
     directories, symlinks; the same safety rules as the local ``get``). ``--car``: a
     CAR in ``ipfs dag export`` order, rooted at the resolved CID.
     """
+    from .._malloc import tune_for_streaming
+
+    tune_for_streaming()  # our process: keep the heap instead of re-faulting it per block
     import trio
 
     return int(trio.run(functools.partial(get_from_peers, args)))
@@ -274,6 +277,9 @@ async def _copy_file(client: BitswapClient, root: CID, out: BinaryIO, skip: int,
 
 def cmd_cat_from_peers(args: argparse.Namespace) -> int:
     """``cat CID --peer … [--offset N] [--length N]``: stream a UnixFS file to stdout while fetching."""
+    from .._malloc import tune_for_streaming
+
+    tune_for_streaming()  # our process: keep the heap instead of re-faulting it per block
     import trio
 
     return int(trio.run(functools.partial(cat_from_peers, args, sys.stdout.buffer)))
@@ -325,6 +331,9 @@ def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``serve --blockstore DIR --listen MULTIADDR``: answer bitswap wants until interrupted."""
+    from .._malloc import tune_for_streaming
+
+    tune_for_streaming()  # our process: keep the heap instead of re-faulting it per block
     import trio
 
     from ..libp2p.peer import Identity
