@@ -42,6 +42,6 @@ def tune_for_streaming(*, trim_bytes: int = 32 << 20, mmap_bytes: int = 8 << 20)
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     # mmap first: setting it also turns off glibc's dynamic adjustment of both thresholds
-    ok = mallopt(_M_MMAP_THRESHOLD, mmap_bytes) == 1 and mallopt(_M_TRIM_THRESHOLD, trim_bytes) == 1
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, mmap_bytes) == 1 and mallopt(_M_TRIM_THRESHOLD, trim_bytes) == 1)
     _done = ok
     return ok
