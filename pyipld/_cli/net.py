@@ -190,6 +190,13 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
     dest = Path(car) if car else Path(getattr(args, "output", None) or default_output(path))
     if not car and (dest.exists() or dest.is_symlink()) and not (dest.is_dir() and not any(dest.iterdir())):
         raise FileExistsError(17, "destination exists", str(dest))  # before any network work
+    if not car:
+        streamed = await _get_file_streamed(args, path, dest, dial)
+        if streamed is not None:
+            if not getattr(args, "quiet", False):
+                print(f"fetched {streamed[0]} blocks ({streamed[1]} bytes) -> {dest}: 1 files, 0 directories, "
+                      f"0 symlinks, {streamed[2]} bytes", file=sys.stderr)
+            return 0
     store, scratch = _scratch_store(args, dest)
     try:
         target, stats = await fetch_path(args, store, dial=dial)
@@ -211,6 +218,69 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
     if not getattr(args, "quiet", False):
         print(f"fetched {stats.blocks} blocks ({stats.bytes} bytes) {summary}", file=sys.stderr)
     return 0
+
+
+async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
+                             dial: Dialer | None) -> tuple[int, int, int] | None:
+    """``get`` of a single UnixFS file: stream it into ``dest`` while fetching, as ``cat`` does.
+
+    No scratch blockstore: the blocks are verified as they arrive and the bytes written
+    in order to a temporary name beside ``dest``, renamed at the end (with the stored mode
+    and mtime, as :func:`~pyipld.unixfs.extract.extract` restores them). Returns
+    ``(blocks, block bytes, file bytes)``, or None when the target is not a file (a
+    directory or symlink: the caller fetches the DAG and extracts it) — then nothing was
+    written. ``--blockstore DIR`` keeps the fetched blocks as before.
+    """
+    import os
+    import secrets
+
+    import trio
+
+    from ..bitswap.client import BitswapClient
+    from ..unixfs.extract import _meta
+
+    keep = DirectoryBlockstore(args.blockstore) if getattr(args, "blockstore", None) else None
+    progress = _progress(args, "fetch")
+    counts = [0, 0]
+
+    def on_block(blocks: int, nbytes: int) -> None:
+        if progress is not None:
+            progress.update(nbytes - counts[1])
+        counts[:] = [blocks, nbytes]
+
+    parent = dest.parent if str(dest.parent) else Path(".")
+    tmp = parent / (".pyipld-tmp-" + secrets.token_hex(8))
+    written = 0
+    try:
+        async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
+            source = _FetchingSource(keep if keep is not None else MemoryBlockstore(), client)
+            node = (await trio.to_thread.run_sync(resolve_path, source, path)).node
+            if node.kind != "file":
+                return None
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
+            try:
+                async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(
+                        node.cid, sink=keep, progress=on_block))) as chunks:
+                    async for chunk in chunks:
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view):]
+                        written += len(chunk)
+                mode, mtime_ns = _meta(node) if not getattr(args, "no_metadata", False) else (None, None)
+                if mode is not None:
+                    os.fchmod(fd, mode)
+                if mtime_ns is not None:
+                    os.utime(fd, ns=(mtime_ns, mtime_ns))
+            finally:
+                os.close(fd)
+        if dest.exists() or dest.is_symlink():  # appeared meanwhile: never replace it
+            raise FileExistsError(17, "destination exists", str(dest))
+        os.rename(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+        if progress is not None:
+            progress.close()
+    return counts[0], counts[1], written
 
 
 def cmd_get_from_peers(args: argparse.Namespace) -> int:
