@@ -28,7 +28,9 @@ than the real node), ``MBps`` and ``baseline_MBps``, ``peak_rss_mib`` of our
 fetching process, ``x_sha256`` (median over rounds of t_sha256 / t_case: the
 issue's unit), ``control_2t_x_sha256`` (two-thread hashlib ÷ one-thread in the
 same rounds: 2 on an idle two-core machine), ``cpu_seconds`` (user + system of
-our whole fetching process, best round) and ``loadavg`` (1-minute, at the end). ``PYIPLD_BENCH_PROFILE=FILE`` saves a cProfile of the ``cat`` fetch (the
+our whole fetching process, best round) and ``loadavg`` (1-minute, at the end).
+``peak_rss_mib`` is ``ru_maxrss`` from ``wait4``: an upper bound, since Linux carries the
+parent's value across fork+exec. ``PYIPLD_BENCH_PROFILE=FILE`` saves a cProfile of the ``cat`` fetch (the
 client is one trio thread, so this is where all its Python time goes). Runs itself inside ``unshare -n`` (loopback only); prints a
 ``skipped`` line when peers or namespaces are unavailable.
 """

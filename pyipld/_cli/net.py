@@ -253,14 +253,14 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
     written = 0
     try:
         async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
-            source = _FetchingSource(keep if keep is not None else MemoryBlockstore(), client)
-            node = (await trio.to_thread.run_sync(resolve_path, source, path)).node
+            fetched = keep if keep is not None else MemoryBlockstore()
+            node = (await trio.to_thread.run_sync(resolve_path, _FetchingSource(fetched, client), path)).node
             if node.kind != "file":
                 return None
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
             try:
                 async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(
-                        node.cid, sink=keep, progress=on_block))) as chunks:
+                        node.cid, sink=keep, progress=on_block, have=fetched))) as chunks:
                     async for chunk in chunks:
                         view = memoryview(chunk)
                         while view:
@@ -314,10 +314,11 @@ async def cat_from_peers(args: argparse.Namespace, out: BinaryIO, *, dial: Diale
     progress = _progress(args, "cat")
     try:
         async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
+            fetched = MemoryBlockstore()
             if components:  # like ipfs cat CID/dir/name: fetch only the directory blocks on the path
-                source = _FetchingSource(MemoryBlockstore(), client)
+                source = _FetchingSource(fetched, client)
                 root = (await trio.to_thread.run_sync(resolve_path, source, path)).cid
-            await _copy_file(client, root, out, skip, left, progress)
+            await _copy_file(client, root, out, skip, left, progress, fetched)
         out.flush()
     finally:
         if progress is not None:
@@ -326,10 +327,11 @@ async def cat_from_peers(args: argparse.Namespace, out: BinaryIO, *, dial: Diale
 
 
 async def _copy_file(client: BitswapClient, root: CID, out: BinaryIO, skip: int, left: int,
-                     progress: Progress | None) -> None:
+                     progress: Progress | None, have: MemoryBlockstore | None = None) -> None:
     """Stream the file ``root`` from ``client`` to ``out``: ``skip`` bytes first, then at most
     ``left`` (``-1``: all)."""
-    async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(root.bytes))) as chunks:
+    chunks_of = client.iter_file(root.bytes, have=have)  # blocks fetched for the path are not asked again
+    async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", chunks_of)) as chunks:
         async for chunk in chunks:
             if progress is not None:
                 progress.update(len(chunk))

@@ -33,7 +33,7 @@ from typing import Any
 
 import trio
 
-from ..blockstore import BlockSink
+from ..blockstore import BlockSink, BlockSource
 from ..car.export import iter_links
 from ..cid import CID, DAG_CBOR, DAG_PB
 from ..errors import (
@@ -472,13 +472,16 @@ class BitswapClient:
         return stats
 
     async def iter_file(
-        self, root: bytes | str | CID, *, sink: BlockSink | None = None, progress: Progress | None = None
+        self, root: bytes | str | CID, *, sink: BlockSink | None = None, progress: Progress | None = None,
+        have: BlockSource | None = None,
     ) -> AsyncIterator[bytes]:
         """Yield a UnixFS file's bytes in order while its blocks are fetched.
 
         Blocks ahead of the read position are prefetched (up to ``window``);
         an internal node is expanded as soon as it arrives, wherever it is.
-        Each block is also put into ``sink`` when one is given.
+        Each block is also put into ``sink`` when one is given. Blocks ``have`` holds
+        (already verified, e.g. the root fetched to resolve a path) are not asked for
+        again: a peer that just sent a block may not answer a second want for it (Helia).
 
         Raises:
             UnixFSError: the root is not a file (a directory, say).
@@ -562,6 +565,8 @@ class BitswapClient:
                 for kind, value in items[head : head + self.window]:
                     if kind == "cid" and value not in ready and value not in requested:
                         inline = _identity_data(value)
+                        if inline is None and have is not None and have.has(value):
+                            inline = have.get(value)
                         if inline is not None:
                             arrived(value, inline)
                             inline_ready = True
