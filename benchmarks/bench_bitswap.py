@@ -11,14 +11,26 @@ interleaved:
   child process so its peak RSS is ours alone;
 * ``bitswap_dag_<peer>``: our client fetches the DAG breadth first into a
   NullSink (network + verification only);
+* ``bitswap_cli_get_<peer>``: the whole ``pyipld get CID --peer MADDR -o OUT``
+  process as users run it (interpreter start, dial, fetch into a scratch
+  blockstore, extract), timed from outside;
 * baseline: a second node of the same kind fetching the same CID from the
   same peer (``kubo_oracle.py fetch`` reports its own transfer time; for Helia
   the wall time of ``helia_peer.mjs fetch`` minus that of a one-block
-  ``get-block`` run, i.e. minus node start-up and dial).
+  ``get-block`` run, i.e. minus node start-up and dial);
+* in the same rotation, after each of our runs: one-thread ``hashlib.sha256``
+  over the same file (1 MiB ``readinto`` reads, in a fresh interpreter, timed
+  inside it) and the same on two threads (each its own half): the control for
+  what the machine gave us in that round.
 
 Each case prints one JSON line: ``ratio = seconds / baseline`` (< 1: faster
 than the real node), ``MBps`` and ``baseline_MBps``, ``peak_rss_mib`` of our
-fetching process. ``PYIPLD_BENCH_PROFILE=FILE`` saves a cProfile of the ``cat`` fetch (the
+fetching process, ``x_sha256`` (median over rounds of t_sha256 / t_case: the
+issue's unit), ``control_2t_x_sha256`` (two-thread hashlib ÷ one-thread in the
+same rounds: 2 on an idle two-core machine), ``cpu_seconds`` (user + system of
+our whole fetching process, best round) and ``loadavg`` (1-minute, at the end).
+``peak_rss_mib`` is ``ru_maxrss`` from ``wait4``: an upper bound, since Linux carries the
+parent's value across fork+exec. ``PYIPLD_BENCH_PROFILE=FILE`` saves a cProfile of the ``cat`` fetch (the
 client is one trio thread, so this is where all its Python time goes). Runs itself inside ``unshare -n`` (loopback only); prints a
 ``skipped`` line when peers or namespaces are unavailable.
 """
@@ -30,6 +42,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +60,10 @@ def _emit(obj: dict[str, Any]) -> None:
 def _child(mode: str, maddr: str, cid: str, dest: str) -> int:
     """Run one fetch in this (fresh) process; print seconds, bytes and peak RSS."""
     import trio
+
+    from pyipld._malloc import tune_for_streaming
+
+    tune_for_streaming()  # as `pyipld get/cat --peer` do in their process
 
     from pyipld.bitswap.client import BitswapClient
     from pyipld.blockstore import NullSink
@@ -69,7 +86,9 @@ def _child(mode: str, maddr: str, cid: str, dest: str) -> int:
     if profile_to and mode == "cat":
         import cProfile
 
-        profiler = cProfile.Profile()
+        # CPU time, not wall time: on a shared machine a loopback send() that wakes the
+        # peer often loses the core to it, and wall time would charge that to send()
+        profiler = cProfile.Profile(time.process_time)
         seconds, total = profiler.runcall(trio.run, run)
         profiler.dump_stats(profile_to)
     else:
@@ -77,6 +96,35 @@ def _child(mode: str, maddr: str, cid: str, dest: str) -> int:
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _emit({"seconds": seconds, "bytes": total, "peak_rss_kib": rss_kib})
     return 0
+
+
+_SHA = """
+import hashlib, sys, threading, time
+path, threads = sys.argv[1], int(sys.argv[2])
+with open(path, "rb") as f:
+    size = f.seek(0, 2)
+def work(lo, hi):
+    h, buf = hashlib.sha256(), bytearray(1 << 20)
+    with open(path, "rb", buffering=0) as f:
+        f.seek(lo)
+        left = hi - lo
+        while left:
+            n = f.readinto(memoryview(buf)[: min(left, len(buf))])
+            h.update(memoryview(buf)[:n])
+            left -= n
+t0 = time.perf_counter()
+if threads == 1:
+    work(0, size)
+else:
+    ts = [threading.Thread(target=work, args=r) for r in ((0, size // 2), (size // 2, size))]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+print('{"seconds": %r}' % (time.perf_counter() - t0))
+"""
+
+
+def _sha_seconds(path: Path, threads: int) -> float:
+    return float(_run_json([sys.executable, "-c", _SHA, str(path), str(threads)], 300)[0]["seconds"])
 
 
 def _run_json(argv: list[str], timeout: float, cwd: Path | None = None) -> tuple[dict[str, Any], float]:
@@ -90,10 +138,42 @@ def _run_json(argv: list[str], timeout: float, cwd: Path | None = None) -> tuple
     return (json.loads(lines[-1]) if lines else {}), wall
 
 
+def _run_measured(argv: list[str], timeout: float) -> tuple[str, float, float, int]:
+    """Run a child; (stdout, wall seconds, its CPU seconds, its peak RSS KiB) from wait4 on it alone."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        deadline = t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise RuntimeError(f"{argv[:4]} timed out after {timeout} s")
+            time.sleep(0.01)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode:
+            raise RuntimeError(f"{argv[:4]} failed ({proc.returncode}): {err.read()[-1500:]}")
+        return out.read(), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
 def _ours(mode: str, maddr: str, cid: str, tmp: Path) -> dict[str, Any]:
     dest = tmp / "ours.bin"
-    result, _ = _run_json([sys.executable, "-m", "benchmarks.bench_bitswap", "--child", mode, maddr, cid,
-                           str(dest)], timeout=900)
+    if mode == "cli_get":  # the command as users run it, timed from outside
+        argv = [sys.executable, "-m", "pyipld", "get", cid, "--peer", maddr, "-o", str(dest)]
+    else:
+        argv = [sys.executable, "-m", "benchmarks.bench_bitswap", "--child", mode, maddr, cid, str(dest)]
+    out, wall, cpu, rss_kib = _run_measured(argv, 900)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    if mode == "cli_get":
+        result = {"seconds": wall, "bytes": dest.stat().st_size}
+    result.update(cpu_seconds=cpu, peak_rss_kib=rss_kib)
     dest.unlink(missing_ok=True)
     return result
 
@@ -122,12 +202,17 @@ def _bench_peer(peer: str, path: Path, size: int, repeats: int, tmp: Path) -> No
     with manager as ready:
         maddr, cid = ready["multiaddr"], ready["cid"]
         best: dict[str, dict[str, Any]] = {}
+        x_sha: dict[str, list[float]] = {}
+        control: list[float] = []
         base: list[tuple[float, float]] = []
-        for _ in range(repeats):  # interleaved: ours, theirs, ours (dag)
-            for mode in ("cat", "dag"):
+        for _ in range(repeats):  # interleaved: ours, sha256 x1 and x2, ..., theirs
+            for mode in ("cat", "dag", "cli_get"):
                 r = _ours(mode, maddr, cid, tmp)
                 if r.get("bytes", 0) < size:
                     raise RuntimeError(f"{mode}: fetched {r.get('bytes')} of {size} bytes")
+                one, two = _sha_seconds(path, 1), _sha_seconds(path, 2)
+                x_sha.setdefault(mode, []).append(one / r["seconds"])
+                control.append(one / two)
                 if mode not in best or r["seconds"] < best[mode]["seconds"]:
                     best[mode] = r
                 if mode == "cat":
@@ -148,8 +233,12 @@ def _bench_peer(peer: str, path: Path, size: int, repeats: int, tmp: Path) -> No
                 "MBps": round(size / r["seconds"] / 1e6, 1),
                 "baseline_MBps": round(size / baseline / 1e6, 1) if reliable else None,
                 "baseline_wall": round(baseline_wall, 4),  # incl. node start-up (and, for Helia, dial)
+                "x_sha256": round(statistics.median(x_sha[mode]), 3),
+                "control_2t_x_sha256": round(statistics.median(control), 2),
+                "cpu_seconds": round(r["cpu_seconds"], 2),
                 "peak_rss_mib": round(r["peak_rss_kib"] / 1024, 1),
                 "repeats": repeats,
+                "loadavg": round(os.getloadavg()[0], 1),
                 **({} if reliable else {"note": "baseline transfer lost in node start-up noise at this size"}),
             })
 

@@ -221,3 +221,31 @@ def test_fuzz_reader(data: bytes) -> None:
 
 def test_protocol_ids() -> None:
     assert PROTOCOL_1_2_0 == "/ipfs/bitswap/1.2.0"
+
+
+@given(messages, st.lists(st.integers(1, 50), max_size=20))
+def test_reader_views_equal_copies(msg: BitswapMessage, cuts: list[int]) -> None:
+    # feed_views (what the sessions use) gives the same bodies as feed, however cut
+    stream = frame_message(msg) * 3
+    a, b = MessageReader(), MessageReader()
+    got: list[bytes] = []
+    want: list[bytes] = []
+    pos = 0
+    for cut in [*cuts, len(stream)]:
+        piece = stream[pos : pos + cut]
+        got += [bytes(v) for v in a.feed_views(piece)]
+        want += b.feed(piece)
+        pos += cut
+    assert got == want and len(got) == 3 and a.at_boundary()
+
+
+def test_reader_views_copy_nothing_and_check_the_limit_first() -> None:
+    body = b"\x07" * 300
+    frames = frame_message(BitswapMessage(blocks=(body,)), PROTOCOL_1_0_0)
+    data = frames * 2 + frames[:5]
+    reader = MessageReader()
+    views = reader.feed_views(data)
+    assert len(views) == 2 and all(isinstance(v, memoryview) and v.obj is data for v in views)
+    assert reader.feed(frames[5:]) == [frames[2:]]  # the rest completes the third
+    with pytest.raises(LimitExceededError):
+        MessageReader(max_message_bytes=100).feed_views(frames)  # refused from the prefix

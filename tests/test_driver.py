@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyipld.errors import PeerTimeoutError, RemoteProtocolError
 from pyipld.libp2p.driver import (
@@ -470,3 +472,26 @@ def test_trio_half_closeable_stream_conformance() -> None:
             outer.cancel_scope.cancel()
 
     trio.run(main)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["append", "front", "take", "all"]), st.binary(max_size=40),
+                          st.integers(1, 60)), max_size=60))
+def test_chunk_buffer_matches_a_bytearray(ops: list[tuple[str, bytes, int]]) -> None:
+    # Stream and NoiseStream keep received bytes as chunks (no copy in, whole chunks out)
+    from pyipld.libp2p.driver import _Chunks
+
+    buf, ref = _Chunks(), bytearray()
+    for op, data, n in ops:
+        if op == "append":
+            buf.append(data)
+            ref += data
+        elif op == "front":
+            buf.push_front(data)
+            ref[:0] = data
+        else:
+            limit = None if op == "all" else n
+            got = buf.take(limit)
+            want = bytes(ref[: len(ref) if limit is None else limit])
+            del ref[: len(want)]
+            assert got == want and type(got) is bytes
+        assert len(buf) == len(ref)

@@ -190,6 +190,13 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
     dest = Path(car) if car else Path(getattr(args, "output", None) or default_output(path))
     if not car and (dest.exists() or dest.is_symlink()) and not (dest.is_dir() and not any(dest.iterdir())):
         raise FileExistsError(17, "destination exists", str(dest))  # before any network work
+    if not car:
+        streamed = await _get_file_streamed(args, path, dest, dial)
+        if streamed is not None:
+            if not getattr(args, "quiet", False):
+                print(f"fetched {streamed[0]} blocks ({streamed[1]} bytes) -> {dest}: 1 files, 0 directories, "
+                      f"0 symlinks, {streamed[2]} bytes", file=sys.stderr)
+            return 0
     store, scratch = _scratch_store(args, dest)
     try:
         target, stats = await fetch_path(args, store, dial=dial)
@@ -213,6 +220,69 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
     return 0
 
 
+async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
+                             dial: Dialer | None) -> tuple[int, int, int] | None:
+    """``get`` of a single UnixFS file: stream it into ``dest`` while fetching, as ``cat`` does.
+
+    No scratch blockstore: the blocks are verified as they arrive and the bytes written
+    in order to a temporary name beside ``dest``, renamed at the end (with the stored mode
+    and mtime, as :func:`~pyipld.unixfs.extract.extract` restores them). Returns
+    ``(blocks, block bytes, file bytes)``, or None when the target is not a file (a
+    directory or symlink: the caller fetches the DAG and extracts it) — then nothing was
+    written. ``--blockstore DIR`` keeps the fetched blocks as before.
+    """
+    import os
+    import secrets
+
+    import trio
+
+    from ..bitswap.client import BitswapClient
+    from ..unixfs.extract import _meta
+
+    keep = DirectoryBlockstore(args.blockstore) if getattr(args, "blockstore", None) else None
+    progress = _progress(args, "fetch")
+    counts = [0, 0]
+
+    def on_block(blocks: int, nbytes: int) -> None:
+        if progress is not None:
+            progress.update(nbytes - counts[1])
+        counts[:] = [blocks, nbytes]
+
+    parent = dest.parent if str(dest.parent) else Path(".")
+    tmp = parent / (".pyipld-tmp-" + secrets.token_hex(8))
+    written = 0
+    try:
+        async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
+            fetched = keep if keep is not None else MemoryBlockstore()
+            node = (await trio.to_thread.run_sync(resolve_path, _FetchingSource(fetched, client), path)).node
+            if node.kind != "file":
+                return None
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
+            try:
+                async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(
+                        node.cid, sink=keep, progress=on_block, have=fetched))) as chunks:
+                    async for chunk in chunks:
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view):]
+                        written += len(chunk)
+                mode, mtime_ns = _meta(node) if not getattr(args, "no_metadata", False) else (None, None)
+                if mode is not None:
+                    os.fchmod(fd, mode)
+                if mtime_ns is not None:
+                    os.utime(fd, ns=(mtime_ns, mtime_ns))
+            finally:
+                os.close(fd)
+        if dest.exists() or dest.is_symlink():  # appeared meanwhile: never replace it
+            raise FileExistsError(17, "destination exists", str(dest))
+        os.rename(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+        if progress is not None:
+            progress.close()
+    return counts[0], counts[1], written
+
+
 def cmd_get_from_peers(args: argparse.Namespace) -> int:
     """``get CID[/PATH] --peer … (-o DEST | --car OUT.car)``: fetch the DAG, verify, write.
 
@@ -220,6 +290,9 @@ def cmd_get_from_peers(args: argparse.Namespace) -> int:
     directories, symlinks; the same safety rules as the local ``get``). ``--car``: a
     CAR in ``ipfs dag export`` order, rooted at the resolved CID.
     """
+    from .._malloc import tune_for_streaming
+
+    tune_for_streaming()  # our process: keep the heap instead of re-faulting it per block
     import trio
 
     return int(trio.run(functools.partial(get_from_peers, args)))
@@ -241,10 +314,11 @@ async def cat_from_peers(args: argparse.Namespace, out: BinaryIO, *, dial: Diale
     progress = _progress(args, "cat")
     try:
         async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
+            fetched = MemoryBlockstore()
             if components:  # like ipfs cat CID/dir/name: fetch only the directory blocks on the path
-                source = _FetchingSource(MemoryBlockstore(), client)
+                source = _FetchingSource(fetched, client)
                 root = (await trio.to_thread.run_sync(resolve_path, source, path)).cid
-            await _copy_file(client, root, out, skip, left, progress)
+            await _copy_file(client, root, out, skip, left, progress, fetched)
         out.flush()
     finally:
         if progress is not None:
@@ -253,10 +327,11 @@ async def cat_from_peers(args: argparse.Namespace, out: BinaryIO, *, dial: Diale
 
 
 async def _copy_file(client: BitswapClient, root: CID, out: BinaryIO, skip: int, left: int,
-                     progress: Progress | None) -> None:
+                     progress: Progress | None, have: MemoryBlockstore | None = None) -> None:
     """Stream the file ``root`` from ``client`` to ``out``: ``skip`` bytes first, then at most
     ``left`` (``-1``: all)."""
-    async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(root.bytes))) as chunks:
+    chunks_of = client.iter_file(root.bytes, have=have)  # blocks fetched for the path are not asked again
+    async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", chunks_of)) as chunks:
         async for chunk in chunks:
             if progress is not None:
                 progress.update(len(chunk))
@@ -274,6 +349,9 @@ async def _copy_file(client: BitswapClient, root: CID, out: BinaryIO, skip: int,
 
 def cmd_cat_from_peers(args: argparse.Namespace) -> int:
     """``cat CID --peer … [--offset N] [--length N]``: stream a UnixFS file to stdout while fetching."""
+    from .._malloc import tune_for_streaming
+
+    tune_for_streaming()  # our process: keep the heap instead of re-faulting it per block
     import trio
 
     return int(trio.run(functools.partial(cat_from_peers, args, sys.stdout.buffer)))
@@ -325,6 +403,9 @@ def _sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``serve --blockstore DIR --listen MULTIADDR``: answer bitswap wants until interrupted."""
+    from .._malloc import tune_for_streaming
+
+    tune_for_streaming()  # our process: keep the heap instead of re-faulting it per block
     import trio
 
     from ..libp2p.peer import Identity

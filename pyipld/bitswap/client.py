@@ -33,7 +33,7 @@ from typing import Any
 
 import trio
 
-from ..blockstore import BlockSink
+from ..blockstore import BlockSink, BlockSource
 from ..car.export import iter_links
 from ..cid import CID, DAG_CBOR, DAG_PB
 from ..errors import (
@@ -472,82 +472,112 @@ class BitswapClient:
         return stats
 
     async def iter_file(
-        self, root: bytes | str | CID, *, sink: BlockSink | None = None, progress: Progress | None = None
+        self, root: bytes | str | CID, *, sink: BlockSink | None = None, progress: Progress | None = None,
+        have: BlockSource | None = None,
     ) -> AsyncIterator[bytes]:
         """Yield a UnixFS file's bytes in order while its blocks are fetched.
 
         Blocks ahead of the read position are prefetched (up to ``window``);
         an internal node is expanded as soon as it arrives, wherever it is.
-        Each block is also put into ``sink`` when one is given.
+        Each block is also put into ``sink`` when one is given. Blocks ``have`` holds
+        (already verified, e.g. the root fetched to resolve a path) are not asked for
+        again: a peer that just sent a block may not answer a second want for it (Helia).
 
         Raises:
             UnixFSError: the root is not a file (a directory, say).
         """
-        # items: the file as an ordered list of not-yet-consumed parts:
-        # ("cid", cid) for blocks, ("data", bytes) for bytes an inner node carries itself.
+        # items[head:]: the rest of the file as an ordered list of parts: ("cid", cid) for
+        # blocks, ("data", bytes) for bytes an inner node carries itself. Each block is
+        # decoded once, when it arrives: ``ready`` maps it to its parts (an inner node) or
+        # its bytes (a leaf). Arrived inner nodes wait in ``inner`` until they are expanded
+        # in place, so an arrival costs one pass over the window, not one decode per item.
         items: list[tuple[str, bytes]] = [("cid", CID.parse(root).bytes)]
-        blocks: dict[bytes, bytes] = {}
+        head = 0
+        ready: dict[bytes, list[tuple[str, bytes]] | bytes] = {}
+        inner: set[bytes] = set()
         refs: Counter[bytes] = Counter({items[0][1]: 1})
         requested: set[bytes] = set()
         n_blocks = n_bytes = 0
         send, recv = trio.open_memory_channel[_Result](math.inf)
+
+        def arrived(cid: bytes, block: bytes) -> None:
+            parsed = ready[cid] = _file_parts(cid, block)
+            if isinstance(parsed, list):
+                inner.add(cid)
+
+        def release(cid: bytes) -> None:
+            refs[cid] -= 1
+            if refs[cid] <= 0:
+                del ready[cid], refs[cid]
+                inner.discard(cid)
+
+        def expand(idx: int, cid: bytes) -> None:
+            parts = ready[cid]
+            assert isinstance(parts, list)
+            release(cid)
+            for k, v in parts:
+                if k == "cid":
+                    refs[v] += 1
+            items[idx : idx + 1] = parts
+
+        def expand_in_window() -> bool:
+            """Expand one arrived inner node inside the window (False: none there)."""
+            end = min(len(items), head + self.window)
+            for cid in inner:
+                try:
+                    idx = items.index(("cid", cid), head, end)
+                except ValueError:
+                    continue  # further on: expanded when the window reaches it
+                expand(idx, cid)
+                return True
+            return False
+
         try:
-            while items:
-                # 1. expand ready inner nodes inside the window, emit the head
-                changed = True
-                while changed and items:
-                    changed = False
-                    limit = min(len(items), self.window)
-                    for idx in range(limit):
-                        kind, value = items[idx]
-                        if kind != "cid" or value not in blocks:
-                            continue
-                        parts = _file_parts(value, blocks[value])
-                        if parts is None:
-                            continue  # a leaf: stays until consumed
-                        refs[value] -= 1
-                        if refs[value] <= 0:
-                            del blocks[value], refs[value]
-                        for k, v in parts:
-                            if k == "cid":
-                                refs[v] += 1
-                        items[idx : idx + 1] = parts
-                        changed = True
-                        break
-                    while items:
-                        kind, value = items[0]
+            while True:
+                # 1. emit the head while it is here; expand arrived inner nodes in the window
+                while True:
+                    while head < len(items):
+                        kind, value = items[head]
                         if kind == "data":
-                            del items[0]
+                            head += 1
                             if value:
                                 yield value
-                            changed = True
-                        elif value in blocks and _file_parts(value, blocks[value]) is None:
-                            data = _leaf_bytes(value, blocks[value])
-                            del items[0]
-                            refs[value] -= 1
-                            if refs[value] <= 0:
-                                del blocks[value], refs[value]
-                            if data:
-                                yield data
-                            changed = True
-                        else:
+                            continue
+                        got = ready.get(value)
+                        if got is None:
                             break
-                if not items:
+                        if isinstance(got, list):
+                            expand(head, value)
+                            continue
+                        head += 1
+                        release(value)
+                        if got:
+                            yield got
+                    if head >= len(items) or not inner or not expand_in_window():
+                        break
+                if head >= len(items):
                     break
+                if head > 4096 and 2 * head > len(items):
+                    del items[:head]
+                    head = 0
                 # 2. request what the window covers
-                for kind, value in items[: self.window]:
-                    if kind == "cid" and value not in blocks and value not in requested:
+                inline_ready = False
+                for kind, value in items[head : head + self.window]:
+                    if kind == "cid" and value not in ready and value not in requested:
                         inline = _identity_data(value)
+                        if inline is None and have is not None and have.has(value):
+                            inline = have.get(value)
                         if inline is not None:
-                            blocks[value] = inline
+                            arrived(value, inline)
+                            inline_ready = True
                             continue
                         requested.add(value)
                         self._request(value, send)
-                if all(k == "data" or v in blocks for k, v in items[: self.window]):
+                if inline_ready:
                     continue
                 cid, data = await self._receive(recv, len(requested))
                 requested.discard(cid)
-                blocks[cid] = data
+                arrived(cid, data)
                 n_blocks += 1
                 n_bytes += len(data)
                 if sink is not None:
@@ -559,18 +589,14 @@ class BitswapClient:
                 self._unrequest(cid, send)
 
 
-def _file_parts(cid: bytes, data: bytes) -> list[tuple[str, bytes]] | None:
-    """For an inner UnixFS file node: its own bytes then its children; None for a leaf."""
+def _file_parts(cid: bytes, data: bytes) -> list[tuple[str, bytes]] | bytes:
+    """An inner UnixFS file node's own bytes then its children; a leaf's bytes."""
     node = decode_file_node(cid, data)
     if not node.links:
-        return None
+        return node.data
     parts: list[tuple[str, bytes]] = [("data", node.data)] if node.data else []
     parts.extend(("cid", link) for link in node.links)
     return parts
-
-
-def _leaf_bytes(cid: bytes, data: bytes) -> bytes:
-    return decode_file_node(cid, data).data
 
 
 # -- synchronous entry points -------------------------------------------------------------

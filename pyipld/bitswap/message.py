@@ -386,8 +386,20 @@ class MessageReader:
             LimitExceededError: a length prefix above ``max_message_bytes``.
             VarintError: a malformed length prefix.
         """
+        return [body if isinstance(body, bytes) else bytes(body) for body in self.feed_views(data)]
+
+    def feed_views(self, data: BytesLike) -> list[BytesLike]:
+        """:meth:`feed`, but bodies wholly inside a ``bytes`` argument that starts on a frame
+        boundary come back as views of it: no copy (a 2 MiB block is not copied twice more).
+
+        Raises:
+            LimitExceededError: a length prefix above ``max_message_bytes``.
+            VarintError: a malformed length prefix.
+        """
+        if not self._buf and self._need is None and isinstance(data, bytes):
+            return self._feed_in_place(data)
         self._buf += data
-        out: list[bytes] = []
+        out: list[BytesLike] = []
         while True:
             if self._need is None:
                 if not self._buf:
@@ -408,6 +420,30 @@ class MessageReader:
             out.append(bytes(self._buf[: self._need]))
             del self._buf[: self._need]
             self._need = None
+        return out
+
+    def _feed_in_place(self, data: bytes) -> list[BytesLike]:
+        out: list[BytesLike] = []
+        view = memoryview(data)
+        pos, end = 0, len(data)
+        while pos < end:
+            try:
+                length, n = decode_varint(data, pos)
+            except VarintError:
+                rest = data[pos:]
+                if len(rest) < 9 and all(b & 0x80 for b in rest):
+                    break  # the prefix is still arriving
+                raise
+            if length > self.max_message_bytes:
+                raise LimitExceededError(
+                    f"bitswap message length {length} > max_message_bytes={self.max_message_bytes}")
+            if end - pos - n < length:
+                self._need = length
+                pos += n
+                break
+            out.append(view[pos + n : pos + n + length])
+            pos += n + length
+        self._buf += view[pos:]
         return out
 
     def at_boundary(self) -> bool:

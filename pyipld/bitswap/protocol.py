@@ -198,7 +198,7 @@ class _StreamReaders:
         if reader is not None:
             self.buffered -= reader.buffered
 
-    def feed(self, stream: Hashable, data: bytes | bytearray | memoryview) -> list[bytes]:
+    def feed(self, stream: Hashable, data: bytes | bytearray | memoryview) -> list[bytes | bytearray | memoryview]:
         reader = self._readers.get(stream)
         if not data:
             if reader is not None:
@@ -214,7 +214,7 @@ class _StreamReaders:
             reader = self._readers[stream] = MessageReader(max_message_bytes=self._max_message_bytes)
         before = reader.buffered
         try:
-            bodies = reader.feed(data)
+            bodies = reader.feed_views(data)
         except DecodeError as exc:
             raise RemoteProtocolError(f"bad bitswap frame: {exc}") from exc
         self.buffered += reader.buffered - before

@@ -16,7 +16,7 @@ Design: one reader task per connection feeds bytes through the Noise and
 yamux machines and dispatches events to per-stream buffers (bounded by the
 yamux receive window, because credit is only returned as the application
 reads). Every write goes through one lock, so Noise nonces stay in order; the
-reader does not block on writing (it schedules at most one background flush),
+reader does not block on writing (it wakes the connection's one flusher task),
 so two peers that both write a lot cannot deadlock each other — until the
 control output it owes the peer (window updates, ping answers, resets) passes
 ``Host.max_queued_output`` bytes: then the peer is not reading, and the reader
@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Final, TypeVar
@@ -131,13 +131,63 @@ async def _negotiate(
         machine.receive_data(await receive())
 
 
+class _Chunks:
+    """Received bytes as the chunks they arrived in: appending and taking whole chunks copy nothing."""
+
+    __slots__ = ("_chunks", "size")
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes] = deque()
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, data: bytes) -> None:
+        if data:
+            self._chunks.append(data)
+            self.size += len(data)
+
+    def push_front(self, data: bytes) -> None:
+        if data:
+            self._chunks.appendleft(data)
+            self.size += len(data)
+
+    def take(self, max_bytes: int | None) -> bytes:
+        """Up to ``max_bytes`` (None: all) from the front."""
+        n = self.size if max_bytes is None else min(max_bytes, self.size)
+        if n == 0:
+            return b""
+        self.size -= n
+        chunks = self._chunks
+        first = chunks[0]
+        if len(first) == n:
+            return chunks.popleft()
+        if len(first) > n:
+            chunks[0] = first[n:]
+            return first[:n]
+        parts = []
+        while n:
+            chunk = chunks.popleft()
+            if len(chunk) > n:
+                chunks.appendleft(chunk[n:])
+                chunk = chunk[:n]
+            parts.append(chunk)
+            n -= len(chunk)
+        return b"".join(parts)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+        self.size = 0
+
+
 class NoiseStream(trio.abc.Stream):
     """A ``trio.abc.Stream`` of plaintext over a transport, after a finished handshake."""
 
     def __init__(self, transport: trio.abc.Stream, session: noise.NoiseSession) -> None:
         self.transport = transport
         self.session = session
-        self._pending = bytearray()
+        self._pending = _Chunks()
         self._eof = False
         self._send_lock = trio.Lock()
 
@@ -145,21 +195,18 @@ class NoiseStream(trio.abc.Stream):
         ev = self.session.next_event()
         while ev is not None:
             if isinstance(ev, noise.DataReceived):
-                self._pending += ev.data
+                self._pending.append(ev.data)
             elif isinstance(ev, noise.ConnectionClosed):
                 self._eof = True
             ev = self.session.next_event()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         self._drain_events()
-        while not self._pending and not self._eof:
+        while not self._pending.size and not self._eof:
             data = await self.transport.receive_some(_RECV_CHUNK)
             self.session.receive_data(data)
             self._drain_events()
-        n = len(self._pending) if max_bytes is None else max_bytes
-        out = bytes(self._pending[:n])
-        del self._pending[:n]
-        return out
+        return self._pending.take(max_bytes)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         async with self._send_lock:
@@ -187,7 +234,7 @@ class Stream(trio.abc.HalfCloseableStream):
         self.inbound = inbound
         self.protocol: str | None = None
         self.read_timeout = conn.host.read_timeout
-        self._buf = bytearray()
+        self._buf = _Chunks()
         self._precredited = 0  # bytes at the front of _buf whose window credit was returned
         self._eof = False
         self._reset = False
@@ -208,7 +255,7 @@ class Stream(trio.abc.HalfCloseableStream):
         if self._closed:  # we stopped reading: drop, but keep the credit flowing
             self.connection._consumed(self.stream_id, len(data))
             return
-        self._buf += data
+        self._buf.append(data)
         self._readable.set()
 
     def _on_end(self) -> None:
@@ -232,7 +279,7 @@ class Stream(trio.abc.HalfCloseableStream):
             raise StreamResetError(f"connection to {self.connection.remote_peer} lost: {err}")
 
     async def _wait_readable(self) -> None:
-        while not self._buf and not self._eof:
+        while not self._buf.size and not self._eof:
             if self._closed:
                 raise trio.ClosedResourceError("stream was closed")
             self._check_broken()
@@ -242,9 +289,8 @@ class Stream(trio.abc.HalfCloseableStream):
             await self._readable.wait()
 
     def _take(self, max_bytes: int | None) -> bytes:
-        n = len(self._buf) if max_bytes is None else min(max_bytes, len(self._buf))
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
+        out = self._buf.take(max_bytes)
+        n = len(out)
         fresh = n - min(n, self._precredited)  # pushed-back bytes were credited already
         self._precredited -= n - fresh
         if fresh:
@@ -254,7 +300,7 @@ class Stream(trio.abc.HalfCloseableStream):
     def _unread(self, data: bytes) -> None:
         """Push bytes already taken (and credited to the peer) back in front of the buffer."""
         if data:
-            self._buf[:0] = data
+            self._buf.push_front(bytes(data))
             self._precredited += len(data)
             self._readable.set()
 
@@ -288,6 +334,8 @@ class Stream(trio.abc.HalfCloseableStream):
             await trio.lowlevel.checkpoint()
             if self._closed:
                 raise trio.ClosedResourceError("stream was closed")
+            if self._buf.size and self._lazy is None:  # data is here: no timeout scope to set up
+                return self._take(max_bytes)
 
             async def _recv() -> bytes:
                 if self._lazy is not None:
@@ -404,8 +452,8 @@ class Stream(trio.abc.HalfCloseableStream):
                 conn.session.reset_stream(self.stream_id)
             elif state in (yamux.StreamState.OPEN, yamux.StreamState.REMOTE_CLOSED):
                 conn.session.send_eof(self.stream_id)
-            if self._buf:
-                conn._consumed(self.stream_id, len(self._buf) - min(len(self._buf), self._precredited))
+            if self._buf.size:
+                conn._consumed(self.stream_id, self._buf.size - min(self._buf.size, self._precredited))
             conn._schedule_flush()
         self._buf.clear()
         self._precredited = 0
@@ -441,6 +489,7 @@ class Connection:
         self._streams: dict[int, Stream] = {}
         self._send_lock = trio.Lock()
         self._flush_scheduled = False
+        self._flush_wanted = trio.Event()  # wakes _flusher (one task per connection, not one per flush)
         self._inflight = 0  # bytes handed to the transport and not yet written
         self.reads_paused = 0  # times the reader waited for our output to drain (backpressure)
         self.last_active = trio.current_time()  # the peer's last stream opened or stream data
@@ -453,9 +502,9 @@ class Connection:
     # -- writing -------------------------------------------------------------------------------
     def buffered_bytes(self) -> int:
         """Bytes this connection holds: stream buffers, machine buffers, output not yet written."""
-        held = sum(len(st._buf) for st in self._streams.values())
+        held = sum(st._buf.size for st in self._streams.values())
         return (held + self.session.buffered_bytes + self._inflight
-                + len(self.channel._pending) + self.channel.session.buffered_bytes)
+                + self.channel._pending.size + self.channel.session.buffered_bytes)
 
     async def _flush_locked(self) -> None:
         out = self.session.data_to_send()
@@ -486,15 +535,34 @@ class Connection:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and not self.closed:
             self._flush_scheduled = True
-            self._nursery.start_soon(self._background_flush)
+            self._flush_wanted.set()
 
-    async def _background_flush(self) -> None:
-        async with self._send_lock:
-            self._flush_scheduled = False
-            try:
-                await self._flush_locked()
-            except (StreamResetError, LocalProtocolError):
-                pass
+    async def _flusher(self) -> None:
+        """Write queued control output (window updates, ACKs, FINs, echoes) in the background."""
+        while not self.closed:
+            await self._flush_wanted.wait()
+            self._flush_wanted = trio.Event()
+            async with self._send_lock:
+                self._flush_scheduled = False
+                try:
+                    await self._flush_locked()
+                except (StreamResetError, LocalProtocolError):
+                    pass
+
+    def _queue_small(self, st: Stream, data: bytes) -> bool:
+        """Queue a few bytes on ``st`` for the background flush (False: send them normally).
+
+        Used for multistream lines: they then leave in one write with the ACKs and
+        window updates of the same read instead of one locked write each.
+        """
+        if self.closed or st._closed or self.session.send_window(st.stream_id) < len(data):
+            return False
+        try:
+            self.session.send_data(st.stream_id, data)
+        except LocalProtocolError:
+            return False
+        self._schedule_flush()
+        return True
 
     def _consumed(self, stream_id: int, n: int) -> None:
         if not self.closed:
@@ -585,7 +653,10 @@ class Connection:
                 return st._take(None)
 
             async def _send(data: bytes) -> None:
-                await st.send_all(data)
+                if self._queue_small(st, data):
+                    await trio.lowlevel.checkpoint()
+                else:
+                    await st.send_all(data)
 
             proto, rest = await _timeout(
                 self.host.negotiate_timeout,
@@ -650,9 +721,10 @@ class Connection:
                 raise LocalProtocolError("lazy negotiation needs exactly one protocol")
             st.protocol = protos[0]
             st._lazy = machine
-            async with self._send_lock:
-                self.session.send_data(sid, machine.data_to_send())
-                await self._flush_locked()
+            # the SYN and our proposal leave with the caller's first write (or the background flush)
+            if not self._queue_small(st, machine.data_to_send()):
+                raise StreamResetError(f"stream {sid} closed before it was used")
+            await trio.lowlevel.checkpoint()
             return st
 
         async def _recv() -> bytes:
@@ -892,6 +964,7 @@ class Host:
                         session.receive_data(rest)
                         conn._dispatch()
                     nursery.start_soon(conn._reader)
+                    nursery.start_soon(conn._flusher)
                     if self.keepalive_interval is not None:
                         nursery.start_soon(self._timers, conn)
                     yield conn
@@ -957,7 +1030,7 @@ class Host:
         if out:
             await transport.send_all(out)
         channel = NoiseStream(transport, session)
-        channel._pending += pending
+        channel._pending.append(bytes(pending))
         # 3. muxer: agreed inside Noise, or multistream-select over the secure channel
         if done.selected_muxer == yamux.PROTOCOL_ID:
             return channel, done, yamux.PROTOCOL_ID, b""

@@ -225,10 +225,10 @@ class _Cipher:
         return nonce
 
     def encrypt(self, ad: bytes | None, plaintext: bytes | memoryview) -> bytes:
-        return self.aead.encrypt(self._nonce(), bytes(plaintext), ad)
+        return self.aead.encrypt(self._nonce(), plaintext, ad)  # any buffer: no copy first
 
     def decrypt(self, ad: bytes | None, ciphertext: bytes | memoryview) -> bytes:
-        return self.aead.decrypt(self._nonce(), bytes(ciphertext), ad)
+        return self.aead.decrypt(self._nonce(), ciphertext, ad)
 
 
 class NoiseSession:
@@ -443,33 +443,39 @@ class NoiseSession:
             self._move(_In.EOF)
             self._events.append(ConnectionClosed())
             return
-        self._in += data
+        # Frames are decrypted straight out of an immutable ``bytes`` (no copy into our
+        # buffer first); only a partial frame at the end waits in ``_in`` for the next call.
+        if self._in:
+            self._in += data
+            buf = bytes(self._in)
+            self._in.clear()
+        else:
+            buf = data if isinstance(data, bytes) else bytes(data)
         plain: list[bytes] = []
-        buf = self._in
         pos = 0
         end = len(buf)
+        view = memoryview(buf)
         try:
             while end - pos >= 2:
                 length = (buf[pos] << 8) | buf[pos + 1]
                 if end - pos - 2 < length:
                     break
-                with memoryview(buf) as view:  # one copy; the view must not outlive the resize below
-                    msg = bytes(view[pos + 2 : pos + 2 + length])
-                pos += 2 + length
+                start = pos + 2
+                pos = start + length
                 if self.state is State.TRANSPORT:
-                    plain.append(self._decrypt_frame(msg))
+                    plain.append(self._decrypt_frame(view[start:pos]))
                     continue
                 inp = _EXPECTED_INPUT[self.state]
-                raw = msg
                 handler = {_In.MSG1: self._read_msg1, _In.MSG2: self._read_msg2, _In.MSG3: self._read_msg3}[inp]
-                handler(raw)
+                handler(buf[start:pos])
                 self._move(inp)
+            if pos < end:
+                self._in += view[pos:]
         finally:
-            del self._in[:pos]
             if plain:
-                self._events.append(DataReceived(b"".join(plain)))
+                self._events.append(DataReceived(plain[0] if len(plain) == 1 else b"".join(plain)))
 
-    def _decrypt_frame(self, msg: bytes) -> bytes:
+    def _decrypt_frame(self, msg: bytes | memoryview) -> bytes:
         if len(msg) < _TAG:
             raise self._fail(f"transport frame of {len(msg)} bytes < tag size")
         assert self._recv is not None
