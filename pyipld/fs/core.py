@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import IO, Any, Final, Generic, TypeVar
@@ -497,22 +497,66 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             raise UnixFSError(f"{path} is a UnixFS {entry.kind}, not a file")
         return entry
 
-    def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None) -> bytes:
-        """Bytes ``[start:end)`` (slice semantics) of the file DAG ``cid`` of ``size`` bytes."""
+    @staticmethod
+    def _span(size: int, start: int | None, end: int | None) -> tuple[int, int]:
+        """Slice semantics: ``[start:end)`` of ``size`` bytes as absolute, clamped offsets."""
         s = 0 if start is None else (max(0, size + start) if start < 0 else min(start, size))
         e = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
+        return s, max(s, e)
+
+    @staticmethod
+    def _pieces(s: int, e: int) -> list[tuple[int, int]]:
+        """``[s, e)`` cut at multiples of the split piece (whole kubo leaves), or one piece when the
+        range is too small to be worth several threads."""
+        if e - s < _SPLIT_MIN or _SPLIT_WORKERS < 2:
+            return [(s, e)]
+        return list(pairwise([s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]))
+
+    def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None) -> bytes:
+        """Bytes ``[start:end)`` (slice semantics) of the file DAG ``cid`` of ``size`` bytes."""
+        s, e = self._span(size, start, end)
         if e <= s:
             return b""
         reader = self._reader(cid)
+        pieces = self._pieces(s, e)
         try:
-            if e - s < _SPLIT_MIN or _SPLIT_WORKERS < 2:
+            if len(pieces) == 1:
                 return reader.read(s, e - s)
-            cuts = [s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]
-            pieces = self._st().split_pool.map(lambda ab: list(reader.iter_range(ab[0], ab[1] - ab[0])),
-                                               pairwise(cuts))
-            return b"".join(part for piece in pieces for part in piece)
+            parts = self._st().split_pool.map(lambda ab: list(reader.iter_range(ab[0], ab[1] - ab[0])), pieces)
+            return b"".join(part for piece in parts for part in piece)
         except NotFoundError as exc:
             raise FileNotFoundError(str(exc)) from exc
+
+    def read_cid_into(self, cid: bytes, size: int, start: int, out: Any) -> int:
+        """Copy bytes of the file DAG ``cid`` (``size`` bytes) from ``start`` into the writable
+        buffer ``out`` until it is full or the file ends; returns the count.
+
+        A large range is cut into pieces that the split pool's threads fetch, verify and copy
+        into their own slices of ``out`` (the copy is parallel too, each leaf copied while it is
+        still in cache). Every piece has finished when this returns, even on error: nothing
+        writes into ``out`` afterwards.
+        """
+        if start < 0:
+            raise ValueError(f"start must not be negative, got {start}")
+        view = memoryview(out).cast("B")
+        s, e = self._span(size, start, start + len(view))
+        if e <= s:
+            return 0
+        reader = self._reader(cid)
+        pieces = self._pieces(s, e)
+        try:
+            if len(pieces) == 1:
+                got = reader.read_into(s, view[: e - s])
+            else:
+                pool = self._st().split_pool
+                futures = [pool.submit(reader.read_into, a, view[a - s : b - s]) for a, b in pieces]
+                wait(futures)
+                got = sum(f.result() for f in futures)
+        except NotFoundError as exc:
+            raise FileNotFoundError(str(exc)) from exc
+        if got != e - s:  # the reader checks every node's size against its parent's, so never
+            raise UnixFSError(f"file {CID.from_bytes(cid)}: {got} bytes where {e - s} were expected")
+        return got
 
     def _submit(self, fn: Callable[[int, int], bytes], start: int, end: int) -> Future[bytes]:
         """Run a file's read-ahead on this process's pool (never a thread the file must join)."""
@@ -734,6 +778,41 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
             return out
         data: bytes = super().read(length)
         return data
+
+    def _direct(self, length: int | None) -> int:
+        """Bytes a read of ``length`` returns if it is large enough to skip the cache, else -1."""
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        left = max(0, self.size - self.loc)
+        n = left if length is None or length < 0 else min(int(length), left)
+        return n if n >= 2 * self.blocksize else -1
+
+    def readinto(self, b: Any) -> int:
+        """A large read is verified and copied straight into ``b`` (in parallel pieces, no
+        intermediate bytes); smaller ones go through the cache."""
+        out = memoryview(b).cast("B")
+        n = self._direct(len(out))
+        if n < 0:
+            data = self.read(len(out))
+            out[: len(data)] = data
+            return len(data)
+        fs: IPFSFileSystem = self.fs
+        got = fs.read_cid_into(self.cid, self.size, self.loc, out[:n])
+        self.loc += got
+        return got
+
+    def read_buffer(self, length: int = -1) -> Any:
+        """pyarrow's read hook (``pyarrow.PythonFile`` calls it instead of :meth:`read` and keeps
+        the result without copying): a large read fills a buffer from pyarrow's memory pool,
+        which reuses its pages, where a fresh ``bytes`` would page-fault every one of them."""
+        n = self._direct(length)
+        if n < 0:
+            return self.read(length)
+        import pyarrow as pa  # type: ignore[import-untyped]  # only pyarrow calls this
+
+        buf = pa.allocate_buffer(n)
+        self.readinto(buf)
+        return buf
 
 
 class IPFSWriteFile(AbstractBufferedFile):  # type: ignore[misc]
