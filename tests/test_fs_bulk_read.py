@@ -154,11 +154,12 @@ def test_pyarrow_reads_through_read_buffer(tmp_path: Path, monkeypatch: pytest.M
 
 
 class _Tampered:
-    """A source giving wrong bytes for one block and slow answers for the rest."""
+    """A source giving wrong bytes for one block and a slow answer for another."""
 
-    def __init__(self, get: object, bad: bytes) -> None:
+    def __init__(self, get: object, bad: bytes, slow: bytes) -> None:
         self._get = get
         self.bad = bad
+        self.slow = slow
         self.active = 0
         self.lock = threading.Lock()
 
@@ -168,7 +169,8 @@ class _Tampered:
         try:
             if cid == self.bad:
                 raise BlockIntegrityError("tampered block", cid="x", source="test")
-            time.sleep(0.002)
+            if cid == self.slow:
+                time.sleep(0.3)
             return self._get(cid)  # type: ignore[operator]
         finally:
             with self.lock:
@@ -180,14 +182,32 @@ def test_a_failing_piece_raises_after_every_piece_stopped(car: tuple[bytes, str,
     fs = _fs(car_path, memory_cache=0)
     entry = fs._file_entry(path)
     reader = fs._reader(entry.cid)
-    root = reader.node(entry.cid)
-    bad = root.links[len(root.links) // 3]  # a block early in the file: later pieces are still busy
+    leaves = reader.node(entry.cid).links  # 16 KiB leaves: the second 32 KiB piece starts at leaf 2
     st = fs._st()
-    tampered = _Tampered(st.views.get, bad)
+    # the first piece (this thread's) fails at once; the second (a pool thread's) is still busy
+    tampered = _Tampered(st.views.get, bad=leaves[0], slow=leaves[2])
     st.views.get = tampered  # type: ignore[assignment]
     reader._nodes.clear()
     out = bytearray(SIZE)
     with pytest.raises(BlockIntegrityError):
         fs.read_cid_into(entry.cid, entry.size, 0, out)
     assert tampered.active == 0  # nothing still writes into out
+    fs.close()
+
+
+def test_a_read_completes_while_the_split_pool_is_busy(car: tuple[bytes, str, Path], split: None) -> None:
+    """The caller takes the pieces the pool has not started: a read is never stuck behind others'."""
+    data, path, car_path = car
+    fs = _fs(car_path)
+    entry = fs._file_entry(path)
+    pool = fs._st().split_pool
+    release = threading.Event()
+    blockers = [pool.submit(release.wait, 30) for _ in range(core._SPLIT_WORKERS)]
+    try:
+        out = bytearray(SIZE)
+        assert fs.read_cid_into(entry.cid, entry.size, 0, out) == SIZE and out == data
+        assert fs.read_cid(entry.cid, entry.size, 100, SIZE - 100) == data[100:-100]
+    finally:
+        release.set()
+    assert all(b.result(timeout=30) for b in blockers)
     fs.close()

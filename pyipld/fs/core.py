@@ -66,6 +66,7 @@ _SPLIT_WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 class _LRU(Generic[K, V]):
@@ -522,18 +523,49 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         try:
             if len(pieces) == 1:
                 return reader.read(s, e - s)
-            parts = self._st().split_pool.map(lambda ab: list(reader.iter_range(ab[0], ab[1] - ab[0])), pieces)
+            parts = self._run_pieces(lambda a, b: list(reader.iter_range(a, b - a)), pieces)
             return b"".join(part for piece in parts for part in piece)
         except NotFoundError as exc:
             raise FileNotFoundError(str(exc)) from exc
+
+    def _run_pieces(self, fn: Callable[[int, int], T], pieces: list[tuple[int, int]]) -> list[T]:
+        """``fn(a, b)`` for every piece, in order: on the split pool, and on this thread too (the
+        first piece, then from the last any the pool has not started), so the caller never idles
+        and is never stuck behind another read's pieces. Returns, or raises the first piece's
+        error, only once every piece has ended."""
+
+        def run(a: int, b: int) -> T | BaseException:
+            try:
+                return fn(a, b)
+            except BaseException as exc:  # noqa: BLE001 - raised below, once no piece is running
+                return exc
+
+        pool = self._st().split_pool
+        futures = [pool.submit(fn, a, b) for a, b in pieces[1:]]
+        mine: dict[int, T | BaseException] = {0: run(*pieces[0])}
+        for i in range(len(futures) - 1, -1, -1):
+            if futures[i].cancel():  # not started: take it
+                mine[i + 1] = run(*pieces[i + 1])
+        wait([f for f in futures if not f.cancelled()])  # a cancelled one counts as done only once dequeued
+        out: list[T] = []
+        for i in range(len(pieces)):
+            if i in mine:
+                result = mine[i]
+            else:
+                future = futures[i - 1]
+                result = future.exception() or future.result()
+            if isinstance(result, BaseException):
+                raise result
+            out.append(result)
+        return out
 
     def read_cid_into(self, cid: bytes, size: int, start: int, out: Any) -> int:
         """Copy bytes of the file DAG ``cid`` (``size`` bytes) from ``start`` into the writable
         buffer ``out`` until it is full or the file ends; returns the count.
 
-        A large range is cut into pieces that the split pool's threads fetch, verify and copy
-        into their own slices of ``out`` (the copy is parallel too, each leaf copied while it is
-        still in cache). Every piece has finished when this returns, even on error: nothing
+        A large range is cut into pieces that the split pool's threads (and this one) fetch,
+        verify and copy into their own slices of ``out`` (the copy is parallel too, each leaf
+        copied while it is still in cache). Every piece has finished when this returns, even on error: nothing
         writes into ``out`` afterwards.
         """
         if start < 0:
@@ -548,10 +580,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             if len(pieces) == 1:
                 got = reader.read_into(s, view[: e - s])
             else:
-                pool = self._st().split_pool
-                futures = [pool.submit(reader.read_into, a, view[a - s : b - s]) for a, b in pieces]
-                wait(futures)
-                got = sum(f.result() for f in futures)
+                got = sum(self._run_pieces(lambda a, b: reader.read_into(a, view[a - s : b - s]), pieces))
         except NotFoundError as exc:
             raise FileNotFoundError(str(exc)) from exc
         if got != e - s:  # the reader checks every node's size against its parent's, so never
