@@ -193,7 +193,8 @@ def bench_parquet(tmp: Path, size: int, repeat: int, rss: bool) -> None:
         _, peak_ipfs = peak_rss_mib_of(setup, "frame = pd.read_parquet(url, storage_options=opts)")
         _, peak_plain = peak_rss_mib_of(setup, "frame = pd.read_parquet(plain)")
         emit("pandas_read_parquet_peak_rss", len(data), None, ipfs_mib=round(peak_ipfs, 1),
-             plain_mib=round(peak_plain, 1), note="peak RSS of a fresh process reading the file once (both hold the frame)")
+             plain_mib=round(peak_plain, 1),
+             note="VmHWM of a fresh process reading the file once (both hold the frame; ipfs also maps the CAR)")
 
     def one_column() -> None:
         pd.read_parquet(url, columns=["b"], storage_options=opts)
