@@ -211,3 +211,27 @@ def test_a_read_completes_while_the_split_pool_is_busy(car: tuple[bytes, str, Pa
         release.set()
     assert all(b.result(timeout=30) for b in blockers)
     fs.close()
+
+
+def test_after_its_own_piece_fails_the_caller_drops_the_unstarted_ones(car: tuple[bytes, str, Path],
+                                                                        split: None) -> None:
+    _, path, car_path = car
+    fs = _fs(car_path, memory_cache=0)
+    entry = fs._file_entry(path)
+    reader = fs._reader(entry.cid)
+    leaves = reader.node(entry.cid).links
+    st = fs._st()
+    asked: list[bytes] = []
+    tampered = _Tampered(st.views.get, bad=leaves[0], slow=b"")
+    st.views.get = lambda cid: asked.append(cid) or tampered(cid)  # type: ignore[assignment]
+    pool = st.split_pool
+    release = threading.Event()
+    blockers = [pool.submit(release.wait, 30) for _ in range(core._SPLIT_WORKERS)]
+    try:
+        with pytest.raises(BlockIntegrityError):
+            fs.read_cid_into(entry.cid, entry.size, 0, bytearray(SIZE))
+        assert asked == [leaves[0]]  # no other piece was fetched: the pool never started one
+    finally:
+        release.set()
+    assert all(b.result(timeout=30) for b in blockers)
+    fs.close()

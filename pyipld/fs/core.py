@@ -543,17 +543,20 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         pool = self._st().split_pool
         futures = [pool.submit(fn, a, b) for a, b in pieces[1:]]
         mine: dict[int, T | BaseException] = {0: run(*pieces[0])}
+        failed = isinstance(mine[0], BaseException)
         for i in range(len(futures) - 1, -1, -1):
-            if futures[i].cancel():  # not started: take it
+            if futures[i].cancel() and not failed:  # not started: take it (after a failure, drop it)
                 mine[i + 1] = run(*pieces[i + 1])
+                failed = isinstance(mine[i + 1], BaseException)
         wait([f for f in futures if not f.cancelled()])  # a cancelled one counts as done only once dequeued
         out: list[T] = []
         for i in range(len(pieces)):
             if i in mine:
                 result = mine[i]
+            elif futures[i - 1].cancelled():
+                continue  # dropped after a failure of this thread's, which is raised in its turn
             else:
-                future = futures[i - 1]
-                result = future.exception() or future.result()
+                result = futures[i - 1].exception() or futures[i - 1].result()
             if isinstance(result, BaseException):
                 raise result
             out.append(result)
@@ -565,8 +568,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
         A large range is cut into pieces that the split pool's threads (and this one) fetch,
         verify and copy into their own slices of ``out`` (the copy is parallel too, each leaf
-        copied while it is still in cache). Every piece has finished when this returns, even on error: nothing
-        writes into ``out`` afterwards.
+        copied while it is still in cache). Every piece has finished when this returns, even on
+        error: nothing writes into ``out`` afterwards.
         """
         if start < 0:
             raise ValueError(f"start must not be negative, got {start}")
