@@ -158,3 +158,19 @@ def test_digest_only_lookup_matches_other_codecs() -> None:
     digest_cid = b"\x01\x55" + SHA2_256.multihash(b"x")
     index = build_index([(digest_cid, 100)])
     assert index.find(b"\x01\x70" + SHA2_256.multihash(b"x")) == [100]
+
+
+@given(st.integers(1, 700), st.integers(1, 700), st.integers(0, 2**32))
+def test_fenced_lookup_equals_a_linear_scan(count: int, distinct: int, salt: int) -> None:
+    """Buckets of up to 11 fences (every 64th digest) with runs of equal digests: each lookup finds
+    exactly the offsets a scan of every entry finds, for every digest present and some absent."""
+    data = [f"{salt}:{i % distinct}".encode() for i in range(count)]
+    records = [(b"\x01\x55" + SHA2_256.multihash(d), 1000 + i) for i, d in enumerate(data)]
+    index = decode_index(encode_index(build_index(records)), strict=True)
+    every = list(index)
+    for d in sorted(set(data)) + [f"{salt}:absent{i}".encode() for i in range(5)]:
+        digest = SHA2_256.digest(d)
+        want = sorted(r.offset for r in every if r.digest == digest)
+        assert want or b"absent" in d
+        assert sorted(index.find_digest(SHA2_256.code, digest)) == want
+        assert sorted(index.find(b"\x01\x70" + SHA2_256.multihash(d))) == want

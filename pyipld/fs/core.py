@@ -22,7 +22,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import IO, Any, Final, Generic, TypeVar
@@ -66,6 +66,7 @@ _SPLIT_WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 class _LRU(Generic[K, V]):
@@ -497,22 +498,97 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             raise UnixFSError(f"{path} is a UnixFS {entry.kind}, not a file")
         return entry
 
-    def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None) -> bytes:
-        """Bytes ``[start:end)`` (slice semantics) of the file DAG ``cid`` of ``size`` bytes."""
+    @staticmethod
+    def _span(size: int, start: int | None, end: int | None) -> tuple[int, int]:
+        """Slice semantics: ``[start:end)`` of ``size`` bytes as absolute, clamped offsets."""
         s = 0 if start is None else (max(0, size + start) if start < 0 else min(start, size))
         e = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
+        return s, max(s, e)
+
+    @staticmethod
+    def _pieces(s: int, e: int) -> list[tuple[int, int]]:
+        """``[s, e)`` cut at multiples of the split piece (whole kubo leaves), or one piece when the
+        range is too small to be worth several threads."""
+        if e - s < _SPLIT_MIN or _SPLIT_WORKERS < 2:
+            return [(s, e)]
+        return list(pairwise([s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]))
+
+    def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None) -> bytes:
+        """Bytes ``[start:end)`` (slice semantics) of the file DAG ``cid`` of ``size`` bytes."""
+        s, e = self._span(size, start, end)
         if e <= s:
             return b""
         reader = self._reader(cid)
+        pieces = self._pieces(s, e)
         try:
-            if e - s < _SPLIT_MIN or _SPLIT_WORKERS < 2:
+            if len(pieces) == 1:
                 return reader.read(s, e - s)
-            cuts = [s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]
-            pieces = self._st().split_pool.map(lambda ab: list(reader.iter_range(ab[0], ab[1] - ab[0])),
-                                               pairwise(cuts))
-            return b"".join(part for piece in pieces for part in piece)
+            parts = self._run_pieces(lambda a, b: list(reader.iter_range(a, b - a)), pieces)
+            return b"".join(part for piece in parts for part in piece)
         except NotFoundError as exc:
             raise FileNotFoundError(str(exc)) from exc
+
+    def _run_pieces(self, fn: Callable[[int, int], T], pieces: list[tuple[int, int]]) -> list[T]:
+        """``fn(a, b)`` for every piece, in order: on the split pool, and on this thread too (the
+        first piece, then from the last any the pool has not started), so the caller never idles
+        and is never stuck behind another read's pieces. Returns, or raises the first piece's
+        error, only once every piece has ended."""
+
+        def run(a: int, b: int) -> T | BaseException:
+            try:
+                return fn(a, b)
+            except BaseException as exc:  # noqa: BLE001 - raised below, once no piece is running
+                return exc
+
+        pool = self._st().split_pool
+        futures = [pool.submit(fn, a, b) for a, b in pieces[1:]]
+        mine: dict[int, T | BaseException] = {0: run(*pieces[0])}
+        failed = isinstance(mine[0], BaseException)
+        for i in range(len(futures) - 1, -1, -1):
+            if futures[i].cancel() and not failed:  # not started: take it (after a failure, drop it)
+                mine[i + 1] = run(*pieces[i + 1])
+                failed = isinstance(mine[i + 1], BaseException)
+        wait([f for f in futures if not f.cancelled()])  # a cancelled one counts as done only once dequeued
+        out: list[T] = []
+        for i in range(len(pieces)):
+            if i in mine:
+                result = mine[i]
+            elif futures[i - 1].cancelled():
+                continue  # dropped after a failure of this thread's, which is raised in its turn
+            else:
+                result = futures[i - 1].exception() or futures[i - 1].result()
+            if isinstance(result, BaseException):
+                raise result
+            out.append(result)
+        return out
+
+    def read_cid_into(self, cid: bytes, size: int, start: int, out: Any) -> int:
+        """Copy bytes of the file DAG ``cid`` (``size`` bytes) from ``start`` into the writable
+        buffer ``out`` until it is full or the file ends; returns the count.
+
+        A large range is cut into pieces that the split pool's threads (and this one) fetch,
+        verify and copy into their own slices of ``out`` (the copy is parallel too, each leaf
+        copied while it is still in cache). Every piece has finished when this returns, even on
+        error: nothing writes into ``out`` afterwards.
+        """
+        if start < 0:
+            raise ValueError(f"start must not be negative, got {start}")
+        view = memoryview(out).cast("B")
+        s, e = self._span(size, start, start + len(view))
+        if e <= s:
+            return 0
+        reader = self._reader(cid)
+        pieces = self._pieces(s, e)
+        try:
+            if len(pieces) == 1:
+                got = reader.read_into(s, view[: e - s])
+            else:
+                got = sum(self._run_pieces(lambda a, b: reader.read_into(a, view[a - s : b - s]), pieces))
+        except NotFoundError as exc:
+            raise FileNotFoundError(str(exc)) from exc
+        if got != e - s:  # the reader checks every node's size against its parent's, so never
+            raise UnixFSError(f"file {CID.from_bytes(cid)}: {got} bytes where {e - s} were expected")
+        return got
 
     def _submit(self, fn: Callable[[int, int], bytes], start: int, end: int) -> Future[bytes]:
         """Run a file's read-ahead on this process's pool (never a thread the file must join)."""
@@ -734,6 +810,41 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
             return out
         data: bytes = super().read(length)
         return data
+
+    def _direct(self, length: int | None) -> int:
+        """Bytes a read of ``length`` returns if it is large enough to skip the cache, else -1."""
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        left = max(0, self.size - self.loc)
+        n = left if length is None or length < 0 else min(int(length), left)
+        return n if n >= 2 * self.blocksize else -1
+
+    def readinto(self, b: Any) -> int:
+        """A large read is verified and copied straight into ``b`` (in parallel pieces, no
+        intermediate bytes); smaller ones go through the cache."""
+        out = memoryview(b).cast("B")
+        n = self._direct(len(out))
+        if n < 0:
+            data = self.read(len(out))
+            out[: len(data)] = data
+            return len(data)
+        fs: IPFSFileSystem = self.fs
+        got = fs.read_cid_into(self.cid, self.size, self.loc, out[:n])
+        self.loc += got
+        return got
+
+    def read_buffer(self, length: int = -1) -> Any:
+        """pyarrow's read hook (``pyarrow.PythonFile`` calls it instead of :meth:`read` and keeps
+        the result without copying): a large read fills a buffer from pyarrow's memory pool,
+        which reuses its pages, where a fresh ``bytes`` would page-fault every one of them."""
+        n = self._direct(length)
+        if n < 0:
+            return self.read(length)
+        import pyarrow as pa  # type: ignore[import-untyped]  # only pyarrow calls this
+
+        buf = pa.allocate_buffer(n)
+        self.readinto(buf)
+        return buf
 
 
 class IPFSWriteFile(AbstractBufferedFile):  # type: ignore[misc]

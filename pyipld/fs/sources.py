@@ -47,6 +47,7 @@ from ..errors import (
     NotFoundError,
     PyipldError,
 )
+from ..multihash import SHA2_256
 
 __all__ = [
     "DEFAULT_MEMORY_CACHE_BYTES",
@@ -238,9 +239,14 @@ class MappedCarSource:
         self._view = memoryview(self._mm) if self._mm is not None else memoryview(b"")
 
     def get_view(self, cid: bytes) -> memoryview:
-        parsed = CID.from_bytes(cid)
+        # sha2-256 (nearly every CID): the multihash is the last 34 bytes, no CID parse
+        parsed = None if _is_sha256(cid) else CID.from_bytes(cid)
+        multihash = cid[-34:] if parsed is None else parsed.multihash
         if self._scan is not None:
-            offsets = self._scan.get(parsed.multihash, [])
+            offsets = self._scan.get(multihash, [])
+        elif parsed is None:
+            assert self.index is not None
+            offsets = self.index.find_digest(SHA2_256.code, cid[-32:])
         else:
             assert self.index is not None
             offsets = self.index.find(parsed)
@@ -255,7 +261,7 @@ class MappedCarSource:
                     k, same = len(cid), True
                 else:
                     found, k = CID.decode_prefix(view, pos + n)
-                    same = found.multihash == parsed.multihash
+                    same = found.multihash == multihash
             except DecodeError:
                 continue
             start, stop = pos + n + k, pos + n + length
@@ -263,7 +269,7 @@ class MappedCarSource:
                 continue
             if same:
                 return view[start:stop]
-        raise NotFoundError(f"ipld: could not find {parsed} in {self.path}")
+        raise NotFoundError(f"ipld: could not find {CID.from_bytes(cid)} in {self.path}")
 
     def get(self, cid: bytes) -> bytes:
         return bytes(self.get_view(cid))

@@ -54,6 +54,7 @@ __all__ = [
 # of 2 links per node needs depth 64 for 2**64 chunks; trickle grows more slowly.
 DEFAULT_MAX_DEPTH: Final = 128
 _NODE_CACHE: Final = 256  # decoded internal nodes kept for random access (a few KiB each)
+_RAW_SHA256: Final = bytes([1, RAW, 0x12, 0x20])  # CIDv1, raw, sha2-256, 32-byte digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,8 @@ def decode_file_node(cid: bytes, block: bytes) -> FileNode:
         UnixFSError: not a file block, or inconsistent sizes.
         DagPBError: the block is not dag-pb.
     """
+    if len(cid) == 36 and cid[:4] == _RAW_SHA256:  # the common raw leaf: no CID parse
+        return FileNode(cid, block, (), (), len(block))
     parsed = CID.from_bytes(cid)
     if parsed.codec == RAW:
         return FileNode(cid, block, (), (), len(block))
@@ -264,6 +267,17 @@ class UnixFSReader:
     def read(self, offset: int = 0, length: int | None = None) -> bytes:
         """The bytes of :meth:`iter_range` joined (mind the size for big files)."""
         return b"".join(self.iter_range(offset, length))
+
+    def read_into(self, offset: int, out: memoryview | bytearray) -> int:
+        """Copy the file bytes from ``offset`` into ``out`` (until it is full or the file ends);
+        returns how many were written. Each leaf is copied once, straight from its block."""
+        view = memoryview(out).cast("B")
+        pos = 0
+        for part in self.iter_range(offset, len(view)):
+            n = len(part)
+            view[pos : pos + n] = part
+            pos += n
+        return pos
 
 
 class UnixFSFile(io.RawIOBase):
