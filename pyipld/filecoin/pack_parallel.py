@@ -263,6 +263,25 @@ class _ParallelPacker(_Packer):
         self.current = []
         self.planned = _HEADER_FIXED + _DIR_FIXED
 
+    def abandon(self, *, wait: bool) -> None:
+        """After an error: cancel the imports, and let the CAR writes already submitted end
+        (``wait``) so that nothing is written into OUTDIR once :func:`pack_parallel` has
+        returned. Their CARs are not in the manifest; a re-run writes them again."""
+        for batch in self.batches:
+            if batch.future is not None:
+                with contextlib.suppress(Exception):
+                    batch.future.cancel()
+        for write in self.writes:
+            if write.future is None:
+                continue
+            if wait:
+                with contextlib.suppress(Exception):
+                    write.future.result()
+            else:
+                with contextlib.suppress(Exception):
+                    write.future.cancel()
+        self.writes.clear()
+
     def _finish_done_writes(self) -> None:
         while self.writes and self.writes[0].future.done():
             self._finish_oldest_write()
@@ -329,13 +348,10 @@ def pack_parallel(
         try:
             packer.pack_all(inputs, *start)
             packer.save(None, complete=True)
+        except BaseException as exc:
+            packer.abandon(wait=not isinstance(exc, KeyboardInterrupt))
+            raise
         finally:
-            # On an error, tasks not yet started are cancelled (running ones finish harmlessly:
-            # a CAR is renamed into place complete, a spool lands in a directory about to go).
-            for future in [*(w.future for w in packer.writes), *(b.future for b in packer.batches)]:
-                if future is not None:
-                    with contextlib.suppress(Exception):
-                        future.cancel()
             shutil.rmtree(packer.tmp, ignore_errors=True)
     return PackResult(str(out), packer.doc, packer.written, before, packer.imported, packer.imported_bytes)
 
