@@ -63,7 +63,8 @@ from ..unixfs.importer import import_file
 from ..unixfs.params import ImportParams
 from .commp import CommP, CommPWriter, check_piece_size, unpadded_piece_size
 
-__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "PackResult", "car_name", "iter_file_content", "pack", "reassemble"]
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "PackResult", "car_name", "iter_file_content", "pack", "reassemble",
+           "write_car"]
 
 MANIFEST_NAME: Final = "manifest.json"
 MANIFEST_FORMAT: Final = "pyipld-pack/2"  # /2: one directory root per CAR, empty directories
