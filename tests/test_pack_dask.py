@@ -295,6 +295,51 @@ def test_cli_unreachable_scheduler(tmp_path: Path, capsys: pytest.CaptureFixture
     assert err.startswith("Error: cannot reach the Dask scheduler at tcp://127.0.0.1:1") and err.count("\n") == 1
 
 
+# -- SIGKILLed runs, real processes ---------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigkilled_cli_runs_resume(tmp_path: Path) -> None:
+    """``car pack --dask local`` SIGKILLed after 1, 4 and 12 CARs of its manifest (its in-process
+    cluster dies with it), re-run each time: the end result equals one uninterrupted process."""
+    import signal
+    import subprocess
+    import time
+
+    src = make_tree(tmp_path)
+    rnd = random.Random(9)
+    for i in range(30):
+        (src / "more" / f"m{i:02d}").parent.mkdir(exist_ok=True)
+        (src / "more" / f"m{i:02d}").write_bytes(rnd.randbytes(rnd.randrange(10_000, 40_000)))
+    flags = ["--target-size", "32KiB", "-s", "size-2048", "--max-file-links", "8"]
+    pack([src], tmp_path / "one", target_size=32 << 10, params=P_V0)
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "pyipld", "car", "pack", str(src), "-o", str(out), *flags, "--dask", "local",
+            "-j", "2", "-q"]
+    manifest = out / MANIFEST_NAME
+    killed = 0
+    for after in (1, 4, 12):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if len(json.loads(manifest.read_text())["cars"]) >= after:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.communicate(timeout=60)
+        doc = json.loads(manifest.read_text())
+        assert len(doc["cars"]) >= after and (doc["complete"] is False or len(doc["cars"]) == 56)
+    assert killed >= 2  # the runs were stopped mid-way, not after they finished
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert outputs(out) == outputs(tmp_path / "one")
+
+
 # -- a real multi-process cluster, one worker killed ----------------------------------------------
 
 @pytest.mark.slow
