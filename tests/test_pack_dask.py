@@ -282,6 +282,16 @@ def test_cli_bad_address_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not out.exists()  # nothing created before the cluster is reached
 
 
+@pytest.mark.parametrize("verb", [["add", "-r"], ["commp"]])
+def test_bad_address_regression_other_verbs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            verb: list[str]) -> None:
+    """``dask_client`` let distributed's ValueError for a malformed address escape as a traceback."""
+    (tmp_path / "f").write_bytes(b"x" * 100)
+    assert main([*verb, str(tmp_path / "f"), "--dask", "bogus"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: bad Dask scheduler address 'bogus'") and err.count("\n") == 1, err
+
+
 def test_cli_unreachable_scheduler(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import pyipld.distributed as d
