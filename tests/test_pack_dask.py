@@ -122,6 +122,27 @@ class _Spy:
         return self.inner.submit(fn, *args)
 
 
+@pytest.mark.parametrize("params,task_bytes", [
+    (ImportParams(chunker="size-1024", max_links=3), 10_000),  # level-2 nodes per span
+    (ImportParams(cid_version=1, chunker="size-2048", max_links=8, preserve_mtime=True), 4_000),  # leaves; meta
+    (ImportParams(cid_version=1, chunker="size-4096", max_links=4), 30_000),
+])
+@pytest.mark.parametrize("target", [32 << 10, 1 << 20])
+def test_large_files_are_imported_in_spans(tmp_path: Path, params: ImportParams, task_bytes: int,
+                                           target: int) -> None:
+    """A file of more than two tasks is imported by several span tasks and assembled by the
+    coordinator; its items (sub-trees and spine) come from several spools. Same bytes."""
+    src = make_tree(tmp_path)
+    rnd = random.Random(4)
+    (src / "huge").write_bytes(rnd.randbytes(300_001) + b"\0" * 200_000 + rnd.randbytes(77_777))
+    pack([src], tmp_path / "one", target_size=target, params=params)
+    with ThreadPoolExecutor(3) as ex:
+        spy = _Spy(ex)
+        pack_parallel([src], tmp_path / "par", spy, target_size=target, params=params, task_bytes=task_bytes)
+    assert outputs(tmp_path / "par") == outputs(tmp_path / "one")
+    assert spy.names.count("import_span") >= 6  # big.bin and huge, several spans each
+
+
 def test_spools_are_bounded_and_removed(tmp_path: Path) -> None:
     """With a budget of about one piece, imports wait for writes; nothing is left in .pack-tmp."""
     src = tmp_path / "in"

@@ -44,9 +44,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from ..chunker.fixed import FixedSize
 from ..cid import CID
-from ..errors import ConfigError
-from ..unixfs.importer import import_file
+from ..errors import ConfigError, NotFoundError
+from ..unixfs.importer import import_file, leaf_maker, metadata_for
+from ..unixfs.layout_balanced import balanced_from_links, group_rounds
+from ..unixfs.nodes import FileLink
+from ..unixfs.parallel import Span, _span_chunks, plan_leaves
 from ..unixfs.params import ImportParams
 from .commp import check_piece_size
 from .pack import (
@@ -64,10 +68,12 @@ from .pack import (
     write_car,
 )
 
-__all__ = ["DEFAULT_TASK_BYTES", "MAX_BATCH_FILES", "import_batch", "pack_parallel", "write_car_task"]
+__all__ = ["DEFAULT_TASK_BYTES", "MAX_BATCH_FILES", "MAX_SPANS", "import_batch", "import_span", "pack_parallel",
+           "write_car_task"]
 
 DEFAULT_TASK_BYTES: Final = 64 << 20
 MAX_BATCH_FILES: Final = 256
+MAX_SPANS: Final = 64  # pieces of one large file: bounds the spools (open files) a CAR writer reads
 
 # One file's result: (root CID, file bytes, items); an item is
 # (index, root CID or None, planned size, offset, length, Tsize of its root, spine CIDs or None).
@@ -102,18 +108,71 @@ def import_batch(tmpdir: str, files: Sequence[tuple[int, str, int, int, int]],
     return spool.path, out
 
 
+def import_span(tmpdir: str, path: str, size: int, mtime_ns: int, start: int, stop: int, rounds: int,
+                params: ImportParams) -> tuple[str, list[tuple[bytes, int, int]]]:
+    """The leaves of ``[start, stop)`` of a large fixed-size-chunked file (balanced layout) and
+    their level-``rounds`` nodes, into one spool in ``tmpdir``; returns the spool's path and
+    the nodes' ``(CID, Tsize, bytes)`` — what :func:`pyipld.unixfs.parallel.hash_span`
+    returns, with the blocks kept."""
+    st = os.stat(path)
+    if st.st_size != size or st.st_mtime_ns != mtime_ns:
+        raise ConfigError(f"{path} changed while packing")
+    resolved = params.resolve()
+    chunk = resolved.chunker.max_chunk_size
+    leaves = leaf_maker(resolved)
+    spool = _Spool(Path(tmpdir))
+    try:
+        span = Span(start, stop, chunk=chunk)
+        links = []
+        for (a, b), data in zip(span.bounds(), _span_chunks(os.fsencode(path), span), strict=True):
+            cid, block, block_len = leaves.leaf(data, True)
+            assert block is not None
+            spool.put(cid, bytes(block))
+            links.append(FileLink(cid, block_len, b - a))
+        nodes = group_rounds(links, rounds, resolved.cid_builder, spool, max_links=resolved.max_links)
+        spool.save_index()
+        spool.release()
+    except BaseException:
+        spool.close()
+        raise
+    return spool.path, [(n.cid, n.tsize, n.data_size) for n in nodes]
+
+
+class _MultiSpool:
+    """Several spools of one file, read as one (``get``/``length`` by CID)."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.spools = [_Spool.open(p) for p in paths]
+        self._of: dict[bytes, _Spool] = {}
+        for sp in self.spools:
+            self._of.update(dict.fromkeys(sp._index, sp))
+
+    def get(self, cid: bytes) -> bytes:
+        sp = self._of.get(cid)
+        if sp is None:
+            raise NotFoundError(f"block {CID.from_bytes(cid)} is not in the pack spools")
+        return sp.get(cid)
+
+    def length(self, cid: bytes) -> int:
+        return self._of[cid].length(cid)
+
+    def release(self) -> None:
+        for sp in self.spools:
+            sp.release()
+
+
 def write_car_task(outdir: str, index: int, root: bytes, dir_blocks: list[tuple[bytes, bytes]],
-                   parts: Sequence[tuple[str, bytes, bytes | None, list[bytes] | None]],
+                   parts: Sequence[tuple[tuple[str, ...], bytes, bytes | None, list[bytes] | None]],
                    capacity: int) -> dict[str, Any]:
-    """Write CAR ``index`` from spools: ``parts`` are ``(spool path, file root, item root or
+    """Write CAR ``index`` from spools: ``parts`` are ``(spool paths, file root, item root or
     None, spine CIDs or None)`` in CAR order. Returns the CAR's manifest entry."""
-    spools: dict[str, _Spool] = {}
+    spools: dict[tuple[str, ...], _MultiSpool] = {}
     try:
         def blocks() -> Iterator[tuple[bytes, bytes]]:
-            for path, file_root, item_root, spine in parts:
-                if path not in spools:
-                    spools[path] = _Spool.open(path)
-                dag = _FileDag(spools[path], file_root)
+            for paths, file_root, item_root, spine in parts:
+                if paths not in spools:
+                    spools[paths] = _MultiSpool(paths)
+                dag = _FileDag(spools[paths], file_root)  # type: ignore[arg-type]
                 yield from dag.iter_blocks(_Item(0, 0, item_root, 0, blocks=spine))
 
         dag_roots = [r for _, _, r, _ in parts if r is not None]
@@ -128,23 +187,39 @@ def write_car_task(outdir: str, index: int, root: bytes, dir_blocks: list[tuple[
 class _PlannedDag:
     """What placement and the directory builder need of a file imported elsewhere."""
 
-    def __init__(self, root: bytes, spool: str, tsizes: dict[bytes, int]) -> None:
+    def __init__(self, root: bytes, spools: list[tuple[str, int, int]], tsizes: dict[bytes, int]) -> None:
         self.root = root
-        self.spool = spool
+        self.spools = spools  # (path, first file byte, end) per spool; (path, 0, 0) holds upper nodes
         self._tsizes = tsizes
 
     def tsize(self, cid: bytes) -> int:
         return self._tsizes[cid]
 
+    def spools_for(self, item: _Item) -> tuple[str, ...]:
+        """The spools holding an item's blocks: those of the spans it overlaps, and the upper
+        nodes' (all of them for a spine item)."""
+        if item.root is None or len(self.spools) == 1:
+            return tuple(p for p, _, _ in self.spools)
+        a, b = item.offset, item.offset + item.length
+        return tuple(p for p, lo, hi in self.spools if lo == hi == 0 or (lo < b and a < hi) or lo == a)
+
 
 class _Batch:
-    def __init__(self, files: list[int], nbytes: int, future: Any) -> None:
+    """One import task (a batch of files), or the span tasks of one large file (``spans``)."""
+
+    def __init__(self, files: list[int], nbytes: int, future: Any,
+                 spans: list[tuple[int, int, Any]] | None = None) -> None:
         self.files = files
         self.nbytes = nbytes
         self.future = future
-        self.spool = ""
+        self.spans = spans
+        self.spools: list[str] = []
         self.last_car = -1  # the last CAR holding one of its items
         self.placed = False  # every item of its files is placed
+
+    @property
+    def futures(self) -> list[Any]:
+        return [f for f in [self.future, *(f for _, _, f in self.spans or ())] if f is not None]
 
 
 class _Write:
@@ -170,6 +245,7 @@ class _ParallelPacker(_Packer):
         self.batch_of: dict[int, _Batch] = {}
         self.spooled = 0
         self.run_dir = ""
+        self.resolved = params.resolve()
 
     def car_index(self) -> int:
         return self.next_car
@@ -187,10 +263,16 @@ class _ParallelPacker(_Packer):
                 if self.spooled >= self.max_spool_bytes and self.writes:
                     self._finish_oldest_write()
                     continue
-                files, nbytes = plan[submitted]
-                args = [(i, inputs[i].path, inputs[i].size, inputs[i].mtime_ns,
-                         self.capacity - _DIR_FIXED - self.dir_cost(i, inputs[i].name)) for i in files]
-                batch = _Batch(files, nbytes, self.executor.submit(import_batch, self.run_dir, args, self.params))
+                files, nbytes, spans = plan[submitted]
+                if spans is not None:
+                    inp = inputs[files[0]]
+                    batch = _Batch(files, nbytes, None, [
+                        (a, b, self.executor.submit(import_span, self.run_dir, inp.path, inp.size, inp.mtime_ns,
+                                                    a, b, rounds, self.params)) for a, b, rounds in spans])
+                else:
+                    args = [(i, inputs[i].path, inputs[i].size, inputs[i].mtime_ns, self.room(i, inputs[i]))
+                            for i in files]
+                    batch = _Batch(files, nbytes, self.executor.submit(import_batch, self.run_dir, args, self.params))
                 for i in files:
                     self.batch_of[i] = batch
                 pending.append(batch)
@@ -198,11 +280,16 @@ class _ParallelPacker(_Packer):
                 self.spooled += nbytes
                 submitted += 1
             batch = pending.popleft()
-            spool, results = batch.future.result()
-            batch.future = None  # drop it: Dask must not recompute a finished import
-            batch.spool = spool
-            for i, info in zip(batch.files, results, strict=True):
-                self._place_file(i, inputs[i], info, spool, start_item if i == start_file else 0)
+            if batch.spans is not None:
+                i = batch.files[0]
+                info, spools = self._assemble(i, inputs[i], batch)
+                self._place_file(i, inputs[i], info, spools, start_item if i == start_file else 0)
+            else:
+                spool, results = batch.future.result()
+                batch.future = None  # drop it: Dask must not recompute a finished import
+                batch.spools = [spool]
+                for i, info in zip(batch.files, results, strict=True):
+                    self._place_file(i, inputs[i], info, [(spool, 0, 0)], start_item if i == start_file else 0)
             batch.placed = True
             self._finish_done_writes()
         if self.current:
@@ -210,20 +297,80 @@ class _ParallelPacker(_Packer):
         while self.writes:
             self._finish_oldest_write()
 
-    def _plan_batches(self, inputs: list[_Input], start: int) -> Iterator[tuple[list[int], int]]:
+    def room(self, index: int, inp: _Input) -> int:
+        return self.capacity - _DIR_FIXED - self.dir_cost(index, inp.name)
+
+    def _plan_batches(self, inputs: list[_Input], start: int
+                      ) -> Iterator[tuple[list[int], int, list[tuple[int, int, int]] | None]]:
         files: list[int] = []
         nbytes = 0
         for i in range(start, len(inputs)):
             size = inputs[i].size
-            if files and (nbytes + size > self.task_bytes or len(files) >= MAX_BATCH_FILES):
-                yield files, nbytes
+            spans = self._spans(size)
+            if files and (spans is not None or nbytes + size > self.task_bytes or len(files) >= MAX_BATCH_FILES):
+                yield files, nbytes, None
                 files, nbytes = [], 0
+            if spans is not None:
+                yield [i], size, spans
+                continue
             files.append(i)
             nbytes += size
         if files:
-            yield files, nbytes
+            yield files, nbytes, None
 
-    def _place_file(self, index: int, inp: _Input, info: FileInfo, spool: str, first_item: int) -> None:
+    def _spans(self, size: int) -> list[tuple[int, int, int]] | None:
+        """Byte ranges ``(start, stop, rounds)`` of a file imported in parallel pieces (fixed-size
+        chunks, balanced layout, more than two tasks' worth), or None: one task imports it.
+        At most ``MAX_SPANS`` pieces: a CAR writer opens the spools its items overlap."""
+        resolved = self.resolved
+        chunker = resolved.chunker
+        if size <= 2 * self.task_bytes or resolved.layout != "balanced" or not isinstance(chunker, FixedSize):
+            return None
+        c = chunker.chunk_size
+        plan = plan_leaves(-(-size // c), c, resolved, max(self.task_bytes, size // MAX_SPANS))
+        if plan is None or len(plan) < 2:
+            return None
+        return [(i * c, min(size, j * c), shape[1]) for i, j, shape in plan]
+
+    def _assemble(self, index: int, inp: _Input, batch: _Batch) -> tuple[FileInfo, list[tuple[str, int, int]]]:
+        """A large file's root from its spans' nodes (the importer's own balanced layout code,
+        upper nodes into a spool of their own), then its items, as one process computes them."""
+        assert batch.spans is not None
+        spools: list[tuple[str, int, int]] = []
+        resolved = self.resolved
+
+        def links() -> Iterator[FileLink]:
+            assert batch.spans is not None
+            for k, (a, b, future) in enumerate(batch.spans):
+                path, nodes = future.result()
+                batch.spans[k] = (a, b, None)
+                spools.append((path, a, b))
+                batch.spools.append(path)
+                for cid, tsize, nbytes in nodes:
+                    yield FileLink(cid, tsize, nbytes)
+
+        upper = _Spool(Path(self.run_dir))
+        batch.spools.append(upper.path)
+        try:
+            meta = metadata_for(self.params, inp.path) if self.params.has_metadata else None
+            root = balanced_from_links(links(), resolved.cid_builder, upper, max_links=resolved.max_links,
+                                       raw_leaves=resolved.raw_leaves, meta=meta)
+            upper.save_index()
+        finally:
+            upper.release()
+        spools.insert(0, (upper.path, 0, 0))
+        multi = _MultiSpool([p for p, _, _ in spools])
+        try:
+            dag = _FileDag(multi, root.cid)  # type: ignore[arg-type]
+            items: list[ItemInfo] = [(it.index, it.root, it.size, it.offset, it.length,
+                                      dag.tsize(it.root) if it.root is not None else 0, it.blocks)
+                                     for it in dag.items(index, self.room(index, inp))]
+        finally:
+            multi.release()
+        return (root.cid, root.data_size, items), spools
+
+    def _place_file(self, index: int, inp: _Input, info: FileInfo, spools: list[tuple[str, int, int]],
+                    first_item: int) -> None:
         root, size, items = info
         self.imported += 1
         self.imported_bytes += size
@@ -237,7 +384,7 @@ class _ParallelPacker(_Packer):
             doc = self.files[index]
             if doc["root"] != str(CID.from_bytes(root)):
                 raise ConfigError(f"{inp.path} changed since the interrupted run")
-        dag = _PlannedDag(root, spool, {r: t for _, r, _, _, _, t, _ in items if r is not None})
+        dag = _PlannedDag(root, spools, {r: t for _, r, _, _, _, t, _ in items if r is not None})
         for k, item_root, planned, offset, length, _, spine in items[first_item:]:
             item = _Item(index, k, item_root, planned, blocks=spine, offset=offset, length=length)
             self.place(dag, item, doc)  # type: ignore[arg-type]
@@ -247,7 +394,7 @@ class _ParallelPacker(_Packer):
         index = self.next_car
         dir_blocks = _BlockList()
         root = self.build_root(dir_blocks)
-        parts = [(dag.spool, dag.root, item.root, item.blocks if item.root is None else None)
+        parts = [(dag.spools_for(item), dag.root, item.root, item.blocks if item.root is None else None)  # type: ignore[attr-defined]
                  for dag, item in self.current]
         future = self.executor.submit(write_car_task, str(self.outdir), index, root, dir_blocks.blocks, parts,
                                       self.capacity)
@@ -268,9 +415,9 @@ class _ParallelPacker(_Packer):
         (``wait``) so that nothing is written into OUTDIR once :func:`pack_parallel` has
         returned. Their CARs are not in the manifest; a re-run writes them again."""
         for batch in self.batches:
-            if batch.future is not None:
+            for future in batch.futures:
                 with contextlib.suppress(Exception):
-                    batch.future.cancel()
+                    future.cancel()
         for write in self.writes:
             if write.future is None:
                 continue
@@ -299,9 +446,10 @@ class _ParallelPacker(_Packer):
             self.spooled -= done.nbytes
             for i in done.files:
                 self.batch_of.pop(i, None)
-            for name in (done.spool, done.spool + ".idx"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name)
+            for spool in done.spools:
+                for name in (spool, spool + ".idx"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name)
         if self.on_car is not None:
             self.on_car(entry)
 
