@@ -138,9 +138,23 @@ def test_large_files_are_imported_in_spans(tmp_path: Path, params: ImportParams,
     pack([src], tmp_path / "one", target_size=target, params=params)
     with ThreadPoolExecutor(3) as ex:
         spy = _Spy(ex)
-        pack_parallel([src], tmp_path / "par", spy, target_size=target, params=params, task_bytes=task_bytes)
+        pack_parallel([src], tmp_path / "par", spy, target_size=target, params=params, task_bytes=task_bytes,
+                      split_bytes=2 * task_bytes)
     assert outputs(tmp_path / "par") == outputs(tmp_path / "one")
     assert spy.names.count("import_span") >= 6  # big.bin and huge, several spans each
+
+
+def test_default_split_rule(tmp_path: Path) -> None:
+    """By default only a file of more than two tasks and a quarter of the input is split."""
+    src = make_tree(tmp_path)  # big.bin: 150,000 of about 330,000 bytes
+    with ThreadPoolExecutor(2) as ex:
+        spy = _Spy(ex)
+        pack_parallel([src], tmp_path / "a", spy, target_size=32 << 10, params=P_V0, task_bytes=20_000)
+        assert spy.names.count("import_span") >= 2
+        spy = _Spy(ex)
+        pack_parallel([src], tmp_path / "b", spy, target_size=32 << 10, params=P_V0, task_bytes=80_000)
+        assert "import_span" not in spy.names  # 150,000 < 2 tasks
+    assert outputs(tmp_path / "a") == outputs(tmp_path / "b")
 
 
 def test_spools_are_bounded_and_removed(tmp_path: Path) -> None:

@@ -169,6 +169,7 @@ def pack_dask(
     params: ImportParams | None = None,
     task_bytes: int | None = None,
     max_spool_bytes: int | None = None,
+    split_bytes: int | None = None,
     on_car: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PackResult:
@@ -181,4 +182,5 @@ def pack_dask(
 
     return pack_parallel(paths, outdir, _Submitter(_current_client(client)), target_size=target_size,
                          params=params, task_bytes=task_bytes or DEFAULT_TASK_BYTES,
-                         max_spool_bytes=max_spool_bytes, on_car=on_car, progress=progress)
+                         max_spool_bytes=max_spool_bytes, split_bytes=split_bytes, on_car=on_car,
+                         progress=progress)

@@ -14,6 +14,13 @@ Theory of operation:
   and its room, which the coordinator computes from names alone). Results are small: per
   file its root, size and, per item, (root CID, planned size, offset, length, Tsize) or the
   spine's CIDs.
+* **A large file** (fixed-size chunks, balanced layout, over ``split_bytes``) is
+  imported by **span tasks** (:func:`import_span`, at most ``MAX_SPANS`` per file): each keeps
+  the leaves of its byte range and their level-k nodes in a spool of its own and returns the
+  nodes' (CID, Tsize, bytes), as :func:`pyipld.unixfs.parallel.hash_span` does; the coordinator
+  builds the upper nodes with the importer's ``balanced_from_links`` (into a small spool) and
+  computes the file's items reading interior nodes from all its spools. Other layouts and
+  chunkers: the whole file is one import task.
 * **The coordinator** takes the results in file order and places the items exactly as the
   single-process packer does. When a CAR is full it builds the CAR's directory blocks
   (small, from names and item roots) and submits a **write task** (:func:`write_car_task`):
@@ -232,13 +239,14 @@ class _Write:
 
 class _ParallelPacker(_Packer):
     def __init__(self, outdir: Path, target_size: int, params: ImportParams, executor: Any, *,
-                 task_bytes: int, max_spool_bytes: int,
+                 task_bytes: int, max_spool_bytes: int, split_bytes: int,
                  on_car: Callable[[dict[str, Any]], None] | None,
                  progress: Callable[[int], None] | None) -> None:
         super().__init__(outdir, target_size, params, 1, on_car, progress)
         self.executor = executor
         self.task_bytes = task_bytes
         self.max_spool_bytes = max_spool_bytes
+        self.split_bytes = split_bytes
         self.next_car = 0
         self.writes: deque[_Write] = deque()
         self.batches: deque[_Batch] = deque()  # submitted, spool not yet deleted
@@ -254,6 +262,9 @@ class _ParallelPacker(_Packer):
         self.next_car = len(self.cars)
         self.run_dir = str(self.tmp / uuid.uuid4().hex)  # a late task of an older run cannot mix in
         os.mkdir(self.run_dir)
+        if self.split_bytes < 0:  # default: a file of over two tasks and a quarter of the input
+            total = sum(inp.size for inp in inputs[start_file:])
+            self.split_bytes = max(2 * self.task_bytes, total // 4)
         plan = list(self._plan_batches(inputs, start_file))
         submitted = 0
         pending: deque[_Batch] = deque()  # submitted, results not yet placed
@@ -324,7 +335,7 @@ class _ParallelPacker(_Packer):
         At most ``MAX_SPANS`` pieces: a CAR writer opens the spools its items overlap."""
         resolved = self.resolved
         chunker = resolved.chunker
-        if size <= 2 * self.task_bytes or resolved.layout != "balanced" or not isinstance(chunker, FixedSize):
+        if size <= self.split_bytes or resolved.layout != "balanced" or not isinstance(chunker, FixedSize):
             return None
         c = chunker.chunk_size
         plan = plan_leaves(-(-size // c), c, resolved, max(self.task_bytes, size // MAX_SPANS))
@@ -463,6 +474,7 @@ def pack_parallel(
     params: ImportParams | None = None,
     task_bytes: int = DEFAULT_TASK_BYTES,
     max_spool_bytes: int | None = None,
+    split_bytes: int | None = None,
     on_car: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PackResult:
@@ -475,6 +487,9 @@ def pack_parallel(
         task_bytes: about how many input bytes one import task reads (a larger file is one task).
         max_spool_bytes: imported-but-unwritten bytes allowed in ``OUTDIR/.pack-tmp`` (default:
             four CARs' capacity or eight tasks, whichever is larger).
+        split_bytes: files larger than this (fixed-size chunks, balanced layout) are imported
+            in span tasks (default: larger than two tasks and than a quarter of the input — with
+            other files to import in parallel, one task per file keeps the workers busier).
         on_car, progress: as for :func:`~pyipld.filecoin.pack.pack` (``progress`` advances by a
             file's bytes when its import task's result is placed).
     """
@@ -488,7 +503,8 @@ def pack_parallel(
     inputs, skipped, empty = _walk(paths)
     spool_limit = max_spool_bytes if max_spool_bytes is not None else max(4 * target_size, 8 * task_bytes)
     packer = _ParallelPacker(out, target_size, params, executor, task_bytes=task_bytes,
-                             max_spool_bytes=spool_limit, on_car=on_car, progress=progress)
+                             max_spool_bytes=spool_limit,
+                             split_bytes=-1 if split_bytes is None else split_bytes, on_car=on_car, progress=progress)
     before = len(_manifest_cars(out / MANIFEST_NAME))
     start = packer.start(inputs, skipped, empty)
     if start is not None:
