@@ -136,11 +136,14 @@ def test_large_files_are_imported_in_spans(tmp_path: Path, params: ImportParams,
     rnd = random.Random(4)
     (src / "huge").write_bytes(rnd.randbytes(300_001) + b"\0" * 200_000 + rnd.randbytes(77_777))
     pack([src], tmp_path / "one", target_size=target, params=params)
+    seen: list[int] = []
     with ThreadPoolExecutor(3) as ex:
         spy = _Spy(ex)
         pack_parallel([src], tmp_path / "par", spy, target_size=target, params=params, task_bytes=task_bytes,
-                      split_bytes=2 * task_bytes)
+                      split_bytes=2 * task_bytes, progress=seen.append)
     assert outputs(tmp_path / "par") == outputs(tmp_path / "one")
+    assert sum(seen) == sum(p.stat().st_size for p in src.rglob("*") if p.is_file() and not p.is_symlink())
+    assert len(seen) > 50  # spans reported one by one
     assert spy.names.count("import_span") >= 6  # big.bin and huge, several spans each
 
 

@@ -294,7 +294,7 @@ class _ParallelPacker(_Packer):
             if batch.spans is not None:
                 i = batch.files[0]
                 info, spools = self._assemble(i, inputs[i], batch)
-                self._place_file(i, inputs[i], info, spools, start_item if i == start_file else 0)
+                self._place_file(i, inputs[i], info, spools, start_item if i == start_file else 0, counted=True)
             else:
                 spool, results = batch.future.result()
                 batch.future = None  # drop it: Dask must not recompute a finished import
@@ -355,6 +355,8 @@ class _ParallelPacker(_Packer):
             for k, (a, b, future) in enumerate(batch.spans):
                 path, nodes = future.result()
                 batch.spans[k] = (a, b, None)
+                if self.progress is not None:  # a large file's bar moves span by span
+                    self.progress(b - a)
                 spools.append((path, a, b))
                 batch.spools.append(path)
                 for cid, tsize, nbytes in nodes:
@@ -381,11 +383,11 @@ class _ParallelPacker(_Packer):
         return (root.cid, root.data_size, items), spools
 
     def _place_file(self, index: int, inp: _Input, info: FileInfo, spools: list[tuple[str, int, int]],
-                    first_item: int) -> None:
+                    first_item: int, *, counted: bool = False) -> None:
         root, size, items = info
         self.imported += 1
         self.imported_bytes += size
-        if self.progress is not None:
+        if self.progress is not None and not counted:
             self.progress(size)
         if first_item == 0:
             doc: dict[str, Any] = {"path": inp.name, "size": size, "root": str(CID.from_bytes(root)),
@@ -491,7 +493,7 @@ def pack_parallel(
             in span tasks (default: larger than two tasks and than a quarter of the input — with
             other files to import in parallel, one task per file keeps the workers busier).
         on_car, progress: as for :func:`~pyipld.filecoin.pack.pack` (``progress`` advances by a
-            file's bytes when its import task's result is placed).
+            file's bytes when its import task's result is placed, by a span's for a split file).
     """
     check_piece_size(target_size)
     params = params or ImportParams()
