@@ -184,13 +184,14 @@ def test_spools_are_bounded_and_removed(tmp_path: Path) -> None:
     assert not (tmp_path / "par" / ".pack-tmp").exists()
 
 
-@settings(max_examples=10, deadline=None,
+@settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(sizes=st.lists(st.integers(0, 60_000), min_size=1, max_size=6), seed=st.integers(0, 10_000),
        task_bytes=st.integers(1, 80_000), target=st.sampled_from([32 << 10, 64 << 10]),
-       chunker=st.sampled_from(["size-2048", "size-1000", "buzhash"]))
+       chunker=st.sampled_from(["size-2048", "size-1000", "buzhash"]),
+       split_bytes=st.one_of(st.none(), st.integers(0, 100_000)))
 def test_parallel_equals_single_random(tmp_path_factory: pytest.TempPathFactory, sizes: list[int], seed: int,
-                                       task_bytes: int, target: int, chunker: str) -> None:
+                                       task_bytes: int, target: int, chunker: str, split_bytes: int | None) -> None:
     base = tmp_path_factory.mktemp("case")
     src = base / "in"
     src.mkdir()
@@ -202,7 +203,8 @@ def test_parallel_equals_single_random(tmp_path_factory: pytest.TempPathFactory,
         target = 1 << 20
     pack([src], base / "one", target_size=target, params=params)
     with ThreadPoolExecutor(2) as ex:
-        pack_parallel([src], base / "par", ex, target_size=target, params=params, task_bytes=task_bytes)
+        pack_parallel([src], base / "par", ex, target_size=target, params=params, task_bytes=task_bytes,
+                      split_bytes=split_bytes)
     assert outputs(base / "par") == outputs(base / "one")
 
 
