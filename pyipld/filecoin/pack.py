@@ -80,7 +80,7 @@ _HEADER_PER_ROOT: Final = 6
 _DIR_PER_COMPONENT: Final = 400
 _DIR_FIXED: Final = 512  # the root directory node and its header root
 _PART_SUFFIX: Final = ".part-{:015d}"
-_IDX_HEAD: Final = struct.Struct("<BQQ")  # spool index record: CID length, offset, block length
+_IDX_HEAD: Final = struct.Struct("<HQQ")  # spool index record: CID length, offset, block length
 
 
 def car_name(index: int) -> str:
@@ -133,8 +133,8 @@ class _Spool:
                 os.unlink(self._index_file)
 
     def save_index(self) -> str:
-        """Write the CID → (offset, length) map beside the spool (``PATH.idx``) and close the
-        spool for writing; :meth:`open` reads both back in another process (distributed pack)."""
+        """Flush the spool and write its CID → (offset, length) map beside it (``PATH.idx``);
+        :meth:`open` reads both back in another process (distributed pack)."""
         self._f.flush()
         name = self.path + ".idx"
         with open(name, "wb") as f:
