@@ -10,25 +10,34 @@ Cases (one JSON line each, STYLE.md §9):
   ``hashlib.sha256`` over the same bytes (``vs_one_thread_sha256`` = its inverse, goal ≥ 1.6 on
   two free cores); ``vs_threaded`` = Dask seconds ÷ the single-process importer with ``jobs=2``
   (goal ≤ 1.15).
+* ``dask_car_pack``: ``car pack`` of a tree (8 files) into pieces on the same two-worker
+  cluster (imports, piece CARs and their CommP on the workers); ``ratio`` = seconds ÷ one-thread
+  ``hashlib.sha256`` over the input; ``vs_single_process`` = ÷ :func:`pyipld.filecoin.pack.pack`
+  with ``jobs=2`` in the same rotation (both write every byte twice: spool and CAR);
+  ``sha256_2threads_x`` = the two-thread hashlib control (how much two cores give right now);
+  ``same_output`` compares the manifests. ``dask_car_pack_one_file``: the same bytes as one
+  file (imported in span tasks by the Dask packer, by one importer with ``jobs=2`` by the other).
 * ``coordinator_memory``: the coordinator's side of a simulated 1 TiB file (size-262144 v0,
   unixfs-v1-2025, buzhash): workers' results are synthesized from the task arguments (no data
   read), so this is the planning + assembly (+ candidate replay) cost alone: tracemalloc peak.
 
-Run: ``python -m benchmarks.bench_distributed [--files N] [--size-mib M] [--sim-gib G] [--smoke]``.
+Run: ``python -m benchmarks.bench_distributed [--files N] [--size-mib M] [--pack-mib M] [--sim-gib G] [--smoke]``.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import random
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._harness import MiB, bench_parser, emit, time_interleaved, traced_peak_mib
+from benchmarks._harness import MiB, Timing, bench_parser, emit, self_peak_rss_mib, time_interleaved, traced_peak_mib
 from pyipld.blockstore import NullSink
 from pyipld.unixfs.cache import ImportCache
 from pyipld.unixfs.nodes import FileLink
@@ -130,6 +139,69 @@ def bench_dask(tmp: Path, size_mib: int, repeat: int) -> None:
                  same_cid=len(set(cids)) == 1, task_bytes=task_bytes, goal=">= 1.6 x sha256; <= 1.15 x threaded")
 
 
+def sha256_files_threads(paths: list[Path], threads: int = 2) -> None:
+    """The two-core control: the same files hashed by ``threads`` threads (one-thread hashlib each)."""
+    workers = [threading.Thread(target=sha256_files, args=(paths[i::threads],)) for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+
+
+def bench_pack(tmp: Path, size_mib: int, target: int, repeat: int, nfiles: int = 8) -> None:
+    import distributed
+
+    from pyipld.distributed import pack_dask
+    from pyipld.filecoin.pack import pack
+
+    tree = tmp / f"pack-in-{nfiles}"
+    tree.mkdir()
+    rnd = random.Random(5)
+    files = []
+    for i in range(nfiles):
+        p = tree / f"f{i}"
+        with open(p, "wb") as f:
+            left = size_mib * MiB // nfiles + i * 4099
+            while left > 0:
+                n = min(left, 8 * MiB)
+                f.write(rnd.randbytes(n))
+                left -= n
+        files.append(p)
+    nbytes = sum(p.stat().st_size for p in files)
+    params = ImportParams(cid_version=1, raw_leaves=True, chunker="size-1048576", max_links=1024)
+    task_bytes = max(MiB, size_mib * MiB // 32)
+    docs: dict[str, Any] = {}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
+
+        def run(kind: str) -> None:
+            out = tmp / f"pack-{kind}"
+            if kind == "dask":
+                docs[kind] = pack_dask([tree], out, client, target_size=target, params=params,
+                                       task_bytes=task_bytes).manifest
+            else:
+                docs[kind] = pack([tree], out, target_size=target, params=params, jobs=2).manifest
+            shutil.rmtree(out)
+
+        funcs = [lambda: sha256_files(files), lambda: run("dask"), lambda: run("one"),
+                 lambda: sha256_files_threads(files)]
+        for fn in funcs:  # warm-up
+            fn()
+        best = [float("inf")] * len(funcs)
+        for _ in range(max(repeat, 1)):  # interleaved, min of each (as time_interleaved, four ways)
+            gc.collect()
+            for i, fn in enumerate(funcs):
+                t0 = time.perf_counter()
+                fn()
+                best[i] = min(best[i], time.perf_counter() - t0)
+    sha1, dask_s, single_s, sha2 = best
+    emit("dask_car_pack" if nfiles > 1 else "dask_car_pack_one_file", nbytes, Timing(dask_s, sha1), vs_one_thread_sha256=round(sha1 / dask_s, 3),
+         single_process_seconds=round(single_s, 4), single_vs_sha256=round(sha1 / single_s, 3),
+         vs_single_process=round(dask_s / single_s, 3), sha256_2threads_x=round(sha1 / sha2, 3),
+         cars=len(docs["dask"]["cars"]), target_size=target, task_bytes=task_bytes,
+         same_output=docs["dask"] == docs["one"], peak_rss_mib=round(self_peak_rss_mib(), 1))
+
+
 class _SyntheticExecutor:
     """Answers tasks from their arguments alone: a simulated cluster for coordinator memory."""
 
@@ -213,13 +285,16 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100_000, help="small files for the cache case")
     parser.add_argument("--large-files", type=int, default=1000, help="1 MiB files for the second cache case")
     parser.add_argument("--size-mib", type=int, default=2048, help="bytes of the Dask tree and file")
+    parser.add_argument("--pack-mib", type=int, default=1024, help="bytes of the car pack tree")
+    parser.add_argument("--pack-target-mib", type=int, default=128, help="piece size of the car pack case")
     parser.add_argument("--sim-gib", type=int, default=1024, help="simulated file size for coordinator memory")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temp dir)")
-    parser.add_argument("--only", choices=("cache", "dask", "coordinator"), action="append")
+    parser.add_argument("--only", choices=("cache", "dask", "pack", "coordinator"), action="append")
     args = parser.parse_args()
     if args.smoke:
         args.files, args.large_files, args.size_mib, args.sim_gib, args.repeat = 2000, 32, 32, 4, 1
-    only = set(args.only or ("cache", "dask", "coordinator"))
+        args.pack_mib, args.pack_target_mib = 16, 4
+    only = set(args.only or ("cache", "dask", "pack", "coordinator"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-dist-", dir=args.dir))
     try:
         if "cache" in only:
@@ -227,6 +302,9 @@ def main() -> None:
             bench_cache(tmp, "cache_reimport_1MiB_files", args.large_files, args.repeat, MiB)
         if "dask" in only:
             bench_dask(tmp, args.size_mib, args.repeat)
+        if "pack" in only:
+            bench_pack(tmp, args.pack_mib, args.pack_target_mib * MiB, args.repeat)
+            bench_pack(tmp, args.pack_mib, args.pack_target_mib * MiB, args.repeat, nfiles=1)
         if "coordinator" in only:
             bench_coordinator(args.sim_gib)
     finally:

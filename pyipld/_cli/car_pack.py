@@ -33,6 +33,11 @@ def register_pack(car_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("-p", "--progress", action="store_true", help="show import progress on stderr")
     add_import_arguments(p)
+    # -- distributed (docs/distributed.md): a plain flag, kept apart --
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="import files and write each CAR (with its piece CID) on a Dask cluster: local (an "
+                        "embedded LocalCluster, -j threads) or a scheduler address tcp://host:8786; the workers "
+                        "must see PATH and OUTDIR at the same paths. Same output as without it")
     p.set_defaults(func=run_pack)
     u = car_sub.add_parser("unpack", help="rebuild the files of a `car pack` output directory",
                            description="Reassemble every file listed in OUTDIR/manifest.json from its CARs.")
@@ -56,8 +61,15 @@ def run_pack(args: argparse.Namespace) -> int:
             print(f"{entry['name']} {entry['piece_cid']} {entry['padded_piece_size']} {entry['car_size']}",
                   flush=True)
 
-    result = pack(args.paths, args.output, target_size=target, params=params, jobs=args.jobs or default_jobs(),
-                  on_car=on_car, progress=bar.update if bar else None)
+    if args.dask is not None:
+        from ..distributed import dask_client, pack_dask
+
+        with dask_client(args.dask, workers=args.jobs) as client:
+            result = pack_dask(args.paths, args.output, client, target_size=target, params=params,
+                               on_car=on_car, progress=bar.update if bar else None)
+    else:
+        result = pack(args.paths, args.output, target_size=target, params=params,
+                      jobs=args.jobs or default_jobs(), on_car=on_car, progress=bar.update if bar else None)
     if bar:
         bar.close()
     if not args.quiet:

@@ -13,7 +13,8 @@ every worker must see the same files at the same paths (one machine, or a shared
   scheduler address such as ``tcp://host:8786``.
 
 Only-hash: no blocks are kept (``--car``/``--blockstore`` with ``--dask`` are refused).
-:func:`commp_file_dask` computes a file's piece CID with its aligned subtrees on the workers.
+:func:`commp_file_dask` computes a file's piece CID with its aligned subtrees on the workers;
+:func:`pack_dask` is ``car pack`` with the imports and the piece CARs (and their CommP) on the workers.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..filecoin.commp import PieceInfo
+from ..filecoin.pack import PackResult
 from ..unixfs.cache import ImportCache
 from ..unixfs.importer import ImportResult
 from ..unixfs.parallel import DEFAULT_TASK_BYTES, ParallelImporter, list_files
 from ..unixfs.params import ImportParams
 from ..unixfs.tree import AddedCallback, import_paths
 
-__all__ = ["commp_file_dask", "dask_client", "import_file_dask", "import_paths_dask"]
+__all__ = ["commp_file_dask", "dask_client", "import_file_dask", "import_paths_dask", "pack_dask"]
 
 
 def _require_distributed() -> Any:
@@ -80,6 +82,8 @@ def dask_client(address: str = "local", *, workers: int | None = None, timeout: 
         client = distributed.Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    except ValueError as exc:  # distributed's address parser: no port, unknown scheme, empty
+        raise ConfigError(f"bad Dask scheduler address {address!r} (local, or e.g. tcp://host:8786): {exc}") from exc
     try:
         yield client
     finally:
@@ -154,3 +158,29 @@ def commp_file_dask(path: str | os.PathLike[str] | bytes, client: Any | None = N
             f.seek(whole)
             c.update(f.read())
         return c.digest(piece_size)
+
+
+def pack_dask(
+    paths: Sequence[str | os.PathLike[str]],
+    outdir: str | os.PathLike[str],
+    client: Any | None = None,
+    *,
+    target_size: int,
+    params: ImportParams | None = None,
+    task_bytes: int | None = None,
+    max_spool_bytes: int | None = None,
+    split_bytes: int | None = None,
+    on_car: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PackResult:
+    """``car pack`` on a Dask cluster (:func:`pyipld.filecoin.pack_parallel.pack_parallel`):
+    files are imported and each piece CAR written, with its piece CID, by the workers; the
+    manifest and every CAR equal :func:`pyipld.filecoin.pack.pack`'s, and an interrupted run of
+    either resumes. ``client``: a ``dask.distributed.Client``, or the current one. Workers must
+    see the inputs and ``outdir`` at the same paths."""
+    from ..filecoin.pack_parallel import DEFAULT_TASK_BYTES, pack_parallel
+
+    return pack_parallel(paths, outdir, _Submitter(_current_client(client)), target_size=target_size,
+                         params=params, task_bytes=task_bytes or DEFAULT_TASK_BYTES,
+                         max_spool_bytes=max_spool_bytes, split_bytes=split_bytes, on_car=on_car,
+                         progress=progress)

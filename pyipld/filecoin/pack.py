@@ -44,8 +44,9 @@ import json
 import os
 import shutil
 import stat
+import struct
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -62,7 +63,8 @@ from ..unixfs.importer import import_file
 from ..unixfs.params import ImportParams
 from .commp import CommP, CommPWriter, check_piece_size, unpadded_piece_size
 
-__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "PackResult", "car_name", "iter_file_content", "pack", "reassemble"]
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "PackResult", "car_name", "iter_file_content", "pack", "reassemble",
+           "write_car"]
 
 MANIFEST_NAME: Final = "manifest.json"
 MANIFEST_FORMAT: Final = "pyipld-pack/2"  # /2: one directory root per CAR, empty directories
@@ -78,6 +80,7 @@ _HEADER_PER_ROOT: Final = 6
 _DIR_PER_COMPONENT: Final = 400
 _DIR_FIXED: Final = 512  # the root directory node and its header root
 _PART_SUFFIX: Final = ".part-{:015d}"
+_IDX_HEAD: Final = struct.Struct("<HQQ")  # spool index record: CID length, offset, block length
 
 
 def car_name(index: int) -> str:
@@ -98,6 +101,7 @@ class _Spool:
         self._f: IO[bytes] = os.fdopen(fd, "w+b")
         self._index: dict[bytes, tuple[int, int]] = {}
         self._end = 0
+        self._index_file: str | None = name + ".idx"
 
     def put(self, cid: bytes, data: bytes) -> None:
         if cid in self._index:
@@ -124,6 +128,41 @@ class _Spool:
         self._f.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+        if self._index_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._index_file)
+
+    def save_index(self) -> str:
+        """Flush the spool and write its CID → (offset, length) map beside it (``PATH.idx``);
+        :meth:`open` reads both back in another process (distributed pack)."""
+        self._f.flush()
+        name = self.path + ".idx"
+        with open(name, "wb") as f:
+            f.writelines(_IDX_HEAD.pack(len(cid), off, n) + cid for cid, (off, n) in self._index.items())
+        return name
+
+    @classmethod
+    def open(cls, path: str) -> _Spool:
+        """A spool written (and :meth:`save_index`-ed) by another process, opened read-only."""
+        self = cls.__new__(cls)
+        self.path = path
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._index = {}
+        self._index_file = None
+        with open(path + ".idx", "rb") as f:
+            data = f.read()
+        at = 0
+        while at < len(data):
+            n, off, length = _IDX_HEAD.unpack_from(data, at)
+            at += _IDX_HEAD.size
+            self._index[data[at : at + n]] = (off, length)
+            at += n
+        self._end = os.fstat(self._f.fileno()).st_size
+        return self
+
+    def release(self) -> None:
+        """Close without deleting (the spool belongs to someone else)."""
+        self._f.close()
 
 
 def _children(cid: bytes, data: bytes) -> list[bytes]:
@@ -325,6 +364,41 @@ def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
         f.write(json.dumps(doc, indent=1, sort_keys=False).encode() + b"\n")
 
 
+def write_car(outdir: Path, index: int, root: bytes, dir_blocks: Sequence[tuple[bytes, bytes]],
+              dag_roots: Sequence[bytes], blocks: Iterable[tuple[bytes, bytes]], capacity: int,
+              jobs: int = 1) -> dict[str, Any]:
+    """Write CAR ``index`` (root directory blocks, then the items' blocks) to a temporary name
+    with a CommP side-tap, rename it, and return its manifest entry. The one CAR writer of the
+    single-process and the distributed packer."""
+    name = car_name(index)
+    commp = CommP(jobs=jobs)
+    with atomic_output(outdir / name) as raw:
+        tap = CommPWriter(raw, commp)
+        writer = CarV1Writer(tap, [root])  # type: ignore[arg-type]
+        for cid, data in reversed(dir_blocks):  # parents before their children
+            writer.put(cid, data)
+        for cid, data in blocks:
+            writer.put(cid, data)
+        writer.close()
+        info = tap.digest()
+        commp.close()
+    if info.payload_size > capacity:  # pragma: no cover - planning is an upper bound
+        raise AssertionError("planned CAR exceeded its capacity")
+    return {
+        "index": index,
+        "name": name,
+        "roots": [str(CID.from_bytes(root))],
+        "dag_roots": [str(CID.from_bytes(r)) for r in dag_roots],
+        "car_size": info.payload_size,
+        "blocks": writer.blocks_written,
+        "piece_cid": str(info.cid_v1),
+        "piece_cid_v2": str(info.cid_v2),
+        "payload_size": info.payload_size,
+        "unpadded_piece_size": info.unpadded_size,
+        "padded_piece_size": info.padded_size,
+    }
+
+
 class _Packer:
     def __init__(self, outdir: Path, target_size: int, params: ImportParams, jobs: int,
                  on_car: Callable[[dict[str, Any]], None] | None,
@@ -370,47 +444,25 @@ class _Packer:
             self.flush(resume=(item.file, item.index))
         self.current.append((dag, item))
         self.planned += extra
-        car = len(self.cars)
+        car = self.car_index()
         if item.root is None:
             doc["spine_car"] = car
         else:
             doc["parts"].append({"car": car, "cid": str(CID.from_bytes(item.root)),
                                  "offset": item.offset, "length": item.length})
 
+    def car_index(self) -> int:
+        """Number of the CAR being planned (the distributed packer plans ahead of writing)."""
+        return len(self.cars)
+
     def flush(self, resume: tuple[int, int]) -> None:
-        index = len(self.cars)
-        name = car_name(index)
-        dag_roots = [item.root for _, item in self.current if item.root is not None]
+        index = self.car_index()
         dir_blocks = _BlockList()
         root = self.build_root(dir_blocks)
-        roots = [root]
-        commp = CommP(jobs=self.jobs)
-        with atomic_output(self.outdir / name) as raw:
-            tap = CommPWriter(raw, commp)
-            writer = CarV1Writer(tap, roots)  # type: ignore[arg-type]
-            for cid, data in reversed(dir_blocks.blocks):  # parents before their children
-                writer.put(cid, data)
-            for dag, item in self.current:
-                for cid, data in dag.iter_blocks(item):
-                    writer.put(cid, data)
-            writer.close()
-            info = tap.digest()
-            commp.close()
-        if info.payload_size > self.capacity:  # pragma: no cover - planning is an upper bound
-            raise AssertionError("planned CAR exceeded its capacity")
-        entry = {
-            "index": index,
-            "name": name,
-            "roots": [str(CID.from_bytes(r)) for r in roots],
-            "dag_roots": [str(CID.from_bytes(r)) for r in dag_roots],
-            "car_size": info.payload_size,
-            "blocks": writer.blocks_written,
-            "piece_cid": str(info.cid_v1),
-            "piece_cid_v2": str(info.cid_v2),
-            "payload_size": info.payload_size,
-            "unpadded_piece_size": info.unpadded_size,
-            "padded_piece_size": info.padded_size,
-        }
+        entry = write_car(self.outdir, index, root, dir_blocks.blocks,
+                          [item.root for _, item in self.current if item.root is not None],
+                          (block for dag, item in self.current for block in dag.iter_blocks(item)),
+                          self.capacity, self.jobs)
         self.cars.append(entry)
         self.written += 1
         # Spools whose every item is now in a finished CAR can go.
@@ -473,10 +525,12 @@ class _Packer:
             "skipped": skipped,
         }
 
-    def save(self, resume: tuple[int, int] | None, *, complete: bool) -> None:
+    def save(self, resume: tuple[int, int] | None, *, complete: bool,
+             files: list[dict[str, Any]] | None = None) -> None:
         doc = dict(self.base)
         doc["cars"] = self.cars
-        files = self.files if complete else self.files[: resume[0] + 1 if resume else len(self.files)]
+        if files is None:
+            files = self.files if complete else self.files[: resume[0] + 1 if resume else len(self.files)]
         doc["files"] = files
         doc["resume"] = {"file": resume[0], "item": resume[1]} if resume else None
         doc["complete"] = complete
@@ -484,6 +538,29 @@ class _Packer:
         _write_json_atomic(self.outdir / MANIFEST_NAME, doc)
 
     def run(self, inputs: list[_Input], skipped: list[str], empty: list[tuple[str, int]]) -> dict[str, Any]:
+        start = self.start(inputs, skipped, empty)
+        if start is None:
+            return self.doc
+        self.tmp.mkdir()
+        try:
+            self.pack_all(inputs, *start)
+            self.save(None, complete=True)
+        finally:
+            for dag in self.dags.values():
+                dag.spool.close()
+            self.dags.clear()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.doc
+
+    def pack_all(self, inputs: list[_Input], start_file: int, start_item: int) -> None:
+        for index in range(start_file, len(inputs)):
+            self.pack_file(index, inputs[index], start_item if index == start_file else 0)
+        if self.current:
+            self.flush(resume=(len(inputs), 0))
+
+    def start(self, inputs: list[_Input], skipped: list[str], empty: list[tuple[str, int]]) -> tuple[int, int] | None:
+        """Check OUTDIR, load a previous manifest and remove leftovers; returns the resume point
+        ``(file, item)``, or None when the pack there is already complete (``self.doc``)."""
         self.empty = empty
         self.base = self.header(inputs, skipped)
         start_file, start_item = 0, 0
@@ -502,7 +579,7 @@ class _Packer:
             self.files = old["files"]
             if old.get("complete"):
                 self.doc = old
-                return old
+                return None
             start_file, start_item = old["resume"]["file"], old["resume"]["item"]
             self.files = self.files[: start_file + (1 if start_item else 0)]
         elif any(not p.name.startswith(".") for p in self.outdir.iterdir()):
@@ -512,19 +589,7 @@ class _Packer:
         for leftover in [*self.outdir.glob(".*.tmp-*"), *self.outdir.glob(".*.pyipld-tmp")]:
             if leftover.name.startswith((".pack-", f".{MANIFEST_NAME}")):
                 leftover.unlink()
-        self.tmp.mkdir()
-        try:
-            for index in range(start_file, len(inputs)):
-                self.pack_file(index, inputs[index], start_item if index == start_file else 0)
-            if self.current:
-                self.flush(resume=(len(inputs), 0))
-            self.save(None, complete=True)
-        finally:
-            for dag in self.dags.values():
-                dag.spool.close()
-            self.dags.clear()
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        return self.doc
+        return start_file, start_item
 
     def pack_file(self, index: int, inp: _Input, first_item: int) -> None:
         st = os.stat(inp.path)
