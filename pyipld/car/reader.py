@@ -8,10 +8,10 @@ checks it against a scan of the payload.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +19,7 @@ from typing import IO, Any, Final, Self
 
 from ..cid import CID
 from ..errors import CarError, CarIndexError, DecodeError, LimitExceededError
+from ._scan import heads_in, scan_heads
 from .index import CarIndex, decode_index, decode_legacy_index_sorted
 from .v1 import (
     _SLOW_HEADER_MAX_BYTES,
@@ -176,35 +177,55 @@ class CarFile:
 
     def iter_heads(self) -> Iterator[SectionHead]:
         """Every section's CID and offsets, without reading block data."""
-        return self._reader(verify=False).iter_heads()
+        return (head for head, _code, _digest in self._scan_heads())
 
-    def verify_blocks(self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None) -> int:
+    def _regular_fd(self) -> int | None:
+        try:
+            fd = self._f.fileno()
+            return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return None
+
+    def _scan_heads(self) -> Iterator[tuple[SectionHead, int, bytes]]:
+        """``(head, multihash code, digest)`` of every section: ``pread`` windows on a regular
+        file (:mod:`pyipld.car._scan`), else the stream reader (the reference)."""
+        fd = self._regular_fd()
+        if fd is None:
+            return ((head, *_code_digest(head.cid)) for head in self._reader(verify=False).iter_heads())
+        return scan_heads(fd, self._f, payload_offset=self.payload_offset, end=self.payload_length,
+                          start=self.header_length, limited=self.version == 2,
+                          max_section_bytes=self.max_section_bytes,
+                          zero_length_section_as_eof=self.zero_length_section_as_eof)
+
+    def verify_blocks(self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None,
+                      seen: Callable[[SectionHead], None] | None = None) -> int:
         """Hash-check every block; returns the number of sections.
 
-        On a regular file the sections are walked on this thread and their data, in
-        spans of ~2 MiB, is read with ``pread`` into private buffers and hashed on
-        ``jobs`` threads (default: all cores); the first bad block in file order is
-        reported. Never mapped: a CAR truncated meanwhile is a :class:`CarError`, not
-        SIGBUS, and memory stays a few spans. Otherwise it streams like
-        :meth:`iter_sections`. ``progress`` gets each section's length.
+        On a regular file the heads are walked on this thread (:meth:`iter_heads`) and the
+        block data, in spans of ~4 MiB, is read with ``pread`` into per-thread buffers and
+        hashed on ``jobs`` threads (default: all cores) while the walk goes on; the first bad
+        block in file order is reported. Never mapped: a CAR truncated meanwhile is a
+        :class:`CarError`, not SIGBUS, and memory stays a few spans. Otherwise it streams
+        like :meth:`iter_sections`. ``progress`` gets each section's length once its block
+        checked out; ``seen`` gets every head as the walk reaches it (e.g. to look for roots
+        without a second walk).
 
         Raises:
             IntegrityError: the first block that does not match its CID.
             CarError / LimitExceededError: a malformed (or shrinking) section.
         """
-        try:
-            fd = self._f.fileno()
-            regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-            regular = False
-        if not regular:
+        fd = self._regular_fd()
+        if fd is None:
             n = 0
             for section in self.iter_sections(verify=True):
                 n += 1
+                if seen is not None:
+                    seen(SectionHead(section.cid, section.offset, section.length, section.data_offset,
+                                     len(section.data)))
                 if progress is not None:
                     progress(section.length)
             return n
-        return _verify_parallel(fd, self.payload_offset, self.iter_heads(), progress, jobs or _default_jobs())
+        return _verify_parallel(self, fd, progress, jobs or _default_jobs(), seen)
 
     # -- random access ---------------------------------------------------------------------
     def read_section_at(self, offset: int, *, verify: bool = True, data: bool = True) -> Section | SectionHead:
@@ -315,7 +336,7 @@ def open_car(source: str | os.PathLike[str] | IO[bytes], **options: Any) -> CarF
     return CarFile(source, **options)
 
 
-VERIFY_SPAN_BYTES: Final = 2 << 20  # section data read and hashed per task
+VERIFY_SPAN_BYTES: Final = 4 << 20  # section data read and hashed per task
 
 
 def _default_jobs() -> int:
@@ -325,69 +346,100 @@ def _default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _verify_span(fd: int, base: int, heads: list[SectionHead], local: threading.local) -> None:
-    """Read the bytes from the first to the last of ``heads``' data into this thread's buffer
-    and hash-check each block (``base``: the payload's offset in the file)."""
-    lo = heads[0].data_offset
-    length = heads[-1].data_offset + heads[-1].data_length - lo
-    buf: bytearray | None = getattr(local, "buf", None)
-    if buf is None or len(buf) < length:
-        buf = local.buf = bytearray(max(length, VERIFY_SPAN_BYTES))
-    view = memoryview(buf)[:length]
+def _code_digest(cid: bytes) -> tuple[int, bytes]:
+    parsed = CID.from_bytes(cid)
+    return parsed.hash_code, parsed.digest
+
+
+# (start, end) of the block in the span, multihash code, digest, CID, section offset in the file
+_Item = tuple[int, int, int, bytes, bytes, int]
+
+
+def _hash_span(view: memoryview, items: list[_Item]) -> None:
+    """Check each block in ``view`` (sha2-256 straight through hashlib, which releases the GIL
+    for the whole block; other functions via the registry)."""
+    sha256 = hashlib.sha256
+    for start, end, code, digest, cid, offset in items:
+        if code != 0x12 or sha256(view[start:end]).digest() != digest:
+            _verify_or_raise(cid, code, digest, view[start:end], offset)
+
+
+def _read_at(fd: int, view: memoryview, at: int) -> int:
+    """``pread`` into all of ``view`` (fewer bytes only at EOF)."""
     got = 0
-    while got < length:
-        n = os.preadv(fd, [view[got:]], base + lo + got)
+    while got < len(view):
+        n = os.preadv(fd, [view[got:]], at + got)
         if n == 0:
-            raise CarError(f"unexpected EOF in section data at offset {base + lo + got} (the file shrank)",
-                           offset=base + lo + got)
+            break
         got += n
-    for head in heads:
-        parsed = CID.from_bytes(head.cid)
-        start = head.data_offset - lo
-        _verify_or_raise(head.cid, parsed.hash_code, parsed.digest, view[start : start + head.data_length],
-                         base + head.offset)
+    return got
 
 
-def _verify_parallel(fd: int, base: int, heads: Iterator[SectionHead], progress: Callable[[int], None] | None,
-                     jobs: int) -> int:
-    local = threading.local()
-    window: deque[tuple[Future[None], list[SectionHead]]] = deque()
+def _verify_parallel(car: CarFile, fd: int, progress: Callable[[int], None] | None, jobs: int,
+                     seen: Callable[[SectionHead], None] | None = None) -> int:
+    """Read spans of whole sections with ``pread`` on this thread, find their heads in memory,
+    and hash the blocks of each span on the pool while the next is read. A malformed (or
+    truncated) section hands the rest to the reference reader, after the spans before it."""
+    base = car.payload_offset
+    end = car.payload_length
+    window: deque[tuple[Future[None], bytearray, list[int]]] = deque()
+    free: list[bytearray] = []
     count = 0
 
     def drain() -> None:
         nonlocal count
-        future, done = window.popleft()
+        future, buf, lengths = window.popleft()
         future.result()  # the first failure in file order
-        count += len(done)
+        free.append(buf)
+        count += len(lengths)
         if progress is not None:
-            for head in done:
-                progress(head.length)
+            for length in lengths:
+                progress(length)
 
+    pos = car.header_length
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pyipld-verify") as pool:
         try:
-            batch: list[SectionHead] = []
-            size = 0
-            try:
-                for head in heads:
-                    batch.append(head)
-                    size += head.data_length
-                    if size >= VERIFY_SPAN_BYTES:
-                        window.append((pool.submit(_verify_span, fd, base, batch, local), batch))
-                        batch, size = [], 0
-                        if len(window) >= 2 * jobs:
-                            drain()
-            except (CarError, LimitExceededError, DecodeError):
-                # a malformed section further on: a bad block before it is reported first, as in order
-                if batch:
-                    window.append((pool.submit(_verify_span, fd, base, batch, local), batch))
-                while window:
+            need = VERIFY_SPAN_BYTES
+            while pos < end:
+                if len(window) >= 2 * jobs:
                     drain()
-                raise
-            if batch:
-                window.append((pool.submit(_verify_span, fd, base, batch, local), batch))
+                size = min(max(need, VERIFY_SPAN_BYTES), end - pos)
+                buf = free.pop() if free else bytearray(VERIFY_SPAN_BYTES)
+                if len(buf) < size:
+                    buf = bytearray(size)
+                view = memoryview(buf)[:size]
+                got = _read_at(fd, view, base + pos)
+                heads, nxt, need = heads_in(view[:got], pos, end, car.max_section_bytes)
+                if heads:
+                    items: list[_Item] = []
+                    lengths: list[int] = []
+                    for head, code, digest in heads:
+                        if seen is not None:
+                            seen(head)
+                        start = head.data_offset - pos
+                        items.append((start, start + head.data_length, code, digest, head.cid, base + head.offset))
+                        lengths.append(head.length)
+                    window.append((pool.submit(_hash_span, view, items), buf, lengths))
+                else:
+                    free.append(buf)
+                pos = nxt
+                if pos < end and (need == 0 or got < size):
+                    break  # malformed or shrinking: the reference reader says how, below
             while window:
                 drain()
         finally:
-            for future, _ in window:
+            for future, _, _ in window:
                 future.cancel()
+    if pos < end:
+        car._f.seek(base + pos)
+        reader = CarV1Reader.resumed(car._f, position=pos, limit=end if car.version == 2 else None,
+                                     base_offset=base, max_section_bytes=car.max_section_bytes,
+                                     zero_length_section_as_eof=car.zero_length_section_as_eof, verify=True)
+        for section in reader:
+            count += 1
+            if seen is not None:
+                seen(SectionHead(section.cid, section.offset, section.length, section.data_offset,
+                                 len(section.data)))
+            if progress is not None:
+                progress(section.length)
     return count

@@ -408,6 +408,27 @@ class CarV1Reader:
         self._pos_bias = offset
         return self
 
+    @classmethod
+    def resumed(
+        cls,
+        stream: IO[bytes],
+        *,
+        position: int,
+        limit: int | None = None,
+        base_offset: int = 0,
+        max_section_bytes: int = DEFAULT_MAX_SECTION_BYTES,
+        zero_length_section_as_eof: bool = False,
+        verify: bool = False,
+    ) -> CarV1Reader:
+        """A reader in the state of one that has walked ``position`` bytes of the payload (the
+        stream is there): the sections after it, with offsets, limits and errors as that reader's."""
+        self = cls.__new__(cls)
+        self._init_state(stream, verify, max_section_bytes, zero_length_section_as_eof, limit, base_offset)
+        self.header = CarHeader(1)
+        self.header_length = 0
+        self._pos = position
+        return self
+
     def read_head(self) -> SectionHead | None:
         """Parse the next section's length and CID, leaving the stream at its data (None at EOF)."""
         head = self._next_head()
@@ -606,7 +627,8 @@ class CarV1Reader:
                 while remaining:
                     chunk = self._read(min(remaining, _COPY_BYTES), "section data")
                     remaining -= len(chunk)
-            yield SectionHead(cid, start, n, data_start, dlen)
+            bias = self._pos_bias
+            yield SectionHead(cid, bias + start, n, bias + data_start, dlen)
 
 
 def iter_blocks(stream: IO[bytes], **options: Any) -> Iterator[Block]:
