@@ -21,7 +21,7 @@ import functools
 import io
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final, Self
 
@@ -781,6 +781,17 @@ def _seekable(out: IO[bytes]) -> bool:
         return False
 
 
+def _plain_fd(out: IO[bytes]) -> int | None:
+    """The descriptor of a plain (buffered) file object, which can be flushed and then written
+    past with ``os.writev`` (its ``tell`` asks the descriptor); ``None`` for anything else."""
+    if type(out) not in (io.BufferedWriter, io.BufferedRandom, io.FileIO):
+        return None
+    try:
+        return out.fileno()
+    except (OSError, ValueError):
+        return None
+
+
 class CarV1Writer:
     """A :class:`~pyipld.blockstore.BlockSink` that streams a CARv1.
 
@@ -833,7 +844,12 @@ class CarV1Writer:
             self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)  # noqa: SIM115 - closed in close()
             self._sink = self._spool
         self._body = 0  # bytes of sections written so far
-        self._bg: BackgroundWriter | None = BackgroundWriter(self._sink) if background else None
+        self._bg: BackgroundWriter | None = None
+        if background:
+            fd = _plain_fd(self._sink)
+            if fd is not None:
+                self._sink.flush()  # the header: the writer thread writes at the descriptor's position
+            self._bg = BackgroundWriter(self._sink, fd=fd)
 
     # BlockSink -------------------------------------------------------------------------
     def put(self, cid: bytes | CID, data: bytes) -> None:
@@ -883,6 +899,14 @@ class CarV1Writer:
         self._body += len(prefix) + size
         self.blocks_written += 1
         self.data_bytes_written += size
+
+    def when_written(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once every block put so far is written (at once without a writer thread):
+        the buffers their pieces were views of may then be reused."""
+        if self._bg is not None:
+            self._bg.call_when_written(fn)
+        else:
+            fn()
 
     def put_many(self, blocks: Iterable[Block]) -> None:
         for block in blocks:
