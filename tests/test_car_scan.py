@@ -93,3 +93,16 @@ def test_identity_cid_longer_than_the_window(tmp_path: Path, monkeypatch: pytest
     with CarFile(path) as car:
         assert _walk(car, fast=True) == _walk(car, fast=False)
         assert len(list(car.iter_heads())) == 2
+
+
+def test_carv1_grown_after_open_is_walked_to_its_new_end(tmp_path: Path) -> None:
+    """The stream reader reads a CARv1 to EOF as it finds it; so does the pread walk."""
+    one = _car([(0x55, "sha2-256", b"a" * 100)], False)
+    two = _car([(0x55, "sha2-256", b"a" * 100), (0x55, "sha2-256", b"b" * 200)], False)
+    path = tmp_path / "c.car"
+    path.write_bytes(one)
+    with CarFile(path) as car:
+        path.write_bytes(two)  # same header (same first root), one more section
+        assert _walk(car, fast=True) == _walk(car, fast=False)
+        assert len(list(car.iter_heads())) == 2
+        assert car.verify_blocks(jobs=2) == 2

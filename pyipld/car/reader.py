@@ -186,13 +186,18 @@ class CarFile:
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             return None
 
+    def _payload_end(self, fd: int) -> int:
+        """The payload's length: a CARv2's data size, or a CARv1's file size now (the stream
+        reader reads a CARv1 to EOF, wherever that is when it gets there)."""
+        return self.payload_length if self.version == 2 else os.fstat(fd).st_size
+
     def _scan_heads(self) -> Iterator[tuple[SectionHead, int, bytes]]:
         """``(head, multihash code, digest)`` of every section: ``pread`` windows on a regular
         file (:mod:`pyipld.car._scan`), else the stream reader (the reference)."""
         fd = self._regular_fd()
         if fd is None:
             return ((head, *_code_digest(head.cid)) for head in self._reader(verify=False).iter_heads())
-        return scan_heads(fd, self._f, payload_offset=self.payload_offset, end=self.payload_length,
+        return scan_heads(fd, self._f, payload_offset=self.payload_offset, end=self._payload_end(fd),
                           start=self.header_length, limited=self.version == 2,
                           max_section_bytes=self.max_section_bytes,
                           zero_length_section_as_eof=self.zero_length_section_as_eof)
@@ -381,7 +386,7 @@ def _verify_parallel(car: CarFile, fd: int, progress: Callable[[int], None] | No
     and hash the blocks of each span on the pool while the next is read. A malformed (or
     truncated) section hands the rest to the reference reader, after the spans before it."""
     base = car.payload_offset
-    end = car.payload_length
+    end = car._payload_end(fd)
     window: deque[tuple[Future[None], bytearray, list[int]]] = deque()
     free: list[bytearray] = []
     count = 0
