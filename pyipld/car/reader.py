@@ -206,9 +206,9 @@ class CarFile:
                       seen: Callable[[SectionHead], None] | None = None) -> int:
         """Hash-check every block; returns the number of sections.
 
-        On a regular file the heads are walked on this thread (:meth:`iter_heads`) and the
-        block data, in spans of ~4 MiB, is read with ``pread`` into per-thread buffers and
-        hashed on ``jobs`` threads (default: all cores) while the walk goes on; the first bad
+        On a regular file this thread reads spans of whole sections (~4 MiB) with ``pread``
+        into a few reused buffers, finds the heads in memory, and hands each span's blocks to
+        ``jobs`` threads (default: all cores) to hash while it reads the next; the first bad
         block in file order is reported. Never mapped: a CAR truncated meanwhile is a
         :class:`CarError`, not SIGBUS, and memory stays a few spans. Otherwise it streams
         like :meth:`iter_sections`. ``progress`` gets each section's length once its block
