@@ -118,3 +118,28 @@ def test_call_when_written_runs_after_the_parts_before_it(tmp_path: Path) -> Non
         bg.close()
     assert seen == [b"onetwo"]
     assert path.read_bytes() == b"onetwothree"
+
+
+def test_disk_full_on_the_writer_thread_is_raised_and_no_file_is_left(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    monkeypatch.setattr(importer, "MIN_THREADED_BYTES", 0)
+    real = os.writev
+    calls = [0]
+
+    def full(fd: int, views: list[memoryview]) -> int:
+        calls[0] += 1
+        if calls[0] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, views)
+
+    monkeypatch.setattr(os, "writev", full)
+    src = tmp_path / "in.bin"
+    src.write_bytes(chacha_bytes("full", 5_000_000))
+    params = ImportParams(cid_version=1)
+    out = tmp_path / "o.car"
+    with pytest.raises(OSError, match="No space left"), open_car_sink(out, 1, params=params) as car:
+        car.set_roots([import_file(src, params, car, jobs=2).cid])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin"]
