@@ -126,3 +126,24 @@ def test_roots_and_progress_from_the_one_walk(tmp_path: Path) -> None:
     assert n == len(heads) == len(seen)
     assert seen == [h.cid for h in heads]
     assert done == [h.length for h in heads]
+
+
+def test_shrunk_between_walk_and_read_is_a_car_error(tmp_path: Path) -> None:
+    """The heads were walked, then the file shrank under a span a worker reads: a CarError."""
+    import os
+    import threading
+
+    path = tmp_path / "c.car"
+    path.write_bytes(_car(200_000, "shrink-late"))
+    with CarFile(path) as car:
+        first = next(car.iter_heads())
+        with open(path, "r+b") as f:
+            f.truncate(car.payload_offset + first.data_offset + 10)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with pytest.raises(CarError, match="unexpected EOF in section data.*the file shrank"):
+                car_reader._verify_span(fd, car.payload_offset + first.data_offset, first.data_length,
+                                        [(0, first.data_length, 0x12, b"", first.cid, first.offset)],
+                                        threading.local())
+        finally:
+            os.close(fd)

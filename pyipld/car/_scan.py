@@ -17,7 +17,7 @@ from typing import IO, Final
 
 from .v1 import CarV1Reader, SectionHead
 
-__all__ = ["heads_in", "scan_heads"]
+__all__ = ["scan_heads"]
 
 WINDOW_BYTES: Final = 4096
 _V0_PREFIX: Final = b"\x12\x20"
@@ -62,35 +62,6 @@ def _parse(win: bytes, i: int, pos: int, end: int, max_section_bytes: int) -> tu
         return None
     data_at = pos + (j - i) + len(cid)
     return SectionHead(cid, pos, n, data_at, n - len(cid)), code, digest
-
-
-def heads_in(buf: bytes | bytearray | memoryview, at: int, end: int, max_section_bytes: int
-             ) -> tuple[list[tuple[SectionHead, int, bytes]], int, int]:
-    """The whole, well-formed sections at the start of ``buf`` (payload offset ``at``).
-
-    Returns ``(heads, next, need)``: the heads with their multihash codes and digests, the
-    payload offset after the last of them, and how many bytes from ``next`` hold the next
-    section whole when it did not fit (0: it is malformed or there is none: hand ``next`` to
-    the reference reader, or stop at ``end``).
-    """
-    found: list[tuple[SectionHead, int, bytes]] = []
-    size = len(buf)
-    i = 0
-    while at + i < end:
-        head = _parse(bytes(buf[i : i + 128]), 0, at + i, end, max_section_bytes)
-        if head is None and size - i > 128:  # a long CID, or an unusual section
-            head = _parse(bytes(buf[i : i + WINDOW_BYTES]), 0, at + i, end, max_section_bytes)
-        if head is None:
-            if size - i < WINDOW_BYTES and at + size < end:  # perhaps cut off: read again from here
-                return found, at + i, min(WINDOW_BYTES, end - at - i)
-            return found, at + i, 0
-        h = head[0]
-        stop = h.data_offset + h.data_length - at
-        if stop > size:
-            return found, at + i, stop - i
-        found.append(head)
-        i = stop
-    return found, at + i, 0
 
 
 def scan_heads(fd: int, stream: IO[bytes], *, payload_offset: int, end: int, start: int, limited: bool,

@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import stat
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +20,7 @@ from typing import IO, Any, Final, Self
 
 from ..cid import CID
 from ..errors import CarError, CarIndexError, DecodeError, LimitExceededError
-from ._scan import heads_in, scan_heads
+from ._scan import scan_heads
 from .index import CarIndex, decode_index, decode_legacy_index_sorted
 from .v1 import (
     _SLOW_HEADER_MAX_BYTES,
@@ -206,10 +207,10 @@ class CarFile:
                       seen: Callable[[SectionHead], None] | None = None) -> int:
         """Hash-check every block; returns the number of sections.
 
-        On a regular file this thread reads spans of whole sections (~4 MiB) with ``pread``
-        into a few reused buffers, finds the heads in memory, and hands each span's blocks to
-        ``jobs`` threads (default: all cores) to hash while it reads the next; the first bad
-        block in file order is reported. Never mapped: a CAR truncated meanwhile is a
+        On a regular file this thread walks the heads (:meth:`iter_heads`, a few ``pread``
+        calls) and hands spans of ~2 MiB of block data to ``jobs`` threads (default: all
+        cores), each of which ``pread``s its span into its own buffer and hashes it at once;
+        the first bad block in file order is reported. Never mapped: a CAR truncated meanwhile is a
         :class:`CarError`, not SIGBUS, and memory stays a few spans. Otherwise it streams
         like :meth:`iter_sections`. ``progress`` gets each section's length once its block
         checked out; ``seen`` gets every head as the walk reaches it (e.g. to look for roots
@@ -341,7 +342,7 @@ def open_car(source: str | os.PathLike[str] | IO[bytes], **options: Any) -> CarF
     return CarFile(source, **options)
 
 
-VERIFY_SPAN_BYTES: Final = 4 << 20  # section data read and hashed per task
+VERIFY_SPAN_BYTES: Final = 2 << 20  # section data read and hashed per task (stays in a core's cache)
 
 
 def _default_jobs() -> int:
@@ -360,91 +361,81 @@ def _code_digest(cid: bytes) -> tuple[int, bytes]:
 _Item = tuple[int, int, int, bytes, bytes, int]
 
 
-def _hash_span(view: memoryview, items: list[_Item]) -> None:
-    """Check each block in ``view`` (sha2-256 straight through hashlib, which releases the GIL
-    for the whole block; other functions via the registry)."""
+def _verify_span(fd: int, at: int, length: int, items: list[_Item], local: threading.local) -> None:
+    """Read ``length`` bytes at file offset ``at`` into this thread's buffer and check each block:
+    the copy lands in this core's cache just before it is hashed (sha2-256 straight through
+    hashlib, which releases the GIL; other functions via the registry)."""
+    buf: bytearray | None = getattr(local, "buf", None)
+    if buf is None or len(buf) < length:
+        buf = local.buf = bytearray(max(length, VERIFY_SPAN_BYTES))
+    view = memoryview(buf)[:length]
+    got = 0
+    while got < length:
+        n = os.preadv(fd, [view[got:]], at + got)
+        if n == 0:
+            raise CarError(f"unexpected EOF in section data at offset {at + got} (the file shrank)",
+                           offset=at + got)
+        got += n
     sha256 = hashlib.sha256
     for start, end, code, digest, cid, offset in items:
         if code != 0x12 or sha256(view[start:end]).digest() != digest:
             _verify_or_raise(cid, code, digest, view[start:end], offset)
 
 
-def _read_at(fd: int, view: memoryview, at: int) -> int:
-    """``pread`` into all of ``view`` (fewer bytes only at EOF)."""
-    got = 0
-    while got < len(view):
-        n = os.preadv(fd, [view[got:]], at + got)
-        if n == 0:
-            break
-        got += n
-    return got
-
-
 def _verify_parallel(car: CarFile, fd: int, progress: Callable[[int], None] | None, jobs: int,
                      seen: Callable[[SectionHead], None] | None = None) -> int:
-    """Read spans of whole sections with ``pread`` on this thread, find their heads in memory,
-    and hash the blocks of each span on the pool while the next is read. A malformed (or
-    truncated) section hands the rest to the reference reader, after the spans before it."""
+    """Walk the heads on this thread (:mod:`pyipld.car._scan`) and hand spans of their blocks to
+    the pool, where each task reads its span and hashes it. A malformed section further on is
+    raised after the spans before it (a bad block there is reported first, as in file order)."""
     base = car.payload_offset
-    end = car._payload_end(fd)
-    window: deque[tuple[Future[None], bytearray, list[int]]] = deque()
-    free: list[bytearray] = []
+    local = threading.local()
+    window: deque[tuple[Future[None], list[int]]] = deque()
     count = 0
 
     def drain() -> None:
         nonlocal count
-        future, buf, lengths = window.popleft()
+        future, lengths = window.popleft()
         future.result()  # the first failure in file order
-        free.append(buf)
         count += len(lengths)
         if progress is not None:
             for length in lengths:
                 progress(length)
 
-    pos = car.header_length
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pyipld-verify") as pool:
+        items: list[_Item] = []
+        lengths: list[int] = []
+        lo = 0
+
+        def submit() -> None:
+            nonlocal items, lengths
+            window.append((pool.submit(_verify_span, fd, base + lo, items[-1][1], items, local), lengths))
+            items, lengths = [], []
+
         try:
-            need = VERIFY_SPAN_BYTES
-            while pos < end:
-                if len(window) >= 2 * jobs:
+            try:
+                for head, code, digest in car._scan_heads():
+                    if seen is not None:
+                        seen(head)
+                    if not items:
+                        lo = head.data_offset
+                    start = head.data_offset - lo
+                    items.append((start, start + head.data_length, code, digest, head.cid, base + head.offset))
+                    lengths.append(head.length)
+                    if start + head.data_length >= VERIFY_SPAN_BYTES:
+                        submit()
+                        if len(window) >= 2 * jobs:
+                            drain()
+            except (CarError, LimitExceededError, DecodeError):
+                if items:
+                    submit()
+                while window:
                     drain()
-                size = min(max(need, VERIFY_SPAN_BYTES), end - pos)
-                buf = free.pop() if free else bytearray(VERIFY_SPAN_BYTES)
-                if len(buf) < size:
-                    buf = bytearray(size)
-                view = memoryview(buf)[:size]
-                got = _read_at(fd, view, base + pos)
-                heads, nxt, need = heads_in(view[:got], pos, end, car.max_section_bytes)
-                if heads:
-                    items: list[_Item] = []
-                    lengths: list[int] = []
-                    for head, code, digest in heads:
-                        if seen is not None:
-                            seen(head)
-                        start = head.data_offset - pos
-                        items.append((start, start + head.data_length, code, digest, head.cid, base + head.offset))
-                        lengths.append(head.length)
-                    window.append((pool.submit(_hash_span, view, items), buf, lengths))
-                else:
-                    free.append(buf)
-                pos = nxt
-                if pos < end and (need == 0 or got < size):
-                    break  # malformed or shrinking: the reference reader says how, below
+                raise
+            if items:
+                submit()
             while window:
                 drain()
         finally:
-            for future, _, _ in window:
+            for future, _ in window:
                 future.cancel()
-    if pos < end:
-        car._f.seek(base + pos)
-        reader = CarV1Reader.resumed(car._f, position=pos, limit=end if car.version == 2 else None,
-                                     base_offset=base, max_section_bytes=car.max_section_bytes,
-                                     zero_length_section_as_eof=car.zero_length_section_as_eof, verify=True)
-        for section in reader:
-            count += 1
-            if seen is not None:
-                seen(SectionHead(section.cid, section.offset, section.length, section.data_offset,
-                                 len(section.data)))
-            if progress is not None:
-                progress(section.length)
     return count
