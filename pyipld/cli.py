@@ -21,15 +21,30 @@ __all__ = ["COMMAND_MODULES", "main", "os_error_text"]
 
 # One module per verb (or verb family); order = order in --help.
 COMMAND_MODULES: tuple[str, ...] = ("add", "cat", "ls", "get", "car", "commp", "chunk", "net", "gateway")
+# verb -> the module that registers it
+_VERB_MODULES: dict[str, str] = {**{name: name for name in COMMAND_MODULES if name != "net"}, "serve": "net"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every verb, or of ``verb``'s alone (its module is the only one imported:
+    start-up time is part of every command's time)."""
     parser = argparse.ArgumentParser(prog="pyipld", description="IPFS building blocks, no daemon.")
     parser.add_argument("--version", action="version", version=f"pyipld {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    module = _VERB_MODULES.get(verb) if verb is not None else None
+    for name in COMMAND_MODULES if module is None else (module,):
         importlib.import_module(f"pyipld._cli.{name}").register(sub)
     return parser
+
+
+def _verb_of(argv: Sequence[str]) -> str | None:
+    """The verb argv names (its first word that is not an option), when it is a known one."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-") or word == "-":
+            return word if word in _VERB_MODULES else None
+    return None
 
 
 def os_error_text(exc: OSError) -> str:
@@ -85,9 +100,10 @@ def _leaf_errors(group: BaseExceptionGroup[BaseException]) -> list[BaseException
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_verb_of(words))
     try:
-        parsed = parse(parser, sys.argv[1:] if argv is None else list(argv), argv_style)
+        parsed = parse(parser, words, argv_style)
     except UsageError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         if exc.command:  # kubo: a blank line and the command's short help after a parse error

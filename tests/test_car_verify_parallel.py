@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import mmap
-import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -95,17 +93,57 @@ def test_verify_never_maps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         assert car.verify_blocks(jobs=2) == len(list(car.iter_heads()))
 
 
-def test_shrunk_between_walk_and_read_is_a_car_error(tmp_path: Path) -> None:
+def test_shrunk_after_open_is_a_car_error(tmp_path: Path) -> None:
     path = tmp_path / "c.car"
     path.write_bytes(_car(200_000, "shrink"))
     with CarFile(path) as car:
-        heads = car.iter_heads()
-        first = next(heads)
+        first = next(car.iter_heads())
+        with open(path, "r+b") as f:
+            f.truncate(car.payload_offset + first.data_offset + 10)
+        with pytest.raises(CarError, match="unexpected EOF in section data"):
+            car.verify_blocks(jobs=2)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(1, 200_000), span=st.integers(1, 70_000))
+def test_spans_smaller_than_sections(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory,
+                                     size: int, span: int) -> None:
+    """A section longer than a span is read whole; any span size gives the reference's count."""
+    monkeypatch.setattr(car_reader, "VERIFY_SPAN_BYTES", span)
+    path = tmp_path_factory.mktemp("c") / "c.car"
+    path.write_bytes(_car(size, f"span-{size}"))
+    assert _parallel(path, 2) == _reference(path)
+
+
+def test_roots_and_progress_from_the_one_walk(tmp_path: Path) -> None:
+    path = tmp_path / "c.car"
+    path.write_bytes(_car(150_000, "seen"))
+    seen: list[bytes] = []
+    done: list[int] = []
+    with CarFile(path) as car:
+        n = car.verify_blocks(jobs=2, seen=lambda head: seen.append(head.cid), progress=done.append)
+        heads = list(car._reader(verify=False).iter_heads())
+    assert n == len(heads) == len(seen)
+    assert seen == [h.cid for h in heads]
+    assert done == [h.length for h in heads]
+
+
+def test_shrunk_between_walk_and_read_is_a_car_error(tmp_path: Path) -> None:
+    """The heads were walked, then the file shrank under a span a worker reads: a CarError."""
+    import os
+    import threading
+
+    path = tmp_path / "c.car"
+    path.write_bytes(_car(200_000, "shrink-late"))
+    with CarFile(path) as car:
+        first = next(car.iter_heads())
         with open(path, "r+b") as f:
             f.truncate(car.payload_offset + first.data_offset + 10)
         fd = os.open(path, os.O_RDONLY)
         try:
-            with pytest.raises(CarError, match="unexpected EOF in section data"):
-                car_reader._verify_span(fd, car.payload_offset, [first], threading.local())
+            with pytest.raises(CarError, match="unexpected EOF in section data.*the file shrank"):
+                car_reader._verify_span(fd, car.payload_offset + first.data_offset, first.data_length,
+                                        [(0, first.data_length, 0x12, b"", first.cid, first.offset)],
+                                        threading.local())
         finally:
             os.close(fd)

@@ -15,9 +15,7 @@ import os
 import posixpath
 import stat
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Self
@@ -51,6 +49,9 @@ def url_base(url: urllib.parse.SplitResult) -> str:
 
 def open_url(url: str) -> IO[bytes]:
     """GET ``url`` as boxo's WebFile does; a status outside 2xx is an error with its text."""
+    import urllib.error  # here: http.client, email and ssl cost every `add` start-up time
+    import urllib.request
+
     try:
         response = urllib.request.urlopen(url)
     except urllib.error.HTTPError as exc:

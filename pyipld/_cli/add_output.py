@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from multiformats import multibase
-
 from ..cid import CID
 from ..errors import ConfigError
 
@@ -40,6 +38,8 @@ class CidEncoder:
             cid = cid.to_v1()
         if self.base is None:
             return str(cid)
+        from multiformats import multibase  # here: its tables cost every `add` start-up time
+
         return str(multibase.encode(cid.bytes, self.base))
 
 
@@ -47,6 +47,8 @@ def _base_name(text: str) -> str:
     """go-multibase ``EncoderByName``: a name, or a one-character prefix."""
     if not text:
         raise ConfigError("empty multibase encoding")
+    from multiformats import multibase
+
     try:
         found = multibase.get(code=text) if len(text) == 1 else multibase.get(text)
     except (KeyError, ValueError):

@@ -32,6 +32,7 @@ from ..car.index import (
 )
 from ..car.reader import CarFile
 from ..car.sink import open_car_sink
+from ..car.v1 import SectionHead
 from ..car.v2 import wrap_v1
 from ..cid import CID, CODEC_NAMES, DAG_PB
 from ..dagpb import decode_pbnode
@@ -358,11 +359,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if h is not None and h.index_offset == 0 and h.data_end != car.file_size:
             raise CarError(f"no index, but {car.file_size - h.data_end} bytes follow the data payload")
         bar = _progress(args, car.payload_length, "verify")
-        n = car.verify_blocks(progress=bar.update if bar else None)
+        root_set = {r.multihash for r in car.roots}
+        found: set[bytes] = set()
+
+        def seen(head: SectionHead) -> None:  # the roots, looked for during the one walk
+            cid = head.cid
+            for mh in root_set:
+                if cid.endswith(mh) and CID.from_bytes(cid).multihash == mh:
+                    found.add(mh)
+
+        n = car.verify_blocks(progress=bar.update if bar else None, seen=seen)
         if bar:
             bar.close()
-        root_set = {r.multihash for r in car.roots}
-        found = {CID.from_bytes(head.cid).multihash for head in car.iter_heads()} & root_set
         missing = root_set - found
         if missing:
             raise CarError(f"{len(missing)} root block(s) not present in the data")

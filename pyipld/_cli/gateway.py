@@ -12,14 +12,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-
-import trio
+from typing import Final
 
 from ..blockstore import BlockSource, DirectoryBlockstore
 from ..car.blockstore import CarBlockstore
 from ..cid import CID
 from ..errors import ConfigError, NotFoundError
-from ..http.server import DEFAULT_LISTEN, ServerConfig, serve
+
+# pyipld.http.server.DEFAULT_LISTEN, not imported: trio and httpx load only when the gateway runs
+DEFAULT_LISTEN: Final = "127.0.0.1:8080"
 
 __all__ = ["CarSet", "register"]
 
@@ -71,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.blockstore) == bool(args.car) or (args.car and not args.cars):
         raise ConfigError("give exactly one of --blockstore DIR or --car FILE…")
     _check_listen(args.listen)
+    import trio
+
+    from ..http.server import ServerConfig, serve
+
     with ExitStack() as stack:
         source: BlockSource
         if args.blockstore:

@@ -16,16 +16,15 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import NotFoundError, PyipldError
-from ..http._request import gateways_from_environment
-from ..http.client import GatewayClient
-from ..http.fetch import fetch_car, fetch_dag, iter_file
-from ..http.routing import RoutingClient
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import split_path
 from .net import _path_arg, _progress
+
+if TYPE_CHECKING:  # httpx loads only when a verb fetches over HTTP (start-up time of every verb)
+    from ..http.client import GatewayClient
 
 __all__ = ["add_http_arguments", "cmd_cat_http", "cmd_get_http", "gateways_for", "wants_http"]
 
@@ -47,15 +46,21 @@ def wants_http(args: argparse.Namespace) -> bool:
         return True
     if getattr(args, "peer", None) or getattr(args, "blockstore", None):
         return False
+    from ..http._request import gateways_from_environment
+
     return bool(gateways_from_environment())
 
 
 def gateways_for(args: argparse.Namespace) -> list[str]:
     """``--gateway`` URLs, else the environment's (IPIP-280); never a public default."""
+    from ..http._request import gateways_from_environment
+
     return list(args.gateway) if args.gateway else gateways_from_environment()
 
 
 def _client(args: argparse.Namespace, gateways: list[str]) -> GatewayClient:
+    from ..http.client import GatewayClient
+
     return GatewayClient(gateways, timeout=float(getattr(args, "timeout", 60.0) or 60.0),
                          race=bool(getattr(args, "race", False)))
 
@@ -65,6 +70,8 @@ def _sources(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     gateways = gateways_for(args)
     peers: list[str] = []
     if args.routing:
+        from ..http.routing import RoutingClient
+
         root, _ = split_path(_path_arg(args))
         with RoutingClient(args.routing, timeout=float(getattr(args, "timeout", 60.0) or 60.0)) as router:
             plan = router.plan(root)
@@ -100,6 +107,7 @@ def cmd_get_http(args: argparse.Namespace) -> int:
     Nothing appears under the output name unless the whole DAG arrived verified: a CAR
     is renamed into place at the end; files are extracted from a complete scratch store.
     """
+    from ..http.fetch import fetch_car, fetch_dag
     from .get import default_output
     from .net import _scratch_store, cmd_get_from_peers
 
@@ -144,6 +152,7 @@ def cmd_get_http(args: argparse.Namespace) -> int:
 
 def cat_http(args: argparse.Namespace, out: BinaryIO) -> int:
     """``cat CID[/PATH] --gateway …``: the file's bytes (or ``--offset``/``--length`` of them) to ``out``."""
+    from ..http.fetch import iter_file
     from .net import cmd_cat_from_peers
 
     path = _path_arg(args)

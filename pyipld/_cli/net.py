@@ -29,9 +29,6 @@ from ..car.export import export_dag
 from ..car.sink import open_car_sink
 from ..cid import CID
 from ..errors import ConfigError
-from ..libp2p.driver import Host
-from ..libp2p.multiaddr import Multiaddr
-from ..libp2p.peer import Identity
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import resolve_path, split_path
 
@@ -408,6 +405,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tune_for_streaming()  # our process: keep the heap instead of re-faulting it per block
     import trio
 
+    from ..libp2p.multiaddr import Multiaddr
     from ..libp2p.peer import Identity
 
     listen = Multiaddr.parse(args.listen)  # a bad address is a one-line error before anything starts

@@ -8,6 +8,7 @@ checks it against a scan of the payload.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -19,6 +20,7 @@ from typing import IO, Any, Final, Self
 
 from ..cid import CID
 from ..errors import CarError, CarIndexError, DecodeError, LimitExceededError
+from ._scan import scan_heads
 from .index import CarIndex, decode_index, decode_legacy_index_sorted
 from .v1 import (
     _SLOW_HEADER_MAX_BYTES,
@@ -176,35 +178,60 @@ class CarFile:
 
     def iter_heads(self) -> Iterator[SectionHead]:
         """Every section's CID and offsets, without reading block data."""
-        return self._reader(verify=False).iter_heads()
+        return (head for head, _code, _digest in self._scan_heads())
 
-    def verify_blocks(self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None) -> int:
+    def _regular_fd(self) -> int | None:
+        try:
+            fd = self._f.fileno()
+            return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return None
+
+    def _payload_end(self, fd: int) -> int:
+        """The payload's length: a CARv2's data size, or a CARv1's file size now (the stream
+        reader reads a CARv1 to EOF, wherever that is when it gets there)."""
+        return self.payload_length if self.version == 2 else os.fstat(fd).st_size
+
+    def _scan_heads(self) -> Iterator[tuple[SectionHead, int, bytes]]:
+        """``(head, multihash code, digest)`` of every section: ``pread`` windows on a regular
+        file (:mod:`pyipld.car._scan`), else the stream reader (the reference)."""
+        fd = self._regular_fd()
+        if fd is None:
+            return ((head, *_code_digest(head.cid)) for head in self._reader(verify=False).iter_heads())
+        return scan_heads(fd, self._f, payload_offset=self.payload_offset, end=self._payload_end(fd),
+                          start=self.header_length, limited=self.version == 2,
+                          max_section_bytes=self.max_section_bytes,
+                          zero_length_section_as_eof=self.zero_length_section_as_eof)
+
+    def verify_blocks(self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None,
+                      seen: Callable[[SectionHead], None] | None = None) -> int:
         """Hash-check every block; returns the number of sections.
 
-        On a regular file the sections are walked on this thread and their data, in
-        spans of ~2 MiB, is read with ``pread`` into private buffers and hashed on
-        ``jobs`` threads (default: all cores); the first bad block in file order is
-        reported. Never mapped: a CAR truncated meanwhile is a :class:`CarError`, not
-        SIGBUS, and memory stays a few spans. Otherwise it streams like
-        :meth:`iter_sections`. ``progress`` gets each section's length.
+        On a regular file this thread walks the heads (:meth:`iter_heads`, a few ``pread``
+        calls) and hands spans of ~2 MiB of block data to ``jobs`` threads (default: all
+        cores), each of which ``pread``s its span into its own buffer and hashes it at once;
+        the first bad block in file order is reported. Never mapped: a CAR truncated meanwhile is a
+        :class:`CarError`, not SIGBUS, and memory stays a few spans. Otherwise it streams
+        like :meth:`iter_sections`. ``progress`` gets each section's length once its block
+        checked out; ``seen`` gets every head as the walk reaches it (e.g. to look for roots
+        without a second walk).
 
         Raises:
             IntegrityError: the first block that does not match its CID.
             CarError / LimitExceededError: a malformed (or shrinking) section.
         """
-        try:
-            fd = self._f.fileno()
-            regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-            regular = False
-        if not regular:
+        fd = self._regular_fd()
+        if fd is None:
             n = 0
             for section in self.iter_sections(verify=True):
                 n += 1
+                if seen is not None:
+                    seen(SectionHead(section.cid, section.offset, section.length, section.data_offset,
+                                     len(section.data)))
                 if progress is not None:
                     progress(section.length)
             return n
-        return _verify_parallel(fd, self.payload_offset, self.iter_heads(), progress, jobs or _default_jobs())
+        return _verify_parallel(self, fd, progress, jobs or _default_jobs(), seen)
 
     # -- random access ---------------------------------------------------------------------
     def read_section_at(self, offset: int, *, verify: bool = True, data: bool = True) -> Section | SectionHead:
@@ -315,7 +342,7 @@ def open_car(source: str | os.PathLike[str] | IO[bytes], **options: Any) -> CarF
     return CarFile(source, **options)
 
 
-VERIFY_SPAN_BYTES: Final = 2 << 20  # section data read and hashed per task
+VERIFY_SPAN_BYTES: Final = 2 << 20  # section data read and hashed per task (stays in a core's cache)
 
 
 def _default_jobs() -> int:
@@ -325,66 +352,87 @@ def _default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _verify_span(fd: int, base: int, heads: list[SectionHead], local: threading.local) -> None:
-    """Read the bytes from the first to the last of ``heads``' data into this thread's buffer
-    and hash-check each block (``base``: the payload's offset in the file)."""
-    lo = heads[0].data_offset
-    length = heads[-1].data_offset + heads[-1].data_length - lo
+def _code_digest(cid: bytes) -> tuple[int, bytes]:
+    parsed = CID.from_bytes(cid)
+    return parsed.hash_code, parsed.digest
+
+
+# (start, end) of the block in the span, multihash code, digest, CID, section offset in the file
+_Item = tuple[int, int, int, bytes, bytes, int]
+
+
+def _verify_span(fd: int, at: int, length: int, items: list[_Item], local: threading.local) -> None:
+    """Read ``length`` bytes at file offset ``at`` into this thread's buffer and check each block:
+    the copy lands in this core's cache just before it is hashed (sha2-256 straight through
+    hashlib, which releases the GIL; other functions via the registry)."""
     buf: bytearray | None = getattr(local, "buf", None)
     if buf is None or len(buf) < length:
         buf = local.buf = bytearray(max(length, VERIFY_SPAN_BYTES))
     view = memoryview(buf)[:length]
     got = 0
     while got < length:
-        n = os.preadv(fd, [view[got:]], base + lo + got)
+        n = os.preadv(fd, [view[got:]], at + got)
         if n == 0:
-            raise CarError(f"unexpected EOF in section data at offset {base + lo + got} (the file shrank)",
-                           offset=base + lo + got)
+            raise CarError(f"unexpected EOF in section data at offset {at + got} (the file shrank)",
+                           offset=at + got)
         got += n
-    for head in heads:
-        parsed = CID.from_bytes(head.cid)
-        start = head.data_offset - lo
-        _verify_or_raise(head.cid, parsed.hash_code, parsed.digest, view[start : start + head.data_length],
-                         base + head.offset)
+    sha256 = hashlib.sha256
+    for start, end, code, digest, cid, offset in items:
+        if code != 0x12 or sha256(view[start:end]).digest() != digest:
+            _verify_or_raise(cid, code, digest, view[start:end], offset)
 
 
-def _verify_parallel(fd: int, base: int, heads: Iterator[SectionHead], progress: Callable[[int], None] | None,
-                     jobs: int) -> int:
+def _verify_parallel(car: CarFile, fd: int, progress: Callable[[int], None] | None, jobs: int,
+                     seen: Callable[[SectionHead], None] | None = None) -> int:
+    """Walk the heads on this thread (:mod:`pyipld.car._scan`) and hand spans of their blocks to
+    the pool, where each task reads its span and hashes it. A malformed section further on is
+    raised after the spans before it (a bad block there is reported first, as in file order)."""
+    base = car.payload_offset
     local = threading.local()
-    window: deque[tuple[Future[None], list[SectionHead]]] = deque()
+    window: deque[tuple[Future[None], list[int]]] = deque()
     count = 0
 
     def drain() -> None:
         nonlocal count
-        future, done = window.popleft()
+        future, lengths = window.popleft()
         future.result()  # the first failure in file order
-        count += len(done)
+        count += len(lengths)
         if progress is not None:
-            for head in done:
-                progress(head.length)
+            for length in lengths:
+                progress(length)
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pyipld-verify") as pool:
+        items: list[_Item] = []
+        lengths: list[int] = []
+        lo = 0
+
+        def submit() -> None:
+            nonlocal items, lengths
+            window.append((pool.submit(_verify_span, fd, base + lo, items[-1][1], items, local), lengths))
+            items, lengths = [], []
+
         try:
-            batch: list[SectionHead] = []
-            size = 0
             try:
-                for head in heads:
-                    batch.append(head)
-                    size += head.data_length
-                    if size >= VERIFY_SPAN_BYTES:
-                        window.append((pool.submit(_verify_span, fd, base, batch, local), batch))
-                        batch, size = [], 0
+                for head, code, digest in car._scan_heads():
+                    if seen is not None:
+                        seen(head)
+                    if not items:
+                        lo = head.data_offset
+                    start = head.data_offset - lo
+                    items.append((start, start + head.data_length, code, digest, head.cid, base + head.offset))
+                    lengths.append(head.length)
+                    if start + head.data_length >= VERIFY_SPAN_BYTES:
+                        submit()
                         if len(window) >= 2 * jobs:
                             drain()
             except (CarError, LimitExceededError, DecodeError):
-                # a malformed section further on: a bad block before it is reported first, as in order
-                if batch:
-                    window.append((pool.submit(_verify_span, fd, base, batch, local), batch))
+                if items:
+                    submit()
                 while window:
                     drain()
                 raise
-            if batch:
-                window.append((pool.submit(_verify_span, fd, base, batch, local), batch))
+            if items:
+                submit()
             while window:
                 drain()
         finally:

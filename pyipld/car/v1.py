@@ -21,7 +21,7 @@ import functools
 import io
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final, Self
 
@@ -408,6 +408,27 @@ class CarV1Reader:
         self._pos_bias = offset
         return self
 
+    @classmethod
+    def resumed(
+        cls,
+        stream: IO[bytes],
+        *,
+        position: int,
+        limit: int | None = None,
+        base_offset: int = 0,
+        max_section_bytes: int = DEFAULT_MAX_SECTION_BYTES,
+        zero_length_section_as_eof: bool = False,
+        verify: bool = False,
+    ) -> CarV1Reader:
+        """A reader in the state of one that has walked ``position`` bytes of the payload (the
+        stream is there): the sections after it, with offsets, limits and errors as that reader's."""
+        self = cls.__new__(cls)
+        self._init_state(stream, verify, max_section_bytes, zero_length_section_as_eof, limit, base_offset)
+        self.header = CarHeader(1)
+        self.header_length = 0
+        self._pos = position
+        return self
+
     def read_head(self) -> SectionHead | None:
         """Parse the next section's length and CID, leaving the stream at its data (None at EOF)."""
         head = self._next_head()
@@ -606,7 +627,8 @@ class CarV1Reader:
                 while remaining:
                     chunk = self._read(min(remaining, _COPY_BYTES), "section data")
                     remaining -= len(chunk)
-            yield SectionHead(cid, start, n, data_start, dlen)
+            bias = self._pos_bias
+            yield SectionHead(cid, bias + start, n, bias + data_start, dlen)
 
 
 def iter_blocks(stream: IO[bytes], **options: Any) -> Iterator[Block]:
@@ -759,6 +781,17 @@ def _seekable(out: IO[bytes]) -> bool:
         return False
 
 
+def _plain_fd(out: IO[bytes]) -> int | None:
+    """The descriptor of a plain (buffered) file object, which can be flushed and then written
+    past with ``os.writev`` (its ``tell`` asks the descriptor); ``None`` for anything else."""
+    if type(out) not in (io.BufferedWriter, io.BufferedRandom, io.FileIO):
+        return None
+    try:
+        return out.fileno()
+    except (OSError, ValueError):
+        return None
+
+
 class CarV1Writer:
     """A :class:`~pyipld.blockstore.BlockSink` that streams a CARv1.
 
@@ -811,7 +844,12 @@ class CarV1Writer:
             self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)  # noqa: SIM115 - closed in close()
             self._sink = self._spool
         self._body = 0  # bytes of sections written so far
-        self._bg: BackgroundWriter | None = BackgroundWriter(self._sink) if background else None
+        self._bg: BackgroundWriter | None = None
+        if background:
+            fd = _plain_fd(self._sink)
+            if fd is not None:
+                self._sink.flush()  # the header: the writer thread writes at the descriptor's position
+            self._bg = BackgroundWriter(self._sink, fd=fd)
 
     # BlockSink -------------------------------------------------------------------------
     def put(self, cid: bytes | CID, data: bytes) -> None:
@@ -861,6 +899,14 @@ class CarV1Writer:
         self._body += len(prefix) + size
         self.blocks_written += 1
         self.data_bytes_written += size
+
+    def when_written(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once every block put so far is written (at once without a writer thread):
+        the buffers their pieces were views of may then be reused."""
+        if self._bg is not None:
+            self._bg.call_when_written(fn)
+        else:
+            fn()
 
     def put_many(self, blocks: Iterable[Block]) -> None:
         for block in blocks:

@@ -18,7 +18,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Final, Self
 
@@ -275,6 +275,10 @@ class CarV2Writer:
     def put_parts(self, cid: bytes, parts: Sequence[bytes | bytearray | memoryview]) -> None:
         """:meth:`~pyipld.car.v1.CarV1Writer.put_parts`: one block given as pieces."""
         self._v1.put_parts(cid, parts)
+
+    def when_written(self, fn: Callable[[], None]) -> None:
+        """:meth:`~pyipld.car.v1.CarV1Writer.when_written`."""
+        self._v1.when_written(fn)
 
     def has(self, cid: bytes) -> bool:
         return self._v1.has(cid)

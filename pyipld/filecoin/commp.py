@@ -37,12 +37,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any, Final, Protocol, Self
+from typing import IO, TYPE_CHECKING, Any, Final, Protocol, Self
 
 from .._varint import decode_varint, encode_varint
 from ..cid import CID, RAW
 from ..errors import CIDError, ConfigError
-from . import _commp_accel
+
+if TYPE_CHECKING:  # ctypes and the native build load only when a piece is computed
+    from . import _commp_accel
 
 
 @lru_cache(maxsize=1)
@@ -296,6 +298,8 @@ class _NativeBackend:
 
 def _get_backend(name: str) -> _Backend:
     if name in ("auto", "native"):
+        from . import _commp_accel
+
         native = _commp_accel.load()
         if native is not None:
             return _NativeBackend(native)

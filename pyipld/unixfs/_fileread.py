@@ -12,7 +12,8 @@ end. Either way no DAG of another file is ever returned.
 while the calling thread only stores the results in order. At most ``2 × jobs`` spans
 are in flight. Only-hash imports reuse one buffer per thread; when blocks are kept, a
 sink with ``put_parts`` (a CAR writer) gets views of the very buffer the leaf was
-hashed from — no copy — and that buffer is freed once written. Iterating a
+hashed from — no copy — and that buffer is read into again once the sink says it is
+written (``when_written``; freed otherwise). Iterating a
 :class:`FileChunks` instead gives the chunks one by one on the calling thread (views
 of ~1 MiB reads), for ``jobs=1`` and every other consumer.
 """
@@ -101,17 +102,28 @@ class FileChunks(Iterator[BytesLike]):
         keep = not isinstance(sink, NullSink)
         put_parts = getattr(sink, "put_parts", None) if keep else None
         fresh = put_parts is not None  # the sink writes views of the buffer: one buffer per span
+        when_written: Callable[[Callable[[], None]], None] | None = getattr(sink, "when_written", None)
         chunk, size, fd, name = self.chunk_size, self.size, self.fd, self.name
         span = chunk * max(1, SPAN_BYTES // chunk)
         local = threading.local()
+        # span buffers the sink has written out, to read into again (a fresh one costs its page faults)
+        written: deque[bytearray] = deque()
 
-        def task(offset: int) -> list[_Hashed]:
+        def task(offset: int) -> tuple[list[_Hashed], bytearray]:
             n = min(span, size - offset)
-            buf: bytearray | None = None if fresh else getattr(local, "buf", None)
-            if buf is None:
-                buf = bytearray(n if fresh else span)
-                if not fresh:
-                    local.buf = buf
+            buf: bytearray | None = None
+            if fresh:
+                if when_written is not None:
+                    try:
+                        buf = written.pop()
+                    except IndexError:
+                        buf = bytearray(span)
+                else:
+                    buf = bytearray(n)
+            else:
+                buf = getattr(local, "buf", None)
+                if buf is None:
+                    buf = local.buf = bytearray(span)
             view = memoryview(buf)[:n]
             pread_exact(fd, view, offset, size, name)
             out: list[_Hashed] = []
@@ -123,14 +135,15 @@ class FileChunks(Iterator[BytesLike]):
                 else:
                     cid, block, block_len = leaves.leaf(piece, keep)
                     out.append((cid, None if block is None else (block,), block_len, len(piece)))
-            return out
+            return out, buf
 
-        window: deque[Future[list[_Hashed]]] = deque()
+        window: deque[Future[tuple[list[_Hashed], bytearray]]] = deque()
 
         progress = self.progress
 
         def drain() -> Iterator[FileLink]:
-            for cid, pieces, block_len, data_size in window.popleft().result():
+            hashed, buf = window.popleft().result()
+            for cid, pieces, block_len, data_size in hashed:
                 if progress is not None:
                     progress(data_size)
                 if pieces is not None:
@@ -139,6 +152,8 @@ class FileChunks(Iterator[BytesLike]):
                     else:
                         sink.put(cid, pieces[0])  # type: ignore[arg-type]  # leaf() blocks are bytes
                 yield FileLink(cid, block_len, data_size)
+            if fresh and when_written is not None:
+                when_written(lambda: written.append(buf))
 
         self._serial = iter(())  # consumed
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pyipld-read") as pool:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,6 +121,8 @@ class ImportCache:
         self._pids: dict[str, int] = {}
         self._seen: set[tuple[int, bytes]] = set()
         self._rows: dict[int, dict[bytes, tuple[Any, ...]]] = {}  # entries per parameter set, read once
+        import sqlite3  # here: start-up time of every command that can take --cache
+
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
