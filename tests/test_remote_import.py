@@ -354,10 +354,14 @@ def test_dask_reads_objects_on_the_workers(s3: dict[str, Any], disk: Path, dask_
         return real(self, path, start, stop)
 
     monkeypatch.setattr(remote.RemoteSource, "read", traced)
-    for name in ("kubo-defaults", "buzhash", "trickle"):
-        got = events(import_paths_dask, ["s3://bkt/data"], PARAMS[name], dask_client,
+    # big.bin is split in every case: fixed-size spans (balanced, trickle) and candidate scans
+    # then leaf spans (rabin with few links per node)
+    cases = {name: PARAMS[name] for name in ("kubo-defaults", "buzhash", "trickle")}
+    cases["rabin-scans"] = ImportParams(chunker="rabin-2048-4096-8192", max_links=4, cid_version=1)
+    for name, params in cases.items():
+        got = events(import_paths_dask, ["s3://bkt/data"], params, dask_client,
                      storage_options=s3["options"], task_bytes=200_000)
-        assert got == events(import_paths, [disk / "data"], PARAMS[name]), name
+        assert got == events(import_paths, [disk / "data"], params), name
     assert readers and threading.main_thread().name not in readers, readers
 
 
@@ -366,3 +370,28 @@ def test_cli_dask_local_s3_equals_disk(s3: dict[str, Any], disk: Path, capsys: p
     got = capsys.readouterr().out
     assert main(["add", "-r", "--chunker=size-65536", str(disk / "data")]) == 0
     assert got == capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_tasks_pickle_to_worker_processes(s3: dict[str, Any], disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks (RemoteSource, key, size, version, byte ranges) pickle to other processes, which
+    read the objects themselves: a spawn process pool as the executor, sizes that split files."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pyipld.unixfs.parallel import ParallelImporter
+    from pyipld.unixfs.remote import list_objects
+
+    params = ImportParams(chunker="size-4096", max_links=4)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        source, objects = list_objects(["s3://bkt/data"], params, storage_options=s3["options"])
+        runner = ParallelImporter(pool, params, task_bytes=50_000, source=source)
+        roots = runner.run(objects)
+    assert len(roots) == 7  # every non-hidden, non-empty-dir object
+
+    def no_reads_here(*args: Any) -> bytes:
+        raise AssertionError("the coordinator read an object")
+
+    monkeypatch.setattr(remote.RemoteSource, "read", no_reads_here)
+    got = events(import_urls, ["s3://bkt/data"], params, storage_options=s3["options"], file_roots=runner.file_roots)
+    assert got == events(import_paths, [disk / "data"], params)
