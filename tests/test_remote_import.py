@@ -395,3 +395,21 @@ def test_tasks_pickle_to_worker_processes(s3: dict[str, Any], disk: Path, monkey
     monkeypatch.setattr(remote.RemoteSource, "read", no_reads_here)
     got = events(import_urls, ["s3://bkt/data"], params, storage_options=s3["options"], file_roots=runner.file_roots)
     assert got == events(import_paths, [disk / "data"], params)
+
+
+def test_memory_stays_bounded_for_a_large_object(tmp_path: Path) -> None:
+    """A 48 MiB object read through fsspec (file://) never has more than a few reads in memory."""
+    import tracemalloc
+
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as f:
+        f.writelines(bytes([i]) * (1 << 20) for i in range(48))
+    params = ImportParams(cid_version=1)
+    tracemalloc.start()
+    try:
+        got = import_urls([f"file://{big}"], params, jobs=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == import_paths([big], params)
+    assert peak < 24 << 20, peak  # half the object: a whole-object read would be 48 MiB
