@@ -413,3 +413,14 @@ def test_memory_stays_bounded_for_a_large_object(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert got == import_paths([big], params)
     assert peak < 24 << 20, peak  # half the object: a whole-object read would be 48 MiB
+
+
+def test_cli_car_from_url_is_byte_identical(memfs: Any, disk: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Blocks kept (--car, -w): the CAR written from a URL is the CAR written from the disk tree."""
+    a, b = tmp_path / "url.car", tmp_path / "disk.car"
+    assert main(["add", "-r", "-w", "--car", str(a), "memory://pyipld-test/data"]) == 0
+    assert main(["add", "-r", "-w", "--car", str(b), str(disk / "data")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[: len(out) // 2] == out[len(out) // 2 :]
+    assert a.read_bytes() == b.read_bytes()
