@@ -424,3 +424,14 @@ def test_cli_car_from_url_is_byte_identical(memfs: Any, disk: Path, tmp_path: Pa
     out = capsys.readouterr().out.splitlines()
     assert out[: len(out) // 2] == out[len(out) // 2 :]
     assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.interop
+def test_s3_tree_root_equals_real_kubo(s3: dict[str, Any], disk: Path) -> None:
+    """kubo 0.22 itself (its only-hash add of the tree on disk, hidden files included) gives
+    the root CID the import through s3:// gives."""
+    from tests._kubo import kubo_default_cids
+
+    kubo = kubo_default_cids([str(disk / "data")], timeout=300)
+    params = ImportParams(hidden=True, hamt_threshold_inclusive=True)  # kubo 0.22's rules
+    assert [str(import_urls(["s3://bkt/data"], params, storage_options=s3["options"]).cid)] == kubo
