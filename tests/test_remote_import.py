@@ -435,3 +435,16 @@ def test_s3_tree_root_equals_real_kubo(s3: dict[str, Any], disk: Path) -> None:
     kubo = kubo_default_cids([str(disk / "data")], timeout=300)
     params = ImportParams(hidden=True, hamt_threshold_inclusive=True)  # kubo 0.22's rules
     assert [str(import_urls(["s3://bkt/data"], params, storage_options=s3["options"]).cid)] == kubo
+
+
+def test_worker_without_the_protocol_package_fails_loudly(memfs: Any) -> None:
+    """A whole-object task that cannot even open the store raises (no silent coordinator reads);
+    one whose object vanished returns None (the coordinator reports the error)."""
+    from pyipld.unixfs.remote import RemoteSource, hash_objects
+
+    with pytest.raises(ConfigError, match="unknown fsspec protocol"):
+        hash_objects(RemoteSource("nosuchproto"), [(b"/x", 1, 0)], ImportParams())
+    got = hash_objects(RemoteSource("memory"), [(b"/pyipld-test/gone", 3, 0), (b"/pyipld-test/data/a.txt", 6, 0)],
+                       ImportParams())
+    assert got[0] is None and got[1] is not None
+    assert got[1].data_size == 6

@@ -393,7 +393,8 @@ def list_objects(urls: Sequence[str], params: ImportParams, exclude: Callable[[b
 def hash_objects(source: RemoteSource, items: Sequence[tuple[bytes, int, int]], params: ImportParams
                  ) -> list[FileLink | None]:
     """Worker task: whole-object imports of ``(path, size, version)`` items (None where one
-    failed: the coordinator reads it again and reports the error)."""
+    could not be read: the coordinator reads it again and reports the error). A ConfigError (the
+    protocol's package missing on the worker) fails the task: a misconfigured cluster is loud."""
     resolved = params.resolve()
     meta = metadata_for(params) if params.has_metadata else None
     out: list[FileLink | None] = []
@@ -401,7 +402,7 @@ def hash_objects(source: RemoteSource, items: Sequence[tuple[bytes, int, int]], 
         try:
             chunks = source.file_chunks(path.decode("utf-8", "surrogateescape"), size, version, resolved.chunker)
             out.append(build_file(chunks, resolved, NullSink(), meta=meta))
-        except (OSError, PyipldError):
+        except (OSError, FileChangedError, NotFoundError):
             out.append(None)
     return out
 
