@@ -5,7 +5,9 @@ executor) runs the tasks; :mod:`pyipld.distributed` is the Dask glue.
 
 Theory of operation:
 
-* Tasks carry a path and byte ranges, never file data; results are small.
+* Tasks carry a path and byte ranges, never file data; results are small. For object storage
+  (``source``: a :class:`~.remote.RemoteSource`) they carry the object's key, size and version
+  too, and the workers read their ranges from the store.
 * **Small files** go in batches to :func:`hash_files` (the importer, one file at a time).
 * **A large file, balanced layout**: leaves are grouped in tasks of ``L**k`` consecutive
   leaves (``L`` = max links, smallest ``k ≥ 1`` giving about ``task_bytes``); a task builds
