@@ -216,6 +216,8 @@ def test_file_url_equals_plain_path(disk: Path) -> None:
     """fsspec's own local file system (file://) reads the same tree the same way."""
     assert events(import_urls, [f"file://{disk}/data"], PARAMS["buzhash"]) == \
         events(import_paths, [disk / "data"], PARAMS["buzhash"])
+    with pytest.raises(NotFoundError, match=f"^file://{disk}/nope: no such object or prefix"):
+        import_urls([f"file://{disk}/nope"])
 
 
 # -- s3:// on a loopback moto server ------------------------------------------------------------

@@ -132,8 +132,10 @@ class RemoteSource:
             raise ConfigError(f"bad storage options for {self.protocol}://: {exc}") from None
 
     def url(self, path: str) -> str:
-        """``protocol://path`` for messages."""
-        return f"{self.protocol}://{path.lstrip('/')}" if not path.startswith(f"{self.protocol}://") else path
+        """``protocol://path`` for messages (``file:///abs`` keeps its root)."""
+        if path.startswith(f"{self.protocol}://"):
+            return path
+        return f"{self.protocol}://{path if self.protocol in ('file', 'local') else path.lstrip('/')}"
 
     def strip(self, url: str) -> str:
         """The file system's own path of ``url``."""
