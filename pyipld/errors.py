@@ -31,6 +31,7 @@ __all__ = [
     "PyipldError",
     "RemoteProtocolError",
     "RoutingError",
+    "SourceError",
     "UnixFSError",
     "UnsafePathError",
     "UsageError",
@@ -139,6 +140,11 @@ class FileChangedError(PyipldError):
         super().__init__(f"file changed during import: {path}: {size_at_open} bytes when opened, "
                          f"{size_now} bytes now")
         self.path, self.size_at_open, self.size_now = path, size_at_open, size_now
+
+
+class SourceError(PyipldError, OSError):
+    """An input behind an fsspec URL (``s3://…``) that cannot be listed or read: credentials
+    refused, store unreachable, an object changed while it was read."""
 
 
 class ProtocolError(PyipldError):

@@ -186,7 +186,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="SQLite import cache: files whose stat data is unchanged are not read again (only-hash)")
     p.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="hash on a Dask cluster: local (an embedded LocalCluster) or a scheduler address tcp://host:8786")
+    p.add_argument("--storage-options", type=_json_object, default=None, metavar="JSON",
+                   help="fsspec options for protocol:// inputs such as s3://bucket/prefix "
+                        "(e.g. '{\"endpoint_url\": \"http://127.0.0.1:9000\", \"anon\": true}')")
     p.set_defaults(func=run)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
 
 
 def _sink(args: argparse.Namespace) -> BlockSink:
@@ -266,7 +281,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
 
         inputs = collect_inputs(args.paths, recursive=args.recursive, dereference=args.dereference_args,
                                 stdin_name=args.stdin_name, stdin=stdin_reader,
-                                check_rules=check_rules if (args.ignore or args.ignore_rules_path) else None)
+                                check_rules=check_rules if (args.ignore or args.ignore_rules_path) else None,
+                                storage_options=args.storage_options)
         if args.wrap and any(not i.name for i in inputs):
             raise ConfigError("-w with stdin among other paths needs --stdin-name (the entry's name)")
         exclude = rules or None

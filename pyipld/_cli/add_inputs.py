@@ -4,8 +4,11 @@ Every argument is checked before anything is added, with kubo's error texts: ``l
 such file or directory``, ``'d' is a directory, use the '-r' flag to specify directories``, a
 repeated base name from another directory. ``-`` is stdin (named ``--stdin-name``), an
 ``http(s)://`` URL is a file named by the URL's last path segment (boxo ``files.NewWebFile``), a
-named pipe is read as a file; ``--dereference-args`` resolves symlinked arguments. The entries
-are then sorted by name (byte order), the order kubo adds and prints them.
+named pipe is read as a file; ``--dereference-args`` resolves symlinked arguments. Any other
+``protocol://`` argument is an fsspec URL (``s3://bucket/prefix``, pyipld's own): an object is a
+file, a prefix a directory (needs ``-r``), named by its last segment — checked here like a path,
+with fsspec imported only then. The entries are then sorted by name (byte order), the order kubo
+adds and prints them.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import sys
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Self
+from typing import IO, Any, Self
 
 from ..errors import NotFoundError, UsageError
+from ..unixfs.remote import is_fsspec_url
 from ..unixfs.tree import NamedStream
 
 __all__ = ["STDIN_MESSAGE", "Input", "announce_terminal_stdin", "collect_inputs", "go_os_error", "is_url", "open_url",
@@ -67,7 +71,8 @@ class Input:
     """One file argument: its entry name and what to import (a path, or a stream)."""
 
     name: bytes
-    source: bytes | NamedStream
+    source: bytes | NamedStream | str
+    """A local path, a stream, or (``str``) an fsspec URL."""
 
 
 def _clean(path: str) -> str:
@@ -85,12 +90,35 @@ def _eval_symlinks(path: str) -> str:
     return os.path.realpath(path)
 
 
+def _remote_input(arg: str, recursive: bool, storage_options: dict[str, Any] | None) -> tuple[str, str, Input]:
+    """An fsspec URL argument: (base name, parent, entry), checked to exist (a prefix needs ``-r``)."""
+    from ..unixfs.remote import RemoteSource
+
+    source = RemoteSource.for_url(arg, storage_options)
+    path = source.strip(arg)
+    info = source.info(path)
+    if info.get("type") == "directory" and not recursive:
+        raise UsageError(f"'{arg}' is a directory, use the '-r' flag to specify directories")
+    base = posixpath.basename(path.rstrip("/")) or path.strip("/") or "/"
+    return base, f"{source.protocol}://{posixpath.dirname(path.rstrip('/'))}", Input(os.fsencode(base), arg)
+
+
+def _run_check(check_rules: Callable[[], object] | None) -> None:
+    if check_rules is not None:
+        try:
+            check_rules()
+        except OSError as exc:
+            raise UsageError(go_os_error("open", os.fsdecode(exc.filename or ""), exc)) from None
+
+
 def collect_inputs(paths: list[str], *, recursive: bool, dereference: bool, stdin_name: str,
-                   stdin: Callable[[], IO[bytes]], check_rules: Callable[[], object] | None = None) -> list[Input]:
+                   stdin: Callable[[], IO[bytes]], check_rules: Callable[[], object] | None = None,
+                   storage_options: dict[str, Any] | None = None) -> list[Input]:
     """Check every argument, then return the entries in kubo's order (sorted by name).
 
     ``check_rules`` (compiling the ``--ignore`` rules) runs before the first file system
     path is checked, as kubo builds its filter there; its ``OSError`` becomes kubo's error.
+    ``storage_options``: for fsspec URL arguments.
     """
     entries: list[Input] = []
     import_dir: dict[bytes, str] = {}
@@ -103,16 +131,23 @@ def collect_inputs(paths: list[str], *, recursive: bool, dereference: bool, stdi
             name = os.fsencode(url_base(url))
             entries.append(Input(name, NamedStream(name, functools.partial(open_url, arg))))
             continue
+        if is_fsspec_url(arg):
+            _run_check(check_rules)
+            base, parent, entry = _remote_input(arg, recursive, storage_options)
+            if entry.name in import_dir:
+                if import_dir[entry.name] != parent:
+                    raise UsageError(f"file name {base} repeated under different import directories: "
+                                     f"{parent} and {import_dir[entry.name]}")
+                continue
+            import_dir[entry.name] = parent
+            entries.append(entry)
+            continue
         fpath = _clean(arg)
         if fpath == ".":
             fpath = _eval_symlinks(os.getcwd())
         elif dereference:
             fpath = _eval_symlinks(fpath)
-        if check_rules is not None:
-            try:
-                check_rules()
-            except OSError as exc:
-                raise UsageError(go_os_error("open", os.fsdecode(exc.filename or ""), exc)) from None
+        _run_check(check_rules)
         try:
             st = os.lstat(fpath)
         except OSError as exc:

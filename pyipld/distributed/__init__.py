@@ -4,13 +4,16 @@ The work is planned, split and assembled by :mod:`pyipld.unixfs.parallel` (tasks
 and byte ranges, results are (CID, Tsize, size) triples or candidate-cut runs); directories
 and HAMTs are then built by the tree importer itself from those file roots, so the root CID
 and every ``added`` line equal a single-process ``ipfs add``. Workers read the files by path:
-every worker must see the same files at the same paths (one machine, or a shared file system).
+every worker must see the same files at the same paths (one machine, or a shared file system),
+or the same object store.
 
 * :func:`import_paths_dask` / :func:`import_file_dask` take a ``dask.distributed.Client``, or
   use the current one (``distributed.get_client()``).
 * :func:`dask_client` opens one for an address: ``"local"`` starts an embedded
   ``LocalCluster`` (threads in this process; hashing releases the GIL), anything else is a
   scheduler address such as ``tcp://host:8786``.
+
+fsspec URLs (``s3://bucket/prefix``) are read by the workers themselves, in ranged reads.
 
 Only-hash: no blocks are kept (``--car``/``--blockstore`` with ``--dask`` are refused).
 :func:`commp_file_dask` computes a file's piece CID with its aligned subtrees on the workers;
@@ -20,7 +23,7 @@ Only-hash: no blocks are kept (``--car``/``--blockstore`` with ``--dask`` are re
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,6 +34,7 @@ from ..unixfs.cache import ImportCache
 from ..unixfs.importer import ImportResult
 from ..unixfs.parallel import DEFAULT_TASK_BYTES, ParallelImporter, list_files
 from ..unixfs.params import ImportParams
+from ..unixfs.remote import import_urls, is_fsspec_url, list_objects
 from ..unixfs.tree import AddedCallback, import_paths
 
 __all__ = ["commp_file_dask", "dask_client", "import_file_dask", "import_paths_dask", "pack_dask"]
@@ -102,15 +106,31 @@ def import_paths_dask(
     task_bytes: int = DEFAULT_TASK_BYTES,
     cache: ImportCache | None = None,
     exclude: Callable[[bytes], bool] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ImportResult:
     """:func:`~pyipld.unixfs.tree.import_paths` with the files hashed on a Dask cluster.
 
     Same result and ``on_added`` events as the single-process import (only-hash); ``exclude``
     as there (kubo's ``--ignore`` rules).
     ``task_bytes``: about how many file bytes one task reads (large files are split).
+
+    ``paths`` may instead be fsspec URLs (``s3://bucket/prefix``; one protocol, with
+    ``storage_options``): :func:`~pyipld.unixfs.remote.import_urls` with each object read by the
+    workers in ranged reads — tasks carry the URL, its size and version and byte ranges — so no
+    object passes through this process. The workers need the protocol's package and credentials.
     """
     params = params or ImportParams()
     params.resolve()
+    if any(is_fsspec_url(p) for p in paths):
+        urls = [p for p in paths if isinstance(p, str)]
+        if len(urls) != len(paths) or not all(is_fsspec_url(p) for p in urls):
+            raise ConfigError("fsspec URLs cannot be mixed with local paths in one import")
+        source, objects = list_objects(urls, params, exclude, storage_options)
+        runner = ParallelImporter(_Submitter(_current_client(client)), params, task_bytes=task_bytes, cache=cache,
+                                  progress=progress, source=source)
+        runner.run(objects)
+        return import_urls(urls, params, storage_options=storage_options, recursive=recursive, wrap=wrap,
+                           on_added=on_added, jobs=1, exclude=exclude, file_roots=runner.file_roots)
     raw = [os.fsencode(p) for p in paths]
     runner = ParallelImporter(_Submitter(_current_client(client)), params, task_bytes=task_bytes, cache=cache,
                               progress=progress)

@@ -2,7 +2,8 @@
 
 Files: :func:`import_file`/:func:`import_bytes` (importer.py), reading back with
 :func:`read_file`/:func:`iter_file`/:func:`open_file` (reader.py). Directories:
-:func:`import_directory`/:func:`import_paths` (tree.py), :func:`build_directory` and
+:func:`import_directory`/:func:`import_paths` (tree.py) — and :func:`import_urls` for trees behind
+fsspec URLs such as ``s3://bucket/prefix`` (remote.py) —, :func:`build_directory` and
 :class:`DirectoryBuilder` over ready entries, :func:`resolve_path`, :func:`iter_directory`,
 :func:`walk`, and safe :func:`extract`. See docs/directories.md.
 """
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # the public names, loaded on first use by lazy_package below
     from .importer import ImportResult, import_bytes, import_file
     from .params import UNIXFS_V0_2015, UNIXFS_V1_2025, ImportParams
     from .reader import UnixFSReader, iter_file, open_file, read_file
+    from .remote import import_urls
     from .resolve import ResolvedPath, resolve_path
     from .tree import AddedEntry, import_directory, import_paths
     from .walk import DirectoryEntry, UnixFSNode, iter_directory, load_node, lookup, walk
@@ -51,6 +53,7 @@ __all__ = [
     "import_directory",
     "import_file",
     "import_paths",
+    "import_urls",
     "iter_directory",
     "iter_file",
     "load_node",
@@ -85,6 +88,7 @@ lazy_package(__name__, {
     "AddedEntry": "tree",
     "import_directory": "tree",
     "import_paths": "tree",
+    "import_urls": "remote",
     "DirectoryEntry": "walk",
     "UnixFSNode": "walk",
     "iter_directory": "walk",

@@ -5,7 +5,9 @@ executor) runs the tasks; :mod:`pyipld.distributed` is the Dask glue.
 
 Theory of operation:
 
-* Tasks carry a path and byte ranges, never file data; results are small.
+* Tasks carry a path and byte ranges, never file data; results are small. For object storage
+  (``source``: a :class:`~.remote.RemoteSource`) they carry the object's key, size and version
+  too, and the workers read their ranges from the store.
 * **Small files** go in batches to :func:`hash_files` (the importer, one file at a time).
 * **A large file, balanced layout**: leaves are grouped in tasks of ``L**k`` consecutive
   leaves (``L`` = max links, smallest ``k ≥ 1`` giving about ``task_bytes``); a task builds
@@ -42,12 +44,14 @@ from typing import Any, Final, Literal, Protocol
 from ..blockstore import NullSink
 from ..chunker import BytesLike
 from ..chunker.fixed import FixedSize
+from ..errors import ConfigError
 from .cache import ImportCache, params_key
 from .importer import _use_mmap, import_file, leaf_maker, metadata_for
 from .layout_balanced import balanced_from_links, group_rounds
 from .layout_trickle import LAYER_REPEAT, trickle_subtree
 from .nodes import FileLink, encode_file_node
 from .params import ImportParams, ResolvedParams
+from .remote import RemoteSource, hash_objects
 
 __all__ = [
     "DEFAULT_TASK_BYTES",
@@ -128,12 +132,16 @@ def hash_files(paths: Sequence[bytes], params: ImportParams) -> list[FileLink | 
     return out
 
 
-def hash_span(path: bytes, span: Span, shape: Shape, params: ImportParams) -> list[FileLink]:
-    """Hash the leaves of ``span`` and build what ``shape`` asks for (see :data:`Shape`)."""
+def hash_span(path: bytes, span: Span, shape: Shape, params: ImportParams, source: RemoteSource | None = None,
+              version: int = 0) -> list[FileLink]:
+    """Hash the leaves of ``span`` and build what ``shape`` asks for (see :data:`Shape`).
+    ``source``: the object store ``path`` is in (ranged reads; ``version`` checked), else local."""
     resolved = params.resolve()
     leaves = leaf_maker(resolved)
+    chunks = (_span_chunks(path, span) if source is None else
+              source.span_reads(path.decode("utf-8", "surrogateescape"), span.bounds(), version))
     links = [FileLink(cid, block_len, b - a) for (a, b), (cid, _, block_len) in
-             zip(span.bounds(), (leaves.leaf(chunk, False) for chunk in _span_chunks(path, span)), strict=True)]
+             zip(span.bounds(), (leaves.leaf(chunk, False) for chunk in chunks), strict=True)]
     kind, level = shape
     builder, sink = resolved.cid_builder, NullSink()
     if kind == "balanced":
@@ -196,17 +204,24 @@ def runs_from_candidates(np: Any, cand: Any) -> Runs:
     return list(zip(cand[first].tolist(), d[first].tolist(), (last - first + 1).tolist(), strict=True))
 
 
-def scan_candidates(path: bytes, start: int, stop: int, chunker: str, max_runs: int) -> Runs | None:
+def scan_candidates(path: bytes, start: int, stop: int, chunker: str, max_runs: int,
+                    source: RemoteSource | None = None, version: int = 0) -> Runs | None:
     """Candidate chunk ends ``e`` in ``[start, stop)`` (the window ending at ``e`` passes the
-    chunker's mask test), or None when they need more than ``max_runs`` runs."""
+    chunker's mask test), or None when they need more than ``max_runs`` runs. ``source``,
+    ``version``: as for :func:`hash_span`."""
     found = _searcher(chunker)
     if found is None:
         return None
     search, window = found
     np = search.np
     base = max(0, start - window)
-    with open(path, "rb", buffering=0) as f:
-        data = os.pread(f.fileno(), stop - base, base)
+    if source is not None:
+        name = path.decode("utf-8", "surrogateescape")
+        data = source.read(name, base, stop)
+        source.check_version(name, version)
+    else:
+        with open(path, "rb", buffering=0) as f:
+            data = os.pread(f.fileno(), stop - base, base)
     if len(data) != stop - base:
         raise OSError(f"{os.fsdecode(path)} shrank while it was being imported")
     lo = max(start, window) - base
@@ -411,6 +426,7 @@ def _stat_key(st: os.stat_result) -> StatKey:
 class _Split:
     path: bytes
     size: int
+    version: int = 0
     tasks: list[tuple[Shape, Any]] = field(default_factory=list)
     scans: list[tuple[int, Any]] = field(default_factory=list)
 
@@ -424,10 +440,16 @@ class ParallelImporter:
         task_bytes: about how many file bytes one task reads.
         cache: an :class:`~.cache.ImportCache` consulted before planning and refreshed after.
         progress: called with the byte count of every finished task.
+        source: the object store the files are in (paths are its paths, stats from
+            :func:`~.remote.list_objects`; no cache), else the local file system.
     """
 
     def __init__(self, executor: Executor, params: ImportParams, *, task_bytes: int = DEFAULT_TASK_BYTES,
-                 cache: ImportCache | None = None, progress: Callable[[int], None] | None = None) -> None:
+                 cache: ImportCache | None = None, progress: Callable[[int], None] | None = None,
+                 source: RemoteSource | None = None) -> None:
+        if source is not None and cache is not None:
+            raise ConfigError("the import cache keys local files: it cannot be used with fsspec URLs")
+        self.source = source
         self.executor = executor
         self.params = params
         self.resolved = params.resolve()
@@ -450,7 +472,6 @@ class ParallelImporter:
 
     def run(self, files: Iterable[tuple[bytes, os.stat_result]]) -> dict[bytes, tuple[StatKey, FileLink]]:
         """Import ``files`` (regular files with their lstat); returns path → (stat key, root)."""
-        submit = self.executor.submit
         batches: list[tuple[list[tuple[bytes, os.stat_result, int]], Any, int]] = []
         batch: list[tuple[bytes, os.stat_result, int]] = []
         batch_bytes = 0
@@ -459,7 +480,7 @@ class ParallelImporter:
         def flush() -> None:
             nonlocal batch, batch_bytes
             if batch:
-                batches.append((batch, submit(hash_files, [p for p, _, _ in batch], self.params), batch_bytes))
+                batches.append((batch, self._submit_files([(p, st) for p, st, _ in batch]), batch_bytes))
                 batch, batch_bytes = [], 0
 
         for path, st in files:
@@ -472,7 +493,7 @@ class ParallelImporter:
                         self.progress(hit.data_size)
                     continue
             if self._splittable(st.st_size):
-                splits.append((self._submit_split(path, st.st_size), st, started))
+                splits.append((self._submit_split(path, st), st, started))
                 continue
             batch.append((path, st, started))
             batch_bytes += st.st_size
@@ -492,20 +513,32 @@ class ParallelImporter:
             self._done(split.path, st, started, self._finish_split(split))
         return self.roots
 
-    def _submit_split(self, path: bytes, size: int) -> _Split:
-        split = _Split(path, size)
+    def _submit_files(self, files: list[tuple[bytes, os.stat_result]]) -> Any:
+        """One whole-file task for ``files`` (local paths, or objects with size and version)."""
+        if self.source is None:
+            return self.executor.submit(hash_files, [p for p, _ in files], self.params)
+        return self.executor.submit(hash_objects, self.source, [(p, st.st_size, st.st_ino) for p, st in files],
+                                    self.params)
+
+    def _where(self, split: _Split) -> tuple[Any, ...]:
+        """The trailing task arguments that say where a file is read: none for a local one."""
+        return () if self.source is None else (self.source, split.version)
+
+    def _submit_split(self, path: bytes, st: os.stat_result) -> _Split:
+        size = st.st_size
+        split = _Split(path, size, st.st_ino if self.source is not None else 0)
         submit = self.executor.submit
         chunker = self.resolved.chunker
         if isinstance(chunker, FixedSize):
             c = chunker.chunk_size
             plan = plan_leaves(-(-size // c), c, self.resolved, self.task_bytes)
             if plan is None:
-                split.tasks.append((("leaves", -1), submit(hash_files, [path], self.params)))
+                split.tasks.append((("leaves", -1), self._submit_files([(path, st)])))
                 return split
             for i, j, shape in plan:
                 span = Span(i * c, min(size, j * c), chunk=c)
                 split.tasks.append((shape, None if shape[0] == "node" else
-                                    submit(hash_span, path, span, shape, self.params)))
+                                    submit(hash_span, path, span, shape, self.params, *self._where(split))))
             return split
         step = self.task_bytes
         # Random data gives about one candidate per mask+1 bytes: allow 4x that, else the file
@@ -514,7 +547,8 @@ class ParallelImporter:
         max_runs = max(4096, 4 * step // avg)
         for a in range(0, size, step):
             b = min(size, a + step)
-            split.scans.append((b, submit(scan_candidates, path, a, b, self.params.chunker, max_runs)))
+            split.scans.append((b, submit(scan_candidates, path, a, b, self.params.chunker, max_runs,
+                                          *self._where(split))))
         return split
 
     def _plan_cdc(self, split: _Split) -> None:
@@ -534,22 +568,27 @@ class ParallelImporter:
         if self.resolved.layout != "trickle":
             last = self._stream_balanced(split, cutter)
             if dense or last != split.size:
-                split.tasks = [(("leaves", -1), self.executor.submit(hash_files, [split.path], self.params))]
+                split.tasks = [(("leaves", -1), self._submit_files([(split.path, self._whole(split))]))]
             return
         cuts = array("q", cutter)
         if dense or (cuts and cuts[-1] != split.size):
-            split.tasks.append((("leaves", -1), self.executor.submit(hash_files, [split.path], self.params)))
+            split.tasks.append((("leaves", -1), self._submit_files([(split.path, self._whole(split))])))
             return
         plan = plan_leaves(len(cuts), split.size / max(1, len(cuts)), self.resolved, self.task_bytes)
         if plan is None:
-            split.tasks.append((("leaves", -1), self.executor.submit(hash_files, [split.path], self.params)))
+            split.tasks.append((("leaves", -1), self._submit_files([(split.path, self._whole(split))])))
             return
         for i, j, shape in plan:
             if shape[0] == "node":
                 split.tasks.append((shape, None))
                 continue
             span = Span(cuts[i - 1] if i else 0, cuts[j - 1], cuts=cuts[i:j].tobytes())
-            split.tasks.append((shape, self.executor.submit(hash_span, split.path, span, shape, self.params)))
+            split.tasks.append((shape, self.executor.submit(hash_span, split.path, span, shape, self.params,
+                                                            *self._where(split))))
+
+    def _whole(self, split: _Split) -> os.stat_result:
+        """A stat carrying what a whole-file task needs of a split file (size, version)."""
+        return os.stat_result((stat.S_IFREG, split.version, 0, 1, 0, 0, split.size, 0, 0, 0))
 
     def _stream_balanced(self, split: _Split, cutter: Iterator[int]) -> int:
         """Submit leaf tasks as the replay yields cuts (the coordinator never holds all cuts);
@@ -573,13 +612,15 @@ class ParallelImporter:
         return last
 
     def _submit_span(self, split: _Split, span: Span, shape: Shape) -> None:
-        split.tasks.append((shape, self.executor.submit(hash_span, split.path, span, shape, self.params)))
+        split.tasks.append((shape, self.executor.submit(hash_span, split.path, span, shape, self.params,
+                                                        *self._where(split))))
 
     def _finish_split(self, split: _Split) -> FileLink | None:
         if split.tasks and split.tasks[0][0] == ("leaves", -1):
             link: FileLink | None = split.tasks[0][1].result()[0]
         else:
-            meta = metadata_for(self.params, split.path) if self.params.has_metadata else None  # type: ignore[arg-type]
+            local = split.path if self.source is None else None
+            meta = metadata_for(self.params, local) if self.params.has_metadata else None  # type: ignore[arg-type]
             shapes = [shape for shape, _ in split.tasks]
             futures, split.tasks = [future for _, future in split.tasks], []
             link = assemble(shapes, _drain(futures), self.resolved, meta)

@@ -215,6 +215,24 @@ class _TreeImporter:
         names.sort()
         return names
 
+    # -- where entries come from: a subclass reads another tree (pyipld.unixfs.remote) ----
+    def _child(self, parent: bytes, name: bytes) -> tuple[bytes, os.stat_result]:
+        """An entry of a listed directory: its path and lstat."""
+        child_path = os.path.join(parent, name)
+        return child_path, os.lstat(child_path)
+
+    def lstat(self, path: bytes) -> os.stat_result:
+        """A top-level argument's lstat."""
+        return os.lstat(path)
+
+    def is_dir(self, path: bytes) -> bool:
+        """A top-level argument that needs ``-r`` (missing ones fail later, when imported)."""
+        return os.path.isdir(path) and not os.path.islink(path)
+
+    def top_name(self, path: bytes) -> bytes:
+        """The entry name of a top-level argument."""
+        return _base_name(path)
+
     def _open_dir(self, fs_path: bytes, display: bytes, name: bytes, entries: list[bytes],
                   meta: Metadata | None) -> _Frame:
         builder = DirectoryBuilder(self.params, self.resolved.cid_builder, meta)
@@ -237,9 +255,8 @@ class _TreeImporter:
                 parent.builder.add(frame.name, link.cid, link.tsize, check=False)
                 parent.record.children.append((frame.name, rec))
                 continue
-            child_path = os.path.join(frame.fs_path, name)
+            child_path, st = self._child(frame.fs_path, name)
             child_display = _join(frame.display, name)
-            st = os.lstat(child_path)
             if stat.S_ISLNK(st.st_mode):
                 cid, tsize = self.add_symlink(child_path)
                 frame.builder.add(name, cid, tsize, check=False)
@@ -346,16 +363,22 @@ def import_paths(
                         progress=progress, jobs=jobs or default_jobs(), exclude=exclude, cache=cache,
                         file_roots=file_roots)
     raw_paths = [p if isinstance(p, NamedStream) else os.fsencode(p) for p in paths]
+    return _import_all(imp, raw_paths, recursive=recursive, wrap=wrap)
+
+
+def _import_all(imp: _TreeImporter, raw_paths: Sequence[bytes | NamedStream], *, recursive: bool,
+                wrap: bool) -> ImportResult:
+    """``import_paths`` once its importer is made (shared with pyipld.unixfs.remote)."""
     for p in raw_paths:
         if isinstance(p, NamedStream):
             continue
-        if os.path.isdir(p) and not os.path.islink(p) and not recursive:
+        if not recursive and imp.is_dir(p):
             raise ConfigError(f"{os.fsdecode(p)} is a directory, use the '-r' flag to specify directories")
     if wrap:
         return _import_wrapped(imp, raw_paths)
     result: ImportResult | None = None
     for p in raw_paths:
-        name = p.name if isinstance(p, NamedStream) else _base_name(p)
+        name = p.name if isinstance(p, NamedStream) else imp.top_name(p)
         cid, tsize, size, _ = _import_one(imp, p, name)
         result = ImportResult(CID.from_bytes(cid), size, tsize)
     assert result is not None
@@ -368,7 +391,7 @@ def _import_one(imp: _TreeImporter, p: bytes | NamedStream, display: bytes) -> t
         link = imp.add_stream(p.open())
         imp._emit(display, link.cid, link.tsize, "file")
         return link.cid, link.tsize, link.data_size, "file"
-    st = os.lstat(p)
+    st = imp.lstat(p)
     if stat.S_ISFIFO(st.st_mode):
         return _import_one(imp, NamedStream(display, lambda: open(p, "rb")), display)
     if stat.S_ISLNK(st.st_mode):
@@ -386,7 +409,7 @@ def _import_one(imp: _TreeImporter, p: bytes | NamedStream, display: bytes) -> t
     raise UnixFSError(f"unrecognized file type for {os.fsdecode(p)}: {_kind(st.st_mode)}")
 
 
-def _import_wrapped(imp: _TreeImporter, raw_paths: list[bytes | NamedStream]) -> ImportResult:
+def _import_wrapped(imp: _TreeImporter, raw_paths: Sequence[bytes | NamedStream]) -> ImportResult:
     # kubo wraps the arguments in a directory that has no stat of its own, so only
     # explicit --mode/--mtime reach it (core/commands/add.go, coreunix addDir toplevel).
     explicit = Metadata(imp.params.mode, Mtime(*imp.params.mtime) if imp.params.mtime else None)
@@ -394,11 +417,11 @@ def _import_wrapped(imp: _TreeImporter, raw_paths: list[bytes | NamedStream]) ->
     record = _DirRecord(b"")
     seen: set[bytes] = set()
     for p in raw_paths:
-        name = p.name if isinstance(p, NamedStream) else _base_name(p)
+        name = p.name if isinstance(p, NamedStream) else imp.top_name(p)
         if name in seen:
             raise UnixFSError(f"duplicate name {os.fsdecode(name)!r} in the wrapping directory")
         seen.add(name)
-        if not isinstance(p, NamedStream) and stat.S_ISDIR(os.lstat(p).st_mode):
+        if not isinstance(p, NamedStream) and stat.S_ISDIR(imp.lstat(p).st_mode):
             rec = imp.import_tree(p, name)
             wrapper.add(name, rec.cid, rec.tsize)
             record.children.append((name, rec))
