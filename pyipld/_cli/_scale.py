@@ -22,10 +22,11 @@ def import_paths_scaled(args: argparse.Namespace, paths: list[Any], params: Impo
     """:func:`~pyipld.unixfs.tree.import_paths`, with ``--cache FILE`` and ``--dask [ADDRESS]`` applied."""
     cache_path = getattr(args, "cache", None)
     address = getattr(args, "dask", None)
+    journal = kwargs.pop("journal", None)
     with ExitStack() as stack:
         cache = stack.enter_context(ImportCache(cache_path)) if cache_path is not None else None
         if address is None:
-            return import_paths(paths, params, sink, cache=cache, **kwargs)
+            return import_paths(paths, params, sink, cache=cache, journal=journal, **kwargs)
         if not isinstance(sink, NullSink):
             raise ConfigError("--dask computes CIDs only: it cannot be combined with --car or --blockstore")
         if not all(isinstance(p, (str, bytes, os.PathLike)) for p in paths):

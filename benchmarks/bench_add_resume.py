@@ -1,0 +1,103 @@
+"""Cost and payoff of the resumable ``add -r --car`` (pyipld/car/resume.py), on many small files.
+
+Cases (one JSON line each, STYLE.md §9):
+
+* ``journal_overhead``: ``import_paths`` of a tree of N small files into a resumable CAR
+  (journal line per file) ÷ the same into the plain one-pass CAR writer (``baseline``),
+  interleaved in one process. ``control_2thread_sha256_s``: two threads hashing 64 MiB each,
+  timed in the same rotation (how loaded the machine was).
+* ``resume_replay``: a re-run that finds every file in the journal (the run was killed
+  just before the CAR was finished) ÷ a cold run (``baseline``): what resuming saves.
+
+Run: ``python -m benchmarks.bench_add_resume [--files N] [--smoke]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from benchmarks._harness import bench_parser, emit, time_interleaved
+from benchmarks.bench_dirs import make_tree
+from pyipld.car.resume import open_resumable_car_sink
+from pyipld.car.sink import open_car_sink, placeholder_root_for
+from pyipld.unixfs.params import ImportParams
+from pyipld.unixfs.tree import import_paths
+
+_CONTROL = b"\x5a" * (64 << 20)
+
+
+def _two_thread_sha256() -> None:
+    threads = [threading.Thread(target=hashlib.sha256, args=(_CONTROL,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+class _Stop(Exception):
+    pass
+
+
+def main() -> None:
+    parser = bench_parser(__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=20_000)
+    args = parser.parse_args()
+    files = 300 if args.smoke else args.files
+    repeat = 1 if args.smoke else args.repeat
+    params = ImportParams()
+    placeholder = [placeholder_root_for(params)]
+    with tempfile.TemporaryDirectory(prefix="bench-resume-") as tmp:
+        base = Path(tmp)
+        nbytes = make_tree(base / "tree", files, 1000)
+        time.sleep(2.1)  # older than the racy window, as a real dataset is: journal lines are trusted
+        paths = [base / "tree"]
+        plain_out, resumable_out = base / "plain.car", base / "resumable.car"
+
+        def plain() -> None:
+            with open_car_sink(plain_out, 1, params=params) as car:
+                car.set_roots([import_paths(paths, params, car).cid])
+
+        def journaled() -> None:
+            with open_resumable_car_sink(resumable_out, 1, key="bench", placeholder_roots=placeholder) as car:
+                car.set_roots([import_paths(paths, params, car, journal=car).cid])
+
+        timing = time_interleaved(journaled, plain, repeat=repeat, control=_two_thread_sha256)
+        assert plain_out.read_bytes() == resumable_out.read_bytes()
+        emit("journal_overhead", nbytes, timing, files=files, files_per_s=round(files / timing.seconds),
+             control_2thread_sha256_s=round(timing.extra["control"], 4), note="under load from other jobs")
+
+        # A leftover with every file journaled: the run stopped just before set_roots.
+        with contextlib.suppress(_Stop), open_resumable_car_sink(resumable_out, 1, key="bench",
+                                                                 placeholder_roots=placeholder) as car:
+            import_paths(paths, params, car, journal=car)
+            raise _Stop
+        saved = base / "saved"
+        saved.mkdir()
+        for p in base.glob(".resumable.car.*"):
+            shutil.copy2(p, saved / p.name)
+        best_resume = best_cold = float("inf")
+        skipped = 0
+        for _ in range(max(repeat, 1)):
+            for p in saved.iterdir():
+                shutil.copy2(p, base / p.name)
+            t0 = time.perf_counter()
+            with open_resumable_car_sink(resumable_out, 1, key="bench", placeholder_roots=placeholder) as car:
+                car.set_roots([import_paths(paths, params, car, journal=car).cid])
+            best_resume = min(best_resume, time.perf_counter() - t0)
+            skipped = car.stats.files_skipped
+            t0 = time.perf_counter()
+            plain()
+            best_cold = min(best_cold, time.perf_counter() - t0)
+        assert plain_out.read_bytes() == resumable_out.read_bytes() and skipped == files
+        emit("resume_replay", nbytes, type(timing)(best_resume, best_cold), files=files, files_skipped=skipped,
+             note="under load from other jobs")
+
+
+if __name__ == "__main__":
+    main()
