@@ -76,7 +76,7 @@ def interrupt_at(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyP
                  *argv: str) -> int:
     monkeypatch.setenv(HOOK, f"{n}:int")
     try:
-        rc, _, err = add(capsys, *argv)
+        rc, _, _ = add(capsys, *argv)
     finally:
         monkeypatch.delenv(HOOK)
     return rc

@@ -287,7 +287,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
         return taps[-1]  # type: ignore[return-value]
 
     one_pass = args.commp and args.car_version == 1
-    key = None if stdin_alone or not args.resume else resume_key(args, params)
+    resumable = bool(args.car) and args.car != "-" and args.resume and not stdin_alone
+    key = resume_key(args, params) if resumable else None
     car = None
     try:
         with car_sink_for(args, params, wrap=tap if one_pass else None, resume_key=key) as car:

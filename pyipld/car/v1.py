@@ -49,10 +49,10 @@ __all__ = [
     "CarV1Decoder",
     "CarV1Reader",
     "CarV1Writer",
-    "WriterState",
     "HeaderRead",
     "Section",
     "SectionHead",
+    "WriterState",
     "decode_header",
     "encode_header",
     "iter_blocks",
@@ -821,12 +821,12 @@ class CarV1Writer:
         self._spool: IO[bytes] | None = None
         self._start = 0
         self._body = 0  # bytes of sections written so far
+        self._sink: IO[bytes] = out
         if resume is not None:
             if self._roots is not None or not _seekable(out):
                 raise ConfigError("resuming a CAR needs a seekable output and the roots set at the end")
             self._start = out.tell()
             self._header = encode_header(placeholder_roots if placeholder_roots is not None else [PLACEHOLDER_ROOT])
-            self._sink = out
             self._seen = resume.seen
             if self._records is not None:
                 self._records = resume.records
@@ -838,7 +838,6 @@ class CarV1Writer:
         elif self._roots is not None:
             self._header = encode_header(self._roots)
             self._out.write(self._header)
-            self._sink: IO[bytes] = out
         elif _seekable(out):
             self._start = out.tell()
             self._header = encode_header(placeholder_roots if placeholder_roots is not None else [PLACEHOLDER_ROOT])

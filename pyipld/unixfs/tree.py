@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-import time
 from typing import IO, Literal, Protocol
 
 from ..blockstore import BlockSink, NullSink
