@@ -4,8 +4,10 @@ Cases (one JSON line each, STYLE.md §9):
 
 * ``journal_overhead``: ``import_paths`` of a tree of N small files into a resumable CAR
   (journal line per file) ÷ the same into the plain one-pass CAR writer (``baseline``),
-  interleaved in one process. ``control_2thread_sha256_s``: two threads hashing 64 MiB each,
-  timed in the same rotation (how loaded the machine was).
+  interleaved in one process; CPU-time ratio too (``cpu_ratio``), and ``journal_share``: the
+  time spent inside the journal's own calls (lookup + record) ÷ the run, from one instrumented
+  run — the figure load does not blur. ``control_2thread_sha256_s``: two threads hashing
+  64 MiB each, timed in the same rotation (how loaded the machine was).
 * ``resume_replay``: a re-run that finds every file in the journal (the run was killed
   just before the CAR was finished) ÷ a cold run (``baseline``): what resuming saves.
 
@@ -20,11 +22,13 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchmarks._harness import bench_parser, emit, time_interleaved
 from benchmarks.bench_dirs import make_tree
-from pyipld.car.resume import open_resumable_car_sink
+from pyipld.car.resume import ResumableCar, open_resumable_car_sink
 from pyipld.car.sink import open_car_sink, placeholder_root_for
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.tree import import_paths
@@ -42,6 +46,31 @@ def _two_thread_sha256() -> None:
 
 class _Stop(Exception):
     pass
+
+
+def _journal_share(run: Callable[[], None]) -> float:
+    """Seconds inside ResumableCar.lookup/record ÷ the whole run (one instrumented run)."""
+    spent = [0.0]
+    saved = {name: getattr(ResumableCar, name) for name in ("lookup", "record")}
+
+    def timed(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*a: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return original(*a)
+            finally:
+                spent[0] += time.perf_counter() - t0
+        return call
+
+    try:
+        for name, original in saved.items():
+            setattr(ResumableCar, name, timed(original))
+        t0 = time.perf_counter()
+        run()
+        return spent[0] / (time.perf_counter() - t0)
+    finally:
+        for name, original in saved.items():
+            setattr(ResumableCar, name, original)
 
 
 def main() -> None:
@@ -69,7 +98,14 @@ def main() -> None:
 
         timing = time_interleaved(journaled, plain, repeat=repeat, control=_two_thread_sha256)
         assert plain_out.read_bytes() == resumable_out.read_bytes()
+        cpu = {plain: float("inf"), journaled: float("inf")}
+        for _ in range(max(repeat, 1)):
+            for fn in (plain, journaled):
+                t0 = time.process_time()
+                fn()
+                cpu[fn] = min(cpu[fn], time.process_time() - t0)
         emit("journal_overhead", nbytes, timing, files=files, files_per_s=round(files / timing.seconds),
+             cpu_ratio=round(cpu[journaled] / cpu[plain], 4), journal_share=round(_journal_share(journaled), 4),
              control_2thread_sha256_s=round(timing.extra["control"], 4), note="under load from other jobs")
 
         # A leftover with every file journaled: the run stopped just before set_roots.
