@@ -395,3 +395,23 @@ def test_sigkill_after_n_output_lines(tmp_path: Path) -> None:
         assert again.returncode == 0, err
         assert out == want_out and target.read_bytes() == (tmp_path / "ref.car").read_bytes(), lines
         target.unlink()
+
+
+def test_a_second_live_run_of_the_same_target_writes_a_plain_car(tmp_path: Path, tree: Path) -> None:
+    """The first run holds the fixed temporary name (and its journal): the second one neither
+    continues nor disturbs it, and still writes a correct CAR."""
+    from pyipld.car.sink import placeholder_root_for
+    from pyipld.unixfs.params import ImportParams
+    from pyipld.unixfs.tree import import_paths
+
+    params = ImportParams()
+    target = tmp_path / "o.car"
+    ph = [placeholder_root_for(params)]
+    with resume.open_resumable_car_sink(target, key="k", placeholder_roots=ph) as first:
+        first_root = import_paths([tree], params, first, journal=first).cid
+        with resume.open_resumable_car_sink(target, key="k", placeholder_roots=ph) as second:
+            assert second.journal_path == "" and not second.stats.resumed
+            second.set_roots([import_paths([tree], params, second, journal=second).cid])
+        plain = target.read_bytes()
+        first.set_roots([first_root])
+    assert target.read_bytes() == plain and leftovers(tmp_path) == []

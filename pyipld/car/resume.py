@@ -172,8 +172,9 @@ class ResumableCar:
         self._body_start = len(self._prefix)
         self.stats = ResumeStats()
         self._writer: CarV1Writer | CarV2Writer | None = None
-        self._jpath = self.journal_path = journal_path(handle.temp)
-        self._jfd = os.open(self._jpath, _JOURNAL_FLAGS, 0o600)
+        self._jpath = self.journal_path = journal_path(handle.temp) if handle.fixed else ""
+        # A random temporary name (another live run holds the fixed one): a plain CAR, no journal.
+        self._jfd = os.open(self._jpath, _JOURNAL_FLAGS, 0o600) if handle.fixed else -1
         self._lines = 0  # file lines in the journal (kept, written or buffered)
         self._pending: list[bytes] = []  # lines not yet written (see _flush_journal)
         self._pending_bytes = 0
@@ -194,9 +195,11 @@ class ResumableCar:
         self._data_bytes = 0
         self._file_start = (0, 0)  # (offset, blocks) when the current file was looked up
         try:
+            if self._jfd < 0:
+                raise _NotReplayable("")
             self._open_replay()
         except _NotReplayable as why:
-            if os.fstat(self._f.fileno()).st_size or os.fstat(self._jfd).st_size:
+            if self._jfd >= 0 and (os.fstat(self._f.fileno()).st_size or os.fstat(self._jfd).st_size):
                 self.stats.started_over = str(why)
             self._start_fresh(wrap)
 
@@ -222,10 +225,11 @@ class ResumableCar:
         self._close_readers()
         self._f.seek(0)
         self._f.truncate()
-        os.ftruncate(self._jfd, 0)
-        head = _line({"format": JOURNAL_FORMAT, "key": self._key})
-        os.pwrite(self._jfd, head, 0)
-        os.lseek(self._jfd, len(head), os.SEEK_SET)
+        if self._jfd >= 0:
+            os.ftruncate(self._jfd, 0)
+            head = _line({"format": JOURNAL_FORMAT, "key": self._key})
+            os.pwrite(self._jfd, head, 0)
+            os.lseek(self._jfd, len(head), os.SEEK_SET)
         out = wrap(self._f) if wrap is not None else self._f
         self._writer = self._make(out, None)
         out.flush()  # the header on disk now: a run killed early leaves a leftover worth continuing
@@ -371,7 +375,7 @@ class ResumableCar:
                 self._advance()
                 return
             self._go_live()
-        if not same_stat(before, after):
+        if self._jfd < 0 or not same_stat(before, after):
             return
         start, blocks = self._file_start
         self._pending.append(_file_line(path, stat_key(after), started_ns, link, start, self.position,
@@ -446,10 +450,11 @@ class ResumableCar:
         self._go_live()
         assert self._writer is not None
         self._writer.close()
-        os.close(self._jfd)
-        self._jfd = -1
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._jpath)
+        if self._jfd >= 0:
+            os.close(self._jfd)
+            self._jfd = -1
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._jpath)
 
     def interrupted(self) -> bool:
         """The run failed: flush what was handed over, keep the journal; True if worth resuming."""
@@ -458,13 +463,13 @@ class ResumableCar:
             with contextlib.suppress(Exception):
                 self._writer.flush()
             self._writer.abort()
-        keep = self._lines > 0
+        keep = self._lines > 0 and self._jfd >= 0
         if self._jfd >= 0:
             with contextlib.suppress(OSError):
                 self._flush_journal()
             os.close(self._jfd)
             self._jfd = -1
-        if not keep:
+        if not keep and self._jpath:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._jpath)
         return keep
@@ -506,14 +511,12 @@ def open_resumable_car_sink(
 
     On success the CAR is renamed to ``path`` and the journal removed. On failure both
     stay (when the journal holds at least one file) for the next run; otherwise both go.
-    Another live writer of the same ``path`` holds the fixed name: then this run cannot be
-    resumed, and :class:`ConfigError` says so.
+    While another live run writes the same ``path`` (it holds the fixed name), this one
+    writes a plain CAR at a random temporary name, without a journal.
     """
     if version not in (1, 2):
         raise ConfigError(f"unsupported CAR version {version}; use 1 or 2")
     with resumable_output(path) as handle:
-        if not handle.fixed:
-            raise ConfigError(f"{os.fspath(path)} is being written by another run (its temporary file is locked)")
         car = ResumableCar(handle, key=key, version=version,
                            placeholder_roots=placeholder_roots or [PLACEHOLDER_ROOT], index_codec=index_codec,
                            include_identity=include_identity, background=background, wrap=wrap,
