@@ -415,3 +415,44 @@ def test_a_second_live_run_of_the_same_target_writes_a_plain_car(tmp_path: Path,
         plain = target.read_bytes()
         first.set_roots([first_root])
     assert target.read_bytes() == plain and leftovers(tmp_path) == []
+
+
+# -- the replay's section-head parser ---------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(blocks=st.lists(st.tuples(st.sampled_from([(0, "sha2-256"), (1, "sha2-256"), (1, "blake2b-256"),
+                                                  (1, "sha2-512"), (1, "identity")]),
+                                 st.sampled_from([0x55, 0x70, 0x71]), st.binary(max_size=300)), max_size=12),
+       cut=st.integers(0, 4000))
+def test_section_head_equals_the_car_reader(tmp_path_factory: pytest.TempPathFactory,
+                                            blocks: list[tuple[tuple[int, str], int, bytes]], cut: int) -> None:
+    """``section_head`` (one pread per section) finds what CarV1Reader finds, and None past a cut."""
+    import io
+
+    from pyipld.car.v1 import CarV1Reader, CarV1Writer
+    from pyipld.cid import CidBuilder
+
+    buf = io.BytesIO()
+    writer = CarV1Writer(buf, [CID_ROOT])
+    for (version, hash_name), codec, data in blocks:
+        if hash_name == "identity" and len(data) > 128:
+            data = data[:128]
+        writer.put(CidBuilder.create(version, hash_name).cid_bytes(codec if version else 0x70, data), data)
+    writer.close()
+    car = buf.getvalue()
+    path = tmp_path_factory.mktemp("heads") / "c.car"
+    path.write_bytes(car)
+    reader = CarV1Reader(io.BytesIO(car), verify=False)
+    size = min(len(car), cut)
+    with open(path, "rb") as f:
+        pos = reader.header_length
+        for head in reader.iter_heads():
+            got = resume.section_head(f.fileno(), pos, size)
+            end = head.data_offset + head.data_length
+            assert got == ((head.cid, head.data_offset, head.data_length) if end <= size else None)
+            pos = end
+        assert resume.section_head(f.fileno(), pos, size) is None
+
+
+CID_ROOT = "bafkqaaa"

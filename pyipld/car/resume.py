@@ -57,22 +57,25 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from .._atomic import OutputHandle, resumable_output
+from .._varint import decode_varint
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
-from ..errors import ConfigError, PyipldError
+from ..errors import ConfigError, PyipldError, VarintError
 from ..unixfs.cache import DEFAULT_RACY_WINDOW_NS, is_racy, same_stat, stat_key
 from ..unixfs.nodes import FileLink
 from .index import MULTIHASH_INDEX_SORTED
-from .v1 import PLACEHOLDER_ROOT, CarV1Reader, CarV1Writer, CIDLike, WriterState, encode_header
+from .v1 import PLACEHOLDER_ROOT, CarV1Writer, CIDLike, WriterState, encode_header
 from .v2 import HEADER_SIZE, PRAGMA, CarV2Writer
 
-__all__ = ["JOURNAL_FORMAT", "JOURNAL_SUFFIX", "RACY_WINDOW_NS", "ResumableCar", "ResumeStats", "journal_path", "open_resumable_car_sink"]
+__all__ = ["JOURNAL_FORMAT", "JOURNAL_SUFFIX", "RACY_WINDOW_NS", "ResumableCar", "ResumeStats", "journal_path", "open_resumable_car_sink",
+           "section_head"]
 
 JOURNAL_FORMAT: Final = "pyipld-add-journal/1"
 JOURNAL_SUFFIX: Final = ".journal.pyipld-tmp"
 RACY_WINDOW_NS = DEFAULT_RACY_WINDOW_NS
 """Journal lines of files stamped within this of their first read are not trusted (re-read instead)."""
 _TEST_HOOK: Final = "PYIPLD_TEST_ABORT_AFTER_PUTS"  # "N" (SIGKILL) or "N:int" (KeyboardInterrupt); tests only
+_HEAD_READ: Final = 256  # a section's length varint and CID (digests up to ~230 bytes) in one read
 _JOURNAL_BATCH_BYTES: Final = 64 << 10
 _JOURNAL_BATCH_SECONDS: Final = 0.2
 _JOURNAL_FLAGS: Final = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -182,7 +185,7 @@ class ResumableCar:
         self._puts = 0
         self._abort_at, self._abort_how = _test_hook()
         # replay state
-        self._reader: IO[bytes] | None = None
+        self._size = 0  # of the leftover
         self._jreader: IO[bytes] | None = None
         self._entry: _Entry | None = None
         self._kept_end = 0  # journal bytes known good (header + replayed lines)
@@ -216,7 +219,7 @@ class ResumableCar:
         if os.pread(self._f.fileno(), len(self._prefix), 0) != self._prefix:
             raise _NotReplayable("the partial CAR's header does not match")
         self._kept_end = self._jreader.tell()
-        self._reader = open(self._handle.temp, "rb")  # noqa: SIM115 - closed when going live
+        self._size = os.fstat(self._f.fileno()).st_size
         self._pos = self._body_start
         self._advance()
         self.stats.resumed = True
@@ -252,10 +255,9 @@ class ResumableCar:
             self._next_end = self._jreader.tell()
 
     def _close_readers(self) -> None:
-        for r in (self._reader, self._jreader):
-            if r is not None:
-                r.close()
-        self._reader = self._jreader = None
+        if self._jreader is not None:
+            self._jreader.close()
+        self._jreader = None
 
     def _go_live(self) -> None:
         """Stop replaying: cut the journal and the CAR where replay stands, write from there."""
@@ -276,16 +278,10 @@ class ResumableCar:
 
     # -- scanning the leftover ------------------------------------------------------------------------
     def _head(self, pos: int) -> tuple[bytes, int, int] | None:
-        """``(cid, data offset, data length)`` of the section at ``pos``, None at EOF or damage."""
-        assert self._reader is not None
-        self._reader.seek(pos)
-        try:
-            head = CarV1Reader.at_section(self._reader, offset=pos, verify=False).read_head()
-        except PyipldError:
-            return None
-        if head is None:
-            return None
-        return head.cid, head.data_offset, head.data_length
+        return section_head(self._f.fileno(), pos, self._size)
+
+    def _read(self, offset: int, length: int) -> bytes:
+        return os.pread(self._f.fileno(), length, offset)
 
     def _accept(self, cid: bytes, pos: int, end: int, data_length: int) -> None:
         self._seen.add(cid)
@@ -300,11 +296,7 @@ class ResumableCar:
         if cid in self._seen:
             return True
         head = self._head(self._pos)
-        if head is None or head[0] != cid or head[2] != len(data):
-            return False
-        assert self._reader is not None
-        self._reader.seek(head[1])
-        if self._reader.read(head[2]) != data:
+        if head is None or head[0] != cid or head[2] != len(data) or self._read(head[1], head[2]) != data:
             return False
         self._accept(cid, self._pos, head[1] + head[2], head[2])
         self.stats.sections_replayed += 1
@@ -333,10 +325,8 @@ class ResumableCar:
         return True
 
     def _tsize_ok(self, root: bytes, section: tuple[bytes, int, int, int], tsize: int) -> bool:
-        assert self._reader is not None
         _, _, end, n = section
-        self._reader.seek(end - n)
-        data = self._reader.read(n)
+        data = self._read(end - n, n)
         codec = CID.from_bytes(root).codec
         if codec == RAW:
             return tsize == len(data)
@@ -473,6 +463,35 @@ class ResumableCar:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._jpath)
         return keep
+
+
+def section_head(fd: int, pos: int, size: int) -> tuple[bytes, int, int] | None:
+    """``(cid, data offset, data length)`` of the CAR section at file offset ``pos``; None at the
+    end of the file or where the bytes are not a section that fits in ``size``.
+
+    Parsed from one small ``pread`` (the length varint and the CID's varints), not through a
+    reader object: replay does this once per block of every skipped file.
+    """
+    buf = os.pread(fd, _HEAD_READ, pos)
+    try:
+        n, k = decode_varint(buf)
+        if buf[k] == 0x12 and buf[k + 1] == 0x20:  # CIDv0: a bare sha2-256 multihash
+            cid_end = k + 34
+        else:
+            version, m = decode_varint(buf, k)
+            i = k + m
+            for _ in range(2):  # codec, multihash code
+                i += decode_varint(buf, i)[1]
+            digest, m = decode_varint(buf, i)
+            cid_end = i + m + digest
+            if version != 1:
+                return None
+    except (VarintError, IndexError):
+        return None
+    data_length = n - (cid_end - k)
+    if cid_end > len(buf) or data_length < 0 or pos + cid_end + data_length > size:
+        return None
+    return bytes(buf[k:cid_end]), pos + cid_end, data_length
 
 
 def _test_hook() -> tuple[int, str]:
