@@ -11,6 +11,10 @@ written, so the next run writing the same target finds a killed run's leftover
 unlocked and reuses (truncates) it — a kill -9 leaves nothing behind for longer than
 until the command is run again. A live writer of the same target keeps its lock; the
 second writer then falls back to a random name (``.<name>.tmp-XXXX``), as before.
+
+``resumable_output`` is the same without the truncation: ``pyipld add --car`` checks a
+killed run's leftover against its journal (pyipld/car/resume.py) and continues it, and
+may keep the temporary file when it fails, for the next run.
 """
 
 from __future__ import annotations
