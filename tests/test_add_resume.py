@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,6 +203,25 @@ def test_an_error_keeps_the_partial_car_unless_no_resume(capsys: pytest.CaptureF
     assert stdout == want_out and target.read_bytes() == want_car and leftovers(out_dir) == []
     rc, _, err = add(capsys, "-r", str(tree), "--car", str(target), "--no-resume")
     assert rc == 0 and "continued" not in err and target.read_bytes() == want_car
+
+
+def test_with_a_blockstore_files_are_read_again_so_the_store_gets_every_block(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tree: Path) -> None:
+    from pyipld.blockstore import DirectoryBlockstore
+    from pyipld.car.reader import open_car
+
+    want_car, want_out = reference(capsys, tmp_path, "-r", str(tree))
+    target, blocks = tmp_path / "o.car", tmp_path / "blocks"
+    assert interrupt_at(capsys, monkeypatch, 26, "-r", str(tree), "--car", str(target),
+                        "--blockstore", str(blocks)) == 130
+    shutil.rmtree(blocks)  # a store emptied between the runs still ends up complete
+    rc, stdout, err = add(capsys, "-r", str(tree), "--car", str(target), "--blockstore", str(blocks))
+    assert rc == 0 and stdout == want_out and target.read_bytes() == want_car
+    assert "continued" in err and ": 0 files" in err
+    store = DirectoryBlockstore(blocks, create=False)
+    with open_car(target) as car:
+        for section in car.iter_sections():
+            assert store.get(section.cid) == bytes(section.data)
 
 
 def test_a_failure_before_any_file_keeps_nothing(capsys: pytest.CaptureFixture[str],

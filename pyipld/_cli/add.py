@@ -299,9 +299,9 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
             if stdin_alone:
                 roots = _run_stdin(args, params, sink, out)
             else:
-                # With --blockstore, files are read again (and compared with the CAR) so the store gets every block.
-                skip_files = key is not None and (args.only_hash or not args.blockstore)
-                roots = _run_paths(args, params, sink, out, inputs, exclude, journal=car if skip_files else None)
+                if key is not None and args.blockstore and not args.only_hash:
+                    car.skip_files = False  # files are read again (and compared) so the store gets every block
+                roots = _run_paths(args, params, sink, out, inputs, exclude, journal=car if key else None)
             if car is not None:
                 car.set_roots(roots)
     except BaseException:

@@ -174,6 +174,8 @@ class ResumableCar:
         self._prefix = (PRAGMA + bytes(HEADER_SIZE) if version == 2 else b"") + encode_header(self._placeholder)
         self._body_start = len(self._prefix)
         self.stats = ResumeStats()
+        self.skip_files = True
+        """False: journaled files are read again and compared with the CAR (another sink needs their blocks)."""
         self._writer: CarV1Writer | CarV2Writer | None = None
         self._jpath = self.journal_path = journal_path(handle.temp) if handle.fixed else ""
         # A random temporary name (another live run holds the fixed one): a plain CAR, no journal.
@@ -341,7 +343,7 @@ class ResumableCar:
     def lookup(self, path: bytes, st: os.stat_result) -> FileLink | None:
         """The root of ``path`` if the leftover holds it unchanged right here (then its reading is skipped)."""
         entry = self._entry
-        if (self._writer is None and entry is not None and entry.path == path and entry.start == self._pos
+        if (self.skip_files and self._writer is None and entry is not None and entry.path == path and entry.start == self._pos
                 and entry.stat == stat_key(st) and not is_racy(st, entry.started_ns, self._window)
                 and self._skip_file(entry)):
             self._kept_end = self._next_end
