@@ -11,6 +11,10 @@ written, so the next run writing the same target finds a killed run's leftover
 unlocked and reuses (truncates) it — a kill -9 leaves nothing behind for longer than
 until the command is run again. A live writer of the same target keeps its lock; the
 second writer then falls back to a random name (``.<name>.tmp-XXXX``), as before.
+
+``resumable_output`` is the same without the truncation: ``pyipld add --car`` checks a
+killed run's leftover against its journal (pyipld/car/resume.py) and continues it, and
+may keep the temporary file when it fails, for the next run.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO
 
 try:
@@ -28,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: random temporary names only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["TEMP_SUFFIX", "atomic_output"]
+__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "resumable_output"]
 
 TEMP_SUFFIX = ".pyipld-tmp"
 """Every fixed temporary name ends so: ``find DIR -name '.*.pyipld-tmp' -delete`` cleans up by hand."""
@@ -40,7 +45,7 @@ def _umask() -> int:
     return mask
 
 
-def _claim_fixed(directory: str, base: str) -> tuple[int, str] | None:
+def _claim_fixed(directory: str, base: str, *, truncate: bool = True) -> tuple[int, str] | None:
     """Open and lock the fixed temporary name of ``base``; ``None`` if it is busy or not ours.
 
     The name is opened without following a symlink and must be a plain file of ours with one
@@ -63,12 +68,62 @@ def _claim_fixed(directory: str, base: str) -> tuple[int, str] | None:
         now = os.stat(tmp, follow_symlinks=False)
         if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             raise BlockingIOError
-        os.ftruncate(fd, 0)  # a killed run's leftover: start over
+        if truncate:
+            os.ftruncate(fd, 0)  # a killed run's leftover: start over
         os.fchmod(fd, 0o600)
     except OSError:
         os.close(fd)
         return None
     return fd, tmp
+
+
+@dataclass(slots=True)
+class OutputHandle:
+    """What :func:`resumable_output` yields.
+
+    Attributes:
+        file: the open temporary file (read-write, positioned at 0, *not* truncated).
+        temp: its path.
+        fixed: true when ``temp`` is the fixed, locked name (a killed run's leftover is
+            found there by the next run); false for a random fallback name.
+        keep_on_failure: set it to keep the temporary file when the ``with`` block fails
+            (only honoured for the fixed name: a later run can find it).
+    """
+
+    file: IO[bytes]
+    temp: str
+    fixed: bool
+    keep_on_failure: bool = False
+
+
+@contextlib.contextmanager
+def _output(path: str | os.PathLike[str], *, fsync: bool, private: bool, keep: bool) -> Iterator[OutputHandle]:
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    base = os.path.basename(target)
+    claimed = _claim_fixed(directory, base, truncate=not keep)
+    if claimed is not None:
+        fd, tmp = claimed
+    else:
+        try:
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base[:32]}.tmp-")
+        except OSError as exc:  # name the file the caller asked for, not the temporary one
+            raise type(exc)(exc.errno, exc.strerror, target) from None
+    with os.fdopen(fd, "w+b") as f:
+        handle = OutputHandle(f, tmp, claimed is not None)
+        try:
+            yield handle
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+            if not private:
+                os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600
+            os.replace(tmp, target)  # rename and unlink happen while the lock is held (see _claim_fixed)
+        except BaseException:
+            if not (handle.keep_on_failure and handle.fixed):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise
 
 
 @contextlib.contextmanager
@@ -89,27 +144,16 @@ def atomic_output(
         private: keep the file mode 0600 (keys, blockstore files); otherwise the
             usual ``0666 & ~umask``.
     """
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    base = os.path.basename(target)
-    claimed = _claim_fixed(directory, base)
-    if claimed is not None:
-        fd, tmp = claimed
-    else:
-        try:
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base[:32]}.tmp-")
-        except OSError as exc:  # name the file the caller asked for, not the temporary one
-            raise type(exc)(exc.errno, exc.strerror, target) from None
-    with os.fdopen(fd, "w+b") as f:
-        try:
-            yield f
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-            if not private:
-                os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600
-            os.replace(tmp, target)  # rename and unlink happen while the lock is held (see _claim_fixed)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+    with _output(path, fsync=fsync, private=private, keep=False) as handle:
+        yield handle.file
+
+
+def resumable_output(path: str | os.PathLike[str], *, fsync: bool = False) -> contextlib.AbstractContextManager[
+        OutputHandle]:
+    """:func:`atomic_output` that keeps what a killed run left at the fixed temporary name.
+
+    The file is not truncated: the caller decides whether the leftover can be continued
+    (``pyipld add --car`` checks its journal) and truncates it otherwise. Set
+    ``handle.keep_on_failure`` to keep the file for a later run when the block fails.
+    """
+    return _output(path, fsync=fsync, private=False, keep=True)

@@ -30,6 +30,9 @@ def import_paths_scaled(args: argparse.Namespace, paths: list[Any], params: Impo
             raise ConfigError("fsspec URLs cannot be mixed with local paths, stdin or http(s) URLs in one add")
         if cache_path is not None:
             raise ConfigError("--cache keys local files by their stat data: it cannot be used with fsspec URLs")
+    journal = kwargs.pop("journal", None)
+    if urls and journal is not None:
+        raise ConfigError("internal: a resume journal keys local files; fsspec URLs are imported without one")
     with ExitStack() as stack:
         cache = stack.enter_context(ImportCache(cache_path)) if cache_path is not None else None
         if address is None:
@@ -37,7 +40,7 @@ def import_paths_scaled(args: argparse.Namespace, paths: list[Any], params: Impo
                 from ..unixfs.remote import import_urls
 
                 return import_urls(urls, params, sink, storage_options=options, **kwargs)
-            return import_paths(paths, params, sink, cache=cache, **kwargs)
+            return import_paths(paths, params, sink, cache=cache, journal=journal, **kwargs)
         if not isinstance(sink, NullSink):
             raise ConfigError("--dask computes CIDs only: it cannot be combined with --car or --blockstore")
         if not all(isinstance(p, (str, bytes, os.PathLike)) for p in paths):

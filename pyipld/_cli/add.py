@@ -3,11 +3,16 @@
 ``--car OUT.car [--car-version 1|2]`` also writes every block into a CAR in the same
 pass (roots set at the end: one per added path, or the ``-w`` wrapper); ``--commp``
 then prints the CAR's Filecoin piece commitment on stderr (see docs/commp.md).
+A killed or failed ``--car`` run is continued by the same command run again
+(:mod:`pyipld.car.resume`; ``--no-resume`` starts over and keeps nothing on failure).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import sys
 from typing import IO, Any, TextIO
 
@@ -181,6 +186,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--commp", action="store_true",
                    help="with --car: print the CAR's Filecoin piece CID and sizes on stderr (CARv1 bytes; "
                         "for --car-version 2 its inner CARv1)")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="with --car FILE: start over even if an interrupted run of the same command left a "
+                        "partial CAR, and keep nothing if this run fails (by default a re-run continues it)")
     # -- incremental and distributed import (docs/distributed.md): plain flags, kept apart from kubo's --
     p.add_argument("--cache", metavar="FILE", default=None,
                    help="SQLite import cache: files whose stat data is unchanged are not read again (only-hash)")
@@ -295,16 +303,29 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
         return taps[-1]  # type: ignore[return-value]
 
     one_pass = args.commp and args.car_version == 1
-    with car_sink_for(args, params, wrap=tap if one_pass else None) as car:
-        sink = _sink(args)
-        if car is not None:
-            sink = car if isinstance(sink, NullSink) else _Tee(car, sink)
-        if stdin_alone:
-            roots = _run_stdin(args, params, sink, out)
-        else:
-            roots = _run_paths(args, params, sink, out, inputs, exclude)
-        if car is not None:
-            car.set_roots(roots)
+    resumable = bool(args.car) and args.car != "-" and args.resume and not stdin_alone
+    key = resume_key(args, params) if resumable else None
+    car = None
+    try:
+        with car_sink_for(args, params, wrap=tap if one_pass else None, resume_key=key) as car:
+            _note_resume(args, car, start=True)
+            sink = _sink(args)
+            if car is not None:
+                sink = car if isinstance(sink, NullSink) else _Tee(car, sink)
+            if stdin_alone:
+                roots = _run_stdin(args, params, sink, out)
+            else:
+                if key is not None and args.blockstore and not args.only_hash:
+                    car.skip_files = False  # files are read again (and compared) so the store gets every block
+                roots = _run_paths(args, params, sink, out, inputs, exclude, journal=car if key else None)
+            if car is not None:
+                car.set_roots(roots)
+    except BaseException:
+        if key is not None and car is not None and os.path.exists(_journal_of(car)):
+            print(f"pyipld: the partial {args.car} is kept: run the same command again to continue it "
+                  "(--no-resume starts over)", file=sys.stderr)
+        raise
+    _note_resume(args, car, start=False)
     out.finish()
     if args.commp:
         if taps and not taps[0].stale:
@@ -313,6 +334,49 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
             info = commp_of_car(args.car)
         print_piece_info(info, sys.stderr)
     return 0
+
+
+def resume_key(args: argparse.Namespace, params: ImportParams) -> str:
+    """Everything besides the files that decides ``add --car``'s bytes: a partial CAR left with
+    another key is started over, never continued."""
+    from .. import __version__
+    from ..unixfs.cache import params_key
+
+    rules = b""
+    if args.ignore_rules_path:
+        try:
+            with open(args.ignore_rules_path, "rb") as f:
+                rules = f.read()
+        except OSError:
+            rules = b"?"
+    doc = {
+        "pyipld": __version__,
+        "params": params_key(params),
+        "car_version": args.car_version,
+        "cwd": os.getcwd(),
+        "paths": args.paths,
+        "recursive": args.recursive, "wrap": args.wrap, "dereference": args.dereference_args,
+        "stdin_name": args.stdin_name,
+        "ignore": args.ignore, "ignore_rules": hashlib.sha256(rules).hexdigest(),
+        "blockstore": None if args.only_hash else args.blockstore,
+    }
+    return json.dumps(doc, sort_keys=True)
+
+
+def _journal_of(car: Any) -> str:
+    return str(getattr(car, "journal_path", ""))
+
+
+def _note_resume(args: argparse.Namespace, car: Any, *, start: bool) -> None:
+    """One stderr line when a partial CAR is continued (at the end) or could not be (at the start)."""
+    stats = getattr(car, "stats", None)
+    if stats is None or args.silent:
+        return
+    if start and stats.started_over:
+        print(f"pyipld: starting {args.car} over ({stats.started_over})", file=sys.stderr)
+    elif not start and stats.resumed and not (args.quiet or args.quieter):
+        print(f"pyipld: continued {args.car}: {stats.files_skipped} files ({stats.bytes_skipped} bytes) "
+              "were already in it", file=sys.stderr)
 
 
 def _run_stdin(args: argparse.Namespace, params: ImportParams, sink: BlockSink, out: AddOutput) -> list[CID]:
@@ -335,7 +399,7 @@ def _run_stdin(args: argparse.Namespace, params: ImportParams, sink: BlockSink, 
 
 
 def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink, out: AddOutput,
-               inputs: list[Input], exclude: IgnoreRules | None) -> list[CID]:
+               inputs: list[Input], exclude: IgnoreRules | None, journal: Any = None) -> list[CID]:
     """Import the checked inputs; returns the CAR roots: each top-level entry in order (or the ``-w`` wrapper)."""
     bar = Progress(None, label="adding") if args.progress else None
     tops: list[CID] = []
@@ -350,7 +414,7 @@ def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink, 
 
     result = import_paths_scaled(args, [i.source for i in inputs], params, sink, recursive=args.recursive,
                                  wrap=args.wrap, on_added=on_added, progress=bar.update if bar else None,
-                                 jobs=args.jobs, exclude=exclude)
+                                 jobs=args.jobs, exclude=exclude, journal=journal)
     if bar:
         bar.close()
     return [result.cid] if args.wrap else tops

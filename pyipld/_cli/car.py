@@ -68,14 +68,23 @@ def add_car_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def car_sink_for(args: argparse.Namespace, params: ImportParams, *,
-                 wrap: Callable[[IO[bytes]], IO[bytes]] | None = None) -> contextlib.AbstractContextManager[Any]:
+                 wrap: Callable[[IO[bytes]], IO[bytes]] | None = None,
+                 resume_key: str | None = None) -> contextlib.AbstractContextManager[Any]:
     """The sink for ``add --car``: a context manager yielding a CAR writer, or ``None`` without ``--car``.
 
     Usage in ``add``: ``with car_sink_for(args, params) as car: … car.put …; car.set_roots(roots)``.
     ``wrap`` is passed to :func:`~pyipld.car.sink.open_car_sink` (e.g. a CommP side-tap).
+    ``resume_key``: write a resumable CAR (:mod:`pyipld.car.resume`) whose leftover a re-run
+    with the same key continues (not for ``--car -``).
     """
     if not getattr(args, "car", None):
         return contextlib.nullcontext(None)
+    if resume_key is not None and args.car != "-":
+        from ..car.resume import open_resumable_car_sink
+        from ..car.sink import placeholder_root_for
+
+        return open_resumable_car_sink(args.car, args.car_version, key=resume_key,
+                                       placeholder_roots=[placeholder_root_for(params)], wrap=wrap)
     return open_car_sink(args.car, args.car_version, params=params, wrap=wrap)
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "HeaderRead",
     "Section",
     "SectionHead",
+    "WriterState",
     "decode_header",
     "encode_header",
     "iter_blocks",
@@ -71,6 +72,24 @@ _COPY_BYTES: Final = 1 << 20
 _SKIP_BY_READING_BYTES: Final = 16 << 10  # below this, reading beats a seek (which drops the buffer)
 
 CIDLike = CID | str | bytes
+
+
+@dataclass(slots=True)
+class WriterState:
+    """Where a writer continues a partly written CAR (``pyipld add --car`` resumed).
+
+    Attributes:
+        seen: CIDs of the sections already written (the dedupe set).
+        records: ``(cid, offset from the first section)`` of each (CARv2 index); may be empty.
+        body: bytes of sections already written.
+        blocks / data_bytes: counts of those sections and their block bytes.
+    """
+
+    seen: set[bytes]
+    records: list[tuple[bytes, int]]
+    body: int
+    blocks: int
+    data_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -805,6 +824,9 @@ class CarV1Writer:
         record_offsets: keep ``(cid, offset)`` of each section (CARv2 index).
         background: make the ``write`` calls on a worker thread (bounded queue), so the
             caller — an import hashing leaves — never waits on the disk.
+        resume: continue a CAR whose placeholder header and first ``resume.body`` section
+            bytes are already in ``out`` (which must be seekable and positioned at the
+            header); what follows them is cut off.
 
     Attributes:
         blocks_written, data_bytes_written: counts of sections and block bytes.
@@ -819,6 +841,7 @@ class CarV1Writer:
         dedupe: bool = True,
         record_offsets: bool = False,
         background: bool = False,
+        resume: WriterState | None = None,
     ) -> None:
         self._out = out
         self._roots: list[CID] | None = [_as_cid(r) for r in roots] if roots is not None else None
@@ -830,10 +853,24 @@ class CarV1Writer:
         self._closed = False
         self._spool: IO[bytes] | None = None
         self._start = 0
-        if self._roots is not None:
+        self._body = 0  # bytes of sections written so far
+        self._sink: IO[bytes] = out
+        if resume is not None:
+            if self._roots is not None or not _seekable(out):
+                raise ConfigError("resuming a CAR needs a seekable output and the roots set at the end")
+            self._start = out.tell()
+            self._header = encode_header(placeholder_roots if placeholder_roots is not None else [PLACEHOLDER_ROOT])
+            self._seen = resume.seen
+            if self._records is not None:
+                self._records = resume.records
+            self._body = resume.body
+            self.blocks_written = resume.blocks
+            self.data_bytes_written = resume.data_bytes
+            out.seek(self._start + len(self._header) + self._body)
+            out.truncate()
+        elif self._roots is not None:
             self._header = encode_header(self._roots)
             self._out.write(self._header)
-            self._sink: IO[bytes] = out
         elif _seekable(out):
             self._start = out.tell()
             self._header = encode_header(placeholder_roots if placeholder_roots is not None else [PLACEHOLDER_ROOT])
@@ -843,7 +880,6 @@ class CarV1Writer:
             self._header = b""
             self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX_BYTES)  # noqa: SIM115 - closed in close()
             self._sink = self._spool
-        self._body = 0  # bytes of sections written so far
         self._bg: BackgroundWriter | None = None
         if background:
             fd = _plain_fd(self._sink)
@@ -921,6 +957,19 @@ class CarV1Writer:
         if self._closed:
             raise CarError("set_roots() on a closed CAR writer")
         self._roots = [_as_cid(r) for r in roots]
+
+    @property
+    def body_length(self) -> int:
+        """Bytes of sections handed to the output so far (queued ones included)."""
+        return self._body
+
+    def flush(self) -> None:
+        """Wait until every section handed over is written to the output, and flush it."""
+        if self._bg is not None:
+            self._bg.drain()
+        flush = getattr(self._sink, "flush", None)
+        if flush is not None:
+            flush()
 
     @property
     def header_length(self) -> int:

@@ -25,7 +25,7 @@ from typing import IO, Final, Self
 from ..cid import CID
 from ..errors import CarError, ConfigError
 from .index import MULTIHASH_INDEX_SORTED, CarIndex, build_index, encode_index
-from .v1 import PLACEHOLDER_ROOT, CarV1Reader, CarV1Writer, CIDLike
+from .v1 import PLACEHOLDER_ROOT, CarV1Reader, CarV1Writer, CIDLike, WriterState
 
 __all__ = [
     "FULLY_INDEXED",
@@ -229,6 +229,8 @@ class CarV2Writer:
         index_codec: index format, or ``None`` for no index.
         include_identity / fully_indexed: as :func:`wrap_v1`.
         placeholder_roots / dedupe / background: as :class:`~pyipld.car.v1.CarV1Writer`.
+        resume: continue a CARv2 already written up to ``resume.body`` section bytes (``out``
+            positioned at its pragma); see :class:`~pyipld.car.v1.CarV1Writer`.
     """
 
     def __init__(
@@ -242,6 +244,7 @@ class CarV2Writer:
         placeholder_roots: Sequence[CIDLike] | None = None,
         dedupe: bool = True,
         background: bool = False,
+        resume: WriterState | None = None,
     ) -> None:
         if fully_indexed and not include_identity:
             raise ConfigError("a fully-indexed CARv2 must index identity CIDs too")
@@ -261,10 +264,15 @@ class CarV2Writer:
         self._index_codec = index_codec
         self._include_identity = include_identity
         self._fully_indexed = fully_indexed
-        self._out.write(PRAGMA + bytes(HEADER_SIZE))
+        if resume is not None:
+            if self._spool is not None:
+                raise ConfigError("resuming a CAR needs a seekable output")
+            self._out.seek(self._start + PRAGMA_SIZE + HEADER_SIZE)
+        else:
+            self._out.write(PRAGMA + bytes(HEADER_SIZE))
         self._v1 = CarV1Writer(
             self._out, roots, placeholder_roots=placeholder_roots or [PLACEHOLDER_ROOT], dedupe=dedupe,
-            record_offsets=index_codec is not None, background=background,
+            record_offsets=index_codec is not None, background=background, resume=resume,
         )
         self._closed = False
         self.header: CarV2Header | None = None
@@ -285,6 +293,15 @@ class CarV2Writer:
 
     def set_roots(self, roots: Sequence[CIDLike]) -> None:
         self._v1.set_roots(roots)
+
+    @property
+    def body_length(self) -> int:
+        """Bytes of sections handed to the output so far."""
+        return self._v1.body_length
+
+    def flush(self) -> None:
+        """:meth:`~pyipld.car.v1.CarV1Writer.flush`."""
+        self._v1.flush()
 
     @property
     def blocks_written(self) -> int:

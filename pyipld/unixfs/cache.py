@@ -40,7 +40,8 @@ from ..errors import ConfigError
 from .nodes import FileLink
 from .params import ImportParams
 
-__all__ = ["DEFAULT_RACY_WINDOW_NS", "CacheStats", "ImportCache", "StatLike", "params_key"]
+__all__ = ["DEFAULT_RACY_WINDOW_NS", "CacheStats", "ImportCache", "StatLike", "is_racy", "params_key", "same_stat",
+           "stat_key"]
 
 DEFAULT_RACY_WINDOW_NS: Final = 2_000_000_000  # FAT's 2 s mtime granularity; covers coarse kernel clocks
 _FORMAT: Final = 2
@@ -140,8 +141,7 @@ class ImportCache:
     # -- the racy rule, pure ----------------------------------------------------------------
     def is_racy(self, st: StatLike, recorded_ns: int) -> bool:
         """Whether an entry with this stat, recorded at ``recorded_ns``, must be re-hashed."""
-        stamp = max(st.st_mtime_ns, st.st_ctime_ns) if self.trust_ctime else st.st_mtime_ns
-        return stamp >= recorded_ns - self.racy_window_ns
+        return is_racy(st, recorded_ns, self.racy_window_ns, trust_ctime=self.trust_ctime)
 
     def _matches(self, row: tuple[int, ...], st: StatLike) -> bool:
         dev, ino, size, mtime_ns, ctime_ns, mode = row
@@ -189,7 +189,7 @@ class ImportCache:
         rows = self._rows.get(pid)
         if rows is not None:
             rows.pop(path, None)
-        if not _same_stat(before, after):
+        if not same_stat(before, after):
             self._db.execute("DELETE FROM files WHERE pid=? AND path=?", (pid, path))
             return False
         row = (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_mode,
@@ -230,9 +230,22 @@ class ImportCache:
         self.close()
 
 
-def _same_stat(a: StatLike, b: StatLike) -> bool:
-    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_mode) == (
-        b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_mode)
+def is_racy(st: StatLike, recorded_ns: int, window_ns: int = DEFAULT_RACY_WINDOW_NS, *,
+            trust_ctime: bool = True) -> bool:
+    """The racy-git rule: a file stamped within ``window_ns`` of ``recorded_ns`` (the clock read
+    before it was opened) could have changed without its stat showing it, so must be read again."""
+    stamp = max(st.st_mtime_ns, st.st_ctime_ns) if trust_ctime else st.st_mtime_ns
+    return stamp >= recorded_ns - window_ns
+
+
+def stat_key(st: StatLike) -> tuple[int, int, int, int, int, int]:
+    """The stat fields that identify a file's content: dev, inode, size, mtime, ctime, mode."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+
+
+def same_stat(a: StatLike, b: StatLike) -> bool:
+    """Whether two stats of a file agree on every field of :func:`stat_key`."""
+    return stat_key(a) == stat_key(b)
 
 
 def _abs(path: bytes) -> bytes:

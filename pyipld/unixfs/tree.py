@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Literal
+from typing import IO, Literal, Protocol
 
 from ..blockstore import BlockSink, NullSink
 from ..chunker import BytesLike
@@ -44,7 +45,8 @@ from .importer import ImportResult, _counted, build_file, default_jobs, iter_chu
 from .nodes import FileLink, Metadata
 from .params import ImportParams, ResolvedParams
 
-__all__ = ["AddedEntry", "EntryKind", "NamedStream", "encode_symlink", "import_directory", "import_paths"]
+__all__ = ["AddedEntry", "EntryKind", "FileJournal", "NamedStream", "encode_symlink", "import_directory",
+           "import_paths"]
 
 EntryKind = Literal["file", "directory", "symlink"]
 AddedCallback = Callable[["AddedEntry"], None]
@@ -52,6 +54,20 @@ ProgressCallback = Callable[[int], None]
 FileRoots = Callable[[bytes, os.stat_result], FileLink | None]
 """Precomputed file roots: ``(path, lstat) -> root link``, or None to hash the file here."""
 ExcludeCallback = Callable[[bytes], bool]
+
+
+class FileJournal(Protocol):
+    """Files a resumable output already holds (``add --car`` re-run, :mod:`pyipld.car.resume`).
+
+    ``lookup`` is called before every regular file is read: a link means the file's blocks
+    are already in the sink, so it is not read and its blocks are not put again. Otherwise
+    the file is read and ``record`` is called once its blocks are all in the sink.
+    """
+
+    def lookup(self, path: bytes, st: os.stat_result) -> FileLink | None: ...
+
+    def record(self, path: bytes, before: os.stat_result, after: os.stat_result, link: FileLink,
+               started_ns: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +140,9 @@ class _TreeImporter:
     def __init__(self, params: ImportParams, resolved: ResolvedParams, sink: BlockSink, *,
                  on_added: AddedCallback | None, progress: ProgressCallback | None, jobs: int,
                  exclude: ExcludeCallback | None = None, cache: ImportCache | None = None,
-                 file_roots: FileRoots | None = None) -> None:
+                 file_roots: FileRoots | None = None, journal: FileJournal | None = None) -> None:
         self.exclude = exclude
+        self.journal = journal
         self.params = params
         self.resolved = resolved
         self.sink = sink
@@ -151,18 +168,23 @@ class _TreeImporter:
     def add_file(self, fs_path: bytes, st: os.stat_result) -> FileLink:
         """A regular file's root: precomputed, from the cache, or hashed here (then recorded)."""
         link = self.file_roots(fs_path, st) if self.file_roots is not None else None
-        cache = self.cache
+        cache, journal = self.cache, self.journal
+        if link is None and journal is not None:
+            link = journal.lookup(fs_path, st)
         if link is None and cache is not None and self.trust_cache:
             link = cache.lookup(self.cache_key, fs_path, st)
         if link is not None:
             if self.progress is not None:
                 self.progress(link.data_size)
             return link
-        if cache is None:
+        if cache is None and journal is None:
             return self.hash_file(fs_path, st.st_size)[0]
-        started = cache.clock()
+        started = cache.clock() if cache is not None else time.time_ns()
         link, before, after = self.hash_file(fs_path, st.st_size)
-        cache.record(self.cache_key, fs_path, before, after, link, started)
+        if cache is not None:
+            cache.record(self.cache_key, fs_path, before, after, link, started)
+        if journal is not None:
+            journal.record(fs_path, before, after, link, started)
         return link
 
     def hash_file(self, fs_path: bytes, size_hint: int) -> tuple[FileLink, os.stat_result, os.stat_result]:
@@ -325,6 +347,7 @@ def import_paths(
     exclude: ExcludeCallback | None = None,
     cache: ImportCache | None = None,
     file_roots: FileRoots | None = None,
+    journal: FileJournal | None = None,
 ) -> ImportResult:
     """``ipfs add [-r] [-w] PATH...``: import each path, report every entry, return the last root.
 
@@ -345,6 +368,7 @@ def import_paths(
         cache: an :class:`~.cache.ImportCache`: unchanged files are not read again
             (only-hash imports; with a sink the cache is only refreshed).
         file_roots: precomputed file roots (the distributed importer's results).
+        journal: a :class:`FileJournal` of files the sink already holds (a resumed ``add --car``).
         exclude: called with each entry name found inside a directory; true leaves it out
             (kubo's ``--ignore`` rules; top-level paths are never filtered, as in kubo).
 
@@ -361,7 +385,7 @@ def import_paths(
         raise UnixFSError("expected a file argument")
     imp = _TreeImporter(params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
                         progress=progress, jobs=jobs or default_jobs(), exclude=exclude, cache=cache,
-                        file_roots=file_roots)
+                        file_roots=file_roots, journal=journal)
     raw_paths = [p if isinstance(p, NamedStream) else os.fsencode(p) for p in paths]
     return _import_all(imp, raw_paths, recursive=recursive, wrap=wrap)
 
