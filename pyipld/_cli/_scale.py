@@ -31,8 +31,8 @@ def import_paths_scaled(args: argparse.Namespace, paths: list[Any], params: Impo
         if cache_path is not None:
             raise ConfigError("--cache keys local files by their stat data: it cannot be used with fsspec URLs")
     journal = kwargs.pop("journal", None)
-    if urls and journal is not None:
-        raise ConfigError("internal: a resume journal keys local files; fsspec URLs are imported without one")
+    if urls:
+        journal = None  # the resume journal keys local files by stat data: a URL import starts over
     with ExitStack() as stack:
         cache = stack.enter_context(ImportCache(cache_path)) if cache_path is not None else None
         if address is None:
