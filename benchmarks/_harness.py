@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import resource
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,16 @@ def deterministic_file(path: str, size: int, seed: str = "pyipld-bench") -> None
     with open(tmp, "wb") as f:
         f.writelines(chacha_stream(seed, size, read_size=MiB))
     os.replace(tmp, path)
+
+
+def sha256_files(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """The one-thread baseline over several files: ``hashlib.sha256`` of each, 1 MiB reads."""
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb", buffering=0) as f:
+            while block := f.read(MiB):
+                h.update(block)
+        h.digest()
 
 
 def traced_peak_mib(fn: Callable[[], object]) -> float:

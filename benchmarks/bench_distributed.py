@@ -27,7 +27,6 @@ Run: ``python -m benchmarks.bench_distributed [--files N] [--size-mib M] [--pack
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import random
 import shutil
@@ -37,7 +36,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._harness import MiB, Timing, bench_parser, emit, self_peak_rss_mib, time_interleaved, traced_peak_mib
+from benchmarks._harness import (
+    MiB,
+    Timing,
+    bench_parser,
+    emit,
+    self_peak_rss_mib,
+    sha256_files,
+    time_interleaved,
+    traced_peak_mib,
+)
 from pyipld.blockstore import NullSink
 from pyipld.unixfs.cache import ImportCache
 from pyipld.unixfs.nodes import FileLink
@@ -56,15 +64,6 @@ def make_small_tree(root: Path, files: int, per_dir: int = 1000) -> int:
         (d / f"f{i:07d}.txt").write_bytes(data)
         total += len(data)
     return total
-
-
-def sha256_files(paths: list[Path]) -> None:
-    for p in paths:
-        h = hashlib.sha256()
-        with open(p, "rb", buffering=0) as f:
-            while block := f.read(MiB):
-                h.update(block)
-        h.digest()
 
 
 def make_sized_tree(root: Path, files: int, size: int) -> int:

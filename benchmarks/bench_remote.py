@@ -17,27 +17,25 @@ Run: ``python -m benchmarks.bench_remote [--size-mib M] [--smoke]``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks._harness import MiB, bench_parser, deterministic_file, emit, time_interleaved, traced_peak_mib
+from benchmarks._harness import (
+    MiB,
+    bench_parser,
+    deterministic_file,
+    emit,
+    sha256_files,
+    time_interleaved,
+    traced_peak_mib,
+)
 from pyipld.unixfs import remote
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.remote import import_urls
 from pyipld.unixfs.tree import import_paths
-
-
-def sha256_files(paths: list[Path]) -> None:
-    for p in paths:
-        h = hashlib.sha256()
-        with open(p, "rb", buffering=0) as f:
-            while block := f.read(MiB):
-                h.update(block)
-        h.digest()
 
 
 def make_tree(root: Path, files: int, size: int) -> list[Path]:
