@@ -6,7 +6,6 @@ single-process pack. Prints ``OK pack killed-worker`` on success; exits non-zero
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,12 +13,11 @@ from tests._dask_processes import KillingExecutor
 
 
 def main(tmp: str) -> int:
-    import distributed
-
     from pyipld.distributed import pack_dask
     from pyipld.filecoin.pack import pack
     from pyipld.filecoin.pack_parallel import pack_parallel
     from pyipld.unixfs.params import ImportParams
+    from tests._dask import two_process_client, worker_pids
     from tests._peers import in_isolated_netns
     from tests.test_pack_dask import make_tree, outputs
 
@@ -32,15 +30,13 @@ def main(tmp: str) -> int:
     target = 32 << 10
     pack([src], base / "one", target_size=target, params=params)
     want = outputs(base / "one")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as c:
+    with two_process_client() as c:
         pack_dask([src], base / "two", c, target_size=target, params=params, task_bytes=10_000)
         if outputs(base / "two") != want:
             print("MISMATCH two processes")
             return 1
-        pids = sorted(c.run(os.getpid).values())
-        if len(pids) != 2 or os.getpid() in pids:
-            print(f"unexpected worker pids {pids}")
+        pids = worker_pids(c)
+        if pids is None:
             return 1
         killer = KillingExecutor(c, pids[0], after=12)
         pack_parallel([src], base / "killed", killer, target_size=target, params=params, task_bytes=10_000)

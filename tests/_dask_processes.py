@@ -28,12 +28,11 @@ class KillingExecutor:
 
 
 def main(tmp: str) -> int:
-    import distributed
-
     from pyipld.distributed import import_paths_dask
     from pyipld.unixfs.parallel import ParallelImporter, list_files
     from pyipld.unixfs.params import ImportParams
     from pyipld.unixfs.tree import AddedEntry, import_paths
+    from tests._dask import two_process_client, worker_pids
     from tests._peers import in_isolated_netns
     from tests.test_distributed import make_tree
 
@@ -49,14 +48,12 @@ def main(tmp: str) -> int:
         return [(e.path, str(e.cid)) for e in out]
 
     want = events(import_paths, [d], params)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as c:
+    with two_process_client() as c:
         if events(import_paths_dask, [d], params, c, task_bytes=30_000) != want:
             print("MISMATCH two processes")
             return 1
-        pids = sorted(c.run(os.getpid).values())
-        if len(pids) != 2 or os.getpid() in pids:
-            print(f"unexpected worker pids {pids}")
+        pids = worker_pids(c)
+        if pids is None:
             return 1
         runner = ParallelImporter(KillingExecutor(c, pids[0], after=5), params, task_bytes=20_000)
         runner.run(list_files([os.fsencode(d)], params))

@@ -27,6 +27,9 @@ from tests._peers import netns_missing, run_in_netns
 from tests._recipes import kubo022_param_kwargs, load_vectors, materialise_vector_input
 
 distributed = pytest.importorskip("distributed")
+
+from tests._dask import inproc_client
+
 pytest.importorskip("numpy")
 
 from pyipld.distributed import commp_file_dask, dask_client, import_file_dask, import_paths_dask
@@ -34,10 +37,7 @@ from pyipld.distributed import commp_file_dask, dask_client, import_file_dask, i
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    # inproc comms; the scheduler's HTTP server listens on an ephemeral loopback port only.
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster, set_as_default=False) as c:
+    with inproc_client() as c:
         yield c
 
 

@@ -30,13 +30,12 @@ from tests._peers import netns_missing, run_in_netns
 distributed = pytest.importorskip("distributed")
 
 from pyipld.distributed import pack_dask
+from tests._dask import inproc_client
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster, set_as_default=False) as c:
+    with inproc_client() as c:
         yield c
 
 
