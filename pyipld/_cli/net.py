@@ -234,7 +234,7 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
     import trio
 
     from ..bitswap.client import BitswapClient
-    from ..unixfs.extract import _meta
+    from ..unixfs.extract import restore_metadata, write_fully
 
     keep = DirectoryBlockstore(args.blockstore) if getattr(args, "blockstore", None) else None
     progress = _progress(args, "fetch")
@@ -259,15 +259,10 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
                 async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(
                         node.cid, sink=keep, progress=on_block, have=fetched))) as chunks:
                     async for chunk in chunks:
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view):]
+                        write_fully(fd, chunk)
                         written += len(chunk)
-                mode, mtime_ns = _meta(node) if not getattr(args, "no_metadata", False) else (None, None)
-                if mode is not None:
-                    os.fchmod(fd, mode)
-                if mtime_ns is not None:
-                    os.utime(fd, ns=(mtime_ns, mtime_ns))
+                if not getattr(args, "no_metadata", False):
+                    restore_metadata(fd, node)
             finally:
                 os.close(fd)
         if dest.exists() or dest.is_symlink():  # appeared meanwhile: never replace it

@@ -81,6 +81,22 @@ def _meta(node: UnixFSNode) -> tuple[int | None, int | None]:
     return mode, (mt.seconds * 1_000_000_000 + mt.nanos) if mt is not None else None
 
 
+def write_fully(fd: int, chunk: bytes | memoryview) -> None:
+    """``os.write`` until all of ``chunk`` is written."""
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def restore_metadata(fd: int, node: UnixFSNode) -> None:
+    """Give the open file the mode and mtime stored on its dag-pb node (as ``ipfs get`` does)."""
+    mode, mtime_ns = _meta(node)
+    if mode is not None:
+        os.fchmod(fd, mode)
+    if mtime_ns is not None:
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+
+
 class _Extractor:
     def __init__(self, source: BlockSource, *, metadata: bool, max_depth: int, max_entries: int | None,
                  on_entry: EntryCallback | None) -> None:
@@ -102,15 +118,10 @@ class _Extractor:
         try:
             try:
                 for chunk in iter_file(self.source, node.cid):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
+                    write_fully(fd, chunk)
                     self.stats.file_bytes += len(chunk)
-                mode, mtime_ns = _meta(node) if self.metadata else (None, None)
-                if mode is not None:
-                    os.fchmod(fd, mode)
-                if mtime_ns is not None:
-                    os.utime(fd, ns=(mtime_ns, mtime_ns))
+                if self.metadata:
+                    restore_metadata(fd, node)
             finally:
                 os.close(fd)
             try:
