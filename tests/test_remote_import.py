@@ -428,6 +428,14 @@ def test_cli_car_from_url_is_byte_identical(memfs: Any, disk: Path, tmp_path: Pa
     assert a.read_bytes() == b.read_bytes()
 
 
+def test_cli_car_from_url_keeps_no_resume_journal(memfs: Any, tmp_path: Path) -> None:
+    """Regression (the merge of URL inputs and resumable --car): a URL has no stat data to
+    journal, so its --car run is not resumable — it used to fail with an internal error."""
+    car = tmp_path / "url.car"
+    assert main(["add", "-Q", "-r", "--car", str(car), "memory://pyipld-test/data"]) == 0
+    assert car.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["url.car"]
+
+
 @pytest.mark.interop
 def test_s3_tree_root_equals_real_kubo(s3: dict[str, Any], disk: Path) -> None:
     """kubo 0.22 itself (its only-hash add of the tree on disk, hidden files included) gives

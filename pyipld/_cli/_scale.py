@@ -31,15 +31,13 @@ def import_paths_scaled(args: argparse.Namespace, paths: list[Any], params: Impo
         if cache_path is not None:
             raise ConfigError("--cache keys local files by their stat data: it cannot be used with fsspec URLs")
     journal = kwargs.pop("journal", None)
-    if urls:
-        journal = None  # the resume journal keys local files by stat data: a URL import starts over
     with ExitStack() as stack:
         cache = stack.enter_context(ImportCache(cache_path)) if cache_path is not None else None
         if address is None:
             if urls:
                 from ..unixfs.remote import import_urls
 
-                return import_urls(urls, params, sink, storage_options=options, **kwargs)
+                return import_urls(urls, params, sink, storage_options=options, **kwargs)  # add.py gives no journal
             return import_paths(paths, params, sink, cache=cache, journal=journal, **kwargs)
         if not isinstance(sink, NullSink):
             raise ConfigError("--dask computes CIDs only: it cannot be combined with --car or --blockstore")

@@ -303,7 +303,9 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
         return taps[-1]  # type: ignore[return-value]
 
     one_pass = args.commp and args.car_version == 1
-    resumable = bool(args.car) and args.car != "-" and args.resume and not stdin_alone
+    # the journal keys local files by their stat data: stdin and fsspec URLs (str sources) start over
+    from_urls = any(isinstance(i.source, str) for i in inputs)
+    resumable = bool(args.car) and args.car != "-" and args.resume and not stdin_alone and not from_urls
     key = resume_key(args, params) if resumable else None
     car = None
     try:
