@@ -1,0 +1,68 @@
+"""The depth-first walk of one directory argument, in kubo's order.
+
+A directory's entries are visited sorted by raw name bytes (Go ``os.ReadDir``), depth
+first. The walk is iterative (no recursion limit) and keeps, per open directory, its
+remaining names and a :class:`~.dirs.OpenDir` — never file or block data. It asks its
+:class:`~.source.LocalSource` for listings and stats, its :class:`~.files.FileImporter`
+for each file's and symlink's root, and :mod:`.dirs` to assemble directories.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ...errors import UnixFSError
+from .dirs import DirNode, OpenDir, finish_dir, open_dir
+from .entries import ImportContext
+from .files import FileImporter
+from .source import LocalSource, join_display, kind_name
+
+__all__ = ["TreeImporter"]
+
+
+class TreeImporter:
+    """Walks trees of ``source`` into ``ctx.sink``, entries imported by ``files``."""
+
+    def __init__(self, ctx: ImportContext, source: LocalSource, files: FileImporter) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.files = files
+
+    def import_tree(self, fs_path: bytes, display: bytes) -> DirNode:
+        """Import the directory ``fs_path`` (shown as ``display``); files and symlinks are
+        reported as they are added, directories are left to :func:`~.dirs.report_dirs`."""
+        ctx, source, files = self.ctx, self.source, self.files
+        stack = [open_dir(ctx, fs_path, display, b"", source.list_dir(fs_path), source.meta(fs_path))]
+        while True:
+            frame = stack[-1]
+            name = next(frame.entries, None)
+            if name is None:
+                stack.pop()
+                node = finish_dir(ctx, frame, stack[-1] if stack else None)
+                if not stack:
+                    return node
+                continue
+            child_path, st = source.child(frame.fs_path, name)
+            child_display = join_display(frame.display, name)
+            if stat.S_ISLNK(st.st_mode):
+                cid, tsize = files.add_symlink(child_path)
+                frame.add(name, cid, tsize)
+                ctx.emit(child_display, cid, tsize, "symlink")
+            elif stat.S_ISREG(st.st_mode):
+                link = files.add_file(child_path, st)
+                frame.add(name, link.cid, link.tsize)
+                ctx.emit(child_display, link.cid, link.tsize, "file")
+            elif stat.S_ISDIR(st.st_mode):
+                sub = self._open_sub(child_path, child_display, name)
+                if sub is not None:
+                    stack.append(sub)
+            else:
+                raise UnixFSError(f"unrecognized file type for {os.fsdecode(child_path)}: {kind_name(st.st_mode)}")
+
+    def _open_sub(self, fs_path: bytes, display: bytes, name: bytes) -> OpenDir | None:
+        """A sub-directory to walk (None: an empty one left out, ``empty_dirs`` false)."""
+        listing = self.source.list_dir(fs_path)
+        if not listing and not self.ctx.params.empty_dirs:
+            return None
+        return open_dir(self.ctx, fs_path, display, name, listing, self.source.meta(fs_path))
