@@ -301,6 +301,7 @@ class _RemoteFiles(FileImporter):
     """Objects read with ranged requests (no cache, no journal: they key local files by stat data)."""
 
     source: _RemoteTreeSource
+    batchable = False
 
     def add_file(self, fs_path: bytes, st: os.stat_result) -> FileLink:
         ctx = self.ctx

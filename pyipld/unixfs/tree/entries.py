@@ -34,8 +34,13 @@ class FileJournal(Protocol):
     ``lookup`` is called before every regular file is read, in walk order, when the blocks
     of every file before it are in the sink: a link means the file's blocks are already
     there, so it is not read and its blocks are not put again. Otherwise the file is read
-    and ``record`` is called once its blocks are all in the sink.
+    and ``record`` is called once its blocks are all in the sink. ``live`` is true once no
+    file can be skipped any more: files are then read ahead of their turn (their ``lookup``
+    still comes in walk order, just before their blocks are put).
     """
+
+    @property
+    def live(self) -> bool: ...
 
     def lookup(self, path: bytes, st: os.stat_result) -> FileLink | None: ...
 

@@ -51,6 +51,18 @@ class FileImporter:
         # Cached roots stand in for a file only when nobody needs its blocks.
         self.trust_cache = isinstance(ctx.sink, NullSink)
 
+    batchable = True
+    """Small files may be read and hashed in batches (:mod:`.batches`): a local tree."""
+
+    def known_root(self, fs_path: bytes, st: os.stat_result) -> FileLink | None:
+        """A regular file's root without reading it: precomputed, or a trusted cache entry
+        (not the journal's: it is asked in walk order, by :meth:`add_file` or the scheduler)."""
+        ctx = self.ctx
+        link = ctx.file_roots(fs_path, st) if ctx.file_roots is not None else None
+        if link is None and ctx.cache is not None and self.trust_cache:
+            link = ctx.cache.lookup(ctx.cache_key, fs_path, st)
+        return link
+
     def add_file(self, fs_path: bytes, st: os.stat_result) -> FileLink:
         """A regular file's root: precomputed, journaled, from the cache, or hashed here (then recorded)."""
         ctx = self.ctx

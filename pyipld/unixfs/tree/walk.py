@@ -4,7 +4,9 @@ A directory's entries are visited sorted by raw name bytes (Go ``os.ReadDir``), 
 first. The walk is iterative (no recursion limit) and keeps, per open directory, its
 remaining names and a :class:`~.dirs.OpenDir` — never file or block data. It asks its
 :class:`~.source.LocalSource` for listings and stats, its :class:`~.files.FileImporter`
-for each file's and symlink's root, and :mod:`.dirs` to assemble directories.
+for each file's and symlink's root, and :mod:`.dirs` to assemble directories — through a
+:class:`~.schedule.Scheduler`, which applies them in walk order while small files are read
+and hashed ahead in batches.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import os
 import stat
 
 from ...errors import UnixFSError
-from .dirs import DirNode, OpenDir, finish_dir, open_dir
+from .dirs import DirNode, OpenDir, open_dir
 from .entries import ImportContext
 from .files import FileImporter
+from .schedule import Scheduler
 from .source import LocalSource, join_display, kind_name
 
 __all__ = ["TreeImporter"]
@@ -32,27 +35,33 @@ class TreeImporter:
     def import_tree(self, fs_path: bytes, display: bytes) -> DirNode:
         """Import the directory ``fs_path`` (shown as ``display``); files and symlinks are
         reported as they are added, directories are left to :func:`~.dirs.report_dirs`."""
-        ctx, source, files = self.ctx, self.source, self.files
-        stack = [open_dir(ctx, fs_path, display, b"", source.list_dir(fs_path), source.meta(fs_path))]
-        while True:
+        sched = Scheduler(self.ctx, self.files)
+        try:
+            try:
+                self._walk(fs_path, display, sched)
+            except Exception:
+                sched.drain()  # the entries before the failure, as one file at a time would have
+                raise
+            return sched.finish()
+        finally:
+            sched.shutdown()
+
+    def _walk(self, fs_path: bytes, display: bytes, sched: Scheduler) -> None:
+        source = self.source
+        stack = [open_dir(self.ctx, fs_path, display, b"", source.list_dir(fs_path), source.meta(fs_path))]
+        while stack:
             frame = stack[-1]
             name = next(frame.entries, None)
             if name is None:
                 stack.pop()
-                node = finish_dir(ctx, frame, stack[-1] if stack else None)
-                if not stack:
-                    return node
+                sched.close(frame, stack[-1] if stack else None)
                 continue
             child_path, st = source.child(frame.fs_path, name)
             child_display = join_display(frame.display, name)
             if stat.S_ISLNK(st.st_mode):
-                cid, tsize = files.add_symlink(child_path)
-                frame.add(name, cid, tsize)
-                ctx.emit(child_display, cid, tsize, "symlink")
+                sched.symlink(frame, name, child_display, child_path)
             elif stat.S_ISREG(st.st_mode):
-                link = files.add_file(child_path, st)
-                frame.add(name, link.cid, link.tsize)
-                ctx.emit(child_display, link.cid, link.tsize, "file")
+                sched.file(frame, name, child_display, child_path, st)
             elif stat.S_ISDIR(st.st_mode):
                 sub = self._open_sub(child_path, child_display, name)
                 if sub is not None:
