@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..directory import DirectoryBuilder, DirLink
 from ..hamt import hamt_order_key
 from ..nodes import Metadata
 from .entries import ImportContext
 
-__all__ = ["DirNode", "OpenDir", "finish_dir", "open_dir", "report_dirs"]
+if TYPE_CHECKING:
+    from .dircache import DirState
+
+__all__ = ["DirNode", "OpenDir", "open_dir", "report_dirs", "set_result"]
 
 
 @dataclass(slots=True)
@@ -41,6 +45,8 @@ class OpenDir:
     entries: Iterator[bytes]
     builder: DirectoryBuilder
     node: DirNode
+    cached: DirState | None = None
+    """Its import-cache state (:mod:`.dircache`), when directory records are in use."""
 
     def add(self, name: bytes, cid: bytes, tsize: int) -> None:
         """An entry's link (entries arrive in listing order, names already unique)."""
@@ -52,16 +58,6 @@ def open_dir(ctx: ImportContext, fs_path: bytes, display: bytes, name: bytes, en
     """A directory of ``entries`` (sorted names) about to be walked."""
     builder = DirectoryBuilder(ctx.params, ctx.resolved.cid_builder, meta)
     return OpenDir(fs_path, display, name, iter(entries), builder, DirNode(display))
-
-
-def finish_dir(ctx: ImportContext, frame: OpenDir, parent: OpenDir | None) -> DirNode:
-    """Store the directory's node(s), link it into ``parent``; returns its :class:`DirNode`."""
-    link = frame.builder.finish(ctx.sink)
-    set_result(frame.node, link)
-    if parent is not None:
-        parent.add(frame.name, link.cid, link.tsize)
-        parent.node.children.append((frame.name, frame.node))
-    return frame.node
 
 
 def set_result(node: DirNode, link: DirLink) -> None:

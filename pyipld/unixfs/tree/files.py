@@ -54,43 +54,55 @@ class FileImporter:
     batchable = True
     """Small files may be read and hashed in batches (:mod:`.batches`): a local tree."""
 
-    def known_root(self, fs_path: bytes, st: os.stat_result) -> FileLink | None:
-        """A regular file's root without reading it: precomputed, or a trusted cache entry
-        (not the journal's: it is asked in walk order, by :meth:`add_file` or the scheduler)."""
+    def known_root(self, fs_path: bytes, st: os.stat_result) -> tuple[FileLink, int | None] | None:
+        """A regular file's root without reading it: precomputed (recording time None), or a
+        trusted cache entry with its recording time (not the journal's: it is asked in walk
+        order, by :meth:`add_file` or the scheduler)."""
         ctx = self.ctx
         link = ctx.file_roots(fs_path, st) if ctx.file_roots is not None else None
-        if link is None and ctx.cache is not None and self.trust_cache:
-            link = ctx.cache.lookup(ctx.cache_key, fs_path, st)
-        return link
+        if link is not None:
+            return link, None
+        if ctx.cache is not None and self.trust_cache:
+            return ctx.cache.lookup_entry(ctx.cache_key, fs_path, st)
+        return None
 
     def add_file(self, fs_path: bytes, st: os.stat_result) -> FileLink:
         """A regular file's root: precomputed, journaled, from the cache, or hashed here (then recorded)."""
+        return self.add_file_entry(fs_path, st)[0]
+
+    def add_file_entry(self, fs_path: bytes, st: os.stat_result) -> tuple[FileLink, int | None]:
+        """:meth:`add_file`, with the time its cache entry was recorded (None: not recorded)."""
         ctx = self.ctx
         link = ctx.file_roots(fs_path, st) if ctx.file_roots is not None else None
         cache, journal = ctx.cache, ctx.journal
         if link is None and journal is not None:
             link = journal.lookup(fs_path, st)
+        recorded: int | None = None
         if link is None and cache is not None and self.trust_cache:
-            link = cache.lookup(ctx.cache_key, fs_path, st)
+            found = cache.lookup_entry(ctx.cache_key, fs_path, st)
+            if found is not None:
+                link, recorded = found
         if link is not None:
             if ctx.progress is not None:
                 ctx.progress(link.data_size)
-            return link
+            return link, recorded
         if cache is None and journal is None:
-            return self.hash_file(fs_path, st.st_size)[0]
+            return self.hash_file(fs_path, st.st_size)[0], None
         started = cache.clock() if cache is not None else time.time_ns()
         link, before, after = self.hash_file(fs_path, st.st_size)
-        self.record(fs_path, before, after, link, started)
-        return link
+        return link, started if self.record(fs_path, before, after, link, started) else None
 
     def record(self, fs_path: bytes, before: os.stat_result, after: os.stat_result, link: FileLink,
-               started: int) -> None:
-        """A file hashed and its blocks in the sink: into the cache and the journal."""
+               started: int) -> bool:
+        """A file hashed and its blocks in the sink: into the cache and the journal; returns
+        whether the cache stored it."""
         ctx = self.ctx
+        stored = False
         if ctx.cache is not None:
-            ctx.cache.record(ctx.cache_key, fs_path, before, after, link, started)
+            stored = ctx.cache.record(ctx.cache_key, fs_path, before, after, link, started)
         if ctx.journal is not None:
             ctx.journal.record(fs_path, before, after, link, started)
+        return stored
 
     def hash_file(self, fs_path: bytes, size_hint: int) -> tuple[FileLink, os.stat_result, os.stat_result]:
         """Import a regular file; returns its root and its fstat before and after reading."""

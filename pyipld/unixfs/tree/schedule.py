@@ -28,7 +28,8 @@ from ...blockstore import NullSink
 from ...chunker.fixed import FixedSize
 from ..nodes import FileLink
 from .batches import SmallFile, SmallResult, hash_small_files
-from .dirs import DirNode, OpenDir, finish_dir
+from .dircache import DirCache
+from .dirs import DirNode, OpenDir, set_result
 from .entries import ImportContext
 from .files import THREADED_MIN_BYTES, FileImporter
 
@@ -41,7 +42,7 @@ THREADED_MEAN_BYTES: Final = 128 << 10
 """A batch goes to a worker thread only when its files average this much (measured on 2 cores:
 1-64 KiB files were slower on two threads, 64 KiB-2 MiB files faster; benchmarks/README.md)."""
 
-_FILE, _SMALL, _KNOWN, _LINK, _CLOSE = range(5)
+_FILE, _SMALL, _KNOWN, _LINK, _CLOSE, _RECORDED, _SKIP = range(7)
 
 
 class _Batch:
@@ -60,9 +61,10 @@ class _Batch:
 class Scheduler:
     """Applies the walk's events in walk order, small files hashed ahead in batches."""
 
-    def __init__(self, ctx: ImportContext, files: FileImporter) -> None:
+    def __init__(self, ctx: ImportContext, files: FileImporter, dircache: DirCache | None = None) -> None:
         self.ctx = ctx
         self.files = files
+        self.dircache = dircache
         chunker = ctx.resolved.chunker
         self.chunk = chunker.chunk_size if isinstance(chunker, FixedSize) and files.batchable else 0
         self.threads = ctx.jobs
@@ -82,9 +84,9 @@ class Scheduler:
         if journal is not None and not journal.live:  # replaying: looked up when its turn comes
             self.queue.append((_FILE, frame, name, display, path, st))
             return
-        link = self.files.known_root(path, st)
-        if link is not None:
-            self.queue.append((_KNOWN, frame, name, display, link))
+        known = self.files.known_root(path, st)
+        if known is not None:
+            self.queue.append((_KNOWN, frame, name, display, known[0], st, known[1]))
         elif self.chunk and st.st_size < THREADED_MIN_BYTES:
             # The cache's and journal's record time: read before the file is opened.
             started = ctx.cache.clock() if ctx.cache is not None else time.time_ns()
@@ -98,10 +100,20 @@ class Scheduler:
             self.queue.append((_FILE, frame, name, display, path, st))
         self.poll()
 
-    def symlink(self, frame: OpenDir, name: bytes, display: bytes, path: bytes) -> None:
+    def symlink(self, frame: OpenDir, name: bytes, display: bytes, path: bytes, st: os.stat_result) -> None:
         """A symlink of ``frame`` (its target is read when its turn comes)."""
-        self.queue.append((_LINK, frame, name, display, path))
+        self.queue.append((_LINK, frame, name, display, path, st))
         self.poll()
+
+    def recorded(self, frame: OpenDir, display: bytes, kind: str, cid: bytes, tsize: int, data_size: int) -> None:
+        """A file (``f``) or symlink (``l``) of a directory taken from its cache record."""
+        self.queue.append((_RECORDED, frame, display, kind, cid, tsize, data_size))
+        self.poll()
+
+    def skipped(self, frame: OpenDir) -> None:
+        """An empty sub-directory of ``frame`` left out (noted only in a cache walk)."""
+        if frame.cached is not None:
+            self.queue.append((_SKIP, frame))
 
     def close(self, frame: OpenDir, parent: OpenDir | None) -> None:
         """All of ``frame``'s entries are in: finish it when its turn comes."""
@@ -194,24 +206,56 @@ class Scheduler:
     def _apply(self, ev: tuple[Any, ...]) -> None:
         kind, frame = ev[0], ev[1]
         ctx = self.ctx
-        if kind == _FILE:
+        if kind == _RECORDED:
+            _, _, display, entry_kind, cid, tsize, data_size = ev
+            if entry_kind == "f":
+                if ctx.progress is not None:
+                    ctx.progress(data_size)
+                ctx.emit(display, cid, tsize, "file")
+            else:
+                ctx.emit(display, cid, tsize, "symlink")
+        elif kind == _FILE:
             _, _, name, display, path, st = ev
-            self._added(frame, name, display, self.files.add_file(path, st))
+            link, recorded_ns = self.files.add_file_entry(path, st)
+            self._added(frame, name, display, link, st, recorded_ns)
         elif kind == _KNOWN:
-            _, _, name, display, link = ev
+            _, _, name, display, link, st, recorded_ns = ev
             if ctx.progress is not None:
                 ctx.progress(link.data_size)
-            self._added(frame, name, display, link)
+            self._added(frame, name, display, link, st, recorded_ns)
         elif kind == _LINK:
-            _, _, name, display, path = ev
+            _, _, name, display, path, st = ev
+            started = ctx.cache.clock() if frame.cached is not None and ctx.cache is not None else 0
             cid, tsize = self.files.add_symlink(path)
             frame.add(name, cid, tsize)
+            if frame.cached is not None:
+                DirCache.collect(frame.cached, st, started, ("l", cid, tsize, 0))
             ctx.emit(display, cid, tsize, "symlink")
+        elif kind == _SKIP:
+            assert self.dircache is not None and frame.cached is not None
+            self.dircache.sub_added(frame.cached, None)
         else:
-            parent = ev[2]
-            node = finish_dir(ctx, frame, parent)
-            if parent is None:
-                self.root = node
+            self._close(frame, ev[2])
+
+    def _close(self, frame: OpenDir, parent: OpenDir | None) -> None:
+        """A directory whose entries are all applied: its root, linked into its parent."""
+        state = frame.cached
+        if state is not None:
+            assert self.dircache is not None
+            link = self.dircache.finish(frame, state)
+        else:
+            link = frame.builder.finish(self.ctx.sink)
+        set_result(frame.node, link)
+        if parent is None:
+            self.root = frame.node
+            return
+        parent.node.children.append((frame.name, frame.node))
+        pstate = parent.cached
+        if pstate is None or pstate.record is None:
+            parent.add(frame.name, link.cid, link.tsize)
+        if pstate is not None:
+            assert self.dircache is not None
+            self.dircache.sub_added(pstate, link)
 
     def _small(self, ev: tuple[Any, ...], result: SmallResult) -> None:
         _, frame, name, display, path, st, _, _, started = ev
@@ -222,7 +266,7 @@ class Scheduler:
         if journal is not None:
             known = journal.lookup(path, st)  # live: None, but it marks where the file starts
             if known is not None:  # pragma: no cover - a live journal skips nothing
-                self._added(frame, name, display, known)
+                self._added(frame, name, display, known, st)
                 return
         small: SmallFile = result
         link, blocks, before, after = small
@@ -236,10 +280,13 @@ class Scheduler:
                     sink.put(cid, parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts))
         if ctx.progress is not None:
             ctx.progress(link.data_size)
-        if ctx.cache is not None or journal is not None:
-            self.files.record(path, before, after, link, started)
-        self._added(frame, name, display, link)
+        stored = (ctx.cache is not None or journal is not None) and self.files.record(path, before, after, link,
+                                                                                      started)
+        self._added(frame, name, display, link, st, started if stored else None)
 
-    def _added(self, frame: OpenDir, name: bytes, display: bytes, link: FileLink) -> None:
+    def _added(self, frame: OpenDir, name: bytes, display: bytes, link: FileLink, st: os.stat_result | None = None,
+               recorded_ns: int | None = None) -> None:
         frame.add(name, link.cid, link.tsize)
+        if frame.cached is not None:
+            DirCache.collect(frame.cached, st, recorded_ns, ("f", link.cid, link.tsize, link.data_size))
         self.ctx.emit(display, link.cid, link.tsize, "file")
