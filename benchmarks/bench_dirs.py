@@ -16,8 +16,9 @@ Cases (one JSON line each, STYLE.md §9):
   cold (a new cache) and warm (unchanged tree, cache recorded > 2 s earlier: nothing racy) — in
   rounds interleaved with a one-thread sha256 process over the same files (the baseline) and a
   two-thread one (the control: what the second core gives in that round). Per command: medians
-  over the rounds of ``x_sha256`` (t_baseline ÷ t_command, same round), ``files_per_s`` and
-  peak RSS (``ru_maxrss`` of the process); ``warm ÷ cold`` for the cache; ``--before CHECKOUT``
+  over the rounds of ``x_sha256`` (t_baseline ÷ t_command, same round), ``files_per_s``,
+  ``cpu_over_sha256`` (the process's CPU seconds ÷ the baseline's, same round: steadier than wall
+  time on a loaded machine; > 1 for threads that overlap) and peak RSS (``ru_maxrss`` of the process); ``warm ÷ cold`` for the cache; ``--before CHECKOUT``
   runs the same commands from another checkout (the old code) in the same rounds; the load
   average before and after; ``kubo/add -r -n``: kubo 0.22's only-hash add (node start excluded).
 
@@ -168,15 +169,15 @@ ts = [threading.Thread(target=work, args=(paths[i::threads],)) for i in range(th
 """
 
 
-def make_small_files(root: Path, files: int, per_dir: int = 500, seed: int = 14) -> int:
-    """``files`` files of 1–64 KiB of random bytes, ``per_dir`` per directory; returns total bytes."""
+def make_small_files(root: Path, files: int, per_dir: int = 500, seed: int = 14, kib: tuple[int, int] = (1, 64)) -> int:
+    """``files`` files of ``kib`` KiB (uniform) of random bytes, ``per_dir`` per directory; returns total bytes."""
     rnd = random.Random(seed)
     total = 0
     for i in range(files):
         d = root / f"d{i // per_dir:04d}"
         if i % per_dir == 0:
             d.mkdir(parents=True, exist_ok=True)
-        size = rnd.randint(1 << 10, 64 << 10)
+        size = rnd.randint(kib[0] << 10, kib[1] << 10)
         (d / f"f{i:06d}.bin").write_bytes(rnd.randbytes(size))
         total += size
     return total
@@ -205,6 +206,7 @@ def bench_small_files(case: str, root: Path, rounds: int, before: str | None, wi
     cases: dict[str, list[str]] = {
         "baseline/sha256-1-thread": [py, "-c", SHA_FILES, str(root), "1"],
         "control/sha256-2-threads": [py, "-c", SHA_FILES, str(root), "2"],
+        "interpreter/python -c pass": [py, "-c", "pass"],
         "add -r -Q -n --jobs 1": [*cli, "-n", "--jobs", "1", str(root)],
         "add -r -Q -n": [*cli, "-n", str(root)],
         "add -r -Q --car OUT": [*cli, "--no-resume", "--car", car, str(root)],
@@ -238,7 +240,8 @@ def bench_small_files(case: str, root: Path, rounds: int, before: str | None, wi
             runs[name].append(_run(argv, env, cwds[name]))
     clean()
     shutil.rmtree(work, ignore_errors=True)
-    base = [r[0] for r in runs["baseline/sha256-1-thread"]]
+    base_runs = runs["baseline/sha256-1-thread"]
+    base = [r[0] for r in base_runs]
     for name, samples in runs.items():
         walls = [r[0] for r in samples]
         x = [b / t for b, t in zip(base, walls, strict=True)]
@@ -247,6 +250,8 @@ def bench_small_files(case: str, root: Path, rounds: int, before: str | None, wi
                "seconds_median": round(med, 3), "cpu_s_median": round(statistics.median(r[1] for r in samples), 3),
                "files_per_s": round(nfiles / med), "x_sha256": round(statistics.median(x), 3),
                "x_sha256_range": [round(min(x), 3), round(max(x), 3)],
+               "cpu_over_sha256": round(statistics.median(r[1] / b[1] for r, b in zip(samples, base_runs, strict=True)),
+                                        3),
                "peak_rss_mib": round(max(r[2] for r in samples), 1)}
         if name.endswith("(warm)"):
             cold = [r[0] for r in runs[name.replace("(warm)", "(cold)")]]
@@ -276,6 +281,7 @@ def main() -> None:
     parser.add_argument("--flat", type=int, default=100_000)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=20_000, help="files of 1-64 KiB for the small_files case")
+    parser.add_argument("--small-kib", default="1-64", help="small_files: file sizes in KiB, LO-HI")
     parser.add_argument("--tree", default=None, help="also time the small_files commands on this existing tree")
     parser.add_argument("--before", metavar="CHECKOUT", default=None,
                         help="small_files: also run the commands from another checkout in the same rounds")
@@ -301,8 +307,10 @@ def main() -> None:
             shutil.rmtree(flat)
         if "small" in only:
             small = tmp / "small"
-            make_small_files(small, args.small)
-            bench_small_files("small_files", small, args.repeat, args.before, not args.no_kubo)
+            lo, hi = (int(x) for x in args.small_kib.split("-"))
+            make_small_files(small, args.small, kib=(lo, hi))
+            bench_small_files(f"small_files {args.small} x {lo}-{hi} KiB", small, args.repeat, args.before,
+                              not args.no_kubo)
             shutil.rmtree(small)
         if args.tree:
             bench_small_files(f"tree {Path(args.tree).name}", Path(args.tree), args.repeat, args.before,
