@@ -246,3 +246,42 @@ def test_quiet_output_encodes_only_the_last_cid(tmp_path: Path, capsys: pytest.C
     assert capsys.readouterr().out.split() == [lines[-1].split()[1]]
     assert cli.main(["add", "-r", "-q", str(root)]) == 0
     assert capsys.readouterr().out.split() == [line.split()[1] for line in lines]
+
+
+class _ReplayingJournal:
+    """A journal that is still replaying (files are not read ahead) and skips nothing."""
+
+    live = False
+
+    def __init__(self) -> None:
+        self.order: list[bytes] = []
+
+    def lookup(self, path: bytes, st: os.stat_result) -> None:
+        self.order.append(path)
+
+    def record(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("journal", [False, True])
+def test_events_waiting_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, journal: bool) -> None:
+    """At most MAX_QUEUED events wait (plus the one being added), with or without a replaying journal."""
+    root = tmp_path / "t"
+    root.mkdir()
+    for i in range(300):
+        (root / f"f{i:03d}").write_bytes(os.urandom(i % 50))
+    most = [0]
+    real_poll = schedule_module.Scheduler.poll
+
+    def poll(self: schedule_module.Scheduler) -> None:
+        most[0] = max(most[0], len(self.queue))
+        real_poll(self)
+
+    monkeypatch.setattr(schedule_module.Scheduler, "poll", poll)
+    j = _ReplayingJournal() if journal else None
+    with _small_batches(1000, 1 << 30, 1 << 30, 16):
+        got = import_paths([root], jobs=1, journal=j)  # type: ignore[arg-type]
+    assert most[0] <= 17
+    assert str(got.cid) == str(import_paths([root]).cid)
+    if j is not None:
+        assert j.order == sorted(j.order) and len(j.order) == 300

@@ -88,9 +88,7 @@ class Scheduler:
         journal = ctx.journal
         if journal is not None and not journal.live:  # replaying: looked up when its turn comes
             self.queue.append((_FILE, frame, name, display, path, st))
-            return
-        known = self.files.known_root(path, st)
-        if known is not None:
+        elif (known := self.files.known_root(path, st)) is not None:
             self.queue.append((_KNOWN, frame, name, display, known[0], st, known[1]))
         elif self.chunk and st.st_size < self.small_max:
             # The cache's and journal's record time: read before the file is opened.
