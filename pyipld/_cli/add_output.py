@@ -76,8 +76,13 @@ class AddOutput:
         self.encoder = encoder
         self.clear_progress = clear_progress
         self.last = ""
+        self._last_cid: CID | None = None  # -Q/--silent: only the last CID is ever encoded
 
     def added(self, cid: CID, name: bytes, tsize: int) -> None:
+        if (self.quieter or self.silent) and not self.json and name:
+            self._last_cid = cid  # nothing printed for this entry: encode only if it stays the last
+            return
+        self._last_cid = None
         text = self.encoder.encode(cid)
         self.last = text
         shown = name if name else text.encode()  # kubo names an unnamed stdin by its CID
@@ -97,6 +102,7 @@ class AddOutput:
         """The ``-w`` directory: kubo prints it with an empty name."""
         text = self.encoder.encode(cid)
         self.last = text
+        self._last_cid = None
         if self.silent:
             return
         if self.json:
@@ -105,6 +111,9 @@ class AddOutput:
             print_line(text if self.quiet else f"added {text} ", self.out)
 
     def finish(self) -> None:
+        if self._last_cid is not None:
+            self.last = self.encoder.encode(self._last_cid)
+            self._last_cid = None
         if self.quieter and not self.silent and not self.json:
             print(self.last, file=self.out, flush=True)
 

@@ -20,6 +20,16 @@ not read again: its recorded root (CID, Tsize, file bytes) is used. Rules
   and uses mtime alone in the racy test; ``use_dev=False`` drops ``st_dev`` (unstable
   on network file systems).
 
+Whole directories: with the default comparison (``trust_ctime`` and ``use_dev``), a directory
+finished in an only-hash import without mode/mtime parameters is also recorded as one row: a
+*signature* of its listing — every entry's name and, for files and symlinks, the stat fields
+above — its entries' roots, its own root, and its *slack*: the least
+``recorded_ns − max(mtime, ctime)`` over its files and symlinks. A later walk lstats the
+listing; when the signature is byte-equal and the slack exceeds the racy window (the per-file
+rule, for every entry at once), it takes the entries' roots without a lookup each, and the
+directory's own root without re-encoding it when its sub-directories came out as recorded.
+Any difference falls back to the per-file rules.
+
 Limits: a clock moved backwards by more than the window, or a file server whose clock
 lags the client's by more than the window, can defeat the racy rule (as for git).
 Entries of deleted or renamed files stay until :meth:`ImportCache.prune` (which forgets every
@@ -30,9 +40,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import marshal
 import os
+import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, Self
 
@@ -40,8 +52,8 @@ from ..errors import ConfigError
 from .nodes import FileLink
 from .params import ImportParams
 
-__all__ = ["DEFAULT_RACY_WINDOW_NS", "CacheStats", "ImportCache", "StatLike", "is_racy", "params_key", "same_stat",
-           "stat_key"]
+__all__ = ["DEFAULT_RACY_WINDOW_NS", "NO_SLACK", "CacheStats", "DirEntry", "DirRecord", "ImportCache", "StatLike",
+           "dir_signature", "is_racy", "params_key", "same_stat", "stat_key"]
 
 DEFAULT_RACY_WINDOW_NS: Final = 2_000_000_000  # FAT's 2 s mtime granularity; covers coarse kernel clocks
 _FORMAT: Final = 2
@@ -58,7 +70,18 @@ CREATE TABLE IF NOT EXISTS files (
     recorded_ns INTEGER NOT NULL,
     PRIMARY KEY (pid, path)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dirs (
+    pid INTEGER NOT NULL, path BLOB NOT NULL,
+    signature BLOB NOT NULL, entries BLOB NOT NULL, slack INTEGER NOT NULL,
+    cid BLOB NOT NULL, tsize INTEGER NOT NULL, sharded INTEGER NOT NULL,
+    PRIMARY KEY (pid, path)
+) WITHOUT ROWID;
 """
+NO_SLACK: Final = 1 << 62  # a directory without files or symlinks: nothing in it can be racy
+_ENTRY: Final = struct.Struct("<BBQQ")  # kind, CID length, tsize, data size; then the CID
+DirEntry = tuple[str, bytes, int, int]
+"""A recorded directory entry ``(kind, cid, tsize, data size)``: kind ``f`` file, ``l`` symlink,
+``d`` sub-directory (cid empty: an empty one left out)."""
 
 
 class StatLike(Protocol):
@@ -78,6 +101,50 @@ class StatLike(Protocol):
     def st_mode(self) -> int: ...
 
 
+def dir_signature(listing: Sequence[tuple[bytes, StatLike | None]]) -> bytes:
+    """The bytes a directory record is matched on: each name with, for a file or symlink, its
+    mode, inode, device, size, mtime and ctime (None: a sub-directory). ``marshal`` version 2
+    has no back-references, so equal values give equal bytes; the bytes are only compared."""
+    return marshal.dumps([(name, None if st is None else (st.st_mode, st.st_ino, st.st_dev, st.st_size,
+                                                          st.st_mtime_ns, st.st_ctime_ns))
+                          for name, st in listing], 2)
+
+
+@dataclass(slots=True)
+class DirRecord:
+    """A recorded directory: its entries in listing order, its root, its signature and slack."""
+
+    entries: list[DirEntry]
+    cid: bytes
+    tsize: int
+    sharded: bool
+    signature: bytes
+    slack: int
+
+
+def _pack_entries(entries: Sequence[DirEntry]) -> bytes:
+    out = bytearray()
+    for kind, cid, tsize, data_size in entries:
+        out += _ENTRY.pack(ord(kind), len(cid), tsize, data_size)
+        out += cid
+    return bytes(out)
+
+
+def _unpack_entries(blob: bytes) -> list[DirEntry]:
+    out: list[DirEntry] = []
+    pos, end, size = 0, len(blob), _ENTRY.size
+    while pos < end:
+        if pos + size > end:
+            raise ConfigError("damaged directory record in the import cache")
+        kind, n, tsize, data_size = _ENTRY.unpack_from(blob, pos)
+        pos += size
+        if pos + n > end or kind not in (0x64, 0x66, 0x6C):  # d f l
+            raise ConfigError("damaged directory record in the import cache")
+        out.append((chr(kind), blob[pos : pos + n], tsize, data_size))
+        pos += n
+    return out
+
+
 def params_key(params: ImportParams) -> str:
     """Every import parameter, canonically: any change gives another key (and a miss)."""
     return json.dumps(dataclasses.asdict(params), sort_keys=True, separators=(",", ":"))
@@ -85,12 +152,14 @@ def params_key(params: ImportParams) -> str:
 
 @dataclass(slots=True)
 class CacheStats:
-    """Counters of one :class:`ImportCache`: trusted hits, misses, racy refusals, records."""
+    """Counters of one :class:`ImportCache`: trusted hits (files), misses, racy refusals, records,
+    and directories taken whole from their records."""
 
     hits: int = 0
     misses: int = 0
     racy: int = 0
     recorded: int = 0
+    dir_hits: int = 0
 
 
 class ImportCache:
@@ -121,6 +190,8 @@ class ImportCache:
         self._pending = 0
         self._pids: dict[str, int] = {}
         self._seen: set[tuple[int, bytes]] = set()
+        self._seen_dirs: dict[tuple[int, bytes], Sequence[bytes]] = {}  # taken whole: their listings
+        self._recorded_dirs: set[tuple[int, bytes]] = set()
         self._rows: dict[int, dict[bytes, tuple[Any, ...]]] = {}  # entries per parameter set, read once
         import sqlite3  # here: start-up time of every command that can take --cache
 
@@ -160,6 +231,11 @@ class ImportCache:
 
     def lookup(self, key: str, path: bytes, st: StatLike) -> FileLink | None:
         """The recorded root of ``path`` if its entry matches ``st`` and is not racy."""
+        found = self.lookup_entry(key, path, st)
+        return None if found is None else found[0]
+
+    def lookup_entry(self, key: str, path: bytes, st: StatLike) -> tuple[FileLink, int] | None:
+        """:meth:`lookup`, with the entry's ``recorded_ns``."""
         pid, path = self._pid(key), _abs(path)
         self._seen.add((pid, path))
         rows = self._rows.get(pid)
@@ -176,7 +252,7 @@ class ImportCache:
             self.stats.racy += 1
             return None
         self.stats.hits += 1
-        return FileLink(bytes(row[6]), row[7], row[8])
+        return FileLink(bytes(row[6]), row[7], row[8]), row[9]
 
     def record(self, key: str, path: bytes, before: StatLike, after: StatLike, link: FileLink,
                recorded_ns: int) -> bool:
@@ -201,13 +277,75 @@ class ImportCache:
         self._tick()
         return True
 
+    # -- whole directories ----------------------------------------------------------------------
+    @property
+    def dirs_usable(self) -> bool:
+        """Directory records are matched on every stat field: only with the default comparison."""
+        return self.trust_ctime and self.use_dev
+
+    def lookup_dir(self, key: str, path: bytes, signature: bytes, names: Sequence[bytes],
+                   files: int = 0) -> DirRecord | None:
+        """The record of directory ``path`` if its listing (``names``, their stat data in
+        ``signature``) is the same and no entry is racy; its ``files`` regular files count as
+        hits (and its entries as seen, for :meth:`prune`).
+
+        Raises:
+            ConfigError: the record does not decode (a damaged cache file).
+        """
+        if not self.dirs_usable:
+            return None
+        pid, path = self._pid(key), _abs(path)
+        row = self._db.execute("SELECT signature, entries, slack, cid, tsize, sharded FROM dirs"
+                               " WHERE pid=? AND path=?", (pid, path)).fetchone()
+        if row is None or bytes(row[0]) != signature or row[2] <= self.racy_window_ns:
+            return None
+        entries = _unpack_entries(bytes(row[1]))
+        if len(entries) != len(names):
+            raise ConfigError("damaged directory record in the import cache")
+        self._seen_dirs[(pid, path)] = names
+        self.stats.dir_hits += 1
+        self.stats.hits += files
+        return DirRecord(entries, bytes(row[3]), row[4], bool(row[5]), signature, row[2])
+
+    def record_dir(self, key: str, path: bytes, record: DirRecord) -> None:
+        """Store a finished directory (see the module docstring)."""
+        if not self.dirs_usable:
+            return
+        pid, path = self._pid(key), _abs(path)
+        self._db.execute("INSERT OR REPLACE INTO dirs VALUES (?,?,?,?,?,?,?,?)",
+                         (pid, path, record.signature, _pack_entries(record.entries), min(record.slack, NO_SLACK),
+                          record.cid, record.tsize, int(record.sharded)))
+        self._recorded_dirs.add((pid, path))
+        self._tick()
+
+    def forget_dir(self, key: str, path: bytes) -> None:
+        """Drop the record of directory ``path`` (it could not be recorded whole this time)."""
+        self._db.execute("DELETE FROM dirs WHERE pid=? AND path=?", (self._pid(key), _abs(path)))
+
     def prune(self, under: bytes | str | None = None) -> int:
         """Forget entries not looked up or recorded in this run (deleted/renamed files),
         optionally only below the directory ``under``; returns how many."""
         prefix = b"" if under is None else _abs(os.fsencode(under)).rstrip(b"/") + b"/"
+        listings: dict[tuple[int, bytes], set[bytes]] = {}
+
+        def seen(pid: int, path: bytes) -> bool:
+            if (pid, path) in self._seen:
+                return True
+            head, name = os.path.split(path)
+            names = self._seen_dirs.get((pid, head))
+            if names is None:
+                return False
+            if (pid, head) not in listings:
+                listings[(pid, head)] = set(names)
+            return name in listings[(pid, head)]
+
         stale = [(pid, bytes(path)) for pid, path in self._db.execute("SELECT pid, path FROM files").fetchall()
-                 if (pid, bytes(path)) not in self._seen and bytes(path).startswith(prefix)]
+                 if bytes(path).startswith(prefix) and not seen(pid, bytes(path))]
         self._db.executemany("DELETE FROM files WHERE pid=? AND path=?", stale)
+        stale_dirs = [(pid, bytes(path)) for pid, path in self._db.execute("SELECT pid, path FROM dirs").fetchall()
+                      if (pid, bytes(path)) not in self._seen_dirs and (pid, bytes(path)) not in self._recorded_dirs
+                      and (bytes(path) + b"/").startswith(prefix)]
+        self._db.executemany("DELETE FROM dirs WHERE pid=? AND path=?", stale_dirs)
         return len(stale)
 
     def _tick(self) -> None:

@@ -42,14 +42,17 @@ from ..errors import ConfigError, FileChangedError, NotFoundError, PyipldError, 
 from .importer import ImportResult, _counted, _fixed_views, _split_views, build_file, default_jobs, metadata_for
 from .nodes import FileLink, Metadata
 from .params import ImportParams
-from .tree import AddedCallback, FileRoots, ProgressCallback, _import_all, _TreeImporter
+from .tree.entries import AddedCallback, FileRoots, ImportContext, ProgressCallback
+from .tree.files import THREADED_MIN_BYTES, FileImporter
+from .tree.paths import import_all
+from .tree.source import LocalSource
+from .tree.walk import TreeImporter
 
 __all__ = ["READ_BYTES", "RemoteSource", "hash_objects", "import_urls", "is_fsspec_url", "list_objects"]
 
 READ_BYTES: Final = 4 << 20
 """Bytes per ranged read (object stores answer 1–16 MiB ranges at full speed)."""
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_THREADED_MIN_BYTES = 8 << 20
 
 
 def is_fsspec_url(text: str | bytes | os.PathLike[str]) -> bool:
@@ -253,22 +256,19 @@ class RemoteSource:
             raise SourceError(f"{self.url(path)}: {type(exc).__name__}: {exc}") from None
 
 
-class _RemoteTreeImporter(_TreeImporter):
-    """The tree importer over an fsspec file system: same walk, directories and output."""
+class _RemoteTreeSource(LocalSource):
+    """The tree behind an fsspec URL: listings from the store, entries' stat from the listing."""
 
-    def __init__(self, source: RemoteSource, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, source: RemoteSource, params: ImportParams, exclude: Callable[[bytes], bool] | None) -> None:
+        super().__init__(params, exclude)
         self.source = source
         self.pending: dict[bytes, dict[bytes, tuple[bytes, os.stat_result]]] = {}
         self.tops: dict[bytes, os.stat_result] = {}
 
-    def _path(self, raw: bytes) -> str:
-        return raw.decode("utf-8", "surrogateescape")
-
     def lstat(self, path: bytes) -> os.stat_result:
         st = self.tops.get(path)
         if st is None:
-            st = self.tops[path] = _stat(self.source.info(self._path(path)))
+            st = self.tops[path] = _stat(self.source.info(_text(path)))
         return st
 
     def is_dir(self, path: bytes) -> bool:
@@ -277,36 +277,48 @@ class _RemoteTreeImporter(_TreeImporter):
     def top_name(self, path: bytes) -> bytes:
         return posixpath.basename(path.rstrip(b"/")) or path.strip(b"/") or b"/"
 
-    def _list(self, fs_path: bytes) -> list[bytes]:
-        entries = self.source.list_dir(self._path(fs_path), self.params, self.exclude)
+    def list_dir(self, fs_path: bytes) -> list[bytes]:
+        entries = self.source.list_dir(_text(fs_path), self.params, self.exclude)
         self.pending[fs_path] = {name: (full.encode("utf-8", "surrogateescape"), st)
                                  for name, full, st in entries}
         return [name for name, _, _ in entries]
 
-    def _child(self, parent: bytes, name: bytes) -> tuple[bytes, os.stat_result]:
+    def child(self, parent: bytes, name: bytes) -> tuple[bytes, os.stat_result]:
         listed = self.pending[parent]
         got = listed.pop(name)
         if not listed:
             del self.pending[parent]
         return got
 
-    def _meta(self, fs_path: bytes) -> Metadata | None:
+    def meta(self, fs_path: bytes) -> Metadata | None:
         return metadata_for(self.params) if self.params.has_metadata else None
 
-    def add_file(self, fs_path: bytes, st: os.stat_result) -> FileLink:
-        link = self.file_roots(fs_path, st) if self.file_roots is not None else None
-        if link is not None:
-            if self.progress is not None:
-                self.progress(link.data_size)
-            return link
-        chunks = self.source.file_chunks(self._path(fs_path), st.st_size, st.st_ino, self.resolved.chunker)
-        if self.progress is not None:
-            chunks = _counted(chunks, self.progress)
-        jobs = self.jobs if st.st_size >= _THREADED_MIN_BYTES else 1
-        return build_file(chunks, self.resolved, self.sink, meta=self._meta(fs_path), jobs=jobs)
+    def readlink(self, path: bytes) -> bytes:  # pragma: no cover - never listed
+        raise UnixFSError(f"{_text(path)}: object storage has no symlinks")
 
-    def add_symlink(self, fs_path: bytes) -> tuple[bytes, int]:  # pragma: no cover - never listed
-        raise UnixFSError(f"{self._path(fs_path)}: object storage has no symlinks")
+
+class _RemoteFiles(FileImporter):
+    """Objects read with ranged requests (no cache, no journal: they key local files by stat data)."""
+
+    source: _RemoteTreeSource
+    batchable = False
+
+    def add_file_entry(self, fs_path: bytes, st: os.stat_result) -> tuple[FileLink, int | None]:
+        ctx = self.ctx
+        link = ctx.file_roots(fs_path, st) if ctx.file_roots is not None else None
+        if link is not None:
+            if ctx.progress is not None:
+                ctx.progress(link.data_size)
+            return link, None
+        chunks = self.source.source.file_chunks(_text(fs_path), st.st_size, st.st_ino, ctx.resolved.chunker)
+        if ctx.progress is not None:
+            chunks = _counted(chunks, ctx.progress)
+        jobs = ctx.jobs if st.st_size >= THREADED_MIN_BYTES else 1
+        return build_file(chunks, ctx.resolved, ctx.sink, meta=self.source.meta(fs_path), jobs=jobs), None
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _check_params(params: ImportParams) -> None:
@@ -361,9 +373,10 @@ def import_urls(
     resolved = params.resolve()
     _check_params(params)
     source, raw = _sources(urls, storage_options)
-    imp = _RemoteTreeImporter(source, params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
-                              progress=progress, jobs=jobs or default_jobs(), exclude=exclude, file_roots=file_roots)
-    return _import_all(imp, raw, recursive=recursive, wrap=wrap)
+    ctx = ImportContext(params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
+                        progress=progress, jobs=jobs or default_jobs(), exclude=exclude, file_roots=file_roots)
+    tree = _RemoteTreeSource(source, params, exclude)
+    return import_all(TreeImporter(ctx, tree, _RemoteFiles(ctx, tree)), raw, recursive=recursive, wrap=wrap)
 
 
 def list_objects(urls: Sequence[str], params: ImportParams, exclude: Callable[[bytes], bool] | None = None,

@@ -1,0 +1,119 @@
+"""Whole-directory records of the import cache (:mod:`pyipld.unixfs.cache`) in the walk.
+
+When a directory is opened, its listing is lstat'ed at once and matched against its record
+(:meth:`~pyipld.unixfs.cache.ImportCache.lookup_dir`: names and stat data byte-equal, nothing
+racy). A matching directory's files and symlinks are taken from the record — no per-file
+lookups, no directory re-encoding when its sub-directories (walked as usual: they have records
+of their own) come out as recorded. Any other directory collects what a new record needs while
+its entries are applied in walk order, and is recorded when finished (or its old record is
+dropped when an entry could not be recorded: an unstable read, a racy file).
+
+Used only in only-hash imports (a sink needs the blocks of every file) without precomputed
+roots, a journal or mode/mtime parameters, and with the cache's default comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from ..cache import NO_SLACK, DirEntry, DirRecord, dir_signature
+from ..directory import DirLink
+from .dirs import OpenDir
+from .entries import ImportContext
+from .source import LocalSource
+
+__all__ = ["DirCache", "DirState"]
+
+
+@dataclass(slots=True)
+class DirState:
+    """A directory's cache state while it is walked."""
+
+    names: list[bytes]
+    children: list[tuple[bytes, os.stat_result]]
+    """Each listed entry's path and lstat, taken when the directory was opened."""
+    signature: bytes
+    record: DirRecord | None
+    """A matching record: its entries stand in for the files and symlinks."""
+    pos: int = 0  # entries visited by the walk
+    collect: list[DirEntry] | None = field(default_factory=list)
+    """Without a record: the entries for a new one (None: this directory cannot be recorded)."""
+    slack: int = NO_SLACK
+    sub_links: list[tuple[bytes, int] | None] = field(default_factory=list)
+    """With a record: the sub-directories' links as they came out (None: an empty one left out)."""
+
+
+class DirCache:
+    """Matches, collects and records whole directories (see the module docstring)."""
+
+    def __init__(self, ctx: ImportContext) -> None:
+        assert ctx.cache is not None
+        self.cache = ctx.cache
+        self.key = ctx.cache_key
+        self.sink = ctx.sink
+
+    @staticmethod
+    def usable(ctx: ImportContext, trust_cache: bool) -> bool:
+        """Whether this import can use directory records."""
+        return (ctx.cache is not None and ctx.cache.dirs_usable and trust_cache and ctx.file_roots is None
+                and ctx.journal is None and not ctx.params.has_metadata)
+
+    def open(self, frame: OpenDir, names: list[bytes], source: LocalSource) -> None:
+        """lstat the listing; with a matching record, take it."""
+        children = [source.child(frame.fs_path, name) for name in names]
+        listing = [(name, None if stat.S_ISDIR(st.st_mode) else st) for name, (_, st) in zip(names, children, strict=True)]
+        signature = dir_signature(listing)
+        files = sum(1 for _, st in children if stat.S_ISREG(st.st_mode))
+        record = self.cache.lookup_dir(self.key, frame.fs_path, signature, names, files)
+        frame.cached = DirState(names, children, signature, record, collect=None if record is not None else [])
+
+    @staticmethod
+    def collect(state: DirState, st: os.stat_result | None, recorded_ns: int | None, entry: DirEntry) -> None:
+        """An entry of a directory without a record is in: note it (a file or symlink without a
+        recording time — an unstable read — leaves the directory unrecorded)."""
+        if state.collect is None:
+            return
+        if st is not None:
+            if recorded_ns is None:
+                state.collect = None
+                return
+            state.slack = min(state.slack, recorded_ns - max(st.st_mtime_ns, st.st_ctime_ns))
+        state.collect.append(entry)
+
+    def sub_added(self, state: DirState, link: DirLink | None) -> None:
+        """A sub-directory of a cache-walked directory is finished (None: an empty one left out)."""
+        if state.record is not None:
+            state.sub_links.append(None if link is None else (link.cid, link.tsize))
+        else:
+            self.collect(state, None, None, ("d", b"", 0, 0) if link is None else ("d", link.cid, link.tsize, 0))
+
+    def finish(self, frame: OpenDir, state: DirState) -> DirLink:
+        """The directory's root: its record's when its sub-directories came out as recorded,
+        else built from its entries (and recorded)."""
+        record = state.record
+        if record is None:
+            link = frame.builder.finish(self.sink)
+            if state.collect is not None:
+                self.cache.record_dir(self.key, frame.fs_path, DirRecord(
+                    state.collect, link.cid, link.tsize, link.sharded, state.signature, state.slack))
+            else:
+                self.cache.forget_dir(self.key, frame.fs_path)
+            return link
+        recorded = [(cid, tsize) if cid else None for kind, cid, tsize, _ in record.entries if kind == "d"]
+        if recorded == state.sub_links:
+            return DirLink(record.cid, record.tsize, record.sharded)
+        subs = iter(state.sub_links)
+        entries: list[DirEntry] = []
+        for name, entry in zip(state.names, record.entries, strict=True):
+            if entry[0] == "d":
+                sub = next(subs)
+                entry = ("d", b"", 0, 0) if sub is None else ("d", sub[0], sub[1], 0)
+            entries.append(entry)
+            if entry[1]:
+                frame.add(name, entry[1], entry[2])
+        link = frame.builder.finish(self.sink)
+        self.cache.record_dir(self.key, frame.fs_path, DirRecord(
+            entries, link.cid, link.tsize, link.sharded, record.signature, record.slack))
+        return link

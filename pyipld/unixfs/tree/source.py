@@ -1,0 +1,91 @@
+"""Where a tree's entries come from: listing directories and stating entries of a local tree.
+
+:class:`LocalSource` answers the walk's questions about the file system — a directory's
+entry names (sorted by raw bytes like Go ``os.ReadDir``, hidden and excluded names left
+out), an entry's path and ``lstat``, a symlink's target, the mode/mtime metadata asked
+for — and nothing else. :mod:`pyipld.unixfs.remote` answers the same questions for an
+fsspec URL by subclassing it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..importer import metadata_for
+from ..nodes import Metadata
+from ..params import ImportParams
+from .entries import ExcludeCallback
+
+__all__ = ["LocalSource", "base_name", "join_display", "kind_name"]
+
+
+class LocalSource:
+    """A tree in the local file system (paths are raw bytes)."""
+
+    def __init__(self, params: ImportParams, exclude: ExcludeCallback | None = None) -> None:
+        self.params = params
+        self.exclude = exclude
+
+    def list_dir(self, fs_path: bytes) -> list[bytes]:
+        """Entry names, sorted by raw bytes (Go os.ReadDir), hidden ones filtered.
+
+        Only names are kept (not DirEntry objects): a directory of a million entries
+        costs its names, and ``lstat`` happens when an entry is visited anyway.
+        """
+        hidden, exclude = self.params.hidden, self.exclude
+        with os.scandir(fs_path) as it:
+            names = [e.name for e in it if (hidden or not e.name.startswith(b"."))
+                     and not (exclude and exclude(e.name))]
+        names.sort()
+        return names
+
+    def child(self, parent: bytes, name: bytes) -> tuple[bytes, os.stat_result]:
+        """An entry of a listed directory: its path and lstat."""
+        child_path = os.path.join(parent, name)
+        return child_path, os.lstat(child_path)
+
+    def lstat(self, path: bytes) -> os.stat_result:
+        """A top-level argument's lstat."""
+        return os.lstat(path)
+
+    def is_dir(self, path: bytes) -> bool:
+        """A top-level argument that needs ``-r`` (missing ones fail later, when imported)."""
+        return os.path.isdir(path) and not os.path.islink(path)
+
+    def top_name(self, path: bytes) -> bytes:
+        """The entry name of a top-level argument."""
+        return base_name(path)
+
+    def readlink(self, path: bytes) -> bytes:
+        """A symlink's target bytes."""
+        return os.readlink(path)
+
+    def meta(self, fs_path: bytes) -> Metadata | None:
+        """The mode/mtime an entry's node carries (None: no metadata asked for)."""
+        if not self.params.has_metadata:
+            return None
+        return metadata_for(self.params, fs_path)  # type: ignore[arg-type]
+
+
+def join_display(display: bytes, name: bytes) -> bytes:
+    """The display path of ``name`` inside the directory shown as ``display``."""
+    return display + b"/" + name if display else name
+
+
+def kind_name(mode: int) -> str:
+    """A file type the importer refuses, named for the error message."""
+    for test, name in ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return f"mode {mode:o}"
+
+
+def base_name(path: bytes) -> bytes:
+    """The name kubo shows for a path argument: Go ``filepath.Base`` of the cleaned path
+    (``.`` and ``..`` name the directory they stand for)."""
+    base = os.path.basename(os.path.normpath(path))
+    if base in (b".", b"..", b""):
+        base = os.path.basename(os.path.abspath(path)) or b"/"
+    return base

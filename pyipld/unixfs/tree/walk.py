@@ -1,0 +1,92 @@
+"""The depth-first walk of one directory argument, in kubo's order.
+
+A directory's entries are visited sorted by raw name bytes (Go ``os.ReadDir``), depth
+first. The walk is iterative (no recursion limit) and keeps, per open directory, its
+remaining names and a :class:`~.dirs.OpenDir` — never file or block data. It asks its
+:class:`~.source.LocalSource` for listings and stats, its :class:`~.files.FileImporter`
+for each file's and symlink's root, and :mod:`.dirs` to assemble directories — through a
+:class:`~.schedule.Scheduler`, which applies them in walk order while small files are read
+and hashed ahead in batches.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ...errors import ConfigError, UnixFSError
+from .dircache import DirCache
+from .dirs import DirNode, OpenDir, open_dir
+from .entries import ImportContext
+from .files import FileImporter
+from .schedule import Scheduler
+from .source import LocalSource, join_display, kind_name
+
+__all__ = ["TreeImporter"]
+
+
+class TreeImporter:
+    """Walks trees of ``source`` into ``ctx.sink``, entries imported by ``files``."""
+
+    def __init__(self, ctx: ImportContext, source: LocalSource, files: FileImporter) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.files = files
+
+    def import_tree(self, fs_path: bytes, display: bytes) -> DirNode:
+        """Import the directory ``fs_path`` (shown as ``display``); files and symlinks are
+        reported as they are added, directories are left to :func:`~.dirs.report_dirs`."""
+        dircache = DirCache(self.ctx) if DirCache.usable(self.ctx, self.files.trust_cache) else None
+        sched = Scheduler(self.ctx, self.files, dircache)
+        try:
+            try:
+                self._walk(fs_path, display, sched, dircache)
+            except Exception:
+                sched.drain()  # the entries before the failure, as one file at a time would have
+                raise
+            return sched.finish()
+        finally:
+            sched.shutdown()
+
+    def _walk(self, fs_path: bytes, display: bytes, sched: Scheduler, dircache: DirCache | None) -> None:
+        source = self.source
+        stack = [self._open(fs_path, display, b"", source.list_dir(fs_path), dircache)]
+        while stack:
+            frame = stack[-1]
+            name = next(frame.entries, None)
+            if name is None:
+                stack.pop()
+                sched.close(frame, stack[-1] if stack else None)
+                continue
+            state = frame.cached
+            if state is None:
+                child_path, st = source.child(frame.fs_path, name)
+            else:
+                child_path, st = state.children[state.pos]
+                state.pos += 1
+            child_display = join_display(frame.display, name)
+            if stat.S_ISDIR(st.st_mode):
+                listing = source.list_dir(child_path)
+                if not listing and not self.ctx.params.empty_dirs:
+                    sched.skipped(frame)
+                else:
+                    stack.append(self._open(child_path, child_display, name, listing, dircache))
+            elif state is not None and state.record is not None:
+                kind, cid, tsize, data_size = state.record.entries[state.pos - 1]
+                if kind == "d":
+                    raise ConfigError("damaged directory record in the import cache")
+                sched.recorded(frame, child_display, kind, cid, tsize, data_size)
+            elif stat.S_ISLNK(st.st_mode):
+                sched.symlink(frame, name, child_display, child_path, st)
+            elif stat.S_ISREG(st.st_mode):
+                sched.file(frame, name, child_display, child_path, st)
+            else:
+                raise UnixFSError(f"unrecognized file type for {os.fsdecode(child_path)}: {kind_name(st.st_mode)}")
+
+    def _open(self, fs_path: bytes, display: bytes, name: bytes, listing: list[bytes],
+              dircache: DirCache | None) -> OpenDir:
+        """A directory of ``listing`` to walk (matched against its cache record, if any)."""
+        frame = open_dir(self.ctx, fs_path, display, name, listing, self.source.meta(fs_path))
+        if dircache is not None:
+            dircache.open(frame, listing, self.source)
+        return frame
