@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Literal, Protocol
 
-from ..blockstore import BlockSink, NullSink
+from ..blockstore import BlockSink, NullSink, file_sink
 from ..chunker import BytesLike
 from ..cid import CID, DAG_PB
 from ..dagpb import encode_pbnode
@@ -200,12 +200,12 @@ class _TreeImporter:
         except BaseException:
             os.close(fd)
             raise
-        with open(fd, "rb", buffering=0) as f:
+        with open(fd, "rb", buffering=0) as f, file_sink(self.sink, fs_path, before.st_size) as sink:
             chunks: Iterator[BytesLike] = iter_file_chunks(f, self.resolved.chunker, fs_path)
             if self.progress is not None:
                 chunks = _counted(chunks, self.progress)
             jobs = self.jobs if size_hint >= _THREADED_MIN_BYTES else 1
-            link = build_file(chunks, self.resolved, self.sink, meta=meta, jobs=jobs)
+            link = build_file(chunks, self.resolved, sink, meta=meta, jobs=jobs)
             return link, before, os.fstat(fd)
 
     def add_stream(self, stream: IO[bytes]) -> FileLink:
