@@ -303,6 +303,32 @@ def test_stored_copy_wins_and_open_blockstore(tmp_path: Path) -> None:
         Filestore(tmp_path / "none", create=False)
 
 
+def test_each_block_is_hashed_once_and_corrupt_copies_are_caught(added: tuple[Filestore, Path, CID, bytes],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``get_verified`` over a filestore hashes every block exactly once (the store's own check) and
+    still refuses a corrupt stored copy (the dag-pb root here)."""
+    from pyipld import blockstore
+
+    store, _, cid, content = added
+    calls: list[int] = []
+    original = CID.verify
+
+    def counting(self: CID, data: bytes) -> bool:
+        calls.append(len(data))
+        return original(self, data)
+
+    monkeypatch.setattr(CID, "verify", counting)
+    with open_file(store, cid) as f:
+        assert f.read() == content
+    assert sorted(calls) == sorted([len(store.get(cid.bytes))] + [r.size for r in _leaves(store)])
+    monkeypatch.setattr(CID, "verify", original)
+    copy = store._path(cid.bytes)
+    assert copy is not None
+    copy.write_bytes(copy.read_bytes()[:-1] + b"\0")
+    with pytest.raises(IntegrityError, match="is corrupt"):
+        blockstore.get_verified(store, cid.bytes)
+
+
 def test_index_is_sqlite_with_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
