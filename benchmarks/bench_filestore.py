@@ -8,6 +8,8 @@ process, ``control_2thread_sha256_s`` says how loaded the machine was):
   of its own). ``ratio_vs_sha256``: ÷ one-thread ``hashlib.sha256`` over the same bytes.
   ``store_bytes``: bytes written by each (copies + index); ``traced_peak_mib``: Python heap peak
   of one nocopy add.
+* ``add_nocopy_small_files``: ``import_paths`` of a tree of small files (100–150 B) into a
+  :class:`Filestore` ÷ into a :class:`DirectoryBlockstore`: one index transaction per file.
 * ``cat_nocopy``: reading the whole file back through ``open_file`` (every block hashed by the
   filestore and again by the reader) ÷ the same from the copied blocks.
 
@@ -26,6 +28,7 @@ from benchmarks._harness import MiB, bench_parser, deterministic_file, emit, tim
 from pyipld.blockstore import DirectoryBlockstore
 from pyipld.filestore import Filestore
 from pyipld.unixfs import ImportParams, import_file, open_file
+from pyipld.unixfs.tree import import_paths
 
 _CONTROL = b"\x5a" * (64 << 20)
 
@@ -83,6 +86,24 @@ def main() -> None:
              store_bytes={"nocopy": _size_of(base / "fs"), "copied": _size_of(base / "dir")},
              traced_peak_mib=round(peak, 2), control_2thread_sha256_s=round(timing.extra["control"], 4),
              note="under load from other jobs")
+
+        tree = base / "tree"
+        tree.mkdir()
+        files = 50 if args.smoke else 2000
+        for i in range(files):
+            (tree / f"f{i:05d}.txt").write_bytes(hashlib.shake_256(b"%d" % i).digest(100 + i % 50))
+
+        def tree_nocopy() -> None:
+            store = Filestore(fresh("tree-fs"))
+            import_paths([tree], params, store)
+            store.close()
+
+        def tree_copied() -> None:
+            import_paths([tree], params, DirectoryBlockstore(fresh("tree-dir")))
+
+        timing = time_interleaved(tree_nocopy, tree_copied, repeat=repeat, control=_two_thread_sha256)
+        emit("add_nocopy_small_files", sum(100 + i % 50 for i in range(files)), timing, files=files, files_per_s=round(files / timing.seconds),
+             control_2thread_sha256_s=round(timing.extra["control"], 4), note="under load from other jobs")
 
         root = import_file(src, params).cid
         fs_store, dir_store = Filestore(base / "fs"), DirectoryBlockstore(base / "dir")

@@ -172,6 +172,9 @@ class Filestore(DirectoryBlockstore):
             conn = sqlite3.connect(self.index_path, timeout=60, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL: each commit is atomic and ordered; only a power loss may drop the last
+                # ones (never corrupt the index). FULL would fsync once per added file.
+                conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("CREATE TABLE IF NOT EXISTS refs (mh BLOB PRIMARY KEY, path BLOB NOT NULL, "
                              "offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID")
                 conn.execute("CREATE INDEX IF NOT EXISTS refs_by_file ON refs (path, offset)")
