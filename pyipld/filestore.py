@@ -169,8 +169,9 @@ class Filestore(DirectoryBlockstore):
         if self._conn is None or self._pid != os.getpid():
             import sqlite3  # here: only stores with an index pay for it
 
-            conn = sqlite3.connect(self.index_path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn: sqlite3.Connection | None = None
             try:
+                conn = sqlite3.connect(self.index_path, timeout=60, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 # WAL + NORMAL: each commit is atomic and ordered; only a power loss may drop the last
                 # ones (never corrupt the index). FULL would fsync once per added file.
@@ -178,11 +179,10 @@ class Filestore(DirectoryBlockstore):
                 conn.execute("CREATE TABLE IF NOT EXISTS refs (mh BLOB PRIMARY KEY, path BLOB NOT NULL, "
                              "offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID")
                 conn.execute("CREATE INDEX IF NOT EXISTS refs_by_file ON refs (path, offset)")
-            except sqlite3.DatabaseError as exc:
-                conn.close()
-                raise FilestoreError(f"filestore index {self.index_path} is unreadable: {exc}", cid="",
-                                     path=str(self.index_path), offset=0, status=Status.OTHER_ERROR,
-                                     reason=str(exc)) from None
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                raise PyipldError(f"filestore index {self.index_path} is unusable: {exc}") from None
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -195,17 +195,24 @@ class Filestore(DirectoryBlockstore):
 
     def ref(self, cid: bytes | CID) -> FileRef | None:
         """The reference for ``cid``'s multihash (any codec, as boxo keys by multihash), or None."""
+        import sqlite3
+
         mh = (cid if isinstance(cid, CID) else CID.from_bytes(cid)).multihash
-        with self._lock:
-            row = self._db().execute("SELECT path, offset, size FROM refs WHERE mh = ?", (mh,)).fetchone()
+        try:
+            with self._lock:
+                row = self._db().execute("SELECT path, offset, size FROM refs WHERE mh = ?", (mh,)).fetchone()
+        except sqlite3.Error as exc:
+            raise PyipldError(f"filestore index {self.index_path}: {exc}") from None
         return None if row is None else FileRef(mh, bytes(row[0]), row[1], row[2])
 
     def refs(self, *, file_order: bool = False) -> Iterator[FileRef]:
         """Every reference, by multihash or (``file_order``) by path then offset; read in pages."""
+        import sqlite3
+
         order = "path, offset, mh" if file_order else "mh"
         last: tuple[object, ...] | None = None
         while True:
-            with self._lock:
+            with self._lock, _sql_errors(self.index_path, sqlite3.Error):
                 if last is None:
                     rows = self._db().execute(f"SELECT mh, path, offset, size FROM refs ORDER BY {order} LIMIT ?",
                                               (_BATCH,)).fetchall()
@@ -310,24 +317,31 @@ class Filestore(DirectoryBlockstore):
     def file_refs(self, path: str | bytes | os.PathLike[str], size: int) -> Iterator[_FileRefs]:
         """A sink for the blocks of the regular file ``path`` (``size`` bytes), given in file order:
         raw leaves become references, everything else is copied. The references are written when
-        the block exits without an error, and only if the leaves covered exactly ``size`` bytes."""
+        the block exits without an error, and only if the leaves covered exactly ``size`` bytes;
+        a file of more than 4,096 leaves is written in batches of that many (each its own short
+        transaction, so no lock is held while the file is read): a failed import of such a file
+        may leave references to its first blocks, each still hash-checked when read."""
         sink = _FileRefs(self, os.fsencode(os.path.abspath(os.fsdecode(path))), size)
-        with self._lock:
-            conn = self._db()
-            conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield sink
-            sink.finish()
-        except BaseException:
-            with self._lock:
-                conn.execute("ROLLBACK")
-            raise
-        with self._lock:
-            conn.execute("COMMIT")
+        yield sink
+        sink.finish()
 
     def _insert(self, rows: Sequence[tuple[bytes, bytes, int, int]]) -> None:
+        """One transaction: insert (or replace: the newest add wins) ``rows``."""
+        import sqlite3
+
         with self._lock:
-            self._db().executemany("INSERT OR REPLACE INTO refs (mh, path, offset, size) VALUES (?, ?, ?, ?)", rows)
+            conn = self._db()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany("INSERT OR REPLACE INTO refs (mh, path, offset, size) VALUES (?, ?, ?, ?)",
+                                     rows)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise PyipldError(f"filestore index {self.index_path}: {exc}") from None
 
 
 class _FileRefs:
@@ -372,8 +386,17 @@ class _FileRefs:
     def finish(self) -> None:
         if self.offset != self.size:
             raise PyipldError(f"filestore: the raw leaves of {os.fsdecode(self.path)} cover {self.offset} bytes, "
-                              f"the file has {self.size}: no references were written")
+                              f"the file has {self.size}: its references were not written")
         self.flush()
+
+
+@contextmanager
+def _sql_errors(index: Path, kind: type[Exception]) -> Iterator[None]:
+    """SQLite's errors as a one-line :class:`PyipldError` naming the index."""
+    try:
+        yield
+    except kind as exc:
+        raise PyipldError(f"filestore index {index}: {exc}") from None
 
 
 def open_blockstore(root: str | os.PathLike[str], *, create: bool = False) -> DirectoryBlockstore:

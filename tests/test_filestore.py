@@ -270,6 +270,32 @@ def test_refs_written_per_file_atomically(tmp_path: Path) -> None:
     assert _leaves(store) == []
 
 
+def test_many_leaves_are_batched_and_listed_in_pages(tmp_path: Path) -> None:
+    """More leaves than one insert batch / one listing page (4,096): all recorded, listed once each,
+    in multihash order and in file order."""
+    path = tmp_path / "f.bin"
+    content = chacha_bytes("pages", 4500 * 256 + 17)
+    path.write_bytes(content)
+    store = Filestore(tmp_path / "bs")
+    cid = import_file(path, ImportParams(raw_leaves=True, chunker="size-256"), store).cid
+    by_file = list(store.refs(file_order=True))
+    assert [r.offset for r in by_file] == list(range(0, len(content), 256))
+    by_hash = list(store.refs())
+    assert [r.multihash for r in by_hash] == sorted(r.multihash for r in by_file)
+    with open_file(store, cid) as f:
+        assert f.read() == content
+
+
+def test_unusable_index_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bs").mkdir()
+    (tmp_path / "bs" / INDEX_NAME).write_bytes(b"not a database, but long enough to be read as one" * 4)
+    leaf = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
+    for argv in (["cat", "--blockstore", str(tmp_path / "bs"), leaf],
+                 ["filestore", "ls", "--blockstore", str(tmp_path / "bs")]):
+        code, out, err = _run(capsys, *argv)
+        assert (code, out) == (1, "") and err.startswith("Error: filestore index ") and err.count("\n") == 1
+
+
 def test_re_add_of_a_moved_file_points_at_it(tmp_path: Path) -> None:
     """A reference is replaced by the newest add (kubo keeps the first; a moved file stayed broken)."""
     a = tmp_path / "a.bin"
