@@ -2,7 +2,7 @@
 came from, every other block copied as usual.
 
 A :class:`Filestore` is a :class:`~pyipld.blockstore.DirectoryBlockstore` directory plus an index,
-``filestore.sqlite``, of ``multihash → (absolute path, offset, size)`` (boxo ``filestore``: the
+``filestore.sqlite``, of ``multihash → (absolute path, offset, size)`` keyed as boxo's datastore keys it (boxo ``filestore``: the
 ``FileManager`` beside the main blockstore). ``get`` looks in the directory first and then in the
 index; a referenced block is read from its file and **hashed on every read**: a missing, shrunk or
 rewritten file is a :class:`~pyipld.errors.FilestoreError` naming the CID and the path (boxo's
@@ -16,6 +16,7 @@ references are written in one SQLite transaction when it is done (a failed impor
 
 from __future__ import annotations
 
+import base64
 import enum
 import os
 import threading
@@ -104,6 +105,16 @@ class ListResult:
         return f"{text:<50} {self.ref.size:6d} {self.ref.shown_path} {self.ref.offset}"
 
 
+def ds_key(multihash: bytes) -> str:
+    """boxo ``dshelp.MultihashToDsKey`` (without the ``/``): unpadded upper-case base32 of the
+    multihash. The index's key, so listings come in the order kubo's datastore gives them."""
+    return base64.b32encode(multihash).decode("ascii").rstrip("=")
+
+
+def _multihash_of(key: str) -> bytes:
+    return base64.b32decode(key + "=" * (-len(key) % 8))
+
+
 def _read_ref(ref: FileRef) -> bytes:
     """The referenced bytes, hash-checked (boxo ``readFileDataObj``)."""
     cid = ref.cid
@@ -176,7 +187,7 @@ class Filestore(DirectoryBlockstore):
                 # WAL + NORMAL: each commit is atomic and ordered; only a power loss may drop the last
                 # ones (never corrupt the index). FULL would fsync once per added file.
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("CREATE TABLE IF NOT EXISTS refs (mh BLOB PRIMARY KEY, path BLOB NOT NULL, "
+                conn.execute("CREATE TABLE IF NOT EXISTS refs (key TEXT PRIMARY KEY, path BLOB NOT NULL, "
                              "offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID")
                 conn.execute("CREATE INDEX IF NOT EXISTS refs_by_file ON refs (path, offset)")
             except sqlite3.Error as exc:
@@ -200,35 +211,37 @@ class Filestore(DirectoryBlockstore):
         mh = (cid if isinstance(cid, CID) else CID.from_bytes(cid)).multihash
         try:
             with self._lock:
-                row = self._db().execute("SELECT path, offset, size FROM refs WHERE mh = ?", (mh,)).fetchone()
+                row = self._db().execute("SELECT path, offset, size FROM refs WHERE key = ?",
+                                         (ds_key(mh),)).fetchone()
         except sqlite3.Error as exc:
             raise PyipldError(f"filestore index {self.index_path}: {exc}") from None
         return None if row is None else FileRef(mh, bytes(row[0]), row[1], row[2])
 
     def refs(self, *, file_order: bool = False) -> Iterator[FileRef]:
-        """Every reference, by multihash or (``file_order``) by path then offset; read in pages."""
+        """Every reference, in kubo's datastore order (:func:`ds_key`) or (``file_order``) by path, offset
+        and key, as boxo's ``ListAll``; read in pages."""
         import sqlite3
 
-        order = "path, offset, mh" if file_order else "mh"
+        order = "path, offset, key" if file_order else "key"
         last: tuple[object, ...] | None = None
         while True:
             with self._lock, _sql_errors(self.index_path, sqlite3.Error):
                 if last is None:
-                    rows = self._db().execute(f"SELECT mh, path, offset, size FROM refs ORDER BY {order} LIMIT ?",
+                    rows = self._db().execute(f"SELECT key, path, offset, size FROM refs ORDER BY {order} LIMIT ?",
                                               (_BATCH,)).fetchall()
                 elif file_order:
                     rows = self._db().execute(
-                        "SELECT mh, path, offset, size FROM refs WHERE (path, offset, mh) > (?, ?, ?) "
+                        "SELECT key, path, offset, size FROM refs WHERE (path, offset, key) > (?, ?, ?) "
                         f"ORDER BY {order} LIMIT ?", (*last, _BATCH)).fetchall()
                 else:
-                    rows = self._db().execute(f"SELECT mh, path, offset, size FROM refs WHERE mh > ? "
+                    rows = self._db().execute(f"SELECT key, path, offset, size FROM refs WHERE key > ? "
                                               f"ORDER BY {order} LIMIT ?", (*last, _BATCH)).fetchall()
-            for mh, path, offset, size in rows:
-                yield FileRef(bytes(mh), bytes(path), offset, size)
+            for key, path, offset, size in rows:
+                yield FileRef(_multihash_of(key), bytes(path), offset, size)
             if len(rows) < _BATCH:
                 return
-            mh, path, offset, _ = rows[-1]
-            last = (path, offset, mh) if file_order else (mh,)
+            key, path, offset, _ = rows[-1]
+            last = (path, offset, key) if file_order else (key,)
 
     # -- the blockstore -----------------------------------------------------------------
     def _is_ref_key(self, cid: bytes) -> bool:
@@ -325,7 +338,7 @@ class Filestore(DirectoryBlockstore):
         yield sink
         sink.finish()
 
-    def _insert(self, rows: Sequence[tuple[bytes, bytes, int, int]]) -> None:
+    def _insert(self, rows: Sequence[tuple[str, bytes, int, int]]) -> None:
         """One transaction: insert (or replace: the newest add wins) ``rows``."""
         import sqlite3
 
@@ -334,7 +347,7 @@ class Filestore(DirectoryBlockstore):
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.executemany("INSERT OR REPLACE INTO refs (mh, path, offset, size) VALUES (?, ?, ?, ?)",
+                    conn.executemany("INSERT OR REPLACE INTO refs (key, path, offset, size) VALUES (?, ?, ?, ?)",
                                      rows)
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -350,7 +363,7 @@ class _FileRefs:
     def __init__(self, store: Filestore, path: bytes, size: int) -> None:
         self.store, self.path, self.size = store, path, size
         self.offset = 0
-        self._rows: list[tuple[bytes, bytes, int, int]] = []
+        self._rows: list[tuple[str, bytes, int, int]] = []
 
     def put(self, cid: bytes, data: bytes) -> None:
         self._block(cid, len(data), lambda: data)
@@ -374,7 +387,7 @@ class _FileRefs:
             return
         if DirectoryBlockstore.has(self.store, cid):  # a stored copy wins (boxo Put checks Has first)
             return
-        self._rows.append((parsed.multihash, self.path, offset, size))
+        self._rows.append((ds_key(parsed.multihash), self.path, offset, size))
         if len(self._rows) >= _BATCH:
             self.flush()
 

@@ -17,7 +17,7 @@ from pyipld.blockstore import DirectoryBlockstore, MemoryBlockstore
 from pyipld.cid import CID, RAW
 from pyipld.cli import main
 from pyipld.errors import FilestoreError, IntegrityError, NotFoundError, PyipldError
-from pyipld.filestore import INDEX_NAME, Filestore, Status, open_blockstore
+from pyipld.filestore import INDEX_NAME, Filestore, Status, ds_key, open_blockstore
 from pyipld.unixfs import ImportParams, import_file, open_file
 from pyipld.unixfs.tree import import_paths
 from tests._deterministic import chacha_bytes
@@ -280,8 +280,9 @@ def test_many_leaves_are_batched_and_listed_in_pages(tmp_path: Path) -> None:
     cid = import_file(path, ImportParams(raw_leaves=True, chunker="size-256"), store).cid
     by_file = list(store.refs(file_order=True))
     assert [r.offset for r in by_file] == list(range(0, len(content), 256))
-    by_hash = list(store.refs())
-    assert [r.multihash for r in by_hash] == sorted(r.multihash for r in by_file)
+    by_key = list(store.refs())
+    assert [ds_key(r.multihash) for r in by_key] == sorted(ds_key(r.multihash) for r in by_file)
+    assert {r.multihash for r in by_key} == {r.multihash for r in by_file}
     with open_file(store, cid) as f:
         assert f.read() == content
 
@@ -361,8 +362,9 @@ def test_index_is_sqlite_with_absolute_paths(tmp_path: Path, monkeypatch: pytest
     Path("rel.txt").write_bytes(b"relative\n")
     assert _run(capsys, "add", "-q", "--nocopy", "--blockstore", "bs", "rel.txt")[0] == 0
     with sqlite3.connect(tmp_path / "bs" / INDEX_NAME) as db:
-        rows = db.execute("SELECT path, offset, size FROM refs").fetchall()
-    assert rows == [(os.fsencode(tmp_path / "rel.txt"), 0, 9)]
+        rows = db.execute("SELECT key, path, offset, size FROM refs").fetchall()
+    leaf = CID.decode("bafkreie2zhjpu337bqm62ib2wnsenrmk5wppaloduvpqffzce6xm7f44ia")  # raw "relative\n"
+    assert rows == [(ds_key(leaf.multihash), os.fsencode(tmp_path / "rel.txt"), 0, 9)]
 
 
 # -- CLI refusals ------------------------------------------------------------------------------------------------
@@ -426,8 +428,7 @@ def test_filestore_ls_verify_formats(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, out, err = _run(capsys, "filestore", "ls", "--file-order", "--blockstore", bs)
     assert (code, out, err) == (0, "\n".join(lines) + "\n", "")
     code, out, err = _run(capsys, "filestore", "ls", "--blockstore", bs)
-    assert sorted(out.splitlines()) == sorted(lines) and [ln.split()[0] for ln in out.splitlines()] == sorted(
-        str(r.cid) for r in sorted(refs, key=lambda r: r.multihash))
+    assert out.splitlines() == sorted(lines, key=lambda ln: ds_key(CID.decode(ln.split()[0]).multihash))
     (src / "b.txt").write_bytes(b"HELLO\n")
     (src / "a.bin").unlink()
     code, out, err = _run(capsys, "filestore", "verify", "--file-order", "--blockstore", bs)
@@ -451,3 +452,70 @@ def test_other_sinks_keep_copies(tmp_path: Path) -> None:
     result = import_file(path, ImportParams(raw_leaves=True), store)
     path.unlink()
     assert store.get(result.cid.bytes) == b"abc" * 1000
+
+
+# -- kubo's sharness t0271-filestore-utils.sh (ipfs/kubo test/sharness, the dataset and expected lines) --------------
+
+T0271_ROOT = "QmRueCuPMYYvdxWz1vWncF7wzCScEx4qasZXo5aVBb1R4V"
+T0271_ROOT_BASE32 = "bafybeibva2uh4qpwjo2yr5g7m7nd5kfq64atydq77qdlrikh5uejwqdcbi"
+T0271_FILE_ORDER = """\
+bafkreicj3ezgtrh3euw2gyub6w3jydhnouqobxt7stbgtns3mv3iwv6bqq   1000 somedir/file1 0
+bafkreibxwxisv4cld6x76ybqbvf2uwbkoswjqt4hut46af6rps2twme7ey  10000 somedir/file2 0
+bafkreidntk6ciin24oez6yjz4b25fgwecncvi4ua4uhr2tdyenogpzpid4 262144 somedir/file3 0
+bafkreidwie26yauqbhpd2nhhhmod55irq3z372mh6gw4ikl2ifo34c5jra 262144 somedir/file3 262144
+bafkreib7piyesy3dr22sawmycdftrmpyt3z4tmhxrdig2zt5zdp7qwbuay 262144 somedir/file3 524288
+bafkreigxp5k3k6b3i5sldu4r3im74nfxmoptuuubcvq6rg632nfznskglu 213568 somedir/file3 786432
+"""
+T0271_FILE1 = "bafkreicj3ezgtrh3euw2gyub6w3jydhnouqobxt7stbgtns3mv3iwv6bqq"
+T0271_FILE3 = "QmfE4SDQazxTD7u8VTYs9AJqQL8rrJPUAorLeJXKSZrVf9"
+
+
+def test_kubo_t0271_filestore_utils(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo's t0271 run against pyipld: ``random 1000 1`` … (jbenet/go-random) added with ``add --raw-leaves
+    --nocopy -r``; the root, ``filestore ls``/``verify`` lines (paths here are absolute: we strip the
+    prefix), a moved file (no-file, then ok again), a changed first KiB (changed), and ``dups``."""
+    from tests.test_commp_random import go_random_bytes
+
+    monkeypatch.chdir(tmp_path)
+    some = tmp_path / "somedir"
+    some.mkdir()
+    for n, (size, seed) in enumerate([(1000, 1), (10000, 2), (1000000, 3)], 1):
+        (some / f"file{n}").write_bytes(go_random_bytes(size, seed))
+    prefix = f"{tmp_path}/"
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code, out, err = _run(capsys, *argv)
+        return code, out.replace(prefix, ""), err.replace(prefix, "")
+
+    code, out, _ = run("add", "--raw-leaves", "--nocopy", "-r", "-q", "--blockstore", "bs", "somedir")
+    assert code == 0 and out.splitlines()[-1] == T0271_ROOT
+    code, out, _ = run("add", "--cid-base=base32", "--raw-leaves", "--nocopy", "-r", "-Q", "--blockstore", "bs",
+                       "somedir")
+    assert out == T0271_ROOT_BASE32 + "\n"
+    listed = run("filestore", "ls", "--blockstore", "bs")[1].splitlines()
+    assert sorted(listed) == sorted(T0271_FILE_ORDER.splitlines())  # sharness sorts it too
+    keys = [ds_key(CID.decode(ln.split()[0]).multihash) for ln in listed]
+    assert keys == sorted(keys) and keys[0].startswith("CIQ")  # kubo's datastore order: /filestore/CIQ…
+    assert run("filestore", "ls", "--file-order", "--blockstore", "bs")[1] == T0271_FILE_ORDER
+    assert "somedir/file1" in run("filestore", "ls", "--blockstore", "bs", T0271_FILE1)[1]
+    verify_ok = "".join(f"ok      {line}\n" for line in T0271_FILE_ORDER.splitlines())
+    assert run("filestore", "verify", "--file-order", "--blockstore", "bs")[1] == verify_ok
+    assert sorted(run("filestore", "verify", "--blockstore", "bs")[1].splitlines()) == sorted(verify_ok.splitlines())
+    assert "somedir/file1" in run("filestore", "verify", "--blockstore", "bs", T0271_FILE1)[1]
+    (some / "file1").rename(some / "file1.bk")
+    assert run("cat", "--blockstore", "bs", T0271_FILE1)[0] == 1
+    assert any(ln.startswith("no-file") and "somedir/file1" in ln
+               for ln in run("filestore", "verify", "--blockstore", "bs")[1].splitlines())
+    (some / "file1.bk").rename(some / "file1")
+    store = open_blockstore("bs")
+    with open_file(store, CID.decode(T0271_FILE1)) as f:
+        assert f.read() == (some / "file1").read_bytes()
+    with open(some / "file3", "r+b") as f:  # dd if=/dev/zero of=somedir/file3 bs=1024 count=1
+        f.write(bytes(1024))
+    assert run("cat", "--blockstore", "bs", T0271_FILE3)[0] == 1
+    assert any(ln.startswith("changed") and "somedir/file3" in ln
+               for ln in run("filestore", "verify", "--blockstore", "bs")[1].splitlines())
+    # test_filestore_dups: a copying add of file1 into the same store
+    assert run("add", "-q", "--raw-leaves", "--blockstore", "bs", "somedir/file1")[1] == T0271_FILE1 + "\n"
+    assert run("filestore", "dups", "--blockstore", "bs") == (0, T0271_FILE1 + "\n", "")
