@@ -40,8 +40,11 @@ def _raw_leaf_vectors(name: str) -> list[Any]:
         if "error" in v or v.get("slow") or v["input"].get("type") == "directory":
             continue
         params = ImportParams(**kubo022_param_kwargs(v["params"]))
-        if params.resolve().raw_leaves and len(vector_input_bytes(v)) <= MAX_VECTOR_BYTES:
-            out.append(pytest.param(v, id=v["name"]))
+        size = len(vector_input_bytes(v))
+        if params.resolve().raw_leaves and size <= MAX_VECTOR_BYTES:
+            chunk = params.resolve().chunker.max_chunk_size
+            many = size // chunk > 4096  # tens of thousands of tiny leaves: each read back opens the file
+            out.append(pytest.param(v, id=v["name"], marks=[pytest.mark.slow] if many else []))
     return out
 
 
