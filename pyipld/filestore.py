@@ -2,15 +2,16 @@
 came from, every other block copied as usual.
 
 A :class:`Filestore` is a :class:`~pyipld.blockstore.DirectoryBlockstore` directory plus an index,
-``filestore.sqlite``, of ``multihash → (absolute path, offset, size)`` keyed as boxo's datastore keys it (boxo ``filestore``: the
-``FileManager`` beside the main blockstore). ``get`` looks in the directory first and then in the
+``filestore.sqlite``, of ``multihash → (absolute path, offset, size)``, keyed by boxo's datastore
+key (:func:`ds_key`; boxo ``filestore``: the ``FileManager`` beside the main blockstore). ``get`` looks in the directory first and then in the
 index; a referenced block is read from its file and **hashed on every read**: a missing, shrunk or
 rewritten file is a :class:`~pyipld.errors.FilestoreError` naming the CID and the path (boxo's
 ``CorruptReferenceError`` texts), never wrong bytes. ``has`` does not read the file (as boxo).
 
 The importer hands a regular file's blocks to :meth:`Filestore.file_refs` in file order; each raw
 leaf advances the offset by its size, so references need no help from the chunker. A file's
-references are written in one SQLite transaction when it is done (a failed import leaves none).
+references are written in short SQLite transactions once its leaves are known to cover it
+(a failed import of a file of up to 4,096 leaves leaves none).
 :func:`open_blockstore` opens a ``--blockstore DIR`` as a filestore when it has an index.
 """
 
@@ -40,6 +41,7 @@ __all__ = [
     "Filestore",
     "ListResult",
     "Status",
+    "ds_key",
     "open_blockstore",
 ]
 
@@ -163,7 +165,7 @@ class Filestore(DirectoryBlockstore):
     Blocks put with :meth:`put` are copied as in :class:`DirectoryBlockstore`; blocks put through
     :meth:`file_refs` are recorded as references when they are raw leaves. Paths are stored
     absolute (kubo stores them relative to a root above its repo and refuses files outside it).
-    Safe to read from several threads and processes; one writer at a time (SQLite).
+    Safe to read from several threads and processes; writers take turns per transaction (SQLite).
     """
 
     def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:

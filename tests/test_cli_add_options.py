@@ -120,7 +120,6 @@ def test_cid_encoder_errors() -> None:
 
 @pytest.mark.parametrize(("flag", "message"), [
     (["--to-files=/x"], "--to-files needs kubo's MFS"), (["--nocopy"], "--nocopy needs --blockstore DIR"),
-    (["--fscache"], "--fscache is not supported"),
 ])
 def test_refused_options(hello: Path, capsys: pytest.CaptureFixture[str], flag: list[str], message: str) -> None:
     code, out, err = run(capsys, "add", *flag, str(hello))

@@ -384,7 +384,6 @@ def test_index_is_sqlite_with_absolute_paths(tmp_path: Path, monkeypatch: pytest
     (["add", "--nocopy", "--blockstore", "BS", "--mtime", "5", "F"], "--nocopy needs raw leaves, and raw-leaves"),
     (["add", "--nocopy", "--blockstore", "BS", "--profile", "unixfs-v0-2015", "F"],
      "nocopy option requires '--raw-leaves' to be enabled as well"),
-    (["add", "--fscache", "F"], "--fscache is not supported"),
     (["filestore", "ls", "--blockstore", "BS"], "filestore is not enabled in"),
     (["filestore", "verify"], "filestore needs --blockstore DIR"),
 ])
@@ -399,6 +398,30 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list
     code, out, err = _run(capsys, *words)
     assert code == 1 and out == "" and err.startswith(f"Error: {message}") and err.count("\n") == 1, err
     assert not (tmp_path / "BS" / INDEX_NAME).exists()
+
+
+def test_fscache_does_not_duplicate_referenced_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo t0270: after ``add --raw-leaves --nocopy -r``, ``add --raw-leaves --fscache -r`` keeps the
+    store small (no leaf copied), a plain ``add --raw-leaves -r`` duplicates the data."""
+    src = tmp_path / "somedir"
+    (src / "d").mkdir(parents=True)
+    for i in range(3):
+        (src / "d" / f"f{i}").write_bytes(chacha_bytes(f"t0270-{i}", 1_000_000))
+    bs = str(tmp_path / "bs")
+
+    def size() -> int:
+        return sum(p.stat().st_size for p in Path(bs).rglob("*.data"))
+
+    roots = set()
+    for flags in (["--nocopy"], ["--fscache"]):
+        code, out, _ = _run(capsys, "add", "-Q", "--raw-leaves", "-r", *flags, "--blockstore", bs, str(src))
+        assert code == 0
+        roots.add(out)
+        assert size() < 100_000
+    assert _run(capsys, "add", "-Q", "--raw-leaves", "-r", "--blockstore", bs, str(src))[1] in roots
+    assert len(roots) == 1 and size() > 3_000_000
+    assert sorted(_run(capsys, "filestore", "dups", "--blockstore", bs)[1].split()) == sorted(
+        str(r.cid) for r in Filestore(bs, create=False).refs())
 
 
 def test_refuses_named_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -180,7 +180,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--nocopy", action="store_true",
                    help="with --blockstore DIR: keep raw leaves as references into the added files (kubo's "
                         "filestore) instead of copies; implies --raw-leaves; reads check every block's hash")
-    p.add_argument("--fscache", action="store_true", help="refused: kubo's experimental filestore cache")
+    p.add_argument("--fscache", action="store_true",
+                   help="with --blockstore DIR: copy blocks, except those DIR's filestore already references "
+                        "(kubo: a normal add that does not duplicate --nocopy data)")
     p.add_argument("--stdin-name", default="", metavar="NAME",
                    help="name for stdin (shown, and its entry name with -w; default: its CID)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads (default: all cores)")
@@ -223,7 +225,19 @@ def _sink(args: argparse.Namespace) -> BlockSink:
         from ..filestore import Filestore
 
         return Filestore(args.blockstore)
+    if args.fscache:
+        from ..filestore import open_blockstore
+
+        return _CopyInto(open_blockstore(args.blockstore, create=True))
     return DirectoryBlockstore(args.blockstore)
+
+
+class _CopyInto:
+    """``--fscache``: every block through the store's ``put`` (a filestore skips the blocks it already
+    references: boxo ``Filestore.Put`` checks ``Has``), never through its ``file_refs``."""
+
+    def __init__(self, store: BlockSink) -> None:
+        self.put = store.put
 
 
 class _Tee:
@@ -254,9 +268,6 @@ def _refuse_unsupported(args: argparse.Namespace) -> None:
     if args.to_files is not None:
         raise ConfigError("--to-files needs kubo's MFS (the Files API of a repo); pyipld has none: "
                           "add, then use the printed CID")
-    if args.fscache:
-        raise ConfigError("--fscache is not supported (kubo's experimental filestore cache): "
-                          "use --nocopy --blockstore DIR")
     if args.nocopy:
         if args.car:
             raise ConfigError("--nocopy keeps references to the files in --blockstore DIR: it cannot be "
