@@ -19,6 +19,7 @@ from pyipld.cli import main
 from pyipld.errors import FilestoreError, IntegrityError, NotFoundError, PyipldError
 from pyipld.filestore import INDEX_NAME, Filestore, Status, ds_key, open_blockstore
 from pyipld.unixfs import ImportParams, import_file, open_file
+from pyipld.unixfs.resolve import resolve_path
 from pyipld.unixfs.tree import import_paths
 from tests._deterministic import chacha_bytes
 from tests._recipes import kubo022_param_kwargs, load_vectors, materialise_vector_input, vector_input_bytes
@@ -82,8 +83,6 @@ def test_nocopy_cli_vectors_and_kubo_refusal(tmp_path: Path, capsys: pytest.Capt
         assert got[0] == want[0] == 0 and got[1] == want[1]
         root = got[1].split()[-2]
         store = open_blockstore(tmp_path / "bs")
-        from pyipld.unixfs.resolve import resolve_path
-
         with open_file(store, resolve_path(store, f"{root}/big.bin").cid) as f:
             assert f.read() == (src / "big.bin").read_bytes()
     code, out, err = _run(capsys, "add", "--nocopy", "--raw-leaves=false", "--blockstore", str(tmp_path / "bs"),
@@ -103,8 +102,6 @@ def test_nocopy_tree_vectors(tmp_path: Path) -> None:
         assert str(result.cid) == v["cid"], v["name"]
         for file in (p for p in src.rglob("*") if p.is_file() and not p.is_symlink()):
             rel = file.relative_to(src).as_posix()
-            from pyipld.unixfs.resolve import resolve_path
-
             with open_file(store, resolve_path(store, f"{result.cid}/{rel}").cid) as f:
                 assert f.read() == file.read_bytes()
 
@@ -545,3 +542,37 @@ def test_kubo_t0271_filestore_utils(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # test_filestore_dups: a copying add of file1 into the same store
     assert run("add", "-q", "--raw-leaves", "--blockstore", "bs", "somedir/file1")[1] == T0271_FILE1 + "\n"
     assert run("filestore", "dups", "--blockstore", "bs") == (0, T0271_FILE1 + "\n", "")
+
+
+@pytest.mark.interop
+def test_nocopy_tree_matches_live_kubo(tmp_path: Path) -> None:
+    """The live kubo 0.22 oracle (``--raw-leaves``: what ``--nocopy`` adds with) over a tree of files of
+    several size classes, for four parameter sets; pyipld adds the tree with references into a
+    filestore, gets the same root and reads every file back."""
+    import json
+
+    from tests._kubo import _probe, kubo_backend, run_in_netns
+    from tests._shared import SHARED
+
+    kubo_backend()  # skips without kubo
+    if SHARED is None:
+        pytest.skip("needs the shared kubo oracle (PYIPLD_SHARED)")
+
+    src = tmp_path / "t"
+    (src / "d").mkdir(parents=True)
+    for name, size in (("big.bin", 3_000_007), ("d/m.bin", 70_000), ("d/x.txt", 2), ("e", 0), ("one", 262_144)):
+        (src / name).write_bytes(chacha_bytes(f"live-{name}", size))
+    cases = [{"raw_leaves": True}, {"raw_leaves": True, "chunker": "buzhash"}, {"cid_version": 1, "trickle": True},
+             {"raw_leaves": True, "chunker": "rabin-16384-65536-131072", "inline": True}]
+    oracle = str(Path(SHARED or "") / "tools" / "kubo_oracle.py")
+    lines = "".join(json.dumps({"input": str(src), "params": p}) + "\n" for p in cases)
+    r = run_in_netns([_probe()[1], oracle, "batch", "-"], stdin=lines, timeout=300)
+    answers = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+    assert len(answers) == len(cases), r.stderr[-2000:]
+    for i, (params, answer) in enumerate(zip(cases, answers, strict=True)):
+        store = Filestore(tmp_path / f"bs{i}")
+        result = import_paths([src], ImportParams(**kubo022_param_kwargs(params, directory=True)), store)
+        assert str(result.cid) == answer["cid"], params
+        for name in ("big.bin", "d/m.bin", "one"):
+            with open_file(store, resolve_path(store, f"{result.cid}/{name}").cid) as f:
+                assert f.read() == (src / name).read_bytes()
