@@ -375,6 +375,7 @@ def test_index_is_sqlite_with_absolute_paths(tmp_path: Path, monkeypatch: pytest
     (["add", "--nocopy", "--blockstore", "BS", "--dask", "local", "F"], "--nocopy cannot be combined with --dask"),
     (["add", "--nocopy", "--blockstore", "BS", "-"], "--nocopy cannot add stdin: missing file path or URL"),
     (["add", "--nocopy", "--blockstore", "BS", "F", "-"], "--nocopy cannot add stdin: missing file path or URL"),
+    (["add", "-n", "--nocopy", "-"], "--nocopy cannot add stdin: missing file path or URL"),  # kubo: ErrMissingFsRef
     (["add", "--nocopy", "--blockstore", "BS", "http://127.0.0.1:9/x.bin"],
      "--nocopy references local files only: x.bin is an http(s) URL"),
     (["add", "--nocopy", "--blockstore", "BS", "memory://bucket/x"], "--nocopy references local files only, not the URL"),

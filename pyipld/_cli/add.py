@@ -290,10 +290,13 @@ def nocopy_params(args: argparse.Namespace, params: ImportParams) -> ImportParam
     return replace(params, raw_leaves=True)
 
 
-def _refuse_nocopy_inputs(inputs: list[Input], stdin: bool) -> None:
-    """--nocopy references files on disk: stdin, named pipes and URLs have no file to point at."""
+def _refuse_nocopy_inputs(inputs: list[Input], stdin: bool, *, only_hash: bool = False) -> None:
+    """--nocopy references files on disk: stdin, named pipes and URLs have no file to point at
+    (stdin is refused with -n too, as kubo does; the rest only when something is stored)."""
     if stdin or any(isinstance(i.source, NamedStream) and i.source.open is stdin_reader for i in inputs):
         raise ConfigError("--nocopy cannot add stdin: missing file path or URL, can't create filestore reference")
+    if only_hash:
+        return
     for i in inputs:
         if isinstance(i.source, str):
             raise ConfigError(f"--nocopy references local files only, not the URL {i.source} (pyipld has no urlstore)")
@@ -335,7 +338,7 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
     if "-" in args.paths and (args.dask is not None or args.cache is not None):
         raise ConfigError("--dask and --cache need paths (workers and the cache read files by path), not stdin")
     stdin_alone = args.paths == ["-"]
-    if stdin_alone and args.nocopy and not args.only_hash:
+    if stdin_alone and args.nocopy:  # kubo too, even with -n (boxo ErrMissingFsRef)
         _refuse_nocopy_inputs([], True)
     inputs: list[Input] = []
     exclude: IgnoreRules | None = None
@@ -353,8 +356,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
                                 storage_options=args.storage_options)
         if args.wrap and any(not i.name for i in inputs):
             raise ConfigError("-w with stdin among other paths needs --stdin-name (the entry's name)")
-        if args.nocopy and not args.only_hash:
-            _refuse_nocopy_inputs(inputs, False)
+        if args.nocopy:
+            _refuse_nocopy_inputs(inputs, False, only_hash=args.only_hash)
         exclude = rules or None
     out = AddOutput(_stdout(args), quiet=args.quiet, quieter=args.quieter, silent=args.silent,
                     json_events=args.enc == "json", encoder=encoder, clear_progress=bool(args.progress))
