@@ -48,6 +48,7 @@ __all__ = [
 INDEX_NAME: Final = "filestore.sqlite"
 _BATCH: Final = 4096  # references buffered before an INSERT (memory stays bounded for any file)
 _RAW_V1: Final = b"\x01\x55"
+_FORMAT: Final = 1  # PRAGMA user_version of the index: table refs(key = ds_key(multihash), path, offset, size)
 
 
 class Status(enum.IntEnum):
@@ -189,12 +190,20 @@ class Filestore(DirectoryBlockstore):
                 # WAL + NORMAL: each commit is atomic and ordered; only a power loss may drop the last
                 # ones (never corrupt the index). FULL would fsync once per added file.
                 conn.execute("PRAGMA synchronous=NORMAL")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'refs'").fetchone()[0]
+                if tables and version != _FORMAT:
+                    raise PyipldError(f"filestore index {self.index_path} has format {version}, this pyipld "
+                                      f"reads {_FORMAT}: add the files again with --nocopy into a new DIR")
                 conn.execute("CREATE TABLE IF NOT EXISTS refs (key TEXT PRIMARY KEY, path BLOB NOT NULL, "
                              "offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID")
                 conn.execute("CREATE INDEX IF NOT EXISTS refs_by_file ON refs (path, offset)")
-            except sqlite3.Error as exc:
+                conn.execute(f"PRAGMA user_version = {_FORMAT}")
+            except (sqlite3.Error, PyipldError) as exc:
                 if conn is not None:
                     conn.close()
+                if isinstance(exc, PyipldError):
+                    raise
                 raise PyipldError(f"filestore index {self.index_path} is unusable: {exc}") from None
             self._conn, self._pid = conn, os.getpid()
         return self._conn

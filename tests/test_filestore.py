@@ -297,6 +297,15 @@ def test_unusable_index_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
         assert (code, out) == (1, "") and err.startswith("Error: filestore index ") and err.count("\n") == 1
 
 
+def test_index_of_another_format_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bs").mkdir()
+    with sqlite3.connect(tmp_path / "bs" / INDEX_NAME) as db:
+        db.execute("CREATE TABLE refs (mh BLOB PRIMARY KEY, path BLOB, offset INTEGER, size INTEGER)")
+        db.execute("PRAGMA user_version = 7")
+    code, out, err = _run(capsys, "filestore", "ls", "--blockstore", str(tmp_path / "bs"))
+    assert (code, out) == (1, "") and "has format 7, this pyipld reads 1" in err and err.count("\n") == 1
+
+
 def test_re_add_of_a_moved_file_points_at_it(tmp_path: Path) -> None:
     """A reference is replaced by the newest add (kubo keeps the first; a moved file stayed broken)."""
     a = tmp_path / "a.bin"
