@@ -20,7 +20,8 @@ from .errors import PyipldError, UsageError
 __all__ = ["COMMAND_MODULES", "main", "os_error_text"]
 
 # One module per verb (or verb family); order = order in --help.
-COMMAND_MODULES: tuple[str, ...] = ("add", "cat", "ls", "get", "car", "commp", "chunk", "net", "gateway")
+COMMAND_MODULES: tuple[str, ...] = ("add", "cat", "ls", "get", "car", "commp", "chunk", "net", "gateway",
+                                     "filestore")
 # verb -> the module that registers it
 _VERB_MODULES: dict[str, str] = {**{name: name for name in COMMAND_MODULES if name != "net"}, "serve": "net"}
 

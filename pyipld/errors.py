@@ -16,6 +16,7 @@ __all__ = [
     "DagPBError",
     "DecodeError",
     "FileChangedError",
+    "FilestoreError",
     "GatewayError",
     "GatewayRequestError",
     "GatewayTimeoutError",
@@ -199,6 +200,21 @@ class GatewayTimeoutError(GatewayError, TimeoutError):
 
 class RoutingError(GatewayError):
     """A delegated-routing server refused the request or sent an unreadable answer."""
+
+
+class FilestoreError(IntegrityError):
+    """A filestore reference (``add --nocopy``) whose file is gone, unreadable or changed: boxo's
+    ``CorruptReferenceError``. Never returned as data: the block is refused.
+
+    Attributes:
+        cid: the block's CID (text). path: the referenced file. offset: where the block starts.
+        status: boxo's ``filestore.Status`` code (10 error, 11 no-file, 12 changed, 20 other).
+        reason: boxo's text (``data in file did not match. PATH offset N``, ``open PATH: …``).
+    """
+
+    def __init__(self, message: str, *, cid: str, path: str, offset: int, status: int, reason: str) -> None:
+        super().__init__(message)
+        self.cid, self.path, self.offset, self.status, self.reason = cid, path, offset, status, reason
 
 
 class BlockIntegrityError(IntegrityError):

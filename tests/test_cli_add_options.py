@@ -119,8 +119,7 @@ def test_cid_encoder_errors() -> None:
 # --- inputs: refusals, stdin, URLs, --dereference-args --------------------------------------------------------
 
 @pytest.mark.parametrize(("flag", "message"), [
-    (["--to-files=/x"], "--to-files needs kubo's MFS"), (["--nocopy"], "--nocopy needs a filestore"),
-    (["--fscache"], "--fscache needs a filestore"),
+    (["--to-files=/x"], "--to-files needs kubo's MFS"), (["--nocopy"], "--nocopy needs --blockstore DIR"),
 ])
 def test_refused_options(hello: Path, capsys: pytest.CaptureFixture[str], flag: list[str], message: str) -> None:
     code, out, err = run(capsys, "add", *flag, str(hello))

@@ -13,7 +13,9 @@ import argparse
 import hashlib
 import json
 import os
+import stat
 import sys
+from dataclasses import replace
 from typing import IO, Any, TextIO
 
 from .._progress import Progress
@@ -27,7 +29,7 @@ from ..unixfs.ignore import IgnoreRules, compile_rules
 from ..unixfs.importer import import_file
 from ..unixfs.nodes import Metadata
 from ..unixfs.params import PROFILES, ImportParams
-from ..unixfs.tree import AddedEntry
+from ..unixfs.tree import AddedEntry, NamedStream
 from ._scale import import_paths_scaled
 from .add_inputs import Input, announce_terminal_stdin, collect_inputs, stdin_reader
 from .add_output import AddOutput, CidEncoder, escape_name, print_line
@@ -175,8 +177,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout", default=None, metavar="DURATION",
                    help="give up after this long (Go duration: 30s, 5m, 1h)")
     p.add_argument("--to-files", default=None, metavar="MFSPATH", help="refused: needs kubo's MFS")
-    p.add_argument("--nocopy", action="store_true", help="refused: needs a filestore")
-    p.add_argument("--fscache", action="store_true", help="refused: needs a filestore")
+    p.add_argument("--nocopy", action="store_true",
+                   help="with --blockstore DIR: keep raw leaves as references into the added files (kubo's "
+                        "filestore) instead of copies; implies --raw-leaves; reads check every block's hash")
+    p.add_argument("--fscache", action="store_true",
+                   help="with --blockstore DIR: copy blocks, except those DIR's filestore already references "
+                        "(kubo: a normal add that does not duplicate --nocopy data)")
     p.add_argument("--stdin-name", default="", metavar="NAME",
                    help="name for stdin (shown, and its entry name with -w; default: its CID)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="leaf-hashing threads (default: all cores)")
@@ -215,7 +221,23 @@ def _json_object(text: str) -> dict[str, Any]:
 def _sink(args: argparse.Namespace) -> BlockSink:
     if args.only_hash or not args.blockstore:
         return NullSink()
+    if args.nocopy:
+        from ..filestore import Filestore
+
+        return Filestore(args.blockstore)
+    if args.fscache:
+        from ..filestore import open_blockstore
+
+        return _CopyInto(open_blockstore(args.blockstore, create=True))
     return DirectoryBlockstore(args.blockstore)
+
+
+class _CopyInto:
+    """``--fscache``: every block through the store's ``put`` (a filestore skips the blocks it already
+    references: boxo ``Filestore.Put`` checks ``Has``), never through its ``file_refs``."""
+
+    def __init__(self, store: BlockSink) -> None:
+        self.put = store.put
 
 
 class _Tee:
@@ -246,13 +268,52 @@ def _refuse_unsupported(args: argparse.Namespace) -> None:
     if args.to_files is not None:
         raise ConfigError("--to-files needs kubo's MFS (the Files API of a repo); pyipld has none: "
                           "add, then use the printed CID")
-    if args.nocopy or args.fscache:
-        flag = "--nocopy" if args.nocopy else "--fscache"
-        raise ConfigError(f"{flag} needs a filestore, which pyipld does not have yet: use --blockstore DIR")
+    if args.nocopy:
+        if args.car:
+            raise ConfigError("--nocopy keeps references to the files in --blockstore DIR: it cannot be "
+                              "combined with --car (a CAR must hold the bytes)")
+        if args.dask is not None:
+            raise ConfigError("--nocopy cannot be combined with --dask (the workers compute CIDs only)")
+        if not args.blockstore and not args.only_hash:
+            raise ConfigError("--nocopy needs --blockstore DIR (where the references are kept)")
+
+
+def nocopy_params(args: argparse.Namespace, params: ImportParams) -> ImportParams:
+    """kubo's rule "nocopy -> raw leaves": on unless explicitly off (then kubo's error)."""
+    if not args.nocopy:
+        return params
+    if params.raw_leaves is False:  # --raw-leaves=false, or a profile that sets it
+        raise ConfigError("nocopy option requires '--raw-leaves' to be enabled as well")
+    if params.has_metadata:
+        raise ConfigError("--nocopy needs raw leaves, and raw-leaves can't be used with UnixFS metadata "
+                          "like mode or modification time")
+    return replace(params, raw_leaves=True)
+
+
+def _refuse_nocopy_inputs(inputs: list[Input], stdin: bool, *, only_hash: bool = False) -> None:
+    """--nocopy references files on disk: stdin, named pipes and URLs have no file to point at
+    (stdin is refused with -n too, as kubo does; the rest only when something is stored)."""
+    if stdin or any(isinstance(i.source, NamedStream) and i.source.open is stdin_reader for i in inputs):
+        raise ConfigError("--nocopy cannot add stdin: missing file path or URL, can't create filestore reference")
+    if only_hash:
+        return
+    for i in inputs:
+        if isinstance(i.source, str):
+            raise ConfigError(f"--nocopy references local files only, not the URL {i.source} (pyipld has no urlstore)")
+        if isinstance(i.source, NamedStream):
+            raise ConfigError(f"--nocopy references local files only: {os.fsdecode(i.name)} is an http(s) URL "
+                              "(pyipld has no urlstore)")
+        try:
+            fifo = stat.S_ISFIFO(os.lstat(i.source).st_mode)
+        except OSError:
+            continue  # reported by the import
+        if fifo:
+            raise ConfigError(f"--nocopy cannot reference the named pipe {os.fsdecode(i.source)}: "
+                              "its bytes cannot be read again")
 
 
 def run(args: argparse.Namespace) -> int:
-    params = params_from_args(args)
+    params = nocopy_params(args, params_from_args(args))
     params.resolve()  # fail on bad parameters before touching any input
     _refuse_unsupported(args)
     encoder = CidEncoder.from_options(args.cid_base, args.upgrade_cids)
@@ -277,6 +338,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
     if "-" in args.paths and (args.dask is not None or args.cache is not None):
         raise ConfigError("--dask and --cache need paths (workers and the cache read files by path), not stdin")
     stdin_alone = args.paths == ["-"]
+    if stdin_alone and args.nocopy:  # kubo too, even with -n (boxo ErrMissingFsRef)
+        _refuse_nocopy_inputs([], True)
     inputs: list[Input] = []
     exclude: IgnoreRules | None = None
     if not stdin_alone:
@@ -293,6 +356,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
                                 storage_options=args.storage_options)
         if args.wrap and any(not i.name for i in inputs):
             raise ConfigError("-w with stdin among other paths needs --stdin-name (the entry's name)")
+        if args.nocopy:
+            _refuse_nocopy_inputs(inputs, False, only_hash=args.only_hash)
         exclude = rules or None
     out = AddOutput(_stdout(args), quiet=args.quiet, quieter=args.quieter, silent=args.silent,
                     json_events=args.enc == "json", encoder=encoder, clear_progress=bool(args.progress))

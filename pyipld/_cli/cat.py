@@ -15,9 +15,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from ..blockstore import DirectoryBlockstore
 from ..cid import CID
 from ..errors import ConfigError, UnixFSError
+from ..filestore import open_blockstore
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path, split_path
 from .argv import stdin_arguments
@@ -46,7 +46,7 @@ def iter_local(cid: str, blockstore: str, offset: int = 0, length: int | None = 
     """The requested bytes of ``cid`` (a CID or an IPFS path, as ``ipfs cat`` takes) from
     the directory blockstore ``blockstore``."""
     root, components = split_path(cid)  # parse before touching the store: a bad CID is the user's error
-    store = DirectoryBlockstore(blockstore, create=False)
+    store = open_blockstore(blockstore)
     target = resolve_path(store, cid).cid if components else root
     return UnixFSReader(store, target).iter_range(offset, length)
 
@@ -83,7 +83,7 @@ def iter_local_many(paths: Sequence[str], blockstore: str, offset: int = 0,
         return iter(())
     for path in paths:
         split_path(path)  # a bad CID is the user's error, before the store is opened
-    store = DirectoryBlockstore(blockstore, create=False)
+    store = open_blockstore(blockstore)
     targets: list[tuple[bytes | None, UnixFSReader | None]] = []
     sizes = []
     for path in paths:

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Final
 
-from ..blockstore import BlockSource, DirectoryBlockstore
+from ..blockstore import BlockSource
 from ..car.blockstore import CarBlockstore
 from ..cid import CID
 from ..errors import ConfigError, NotFoundError
+from ..filestore import open_blockstore
 
 # pyipld.http.server.DEFAULT_LISTEN, not imported: trio and httpx load only when the gateway runs
 DEFAULT_LISTEN: Final = "127.0.0.1:8080"
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         source: BlockSource
         if args.blockstore:
-            source = DirectoryBlockstore(args.blockstore, create=False)
+            source = open_blockstore(args.blockstore)
         else:
             # The gateway hash-checks every block it sends, so the stores need not check again.
             source = CarSet([stack.enter_context(CarBlockstore(path, verify=False)) for path in args.cars])

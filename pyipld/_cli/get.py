@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..blockstore import DirectoryBlockstore
 from ..car.export import export_dag
 from ..car.sink import open_car_sink
 from ..errors import ConfigError
+from ..filestore import open_blockstore
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import resolve_path, split_path
 from .httpfetch import add_http_arguments, cmd_get_http, wants_http
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.blockstore:
         raise ConfigError("get needs --blockstore DIR (the blocks to read from), --peer MULTIADDR, "
                           "--gateway URL or --routing URL (or IPFS_GATEWAY)")
-    store = DirectoryBlockstore(args.blockstore, create=False)
+    store = open_blockstore(args.blockstore)
     if args.car:
         target = resolve_path(store, args.path).cid
         with open_car_sink(args.car, args.car_version, [target]) as writer:

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from ..blockstore import BlockSource, DirectoryBlockstore
+from ..blockstore import BlockSource
 from ..cid import CID, DAG_PB, RAW
 from ..errors import ConfigError
+from ..filestore import open_blockstore
 from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("ls needs --blockstore DIR (the blocks to read from)")
     if not args.paths:
         args.paths = stdin_arguments("ipfs-path")
-    store = DirectoryBlockstore(args.blockstore, create=False)
+    store = open_blockstore(args.blockstore)
     out = sys.stdout
     if args.stream:
         return _run_stream(args, store, out)

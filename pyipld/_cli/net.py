@@ -29,6 +29,7 @@ from ..car.export import export_dag
 from ..car.sink import open_car_sink
 from ..cid import CID
 from ..errors import ConfigError
+from ..filestore import open_blockstore
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import resolve_path, split_path
 
@@ -170,7 +171,7 @@ def _scratch_store(args: argparse.Namespace, near: Path) -> tuple[DirectoryBlock
     """``--blockstore DIR`` when given (the fetched blocks are kept), else a temporary store."""
     keep = getattr(args, "blockstore", None)
     if keep:
-        return DirectoryBlockstore(keep), None
+        return open_blockstore(keep, create=True), None
     parent = near.parent if near.parent.is_dir() else None
     scratch = Path(tempfile.mkdtemp(prefix=".pyipld-blocks-", dir=parent))
     return DirectoryBlockstore(scratch), scratch
@@ -236,7 +237,7 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
     from ..bitswap.client import BitswapClient
     from ..unixfs.extract import restore_metadata, write_fully
 
-    keep = DirectoryBlockstore(args.blockstore) if getattr(args, "blockstore", None) else None
+    keep = open_blockstore(args.blockstore, create=True) if getattr(args, "blockstore", None) else None
     progress = _progress(args, "fetch")
     counts = [0, 0]
 
@@ -351,7 +352,7 @@ def cmd_cat_from_peers(args: argparse.Namespace) -> int:
 
 def _open_source(args: argparse.Namespace) -> BlockSource:
     if args.blockstore:
-        return DirectoryBlockstore(args.blockstore, create=False)
+        return open_blockstore(args.blockstore)
     return CarBlockstore(args.car)
 
 

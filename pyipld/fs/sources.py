@@ -47,6 +47,7 @@ from ..errors import (
     NotFoundError,
     PyipldError,
 )
+from ..filestore import open_blockstore
 from ..multihash import SHA2_256
 
 __all__ = [
@@ -579,7 +580,7 @@ class RoutedSource:
 
 def directory_source(path: str) -> tuple[str, DirectoryBlockstore]:
     """A ``blockstore`` entry: an existing :class:`DirectoryBlockstore` directory."""
-    return f"blockstore:{path}", DirectoryBlockstore(path, create=False)
+    return f"blockstore:{path}", open_blockstore(path)
 
 
 def env_defaults(environ: dict[str, str] | None = None) -> dict[str, Any]:

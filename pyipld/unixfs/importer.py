@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from .._io import read_exact
-from ..blockstore import BlockSink, NullSink
+from ..blockstore import BlockSink, NullSink, file_sink
 from ..chunker import BytesLike, Chunker, iter_reads
 from ..chunker.fixed import FixedSize
 from ..cid import CID
@@ -429,15 +429,19 @@ def import_file(
             jobs = max(1, jobs - 1)
     if jobs > 1 and _known_size(source) < MIN_THREADED_BYTES:
         jobs = 1  # starting a pool costs more than hashing a small file
+    sink = sink if sink is not None else NullSink()
     with contextlib.ExitStack() as stack:
         if path is not None:  # opened here, so that build_file can read it on its threads
             f = stack.enter_context(open(path, "rb", buffering=0))
+            st = os.fstat(f.fileno())
+            if stat.S_ISREG(st.st_mode):  # a filestore records its leaves as references into it
+                sink = stack.enter_context(file_sink(sink, path, st.st_size))
             chunks = iter_file_chunks(f, resolved.chunker, path)
         else:
             chunks = iter_chunks(source, resolved.chunker)
         if progress is not None:
             chunks = _counted(chunks, progress)
-        root = build_file(chunks, resolved, sink if sink is not None else NullSink(), meta=meta, jobs=jobs)
+        root = build_file(chunks, resolved, sink, meta=meta, jobs=jobs)
     return ImportResult(CID.from_bytes(root.cid), root.data_size, root.tsize)
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import IO, Final
 
-from ...blockstore import NullSink
+from ...blockstore import NullSink, file_sink
 from ...chunker import BytesLike
 from ...cid import DAG_PB
 from ...dagpb import encode_pbnode
@@ -50,9 +50,13 @@ class FileImporter:
         self.source = source
         # Cached roots stand in for a file only when nobody needs its blocks.
         self.trust_cache = isinstance(ctx.sink, NullSink)
+        # A filestore (add --nocopy) records each file's leaves as references into it, per file:
+        # batched hashing would hand it blocks with no file.
+        self.batchable = type(self).batchable and getattr(ctx.sink, "file_refs", None) is None
 
     batchable = True
-    """Small files may be read and hashed in batches (:mod:`.batches`): a local tree."""
+    """Small files may be read and hashed in batches (:mod:`.batches`): a local tree, unless
+    the sink keeps references into the files."""
 
     def known_root(self, fs_path: bytes, st: os.stat_result) -> tuple[FileLink, int | None] | None:
         """A regular file's root without reading it: precomputed (recording time None), or a
@@ -116,12 +120,12 @@ class FileImporter:
         except BaseException:
             os.close(fd)
             raise
-        with open(fd, "rb", buffering=0) as f:
+        with open(fd, "rb", buffering=0) as f, file_sink(ctx.sink, fs_path, before.st_size) as sink:
             chunks: Iterator[BytesLike] = iter_file_chunks(f, ctx.resolved.chunker, fs_path)
             if ctx.progress is not None:
                 chunks = _counted(chunks, ctx.progress)
             jobs = ctx.jobs if size_hint >= THREADED_MIN_BYTES else 1
-            link = build_file(chunks, ctx.resolved, ctx.sink, meta=meta, jobs=jobs)
+            link = build_file(chunks, ctx.resolved, sink, meta=meta, jobs=jobs)
             return link, before, os.fstat(fd)
 
     def add_stream(self, stream: IO[bytes]) -> FileLink:
