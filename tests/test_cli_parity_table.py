@@ -228,6 +228,38 @@ def _rows() -> list[Row]:
                                                                           "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
             "QmQNd6ubRXaNG6Prov8o6vk3bn6eWsj9FxLGrAVDUAGkGe 128 128\n"
             "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN 6   a\n"),
+        Row(KUBO + "t0045-ls.sh L116-123 (base32 CIDs from cid-fmt -v 1 -b base32, recorded here)",
+            ("ls", bs, "--size=false", "--cid-base=base32", "{B32_D}", "{B32_D2}", "{B32_D1}"),
+            "{B32_D}:\n"
+            "bafybeicbeuua45xmqvggv3goxu5ygiwedwtgqyqrebqblvnjvhcgfzdy2i d1/\n"
+            "bafybeihzzxbxysmupg3yvqhb3mpbaz6xhnnwjsbfacamxcpygalsve2l4a d2/\n"
+            "bafybeihuvwfdxuyytwrk3ee64qiurvujhwggfhcbb57sy7r7vz22vxtzza f1\n"
+            "bafybeiaihstodxaj4inamq55pyfnh73c4eykc6gtozio3y7xbhot5h5lia f2\n"
+            "\n"
+            "{B32_D2}:\n"
+            "bafybeigcb52tjhen4rl2dl6bav3rktn7a72mjrzxmmzzv2foqws4di4zoi 1024\n"
+            "bafybeiftpmy2bene35bu7g5zdplw2ki4ban2fnk2djmdbbdtrvle6hlihe a\n"
+            "bafybeia7fqxexiyuwyssujpdzg3qabyh6ahjtkhavua4n6qy46liixn4ru bad\\x7fname.txt\n"
+            "\n"
+            "{B32_D1}:\n"
+            "bafybeia6hc37h3uydqyjahjuzygwmcjbz2t45zjpsys3ivnyt6phte6wl4 128\n"
+            "bafybeiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4 a\n"),
+        Row(KUBO + "t0045-ls.sh L116-123 with the CIDv0 arguments: entries upgraded, headings as given",
+            ("ls", bs, "--size=false", "--cid-base=base32", "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
+            "bafybeia6hc37h3uydqyjahjuzygwmcjbz2t45zjpsys3ivnyt6phte6wl4 128\n"
+            "bafybeiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4 a\n"),
+        # --- kubo's global options (core/commands/root.go) before the verb -------------------------------------
+        Row(KUBO + "t0272-urlstore.sh L161-162 (`ipfs --cid-base=base32 add`); the CID of t0040 L286-295",
+            ("--cid-base=base32", "add", "mountdir/base32-test.txt"), f"added {B32} base32-test.txt\n"),
+        Row(KUBO + "t0276-cidv0v1.sh L111 (`ipfs --timeout=2s cat`)", ("--timeout=2s", "cat", bs, HELLO),
+            "Hello Worlds!\n"),
+        Row(KUBO + "t0200-unixfs-ls.sh L105-106 (`ipfs --encoding=json ...`); AddEvent as kubo's HTTP API",
+            ("--encoding=json", "add", "mountdir/hello.txt"),
+            '{{"Name":"hello.txt","Hash":"' + HELLO + '","Size":"22"}}\n'),
+        Row("kubo@3f884d3:core/commands/root.go (h is a BoolOption): `add -h` takes no word, prints help",
+            ("add", "-h"), ANY, stdout_re=r"(?s)usage: pyipld add .*"),
+        Row("kubo@3f884d3:core/commands/root.go: `ipfs -h add` is add's help", ("-h", "add"), ANY,
+            stdout_re=r"(?s)usage: pyipld add .*"),
         Row(CMDS + "cli/parse.go: -E (a Bool) does not take the directory; t0042-add-skip.sh L13-32's root",
             ("add", "-Q", "-r", "-E", "mountdir/planets"), "QmR8nD1Vzk5twWVC6oShTHvv7mMYkVh6dApCByBJyV2oj3\n"),
         Row(CMDS + "cli/parse.go: every Bool takes =VALUE", ("add", "-Q", "--trickle=false", "--hidden=false",
@@ -353,7 +385,9 @@ def _link_cid(workspace: Path, capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize("row", ROWS, ids=[f"{i:02d}-{' '.join(r.argv)[:50]}" for i, r in enumerate(ROWS)])
 def test_parity_row(row: Row, workspace: Path, http_url: str, capsys: pytest.CaptureFixture[str],
                     monkeypatch: pytest.MonkeyPatch) -> None:
-    values = {"tmp": str(workspace), "url": http_url}
+    values = {"tmp": str(workspace), "url": http_url, "B32_D": "bafybeibnj4os4wfzemi277xohlibq5b57phczisyoqnhf446o4r5rpetoi",
+              "B32_D1": "bafybeicbeuua45xmqvggv3goxu5ygiwedwtgqyqrebqblvnjvhcgfzdy2i",
+              "B32_D2": "bafybeihzzxbxysmupg3yvqhb3mpbaz6xhnnwjsbfacamxcpygalsve2l4a"}
     if any("{gocar}" in a for a in row.argv):
         values["gocar"] = str(shared_path("fixtures", "go-car"))
     if any("{link}" in a for a in row.argv):

@@ -15,6 +15,7 @@ from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
 from .add import escape_name, parse_bool, print_line
+from .add_output import CidEncoder
 from .argv import stdin_arguments
 
 __all__ = ["ListedEntry", "list_path", "register"]
@@ -81,6 +82,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="load each child to print its file size (default true; like kubo, either option loads it)")
     p.add_argument("-s", "--stream", action="store_true",
                    help="print each entry as it is found (link order, no column alignment across rows)")
+    p.add_argument("--cid-base", default=None, metavar="BASE",
+                   help="multibase for the entries' CIDv1 (base32, base36, ...; upgrades CIDv0), as kubo's global option")
+    p.add_argument("--upgrade-cidv0-in-output", dest="upgrade_cids", nargs="?", const=True, type=parse_bool,
+                   default=None, metavar="BOOL", help="print CIDv0 entries as CIDv1 (kubo's global option)")
     p.set_defaults(func=run)
 
 
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("ls needs --blockstore DIR (the blocks to read from)")
     if not args.paths:
         args.paths = stdin_arguments("ipfs-path")
+    args.encoder = CidEncoder.from_options(args.cid_base, args.upgrade_cids)
     store = DirectoryBlockstore(args.blockstore, create=False)
     out = sys.stdout
     if args.stream:
@@ -98,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     pending: list[tuple[str, str, str, str]] = []  # rows of the current column block (kubo: one tabwriter)
     # list every argument before printing anything, like kubo 0.22 (one LsOutput emitted at the end):
     # an error in any argument prints no partial table
-    listed = [(path, [_row(e) for e in list_path(store, path, resolve_type=args.resolve_type or args.size)])
+    listed = [(path, [_row(e, args.encoder) for e in list_path(store, path, resolve_type=args.resolve_type or args.size)])
               for path in args.paths]
     for path, rows in listed:
         if path != last:  # kubo: a heading (and header) only when the argument differs from the last one
@@ -116,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row(e: ListedEntry) -> tuple[str, str, str, str]:
+def _row(e: ListedEntry, encoder: CidEncoder) -> tuple[str, str, str, str]:
     name = escape_name(e.name) + ("/" if e.kind == "directory" else "")
     size = str(e.size) if e.kind != "directory" else "-"
-    return (e.kind, str(e.cid), size, name)
+    return (e.kind, encoder.encode(e.cid), size, name)  # kubo ls.go: enc.Encode(link.Cid); headings as given
 
 
 def _run_stream(args: argparse.Namespace, store: BlockSource, out: TextIO) -> int:
@@ -138,7 +144,7 @@ def _run_stream(args: argparse.Namespace, store: BlockSource, out: TextIO) -> in
                 if args.headers:
                     table.append(("Type", "Hash", "Size", "Name"))
                 last = path
-            table.append(_row(entry))
+            table.append(_row(entry, args.encoder))
             _print_table(table, args, out, min_width=10)
     return 0
 
