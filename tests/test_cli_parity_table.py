@@ -248,6 +248,21 @@ def _rows() -> list[Row]:
             ("ls", bs, "--size=false", "--cid-base=base32", "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
             "bafybeia6hc37h3uydqyjahjuzygwmcjbz2t45zjpsys3ivnyt6phte6wl4 128\n"
             "bafybeiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4 a\n"),
+        Row("kubo@3f884d3:core/commands/ls.go LsOutput/LsLink through encoding/json (the HTTP API's objects); "
+            "CIDs and sizes of t0045-ls.sh L42-64",
+            ("ls", bs, "--enc=json", "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
+            '{{"Objects":[{{"Hash":"QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss","Links":['
+            '{{"Name":"128","Hash":"QmQNd6ubRXaNG6Prov8o6vk3bn6eWsj9FxLGrAVDUAGkGe","Size":128,"Type":2,"Target":""}},'
+            '{{"Name":"a","Hash":"QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN","Size":6,"Type":2,"Target":""}}]}}]}}\n'),
+        Row("kubo@3f884d3:core/commands/ls.go --stream: one LsOutput per link; directories are Type 1, Size 0",
+            ("--enc=json", "ls", bs, "--stream", "QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21"),
+            "".join('{{"Objects":[{{"Hash":"QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21","Links":[{{"Name":"'
+                    + name + '","Hash":"' + cid + '","Size":' + size + ',"Type":' + kind + ',"Target":""}}]}}]}}\n'
+                    for name, cid, size, kind in (
+                        ("d1", "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss", "0", "1"),
+                        ("d2", "Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy", "0", "1"),
+                        ("f1", "QmeomffUNfmQy76CQGy9NdmqEnnHU9soCexBnGU3ezPHVH", "5", "2"),
+                        ("f2", "QmNtocSs7MoDkJMc1RkyisCSKvLadujPsfJfSdJ3e1eA1M", "5", "2")))),
         # --- kubo's global options (core/commands/root.go) before the verb -------------------------------------
         Row(KUBO + "t0272-urlstore.sh L161-162 (`ipfs --cid-base=base32 add`); the CID of t0040 L286-295",
             ("--cid-base=base32", "add", "mountdir/base32-test.txt"), f"added {B32} base32-test.txt\n"),

@@ -15,7 +15,7 @@ from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
 from .add import escape_name, parse_bool, print_line
-from .add_output import CidEncoder
+from .add_output import CidEncoder, go_json
 from .argv import stdin_arguments
 
 __all__ = ["ListedEntry", "list_path", "register"]
@@ -29,6 +29,7 @@ class ListedEntry:
     cid: CID
     kind: NodeKind
     size: int
+    target: bytes = b""  # a resolved symlink's target (kubo's LsLink.Target)
 
 
 def _entry(source: BlockSource, name: bytes, cid: CID, tsize: int | None, resolve: bool) -> ListedEntry:
@@ -42,7 +43,8 @@ def _entry(source: BlockSource, name: bytes, cid: CID, tsize: int | None, resolv
     child = load_node(source, cid)
     assert child.data is not None
     kind: NodeKind = "directory" if child.data.type == DataType.METADATA else child.kind
-    return ListedEntry(name, cid, kind, child.data.filesize or 0)
+    target = (child.data.data or b"") if kind == "symlink" else b""
+    return ListedEntry(name, cid, kind, child.data.filesize or 0, target)
 
 
 def list_path(source: BlockSource, path: str, *, resolve_type: bool = True, sort: bool = True) -> Iterator[ListedEntry]:
@@ -84,6 +86,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="print each entry as it is found (link order, no column alignment across rows)")
     p.add_argument("--cid-base", default=None, metavar="BASE",
                    help="multibase for the entries' CIDv1 (base32, base36, ...; upgrades CIDv0), as kubo's global option")
+    p.add_argument("--enc", "--encoding", dest="enc", choices=("text", "json"), default="text",
+                   help="json: kubo's LsOutput objects (what its HTTP API returns), one line per object")
     p.add_argument("--upgrade-cidv0-in-output", dest="upgrade_cids", nargs="?", const=True, type=parse_bool,
                    default=None, metavar="BOOL", help="print CIDv0 entries as CIDv1 (kubo's global option)")
     p.set_defaults(func=run)
@@ -97,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     args.encoder = CidEncoder.from_options(args.cid_base, args.upgrade_cids)
     store = DirectoryBlockstore(args.blockstore, create=False)
     out = sys.stdout
+    if args.enc == "json":
+        return _run_json(args, store, out)
     if args.stream:
         return _run_stream(args, store, out)
     several = len(args.paths) > 1
@@ -119,6 +125,31 @@ def run(args: argparse.Namespace) -> int:
             last = path
         pending.extend(rows)
     _print_table(pending, args, out)
+    return 0
+
+
+# kubo LsLink.Type: unixfs_pb.Data_DataType of coreiface's kind (TFile 2, TDirectory 1, TSymlink 4, else 0)
+_JSON_TYPE = {"file": 2, "directory": 1, "symlink": 4, "other": 0}
+
+
+def _json_link(e: ListedEntry, encoder: CidEncoder) -> dict[str, object]:
+    return {"Name": e.name.decode("utf-8", "surrogateescape"), "Hash": encoder.encode(e.cid), "Size": e.size,
+            "Type": _JSON_TYPE[e.kind], "Target": e.target.decode("utf-8", "surrogateescape")}
+
+
+def _run_json(args: argparse.Namespace, store: BlockSource, out: TextIO) -> int:
+    """kubo ls.go's LsOutput as Go's encoding/json writes it: ``--stream`` emits one object per link
+    (link order), otherwise one object at the end with every argument's links sorted by name."""
+    resolve = args.resolve_type or args.size
+    if args.stream:
+        for path in args.paths:
+            for entry in list_path(store, path, resolve_type=resolve, sort=False):
+                link = _json_link(entry, args.encoder)
+                print_line(go_json({"Objects": [{"Hash": path, "Links": [link]}]}), out)
+        return 0
+    objects = [{"Hash": path, "Links": [_json_link(e, args.encoder) for e in list_path(store, path, resolve_type=resolve)]}
+               for path in args.paths]
+    print_line(go_json({"Objects": objects}), out)
     return 0
 
 

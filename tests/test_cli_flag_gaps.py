@@ -1,5 +1,6 @@
-"""go-car's ``cmd/car/testdata/script`` get-dag, filter, get-block, root and index-create scripts
-(go-car@d891b59), the go-car flag names pyipld lacked, and kubo's global options and ``-h``.
+"""Gaps of issue 9's audit: go-car's ``cmd/car/testdata/script`` get-dag, filter, get-block, root and
+index-create scripts (go-car@d891b59) and the go-car flag names pyipld lacked; kubo's global options,
+``-h``, ``ls --enc=json`` and ``get``'s refused TAR options (kubo v0.22.0, 3f884d3).
 
 Each assertion names the script line it comes from. Every test failed on the code before the fix except
 ``test_get_block_root_and_index_create_scripts``, which puts scripts already passing under test.
@@ -175,3 +176,37 @@ def test_help_is_a_boolean(capsys: pytest.CaptureFixture[str]) -> None:
         assert out.startswith(f"usage: pyipld {verb} "), argv
     assert main(["add", "-h=false", "--help=0", "-Q", "-n", str(fixture_path("go-car", "sample-v1.car"))]) == 0
     assert capsys.readouterr().out.startswith("Qm")
+
+
+def test_get_refuses_tar_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo get.go: -a/--archive, -C/--compress, -l/--compression-level parse as kubo's; pyipld refuses them
+    with a reason before anything is written (they were unknown options)."""
+    f = tmp_path / "f"
+    f.write_bytes(b"x\n")
+    bs = str(tmp_path / "bs")
+    assert main(["add", "-Q", f"--blockstore={bs}", str(f)]) == 0
+    cid = capsys.readouterr().out.strip()
+    for flags in (["-a"], ["-C"], ["-l", "5"], ["-aC"], ["--archive=true"]):
+        assert main(["get", f"--blockstore={bs}", *flags, cid, "-o", str(tmp_path / "o")]) == 1, flags
+        assert capsys.readouterr() == ("", ("Error: TAR/gzip output (-a/--archive, -C/--compress, -l/--compression-level) "
+                                           "is not supported: get writes the files, or a CAR with --car OUT.car\n"))
+        assert not (tmp_path / "o").exists()
+    assert main(["get", f"--blockstore={bs}", "--archive=false", "-q", cid, "-o", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o").read_bytes() == b"x\n"
+
+
+def test_ls_json_symlink_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo coreapi processLink: a resolved symlink is TSymlink (unixfs type 4) with its Target."""
+    import json
+    import os
+
+    d = tmp_path / "d"
+    d.mkdir()
+    os.symlink("some/where", d / "ln")
+    bs = str(tmp_path / "bs")
+    assert main(["add", "-rQ", f"--blockstore={bs}", str(d)]) == 0
+    root = capsys.readouterr().out.strip()
+    assert main(["ls", f"--blockstore={bs}", "--enc=json", root]) == 0
+    (obj,) = json.loads(capsys.readouterr().out)["Objects"]
+    (link,) = obj["Links"]
+    assert (obj["Hash"], link["Name"], link["Type"], link["Target"], link["Size"]) == (root, "ln", 4, "some/where", 0)
