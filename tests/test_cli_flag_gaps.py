@@ -210,3 +210,30 @@ def test_ls_json_symlink_target(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (obj,) = json.loads(capsys.readouterr().out)["Objects"]
     (link,) = obj["Links"]
     assert (obj["Hash"], link["Name"], link["Type"], link["Target"], link["Size"]) == (root, "ln", 4, "some/where", 0)
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    ("--cid-version=4294967297", 'strconv.ParseInt: parsing "4294967297": value out of range'),  # IntOption: 32 bits
+    ("--inline-limit=2147483648", 'strconv.ParseInt: parsing "2147483648": value out of range'),
+    ("--max-file-links=-2147483649", 'strconv.ParseInt: parsing "-2147483649": value out of range'),
+    ("--mtime-nsecs=-1", 'strconv.ParseUint: parsing "-1": invalid syntax'),  # UintOption
+    ("--mode=+0644", 'strconv.ParseUint: parsing "+0644": invalid syntax'),
+    ("--mode=4294967296", 'strconv.ParseUint: parsing "4294967296": value out of range'),
+    ("--mode=0x", 'strconv.ParseUint: parsing "0x": invalid syntax'),
+])
+def test_kubo_int_and_uint_options(flag: str, message: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """go-ipfs-cmds option.go converters: IntOption is strconv.ParseInt(v, 0, 32), UintOption
+    strconv.ParseUint(v, 0, 32) (kubo add.go declares cid-version, inline-limit, max-file-links as Int,
+    mode and mtime-nsecs as Uint); the error is Go's, a usage error before anything is read."""
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    assert main(["add", flag, "--mtime=1", str(f)]) == 1
+    assert capsys.readouterr().err.startswith(f"Error: {message}\n\nUSAGE\n")
+
+
+def test_kubo_uint_values() -> None:
+    from pyipld._cli.argv import go_int32, go_uint32
+
+    assert go_uint32("0644") == 0o644 and go_uint32("0o755") == 0o755 and go_uint32("4294967295") == 2**32 - 1
+    assert go_int32("-2147483648") == -(2**31) and go_int32("0x1") == 1 and go_int32("1_0") == 10

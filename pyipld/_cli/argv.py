@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["go_bool", "go_duration", "go_int", "parse", "short_help", "stdin_arguments"]
+__all__ = ["go_bool", "go_duration", "go_int", "go_int32", "go_uint32", "parse", "short_help", "stdin_arguments"]
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
@@ -61,6 +61,24 @@ def go_int(text: str, bits: int = 64) -> int:
     value *= sign
     if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
         raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return value
+
+
+def go_int32(text: str) -> int:
+    """go-ipfs-cmds' ``IntOption``: ``strconv.ParseInt(text, 0, 32)``."""
+    return go_int(text, 32)
+
+
+def go_uint32(text: str) -> int:
+    """go-ipfs-cmds' ``UintOption``: ``strconv.ParseUint(text, 0, 32)`` (no sign allowed)."""
+    if text[:1] in ("+", "-"):
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    try:
+        value = go_int(text, 34)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("ParseInt", "ParseUint")) from None
+    if value >= 1 << 32:
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
     return value
 
 
@@ -127,7 +145,7 @@ def _convert(action: argparse.Action, text: str, style: str, given: str) -> Any:
         if style == "goflag":
             raise UsageError(f'invalid value "{text}" for flag -{given}: parse error') from None
         message = str(exc)
-        if kind in (int, go_int, go_duration) or message.startswith(("strconv.", "time:")):
+        if kind in (int, go_int, go_int32, go_uint32, go_duration) or message.startswith(("strconv.", "time:")):
             raise UsageError(message) from None
         raise UsageError(f'invalid value "{text}" for option "{_canonical(action)}": {message}') from None
     if action.choices is not None and value not in action.choices:
