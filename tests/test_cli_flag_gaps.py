@@ -237,3 +237,16 @@ def test_kubo_uint_values() -> None:
 
     assert go_uint32("0644") == 0o644 and go_uint32("0o755") == 0o755 and go_uint32("4294967295") == 2**32 - 1
     assert go_int32("-2147483648") == -(2**31) and go_int32("0x1") == 1 and go_int32("1_0") == 10
+
+
+def test_inspect_reads_stdin_without_an_argument(capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """go-car cmd/car/inspect.go: ``inStream := os.Stdin`` unless a file is named; inspect.txt's v1 report."""
+    import io
+    import sys
+
+    data = fixture_path("go-car", "sample-v1.car").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, out, err = _car(capsys, "inspect")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"Version: 1\nRoots: {SAMPLE_ROOT}\nRoot blocks present in data: Yes\nBlock count: 1049\n")

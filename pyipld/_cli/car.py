@@ -838,7 +838,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = cs.add_parser("inspect", help="header, index and block statistics")
     q.add_argument("--full", action="store_true", help="also hash-verify every block")
-    q.add_argument("car", metavar="CAR")
+    q.add_argument("car", nargs="?", default="-", metavar="CAR", help="the CAR (default: stdin, as go-car)")
     q.set_defaults(func=_cmd_inspect)
 
     q = cs.add_parser("verify", aliases=["v"], help="check header, hashes, roots and index")
