@@ -263,6 +263,12 @@ def _rows() -> list[Row]:
                         ("d2", "Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy", "0", "1"),
                         ("f1", "QmeomffUNfmQy76CQGy9NdmqEnnHU9soCexBnGU3ezPHVH", "5", "2"),
                         ("f2", "QmNtocSs7MoDkJMc1RkyisCSKvLadujPsfJfSdJ3e1eA1M", "5", "2")))),
+        Row("boxo@v0.11.0 (kubo 0.22's):path/resolver/resolver.go L43 ErrNoLink: the name %q, the directory's CID",
+            ("ls", bs, "QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21/d1/nope"), "",
+            r'\AError: no link named "nope" under QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss\n\Z', 1),
+        Row("boxo@v0.11.0:path/resolver/resolver.go L43 (cat resolves the same way)",
+            ("cat", bs, "/ipfs/QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21/d2/x"), "",
+            r'\AError: no link named "x" under Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy\n\Z', 1),
         # --- kubo's global options (core/commands/root.go) before the verb -------------------------------------
         Row(KUBO + "t0272-urlstore.sh L161-162 (`ipfs --cid-base=base32 add`); the CID of t0040 L286-295",
             ("--cid-base=base32", "add", "mountdir/base32-test.txt"), f"added {B32} base32-test.txt\n"),
