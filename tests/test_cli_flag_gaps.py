@@ -250,3 +250,16 @@ def test_inspect_reads_stdin_without_an_argument(capsys: pytest.CaptureFixture[s
     code, out, err = _car(capsys, "inspect")
     assert (code, err) == (0, "")
     assert out.startswith(f"Version: 1\nRoots: {SAMPLE_ROOT}\nRoot blocks present in data: Yes\nBlock count: 1049\n")
+
+
+def test_ls_unixfs_is_go_cars_walk(capsys: pytest.CaptureFixture[str]) -> None:
+    """go-car cmd/car/list.go printUnixFSNode: every root's directory links in link order, depth first,
+    ``path.Join``-ed names; ``--unixfs-blocks`` puts each link's CID first. simple-unixfs.car's tree is in
+    tests/fixtures/MANIFEST.md (a/1/A.txt … c/9/I.txt). Coverage: this already passed before the audit."""
+    car = str(fixture_path("go-car", "simple-unixfs.car"))
+    expected = [p for d, files in (("a", "1A 2B 3C"), ("b", "4D 5E 6F"), ("c", "7G 8H 9I"))
+                for p in [d] + [q for nf in files.split() for q in (f"{d}/{nf[0]}", f"{d}/{nf[0]}/{nf[1]}.txt")]]
+    assert _car(capsys, "ls", "--unixfs", car) == (0, "".join(p + "\n" for p in expected), "")
+    code, out, _ = _car(capsys, "ls", "--unixfs-blocks", car)
+    assert code == 0 and [line.split(" ", 1)[1] for line in out.splitlines()] == expected
+    assert out.startswith("QmSL6Qo3cnpAe5azJhj4zTF38Dv5ZWrNMnoHqw6D6R7fBn a\n")  # a's link in the root (ls -v)
