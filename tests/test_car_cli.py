@@ -230,7 +230,7 @@ def test_create_then_read(tmp_path: Path, capsys: pytest.CaptureFixture[str], ve
     assert again.read_bytes() == out.read_bytes()  # deterministic
     # get-dag re-orders into `ipfs dag export` order: the oracle's bytes
     exported = tmp_path / "e.car"
-    assert run(capsys, "get-dag", str(out), stdout.strip(), str(exported))[0] == 0
+    assert run(capsys, "get-dag", "--version=1", str(out), stdout.strip(), str(exported))[0] == 0
     import hashlib
     assert hashlib.sha256(exported.read_bytes()).hexdigest() == (
         "f321127403e31c0f017bad1fa3ba1dc11fd981b0d78da185fae96332fe8aded9")

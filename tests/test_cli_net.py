@@ -203,7 +203,7 @@ def test_get_missing_block_leaves_nothing(tmp_path: Path) -> None:
 
 def test_get_missing_name_on_the_path(hamt_tree: tuple[Path, MemoryBlockstore, CID], tmp_path: Path) -> None:
     _, store, root = hamt_tree
-    with pytest.raises(NotFoundError, match="no link named 'nope'"):
+    with pytest.raises(NotFoundError, match='no link named "nope"'):
         run_with_peers(store, ["get", f"{root}/wide/nope", "--peer", "PEER", "-o", str(tmp_path / "o"), "-q"])
     assert list(tmp_path.iterdir()) == []
 

@@ -228,6 +228,59 @@ def _rows() -> list[Row]:
                                                                           "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
             "QmQNd6ubRXaNG6Prov8o6vk3bn6eWsj9FxLGrAVDUAGkGe 128 128\n"
             "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN 6   a\n"),
+        Row(KUBO + "t0045-ls.sh L116-123 (base32 CIDs from cid-fmt -v 1 -b base32, recorded here)",
+            ("ls", bs, "--size=false", "--cid-base=base32", "{B32_D}", "{B32_D2}", "{B32_D1}"),
+            "{B32_D}:\n"
+            "bafybeicbeuua45xmqvggv3goxu5ygiwedwtgqyqrebqblvnjvhcgfzdy2i d1/\n"
+            "bafybeihzzxbxysmupg3yvqhb3mpbaz6xhnnwjsbfacamxcpygalsve2l4a d2/\n"
+            "bafybeihuvwfdxuyytwrk3ee64qiurvujhwggfhcbb57sy7r7vz22vxtzza f1\n"
+            "bafybeiaihstodxaj4inamq55pyfnh73c4eykc6gtozio3y7xbhot5h5lia f2\n"
+            "\n"
+            "{B32_D2}:\n"
+            "bafybeigcb52tjhen4rl2dl6bav3rktn7a72mjrzxmmzzv2foqws4di4zoi 1024\n"
+            "bafybeiftpmy2bene35bu7g5zdplw2ki4ban2fnk2djmdbbdtrvle6hlihe a\n"
+            "bafybeia7fqxexiyuwyssujpdzg3qabyh6ahjtkhavua4n6qy46liixn4ru bad\\x7fname.txt\n"
+            "\n"
+            "{B32_D1}:\n"
+            "bafybeia6hc37h3uydqyjahjuzygwmcjbz2t45zjpsys3ivnyt6phte6wl4 128\n"
+            "bafybeiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4 a\n"),
+        Row(KUBO + "t0045-ls.sh L116-123 with the CIDv0 arguments: entries upgraded, headings as given",
+            ("ls", bs, "--size=false", "--cid-base=base32", "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
+            "bafybeia6hc37h3uydqyjahjuzygwmcjbz2t45zjpsys3ivnyt6phte6wl4 128\n"
+            "bafybeiffndsajwhk3lwjewwdxqntmjm4b5wxaaanokonsggenkbw6slwk4 a\n"),
+        Row("kubo@3f884d3:core/commands/ls.go LsOutput/LsLink through encoding/json (the HTTP API's objects); "
+            "CIDs and sizes of t0045-ls.sh L42-64",
+            ("ls", bs, "--enc=json", "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss"),
+            '{{"Objects":[{{"Hash":"QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss","Links":['
+            '{{"Name":"128","Hash":"QmQNd6ubRXaNG6Prov8o6vk3bn6eWsj9FxLGrAVDUAGkGe","Size":128,"Type":2,"Target":""}},'
+            '{{"Name":"a","Hash":"QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN","Size":6,"Type":2,"Target":""}}]}}]}}\n'),
+        Row("kubo@3f884d3:core/commands/ls.go --stream: one LsOutput per link; directories are Type 1, Size 0",
+            ("--enc=json", "ls", bs, "--stream", "QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21"),
+            "".join('{{"Objects":[{{"Hash":"QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21","Links":[{{"Name":"'
+                    + name + '","Hash":"' + cid + '","Size":' + size + ',"Type":' + kind + ',"Target":""}}]}}]}}\n'
+                    for name, cid, size, kind in (
+                        ("d1", "QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss", "0", "1"),
+                        ("d2", "Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy", "0", "1"),
+                        ("f1", "QmeomffUNfmQy76CQGy9NdmqEnnHU9soCexBnGU3ezPHVH", "5", "2"),
+                        ("f2", "QmNtocSs7MoDkJMc1RkyisCSKvLadujPsfJfSdJ3e1eA1M", "5", "2")))),
+        Row("boxo@v0.11.0 (kubo 0.22's):path/resolver/resolver.go L43 ErrNoLink: the name %q, the directory's CID",
+            ("ls", bs, "QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21/d1/nope"), "",
+            r'\AError: no link named "nope" under QmSix55yz8CzWXf5ZVM9vgEvijnEeeXiTSarVtsqiiCJss\n\Z', 1),
+        Row("boxo@v0.11.0:path/resolver/resolver.go L43 (cat resolves the same way)",
+            ("cat", bs, "/ipfs/QmRPX2PWaPGqzoVzqNcQkueijHVzPicjupnD7eLck6Rs21/d2/x"), "",
+            r'\AError: no link named "x" under Qmf9nCpkCfa8Gtz5m1NJMeHBWcBozKRcbdom338LukPAjy\n\Z', 1),
+        # --- kubo's global options (core/commands/root.go) before the verb -------------------------------------
+        Row(KUBO + "t0272-urlstore.sh L161-162 (`ipfs --cid-base=base32 add`); the CID of t0040 L286-295",
+            ("--cid-base=base32", "add", "mountdir/base32-test.txt"), f"added {B32} base32-test.txt\n"),
+        Row(KUBO + "t0276-cidv0v1.sh L111 (`ipfs --timeout=2s cat`)", ("--timeout=2s", "cat", bs, HELLO),
+            "Hello Worlds!\n"),
+        Row(KUBO + "t0200-unixfs-ls.sh L105-106 (`ipfs --encoding=json ...`); AddEvent as kubo's HTTP API",
+            ("--encoding=json", "add", "mountdir/hello.txt"),
+            '{{"Name":"hello.txt","Hash":"' + HELLO + '","Size":"22"}}\n'),
+        Row("kubo@3f884d3:core/commands/root.go (h is a BoolOption): `add -h` takes no word, prints help",
+            ("add", "-h"), ANY, stdout_re=r"(?s)usage: pyipld add .*"),
+        Row("kubo@3f884d3:core/commands/root.go: `ipfs -h add` is add's help", ("-h", "add"), ANY,
+            stdout_re=r"(?s)usage: pyipld add .*"),
         Row(CMDS + "cli/parse.go: -E (a Bool) does not take the directory; t0042-add-skip.sh L13-32's root",
             ("add", "-Q", "-r", "-E", "mountdir/planets"), "QmR8nD1Vzk5twWVC6oShTHvv7mMYkVh6dApCByBJyV2oj3\n"),
         Row(CMDS + "cli/parse.go: every Bool takes =VALUE", ("add", "-Q", "--trickle=false", "--hidden=false",
@@ -353,7 +406,9 @@ def _link_cid(workspace: Path, capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize("row", ROWS, ids=[f"{i:02d}-{' '.join(r.argv)[:50]}" for i, r in enumerate(ROWS)])
 def test_parity_row(row: Row, workspace: Path, http_url: str, capsys: pytest.CaptureFixture[str],
                     monkeypatch: pytest.MonkeyPatch) -> None:
-    values = {"tmp": str(workspace), "url": http_url}
+    values = {"tmp": str(workspace), "url": http_url, "B32_D": "bafybeibnj4os4wfzemi277xohlibq5b57phczisyoqnhf446o4r5rpetoi",
+              "B32_D1": "bafybeicbeuua45xmqvggv3goxu5ygiwedwtgqyqrebqblvnjvhcgfzdy2i",
+              "B32_D2": "bafybeihzzxbxysmupg3yvqhb3mpbaz6xhnnwjsbfacamxcpygalsve2l4a"}
     if any("{gocar}" in a for a in row.argv):
         values["gocar"] = str(shared_path("fixtures", "go-car"))
     if any("{link}" in a for a in row.argv):

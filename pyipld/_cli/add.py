@@ -33,7 +33,7 @@ from ..unixfs.tree import AddedEntry, NamedStream
 from ._scale import import_paths_scaled
 from .add_inputs import Input, announce_terminal_stdin, collect_inputs, stdin_reader
 from .add_output import AddOutput, CidEncoder, escape_name, print_line
-from .argv import go_bool
+from .argv import go_bool, go_int32, go_uint32
 from .car import add_car_arguments, car_sink_for
 from .commp import commp_of_car, commp_tap, print_piece_info
 from .timeout import deadline, go_duration_option
@@ -55,31 +55,26 @@ def parse_bool(text: str) -> bool:
 
 
 def parse_mode(text: str) -> int:
-    """kubo parses --mode with C-style base prefixes (``0764`` is octal)."""
-    try:
-        if len(text) > 1 and text[0] == "0" and text[1] not in "xXbBoO":
-            return int(text, 8)
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid mode {text!r}") from None
+    """kubo's ``--mode`` is a ``UintOption``: ``strconv.ParseUint(text, 0, 32)`` (``0764`` is octal)."""
+    return go_uint32(text)
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     """The file-import flags shared by every command that imports (add, car create, pack)."""
     g = parser.add_argument_group("import parameters (kubo's ipfs add flags)")
     g.add_argument("--profile", choices=sorted(PROFILES), help="IPIP-499 parameter set; explicit flags override it")
-    g.add_argument("--cid-version", type=int, default=None, help="CID version (default 0; 1 implies raw leaves)")
+    g.add_argument("--cid-version", type=go_int32, default=None, help="CID version (default 0; 1 implies raw leaves)")
     g.add_argument("--raw-leaves", nargs="?", const=True, default=None, type=parse_bool, metavar="BOOL",
                    help="use raw blocks for leaves (--raw-leaves or --raw-leaves=false)")
     g.add_argument("-s", "--chunker", default=None, help="size-N, rabin[-MIN-AVG-MAX], buzhash (default size-262144)")
     g.add_argument("-t", "--trickle", action="store_true", help="trickle DAG layout instead of balanced")
-    g.add_argument("--max-file-links", type=int, default=None, help="children per file node (default 174)")
+    g.add_argument("--max-file-links", type=go_int32, default=None, help="children per file node (default 174)")
     g.add_argument("--hash", default=None, help="multihash function (default sha2-256)")
     g.add_argument("--inline", action="store_true", help="inline small blocks into identity CIDs")
-    g.add_argument("--inline-limit", type=int, default=None, help="max block size to inline (default 32, max 128)")
+    g.add_argument("--inline-limit", type=go_int32, default=None, help="max block size to inline (default 32, max 128)")
     g.add_argument("--mode", type=parse_mode, default=None, help="custom POSIX mode for every entry (e.g. 0644)")
     g.add_argument("--mtime", type=int, default=None, help="custom mtime (Unix seconds) for every entry")
-    g.add_argument("--mtime-nsecs", type=int, default=None, help="nanoseconds part of --mtime")
+    g.add_argument("--mtime-nsecs", type=go_uint32, default=None, help="nanoseconds part of --mtime")
     g.add_argument("--preserve-mode", action="store_true", help="store each file's mode")
     g.add_argument("--preserve-mtime", action="store_true", help="store each file's mtime")
 
@@ -96,8 +91,8 @@ def add_directory_arguments(parser: argparse.ArgumentParser) -> None:
                    help="size estimate: links (sum of name+CID bytes, default) or block (serialized size)")
     g.add_argument("--hamt-threshold-inclusive", action="store_true",
                    help="also shard when the estimate equals the threshold (kubo before 0.40)")
-    g.add_argument("--max-hamt-fanout", type=int, default=None, metavar="N", help="HAMT width (default 256)")
-    g.add_argument("--max-directory-links", type=int, default=None, metavar="N",
+    g.add_argument("--max-hamt-fanout", type=go_int32, default=None, metavar="N", help="HAMT width (default 256)")
+    g.add_argument("--max-directory-links", type=go_int32, default=None, metavar="N",
                    help="shard a directory with more than N entries (default 0: no limit)")
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["go_bool", "go_duration", "go_int", "parse", "short_help", "stdin_arguments"]
+__all__ = ["go_bool", "go_duration", "go_int", "go_int32", "go_uint32", "parse", "short_help", "stdin_arguments"]
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
@@ -64,6 +64,24 @@ def go_int(text: str, bits: int = 64) -> int:
     return value
 
 
+def go_int32(text: str) -> int:
+    """go-ipfs-cmds' ``IntOption``: ``strconv.ParseInt(text, 0, 32)``."""
+    return go_int(text, 32)
+
+
+def go_uint32(text: str) -> int:
+    """go-ipfs-cmds' ``UintOption``: ``strconv.ParseUint(text, 0, 32)`` (no sign allowed)."""
+    if text[:1] in ("+", "-"):
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    try:
+        value = go_int(text, 34)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("ParseInt", "ParseUint")) from None
+    if value >= 1 << 32:
+        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return value
+
+
 _UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DUR_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 
@@ -93,6 +111,8 @@ def go_duration(text: str) -> float:
 
 
 def _is_bool(action: argparse.Action) -> bool:
+    if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+        return True  # kubo's -h/--help are Bool options: `pyipld add -h` takes no word
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._CountAction,
                            argparse.BooleanOptionalAction)):
         return True
@@ -125,7 +145,7 @@ def _convert(action: argparse.Action, text: str, style: str, given: str) -> Any:
         if style == "goflag":
             raise UsageError(f'invalid value "{text}" for flag -{given}: parse error') from None
         message = str(exc)
-        if kind in (int, go_int, go_duration) or message.startswith(("strconv.", "time:")):
+        if kind in (int, go_int, go_int32, go_uint32, go_duration) or message.startswith(("strconv.", "time:")):
             raise UsageError(message) from None
         raise UsageError(f'invalid value "{text}" for option "{_canonical(action)}": {message}') from None
     if action.choices is not None and value not in action.choices:
@@ -162,6 +182,8 @@ class _State:
     seen: dict[argparse.Action, str] = field(default_factory=dict)
     values: dict[argparse.Action, Any] = field(default_factory=dict)
     positionals: list[str] = field(default_factory=list)
+    help: bool = False
+    deferred: list[str] = field(default_factory=list)  # kubo's global options given before the verb
 
     def enter(self, parser: argparse.ArgumentParser) -> None:
         self.parsers.append(parser)
@@ -217,9 +239,31 @@ def _option(st: _State, token: str, rest: list[str]) -> None:
         return
 
 
+# kubo 0.22's global options (core/commands/root.go: cmdenv.OptionCidBase, OptionUpgradeCidV0InOutput,
+# cmds.OptionEncodingType, OptionTimeout): accepted before the verb, then parsed as the verb declares them
+# (a verb that has no use for one reports it as unknown). name -> takes a value
+_GLOBAL_OPTIONS = {"timeout": True, "enc": True, "encoding": True, "cid-base": True,
+                   "upgrade-cidv0-in-output": False}
+
+
+def _global_option(st: _State, token: str, rest: list[str]) -> bool:
+    """Before the verb: keep a global option's words to parse once the verb is known."""
+    name, eq, _ = token.lstrip("-").partition("=")
+    if name in st.names or name not in _GLOBAL_OPTIONS:
+        return False
+    st.deferred.append(token)
+    if _GLOBAL_OPTIONS[name] and not eq:
+        if not rest:
+            raise UsageError(f'missing argument for option "{name}"')
+        st.deferred.append(rest.pop(0))
+    return True
+
+
 def _take(st: _State, action: argparse.Action, given: str, value: str | None, rest: list[str]) -> None:
     if isinstance(action, argparse._HelpAction):
-        raise _Help()
+        if _bool_value(value, st.style, given):
+            st.help = True  # shown for the command the whole line names (kubo: `ipfs -h add` is add's help)
+        return
     if isinstance(action, argparse._VersionAction):
         raise _Version(str(action.version))
     if _is_bool(action):
@@ -242,10 +286,6 @@ def _take(st: _State, action: argparse.Action, given: str, value: str | None, re
                              else f'missing argument for option "{given}"')
         value = rest.pop(0)
     st.set(action, _convert(action, value, st.style, given), given)
-
-
-class _Help(Exception):
-    pass
 
 
 class _Version(Exception):
@@ -348,6 +388,8 @@ def parse(root: argparse.ArgumentParser, argv: Sequence[str],
                 st.positionals.extend(rest)
                 break
             if token.startswith("-") and token != "-":
+                if not st.path and _global_option(st, token, rest):
+                    continue
                 _option(st, token, rest)
                 continue
             sub = _subparsers(parser)
@@ -358,6 +400,9 @@ def parse(root: argparse.ArgumentParser, argv: Sequence[str],
                 st.path.append(token)
                 st.enter(parser)
                 st.style = style_for(st.path)
+                if len(st.path) == 1 and st.deferred:
+                    rest[:0] = st.deferred  # now that the verb is known: its own declarations parse them
+                    st.deferred = []
                 continue
             st.positionals.append(token)
         ns = argparse.Namespace()
@@ -368,7 +413,7 @@ def parse(root: argparse.ArgumentParser, argv: Sequence[str],
             sub = _subparsers(parsers[i])
             if sub is not None and sub.dest is not argparse.SUPPRESS:
                 setattr(ns, sub.dest, st.path[i])
-        if _subparsers(parser) is not None:
+        if st.help or _subparsers(parser) is not None:
             return Parsed(ns, parser, help=True)  # a command group alone: its help, like kubo
         for action, value in st.values.items():
             if isinstance(action, argparse._CountAction):
@@ -378,11 +423,11 @@ def parse(root: argparse.ArgumentParser, argv: Sequence[str],
             setattr(ns, action.dest, value)
         _check_required(parser, st)
         _assign(parser, st.positionals, ns, st.style)
-    except _Help:
-        return Parsed(argparse.Namespace(), parser, help=True)
     except _Version as v:
         return Parsed(argparse.Namespace(), parser, version=str(v))
     except UsageError as exc:
+        if st.help:  # help was asked for before the bad word: show it (argparse's order)
+            return Parsed(argparse.Namespace(), parser, help=True)
         exc.command = tuple(st.path)
         raise
     return Parsed(ns, parser)

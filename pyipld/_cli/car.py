@@ -727,12 +727,28 @@ def _cmd_get_block(args: argparse.Namespace) -> int:
 def _cmd_get_dag(args: argparse.Namespace) -> int:
     from ..car.export import export_dag
 
+    if args.selector is not None:
+        raise ConfigError("--selector is not supported: pyipld's get-dag exports the whole DAG (go-car's default "
+                          "selector, explore-all)")
+    if args.version not in (1, 2):
+        raise ConfigError(f"invalid CAR version {args.version}")
+    if args.out is None:  # go-car: `car get-dag CAR OUT` takes the CAR's only root
+        target, out = None, args.cid
+    else:
+        target, out = args.cid, args.out
     with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
-        root = _split_target(bs, args.cid)
-        with open_car_sink(args.out, args.version, [CID.from_bytes(root)]) as sink:
-            stats = export_dag(bs, root, sink, local_only=args.local_only)
-    print(f"exported {stats.blocks} blocks ({stats.block_bytes} bytes)", file=sys.stderr)
-    return 0
+        if target is None:
+            if len(bs.roots) != 1:
+                raise ConfigError("car file has does not have exactly one root, dag root must be specified explicitly")
+            root = bs.roots[0].bytes
+        else:
+            root = _split_target(bs, target)
+        if not bs.has(root):  # go-car loads the root before the walk: a missing root is an error either way
+            raise NotFoundError(f"block was not found locally (offline): ipld: could not find {CID.from_bytes(root)}")
+        with open_car_sink(out, args.version, [CID.from_bytes(root)]) as sink:
+            # go-car: a block missing from the CAR is skipped unless --strict
+            export_dag(bs, root, sink, local_only=not args.strict)
+    return 0  # go-car's get-dag.txt: `! stderr .`
 
 
 def _cmd_filter(args: argparse.Namespace) -> int:
@@ -747,14 +763,32 @@ def _cmd_filter(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.cid_file or 'stdin'}: CID list is not UTF-8 text ({exc.reason} at byte "
                           f"{exc.start})") from None
     wanted = {CID.decode(line).multihash for line in text.split() if line.strip()}
-    with _source(args.car) as src, CarFile(src) as car:
-        version = args.version or car.version
+    version = args.version
+    if version not in (1, 2):
+        raise ConfigError(f"invalid CAR version {version}")
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(_source(args.car))
+        car = stack.enter_context(CarFile(src))
         kept_roots = [r for r in car.roots if (r.multihash in wanted) != args.inverse]
+        existing: CarFile | None = None
+        if args.append:  # go-car lib.FilterCar: the output's roots and blocks stay, the matches are added
+            if version != 2:
+                raise ConfigError("can only append to version 2 car files")
+            existing = stack.enter_context(CarFile(args.out))
+            if existing.version != 2:
+                raise ConfigError("can only append to version 2 car files")
+            kept_roots = list(existing.roots)
         if not kept_roots:
             print("warning: no roots defined after filtering", file=sys.stderr)
-        with open_car_sink(args.out, version, kept_roots) as sink:
-            for section in car.iter_sections(verify=True):
-                if (CID.from_bytes(section.cid).multihash in wanted) != args.inverse:
+        with open_car_sink(args.out, version, kept_roots) as sink:  # a temp name: `existing` is still readable
+            seen: set[bytes] = set()
+            sections = car.iter_sections(verify=True)
+            for section in existing.iter_sections(verify=True) if existing is not None else ():
+                seen.add(section.cid)
+                sink.put(section.cid, section.data)
+            for section in sections:
+                if (CID.from_bytes(section.cid).multihash in wanted) != args.inverse and section.cid not in seen:
+                    seen.add(section.cid)
                     sink.put(section.cid, section.data)
     return 0
 
@@ -804,7 +838,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = cs.add_parser("inspect", help="header, index and block statistics")
     q.add_argument("--full", action="store_true", help="also hash-verify every block")
-    q.add_argument("car", metavar="CAR")
+    q.add_argument("car", nargs="?", default="-", metavar="CAR", help="the CAR (default: stdin, as go-car)")
     q.set_defaults(func=_cmd_inspect)
 
     q = cs.add_parser("verify", aliases=["v"], help="check header, hashes, roots and index")
@@ -813,7 +847,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.set_defaults(func=_cmd_verify)
 
     q = cs.add_parser("extract", aliases=["x"], help="write the UnixFS files of a CAR to a directory")
-    q.add_argument("-f", "--file", metavar="CAR", help="the CAR file")
+    q.add_argument("-f", "--file", "-i", "--input", dest="file", metavar="CAR",
+                   help="the CAR file (- for stdin); go-car's aliases -i/--input too")
     q.add_argument("-o", "--output", default=".", metavar="DIR",
                    help="output directory (default .); - writes the files' bytes to stdout")
     q.add_argument("-v", "--verbose", action="store_true", help="print each extracted path on stderr")
@@ -826,7 +861,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.set_defaults(func=_cmd_extract)
 
     q = cs.add_parser("index", aliases=["i"], help="write a CARv2 with an index, or a detached index")
-    q.add_argument("--codec", default="car-multihash-index-sorted",
+    q.add_argument("-c", "--codec", default="car-multihash-index-sorted",
                    help="car-multihash-index-sorted | car-index-sorted | none")
     q.add_argument("--version", type=int, default=2, help="2: CARv2 with index; 1: extract the CARv1")
     q.add_argument("args", nargs="+", metavar="ARG", help="IN.car OUT.car, or: create IN.car OUT.idx")
@@ -845,10 +880,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = cs.add_parser("get-dag", aliases=["gd"], help="write the DAG under a CID as a CAR, in `ipfs dag export` order")
     q.add_argument("car", metavar="CAR")
-    q.add_argument("cid", metavar="CID[/PATH]")
-    q.add_argument("out", metavar="OUT.car", help="output CAR (- for stdout)")
-    q.add_argument("--version", type=int, default=1, help="CAR version to write (default 1, like kubo)")
-    q.add_argument("--local-only", action="store_true", help="skip blocks missing from the CAR (kubo --local-only)")
+    q.add_argument("cid", metavar="[CID[/PATH]]", help="the DAG's root (default: the CAR's only root)")
+    q.add_argument("out", nargs="?", default=None, metavar="OUT.car", help="output CAR (- for stdout)")
+    q.add_argument("--version", type=int, default=2, help="CAR version to write (default 2, like go-car)")
+    q.add_argument("--strict", action="store_true", help="fail on a block missing from the CAR (default: skip it)")
+    q.add_argument("--local-only", action="store_true", help="skip missing blocks (the default; kept for older scripts)")
+    q.add_argument("-s", "--selector", default=None, metavar="JSON",
+                   help="go-car's IPLD selector: refused (the whole DAG is exported)")
     q.set_defaults(func=_cmd_get_dag)
 
     q = cs.add_parser("filter", aliases=["f"], help="keep (or with --inverse drop) the listed CIDs")
@@ -856,7 +894,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("out", metavar="OUT.car", help="output CAR (- for stdout)")
     q.add_argument("--cid-file", metavar="FILE", help="CIDs, one per line (default: stdin)")
     q.add_argument("--inverse", action="store_true", help="drop the listed CIDs instead of keeping them")
-    q.add_argument("--version", type=int, choices=(1, 2), default=None, help="output version (default: the input's)")
+    q.add_argument("--version", type=int, default=2, help="output version (default 2, like go-car)")
+    q.add_argument("--append", action="store_true",
+                   help="add the matching blocks to an existing CARv2 OUT (its roots are kept)")
     q.set_defaults(func=_cmd_filter)
 
     q = cs.add_parser("get-block", aliases=["gb"], help="print one block's raw bytes")

@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="write the DAG as a CAR (`ipfs dag export` order) instead of files")
     p.add_argument("--car-version", type=int, choices=(1, 2), default=1, help="CAR version for --car (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (and no progress)")
+    # kubo's TAR/gzip output options: parsed as kubo parses them, then refused with a reason
+    p.add_argument("-a", "--archive", action="store_true", help="kubo's TAR output: refused (use --car)")
+    p.add_argument("-C", "--compress", action="store_true", help="kubo's gzip output: refused (use --car)")
+    p.add_argument("-l", "--compression-level", type=int, default=None, metavar="N",
+                   help="kubo's gzip level: refused with --compress")
     add_peer_arguments(p, quiet=False)
     add_http_arguments(p)
     p.set_defaults(func=run)
@@ -58,6 +63,9 @@ def _saving(args: argparse.Namespace, dest: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.archive or args.compress or args.compression_level is not None:
+        raise ConfigError("TAR/gzip output (-a/--archive, -C/--compress, -l/--compression-level) is not supported: "
+                          "get writes the files, or a CAR with --car OUT.car")
     if args.peer:
         if not args.car:
             _saving(args, args.output or default_output(args.path))

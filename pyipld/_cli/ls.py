@@ -16,6 +16,7 @@ from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
 from .add import escape_name, parse_bool, print_line
+from .add_output import CidEncoder, go_json
 from .argv import stdin_arguments
 
 __all__ = ["ListedEntry", "list_path", "register"]
@@ -29,6 +30,7 @@ class ListedEntry:
     cid: CID
     kind: NodeKind
     size: int
+    target: bytes = b""  # a resolved symlink's target (kubo's LsLink.Target)
 
 
 def _entry(source: BlockSource, name: bytes, cid: CID, tsize: int | None, resolve: bool) -> ListedEntry:
@@ -42,7 +44,8 @@ def _entry(source: BlockSource, name: bytes, cid: CID, tsize: int | None, resolv
     child = load_node(source, cid)
     assert child.data is not None
     kind: NodeKind = "directory" if child.data.type == DataType.METADATA else child.kind
-    return ListedEntry(name, cid, kind, child.data.filesize or 0)
+    target = (child.data.data or b"") if kind == "symlink" else b""
+    return ListedEntry(name, cid, kind, child.data.filesize or 0, target)
 
 
 def list_path(source: BlockSource, path: str, *, resolve_type: bool = True, sort: bool = True) -> Iterator[ListedEntry]:
@@ -82,6 +85,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="load each child to print its file size (default true; like kubo, either option loads it)")
     p.add_argument("-s", "--stream", action="store_true",
                    help="print each entry as it is found (link order, no column alignment across rows)")
+    p.add_argument("--cid-base", default=None, metavar="BASE",
+                   help="multibase for the entries' CIDv1 (base32, base36, ...; upgrades CIDv0), as kubo's global option")
+    p.add_argument("--enc", "--encoding", dest="enc", choices=("text", "json"), default="text",
+                   help="json: kubo's LsOutput objects (what its HTTP API returns), one line per object")
+    p.add_argument("--upgrade-cidv0-in-output", dest="upgrade_cids", nargs="?", const=True, type=parse_bool,
+                   default=None, metavar="BOOL", help="print CIDv0 entries as CIDv1 (kubo's global option)")
     p.set_defaults(func=run)
 
 
@@ -90,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("ls needs --blockstore DIR (the blocks to read from)")
     if not args.paths:
         args.paths = stdin_arguments("ipfs-path")
+    args.encoder = CidEncoder.from_options(args.cid_base, args.upgrade_cids)
     store = open_blockstore(args.blockstore)
     out = sys.stdout
+    if args.enc == "json":
+        return _run_json(args, store, out)
     if args.stream:
         return _run_stream(args, store, out)
     several = len(args.paths) > 1
@@ -99,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     pending: list[tuple[str, str, str, str]] = []  # rows of the current column block (kubo: one tabwriter)
     # list every argument before printing anything, like kubo 0.22 (one LsOutput emitted at the end):
     # an error in any argument prints no partial table
-    listed = [(path, [_row(e) for e in list_path(store, path, resolve_type=args.resolve_type or args.size)])
+    listed = [(path, [_row(e, args.encoder) for e in list_path(store, path, resolve_type=args.resolve_type or args.size)])
               for path in args.paths]
     for path, rows in listed:
         if path != last:  # kubo: a heading (and header) only when the argument differs from the last one
@@ -117,10 +129,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row(e: ListedEntry) -> tuple[str, str, str, str]:
+# kubo LsLink.Type: unixfs_pb.Data_DataType of coreiface's kind (TFile 2, TDirectory 1, TSymlink 4, else 0)
+_JSON_TYPE = {"file": 2, "directory": 1, "symlink": 4, "other": 0}
+
+
+def _json_link(e: ListedEntry, encoder: CidEncoder) -> dict[str, object]:
+    return {"Name": e.name.decode("utf-8", "surrogateescape"), "Hash": encoder.encode(e.cid), "Size": e.size,
+            "Type": _JSON_TYPE[e.kind], "Target": e.target.decode("utf-8", "surrogateescape")}
+
+
+def _run_json(args: argparse.Namespace, store: BlockSource, out: TextIO) -> int:
+    """kubo ls.go's LsOutput as Go's encoding/json writes it: ``--stream`` emits one object per link
+    (link order), otherwise one object at the end with every argument's links sorted by name."""
+    resolve = args.resolve_type or args.size
+    if args.stream:
+        for path in args.paths:
+            for entry in list_path(store, path, resolve_type=resolve, sort=False):
+                link = _json_link(entry, args.encoder)
+                print_line(go_json({"Objects": [{"Hash": path, "Links": [link]}]}), out)
+        return 0
+    objects = [{"Hash": path, "Links": [_json_link(e, args.encoder) for e in list_path(store, path, resolve_type=resolve)]}
+               for path in args.paths]
+    print_line(go_json({"Objects": objects}), out)
+    return 0
+
+
+def _row(e: ListedEntry, encoder: CidEncoder) -> tuple[str, str, str, str]:
     name = escape_name(e.name) + ("/" if e.kind == "directory" else "")
     size = str(e.size) if e.kind != "directory" else "-"
-    return (e.kind, str(e.cid), size, name)
+    return (e.kind, encoder.encode(e.cid), size, name)  # kubo ls.go: enc.Encode(link.Cid); headings as given
 
 
 def _run_stream(args: argparse.Namespace, store: BlockSource, out: TextIO) -> int:
@@ -139,7 +176,7 @@ def _run_stream(args: argparse.Namespace, store: BlockSource, out: TextIO) -> in
                 if args.headers:
                     table.append(("Type", "Hash", "Size", "Name"))
                 last = path
-            table.append(_row(entry))
+            table.append(_row(entry, args.encoder))
             _print_table(table, args, out, min_width=10)
     return 0
 

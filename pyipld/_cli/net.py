@@ -32,6 +32,7 @@ from ..errors import ConfigError
 from ..filestore import open_blockstore
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
 from ..unixfs.resolve import resolve_path, split_path
+from .timeout import seconds_or_duration
 
 if TYPE_CHECKING:  # trio and the libp2p stack load only when a verb talks to a peer (start-up time)
     from ..bitswap.client import BitswapClient, Dialer, FetchStats
@@ -63,8 +64,9 @@ def add_peer_arguments(parser: argparse.ArgumentParser, *, quiet: bool = True) -
                    help="peer to fetch from, /ip4/HOST/tcp/PORT/p2p/ID (repeatable)")
     g.add_argument("--identity", default=None, metavar="KEYFILE",
                    help="our libp2p key file (created if missing; default: a fresh key)")
-    g.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="give up when no block arrived for this long (default 60)")
+    g.add_argument("--timeout", type=seconds_or_duration, default=60.0, metavar="DURATION",
+                   help="give up when no block arrived for this long: a Go duration (30s, 2m) or seconds "
+                        "(default 60s)")
     g.add_argument("--window", type=int, default=128, help="blocks in flight (default 128)")
     if quiet:
         g.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -12,7 +13,7 @@ from types import FrameType
 from ..errors import ConfigError, PyipldError
 from .argv import go_duration
 
-__all__ = ["DeadlineExceeded", "deadline", "go_duration_option"]
+__all__ = ["DeadlineExceeded", "deadline", "go_duration_option", "seconds_or_duration"]
 
 
 class DeadlineExceeded(PyipldError, TimeoutError):
@@ -27,6 +28,21 @@ def go_duration_option(text: str | None) -> float | None:
         return go_duration(text)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def seconds_or_duration(text: str) -> float:
+    """A fetch ``--timeout``: a Go duration as kubo takes it (``30s``, ``1m30s``), or bare seconds
+    (pyipld's older form, ``30``); Go's ``time.ParseDuration`` message otherwise."""
+    try:
+        return float(go_duration(text))
+    except ValueError:
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise ValueError(f'time: invalid duration "{text}"') from None
+        if not math.isfinite(seconds):
+            raise ValueError(f'time: invalid duration "{text}"') from None
+        return seconds
 
 
 @contextmanager

@@ -29,6 +29,8 @@ def go_quote(text: str) -> str:
     for ch in text:
         if ch in '"\\':
             out.append("\\" + ch)
+        elif "\udc80" <= ch <= "\udcff":  # an undecodable byte (surrogateescape): Go prints it as \xNN
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
         elif ch.isprintable():
             out.append(ch)
         elif ord(ch) < 0x80:

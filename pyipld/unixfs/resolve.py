@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..blockstore import BlockSource
+from ..chunker._goparse import go_quote
 from ..cid import CID
 from ..errors import NotFoundError, UnixFSError, UnsafePathError
 from .walk import UnixFSNode, load_node, lookup
@@ -79,9 +80,9 @@ def resolve_path(source: BlockSource, path: str | bytes | CID) -> ResolvedPath:
             raise UnixFSError(f"cannot resolve {name.decode('utf-8', 'replace')!r}: {where} is a {node.kind}, "
                               "not a directory")
         entry = lookup(source, node, name)
-        if entry is None:
-            shown = "/".join(p.decode("utf-8", "replace") for p in (*walked, name))
-            raise NotFoundError(f"no link named {name.decode('utf-8', 'replace')!r} under {root}/{shown}")
+        if entry is None:  # boxo path/resolver ErrNoLink: the name Go-quoted, the CID of the directory searched
+            quoted = go_quote(name.decode("utf-8", "surrogateescape"))
+            raise NotFoundError(f"no link named {quoted} under {CID.from_bytes(node.cid)}")
         walked.append(name)
         node = load_node(source, entry.cid)
     return ResolvedPath(root, tuple(walked), node)
