@@ -5,17 +5,28 @@ Each test failed on the code before its fix (noted per test).
 
 from __future__ import annotations
 
+import itertools
 import json
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyipld import cli
-from pyipld.errors import ManifestError
+from pyipld.cid import RAW, CidBuilder
+from pyipld.errors import GatewayError, LimitExceededError, ManifestError
 from pyipld.filecoin.pack import pack
 from pyipld.filecoin.pack_parallel import pack_parallel
+from pyipld.http import _decode, routing
+from pyipld.http._decode import ACCEPT_ENCODING, MAX_PIECE, decode_body
+from pyipld.http._request import MAX_BLOCK_BYTES, raw_request
+from pyipld.http.client import GatewayClient
+from pyipld.http.routing import RoutingClient
 
 
 def _one_error_line(err: str) -> None:
@@ -84,3 +95,91 @@ def test_distributed_pack_checks_the_manifest_too(packed: tuple[Path, Path, dict
             with pytest.raises(ManifestError):
                 pack_parallel([str(src)], out, pool, target_size=1 << 20)
                 pytest.fail(what)
+
+
+# -- gateway and routing clients: a compressed answer is inflated a bounded piece at a time -------
+
+_BOMB_BYTES = 64 << 20
+
+
+def _gzip_bomb(n: int = _BOMB_BYTES, wbits: int = 31) -> bytes:
+    comp = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    zeros = bytes(1 << 20)
+    return b"".join(comp.compress(zeros) for _ in range(n >> 20)) + comp.flush()
+
+
+def test_gateway_client_inflates_a_gzip_bomb_in_bounded_pieces() -> None:
+    # Before: httpx inflated each received chunk at once (here one 64 MiB piece from 64 KB).
+    bomb = _gzip_bomb()
+    assert len(bomb) < 100_000
+    cid = CidBuilder(version=1).cid_bytes(RAW, b"x")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["accept-encoding"] == ACCEPT_ENCODING  # never br/zstd we could not bound
+        return httpx.Response(200, content=iter([bomb]), headers={
+            "content-type": "application/vnd.ipld.raw", "content-encoding": "gzip"})
+
+    with GatewayClient(["http://gw.test"], transport=httpx.MockTransport(handler)) as client:
+        largest = total = 0
+        with client.open("http://gw.test", raw_request(cid)) as response:
+            for piece in client.iter_body(response):
+                largest, total = max(largest, len(piece)), total + len(piece)
+                if total > 4 * MAX_PIECE:
+                    break
+        assert largest <= MAX_PIECE
+        before = client.stats.bytes_received
+        with pytest.raises(LimitExceededError):
+            client.fetch_raw("http://gw.test", cid)
+        assert client.stats.bytes_received - before <= MAX_BLOCK_BYTES + MAX_PIECE
+
+
+def test_routing_client_inflates_a_gzip_bomb_in_bounded_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    bomb = _gzip_bomb()
+    seen: list[int] = []
+    real = _decode.response_body
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        for piece in real(*args, **kwargs):
+            seen.append(len(piece))
+            yield piece
+
+    monkeypatch.setattr(routing, "response_body", counting)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=iter([bomb]), headers={
+            "content-type": "application/x-ndjson", "content-encoding": "gzip"})
+
+    with RoutingClient(["http://router.test"], transport=httpx.MockTransport(handler), timeout=2) as client:
+        assert client.find_providers(CidBuilder(version=1).cid_bytes(RAW, b"x")) == []
+    assert seen and max(seen) <= MAX_PIECE and sum(seen) <= 2 * MAX_PIECE
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=20_000), encoding=st.sampled_from(["gzip", "deflate", "raw-deflate", "identity"]),
+       cuts=st.lists(st.integers(0, 30_000), max_size=8), max_piece=st.integers(1, 5000))
+def test_decode_body_matches_zlib_for_any_chunking(data: bytes, encoding: str, cuts: list[int],
+                                                   max_piece: int) -> None:
+    wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15, "identity": 0}[encoding]
+    if wbits:
+        comp = zlib.compressobj(6, zlib.DEFLATED, wbits)
+        body = comp.compress(data) + comp.flush()
+    else:
+        body = data
+    bounds = sorted({0, len(body), *(c % (len(body) + 1) for c in cuts)})
+    chunks = [body[a:b] for a, b in itertools.pairwise(bounds)]
+    header = {"raw-deflate": "deflate", "identity": None}.get(encoding, encoding)
+    pieces = list(decode_body(iter(chunks), header, "http://x", max_piece=max_piece))
+    assert b"".join(pieces) == data
+    if wbits:
+        assert all(len(p) <= max_piece for p in pieces)
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip, gzip", "compress"])
+def test_unasked_encodings_are_refused(encoding: str) -> None:
+    with pytest.raises(GatewayError, match="unsupported Content-Encoding"):
+        list(decode_body(iter([b"abc"]), encoding, "http://x"))
+
+
+def test_a_corrupt_gzip_body_is_a_gateway_error() -> None:
+    with pytest.raises(GatewayError, match="does not decode"):
+        list(decode_body(iter([b"\x1f\x8b\x08\x00garbage-garbage"]), "gzip", "http://x"))
