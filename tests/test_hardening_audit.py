@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -183,3 +186,55 @@ def test_unasked_encodings_are_refused(encoding: str) -> None:
 def test_a_corrupt_gzip_body_is_a_gateway_error() -> None:
     with pytest.raises(GatewayError, match="does not decode"):
         list(decode_body(iter([b"\x1f\x8b\x08\x00garbage-garbage"]), "gzip", "http://x"))
+
+
+# -- fsspec ipfs:// over a local CAR that another process truncates ------------------------------
+
+_TRUNCATE_WHILE_OPEN = """
+import os, sys
+from pyipld.blockstore import MemoryBlockstore
+from pyipld.car.export import export_dag
+from pyipld.fs.sources import MappedCarSource
+from pyipld.unixfs.importer import import_bytes
+store = MemoryBlockstore()
+root = import_bytes(bytes(range(256)) * 12_288, None, store).cid
+path = sys.argv[1]
+with open(path, "wb") as f:
+    export_dag(store, root, f)
+source = MappedCarSource(path)
+assert all(source.get(c) == store.get(c) for c in store)
+os.truncate(path, 100_000)
+try:
+    for c in store:
+        source.get(c)
+except Exception as exc:
+    print(type(exc).__name__, exc)
+source.close()
+"""
+
+
+def test_a_local_car_truncated_while_open_is_a_typed_error(tmp_path: Path) -> None:
+    # Before: the CAR was mapped, and the next read after the truncation died of SIGBUS (rc -7).
+    env = {k: v for k, v in os.environ.items() if k != "PYIPLD_MMAP"}
+    proc = subprocess.run([sys.executable, "-c", _TRUNCATE_WHILE_OPEN, str(tmp_path / "a.car")], capture_output=True,
+                          text=True, timeout=60, check=False, env=env, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.startswith("CarError ") and "changed while it was read" in proc.stdout, proc.stdout
+
+
+def test_mapped_reads_are_still_available_on_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyipld.blockstore import MemoryBlockstore
+    from pyipld.car.export import export_dag
+    from pyipld.fs.sources import MappedCarSource
+    from pyipld.unixfs.importer import import_bytes
+
+    store = MemoryBlockstore()
+    root = import_bytes(bytes(range(256)) * 4096, None, store).cid
+    with open(tmp_path / "a.car", "wb") as f:
+        export_dag(store, root, f)
+    for mapped in ("1", "0"):
+        monkeypatch.setenv("PYIPLD_MMAP", mapped)
+        source = MappedCarSource(tmp_path / "a.car")
+        assert (source._mm is not None) == (mapped == "1")
+        assert all(source.get(c) == store.get(c) and bytes(source.get_view(c)) == store.get(c) for c in store)
+        source.close()
