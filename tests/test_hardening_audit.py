@@ -5,11 +5,14 @@ Each test failed on the code before its fix (noted per test).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -238,3 +241,79 @@ def test_mapped_reads_are_still_available_on_request(tmp_path: Path, monkeypatch
         assert (source._mm is not None) == (mapped == "1")
         assert all(source.get(c) == store.get(c) and bytes(source.get_view(c)) == store.get(c) for c in store)
         source.close()
+
+
+# -- pyipld gateway: idle connections cannot use up the descriptors -------------------------------
+
+
+def _raw_get(port: int, path: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        try:
+            return s.recv(64)
+        except OSError:
+            return b""
+
+
+def test_gateway_caps_connections_and_replaces_idle_ones() -> None:
+    from pyipld.blockstore import MemoryBlockstore
+    from pyipld.http.server import ServerConfig, serve_in_thread
+    from pyipld.unixfs.importer import import_bytes
+
+    store = MemoryBlockstore()
+    root = import_bytes(b"hello", None, store).cid
+    config = ServerConfig(listen="127.0.0.1:0", max_connections=4, idle_grace=0.5)
+    with serve_in_thread(store, config) as url:
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        try:
+            for s in idle:
+                s.sendall(b"GET /ipfs/")  # a request line never finished
+            time.sleep(0.2)
+            assert not _raw_get(port, f"/ipfs/{root}?format=raw").startswith(b"HTTP/1.1 200")  # full, none idle yet
+            time.sleep(0.6)
+            assert _raw_get(port, f"/ipfs/{root}?format=raw").startswith(b"HTTP/1.1 200")  # replaced the idlest
+        finally:
+            for s in idle:
+                s.close()
+        time.sleep(0.2)
+        assert _raw_get(port, f"/ipfs/{root}?format=raw").startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ulimit -n in a child shell")
+def test_gateway_outlives_more_idle_connections_than_descriptors(tmp_path: Path) -> None:
+    # Before: with RLIMIT_NOFILE 128, 150 half-sent requests held every descriptor for the keep-alive
+    # time (120 s): an honest client timed out, and trio logged an EMFILE traceback per accept.
+    from pyipld.blockstore import MemoryBlockstore
+    from pyipld.car.export import export_dag
+    from pyipld.unixfs.importer import import_bytes
+
+    store = MemoryBlockstore()
+    root = import_bytes(b"hello", None, store).cid
+    car = tmp_path / "a.car"
+    with open(car, "wb") as f:
+        export_dag(store, root, f)
+
+    argv = [sys.executable, "-m", "pyipld", "gateway", "--car", str(car), "--listen", "127.0.0.1:0",
+            "--max-connections", "64", "--idle-grace", "1"]
+    proc = subprocess.Popen(["sh", "-c", 'ulimit -n 128 && exec "$@"', "sh", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    idle: list[socket.socket] = []
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = int(line.strip().rsplit(":", 1)[1].split("/")[0])
+        for _ in range(150):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            with contextlib.suppress(OSError):
+                s.sendall(b"GET /ipfs/")
+            idle.append(s)
+        time.sleep(1.5)
+        assert _raw_get(port, f"/ipfs/{root}?format=raw").startswith(b"HTTP/1.1 200")
+        assert proc.poll() is None
+    finally:
+        for s in idle:
+            s.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "Too many open files" not in err and "Traceback" not in err, err[-2000:]
