@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyipld import cli
-from pyipld.cid import RAW, CidBuilder
+from pyipld.cid import CID, RAW, CidBuilder
 from pyipld.errors import GatewayError, LimitExceededError, ManifestError
 from pyipld.filecoin.pack import pack
 from pyipld.filecoin.pack_parallel import pack_parallel
@@ -317,3 +317,33 @@ def test_gateway_outlives_more_idle_connections_than_descriptors(tmp_path: Path)
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert "Too many open files" not in err and "Traceback" not in err, err[-2000:]
+
+
+# -- gateway requests with numbers past int()'s digit limit ---------------------------------------
+
+
+def test_gateway_numbers_past_the_int_digit_limit_are_answered() -> None:
+    # Before: ValueError ("Exceeds the limit (4300 digits)") out of plan_response, a 500 and a traceback.
+    import dag_cbor
+
+    from pyipld.blockstore import MemoryBlockstore
+    from pyipld.cid import DAG_CBOR
+    from pyipld.http.gateway import GatewayRequest, plan_response
+    from pyipld.unixfs.importer import import_bytes
+
+    store = MemoryBlockstore()
+    root = import_bytes(b"hello" * 100, None, store).cid
+    listed = dag_cbor.encode({"a": [1, 2, 3]})
+    node = CidBuilder(version=1).cid_bytes(DAG_CBOR, listed)
+    store.put(node, listed)
+    node_text = str(CID.from_bytes(node))
+    big = "9" * 5000
+    expect = {f"bytes={big}-": 416, f"bytes=0-{big}": 206, f"bytes=-{big}": 206, "bytes=\u0661-\u0662": 200}
+    for value, status in expect.items():
+        plan = plan_response(store, GatewayRequest("GET", f"/ipfs/{root}".encode(), b"format=raw", [("range", value)]))
+        assert plan.status == status, (value[:20], plan.status)
+        if status == 206:
+            assert plan.body == store.get(root.bytes)
+    for fmt in (b"format=raw", b"format=car"):
+        plan = plan_response(store, GatewayRequest("GET", f"/ipfs/{node_text}/a/{big}".encode(), fmt))
+        assert plan.status == 404, plan.body[:200]
