@@ -347,3 +347,44 @@ def test_gateway_numbers_past_the_int_digit_limit_are_answered() -> None:
     for fmt in (b"format=raw", b"format=car"):
         plan = plan_response(store, GatewayRequest("GET", f"/ipfs/{node_text}/a/{big}".encode(), fmt))
         assert plan.status == 404, plan.body[:200]
+
+
+# -- pyipld add URL: a body that breaks off is an error, not a shorter file -----------------------
+
+_ANSWERS = {
+    "/whole": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    "/short": b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10,
+    "/chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n",
+}
+
+
+def test_add_url_whose_body_breaks_off_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: the 10 bytes of a 100,000-byte Content-Length were added with exit 0 (kubo: unexpected EOF),
+    # and a broken chunked body was an http.client.IncompleteRead traceback.
+    import threading
+
+    from pyipld.unixfs.importer import import_bytes
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        for _ in range(len(_ANSWERS)):
+            conn, _ = server.accept()
+            with conn:
+                path = conn.recv(65536).split(b" ")[1].decode()
+                conn.sendall(_ANSWERS[path])
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        assert cli.main(["add", "-Q", f"http://127.0.0.1:{port}/whole"]) == 0
+        assert capsys.readouterr().out.strip() == str(import_bytes(b"hello").cid)
+        for path in ("/short", "/chunk"):
+            assert cli.main(["add", f"http://127.0.0.1:{port}{path}"]) == 1
+            captured = capsys.readouterr()
+            _one_error_line(captured.err)
+            assert "unexpected EOF" in captured.err and "added" not in captured.out
+    finally:
+        thread.join(timeout=10)
+        server.close()
