@@ -388,3 +388,29 @@ def test_add_url_whose_body_breaks_off_is_one_error_line(capsys: pytest.CaptureF
     finally:
         thread.join(timeout=10)
         server.close()
+
+
+def test_gateway_replaces_a_connection_that_stopped_reading_its_answer() -> None:
+    from pyipld.blockstore import MemoryBlockstore
+    from pyipld.http.server import ServerConfig, serve_in_thread
+    from pyipld.unixfs.importer import import_bytes
+
+    store = MemoryBlockstore()
+    big = import_bytes(os.urandom(24 << 20), None, store).cid
+    small = import_bytes(b"hello", None, store).cid
+    config = ServerConfig(listen="127.0.0.1:0", max_connections=2, idle_grace=0.5)
+    with serve_in_thread(store, config) as url:
+        port = int(url.rsplit(":", 1)[1])
+        stuck = []
+        try:
+            for _ in range(2):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.connect(("127.0.0.1", port))
+                s.sendall(f"GET /ipfs/{big}?format=car HTTP/1.1\r\nHost: x\r\n\r\n".encode())  # never read
+                stuck.append(s)
+            time.sleep(1.5)  # both answers are blocked on a full socket well past the grace
+            assert _raw_get(port, f"/ipfs/{small}?format=raw").startswith(b"HTTP/1.1 200")
+        finally:
+            for s in stuck:
+                s.close()

@@ -133,7 +133,6 @@ class _Tracked:
         self._gate = gate
         self.socket = stream.socket
         self.last_active = trio.current_time()
-        self.sending = 0
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         try:
@@ -147,11 +146,10 @@ class _Tracked:
         return data
 
     async def send_all(self, data: bytes) -> None:
-        self.sending += 1
+        self.last_active = trio.current_time()  # a send blocked this long (peer not reading) counts as idle
         try:
             await self._stream.send_all(data)
         finally:
-            self.sending -= 1
             self.last_active = trio.current_time()
 
     async def send_eof(self) -> None:
@@ -162,13 +160,14 @@ class _Tracked:
         await self._stream.aclose()
 
     def idle_for(self, now: float) -> float:
-        return 0.0 if self.sending else now - self.last_active
+        return now - self.last_active
 
 
 class _ConnectionGate:
     """At most ``max_connections`` open connections; at the cap a newcomer replaces the one idle
-    longest if it has been idle (nothing received or sent) for ``idle_grace`` seconds, else it is
-    closed at once. So idle or half-sent requests cannot hold every descriptor."""
+    longest if it has been idle (nothing received, no send started or finished) for ``idle_grace``
+    seconds, else it is closed at once. So idle or half-sent requests, and peers that stopped
+    reading an answer, cannot hold every descriptor."""
 
     def __init__(self, max_connections: int, idle_grace: float) -> None:
         self.max_connections = max_connections
