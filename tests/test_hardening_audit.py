@@ -414,3 +414,9 @@ def test_gateway_replaces_a_connection_that_stopped_reading_its_answer() -> None
         finally:
             for s in stuck:
                 s.close()
+
+
+@pytest.mark.parametrize("argv", [["--max-connections", "-1"], ["--idle-grace", "-1"], ["--idle-grace", "nan"]])
+def test_gateway_limit_flags_are_checked(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["gateway", "--blockstore", "nowhere", *argv]) == 1
+    _one_error_line(capsys.readouterr().err)

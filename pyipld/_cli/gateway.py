@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give exactly one of --blockstore DIR or --car FILE…")
     if args.max_connections < 0:
         raise ConfigError(f"--max-connections must be 0 or more, got {args.max_connections}")
+    if not args.idle_grace >= 0:
+        raise ConfigError(f"--idle-grace must be 0 or more seconds, got {args.idle_grace}")
     _check_listen(args.listen)
     import trio
 
