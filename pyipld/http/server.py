@@ -201,7 +201,10 @@ def _install_gate() -> None:
     from hypercorn.trio import run as hc_run
 
     original = getattr(hc_run, "TCPServer", None)
-    if original is None or getattr(original, "_pyipld_gated", False):
+    if original is None:
+        _log.warning("this Hypercorn has no hypercorn.trio.run.TCPServer: connections are not capped")
+        return
+    if getattr(original, "_pyipld_gated", False):
         return
 
     def gated(app: Any, config: Any, context: Any, state: Any, stream: Any) -> Any:
