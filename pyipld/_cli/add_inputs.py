@@ -14,6 +14,7 @@ adds and prints them.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import posixpath
 import stat
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Self
 
-from ..errors import NotFoundError, UsageError
+from ..errors import NotFoundError, SourceError, UsageError
 from ..unixfs.remote import is_fsspec_url
 from ..unixfs.tree import NamedStream
 
@@ -62,8 +63,40 @@ def open_url(url: str) -> IO[bytes]:
         raise NotFoundError(f"got non-2XX status code {exc.code}: {url}") from None
     except urllib.error.URLError as exc:
         raise NotFoundError(f'Get "{url}": {exc.reason}') from None
-    stream: IO[bytes] = response
+    stream: IO[bytes] = io.BufferedReader(_CheckedBody(response, url), 1 << 20)
     return stream
+
+
+class _CheckedBody(io.RawIOBase):
+    """A response body that is an error when it ends before its ``Content-Length`` or breaks off
+    inside a chunk (``http.client`` returns the short body as if it were all; Go's client, and so
+    kubo, says "unexpected EOF")."""
+
+    def __init__(self, response: Any, url: str) -> None:
+        self._response = response
+        self._url = url
+        self._got = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        import http.client
+
+        try:
+            n: int = self._response.readinto(buffer)
+        except http.client.HTTPException as exc:
+            raise SourceError(f'GET "{self._url}": unexpected EOF: the body broke off after {self._got} bytes '
+                              f"({type(exc).__name__})") from None
+        self._got += n
+        if n == 0 and len(buffer) and self._response.length:  # bytes still owed by Content-Length
+            raise SourceError(f'GET "{self._url}": unexpected EOF: the body ended after {self._got} bytes, '
+                              f"Content-Length said {self._got + self._response.length}")
+        return n
+
+    def close(self) -> None:
+        self._response.close()
+        super().close()
 
 
 @dataclass(frozen=True)

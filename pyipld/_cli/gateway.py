@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="keep idle connections open this long (default 120)")
     p.add_argument("--backlog", type=int, default=4096, help="listen backlog (default 4096)")
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    p.add_argument("--max-connections", metavar="N", type=int, default=1024,
+                   help="open connections at once (default 1024; 0: no cap); at the cap a newcomer replaces the "
+                        "connection idle longest if it has been idle --idle-grace seconds, else it is refused")
+    p.add_argument("--idle-grace", metavar="SECONDS", type=float, default=20.0,
+                   help="idle time after which a connection may be replaced at --max-connections (default 20)")
     p.set_defaults(func=run)
 
 
@@ -72,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("CAR files need --car: pyipld gateway --car A.car [B.car …]")
     if bool(args.blockstore) == bool(args.car) or (args.car and not args.cars):
         raise ConfigError("give exactly one of --blockstore DIR or --car FILE…")
+    if args.max_connections < 0:
+        raise ConfigError(f"--max-connections must be 0 or more, got {args.max_connections}")
+    if not args.idle_grace >= 0:
+        raise ConfigError(f"--idle-grace must be 0 or more seconds, got {args.idle_grace}")
     _check_listen(args.listen)
     import trio
 
@@ -85,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             # The gateway hash-checks every block it sends, so the stores need not check again.
             source = CarSet([stack.enter_context(CarBlockstore(path, verify=False)) for path in args.cars])
         config = ServerConfig(listen=args.listen, keep_alive_seconds=args.keep_alive, backlog=args.backlog,
-                              access_log=args.access_log)
+                              access_log=args.access_log, max_connections=args.max_connections,
+                              idle_grace=args.idle_grace)
 
         async def main() -> None:
             async with trio.open_nursery() as nursery:

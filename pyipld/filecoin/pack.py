@@ -564,9 +564,8 @@ class _Packer:
         self.empty = empty
         self.base = self.header(inputs, skipped)
         start_file, start_item = 0, 0
-        manifest = self.outdir / MANIFEST_NAME
-        if manifest.exists():
-            old: dict[str, Any] = json.loads(manifest.read_text())
+        old = _resume_manifest(self.outdir, len(inputs))
+        if old is not None:
             for key in ("format", "target_size", "params", "inputs", "empty_dirs"):
                 if old.get(key) != json.loads(json.dumps(self.base[key])):
                     raise ConfigError(f"{self.outdir} holds a pack with another {key}: use an empty directory")
@@ -609,6 +608,7 @@ class _Packer:
             doc = self.files[index]
         room = self.capacity - _DIR_FIXED - self.dir_cost(index, inp.name)  # the CAR's directory fits too
         items = dag.items(index, room)
+        _check_resume_item(self.outdir, inp.name, first_item, len(items))
         for item in items[first_item:]:
             self.place(dag, item, doc)
 
@@ -649,7 +649,8 @@ def pack(
     out.mkdir(parents=True, exist_ok=True)
     inputs, skipped, empty = _walk(paths)
     packer = _Packer(out, target_size, params, jobs, on_car, progress)
-    before = len(json.loads((out / MANIFEST_NAME).read_text())["cars"]) if (out / MANIFEST_NAME).exists() else 0
+    previous = _resume_manifest(out, None)
+    before = len(previous["cars"]) if previous is not None else 0
     doc = packer.run(inputs, skipped, empty)
     return PackResult(str(out), doc, packer.written, before, packer.imported, packer.imported_bytes)
 
@@ -720,6 +721,55 @@ def _load_manifest(base: Path) -> tuple[list[tuple[str, list[tuple[int, bytes]]]
             raise _manifest_error(where, "'empty_dirs' must hold path strings")
         _check_rel(where, rel)
     return out, empty, names
+
+
+def _resume_manifest(outdir: Path, inputs: int | None) -> dict[str, Any] | None:
+    """The manifest an earlier run left in ``outdir`` (None when there is none), checked field by
+    field before a run continues from it: ``cars`` (plain names, integer sizes), ``files``, and a
+    ``resume`` point within ``inputs`` files.
+
+    Raises:
+        ManifestError: a manifest that is not one this packer wrote.
+    """
+    where = outdir / MANIFEST_NAME
+    if not where.exists():
+        return None
+    try:
+        doc = json.loads(where.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8 or nesting errors
+        raise _manifest_error(where, f"not a JSON manifest ({str(exc)[:200]})") from None
+    except OSError as exc:
+        raise _manifest_error(where, f"cannot read it: {exc.strerror or exc}") from None
+    if not isinstance(doc, dict):
+        raise _manifest_error(where, f"not a {MANIFEST_FORMAT} manifest")
+    cars, files, resume = doc.get("cars"), doc.get("files"), doc.get("resume")
+    if not isinstance(cars, list) or not isinstance(files, list):
+        raise _manifest_error(where, "'cars' and 'files' must be lists")
+    for car in cars:
+        name = car.get("name") if isinstance(car, dict) else None
+        if not isinstance(name, str) or not is_plain_entry_name(os.fsencode(name)):
+            raise _manifest_error(where, f"CAR name {name!r} is not a plain file name in its folder")
+        if type(car.get("car_size")) is not int:
+            raise _manifest_error(where, f"CAR {name!r} has no integer 'car_size'")
+    for entry in files:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) \
+                or not isinstance(entry.get("parts"), list):
+            raise _manifest_error(where, "each file needs a 'path' string and a 'parts' list")
+    if doc.get("complete") is True or inputs is None:
+        return doc
+    point = (resume.get("file"), resume.get("item")) if isinstance(resume, dict) else (None, None)
+    if not (type(point[0]) is int and type(point[1]) is int and 0 <= point[0] <= inputs and point[1] >= 0
+            and len(files) >= point[0] + (1 if point[1] else 0)):
+        raise _manifest_error(where, f"bad resume point {resume!r} for {inputs} input files and {len(files)} "
+                                     "files listed")
+    return doc
+
+
+def _check_resume_item(outdir: Path, name: str, first_item: int, items: int) -> None:
+    """A resume point inside a file names one of its items (else the rest would be left out)."""
+    if first_item and first_item >= items:
+        raise _manifest_error(outdir / MANIFEST_NAME, f"the resume point is item {first_item} of {name!r}, "
+                                                      f"which has {items}")
 
 
 def _check_rel(where: Path, rel: str) -> None:

@@ -42,7 +42,6 @@ same CAR bytes again: results are the same.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import uuid
@@ -63,13 +62,14 @@ from .commp import check_piece_size
 from .pack import (
     _DIR_FIXED,
     _HEADER_FIXED,
-    MANIFEST_NAME,
     PackResult,
     _BlockList,
+    _check_resume_item,
     _FileDag,
     _Input,
     _Item,
     _Packer,
+    _resume_manifest,
     _Spool,
     _walk,
     write_car,
@@ -397,6 +397,7 @@ class _ParallelPacker(_Packer):
             doc = self.files[index]
             if doc["root"] != str(CID.from_bytes(root)):
                 raise ConfigError(f"{inp.path} changed since the interrupted run")
+            _check_resume_item(self.outdir, inp.name, first_item, len(items))
         dag = _PlannedDag(root, spools, {r: t for _, r, _, _, _, t, _ in items if r is not None})
         for k, item_root, planned, offset, length, _, spine in items[first_item:]:
             item = _Item(index, k, item_root, planned, blocks=spine, offset=offset, length=length)
@@ -507,7 +508,8 @@ def pack_parallel(
     packer = _ParallelPacker(out, target_size, params, executor, task_bytes=task_bytes,
                              max_spool_bytes=spool_limit,
                              split_bytes=-1 if split_bytes is None else split_bytes, on_car=on_car, progress=progress)
-    before = len(_manifest_cars(out / MANIFEST_NAME))
+    previous = _resume_manifest(out, None)
+    before = len(previous["cars"]) if previous is not None else 0
     start = packer.start(inputs, skipped, empty)
     if start is not None:
         packer.tmp.mkdir(exist_ok=True)
@@ -521,10 +523,3 @@ def pack_parallel(
             shutil.rmtree(packer.tmp, ignore_errors=True)
     return PackResult(str(out), packer.doc, packer.written, before, packer.imported, packer.imported_bytes)
 
-
-def _manifest_cars(manifest: Path) -> list[Any]:
-    """The CAR entries of an existing manifest (none when there is no manifest)."""
-    if not manifest.exists():
-        return []
-    cars = json.loads(manifest.read_text()).get("cars", [])
-    return cars if isinstance(cars, list) else []

@@ -40,6 +40,7 @@ from ..car.v1 import DEFAULT_MAX_SECTION_BYTES
 from ..cid import CID
 from ..errors import (
     BlockIntegrityError,
+    CarError,
     CarIndexError,
     ConfigError,
     DecodeError,
@@ -49,6 +50,7 @@ from ..errors import (
 )
 from ..filestore import open_blockstore
 from ..multihash import SHA2_256
+from ..unixfs.importer import _use_mmap
 
 __all__ = [
     "DEFAULT_MEMORY_CACHE_BYTES",
@@ -65,6 +67,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_CACHE_BYTES: Final = 64 << 20  # a few leaves per open file, times a few dozen files
 _MAX_FAILURES: Final = 256  # integrity failures remembered for inspection (oldest dropped)
+_SECTION_HEAD: Final = 10 + 256  # a section's length varint and its CID (digests up to 128 bytes) fit in this
 _RANGE_MIN_FETCH: Final = 4 << 10  # one request covers a section head and a small block (zarr chunk, dir)
 
 
@@ -204,7 +207,10 @@ class SourceChain:
 
 
 class MappedCarSource:
-    """A local CAR (v1 or v2) mapped read-only: ``get_view`` returns a block without copying it.
+    """A local CAR (v1 or v2) read by ``pread``, or with ``PYIPLD_MMAP=1`` mapped read-only
+    (``get_view`` then returns a block without copying it; a CAR truncated by another process
+    while it is mapped kills this one with SIGBUS, so the mapping is for files nobody writes).
+    Read by ``pread``, a CAR that shrank is a :class:`~pyipld.errors.CarError`.
 
     The index is the CARv2's own (or a detached one), else one scan of section heads at open.
     Like :class:`~pyipld.car.blockstore.CarBlockstore` it never trusts the index: the section at
@@ -234,10 +240,22 @@ class MappedCarSource:
                 for head in car.iter_heads():
                     scan.setdefault(CID.from_bytes(head.cid).multihash, []).append(head.offset)
                 self._scan = scan
-        with open(self.path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-        self._view = memoryview(self._mm) if self._mm is not None else memoryview(b"")
+        # Read with pread unless PYIPLD_MMAP=1: a mapped file that another process truncates
+        # kills this one with SIGBUS on the next access, which Python cannot turn into an error.
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        size = os.fstat(self._fd).st_size
+        self._mm = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ) if size and _use_mmap() else None
+        self._view = memoryview(self._mm) if self._mm is not None else None
+
+    def _bytes(self, pos: int, n: int) -> memoryview:
+        """``n`` bytes at ``pos`` (a view of the mapping, or one pread); fewer means the file shrank."""
+        if self._view is not None:
+            return self._view[pos : pos + n]
+        data = os.pread(self._fd, n, pos)
+        if len(data) != n:
+            raise CarError(f"{self.path} changed while it was read: {n} bytes expected at offset {pos}, "
+                           f"{len(data)} there now", offset=pos)
+        return memoryview(data)
 
     def get_view(self, cid: bytes) -> memoryview:
         # sha2-256 (nearly every CID): the multihash is the last 34 bytes, no CID parse
@@ -251,17 +269,17 @@ class MappedCarSource:
         else:
             assert self.index is not None
             offsets = self.index.find(parsed)
-        view = self._view
         for off in offsets:
             pos = self._base + off
             if pos < self._first or pos >= self._end:
                 continue  # a bad index entry: not trusted, not fatal
+            head = self._bytes(pos, min(_SECTION_HEAD, self._end - pos))
             try:
-                length, n = decode_varint(view, pos)
-                if view[pos + n : pos + n + len(cid)] == cid:  # stored under the same CID: no parse
+                length, n = decode_varint(head)
+                if head[n : n + len(cid)] == cid:  # stored under the same CID: no parse
                     k, same = len(cid), True
                 else:
-                    found, k = CID.decode_prefix(view, pos + n)
+                    found, k = CID.decode_prefix(head, n)
                     same = found.multihash == multihash
             except DecodeError:
                 continue
@@ -269,11 +287,12 @@ class MappedCarSource:
             if length > self.max_section_bytes or stop > self._end or stop < start:
                 continue
             if same:
-                return view[start:stop]
+                return self._bytes(start, stop - start)
         raise NotFoundError(f"ipld: could not find {CID.from_bytes(cid)} in {self.path}")
 
     def get(self, cid: bytes) -> bytes:
-        return bytes(self.get_view(cid))
+        view = self.get_view(cid)
+        return view.obj if isinstance(view.obj, bytes) and len(view) == len(view.obj) else bytes(view)
 
     def has(self, cid: bytes) -> bool:
         try:
@@ -283,8 +302,12 @@ class MappedCarSource:
         return True
 
     def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         try:
-            self._view.release()
+            if self._view is not None:
+                self._view.release()
             if self._mm is not None:
                 self._mm.close()
         except BufferError:  # blocks handed out still point into the map: the GC closes it later

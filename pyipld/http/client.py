@@ -39,6 +39,7 @@ from ..errors import (
     NotFoundError,
     PyipldError,
 )
+from ._decode import ACCEPT_ENCODING, response_body
 from ._request import (
     MAX_BLOCK_BYTES,
     GatewayRequest,
@@ -123,7 +124,7 @@ class GatewayClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
                                 keepalive_expiry=60.0),
             follow_redirects=False,  # a redirect elsewhere is not the gateway we were told to trust
-            headers={"User-Agent": _USER_AGENT},
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
             transport=transport,
             trust_env=trust_env,
         )
@@ -197,14 +198,16 @@ class GatewayClient:
             raise translate_http_error(exc, url) from exc
 
     def iter_body(self, response: httpx.Response) -> Iterator[bytes]:
-        """The body chunks (``Content-Encoding`` undone), counted in :attr:`stats`; transport errors as ours."""
+        """The body chunks (``Content-Encoding`` undone in pieces of at most 1 MiB: a gzip bomb is never
+        inflated at once), counted in :attr:`stats`; transport errors as ours."""
+        url = str(response.request.url)
         try:
-            for chunk in response.iter_bytes():
+            for chunk in response_body(response, url):
                 with self._lock:
                     self.stats.bytes_received += len(chunk)
                 yield chunk
         except httpx.HTTPError as exc:
-            raise translate_http_error(exc, str(response.request.url)) from exc
+            raise translate_http_error(exc, url) from exc
 
     # -- raw blocks --------------------------------------------------------------------
     def fetch_raw(self, gateway: str, cid: bytes) -> bytes:

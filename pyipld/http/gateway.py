@@ -331,20 +331,29 @@ def _parse_range(value: str | None, size: int) -> tuple[int, int] | None:
     if unit.strip().lower() != "bytes" or not sep or "," in spec:
         return None  # other units, or several ranges: 200 with everything (RFC 9110 allows it)
     first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    if not dash or not (_is_digits(first) or first == "") or not (_is_digits(last) or last == ""):
         return None
     if first == "":
-        if last == "" or int(last) == 0:
+        if last == "" or _number(last) == 0:
             raise _UnsatisfiableRange
-        n = min(int(last), size)
+        n = min(_number(last), size)
         if not size:
             raise _UnsatisfiableRange
         return size - n, size - 1
-    start = int(first)
-    end = size - 1 if last == "" else min(int(last), size - 1)
-    if start >= size or (last != "" and int(last) < start):
+    start = _number(first)
+    end = size - 1 if last == "" else min(_number(last), size - 1)
+    if start >= size or (last != "" and _number(last) < start):
         raise _UnsatisfiableRange
     return start, end
+
+
+def _is_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # RFC 9110 DIGIT is ASCII ("١".isdigit() is True too)
+
+
+def _number(digits: str) -> int:
+    """A Range number; past any block size (and int()'s 4300-digit limit) it is just "very large"."""
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 def _plan_car(source: BlockSource, req: GatewayRequest, root: CID, segments: tuple[bytes, ...],

@@ -19,6 +19,7 @@ import httpx
 
 from ..cid import CID, b58encode
 from ..errors import CIDError, ConfigError, GatewayError, GatewayTimeoutError, RoutingError
+from ._decode import ACCEPT_ENCODING, response_body
 from ._request import http_multiaddr_to_url, normalize_gateway_url
 from .client import translate_http_error
 
@@ -165,7 +166,7 @@ class RoutingClient:
             raise ConfigError("no routing URL given")
         self.routers = bases
         self._http = httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport,
-                                  trust_env=trust_env, headers={"Accept": _ACCEPT})
+                                  trust_env=trust_env, headers={"Accept": _ACCEPT, "Accept-Encoding": ACCEPT_ENCODING})
 
     def close(self) -> None:
         self._http.close()
@@ -186,7 +187,7 @@ class RoutingClient:
                     raise RoutingError(f"{url}: HTTP {response.status_code} {response.reason_phrase}",
                                        url=url, status=response.status_code)
                 body = bytearray()
-                for chunk in response.iter_bytes():
+                for chunk in response_body(response, url):
                     body += chunk
                     if len(body) > _MAX_BODY:
                         del body[_MAX_BODY:]

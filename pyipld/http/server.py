@@ -121,6 +121,112 @@ async def _send_plan(plan: ResponsePlan, send: Send, limiter: trio.CapacityLimit
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+class _Tracked:
+    """An accepted connection's stream, noting when bytes last moved (for :class:`_ConnectionGate`).
+
+    It forwards what Hypercorn's ``TCPServer`` uses of a plain ``trio.SocketStream`` and has no
+    ``do_handshake``, so Hypercorn takes it for what it is: not TLS.
+    """
+
+    def __init__(self, stream: Any, gate: _ConnectionGate) -> None:
+        self._stream = stream
+        self._gate = gate
+        self.socket = stream.socket
+        self.last_active = trio.current_time()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        try:
+            data: bytes = await self._stream.receive_some(max_bytes)
+        except BaseException:
+            self._gate.open.discard(self)
+            raise
+        if not data:  # the peer is gone; Hypercorn may take a while to wind the connection down
+            self._gate.open.discard(self)
+        self.last_active = trio.current_time()
+        return data
+
+    async def send_all(self, data: bytes) -> None:
+        self.last_active = trio.current_time()  # a send blocked this long (peer not reading) counts as idle
+        try:
+            await self._stream.send_all(data)
+        finally:
+            self.last_active = trio.current_time()
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        self._gate.open.discard(self)
+        await self._stream.aclose()
+
+    def idle_for(self, now: float) -> float:
+        return now - self.last_active
+
+
+class _ConnectionGate:
+    """At most ``max_connections`` open connections; at the cap a newcomer replaces the one idle
+    longest if it has been idle (nothing received, no send started or finished) for ``idle_grace``
+    seconds, else it is closed at once. So idle or half-sent requests, and peers that stopped
+    reading an answer, cannot hold every descriptor."""
+
+    def __init__(self, max_connections: int, idle_grace: float) -> None:
+        self.max_connections = max_connections
+        self.idle_grace = idle_grace
+        self.open: set[_Tracked] = set()
+        self.refused = 0
+        self.replaced = 0
+
+    async def admit(self, stream: _Tracked) -> bool:
+        if len(self.open) >= self.max_connections:
+            now = trio.current_time()
+            oldest = max(self.open, key=lambda t: t.idle_for(now))
+            if oldest.idle_for(now) < self.idle_grace:
+                self.refused += 1
+                await stream.aclose()
+                return False
+            self.replaced += 1
+            await oldest.aclose()  # its reader sees ClosedResourceError and Hypercorn ends the connection
+        self.open.add(stream)
+        return True
+
+
+def _install_gate() -> None:
+    """Let Hypercorn's trio worker pass each accepted stream through the config's gate, if it has one.
+
+    Hypercorn has no connection limit and builds its listeners itself; its worker makes one
+    ``TCPServer(app, config, context, state, stream)`` per accepted connection, looked up in
+    ``hypercorn.trio.run`` at accept time. That name is wrapped once; configs without a gate
+    (other users of Hypercorn in the process) are served exactly as before.
+    """
+    from hypercorn.trio import run as hc_run
+
+    original = getattr(hc_run, "TCPServer", None)
+    if original is None:
+        _log.warning("this Hypercorn has no hypercorn.trio.run.TCPServer: connections are not capped")
+        return
+    if getattr(original, "_pyipld_gated", False):
+        return
+
+    def gated(app: Any, config: Any, context: Any, state: Any, stream: Any) -> Any:
+        gate: _ConnectionGate | None = getattr(config, "_pyipld_gate", None)
+        if gate is None:
+            return original(app, config, context, state, stream)
+        tracked = _Tracked(stream, gate)
+
+        async def run() -> None:
+            if not await gate.admit(tracked):
+                return
+            try:
+                await original(app, config, context, state, tracked)
+            finally:
+                gate.open.discard(tracked)
+
+        return run()
+
+    gated._pyipld_gated = True  # type: ignore[attr-defined]
+    setattr(hc_run, "TCPServer", gated)  # noqa: B010
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Transport settings.
@@ -132,6 +238,10 @@ class ServerConfig:
         max_requests_per_connection: after this many, the connection is closed.
         max_threads: block-reading worker threads.
         access_log: log one line per request to stderr.
+        max_connections: open connections at once (0: no cap); at the cap a newcomer replaces
+            the connection idle longest if it has been idle ``idle_grace`` seconds, else it is
+            closed. Without a cap, idle connections can use up the process's descriptors.
+        idle_grace: see ``max_connections``.
     """
 
     listen: str = DEFAULT_LISTEN
@@ -140,6 +250,8 @@ class ServerConfig:
     max_requests_per_connection: int = 1_000_000
     max_threads: int = 16
     access_log: bool = False
+    max_connections: int = 1024
+    idle_grace: float = 20.0
 
 
 def _stderr_logger(name: str) -> logging.Logger:
@@ -168,6 +280,9 @@ def _hypercorn_config(config: ServerConfig) -> Any:
     hc.graceful_timeout = 1.0
     hc.accesslog = _stderr_logger("pyipld.http.server.access") if config.access_log else None
     hc.errorlog = logging.getLogger("pyipld.http.server.hypercorn")
+    if config.max_connections:
+        _install_gate()
+        setattr(hc, "_pyipld_gate", _ConnectionGate(config.max_connections, config.idle_grace))  # noqa: B010
     return hc
 
 

@@ -258,7 +258,7 @@ def _step(value: Any, segment: bytes, where: str) -> Any:
             raise PathNotFoundError(f"no key {key!r} in {where}")
         return value[key]
     if isinstance(value, list):
-        if not segment.isdigit() or int(segment) >= len(value):
+        if not segment.isdigit() or len(segment) > 18 or int(segment) >= len(value):  # int() refuses 4300+ digits
             raise PathNotFoundError(f"no index {segment.decode('utf-8', 'replace')!r} in a list of {len(value)} "
                                     f"in {where}")
         return value[int(segment)]
