@@ -179,7 +179,8 @@ class DirectoryBlockstore:
         try:
             if path is None:
                 raise FileNotFoundError(cid)
-            return path.read_bytes()
+            with open(path, "rb", buffering=0) as f:  # unbuffered: one fstat and one read (gateway raw path)
+                return f.readall()
         except FileNotFoundError:
             raise NotFoundError(f"block not found: {_show(cid)}") from None
         except OSError as exc:
