@@ -270,3 +270,23 @@ def test_get_view_outlives_close() -> None:
     view = bs.get_view(cid)
     bs.close()
     assert view == data
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc/self/maps")
+def test_get_view_maps_only_live_blocks(tmp_path: Path) -> None:
+    """Only the blocks whose views are alive stay mapped (RSS follows the views, not the file size)."""
+    car = tmp_path / "s.car"
+    car.write_bytes(shared_path("fixtures", "go-car", "sample-v1.car").read_bytes())
+
+    def mapped() -> int:
+        return sum(str(car) in line for line in Path("/proc/self/maps").read_text().splitlines())
+
+    secs = sections("sample-v1.car")
+    with CarBlockstore(car) as bs:
+        for cid, data, _ in secs:
+            assert bs.get_view(cid) == data
+        assert mapped() == 0
+        kept = [bs.get_view(cid) for cid, _, _ in secs[:3]]
+        assert mapped() == 3
+        del kept
+        assert mapped() == 0
