@@ -59,7 +59,7 @@ from ..errors import (
     NotFoundError,
     PathNotFoundError,
 )
-from .traversal import Block, CarScope, ResolvedScope, iter_terminal_views, parse_entity_bytes, resolve_scope
+from .traversal import BlockData, CarScope, ResolvedScope, iter_terminal_views, parse_entity_bytes, resolve_scope
 
 __all__ = [
     "CACHE_CONTROL",
@@ -395,10 +395,10 @@ def _car_stream(source: BlockSource, resolved: ResolvedScope, chunk_bytes: int) 
     ``join`` per piece is the only copy of the data in this process before the
     HTTP library's.
     """
-    parts: list[Block] = [encode_header([resolved.terminal_cid])]
+    parts: list[BlockData] = [encode_header([resolved.terminal_cid])]
     held = len(parts[0])
 
-    def sections() -> Iterator[tuple[bytes, Block]]:
+    def sections() -> Iterator[tuple[bytes, BlockData]]:
         yield from resolved.path_blocks
         yield from iter_terminal_views(source, resolved)
 

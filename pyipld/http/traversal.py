@@ -218,12 +218,12 @@ def _is_identity(cid: bytes) -> bool:
     return cid[i + 1] == 0x00
 
 
-Block = bytes | memoryview  # what iter_terminal_views yields as block data
+BlockData = bytes | memoryview  # what iter_terminal_views yields as block data
 
 _RAW_V1: Final = b"\x01\x55"  # CIDv1 ‖ codec raw (both one-byte varints)
 
 
-def _load(source: BlockSource, cid: bytes, views: bool) -> Block:
+def _load(source: BlockSource, cid: bytes, views: bool) -> BlockData:
     """A verified block; with ``views``, a raw block as a view of the source's storage when it has one."""
     if views and cid[:2] == _RAW_V1:
         return get_verified_view(source, cid)
@@ -408,7 +408,7 @@ def iter_terminal_blocks(source: BlockSource, resolved: ResolvedScope) -> Iterat
     return cast(Iterator[tuple[bytes, bytes]], _iter_terminal(source, resolved, views=False))
 
 
-def iter_terminal_views(source: BlockSource, resolved: ResolvedScope) -> Iterator[tuple[bytes, Block]]:
+def iter_terminal_views(source: BlockSource, resolved: ResolvedScope) -> Iterator[tuple[bytes, BlockData]]:
     """:func:`iter_terminal_blocks`, with raw blocks as views when ``source`` has ``get_view``.
 
     For a server that only copies the data once, into its output (a mapped CAR is
@@ -417,7 +417,7 @@ def iter_terminal_views(source: BlockSource, resolved: ResolvedScope) -> Iterato
     return _iter_terminal(source, resolved, views=True)
 
 
-def _iter_terminal(source: BlockSource, resolved: ResolvedScope, *, views: bool) -> Iterator[tuple[bytes, Block]]:
+def _iter_terminal(source: BlockSource, resolved: ResolvedScope, *, views: bool) -> Iterator[tuple[bytes, BlockData]]:
     scope = resolved.scope
     emit = _Emitter(scope.dups, set(resolved._seen))
     cid, block = resolved.terminal, resolved.terminal_block
@@ -456,7 +456,7 @@ def _iter_terminal(source: BlockSource, resolved: ResolvedScope, *, views: bool)
 
 
 def _iter_all(source: BlockSource, root: bytes, emit: _Emitter, root_block: bytes | None = None, *,
-              views: bool = False) -> Iterator[tuple[bytes, Block]]:
+              views: bool = False) -> Iterator[tuple[bytes, BlockData]]:
     """Every block under ``root``, DFS pre-order in link order; with dups=n a seen sub-DAG is skipped."""
     stack: list[Iterator[bytes]] = [iter((root,))]
     while stack:
@@ -494,7 +494,7 @@ def _iter_hamt_shards(source: BlockSource, cid: bytes, block: bytes, pb: PBNode,
 
 
 def _iter_file_range(source: BlockSource, root: bytes, root_block: bytes, first: int, last: int,
-                     emit: _Emitter, *, views: bool = False) -> Iterator[tuple[bytes, Block]]:
+                     emit: _Emitter, *, views: bool = False) -> Iterator[tuple[bytes, BlockData]]:
     """The file root, then each node whose byte span meets ``[first, last]``, DFS pre-order.
 
     Spans come from the parent's ``blocksizes``; a child is loaded only when its span
