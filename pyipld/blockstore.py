@@ -24,6 +24,7 @@ __all__ = [
     "NullSink",
     "file_sink",
     "get_verified",
+    "get_verified_view",
 ]
 
 
@@ -46,7 +47,13 @@ class BlockSink(Protocol):
 
 @runtime_checkable
 class BlockSource(Protocol):
-    """Something that returns a block's bytes by binary CID (raises NotFoundError)."""
+    """Something that returns a block's bytes by binary CID (raises NotFoundError).
+
+    A source may also offer ``get_view(cid) -> memoryview``: the same bytes as a
+    read-only view of storage it keeps open (e.g. a mapped CAR), without a copy;
+    valid while the source is open. :func:`get_verified_view` uses it. It is optional
+    and not part of this protocol's check.
+    """
 
     def get(self, cid: bytes) -> bytes: ...
 
@@ -81,6 +88,25 @@ def get_verified(source: BlockSource, cid: bytes) -> bytes:
     if not parsed.verify(data):
         raise IntegrityError(f"block {parsed} is corrupt: its data does not hash to its CID")
     return data
+
+
+def get_verified_view(source: BlockSource, cid: bytes) -> bytes | memoryview:
+    """:func:`get_verified`, but through the source's ``get_view`` when it has one (no copy).
+
+    Raises:
+        NotFoundError: the block is missing.
+        IntegrityError: the stored bytes do not match the CID.
+    """
+    get_view = getattr(source, "get_view", None)
+    if get_view is None:
+        return get_verified(source, cid)
+    parsed = CID.from_bytes(cid)
+    if parsed.hash_code == 0:
+        return parsed.digest
+    view: memoryview = get_view(cid)
+    if not parsed.verify(view):
+        raise IntegrityError(f"block {parsed} is corrupt: its data does not hash to its CID")
+    return view
 
 
 class NullSink:
@@ -171,7 +197,8 @@ class DirectoryBlockstore:
         try:
             if path is None:
                 raise FileNotFoundError(cid)
-            return path.read_bytes()
+            with open(path, "rb", buffering=0) as f:  # unbuffered: one fstat and one read (gateway raw path)
+                return f.readall()
         except FileNotFoundError:
             raise NotFoundError(f"block not found: {_show(cid)}") from None
         except OSError as exc:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
+from pathlib import Path
 
 import pytest
 
-from pyipld.blockstore import BlockSource, get_verified
+from pyipld.blockstore import BlockSource, get_verified, get_verified_view
 from pyipld.car.blockstore import CarBlockstore
 from pyipld.car.index import build_index, encode_index
 from pyipld.car.reader import CarFile
@@ -208,3 +210,95 @@ def test_verify_blocks_mmap_and_stream(tmp_path: object) -> None:
     bad.write_bytes(bytes(data))
     with CarFile(bad) as car, pytest.raises(IntegrityError, match="mismatch in content integrity"):
         car.verify_blocks()  # file: mmap path
+
+
+# -- get_view: blocks as views of the mapped file (what the gateway server streams) ----------------
+
+
+@pytest.mark.parametrize("name", ["sample-v1.car", "sample-wrapped-v2.car", "sample-v2-indexless.car"])
+def test_get_view_equals_get(name: str) -> None:
+    with CarBlockstore(shared_path("fixtures", "go-car", name)) as bs:
+        for cid, data, _ in sections("sample-v1.car"):
+            view = bs.get_view(cid)
+            assert isinstance(view, memoryview) and view.readonly and view == data
+            assert get_verified_view(bs, cid) == data
+        with pytest.raises(NotFoundError):
+            bs.get_view(CID.decode("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"))
+        assert bytes(bs.get_view(CID.from_bytes(b"\x01\x55\x00\x03abc"))) == b"abc"
+
+
+def test_get_view_other_cid_version_and_unmappable_source() -> None:
+    path = shared_path("fixtures", "go-car", "simple-unixfs.car")
+    with CarBlockstore(path) as bs:
+        root = bs.roots[0]
+        assert root.version == 0
+        assert bs.get_view(root.to_v1()) == bs.get(root) == bs.get_view(root)  # stored as v0: the slow lookup
+    with CarBlockstore(io.BytesIO(path.read_bytes())) as bs:  # no file to map: a view of a copy
+        assert bs.get_view(bs.roots[0]) == bs.get(bs.roots[0])
+
+
+def test_get_view_corrupt_block_and_lying_index(tmp_path: Path) -> None:
+    v1 = bytearray(shared_path("fixtures", "go-car", "sample-v1.car").read_bytes())
+    secs = sections("sample-v1.car")
+    cid, data, offset = secs[100]
+    v1[offset + 1 + len(cid) + 5] ^= 0xFF
+    corrupt = tmp_path / "corrupt.car"
+    corrupt.write_bytes(v1)
+    with CarBlockstore(corrupt) as bs:
+        with pytest.raises(IntegrityError):
+            bs.get_view(cid)
+        assert bs.get_view(secs[99][0]) == secs[99][1]
+    with CarBlockstore(corrupt, verify=False) as bs:  # unverified here; get_verified_view still checks
+        assert bs.get_view(cid) != data
+        with pytest.raises(IntegrityError):
+            get_verified_view(bs, cid)
+    records = [(c, o) for c, _, o in secs]
+    (c1, o1), (c2, o2) = records[10], records[20]
+    records[10], records[20] = (c1, o2), (c2, o1)
+    records[5] = (records[5][0], records[5][1] + 3)  # an offset inside a section
+    lying = tmp_path / "lying.car"
+    lying.write_bytes(_v2_with_index(bytes(shared_path("fixtures", "go-car", "sample-v1.car").read_bytes()),
+                                     records))
+    with CarBlockstore(lying, verify=False) as bs:
+        for c in (c1, c2, records[5][0]):
+            with pytest.raises(NotFoundError):
+                bs.get_view(c)  # never another block's bytes
+
+
+def test_get_view_outlives_close() -> None:
+    cid, data, _ = sections("sample-v1.car")[7]
+    bs = CarBlockstore(shared_path("fixtures", "go-car", "sample-v1.car"))
+    view = bs.get_view(cid)
+    bs.close()
+    assert view == data
+
+
+def _mapped_rss_kib(path: Path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line):  # a mapping's header line
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs /proc/self/smaps")
+@pytest.mark.parametrize("trim_bytes", [1, 1 << 40])
+def test_get_view_keeps_resident_memory_flat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             trim_bytes: int) -> None:
+    """The mapping's pages are dropped every _TRIM_BYTES of views, so RSS does not follow the file size."""
+    import pyipld.car.blockstore as car_blockstore
+
+    monkeypatch.setattr(car_blockstore, "_TRIM_BYTES", trim_bytes)
+    car = tmp_path / "s.car"
+    car.write_bytes(shared_path("fixtures", "go-car", "sample-v1.car").read_bytes())
+    with CarBlockstore(car) as bs:
+        for cid, data, _ in sections("sample-v1.car"):
+            assert bs.get_view(cid) == data
+        resident = _mapped_rss_kib(car)
+    if trim_bytes == 1:
+        assert resident * 1024 < car.stat().st_size // 4
+    else:  # without trims every page read stays resident: the check above can fail
+        assert resident * 1024 >= car.stat().st_size // 2

@@ -22,11 +22,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyipld import cli
+from pyipld._cli.gateway import CarSet
+from pyipld._varint import encode_varint
 from pyipld.blockstore import MemoryBlockstore
-from pyipld.car.v1 import CarV1Reader
+from pyipld.car.blockstore import CarBlockstore
+from pyipld.car.v1 import CarV1Reader, encode_header
 from pyipld.cid import CID
-from pyipld.errors import PyipldError
-from pyipld.http.gateway import GatewayRequest, plan_response
+from pyipld.errors import IntegrityError, PyipldError
+from pyipld.http.gateway import _CHUNK_BYTES, GatewayRequest, plan_response
 from pyipld.http.server import ServerConfig, _hypercorn_config, serve_in_thread
 from pyipld.unixfs.importer import import_bytes
 from pyipld.unixfs.params import ImportParams
@@ -83,12 +86,12 @@ def test_large_car_streams_whole_and_verifies(served: tuple[str, MemoryBlockstor
 
 
 def test_plan_streams_in_bounded_pieces(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
-    """The CAR body is produced lazily in pieces of about 256 KiB, never as one buffer."""
+    """The CAR body is produced lazily in pieces of about 1 MiB, never as one buffer."""
     _, store, root, _ = served
     plan = plan_response(store, GatewayRequest("GET", f"/ipfs/{root}".encode(), b"format=car"))
     assert plan.status == 200 and plan.stream is not None and plan.body == b""
     sizes = [len(p) for p in plan.stream]
-    assert sum(sizes) > BIG and max(sizes) < (256 << 10) + (70 << 10)
+    assert sum(sizes) > BIG and max(sizes) < _CHUNK_BYTES + (70 << 10) and len(sizes) > 2
 
 
 def test_slow_reader_does_not_stall_others(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
@@ -310,3 +313,44 @@ def test_cli_gateway_without_hypercorn_is_one_line(monkeypatch: pytest.MonkeyPat
     assert cli.main(["gateway", "--blockstore", str(tmp_path), "--listen", "127.0.0.1:0"]) == 1
     err = capsys.readouterr().err
     assert err == "Error: the gateway server needs Hypercorn: pip install 'pyipld[gateway]'\n"
+
+
+def _car_of(store: MemoryBlockstore, root: CID, path: Path, corrupt: bytes | None = None) -> Path:
+    with open(path, "wb") as fh:
+        fh.write(encode_header([root]))
+        for cid in store:
+            data = store.get(cid)
+            if cid == corrupt:
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            fh.write(encode_varint(len(cid) + len(data)) + cid + data)
+    return path
+
+
+@pytest.mark.parametrize("query", [
+    "format=car", "format=car&dag-scope=entity", "format=car&dag-scope=block", "format=car&car-dups=y",
+    "format=car&entity-bytes=100000:3000000", "format=car&entity-bytes=-70000:*",
+])
+def test_car_from_a_mapped_car_is_the_same_bytes(served: tuple[str, MemoryBlockstore, CID, bytes],
+                                                  tmp_path: Path, query: str) -> None:
+    """Blocks read as views of a mapped CAR (one copy) give the bytes the in-memory store gives."""
+    _, store, root, _ = served
+    req = GatewayRequest("GET", f"/ipfs/{root}".encode(), query.encode())
+    want = b"".join(plan_response(store, req).stream or ())
+    with CarBlockstore(_car_of(store, root, tmp_path / "f.car"), verify=False) as car:
+        assert car.get_view(root.bytes) is not None
+        plan = plan_response(CarSet([car]), req)
+        assert plan.stream is not None
+        assert b"".join(plan.stream) == want
+
+
+def test_corrupt_leaf_in_a_mapped_car_aborts_the_stream(served: tuple[str, MemoryBlockstore, CID, bytes],
+                                                         tmp_path: Path) -> None:
+    """The server still hash-checks blocks it reads as views (docs/gateway.md)."""
+    _, store, root, _ = served
+    leaf = next(c for c in store if CID.from_bytes(c).codec == 0x55)
+    with CarBlockstore(_car_of(store, root, tmp_path / "bad.car", corrupt=leaf), verify=False) as car:
+        plan = plan_response(car, GatewayRequest("GET", f"/ipfs/{root}".encode(), b"format=car"))
+        assert plan.status == 200 and plan.stream is not None
+        with pytest.raises(IntegrityError):
+            for _ in plan.stream:
+                pass

@@ -62,6 +62,16 @@ class CarSet:
                 continue
         raise NotFoundError(f"block not found: {CID.from_bytes(cid)}")
 
+    def get_view(self, cid: bytes) -> memoryview:
+        """The block as a view of its mapped CAR (see :meth:`CarBlockstore.get_view`)."""
+        for store in self.stores:
+            try:
+                get_view = getattr(store, "get_view", None)
+                return get_view(cid) if get_view is not None else memoryview(store.get(cid))
+            except NotFoundError:
+                continue
+        raise NotFoundError(f"block not found: {CID.from_bytes(cid)}")
+
     def has(self, cid: bytes) -> bool:
         return any(store.has(cid) for store in self.stores)
 

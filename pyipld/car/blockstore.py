@@ -7,24 +7,32 @@ block data is skipped with ``seek``. ``get`` then reads just the one block.
 The index is only a hint: every ``get`` re-parses the section at the indexed
 offset, checks that its CID carries the requested multihash, and (by default)
 hash-verifies the data. A lying index can make a block unfindable, never wrong.
+:meth:`CarBlockstore.get_view` gives a block as a read-only view of the mapped file
+(no copy; the gateway server streams these), so the file must not shrink while open.
 Call :meth:`CarBlockstore.verify_index` to check a CARv2 index completely.
 """
 
 from __future__ import annotations
 
+import io
+import mmap
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, Final, Self
 
+from .._varint import decode_varint
 from ..cid import CID
-from ..errors import CarIndexError, DecodeError, NotFoundError
+from ..errors import CarError, CarIndexError, DecodeError, NotFoundError
 from .index import CarIndex, decode_index
 from .reader import CarFile
 from .v1 import DEFAULT_MAX_SECTION_BYTES, Section, SectionHead, _verify_or_raise
 
 __all__ = ["CarBlockstore"]
+
+
+_TRIM_BYTES: Final = 16 << 20  # views handed out between two trims of the mapping's resident pages
 
 
 class CarBlockstore:
@@ -62,6 +70,10 @@ class CarBlockstore:
         self.index: CarIndex | None = None
         self.index_error: CarIndexError | None = None
         self._scan: dict[bytes, list[int]] | None = None
+        self._map: mmap.mmap | None = None
+        self._map_view: memoryview | None = None
+        self._map_tried = False
+        self._viewed = 0
         try:
             if index is not None:
                 self.index = index if isinstance(index, CarIndex) else decode_index(Path(index).read_bytes())
@@ -129,6 +141,83 @@ class CarBlockstore:
                              self.car.payload_offset + head.offset)
         return data
 
+    def get_view(self, cid: bytes | CID) -> memoryview:
+        """:meth:`get` as a read-only view of the file mapped once, read-only (no copy).
+
+        A section stored under exactly these CID bytes is found from the mapping alone
+        (no lock, no read call); anything else (the other CID version, an odd index
+        entry) goes through the same lookup as :meth:`get`. After every 16 MiB of views
+        the mapping's pages are dropped from this process (``MADV_DONTNEED``: they stay
+        in the page cache and fault back in when read), so resident memory stays flat in
+        the file size. A file that cannot be mapped gives a view of a copy. The view
+        stays valid after :meth:`close`.
+
+        Raises:
+            NotFoundError / IntegrityError: as :meth:`get`.
+        """
+        parsed = CID.parse(cid)
+        if parsed.hash_code == 0:
+            return memoryview(parsed.digest)
+        with self._lock:
+            mapped = self._mapped()
+            if mapped is None:
+                return memoryview(self.get(parsed))
+            candidates = self._candidates(parsed)
+        span = next((span for offset in candidates if (span := self._mapped_data(mapped, offset, parsed.bytes))),
+                    None)
+        if span is None:
+            with self._lock:
+                head = self._locate(parsed)
+            if head is None:
+                raise NotFoundError(f"ipld: could not find {parsed}")
+            first = self.car.payload_offset + head.data_offset
+            span = (first, first + head.data_length)
+        view = mapped[span[0] : span[1]]
+        if len(view) != span[1] - span[0]:
+            raise CarError(f"unexpected EOF reading block data at offset {span[0]}", offset=span[0])
+        with self._lock:
+            self._viewed += len(view)
+            trim = self._viewed >= _TRIM_BYTES and self._map is not None
+            if trim:
+                self._viewed = 0
+                self._map.madvise(mmap.MADV_DONTNEED)  # type: ignore[union-attr]
+        if self.verify:
+            _verify_or_raise(parsed.bytes, parsed.hash_code, parsed.digest, view, span[0])
+        return view
+
+    def _mapped_data(self, mapped: memoryview, offset: int, cid: bytes) -> tuple[int, int] | None:
+        """File span of the data of the section at payload ``offset`` if it is stored under ``cid``."""
+        car = self.car
+        if offset < car.header_length or offset >= car.payload_length:
+            return None
+        start = car.payload_offset + offset
+        try:
+            length, n = decode_varint(mapped, start)
+        except DecodeError:
+            return None
+        if length < len(cid) or length > car.max_section_bytes or offset + n + length > car.payload_length:
+            return None
+        body = start + n
+        if mapped[body : body + len(cid)] != cid:  # a CID is prefix-free: equal bytes, same CID
+            return None
+        return body + len(cid), body + length
+
+    def _mapped(self) -> memoryview | None:
+        """The file mapped read-only (once), or None (not a real file, empty, closed); under the lock."""
+        if not self._map_tried:
+            self._map_tried = True
+            try:
+                self._map = mmap.mmap(self.car._f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError, io.UnsupportedOperation, AttributeError):
+                self._map = None
+            else:
+                if not hasattr(self._map, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+                    self._map.close()  # cannot keep resident memory flat: read copies instead
+                    self._map = None
+                else:
+                    self._map_view = memoryview(self._map)
+        return self._map_view
+
     def has(self, cid: bytes | CID) -> bool:
         parsed = CID.parse(cid)
         if parsed.hash_code == 0:
@@ -162,6 +251,17 @@ class CarBlockstore:
         return self.car.verify_blocks()
 
     def close(self) -> None:
+        with self._lock:
+            self._map_tried = True
+            mapped, self._map = self._map, None
+            if self._map_view is not None:
+                self._map_view.release()  # views sliced from it are independent of this one
+                self._map_view = None
+        if mapped is not None:
+            try:
+                mapped.close()
+            except BufferError:
+                pass  # views still in use keep the mapping; it goes with the last of them
         self.car.close()
 
     def __enter__(self) -> Self:

@@ -8,9 +8,10 @@ h2c). Hypercorn parses HTTP; nothing here does.
 Concurrency: each request is its own trio task. Block reads that may touch the
 disk run in worker threads (a bounded :class:`trio.CapacityLimiter`), except the
 single read of a plain ``/ipfs/{cid}`` raw-block request, which is cheaper inline.
-A CAR body is produced piece by piece (about 256 KiB each) and the next piece is
-only read after the previous one was handed to the socket, so memory per response
-is bounded and a slow reader only slows its own response. A block missing or
+A CAR body is produced piece by piece (about 1 MiB each: fewer thread hops and
+sends) and the next piece is only read after the previous one was handed to the
+socket, so memory per response is bounded (three pieces) and a slow reader only
+slows its own response. A block missing or
 corrupt below the terminal element aborts the response (the connection closes
 before the chunked body ends), so a client never sees a clean but short CAR.
 

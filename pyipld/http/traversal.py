@@ -51,12 +51,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import dag_cbor
 import multiformats
 
-from ..blockstore import BlockSource, get_verified
+from ..blockstore import BlockSource, get_verified, get_verified_view
 from ..car.export import DAG_JSON, iter_links
 from ..cid import CID, DAG_CBOR, DAG_PB, RAW
 from ..dagpb import PBNode, decode_pbnode
@@ -73,6 +73,7 @@ __all__ = [
     "format_entity_bytes",
     "iter_scope_blocks",
     "iter_terminal_blocks",
+    "iter_terminal_views",
     "parse_entity_bytes",
     "resolve_scope",
 ]
@@ -215,6 +216,18 @@ def _is_identity(cid: bytes) -> bool:
     while cid[i] & 0x80:
         i += 1
     return cid[i + 1] == 0x00
+
+
+BlockData = bytes | memoryview  # what iter_terminal_views yields as block data
+
+_RAW_V1: Final = b"\x01\x55"  # CIDv1 ‖ codec raw (both one-byte varints)
+
+
+def _load(source: BlockSource, cid: bytes, views: bool) -> BlockData:
+    """A verified block; with ``views``, a raw block as a view of the source's storage when it has one."""
+    if views and cid[:2] == _RAW_V1:
+        return get_verified_view(source, cid)
+    return get_verified(source, cid)
 
 
 def _name(cid: bytes) -> str:
@@ -391,6 +404,20 @@ def iter_terminal_blocks(source: BlockSource, resolved: ResolvedScope) -> Iterat
     Raises:
         NotFoundError, IntegrityError, DecodeError: as :func:`iter_scope_blocks`.
     """
+    # without views every block is get_verified's bytes
+    return cast(Iterator[tuple[bytes, bytes]], _iter_terminal(source, resolved, views=False))
+
+
+def iter_terminal_views(source: BlockSource, resolved: ResolvedScope) -> Iterator[tuple[bytes, BlockData]]:
+    """:func:`iter_terminal_blocks`, with raw blocks as views when ``source`` has ``get_view``.
+
+    For a server that only copies the data once, into its output (a mapped CAR is
+    read without a copy). The views are valid while the source is open.
+    """
+    return _iter_terminal(source, resolved, views=True)
+
+
+def _iter_terminal(source: BlockSource, resolved: ResolvedScope, *, views: bool) -> Iterator[tuple[bytes, BlockData]]:
     scope = resolved.scope
     emit = _Emitter(scope.dups, set(resolved._seen))
     cid, block = resolved.terminal, resolved.terminal_block
@@ -407,9 +434,9 @@ def iter_terminal_blocks(source: BlockSource, resolved: ResolvedScope) -> Iterat
             for segment in resolved.inner:
                 value = _step(value, segment, _name(cid))
             for link in _value_links(value):
-                yield from _iter_all(source, link, emit)
+                yield from _iter_all(source, link, emit, views=views)
         else:
-            yield from _iter_all(source, cid, emit, block)
+            yield from _iter_all(source, cid, emit, block, views=views)
         return
     # entity
     codec = CID.from_bytes(cid).codec
@@ -421,15 +448,15 @@ def iter_terminal_blocks(source: BlockSource, resolved: ResolvedScope) -> Iterat
     if data is not None and data.type in (DataType.FILE, DataType.RAW):
         size = decode_file_node(cid, block).size
         first, last = resolved.byte_range if resolved.byte_range is not None else (0, size - 1)
-        yield from _iter_file_range(source, cid, block, first, last, emit)
+        yield from _iter_file_range(source, cid, block, first, last, emit, views=views)
     elif data is not None and data.type == DataType.HAMT_SHARD:
         yield from _iter_hamt_shards(source, cid, block, pb, data, emit)
     elif emit.wants(cid):
         yield cid, block
 
 
-def _iter_all(source: BlockSource, root: bytes, emit: _Emitter,
-              root_block: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+def _iter_all(source: BlockSource, root: bytes, emit: _Emitter, root_block: bytes | None = None, *,
+              views: bool = False) -> Iterator[tuple[bytes, BlockData]]:
     """Every block under ``root``, DFS pre-order in link order; with dups=n a seen sub-DAG is skipped."""
     stack: list[Iterator[bytes]] = [iter((root,))]
     while stack:
@@ -439,10 +466,11 @@ def _iter_all(source: BlockSource, root: bytes, emit: _Emitter,
             continue
         if not emit.dups and cid in emit.seen:
             continue  # sent before, with everything below it (boxo: visit each link once)
-        block = root_block if root_block is not None and cid == root else get_verified(source, cid)
+        block = root_block if root_block is not None and cid == root else _load(source, cid, views)
         if emit.wants(cid):
             yield cid, block
-        stack.append(iter_links(cid, block))
+        if not isinstance(block, memoryview):  # a view is a raw block: no links
+            stack.append(iter_links(cid, block))
 
 
 def _iter_hamt_shards(source: BlockSource, cid: bytes, block: bytes, pb: PBNode, data: UnixFSData,
@@ -466,7 +494,7 @@ def _iter_hamt_shards(source: BlockSource, cid: bytes, block: bytes, pb: PBNode,
 
 
 def _iter_file_range(source: BlockSource, root: bytes, root_block: bytes, first: int, last: int,
-                     emit: _Emitter) -> Iterator[tuple[bytes, bytes]]:
+                     emit: _Emitter, *, views: bool = False) -> Iterator[tuple[bytes, BlockData]]:
     """The file root, then each node whose byte span meets ``[first, last]``, DFS pre-order.
 
     Spans come from the parent's ``blocksizes``; a child is loaded only when its span
@@ -485,18 +513,24 @@ def _iter_file_range(source: BlockSource, root: bytes, root_block: bytes, first:
         whole = first <= start and start + expected - 1 <= last
         if whole and not emit.dups and cid in complete:
             continue
-        block = root_block if depth == 0 else get_verified(source, cid)
-        node = root_node if depth == 0 else decode_file_node(cid, block)
-        if node.size != expected:
-            raise UnixFSError(f"block {_name(cid)} holds {node.size} file bytes but its parent's blocksizes "
+        block = root_block if depth == 0 else _load(source, cid, views)
+        links: tuple[bytes, ...] = ()
+        blocksizes: tuple[int, ...] = ()
+        if isinstance(block, memoryview):  # a raw leaf: its bytes are the file bytes
+            size = data_size = len(block)
+        else:
+            node = root_node if depth == 0 else decode_file_node(cid, block)
+            size, data_size, links, blocksizes = node.size, len(node.data), node.links, node.blocksizes
+        if size != expected:
+            raise UnixFSError(f"block {_name(cid)} holds {size} file bytes but its parent's blocksizes "
                               f"say {expected}")
         if emit.wants(cid):
             yield cid, block
         if whole:
             complete.add(cid)
-        pos = start + len(node.data)
+        pos = start + data_size
         children: list[tuple[bytes | None, int, int, int]] = []
-        for child, child_size in zip(node.links, node.blocksizes):
+        for child, child_size in zip(links, blocksizes):
             if pos > last:
                 break
             if pos + child_size > first:
