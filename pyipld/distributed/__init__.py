@@ -58,6 +58,13 @@ class _Submitter:
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
         return self.client.submit(fn, *args, pure=False)
 
+    def submit_many(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """One future per argument tuple, submitted in one ``Client.map`` (one graph update on
+        the scheduler instead of one per task: measured ~25 % of Dask's per-task CPU)."""
+        if not calls:
+            return []
+        return self.client.map(fn, *(list(column) for column in zip(*calls, strict=True)), pure=False)  # type: ignore[no-any-return]
+
 
 def _current_client(client: Any | None) -> Any:
     if client is not None:
