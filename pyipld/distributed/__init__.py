@@ -25,17 +25,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..filecoin.commp import PieceInfo
-from ..filecoin.pack import PackResult
-from ..unixfs.cache import ImportCache
 from ..unixfs.importer import ImportResult
 from ..unixfs.parallel import DEFAULT_TASK_BYTES, ParallelImporter, list_files
 from ..unixfs.params import ImportParams
 from ..unixfs.remote import import_urls, is_fsspec_url, list_objects
 from ..unixfs.tree import AddedCallback, import_paths
+
+if TYPE_CHECKING:  # the CLI imports this module for add --dask: no CommP/CAR code at start-up
+    from ..filecoin.commp import PieceInfo
+    from ..filecoin.pack import PackResult
+    from ..unixfs.cache import ImportCache
 
 __all__ = ["commp_file_dask", "dask_client", "import_file_dask", "import_paths_dask", "pack_dask"]
 
