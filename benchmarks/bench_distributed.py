@@ -177,9 +177,9 @@ def cluster_client(layout: str) -> Iterator[Any]:
         with dask_client("local") as client:
             yield client
         return
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=layout == "procs",
-                                  host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster) as client:
+    procs: dict[str, Any] = {"processes": True, "host": "127.0.0.1"} if layout == "procs" else {"processes": False}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+                                  **procs) as cluster, distributed.Client(cluster) as client:
         yield client
 
 
