@@ -436,3 +436,24 @@ def test_submit_many_same_root(tmp_path: Path, kw: dict[str, Any]) -> None:
     ex = ManyExecutor()
     assert _parallel(path, params, 100_000, ex) == _single(path, params)
     assert any(k.startswith("many:") for k in ex.calls), ex.calls
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(0, 200_000), min_size=1, max_size=4),
+       params=st.sampled_from([ImportParams(chunker="size-4096"), ImportParams(chunker="size-65536", raw_leaves=True,
+                                                                                 cid_version=1),
+                               ImportParams(chunker="size-5000", layout="trickle", max_links=3),
+                               ImportParams(chunker="size-4096", mtime=(5, 7)), ImportParams(chunker="buzhash")]))
+def test_hash_files_equals_import_file(tmp_path_factory: Any, sizes: list[int], params: ImportParams) -> None:
+    """Whole-file tasks (reused read buffer for size-N without metadata) give import_file's roots."""
+    from pyipld.unixfs.parallel import hash_files
+
+    d = tmp_path_factory.mktemp("hf")
+    paths = []
+    for i, size in enumerate(sizes):
+        (d / str(i)).write_bytes(os.urandom(size))
+        paths.append(os.fsencode(d / str(i)))
+    got = hash_files([*paths, os.fsencode(d / "missing"), os.fsencode(d)], params)
+    want = [import_file(os.fsdecode(p), params, jobs=1) for p in paths]
+    assert [(g.cid, g.tsize, g.data_size) for g in got[:-2] if g] == [(w.cid.bytes, w.tsize, w.size) for w in want]
+    assert got[-2:] == [None, None]

