@@ -82,13 +82,23 @@ def _current_client(client: Any | None) -> Any:
 def dask_client(address: str = "local", *, workers: int | None = None, timeout: float = 10) -> Iterator[Any]:
     """A ``dask.distributed.Client`` for ``address`` (``local``: an embedded LocalCluster of
     ``workers`` threads, default one per core; in-process comms, its dashboard on an ephemeral
-    loopback port: ``client.dashboard_link``), closed on exit. ``timeout``: seconds to reach
+    loopback port: ``client.dashboard_link``, without the worker's sampling profiler unless
+    ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED`` is set), closed on exit. ``timeout``: seconds to reach
     a remote scheduler."""
     distributed = _require_distributed()
     if address == "local":
+        import dask
+
         n = workers or len(os.sched_getaffinity(0))
-        with distributed.LocalCluster(n_workers=1, threads_per_worker=n, processes=False,
-                                      dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
+        # The worker's sampling profiler walks every thread's stack each 10 ms holding the GIL, which
+        # the in-process hashing threads then wait for: 10 % of the wall time of a 1 GiB import.
+        # Off unless asked for (DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=True); the rest of
+        # the dashboard is unchanged.
+        asked = "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED" in os.environ
+        with dask.config.set({} if asked else {"distributed.worker.profile.enabled": False}):
+            cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=n, processes=False,
+                                               dashboard_address="127.0.0.1:0")
+        with cluster, distributed.Client(cluster) as client:
             yield client
         return
     try:
