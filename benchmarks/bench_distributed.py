@@ -27,12 +27,15 @@ Run: ``python -m benchmarks.bench_distributed [--files N] [--size-mib M] [--pack
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import random
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,47 +98,216 @@ def bench_cache(tmp: Path, case: str, files: int, repeat: int, size: int = 0) ->
          goal="<= 0.05")
 
 
-def bench_dask(tmp: Path, size_mib: int, repeat: int) -> None:
+def sha256_readinto(paths: list[Path]) -> None:
+    """The one-thread baseline: ``hashlib.sha256`` of each file in 1 MiB ``readinto``s into one
+    buffer (the cheapest read; ``_harness.sha256_files`` allocates a fresh 1 MiB per read)."""
+    buf = bytearray(MiB)
+    view = memoryview(buf)
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                h.update(view[:n])
+        h.digest()
+
+
+def sha256_ranges_threads(paths: list[Path], threads: int = 2) -> None:
+    """The two-core control: the same bytes hashed by ``threads`` threads, each its own half
+    (by bytes, so one large file is split too), 1 MiB ``preadv``s into a reused buffer."""
+    sizes = [p.stat().st_size for p in paths]
+    share = -(-sum(sizes) // threads)
+    parts: list[list[tuple[Path, int, int]]] = [[] for _ in range(threads)]
+    t, room = 0, share
+    for p, size in zip(paths, sizes, strict=True):
+        a = 0
+        while a < size:
+            n = min(size - a, room)
+            parts[t].append((p, a, a + n))
+            a += n
+            room -= n
+            if room == 0 and t + 1 < threads:
+                t, room = t + 1, share
+
+    def work(ranges: list[tuple[Path, int, int]]) -> None:
+        buf = memoryview(bytearray(MiB))
+        for p, a, b in ranges:
+            h = hashlib.sha256()
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                while a < b:
+                    n = os.preadv(fd, [buf[: min(MiB, b - a)]], a)
+                    h.update(buf[:n])
+                    a += n
+            finally:
+                os.close(fd)
+
+    workers = [threading.Thread(target=work, args=(r,)) for r in parts]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
+def interleaved(funcs: dict[str, Any], repeat: int) -> dict[str, tuple[float, float]]:
+    """Min wall seconds and min process CPU seconds (all threads: the in-process cluster's
+    too) of each function, run in rotation after one warm-up each."""
+    for fn in funcs.values():
+        fn()
+    best = {name: (float("inf"), float("inf")) for name in funcs}
+    for _ in range(max(repeat, 1)):
+        gc.collect()
+        for name, fn in funcs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
+
+
+@contextmanager
+def cluster_client(layout: str) -> Iterator[Any]:
+    """``local``: what ``--dask local`` runs (:func:`pyipld.distributed.dask_client`: one
+    in-process worker, one thread per core); ``2x1``: two in-process one-thread workers;
+    ``procs``: two one-thread worker processes (start-up not timed here)."""
     import distributed
 
-    from pyipld.distributed import import_paths_dask
+    from pyipld.distributed import dask_client
 
+    if layout == "local":
+        with dask_client("local") as client:
+            yield client
+        return
+    procs: dict[str, Any] = {"processes": True, "host": "127.0.0.1"} if layout == "procs" else {"processes": False}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+                                  **procs) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def write_random(path: Path, size: int, rnd: random.Random) -> None:
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, 8 * MiB)
+            f.write(rnd.randbytes(n))
+            left -= n
+
+
+def dask_inputs(tmp: Path, size_mib: int, small_files: bool = True) -> list[tuple[str, list[Path], Path]]:
+    """(case, files, what is imported): a tree of 4 large files, one file, a tree of 1 MiB files."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(1)
     tree = tmp / "big"
     tree.mkdir()
-    rnd = random.Random(1)
     files = []
     for i, share in enumerate((0.4, 0.3, 0.2, 0.1)):
-        p = tree / f"part{i}"
-        with open(p, "wb") as f:
-            left = int(size_mib * MiB * share)
-            while left > 0:
-                n = min(left, 8 * MiB)
-                f.write(rnd.randbytes(n))
-                left -= n
-        files.append(p)
+        files.append(tree / f"part{i}")
+        write_random(files[-1], int(size_mib * MiB * share), rnd)
     one = tmp / "one"
-    with open(one, "wb") as f:
-        f.writelines(rnd.randbytes(8 * MiB) for _ in range(size_mib // 8 or 1))
+    write_random(one, size_mib * MiB, rnd)
+    cases = [("dask_tree", files, tree), ("dask_file", [one], one)]
+    if small_files:
+        small = tmp / "small"
+        smalls = []
+        for i in range(max(8, size_mib // 2)):  # half the bytes, in 1 MiB files (batched tasks)
+            d = small / f"d{i // 256:03d}"
+            d.mkdir(parents=True, exist_ok=True)
+            smalls.append(d / f"f{i:05d}")
+            write_random(smalls[-1], MiB, rnd)
+        cases.append(("dask_tree_1MiB_files", smalls, small))
+    return cases
+
+
+def bench_dask(tmp: Path, size_mib: int, repeat: int, layouts: list[str], task_mib: list[int]) -> None:
+    from pyipld.distributed import import_paths_dask
+
+    inputs = dask_inputs(tmp, size_mib)
     params = ImportParams()
-    task_bytes = DEFAULT_TASK_BYTES if size_mib >= 256 else 4 * MiB
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
-        for case, paths, target in (("dask_tree", files, tree), ("dask_file", [one], one)):
-            nbytes = sum(p.stat().st_size for p in paths)
-            cids: list[str] = []
+    for layout in layouts:
+        with cluster_client(layout) as client:
+            for case, paths, target in inputs:
+                nbytes = sum(p.stat().st_size for p in paths)
+                cids: set[str] = set()
+                funcs: dict[str, Any] = {
+                    "sha1": lambda paths=paths: sha256_readinto(paths),
+                    "sha2": lambda paths=paths: sha256_ranges_threads(paths),
+                    "threaded": lambda target=target, cids=cids: cids.add(str(import_paths([target], params, NullSink(),
+                                                                                jobs=2).cid)),
+                }
+                for mib in task_mib:
+                    funcs[f"dask{mib}"] = (lambda target=target, mib=mib, cids=cids: cids.add(
+                        str(import_paths_dask([target], params, client, task_bytes=mib * MiB).cid)))
+                best = interleaved(funcs, repeat)
+                sha_wall, sha_cpu = best["sha1"]
+                thr_wall, thr_cpu = best["threaded"]
+                for mib in task_mib:
+                    wall, cpu = best[f"dask{mib}"]
+                    emit(case, nbytes, Timing(wall, sha_wall), cluster=layout, task_mib=mib,
+                         vs_one_thread_sha256=round(sha_wall / wall, 3), cpu_x_sha256=round(sha_cpu / cpu, 3),
+                         sha256_2threads_x=round(sha_wall / best["sha2"][0], 3),
+                         threaded_x_sha256=round(sha_wall / thr_wall, 3), threaded_cpu_x=round(sha_cpu / thr_cpu, 3),
+                         vs_threaded=round(wall / thr_wall, 3), same_cid=len(cids) == 1,
+                         goal=">= 1.6 x sha256; <= 1.15 x threaded")
 
-            def run_dask(target: Path = target, cids: list[str] = cids) -> None:
-                cids.append(str(import_paths_dask([target], params, client, task_bytes=task_bytes).cid))
 
-            def run_threaded(target: Path = target, cids: list[str] = cids) -> None:
-                cids.append(str(import_paths([target], params, NullSink(), jobs=2).cid))
+SHA_FILES = """
+import hashlib, sys
+b = bytearray(1 << 20); m = memoryview(b)
+for p in sys.argv[1:]:
+    h = hashlib.sha256()
+    with open(p, "rb", buffering=0) as f:
+        while n := f.readinto(b):
+            h.update(m[:n])
+"""
 
-            timing = time_interleaved(run_dask, lambda paths=paths: sha256_files(paths), repeat=repeat,
-                                      control=run_threaded)
-            threaded = timing.extra.pop("control")
-            emit(case, nbytes, timing, vs_one_thread_sha256=round(1 / timing.ratio, 3),
-                 threaded_seconds=round(threaded, 4), vs_threaded=round(timing.seconds / threaded, 3),
-                 same_cid=len(set(cids)) == 1, task_bytes=task_bytes, goal=">= 1.6 x sha256; <= 1.15 x threaded")
+
+def bench_dask_cli(tmp: Path, size_mib: int, rounds: int) -> None:
+    """Whole ``python -m pyipld add`` processes (interpreter, imports and, with ``--dask local``,
+    the embedded cluster's start and stop included) ÷ a ``python -c`` one-thread sha256 of the
+    same files, per round, medians; ``ceiling`` = the two-thread control on the same bytes."""
+    import statistics
+    import sys
+
+    from benchmarks.bench_cli import SHA_TWO, _run
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    py = sys.executable
+    inputs = dask_inputs(tmp, size_mib, small_files=False)
+    tiny = tmp / "tiny"
+    tiny.write_bytes(b"x")
+    add = [py, "-m", "pyipld", "add", "-Q", "-n", "-r"]
+    for case, paths, target in inputs:
+        cmds = {"sha1": [py, "-c", SHA_FILES, *map(str, paths)],
+                "dask": [*add, "--dask", "local", str(target)],
+                "threaded": [*add, str(target)],
+                "dask_startup": [*add, "--dask", "local", str(tiny)],
+                "plain_startup": [*add, str(tiny)]}
+        if len(paths) == 1:
+            cmds["sha2"] = [py, "-c", SHA_TWO, str(paths[0])]
+        for argv in cmds.values():  # warm-up: page cache, .pyc files
+            _run(argv, env)
+        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cmds}
+        for _ in range(rounds):
+            for name, argv in cmds.items():
+                runs[name].append(_run(argv, env))
+        base = runs["sha1"]
+
+        def x(name: str, i: int, base: list[tuple[float, float, float]] = base,
+              runs: dict[str, list[tuple[float, float, float]]] = runs) -> float:
+            return statistics.median(b[i] / r[i] for b, r in zip(base, runs[name], strict=True))
+
+        extra: dict[str, Any] = {}
+        if "sha2" in runs:
+            extra["sha256_2threads_x"] = round(x("sha2", 0), 3)
+        emit(f"{case}_cli", sum(p.stat().st_size for p in paths), None, rounds=rounds,
+             dask_x_sha256=round(x("dask", 0), 3), dask_cpu_x=round(x("dask", 1), 3),
+             threaded_x_sha256=round(x("threaded", 0), 3), threaded_cpu_x=round(x("threaded", 1), 3),
+             dask_s=round(statistics.median(r[0] for r in runs["dask"]), 3),
+             threaded_s=round(statistics.median(r[0] for r in runs["threaded"]), 3),
+             sha256_s=round(statistics.median(r[0] for r in base), 3),
+             dask_startup_s=round(statistics.median(r[0] for r in runs["dask_startup"]), 3),
+             dask_startup_cpu_s=round(statistics.median(r[1] for r in runs["dask_startup"]), 3),
+             plain_startup_s=round(statistics.median(r[0] for r in runs["plain_startup"]), 3),
+             peak_rss_mib=round(max(r[2] for r in runs["dask"]), 1), **extra)
 
 
 def sha256_files_threads(paths: list[Path], threads: int = 2) -> None:
@@ -288,19 +460,27 @@ def main() -> None:
     parser.add_argument("--pack-target-mib", type=int, default=128, help="piece size of the car pack case")
     parser.add_argument("--sim-gib", type=int, default=1024, help="simulated file size for coordinator memory")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temp dir)")
-    parser.add_argument("--only", choices=("cache", "dask", "pack", "coordinator"), action="append")
+    parser.add_argument("--only", choices=("cache", "dask", "cli", "pack", "coordinator"), action="append")
+    parser.add_argument("--cluster", action="append", choices=("local", "2x1", "procs"),
+                        help="Dask cluster layouts for the dask cases (default: local, what --dask local runs)")
+    parser.add_argument("--task-mib", type=int, action="append",
+                        help="task sizes for the dask cases (repeatable; default: the library default)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of whole processes for the cli case")
     args = parser.parse_args()
     if args.smoke:
-        args.files, args.large_files, args.size_mib, args.sim_gib, args.repeat = 2000, 32, 32, 4, 1
+        args.files, args.large_files, args.size_mib, args.sim_gib, args.repeat, args.rounds = 2000, 32, 32, 4, 1, 1
         args.pack_mib, args.pack_target_mib = 16, 4
-    only = set(args.only or ("cache", "dask", "pack", "coordinator"))
+    only = set(args.only or ("cache", "dask", "cli", "pack", "coordinator"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-dist-", dir=args.dir))
     try:
         if "cache" in only:
             bench_cache(tmp, "cache_reimport", args.files, args.repeat)
             bench_cache(tmp, "cache_reimport_1MiB_files", args.large_files, args.repeat, MiB)
         if "dask" in only:
-            bench_dask(tmp, args.size_mib, args.repeat)
+            task_mib = args.task_mib or [DEFAULT_TASK_BYTES // MiB if args.size_mib >= 256 else 4]
+            bench_dask(tmp / "dask", args.size_mib, args.repeat, args.cluster or ["local"], task_mib)
+        if "cli" in only:
+            bench_dask_cli(tmp / "cli", args.size_mib, args.rounds)
         if "pack" in only:
             bench_pack(tmp, args.pack_mib, args.pack_target_mib * MiB, args.repeat)
             bench_pack(tmp, args.pack_mib, args.pack_target_mib * MiB, args.repeat, nfiles=1)

@@ -268,3 +268,17 @@ def test_exclude_like_one_process(client: Any, tmp_path: Path) -> None:
     want = _events(import_paths, [d], params, exclude=exclude)
     assert _events(import_paths_dask, [d], params, client, exclude=exclude, task_bytes=50_000) == want
     assert not any(path.endswith(b"small03") for path, *_ in want[1])
+
+
+def test_local_cluster_without_sampling_profiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dask_client("local")`` starts its in-process worker without the 10 ms stack sampler
+    (it holds the GIL the hashing threads need), unless the user's environment asks for it."""
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(3 << 20))
+    monkeypatch.delenv("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", raising=False)
+    with dask_client("local", workers=2) as client:
+        got = import_paths_dask([path], ImportParams(chunker="size-4096"), client, task_bytes=1 << 20)
+        client.submit(time.sleep, 1.2, pure=False).result()  # a sampler would count ~100 samples here
+        assert client.profile().get("count", 0) == 0
+        assert client.dashboard_link
+    assert got.cid == import_paths([path], ImportParams(chunker="size-4096"), jobs=1).cid

@@ -342,3 +342,118 @@ def test_cdc_leaves_fitting_one_task(tmp_path: Path) -> None:
     assert _parallel(path, ImportParams(chunker=spec, max_links=3), 200_000, ex) == \
         _single(path, ImportParams(chunker=spec, max_links=3))
     assert ex.calls["hash_span:balanced"] >= 2, ex.calls
+
+
+# -- worker read path: reused buffer, pieces, batched submission ----------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(0, 300_000), chunk=st.integers(1, 70_000), start_leaf=st.integers(0, 5),
+       read=st.sampled_from([1, 4096, 65_536, 1 << 20]))
+def test_span_chunks_fixed_equal_file_bytes(tmp_path_factory: Any, size: int, chunk: int, start_leaf: int,
+                                            read: int) -> None:
+    """Chunks read into the reused per-thread buffer are the file's bytes, for any read size
+    (a chunk larger than the buffer included); each is copied before the next is taken."""
+    import pyipld.unixfs.parallel as par
+
+    data = os.urandom(size)
+    path = tmp_path_factory.mktemp("span") / "f"
+    path.write_bytes(data)
+    start = min(size, start_leaf * chunk)
+    span = par.Span(start, size, chunk=chunk)
+    orig = par.SPAN_READ_BYTES
+    par.SPAN_READ_BYTES = read
+    try:
+        got = [bytes(c) for c in par._span_chunks(os.fsencode(path), span)]
+        again = [bytes(c) for c in par._span_chunks(os.fsencode(path), span)]  # the buffer is reused
+    finally:
+        par.SPAN_READ_BYTES = orig
+    assert got == again == [data[a:b] for a, b in span.bounds()]
+
+
+def test_span_chunks_cuts_and_shrink(tmp_path: Path) -> None:
+    """Explicit cuts (one chunk over the read size) give the file's bytes; a file shorter than
+    the span is a FileChangedError, not a short DAG."""
+    import array
+
+    import pyipld.unixfs.parallel as par
+    from pyipld.errors import FileChangedError
+
+    data = os.urandom((par.SPAN_READ_BYTES * 2) + 12_345)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    cuts = [100, 5000, 5000 + par.SPAN_READ_BYTES + 7, len(data)]
+    span = par.Span(10, len(data), cuts=array.array("q", cuts).tobytes())
+    assert [bytes(c) for c in par._span_chunks(os.fsencode(path), span)] == [data[a:b] for a, b in span.bounds()]
+    with open(path, "r+b") as f:
+        f.truncate(len(data) - 1)
+    with pytest.raises(FileChangedError):
+        list(par._span_chunks(os.fsencode(path), span))
+    with pytest.raises(FileChangedError):  # shrinks after the size check: a short read
+        gen = par._span_chunks(os.fsencode(path), par.Span(0, len(data) - 1, chunk=1 << 16))
+        next(gen)
+        with open(path, "r+b") as f:
+            f.truncate(1000)
+        list(gen)
+
+
+@pytest.mark.parametrize("spec", ["buzhash", "rabin-16-64-4096"])
+def test_scan_in_pieces_equals_one_read(tmp_path: Path, spec: str) -> None:
+    """Scanning a range in small pieces (each with its window) finds the same candidates."""
+    import pyipld.unixfs.parallel as par
+
+    data = _mixed(300_000, 40_000, 30_000, 50_000, seed=3)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    whole = scan_candidates(os.fsencode(path), 1000, len(data), spec, 1 << 30)
+    orig = par.SCAN_READ_BYTES
+    par.SCAN_READ_BYTES = 4099
+    try:
+        pieces = scan_candidates(os.fsencode(path), 1000, len(data), spec, 1 << 30)
+    finally:
+        par.SCAN_READ_BYTES = orig
+
+    def ends(runs: Any) -> set[int]:
+        return {a + s * i for a, s, c in runs for i in range(c)}
+
+    assert whole is not None and pieces is not None and ends(whole) == ends(pieces)
+
+
+class ManyExecutor(CountingExecutor):
+    """The pool with ``submit_many`` (as the Dask glue has): counts batched submissions."""
+
+    def submit_many(self, fn: Any, calls: list[tuple[Any, ...]]) -> list[Future[Any]]:
+        self.calls["many:" + fn.__name__] += 1
+        return [self.submit(fn, *args) for args in calls]
+
+
+@pytest.mark.parametrize("kw", [{"chunker": "size-4096"}, {"chunker": "size-4096", "layout": "trickle"},
+                                {"chunker": "buzhash", "cid_version": 1}])
+def test_submit_many_same_root(tmp_path: Path, kw: dict[str, Any]) -> None:
+    """A file's span tasks (and scans) submitted at once give the single-process root."""
+    path = tmp_path / "f"
+    path.write_bytes(_mixed(900_000, 100_000, 50_000, 30_000, seed=4))
+    params = ImportParams(max_links=4, **kw)
+    ex = ManyExecutor()
+    assert _parallel(path, params, 100_000, ex) == _single(path, params)
+    assert any(k.startswith("many:") for k in ex.calls), ex.calls
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(0, 200_000), min_size=1, max_size=4),
+       params=st.sampled_from([ImportParams(chunker="size-4096"), ImportParams(chunker="size-65536", raw_leaves=True,
+                                                                                 cid_version=1),
+                               ImportParams(chunker="size-5000", layout="trickle", max_links=3),
+                               ImportParams(chunker="size-4096", mtime=(5, 7)), ImportParams(chunker="buzhash")]))
+def test_hash_files_equals_import_file(tmp_path_factory: Any, sizes: list[int], params: ImportParams) -> None:
+    """Whole-file tasks (reused read buffer for size-N without metadata) give import_file's roots."""
+    from pyipld.unixfs.parallel import hash_files
+
+    d = tmp_path_factory.mktemp("hf")
+    paths = []
+    for i, size in enumerate(sizes):
+        (d / str(i)).write_bytes(os.urandom(size))
+        paths.append(os.fsencode(d / str(i)))
+    got = hash_files([*paths, os.fsencode(d / "missing"), os.fsencode(d)], params)
+    want = [import_file(os.fsdecode(p), params, jobs=1) for p in paths]
+    assert [(g.cid, g.tsize, g.data_size) for g in got[:-2] if g] == [(w.cid.bytes, w.tsize, w.size) for w in want]
+    assert got[-2:] == [None, None]
