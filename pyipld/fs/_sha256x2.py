@@ -31,12 +31,6 @@ class _PyBuffer(ctypes.Structure):
                 ("suboffsets", ctypes.c_void_p), ("internal", ctypes.c_void_p)]
 
 
-_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
-_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
-_get_buffer.restype = ctypes.c_int
-_release_buffer = ctypes.pythonapi.PyBuffer_Release
-_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
-_release_buffer.restype = None
 _PYBUF_SIMPLE = 0  # a contiguous run of bytes, read-only allowed
 
 
@@ -46,6 +40,15 @@ def _hashlib_pair(a: Any, b: Any) -> tuple[bytes, bytes]:
 
 @lru_cache(maxsize=1)
 def _native() -> Callable[[Any, Any], tuple[bytes, bytes]] | None:
+    try:  # CPython's buffer protocol, for the address of a read-only view
+        get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+        release_buffer = ctypes.pythonapi.PyBuffer_Release
+    except AttributeError:  # pragma: no cover - not CPython
+        return None
+    get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+    get_buffer.restype = ctypes.c_int
+    release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+    release_buffer.restype = None
     loaded = load_native(_SOURCE)
     if loaded is None:
         return None
@@ -61,16 +64,16 @@ def _native() -> Callable[[Any, Any], tuple[bytes, bytes]] | None:
 
     def pair(a: Any, b: Any) -> tuple[bytes, bytes]:
         va, vb, out = _PyBuffer(), _PyBuffer(), ctypes.create_string_buffer(64)
-        _get_buffer(a, ctypes.byref(va), _PYBUF_SIMPLE)  # raises for a non-contiguous buffer
+        get_buffer(a, ctypes.byref(va), _PYBUF_SIMPLE)  # raises for a non-contiguous buffer
         try:
-            _get_buffer(b, ctypes.byref(vb), _PYBUF_SIMPLE)
+            get_buffer(b, ctypes.byref(vb), _PYBUF_SIMPLE)
             try:
                 if fn(va.buf, va.len, vb.buf, vb.len, out) != 0:  # pragma: no cover - checked above
                     return _hashlib_pair(a, b)
             finally:
-                _release_buffer(ctypes.byref(vb))
+                release_buffer(ctypes.byref(vb))
         finally:
-            _release_buffer(ctypes.byref(va))
+            release_buffer(ctypes.byref(va))
         raw = out.raw
         return raw[:32], raw[32:]
 
