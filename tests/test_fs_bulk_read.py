@@ -187,6 +187,7 @@ def test_a_failing_piece_raises_after_every_piece_stopped(car: tuple[bytes, str,
     # the first piece (this thread's) fails at once; the second (a pool thread's) is still busy
     tampered = _Tampered(st.views.get, bad=leaves[0], slow=leaves[2])
     st.views.get = tampered  # type: ignore[assignment]
+    st.views.get_many = lambda cids: [tampered(c) for c in cids]  # type: ignore[assignment]  # raw leaves
     reader._nodes.clear()
     out = bytearray(SIZE)
     with pytest.raises(BlockIntegrityError):
@@ -224,6 +225,7 @@ def test_after_its_own_piece_fails_the_caller_drops_the_unstarted_ones(car: tupl
     asked: list[bytes] = []
     tampered = _Tampered(st.views.get, bad=leaves[0], slow=b"")
     st.views.get = lambda cid: asked.append(cid) or tampered(cid)  # type: ignore[assignment]
+    st.views.get_many = lambda cids: [st.views.get(c) for c in cids]  # type: ignore[assignment]  # raw leaves
     pool = st.split_pool
     release = threading.Event()
     blockers = [pool.submit(release.wait, 30) for _ in range(core._SPLIT_WORKERS)]

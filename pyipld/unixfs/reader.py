@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Final
@@ -54,6 +54,8 @@ __all__ = [
 # of 2 links per node needs depth 64 for 2**64 chunks; trickle grows more slowly.
 DEFAULT_MAX_DEPTH: Final = 128
 _NODE_CACHE: Final = 256  # decoded internal nodes kept for random access (a few KiB each)
+_RAW_PREFIX: Final = bytes([1, RAW])  # CIDv1, raw: a leaf
+_LEAF_BATCH: Final = 8  # leaves asked of a ``get_many`` source at once (2 MiB of kubo leaves)
 _RAW_SHA256: Final = bytes([1, RAW, 0x12, 0x20])  # CIDv1, raw, sha2-256, 32-byte digest
 
 
@@ -233,6 +235,9 @@ class UnixFSReader:
         end = size if length is None else min(size, offset + length)
         if offset >= end:
             return
+        # a verifying source that hashes several blocks at once (the fsspec chain) gets raw leaves in
+        # batches; a reader that verifies blocks itself asks for them one by one
+        get_many = None if self.verify else getattr(self.source, "get_many", None)
         # Stack entries: (cid, start offset of its bytes in the file, depth, expected size).
         stack: list[tuple[bytes, int, int, int]] = [(self.root, 0, 0, size)]
         path: list[bytes] = []  # CIDs from the root down to the current node
@@ -262,7 +267,34 @@ class UnixFSReader:
                 if pos + child_size > offset:
                     children.append((child, pos, depth + 1, child_size))
                 pos += child_size
+            if (get_many is not None and children and depth + 1 <= self.max_depth
+                    and self._is_leaf(children[0][0])):
+                # children of a node whose first child is a leaf are leaves (balanced DAGs) or mostly so
+                children = yield from self._leaves(get_many, children, offset, end)
             stack.extend(reversed(children))
+
+    def _is_leaf(self, cid: bytes) -> bool:
+        return cid[:2] == _RAW_PREFIX or not self.node(cid).links
+
+    def _leaves(self, get_many: Callable[[list[bytes]], list[bytes]], children: list[tuple[bytes, int, int, int]],
+                offset: int, end: int) -> Generator[bytes, None, list[tuple[bytes, int, int, int]]]:
+        """The bytes of leaf children, fetched ``_LEAF_BATCH`` at a time from a source that verifies
+        several blocks at once, each checked against its parent's blocksizes. Returns the children
+        from the first one that is not a leaf on (for the walk's stack), else none."""
+        for i in range(0, len(children), _LEAF_BATCH):
+            batch = children[i : i + _LEAF_BATCH]
+            for k, ((cid, pos, _, expected), data) in enumerate(zip(batch, get_many([c[0] for c in batch]))):
+                node = decode_file_node(cid, data)
+                if node.links:  # a subtree among the leaves (trickle): the walk goes on from it
+                    return children[i + k :]
+                if node.size != expected:
+                    raise UnixFSError(
+                        f"block {_name(cid)} holds {node.size} file bytes but its parent's blocksizes say {expected}"
+                    )
+                lo, hi = max(offset, pos), min(end, pos + node.size)
+                if lo < hi:
+                    yield node.data if hi - lo == node.size else node.data[lo - pos : hi - pos]
+        return []
 
     def read(self, offset: int = 0, length: int | None = None) -> bytes:
         """The bytes of :meth:`iter_range` joined (mind the size for big files)."""

@@ -1,0 +1,91 @@
+"""Two SHA-256 digests at once: ``_sha256x2_native.c`` (SHA-NI, two interleaved lanes) built on
+first use and loaded with ctypes, else :mod:`hashlib`.
+
+Verifying a file's leaves is most of the CPU of a verified read; two leaves hashed together take
+about 0.6 of the time of one after the other on a SHA-NI CPU (see the C file). ctypes releases the
+GIL around the call. The inputs may be read-only buffers (views of a mapped CAR): their address is
+taken with ``PyObject_GetBuffer``, held only for the call. Without a compiler, off x86-64, without
+SHA-NI or with ``PYIPLD_PUREPYTHON=1``, :func:`sha256_pair` is two ``hashlib.sha256`` calls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .._native_build import load_native
+
+__all__ = ["native_available", "sha256_pair"]
+
+_SOURCE = Path(__file__).with_name("_sha256x2_native.c")
+
+
+class _PyBuffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p), ("len", ctypes.c_ssize_t),
+                ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
+                ("suboffsets", ctypes.c_void_p), ("internal", ctypes.c_void_p)]
+
+
+_PYBUF_SIMPLE = 0  # a contiguous run of bytes, read-only allowed
+
+
+def _hashlib_pair(a: Any, b: Any) -> tuple[bytes, bytes]:
+    return hashlib.sha256(a).digest(), hashlib.sha256(b).digest()
+
+
+@lru_cache(maxsize=1)
+def _native() -> Callable[[Any, Any], tuple[bytes, bytes]] | None:
+    try:  # CPython's buffer protocol, for the address of a read-only view
+        get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+        release_buffer = ctypes.pythonapi.PyBuffer_Release
+    except AttributeError:  # pragma: no cover - not CPython
+        return None
+    get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+    get_buffer.restype = ctypes.c_int
+    release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+    release_buffer.restype = None
+    loaded = load_native(_SOURCE)
+    if loaded is None:
+        return None
+    lib = loaded[0]
+    lib.pyipld_sha256x2_available.argtypes = []
+    lib.pyipld_sha256x2_available.restype = ctypes.c_int
+    lib.pyipld_sha256x2.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
+                                    ctypes.c_void_p]
+    lib.pyipld_sha256x2.restype = ctypes.c_int
+    if not lib.pyipld_sha256x2_available():
+        return None
+    fn = lib.pyipld_sha256x2
+
+    def pair(a: Any, b: Any) -> tuple[bytes, bytes]:
+        va, vb, out = _PyBuffer(), _PyBuffer(), ctypes.create_string_buffer(64)
+        get_buffer(a, ctypes.byref(va), _PYBUF_SIMPLE)  # raises for a non-contiguous buffer
+        try:
+            get_buffer(b, ctypes.byref(vb), _PYBUF_SIMPLE)
+            try:
+                if fn(va.buf, va.len, vb.buf, vb.len, out) != 0:  # pragma: no cover - checked above
+                    return _hashlib_pair(a, b)
+            finally:
+                release_buffer(ctypes.byref(vb))
+        finally:
+            release_buffer(ctypes.byref(va))
+        raw = out.raw
+        return raw[:32], raw[32:]
+
+    return pair
+
+
+def native_available() -> bool:
+    """The two-lane kernel is in use (built, loaded, and the CPU has SHA-NI)."""
+    return _native() is not None
+
+
+def sha256_pair(a: Any, b: Any) -> tuple[bytes, bytes]:
+    """``(sha256(a).digest(), sha256(b).digest())`` of two bytes-like objects."""
+    fn = _native()
+    return fn(a, b) if fn is not None else _hashlib_pair(a, b)

@@ -1,0 +1,204 @@
+/* Optional two-lane SHA-256 for pyipld's block verification (loaded with ctypes; see _sha256x2.py).
+ *
+ * With the x86 SHA extensions one message runs at the latency of sha256rnds2; two independent
+ * messages interleaved fill the gaps, so two blocks (e.g. two 256 KiB file leaves) hash in
+ * about 0.6 of the time of one after the other (measured: 22.6 against 37.6 ns per 64-byte block
+ * for hashlib/OpenSSL on the benchmark machine).  Functions never allocate and never call back
+ * into Python, so ctypes releases the GIL around them.  Without SHA-NI (or off x86-64) the entry
+ * point returns -1 and the caller hashes with hashlib.
+ *
+ * Written for pyipld from FIPS 180-4 (SHA-256) and the Intel SHA extensions reference; the round
+ * macros are those of filecoin/_commp_native.c.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define SHANI __attribute__((target("sha,sse4.1,ssse3")))
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+static const uint32_t IV256[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+static int cpu_has_sha(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & (1u << 19)) || !(c & (1u << 9))) return 0; /* SSE4.1, SSSE3 */
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 29) & 1; /* SHA */
+}
+
+#define KK(i) _mm_loadu_si128((const __m128i *)&K256[i])
+#define SCHED(w0, w1, w2, w3) \
+    _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(w0, w1), _mm_alignr_epi8(w3, w2, 4)), w3)
+/* Four rounds: a/b hold ABEF/CDGH; wk = W[t..t+3] + K[t..t+3]. */
+#define QROUND(a, b, wk)                          \
+    do {                                          \
+        __m128i m_ = (wk);                        \
+        b = _mm_sha256rnds2_epu32(b, a, m_);      \
+        m_ = _mm_shuffle_epi32(m_, 0x0E);         \
+        a = _mm_sha256rnds2_epu32(a, b, m_);      \
+    } while (0)
+#define QROUND2(a0, b0, a1, b1, wk0, wk1)          \
+    do {                                           \
+        __m128i m0_ = (wk0), m1_ = (wk1);          \
+        b0 = _mm_sha256rnds2_epu32(b0, a0, m0_);   \
+        b1 = _mm_sha256rnds2_epu32(b1, a1, m1_);   \
+        m0_ = _mm_shuffle_epi32(m0_, 0x0E);        \
+        m1_ = _mm_shuffle_epi32(m1_, 0x0E);        \
+        a0 = _mm_sha256rnds2_epu32(a0, b0, m0_);   \
+        a1 = _mm_sha256rnds2_epu32(a1, b1, m1_);   \
+    } while (0)
+
+#define BSWAP_MASK _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL)
+#define LOAD(p, i) _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((p) + 16 * (i))), BSWAP_MASK)
+
+SHANI static void blocks1(const uint8_t *in, size_t n, __m128i *pa, __m128i *pb) {
+    __m128i a = *pa, b = *pb;
+    for (; n; n--, in += 64) {
+        __m128i sa = a, sb = b;
+        __m128i x0 = LOAD(in, 0), x1 = LOAD(in, 1), x2 = LOAD(in, 2), x3 = LOAD(in, 3);
+        int i;
+        QROUND(a, b, _mm_add_epi32(x0, KK(0)));
+        QROUND(a, b, _mm_add_epi32(x1, KK(4)));
+        QROUND(a, b, _mm_add_epi32(x2, KK(8)));
+        QROUND(a, b, _mm_add_epi32(x3, KK(12)));
+        for (i = 16; i < 64; i += 16) {
+            x0 = SCHED(x0, x1, x2, x3);
+            QROUND(a, b, _mm_add_epi32(x0, KK(i)));
+            x1 = SCHED(x1, x2, x3, x0);
+            QROUND(a, b, _mm_add_epi32(x1, KK(i + 4)));
+            x2 = SCHED(x2, x3, x0, x1);
+            QROUND(a, b, _mm_add_epi32(x2, KK(i + 8)));
+            x3 = SCHED(x3, x0, x1, x2);
+            QROUND(a, b, _mm_add_epi32(x3, KK(i + 12)));
+        }
+        a = _mm_add_epi32(a, sa);
+        b = _mm_add_epi32(b, sb);
+    }
+    *pa = a;
+    *pb = b;
+}
+
+SHANI static void blocks2(const uint8_t *p, const uint8_t *q, size_t n, __m128i *s) {
+    __m128i a0 = s[0], b0 = s[1], a1 = s[2], b1 = s[3], k;
+    for (; n; n--, p += 64, q += 64) {
+        __m128i sa0 = a0, sb0 = b0, sa1 = a1, sb1 = b1;
+        __m128i x0 = LOAD(p, 0), x1 = LOAD(p, 1), x2 = LOAD(p, 2), x3 = LOAD(p, 3);
+        __m128i y0 = LOAD(q, 0), y1 = LOAD(q, 1), y2 = LOAD(q, 2), y3 = LOAD(q, 3);
+        int i;
+        k = KK(0);
+        QROUND2(a0, b0, a1, b1, _mm_add_epi32(x0, k), _mm_add_epi32(y0, k));
+        k = KK(4);
+        QROUND2(a0, b0, a1, b1, _mm_add_epi32(x1, k), _mm_add_epi32(y1, k));
+        k = KK(8);
+        QROUND2(a0, b0, a1, b1, _mm_add_epi32(x2, k), _mm_add_epi32(y2, k));
+        k = KK(12);
+        QROUND2(a0, b0, a1, b1, _mm_add_epi32(x3, k), _mm_add_epi32(y3, k));
+        for (i = 16; i < 64; i += 16) {
+            x0 = SCHED(x0, x1, x2, x3);
+            y0 = SCHED(y0, y1, y2, y3);
+            k = KK(i);
+            QROUND2(a0, b0, a1, b1, _mm_add_epi32(x0, k), _mm_add_epi32(y0, k));
+            x1 = SCHED(x1, x2, x3, x0);
+            y1 = SCHED(y1, y2, y3, y0);
+            k = KK(i + 4);
+            QROUND2(a0, b0, a1, b1, _mm_add_epi32(x1, k), _mm_add_epi32(y1, k));
+            x2 = SCHED(x2, x3, x0, x1);
+            y2 = SCHED(y2, y3, y0, y1);
+            k = KK(i + 8);
+            QROUND2(a0, b0, a1, b1, _mm_add_epi32(x2, k), _mm_add_epi32(y2, k));
+            x3 = SCHED(x3, x0, x1, x2);
+            y3 = SCHED(y3, y0, y1, y2);
+            k = KK(i + 12);
+            QROUND2(a0, b0, a1, b1, _mm_add_epi32(x3, k), _mm_add_epi32(y3, k));
+        }
+        a0 = _mm_add_epi32(a0, sa0);
+        b0 = _mm_add_epi32(b0, sb0);
+        a1 = _mm_add_epi32(a1, sa1);
+        b1 = _mm_add_epi32(b1, sb1);
+    }
+    s[0] = a0;
+    s[1] = b0;
+    s[2] = a1;
+    s[3] = b1;
+}
+
+SHANI static void init_state(__m128i *a, __m128i *b) {
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&IV256[0]), 0xB1);
+    *b = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&IV256[4]), 0x1B);
+    *a = _mm_alignr_epi8(tmp, *b, 8);
+    *b = _mm_blend_epi16(*b, tmp, 0xF0);
+}
+
+/* The blocks after the first `done` whole blocks of a `len`-byte message, the padding, the digest. */
+SHANI static void finish(const uint8_t *msg, size_t len, size_t done, __m128i a, __m128i b, uint8_t *out) {
+    uint8_t tail[128];
+    size_t whole = len / 64, rest = len % 64, nt;
+    uint64_t bits = (uint64_t)len * 8;
+    __m128i tmp;
+    int i;
+    blocks1(msg + 64 * done, whole - done, &a, &b);
+    memset(tail, 0, sizeof tail);
+    memcpy(tail, msg + 64 * whole, rest);
+    tail[rest] = 0x80;
+    nt = rest < 56 ? 64 : 128;
+    for (i = 0; i < 8; i++) tail[nt - 1 - i] = (uint8_t)(bits >> (8 * i));
+    blocks1(tail, nt / 64, &a, &b);
+    tmp = _mm_shuffle_epi32(a, 0x1B);
+    b = _mm_shuffle_epi32(b, 0xB1);
+    a = _mm_blend_epi16(tmp, b, 0xF0);
+    b = _mm_alignr_epi8(b, tmp, 8);
+    _mm_storeu_si128((__m128i *)(out + 0), _mm_shuffle_epi8(a, BSWAP_MASK));
+    _mm_storeu_si128((__m128i *)(out + 16), _mm_shuffle_epi8(b, BSWAP_MASK));
+}
+
+SHANI static void sha256x2_shani(const uint8_t *p, size_t np, const uint8_t *q, size_t nq, uint8_t *out) {
+    __m128i s[4];
+    size_t both = (np < nq ? np : nq) / 64;
+    init_state(&s[0], &s[1]);
+    s[2] = s[0];
+    s[3] = s[1];
+    blocks2(p, q, both, s);
+    finish(p, np, both, s[0], s[1], out);
+    finish(q, nq, both, s[2], s[3], out + 32);
+}
+
+static int has_sha = -1;
+
+int pyipld_sha256x2_available(void) {
+    if (has_sha < 0) has_sha = cpu_has_sha();
+    return has_sha;
+}
+
+/* SHA-256 of p[0:np] into out[0:32] and of q[0:nq] into out[32:64]; -1 without SHA-NI. */
+int pyipld_sha256x2(const uint8_t *p, size_t np, const uint8_t *q, size_t nq, uint8_t *out) {
+    if (!pyipld_sha256x2_available()) return -1;
+    sha256x2_shani(p, np, q, nq, out);
+    return 0;
+}
+
+#else
+
+int pyipld_sha256x2_available(void) { return 0; }
+
+int pyipld_sha256x2(const uint8_t *p, size_t np, const uint8_t *q, size_t nq, uint8_t *out) {
+    (void)p; (void)np; (void)q; (void)nq; (void)out;
+    return -1;
+}
+
+#endif
