@@ -9,6 +9,9 @@ served by ``pyipld gateway --car`` in a separate process. Cases (one JSON line e
   every block hash-checked) to nowhere; baseline = one-thread ``hashlib.sha256`` over
   the same bytes, interleaved; ``speed_vs_sha256 = baseline / seconds`` (goal ≥ 0.5);
   ``client_peak_rss_mib``: the fetching process alone (a child), flat in the file size.
+* ``gateway_fetch_server_hash_on_read_false``: the same against ``pyipld gateway
+  --hash-on-read=false`` (the server sends its CAR's blocks without hashing them again, as
+  kubo's gateway does by default; the client still verifies every block).
 * ``gateway_fetch_static_server``: the same client against a minimal static server
   (``benchmarks/_static_car_server.py``: the prepared answer by ``sendfile``), so the
   figure is the client's own cost, not the server's.
@@ -68,9 +71,10 @@ def _reexec_in_netns() -> int | None:
 
 
 @contextlib.contextmanager
-def our_gateway(cars: list[Path]) -> Iterator[str]:
-    """``pyipld gateway --car …`` in its own process; yields the base URL."""
-    with _server([sys.executable, "-m", "pyipld", "gateway", "--car", *map(str, cars), "--listen", "127.0.0.1:0"]) as url:
+def our_gateway(cars: list[Path], *flags: str) -> Iterator[str]:
+    """``pyipld gateway [FLAGS] --car …`` in its own process; yields the base URL."""
+    with _server([sys.executable, "-m", "pyipld", "gateway", *flags, "--car", *map(str, cars),
+                  "--listen", "127.0.0.1:0"]) as url:
         yield url
 
 
@@ -184,6 +188,17 @@ def main() -> int:
                 f"n = 0\nfor p in iter_file(c, {cid!r}): n += len(p)\nassert n == {size}")
             emit("gateway_fetch", size, timing, speed_vs_sha256=round(timing.baseline / timing.seconds, 3),
                  client_peak_rss_mib=round(peak_rss - base_rss, 1), netns=_in_netns())
+
+            with our_gateway([car], "--hash-on-read=false") as trusted_url, \
+                    GatewayClient([trusted_url], timeout=60) as trusted_client:
+
+                def fetch_trusted() -> None:
+                    n = sum(len(piece) for piece in iter_file(trusted_client, cid))
+                    assert n == size, n
+
+                timing = time_interleaved(fetch_trusted, sha, repeat=repeat)
+            emit("gateway_fetch_server_hash_on_read_false", size, timing,
+                 speed_vs_sha256=round(timing.baseline / timing.seconds, 3), netns=_in_netns())
 
             body = work / "entity.car"
             _write_entity_car(car, cid, body)

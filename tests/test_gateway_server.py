@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pyipld import cli
 from pyipld._cli.gateway import CarSet
 from pyipld._varint import encode_varint
-from pyipld.blockstore import MemoryBlockstore
+from pyipld.blockstore import MemoryBlockstore, TrustedSource, get_verified_view
 from pyipld.car.blockstore import CarBlockstore
 from pyipld.car.v1 import CarV1Reader, encode_header
 from pyipld.cid import CID
@@ -354,3 +354,41 @@ def test_corrupt_leaf_in_a_mapped_car_aborts_the_stream(served: tuple[str, Memor
         with pytest.raises(IntegrityError):
             for _ in plan.stream:
                 pass
+
+
+def test_trusted_source_serves_views_unhashed(served: tuple[str, MemoryBlockstore, CID, bytes],
+                                              tmp_path: Path) -> None:
+    """``--hash-on-read=false`` (TrustedSource): the same bytes, still as views of the mapped CAR; a
+    corrupt leaf goes out as stored (kubo's HashOnRead=false) and the client's check is what catches it."""
+    _, store, root, _ = served
+    req = GatewayRequest("GET", f"/ipfs/{root}".encode(), b"format=car")
+    want = b"".join(plan_response(store, req).stream or ())
+    with CarBlockstore(_car_of(store, root, tmp_path / "f.car"), verify=False) as car:
+        trusted = TrustedSource(CarSet([car]))
+        leaf = next(c for c in store if CID.from_bytes(c).codec == 0x55)
+        assert isinstance(get_verified_view(trusted, leaf), memoryview)
+        assert b"".join(plan_response(trusted, req).stream or ()) == want
+    leaf = next(c for c in store if CID.from_bytes(c).codec == 0x55)
+    with CarBlockstore(_car_of(store, root, tmp_path / "bad.car", corrupt=leaf), verify=False) as car:
+        plan = plan_response(TrustedSource(car), req)
+        assert plan.status == 200 and plan.stream is not None
+        body = b"".join(plan.stream)  # no IntegrityError on the server side
+    with pytest.raises(IntegrityError, match=str(CID.from_bytes(leaf))):
+        list(CarV1Reader(io.BytesIO(body)))
+
+
+@pytest.mark.parametrize(("flag", "trusted"), [([], False), (["--hash-on-read=false"], True),
+                                              (["--hash-on-read"], False), (["--hash-on-read=0"], True)])
+def test_cli_hash_on_read_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, flag: list[str],
+                               trusted: bool) -> None:
+    seen: list[object] = []
+
+    async def fake_serve(source: object, config: object, *, task_status: object) -> None:
+        seen.append(source)
+        task_status.started([])  # type: ignore[attr-defined]
+
+    from pyipld.http import server
+
+    monkeypatch.setattr(server, "serve", fake_serve)
+    assert cli.main(["gateway", "--blockstore", str(tmp_path), *flag]) == 0
+    assert isinstance(seen[0], TrustedSource) is trusted

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Final
 
-from ..blockstore import BlockSource
+from ..blockstore import BlockSource, TrustedSource
 from ..car.blockstore import CarBlockstore
 from ..cid import CID
 from ..errors import ConfigError, NotFoundError
 from ..filestore import open_blockstore
+from .argv import go_bool
 
 # pyipld.http.server.DEFAULT_LISTEN, not imported: trio and httpx load only when the gateway runs
 DEFAULT_LISTEN: Final = "127.0.0.1:8080"
@@ -45,6 +46,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "connection idle longest if it has been idle --idle-grace seconds, else it is refused")
     p.add_argument("--idle-grace", metavar="SECONDS", type=float, default=20.0,
                    help="idle time after which a connection may be replaced at --max-connections (default 20)")
+    p.add_argument("--hash-on-read", nargs="?", const=True, default=True, type=parse_bool, metavar="BOOL",
+                   help="hash every block before sending it (default true); --hash-on-read=false serves the "
+                        "store's blocks as stored, like kubo's default Datastore.HashOnRead=false: clients of a "
+                        "trustless gateway verify every block, and the server needs about half the CPU per byte")
     p.set_defaults(func=run)
 
 
@@ -76,6 +81,11 @@ class CarSet:
         return any(store.has(cid) for store in self.stores)
 
 
+def parse_bool(text: str) -> bool:
+    """A ``--flag=VALUE`` value as go-ipfs-cmds reads it (lower-cased, Go's ``strconv.ParseBool``)."""
+    return go_bool(text.lower())
+
+
 def _check_listen(listen: str) -> None:
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
@@ -101,8 +111,10 @@ def run(args: argparse.Namespace) -> int:
         if args.blockstore:
             source = open_blockstore(args.blockstore)
         else:
-            # The gateway hash-checks every block it sends, so the stores need not check again.
+            # The gateway hash-checks every block it sends (unless told not to), so the stores need not.
             source = CarSet([stack.enter_context(CarBlockstore(path, verify=False)) for path in args.cars])
+        if not args.hash_on_read:
+            source = TrustedSource(source)
         config = ServerConfig(listen=args.listen, keep_alive_seconds=args.keep_alive, backlog=args.backlog,
                               access_log=args.access_log, max_connections=args.max_connections,
                               idle_grace=args.idle_grace)
