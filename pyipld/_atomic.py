@@ -33,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: random temporary names only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "resumable_output"]
+__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "is_device_or_pipe", "resumable_output"]
 
 TEMP_SUFFIX = ".pyipld-tmp"
 """Every fixed temporary name ends so: ``find DIR -name '.*.pyipld-tmp' -delete`` cleans up by hand."""
@@ -96,9 +96,45 @@ class OutputHandle:
     keep_on_failure: bool = False
 
 
+def is_device_or_pipe(target: str | bytes) -> bool:
+    """Whether ``target`` names (through any symlinks) something other than a regular file or a
+    directory: a device, a named pipe or a socket (``/dev/null``, ``/dev/stdout``, a FIFO)."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
+
+
+@contextlib.contextmanager
+def _special_output(target: str) -> Iterator[OutputHandle]:
+    """A device or pipe as the target: never renamed over (that would replace ``/dev/null`` with a
+    file). The output is made in a temporary file in the system's temp directory (CAR writers
+    seek back to patch headers) and copied into the target once complete; for ``/dev/null``
+    nothing is copied."""
+    fd, tmp = tempfile.mkstemp(prefix=".pyipld-output-")
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            yield OutputHandle(f, tmp, False)
+            if os.path.samefile(target, os.devnull):
+                return
+            f.flush()
+            f.seek(0)
+            with open(target, "wb") as out:
+                while chunk := f.read(1 << 20):
+                    out.write(chunk)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
 @contextlib.contextmanager
 def _output(path: str | os.PathLike[str], *, fsync: bool, private: bool, keep: bool) -> Iterator[OutputHandle]:
     target = os.fspath(path)
+    if is_device_or_pipe(target):
+        with _special_output(target) as handle:
+            yield handle
+        return
     directory = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     claimed = _claim_fixed(directory, base, truncate=not keep)
@@ -136,7 +172,9 @@ def atomic_output(
     so a long target name cannot make it too long), locked while in use; when another live
     writer holds it, ``.<name>.tmp-XXXX``. ``os.replace`` swaps the directory entry: an
     existing file — or symlink — at ``path`` is replaced, never written through. On an
-    exception the temporary file is removed and ``path`` is untouched.
+    exception the temporary file is removed and ``path`` is untouched. A device or named pipe
+    (``/dev/null``, ``/dev/stdout``, a FIFO; symlinks to them followed) is written into, never
+    replaced: the output is made in a temporary file and copied into it when complete.
 
     Args:
         fsync: flush the data to disk before the rename (survives power loss; costs

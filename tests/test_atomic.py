@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
 
+from pyipld import cli
 from pyipld._atomic import atomic_output
 
 
@@ -48,3 +51,80 @@ def test_missing_directory_names_the_target(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as info, atomic_output(target):
         pass
     assert info.value.filename == str(target)
+
+
+def _read_fifo(path: Path, into: list[bytes]) -> threading.Thread:
+    def read() -> None:
+        with open(path, "rb") as f:
+            into.append(f.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+
+
+@pytest.mark.parametrize("via_symlink", [False, True])
+def test_a_named_pipe_is_written_into_not_replaced(tmp_path: Path, via_symlink: bool) -> None:
+    """Regression: ``add --car /dev/null`` renamed its temporary CAR over /dev/null, replacing the
+    device with a regular file; a FIFO (or a symlink to one, like /dev/stdout) gets the bytes and
+    stays what it was."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = fifo
+    if via_symlink:
+        target = tmp_path / "link"
+        target.symlink_to(fifo)
+    got: list[bytes] = []
+    reader = _read_fifo(fifo, got)
+    with atomic_output(target) as f:
+        f.write(b"header")
+        f.seek(0)  # CAR writers patch the header in place
+        f.write(b"HEADER")
+        f.seek(0, os.SEEK_END)
+        f.write(b" body")
+    reader.join(10)
+    assert got == [b"HEADER body"]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert os.path.islink(target) is via_symlink
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"pipe", target.name})
+
+
+def test_cli_car_into_a_named_pipe(tmp_path: Path) -> None:
+    """``add --car FIFO`` and ``car create -f FIFO`` stream the same CAR a file gets."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"hello\n" * 1000)
+    assert cli.main(["add", "-Q", "--cid-version", "1", "--car", str(tmp_path / "want.car"), str(src)]) == 0
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = _read_fifo(fifo, got)
+    assert cli.main(["add", "-Q", "--cid-version", "1", "--car", str(fifo), str(src)]) == 0
+    reader.join(10)
+    assert got == [(tmp_path / "want.car").read_bytes()]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_devnull_stays_a_device(tmp_path: Path) -> None:
+    if os.path.exists(os.devnull) and not stat.S_ISCHR(os.stat(os.devnull).st_mode):
+        pytest.skip("/dev/null is not a character device on this machine")
+    with atomic_output(os.devnull) as f:
+        f.write(b"x" * 100_000)
+    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+
+
+def test_get_a_file_into_a_named_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``get CID -o FIFO`` (or /dev/null, /dev/stdout) writes the file into it instead of refusing
+    an existing entry named ''."""
+    src = tmp_path / "in.bin"
+    src.write_bytes(b"data\n" * 5000)
+    bs = str(tmp_path / "bs")
+    assert cli.main(["add", "-Q", "--blockstore", bs, str(src)]) == 0
+    cid = capsys.readouterr().out.strip()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = _read_fifo(fifo, got)
+    assert cli.main(["get", cid, "--blockstore", bs, "-o", str(fifo)]) == 0
+    reader.join(10)
+    assert got == [src.read_bytes()]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
+from .._atomic import is_device_or_pipe
 from ..blockstore import BlockSource
 from ..cid import CID
 from ..errors import UnixFSError, UnsafePathError
@@ -229,7 +230,8 @@ def extract(
     """Write the file, directory or symlink at IPFS path ``root`` to ``dest``.
 
     ``dest`` itself becomes the root entry: it must not exist, except that a
-    directory root may fill an existing empty directory. Its parent must exist.
+    directory root may fill an existing empty directory, and a file root is written into an
+    existing device or named pipe (``/dev/null``, ``/dev/stdout``). Its parent must exist.
 
     Args:
         source: where blocks come from (every block is hash-checked).
@@ -256,7 +258,17 @@ def extract(
     parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     try:
         kind = node.kind
-        if kind == "file":
+        if kind == "file" and is_device_or_pipe(raw):  # -o /dev/null, /dev/stdout, a FIFO: written into
+            fd = os.open(raw, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                for chunk in iter_file(source, node.cid):
+                    write_fully(fd, chunk)
+                    ex.stats.file_bytes += len(chunk)
+            finally:
+                os.close(fd)
+            ex.stats.files += 1
+            ex._report(b"", "file")
+        elif kind == "file":
             ex.write_file(parent_fd, name, node, b"")
         elif kind == "symlink":
             ex.write_symlink(parent_fd, name, node, b"")
