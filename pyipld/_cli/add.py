@@ -33,7 +33,7 @@ from ..unixfs.tree import AddedEntry, NamedStream
 from ._scale import import_paths_scaled
 from .add_inputs import Input, announce_terminal_stdin, collect_inputs, stdin_reader
 from .add_output import AddOutput, CidEncoder, escape_name, print_line
-from .argv import go_bool, go_int32, go_uint32
+from .argv import go_int32, go_uint32, parse_bool
 from .car import add_car_arguments, car_sink_for
 from .commp import commp_of_car, commp_tap, print_piece_info
 from .timeout import deadline, go_duration_option
@@ -43,15 +43,9 @@ __all__ = [
     "add_import_arguments",
     "escape_name",
     "params_from_args",
-    "parse_bool",
     "print_line",
     "register",
 ]
-
-
-def parse_bool(text: str) -> bool:
-    """A ``--flag=VALUE`` value as go-ipfs-cmds reads it: lower-cased, then Go's ``strconv.ParseBool``."""
-    return go_bool(text.lower())
 
 
 def parse_mode(text: str) -> int:

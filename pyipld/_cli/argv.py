@@ -30,7 +30,8 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["go_bool", "go_duration", "go_int", "go_int32", "go_uint32", "parse", "short_help", "stdin_arguments"]
+__all__ = ["go_bool", "go_duration", "go_int", "go_int32", "go_uint32", "parse", "parse_bool", "short_help",
+           "stdin_arguments"]
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
@@ -43,6 +44,11 @@ def go_bool(text: str) -> bool:
     if text in _FALSE:
         return False
     raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+
+
+def parse_bool(text: str) -> bool:
+    """A ``--flag=VALUE`` value as go-ipfs-cmds reads it: lower-cased, then Go's ``strconv.ParseBool``."""
+    return go_bool(text.lower())
 
 
 _INT_RE = re.compile(r"[+-]?(0[xX](_?[0-9a-fA-F])+|0[bB](_?[01])+|0[oO](_?[0-7])+|0(_?[0-7])*|[1-9](_?[0-9])*)")
@@ -161,7 +167,7 @@ def _bool_value(text: str | None, style: str, given: str) -> bool:
         if text == "":
             return True
         try:
-            return go_bool(text.lower())
+            return parse_bool(text)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     try:

@@ -19,7 +19,7 @@ from ..car.blockstore import CarBlockstore
 from ..cid import CID
 from ..errors import ConfigError, NotFoundError
 from ..filestore import open_blockstore
-from .argv import go_bool
+from .argv import parse_bool
 
 # pyipld.http.server.DEFAULT_LISTEN, not imported: trio and httpx load only when the gateway runs
 DEFAULT_LISTEN: Final = "127.0.0.1:8080"
@@ -79,11 +79,6 @@ class CarSet:
 
     def has(self, cid: bytes) -> bool:
         return any(store.has(cid) for store in self.stores)
-
-
-def parse_bool(text: str) -> bool:
-    """A ``--flag=VALUE`` value as go-ipfs-cmds reads it (lower-cased, Go's ``strconv.ParseBool``)."""
-    return go_bool(text.lower())
 
 
 def _check_listen(listen: str) -> None:

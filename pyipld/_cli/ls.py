@@ -15,9 +15,9 @@ from ..filestore import open_blockstore
 from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
-from .add import escape_name, parse_bool, print_line
+from .add import escape_name, print_line
 from .add_output import CidEncoder, go_json
-from .argv import stdin_arguments
+from .argv import parse_bool, stdin_arguments
 
 __all__ = ["ListedEntry", "list_path", "register"]
 
