@@ -10,7 +10,7 @@ import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from ._atomic import atomic_output
 from .cid import CID, b32encode
@@ -26,6 +26,7 @@ __all__ = [
     "file_sink",
     "get_verified",
     "get_verified_view",
+    "stored_view",
 ]
 
 
@@ -70,6 +71,9 @@ def file_sink(sink: BlockSink, path: str | bytes | os.PathLike[str], size: int) 
     return refs(path, size)  # type: ignore[no-any-return]
 
 
+_Data = TypeVar("_Data", bytes, bytes | memoryview)
+
+
 def get_verified(source: BlockSource, cid: bytes) -> bytes:
     """Fetch a block and check that it hashes to ``cid``.
 
@@ -85,10 +89,7 @@ def get_verified(source: BlockSource, cid: bytes) -> bytes:
     checked = getattr(source, "get_verified", None)
     if checked is not None:  # a store that hashes what it reads anyway (the filestore): once is enough
         return checked(cid)  # type: ignore[no-any-return]
-    data = source.get(cid)
-    if not parsed.verify(data):
-        raise IntegrityError(f"block {parsed} is corrupt: its data does not hash to its CID")
-    return data
+    return _checked(parsed, source.get(cid))
 
 
 def get_verified_view(source: BlockSource, cid: bytes) -> bytes | memoryview:
@@ -98,19 +99,27 @@ def get_verified_view(source: BlockSource, cid: bytes) -> bytes | memoryview:
         NotFoundError: the block is missing.
         IntegrityError: the stored bytes do not match the CID.
     """
+    checked = getattr(source, "get_verified_view", None)  # a store that vouches for its blocks (TrustedSource)
+    if checked is None and getattr(source, "get_view", None) is None:
+        return get_verified(source, cid)
     parsed = CID.from_bytes(cid)
     if parsed.hash_code == 0:
         return parsed.digest
-    checked = getattr(source, "get_verified_view", None)
-    if checked is not None:  # a store that vouches for its blocks itself (TrustedSource)
+    if checked is not None:
         return checked(cid)  # type: ignore[no-any-return]
+    return _checked(parsed, stored_view(source, cid))
+
+
+def stored_view(source: BlockSource, cid: bytes) -> bytes | memoryview:
+    """The block as stored, unchecked: a view of the source's storage when it has ``get_view``."""
     get_view = getattr(source, "get_view", None)
-    if get_view is None:
-        return get_verified(source, cid)
-    view: memoryview = get_view(cid)
-    if not parsed.verify(view):
+    return get_view(cid) if get_view is not None else source.get(cid)
+
+
+def _checked(parsed: CID, data: _Data) -> _Data:
+    if not parsed.verify(data):
         raise IntegrityError(f"block {parsed} is corrupt: its data does not hash to its CID")
-    return view
+    return data
 
 
 class TrustedSource:
@@ -135,8 +144,7 @@ class TrustedSource:
         return self.source.get(cid)
 
     def get_verified_view(self, cid: bytes) -> bytes | memoryview:
-        get_view = getattr(self.source, "get_view", None)
-        return get_view(cid) if get_view is not None else self.source.get(cid)
+        return stored_view(self.source, cid)
 
 
 class NullSink:

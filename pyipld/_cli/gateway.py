@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from typing import Final
+from typing import Final, TypeVar
 
-from ..blockstore import BlockSource, TrustedSource
+from ..blockstore import BlockSource, TrustedSource, stored_view
 from ..car.blockstore import CarBlockstore
 from ..cid import CID
 from ..errors import ConfigError, NotFoundError
@@ -25,6 +25,8 @@ from .argv import parse_bool
 DEFAULT_LISTEN: Final = "127.0.0.1:8080"
 
 __all__ = ["CarSet", "register"]
+
+_Block = TypeVar("_Block", bytes, memoryview)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,19 +62,16 @@ class CarSet:
         self.stores = list(stores)
 
     def get(self, cid: bytes) -> bytes:
-        for store in self.stores:
-            try:
-                return store.get(cid)
-            except NotFoundError:
-                continue
-        raise NotFoundError(f"block not found: {CID.from_bytes(cid)}")
+        return self._first(cid, lambda store: store.get(cid))
 
     def get_view(self, cid: bytes) -> memoryview:
         """The block as a view of its mapped CAR (see :meth:`CarBlockstore.get_view`)."""
+        return self._first(cid, lambda store: memoryview(stored_view(store, cid)))
+
+    def _first(self, cid: bytes, read: Callable[[BlockSource], _Block]) -> _Block:
         for store in self.stores:
             try:
-                get_view = getattr(store, "get_view", None)
-                return get_view(cid) if get_view is not None else memoryview(store.get(cid))
+                return read(store)
             except NotFoundError:
                 continue
         raise NotFoundError(f"block not found: {CID.from_bytes(cid)}")
