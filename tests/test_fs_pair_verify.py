@@ -8,8 +8,10 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +23,7 @@ from pyipld.blockstore import MemoryBlockstore, get_verified
 from pyipld.cid import CID, RAW, CidBuilder
 from pyipld.errors import BlockIntegrityError, UnixFSError
 from pyipld.fs import IPFSFileSystem
-from pyipld.fs._sha256x2 import _hashlib_pair, native_available, sha256_pair
+from pyipld.fs._sha256x2 import _hashlib_pair, _native, native_available, sha256_pair
 from pyipld.unixfs import ImportParams, import_bytes
 from pyipld.unixfs.reader import _LEAF_BATCH, UnixFSReader, decode_file_node
 
@@ -31,18 +33,39 @@ from ._fs import build_car
 EDGES = [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 16384, 262144, 262144 + 55]
 
 
+PAIRS = ["sha256_pair", "kernel"]
+
+
+def _pair(which: str) -> Callable[[Any, Any], tuple[bytes, bytes]]:
+    """The public function (hashlib below PAIR_MIN_BYTES), or the SHA-NI kernel itself at every size."""
+    if which == "sha256_pair":
+        return sha256_pair
+    kernel = _native()
+    if kernel is None:
+        pytest.skip("the two-lane kernel is not available here (no SHA-NI, no compiler, or PYIPLD_PUREPYTHON)")
+    return kernel
+
+
+@pytest.mark.parametrize("which", PAIRS)
 @pytest.mark.parametrize("n", EDGES)
-def test_pair_equals_hashlib_at_padding_edges(n: int) -> None:
+def test_pair_equals_hashlib_at_padding_edges(n: int, which: str) -> None:
+    pair = _pair(which)
     for m in EDGES:
         a, b = chacha_bytes(f"a{n}", n), chacha_bytes(f"b{m}", m)
-        assert sha256_pair(a, b) == (hashlib.sha256(a).digest(), hashlib.sha256(b).digest())
+        assert pair(a, b) == (hashlib.sha256(a).digest(), hashlib.sha256(b).digest())
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=700), st.binary(max_size=700), st.integers(0, 8))
-def test_pair_equals_hashlib(a: bytes, b: bytes, cut: int) -> None:
-    view = memoryview(a)[min(cut, len(a)):]  # an unaligned, read-only view
-    assert sha256_pair(view, b) == (hashlib.sha256(view).digest(), hashlib.sha256(b).digest())
+@pytest.mark.parametrize("which", PAIRS)
+def test_pair_equals_hashlib(which: str) -> None:
+    pair = _pair(which)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=700), st.binary(max_size=700), st.integers(0, 8))
+    def check(a: bytes, b: bytes, cut: int) -> None:
+        view = memoryview(a)[min(cut, len(a)):]  # an unaligned, read-only view
+        assert pair(view, b) == (hashlib.sha256(view).digest(), hashlib.sha256(b).digest())
+
+    check()
 
 
 def test_pair_reads_a_read_only_mapping(tmp_path: Path) -> None:
@@ -69,11 +92,8 @@ def test_pair_from_many_threads() -> None:
             if sha256_pair(blocks[j], blocks[jj]) != (want[j], want[jj]):
                 bad.append(k)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    with ThreadPoolExecutor(6) as pool:  # waits for every worker and re-raises what one raised
+        list(pool.map(work, range(6)))
     assert not bad
 
 
@@ -204,11 +224,8 @@ def test_concurrent_reads_through_the_pair_path(car: tuple[bytes, str, Path]) ->
             if fs.read_cid(entry.cid, SIZE, s, e) != data[s:e]:
                 bad.append((s, e))
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    with ThreadPoolExecutor(6) as pool:  # waits for every worker and re-raises what one raised
+        list(pool.map(work, range(6)))
     assert not bad
     fs.close()
 

@@ -187,11 +187,11 @@ class SourceChain:
         block whose hash does not match, goes through :meth:`get_view` itself, which fetches it
         again, records the failure and tries the next source: no block is returned unverified.
         """
+        if self.cache is not None:  # the shared disk cache comes first and is filled: get_view does both
+            return [self.get_view(cid) for cid in cids]
         out: list[Bytes | None] = [None] * len(cids)
         local: list[tuple[int, bytes, Bytes, str]] = []
         for i, cid in enumerate(cids):
-            if self.cache is not None:
-                break  # the shared disk cache comes first and is filled: get_view does both
             if not _is_sha256(cid):
                 continue
             if self.memory is not None:
