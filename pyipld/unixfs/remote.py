@@ -303,13 +303,8 @@ class _RemoteFiles(FileImporter):
     source: _RemoteTreeSource
     batchable = False
 
-    def add_file_entry(self, fs_path: bytes, st: os.stat_result) -> tuple[FileLink, int | None]:
+    def hash_entry(self, fs_path: bytes, st: os.stat_result) -> tuple[FileLink, int | None]:
         ctx = self.ctx
-        link = ctx.file_roots(fs_path, st) if ctx.file_roots is not None else None
-        if link is not None:
-            if ctx.progress is not None:
-                ctx.progress(link.data_size)
-            return link, None
         chunks = self.source.source.file_chunks(_text(fs_path), st.st_size, st.st_ino, ctx.resolved.chunker)
         if ctx.progress is not None:
             chunks = _counted(chunks, ctx.progress)

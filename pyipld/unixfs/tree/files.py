@@ -90,6 +90,13 @@ class FileImporter:
             if ctx.progress is not None:
                 ctx.progress(link.data_size)
             return link, recorded
+        return self.hash_entry(fs_path, st)
+
+    def hash_entry(self, fs_path: bytes, st: os.stat_result) -> tuple[FileLink, int | None]:
+        """A file no lookup knew: hashed here, then recorded in the cache and the journal; returns
+        its root and the cache entry's recording time (None: not recorded)."""
+        ctx = self.ctx
+        cache, journal = ctx.cache, ctx.journal
         if cache is None and journal is None:
             return self.hash_file(fs_path, st.st_size)[0], None
         started = cache.clock() if cache is not None else time.time_ns()

@@ -87,20 +87,21 @@ class Scheduler:
         ctx = self.ctx
         journal = ctx.journal
         if journal is not None and not journal.live:  # replaying: looked up when its turn comes
-            self.queue.append((_FILE, frame, name, display, path, st))
+            self.queue.append((_FILE, frame, name, display, path, st, False))
         elif (known := self.files.known_root(path, st)) is not None:
             self.queue.append((_KNOWN, frame, name, display, known[0], st, known[1]))
         elif self.chunk and st.st_size < self.small_max:
             # The cache's and journal's record time: read before the file is opened.
-            started = ctx.cache.clock() if ctx.cache is not None else time.time_ns()
+            started = (ctx.cache.clock() if ctx.cache is not None else
+                       time.time_ns() if ctx.journal is not None else 0)
             b = self.batch
             self.queue.append((_SMALL, frame, name, display, path, st, b, len(b.paths), started))
             b.paths.append(path)
             b.nbytes += st.st_size
             if len(b.paths) >= BATCH_FILES or b.nbytes >= BATCH_BYTES:
                 self._submit()
-        else:
-            self.queue.append((_FILE, frame, name, display, path, st))
+        else:  # known_root asked file_roots and the cache already: only hashing is left
+            self.queue.append((_FILE, frame, name, display, path, st, True))
         self.poll()
 
     def symlink(self, frame: OpenDir, name: bytes, display: bytes, path: bytes, st: os.stat_result) -> None:
@@ -218,8 +219,12 @@ class Scheduler:
             else:
                 ctx.emit(display, cid, tsize, "symlink")
         elif kind == _FILE:
-            _, _, name, display, path, st = ev
-            link, recorded_ns = self.files.add_file_entry(path, st)
+            _, _, name, display, path, st, looked_up = ev
+            if looked_up:
+                self._journal_mark(path, st)
+                link, recorded_ns = self.files.hash_entry(path, st)
+            else:
+                link, recorded_ns = self.files.add_file_entry(path, st)
             self._added(frame, name, display, link, st, recorded_ns)
         elif kind == _KNOWN:
             _, _, name, display, link, st, recorded_ns = ev
@@ -265,12 +270,7 @@ class Scheduler:
         if isinstance(result, Exception):
             raise result
         ctx = self.ctx
-        journal = ctx.journal
-        if journal is not None:
-            known = journal.lookup(path, st)  # live: None, but it marks where the file starts
-            if known is not None:  # pragma: no cover - a live journal skips nothing
-                self._added(frame, name, display, known, st)
-                return
+        self._journal_mark(path, st)
         small: SmallFile = result
         link, blocks, before, after = small
         if blocks is not None:
@@ -283,9 +283,15 @@ class Scheduler:
                     sink.put(cid, parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts))
         if ctx.progress is not None:
             ctx.progress(link.data_size)
-        stored = (ctx.cache is not None or journal is not None) and self.files.record(path, before, after, link,
-                                                                                      started)
+        stored = self.files.record(path, before, after, link, started)
         self._added(frame, name, display, link, st, started if stored else None)
+
+    def _journal_mark(self, path: bytes, st: os.stat_result) -> None:
+        """A file about to be hashed, after the replay: the live journal is asked (it knows
+        nothing new, but asking marks where the file starts)."""
+        journal = self.ctx.journal
+        if journal is not None:
+            journal.lookup(path, st)
 
     def _added(self, frame: OpenDir, name: bytes, display: bytes, link: FileLink, st: os.stat_result | None = None,
                recorded_ns: int | None = None) -> None:
