@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: random temporary names only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "is_device_or_pipe", "resumable_output"]
+__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "is_device_or_pipe", "resumable_output", "user_output"]
 
 TEMP_SUFFIX = ".pyipld-tmp"
 """Every fixed temporary name ends so: ``find DIR -name '.*.pyipld-tmp' -delete`` cleans up by hand."""
@@ -107,34 +108,8 @@ def is_device_or_pipe(target: str | bytes) -> bool:
 
 
 @contextlib.contextmanager
-def _special_output(target: str) -> Iterator[OutputHandle]:
-    """A device or pipe as the target: never renamed over (that would replace ``/dev/null`` with a
-    file). The output is made in a temporary file in the system's temp directory (CAR writers
-    seek back to patch headers) and copied into the target once complete; for ``/dev/null``
-    nothing is copied."""
-    fd, tmp = tempfile.mkstemp(prefix=".pyipld-output-")
-    try:
-        with os.fdopen(fd, "w+b") as f:
-            yield OutputHandle(f, tmp, False)
-            if os.path.samefile(target, os.devnull):
-                return
-            f.flush()
-            f.seek(0)
-            with open(target, "wb") as out:
-                while chunk := f.read(1 << 20):
-                    out.write(chunk)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-@contextlib.contextmanager
 def _output(path: str | os.PathLike[str], *, fsync: bool, private: bool, keep: bool) -> Iterator[OutputHandle]:
     target = os.fspath(path)
-    if is_device_or_pipe(target):
-        with _special_output(target) as handle:
-            yield handle
-        return
     directory = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     claimed = _claim_fixed(directory, base, truncate=not keep)
@@ -172,9 +147,8 @@ def atomic_output(
     so a long target name cannot make it too long), locked while in use; when another live
     writer holds it, ``.<name>.tmp-XXXX``. ``os.replace`` swaps the directory entry: an
     existing file — or symlink — at ``path`` is replaced, never written through. On an
-    exception the temporary file is removed and ``path`` is untouched. A device or named pipe
-    (``/dev/null``, ``/dev/stdout``, a FIFO; symlinks to them followed) is written into, never
-    replaced: the output is made in a temporary file and copied into it when complete.
+    exception the temporary file is removed and ``path`` is untouched. For a name the user gave
+    on the command line, see :func:`user_output`.
 
     Args:
         fsync: flush the data to disk before the rename (survives power loss; costs
@@ -184,6 +158,26 @@ def atomic_output(
     """
     with _output(path, fsync=fsync, private=private, keep=False) as handle:
         yield handle.file
+
+
+@contextlib.contextmanager
+def user_output(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterator[IO[bytes]]:
+    """An output the user named on the command line: ``-`` is standard output, a device or named
+    pipe (symlinks followed: ``/dev/null``, ``/dev/stdout``, a FIFO) is written into as it is —
+    renaming over it would replace ``/dev/null`` with a file — and anything else is
+    :func:`atomic_output`. Never for names that come from a CAR or a DAG: those must not write
+    through a link (:func:`atomic_output` replaces it)."""
+    target = os.fspath(path)
+    if target == "-":
+        stdout = sys.stdout.buffer
+        yield stdout
+        stdout.flush()
+    elif is_device_or_pipe(target):
+        with open(target, "wb") as out:
+            yield out
+    else:
+        with atomic_output(target, fsync=fsync) as out:
+            yield out
 
 
 def resumable_output(path: str | os.PathLike[str], *, fsync: bool = False) -> contextlib.AbstractContextManager[

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pyipld import cli
-from pyipld._atomic import atomic_output
+from pyipld._atomic import atomic_output, user_output
 
 
 def _umask() -> int:
@@ -76,11 +76,8 @@ def test_a_named_pipe_is_written_into_not_replaced(tmp_path: Path, via_symlink: 
         target.symlink_to(fifo)
     got: list[bytes] = []
     reader = _read_fifo(fifo, got)
-    with atomic_output(target) as f:
-        f.write(b"header")
-        f.seek(0)  # CAR writers patch the header in place
+    with user_output(target) as f:
         f.write(b"HEADER")
-        f.seek(0, os.SEEK_END)
         f.write(b" body")
     reader.join(10)
     assert got == [b"HEADER body"]
@@ -89,16 +86,18 @@ def test_a_named_pipe_is_written_into_not_replaced(tmp_path: Path, via_symlink: 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"pipe", target.name})
 
 
-def test_cli_car_into_a_named_pipe(tmp_path: Path) -> None:
-    """``add --car FIFO`` and ``car create -f FIFO`` stream the same CAR a file gets."""
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_cli_car_into_a_named_pipe(tmp_path: Path, version: str) -> None:
+    """``add --car FIFO`` streams the same CAR a file gets (CARv1 and CARv2)."""
     src = tmp_path / "in.txt"
     src.write_bytes(b"hello\n" * 1000)
-    assert cli.main(["add", "-Q", "--cid-version", "1", "--car", str(tmp_path / "want.car"), str(src)]) == 0
+    assert cli.main(["add", "-Q", "--cid-version", "1", "--car-version", version, "--car", str(tmp_path / "want.car"),
+                     str(src)]) == 0
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got: list[bytes] = []
     reader = _read_fifo(fifo, got)
-    assert cli.main(["add", "-Q", "--cid-version", "1", "--car", str(fifo), str(src)]) == 0
+    assert cli.main(["add", "-Q", "--cid-version", "1", "--car-version", version, "--car", str(fifo), str(src)]) == 0
     reader.join(10)
     assert got == [(tmp_path / "want.car").read_bytes()]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
@@ -107,7 +106,7 @@ def test_cli_car_into_a_named_pipe(tmp_path: Path) -> None:
 def test_devnull_stays_a_device(tmp_path: Path) -> None:
     if os.path.exists(os.devnull) and not stat.S_ISCHR(os.stat(os.devnull).st_mode):
         pytest.skip("/dev/null is not a character device on this machine")
-    with atomic_output(os.devnull) as f:
+    with user_output(os.devnull) as f:
         f.write(b"x" * 100_000)
     assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
 
@@ -127,4 +126,18 @@ def test_get_a_file_into_a_named_pipe(tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli.main(["get", cid, "--blockstore", bs, "-o", str(fifo)]) == 0
     reader.join(10)
     assert got == [src.read_bytes()]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_atomic_output_replaces_a_link_to_a_pipe(tmp_path: Path) -> None:
+    """Regression: names from a CAR (``car extract``) go through atomic_output, which must replace a
+    symlink to a FIFO or device, never write through it (an extracted ``a -> /dev/sda`` then a file
+    ``a``); writing into devices is only for outputs the user named (user_output)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "a"
+    link.symlink_to(fifo)
+    with atomic_output(link) as f:
+        f.write(b"data")
+    assert not link.is_symlink() and link.read_bytes() == b"data"
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

@@ -18,6 +18,7 @@ import sys
 from dataclasses import replace
 from typing import IO, Any, TextIO
 
+from .._atomic import is_device_or_pipe
 from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
 from ..cid import CID
@@ -359,7 +360,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
     one_pass = args.commp and args.car_version == 1
     # the journal keys local files by their stat data: stdin and fsspec URLs (str sources) start over
     from_urls = any(isinstance(i.source, str) for i in inputs)
-    resumable = bool(args.car) and args.car != "-" and args.resume and not stdin_alone and not from_urls
+    resumable = (bool(args.car) and args.car != "-" and not is_device_or_pipe(args.car) and args.resume
+                 and not stdin_alone and not from_urls)
     key = resume_key(args, params) if resumable else None
     car = None
     try:

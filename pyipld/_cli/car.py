@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from .._atomic import atomic_output
+from .._atomic import atomic_output, user_output
 from .._progress import Progress
 from .._varint import decode_varint
 from ..car.blockstore import CarBlockstore
@@ -620,7 +620,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             raise ConfigError("index create needs an index codec")
         with CarFile(src) as car:
             records = [(h.cid, h.offset) for h in car.iter_heads()]
-        with atomic_output(dst) as out:
+        with user_output(dst) as out:
             out.write(encode_index(build_index(records, codec)))
         return 0
     if len(positional) != 2:
@@ -631,12 +631,12 @@ def _cmd_index(args: argparse.Namespace) -> int:
         payload_offset, payload_length = car.payload_offset, car.payload_length
         f = car._f
         if args.version == 1:
-            with atomic_output(dst) as out:
+            with user_output(dst) as out:
                 f.seek(payload_offset)
                 _copy(f, out, payload_length)
             return 0
         codec = None if args.codec == "none" else index_codec_by_name(args.codec)
-        with atomic_output(dst) as out:
+        with user_output(dst) as out:
             if version == 1:
                 f.seek(0)
                 wrap_v1(f, out, index_codec=codec, include_identity=True)
@@ -680,7 +680,7 @@ def _cmd_detach_index(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(raw)
             sys.stdout.buffer.flush()
         else:
-            with atomic_output(positional[1]) as out:
+            with user_output(positional[1]) as out:
                 out.write(raw)
     return 0
 
@@ -716,7 +716,7 @@ def _cmd_get_block(args: argparse.Namespace) -> int:
     with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         data = bs.get(CID.decode(args.cid))
     if args.out and args.out != "-":
-        with atomic_output(args.out) as out:
+        with user_output(args.out) as out:
             out.write(data)
     else:
         sys.stdout.buffer.write(data)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Protocol
 
-from .._atomic import atomic_output
+from .._atomic import atomic_output, user_output
 from ..cid import CID, DAG_PB
 from ..errors import ConfigError
 from ..unixfs.params import ImportParams
@@ -100,18 +99,7 @@ def open_car_sink(
         return CarV2Writer(out, roots, placeholder_roots=placeholder_roots, index_codec=index_codec,
                            include_identity=include_identity, background=background)
 
-    if os.fspath(path) == "-":
-        stdout = sys.stdout.buffer
-        writer = make(stdout)
-        try:
-            yield writer
-        except BaseException:
-            writer.abort()
-            raise
-        writer.close()
-        stdout.flush()
-        return
-    with atomic_output(path, fsync=fsync) as f:
+    with user_output(path, fsync=fsync) as f:  # "-", a device or pipe: written as it goes
         writer = make(f)
         try:
             yield writer
