@@ -23,6 +23,7 @@ __all__ = [
     "MemoryBlockstore",
     "NullSink",
     "TrustedSource",
+    "check_block",
     "file_sink",
     "get_verified",
     "get_verified_view",
@@ -89,7 +90,7 @@ def get_verified(source: BlockSource, cid: bytes) -> bytes:
     checked = getattr(source, "get_verified", None)
     if checked is not None:  # a store that hashes what it reads anyway (the filestore): once is enough
         return checked(cid)  # type: ignore[no-any-return]
-    return _checked(parsed, source.get(cid))
+    return check_block(parsed, source.get(cid))
 
 
 def get_verified_view(source: BlockSource, cid: bytes) -> bytes | memoryview:
@@ -107,7 +108,7 @@ def get_verified_view(source: BlockSource, cid: bytes) -> bytes | memoryview:
         return parsed.digest
     if checked is not None:
         return checked(cid)  # type: ignore[no-any-return]
-    return _checked(parsed, stored_view(source, cid))
+    return check_block(parsed, stored_view(source, cid))
 
 
 def stored_view(source: BlockSource, cid: bytes) -> bytes | memoryview:
@@ -116,7 +117,8 @@ def stored_view(source: BlockSource, cid: bytes) -> bytes | memoryview:
     return get_view(cid) if get_view is not None else source.get(cid)
 
 
-def _checked(parsed: CID, data: _Data) -> _Data:
+def check_block(parsed: CID, data: _Data) -> _Data:
+    """``data``, if it hashes to ``parsed``; else :class:`IntegrityError`."""
     if not parsed.verify(data):
         raise IntegrityError(f"block {parsed} is corrupt: its data does not hash to its CID")
     return data

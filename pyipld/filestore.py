@@ -17,7 +17,6 @@ references are written in short SQLite transactions once its leaves are known to
 
 from __future__ import annotations
 
-import base64
 import enum
 import os
 import threading
@@ -27,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from .blockstore import DirectoryBlockstore
+from .blockstore import DirectoryBlockstore, check_block
 from .chunker import BytesLike
-from .cid import CID, RAW
+from .cid import CID, RAW, b32decode, b32encode
 from .errors import FilestoreError, IntegrityError, NotFoundError, PyipldError
 
 if TYPE_CHECKING:
@@ -111,11 +110,10 @@ class ListResult:
 def ds_key(multihash: bytes) -> str:
     """boxo ``dshelp.MultihashToDsKey`` (without the ``/``): unpadded upper-case base32 of the
     multihash. The index's key, so listings come in the order kubo's datastore gives them."""
-    return base64.b32encode(multihash).decode("ascii").rstrip("=")
+    return b32encode(multihash).upper()
 
 
-def _multihash_of(key: str) -> bytes:
-    return base64.b32decode(key + "=" * (-len(key) % 8))
+_multihash_of = b32decode  # a ds_key back to its multihash
 
 
 def _read_ref(ref: FileRef) -> bytes:
@@ -134,24 +132,22 @@ def _read_ref(ref: FileRef) -> bytes:
     except OSError as exc:
         raise fail(Status.FILE_ERROR, f"open {path}: {_strerror(exc)}") from None
     try:
-        buf = bytearray(ref.size)
-        view = memoryview(buf)
-        got = 0
-        while got < ref.size:
+        data = b""
+        while len(data) < ref.size:  # one pread (one copy) unless the kernel returns less
             try:
-                n = os.preadv(fd, [view[got:]], ref.offset + got)
+                more = os.pread(fd, ref.size - len(data), ref.offset + len(data))
             except OSError as exc:
                 raise fail(Status.FILE_ERROR, f"read {path}: {_strerror(exc)}") from None
-            if n == 0:  # io.ReadFull: EOF before any byte, ErrUnexpectedEOF after some
-                eof = "unexpected EOF" if got else "EOF"
+            if not more:  # io.ReadFull: EOF before any byte, ErrUnexpectedEOF after some
+                eof = "unexpected EOF" if data else "EOF"
                 raise fail(Status.FILE_CHANGED, f"{eof} ({path} is shorter than when it was added: "
                                                 f"{ref.size} bytes wanted at offset {ref.offset})")
-            got += n
+            data += more
     finally:
         os.close(fd)
-    if not cid.verify(buf):
+    if not cid.verify(data):
         raise fail(Status.FILE_CHANGED, f"data in file did not match. {path} offset {ref.offset}")
-    return bytes(buf)
+    return data
 
 
 def _strerror(exc: OSError) -> str:
@@ -269,30 +265,24 @@ class Filestore(DirectoryBlockstore):
         the file is gone or changed)."""
         try:
             return super().get(cid)
-        except NotFoundError:
-            if not self._is_ref_key(cid):
-                raise
-            ref = self.ref(cid)
-            if ref is None:
-                raise
-        return _read_ref(ref)
+        except NotFoundError as missing:
+            return self._referenced(cid, missing)
 
     def get_verified(self, cid: bytes) -> bytes:
         """:meth:`get`, hash-checked: a copy is hashed here, a reference already is (so
         :func:`~pyipld.blockstore.get_verified` hashes each block once)."""
         try:
             data = super().get(cid)
-        except NotFoundError:
-            if not self._is_ref_key(cid):
-                raise
-            ref = self.ref(cid)
-            if ref is None:
-                raise
-            return _read_ref(ref)
-        parsed = CID.from_bytes(cid)
-        if not parsed.verify(data):
-            raise IntegrityError(f"block {parsed} is corrupt: its data does not hash to its CID")
-        return data
+        except NotFoundError as missing:
+            return self._referenced(cid, missing)
+        return check_block(CID.from_bytes(cid), data)
+
+    def _referenced(self, cid: bytes, missing: NotFoundError) -> bytes:
+        """The bytes a reference stands for (hash-checked), or ``missing`` when there is none."""
+        ref = self.ref(cid) if self._is_ref_key(cid) else None
+        if ref is None:
+            raise missing
+        return _read_ref(ref)
 
     def has(self, cid: bytes) -> bool:
         """Stored or referenced (a reference's file is not read, as in boxo)."""

@@ -50,13 +50,9 @@ class FileImporter:
         self.source = source
         # Cached roots stand in for a file only when nobody needs its blocks.
         self.trust_cache = isinstance(ctx.sink, NullSink)
-        # A filestore (add --nocopy) records each file's leaves as references into it, per file:
-        # batched hashing would hand it blocks with no file.
-        self.batchable = type(self).batchable and getattr(ctx.sink, "file_refs", None) is None
 
     batchable = True
-    """Small files may be read and hashed in batches (:mod:`.batches`): a local tree, unless
-    the sink keeps references into the files."""
+    """Small files may be read and hashed in batches (:mod:`.batches`): a local tree."""
 
     def known_root(self, fs_path: bytes, st: os.stat_result) -> tuple[FileLink, int | None] | None:
         """A regular file's root without reading it: precomputed (recording time None), or a

@@ -25,7 +25,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
-from ...blockstore import NullSink
+from ...blockstore import NullSink, file_sink
 from ...chunker.fixed import FixedSize
 from ..nodes import FileLink
 from .batches import SmallFile, SmallResult, hash_small_files
@@ -274,13 +274,13 @@ class Scheduler:
         small: SmallFile = result
         link, blocks, before, after = small
         if blocks is not None:
-            sink = ctx.sink
-            put_parts = getattr(sink, "put_parts", None)
-            for cid, parts in blocks:
-                if put_parts is not None:
-                    put_parts(cid, parts)
-                else:
-                    sink.put(cid, parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts))
+            with file_sink(ctx.sink, path, before.st_size) as sink:  # a filestore references the leaves
+                put_parts = getattr(sink, "put_parts", None)
+                for cid, parts in blocks:
+                    if put_parts is not None:
+                        put_parts(cid, parts)
+                    else:
+                        sink.put(cid, parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts))
         if ctx.progress is not None:
             ctx.progress(link.data_size)
         stored = self.files.record(path, before, after, link, started)
