@@ -285,3 +285,14 @@ def test_events_waiting_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert str(got.cid) == str(import_paths([root]).cid)
     if j is not None:
         assert j.order == sorted(j.order) and len(j.order) == 300
+
+
+def test_the_walking_threads_buffer_does_not_outlive_the_import(tmp_path: Path) -> None:
+    """Review: the walking thread's batch read buffer (up to 8 MiB) stayed in a thread-local after
+    import_paths returned."""
+    from pyipld.unixfs.tree import batches
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"x" * 3_000_000)
+    import_paths([tmp_path / "d"], ImportParams(), NullSink(), jobs=1)
+    assert getattr(batches._local, "state", None) is None

@@ -49,6 +49,12 @@ def _thread_state(resolved: ResolvedParams) -> tuple[LeafMaker, bytearray]:
     return state[1], state[2]
 
 
+def release_thread_state() -> None:
+    """Drop this thread's read buffer (up to the batching limit): the walking thread's outlives
+    no import (the pool's threads end with the pool)."""
+    _local.state = None
+
+
 class _Collect:
     """A sink that keeps blocks, in order, for the walking thread to store."""
 

@@ -28,7 +28,7 @@ from typing import Any, Final
 from ...blockstore import NullSink, file_sink
 from ...chunker.fixed import FixedSize
 from ..nodes import FileLink
-from .batches import SmallFile, SmallResult, hash_small_files
+from .batches import SmallFile, SmallResult, hash_small_files, release_thread_state
 from .dircache import DirCache
 from .dirs import DirNode, OpenDir, set_result
 from .entries import ImportContext
@@ -141,6 +141,7 @@ class Scheduler:
             self._apply_head(block=True)
 
     def shutdown(self) -> None:
+        release_thread_state()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
