@@ -469,8 +469,8 @@ def _iter_all(source: BlockSource, root: bytes, emit: _Emitter, root_block: byte
         block = root_block if root_block is not None and cid == root else _load(source, cid, views)
         if emit.wants(cid):
             yield cid, block
-        if not isinstance(block, memoryview):  # a view is a raw block: no links
-            stack.append(iter_links(cid, block))
+        if cid[:2] != _RAW_V1:  # a raw block has no links (and only raw blocks come as views)
+            stack.append(iter_links(cid, cast(bytes, block)))
 
 
 def _iter_hamt_shards(source: BlockSource, cid: bytes, block: bytes, pb: PBNode, data: UnixFSData,
@@ -516,10 +516,10 @@ def _iter_file_range(source: BlockSource, root: bytes, root_block: bytes, first:
         block = root_block if depth == 0 else _load(source, cid, views)
         links: tuple[bytes, ...] = ()
         blocksizes: tuple[int, ...] = ()
-        if isinstance(block, memoryview):  # a raw leaf: its bytes are the file bytes
+        if cid[:2] == _RAW_V1:  # a raw leaf: its bytes are the file bytes
             size = data_size = len(block)
         else:
-            node = root_node if depth == 0 else decode_file_node(cid, block)
+            node = root_node if depth == 0 else decode_file_node(cid, cast(bytes, block))  # views are raw
             size, data_size, links, blocksizes = node.size, len(node.data), node.links, node.blocksizes
         if size != expected:
             raise UnixFSError(f"block {_name(cid)} holds {size} file bytes but its parent's blocksizes "
