@@ -113,14 +113,28 @@ class _Extractor:
         if self.on_entry is not None:
             self.on_entry(path, kind)
 
+    def copy_into(self, fd: int, node: UnixFSNode) -> None:
+        """The file's bytes, written to ``fd``."""
+        for chunk in iter_file(self.source, node.cid):
+            write_fully(fd, chunk)
+            self.stats.file_bytes += len(chunk)
+
+    def write_into_device(self, dest: bytes, node: UnixFSNode) -> None:
+        """A file root into the device or named pipe the user named (``-o /dev/null``, a FIFO)."""
+        fd = os.open(dest, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            self.copy_into(fd, node)
+        finally:
+            os.close(fd)
+        self.stats.files += 1
+        self._report(b"", "file")
+
     def write_file(self, dir_fd: int, name: bytes, node: UnixFSNode, path: bytes) -> None:
         tmp = b".pyipld-tmp-" + secrets.token_hex(8).encode()
         fd = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=dir_fd)
         try:
             try:
-                for chunk in iter_file(self.source, node.cid):
-                    write_fully(fd, chunk)
-                    self.stats.file_bytes += len(chunk)
+                self.copy_into(fd, node)
                 if self.metadata:
                     restore_metadata(fd, node)
             finally:
@@ -259,15 +273,7 @@ def extract(
     try:
         kind = node.kind
         if kind == "file" and is_device_or_pipe(raw):  # -o /dev/null, /dev/stdout, a FIFO: written into
-            fd = os.open(raw, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                for chunk in iter_file(source, node.cid):
-                    write_fully(fd, chunk)
-                    ex.stats.file_bytes += len(chunk)
-            finally:
-                os.close(fd)
-            ex.stats.files += 1
-            ex._report(b"", "file")
+            ex.write_into_device(raw, node)
         elif kind == "file":
             ex.write_file(parent_fd, name, node, b"")
         elif kind == "symlink":
