@@ -9,6 +9,7 @@ Compare ratios, never raw seconds across runs (STYLE.md §9).
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import hashlib
 import json
@@ -16,6 +17,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Sequence
@@ -126,6 +128,22 @@ def sha256_files(paths: Iterable[str | os.PathLike[str]]) -> None:
             while block := f.read(MiB):
                 h.update(block)
         h.digest()
+
+
+def two_thread_sha256(data: bytes | None = None) -> None:
+    """The two-core control: ``hashlib.sha256`` of ``data`` (default 64 MiB) on two threads at
+    once; timed beside a one-thread run it shows the parallelism the machine offers right now."""
+    payload = data if data is not None else _control_bytes()
+    threads = [threading.Thread(target=hashlib.sha256, args=(payload,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+@functools.cache
+def _control_bytes() -> bytes:
+    return b"\x5a" * (64 << 20)
 
 
 def traced_peak_mib(fn: Callable[[], object]) -> float:

@@ -21,28 +21,17 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks._harness import bench_parser, emit, time_interleaved
+from benchmarks._harness import bench_parser, emit, time_interleaved, two_thread_sha256
 from benchmarks.bench_dirs import make_tree
 from pyipld.car.resume import ResumableCar, open_resumable_car_sink
 from pyipld.car.sink import open_car_sink, placeholder_root_for
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.tree import import_paths
-
-_CONTROL = b"\x5a" * (64 << 20)
-
-
-def _two_thread_sha256() -> None:
-    threads = [threading.Thread(target=hashlib.sha256, args=(_CONTROL,)) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
 
 
 class _Stop(Exception):
@@ -97,7 +86,7 @@ def measure(label: str, tree: Path, nbytes: int, files: int, repeat: int) -> Non
         with open_resumable_car_sink(resumable_out, 1, key="bench", placeholder_roots=placeholder) as car:
             car.set_roots([import_paths(paths, params, car, journal=car).cid])
 
-    timing = time_interleaved(journaled, plain, repeat=repeat, control=_two_thread_sha256)
+    timing = time_interleaved(journaled, plain, repeat=repeat, control=two_thread_sha256)
     assert plain_out.read_bytes() == resumable_out.read_bytes()
     cpu = {plain: float("inf"), journaled: float("inf")}
     for _ in range(max(repeat, 1)):

@@ -21,24 +21,22 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
-from benchmarks._harness import MiB, bench_parser, deterministic_file, emit, time_interleaved, traced_peak_mib
+from benchmarks._harness import (
+    MiB,
+    bench_parser,
+    deterministic_file,
+    emit,
+    sha256_files,
+    time_interleaved,
+    traced_peak_mib,
+    two_thread_sha256,
+)
 from pyipld.blockstore import DirectoryBlockstore
 from pyipld.filestore import Filestore
 from pyipld.unixfs import ImportParams, import_file, open_file
 from pyipld.unixfs.tree import import_paths
-
-_CONTROL = b"\x5a" * (64 << 20)
-
-
-def _two_thread_sha256() -> None:
-    threads = [threading.Thread(target=hashlib.sha256, args=(_CONTROL,)) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
 
 
 def _size_of(root: Path) -> int:
@@ -71,14 +69,8 @@ def main() -> None:
         def copied() -> None:
             import_file(src, params, DirectoryBlockstore(fresh("dir")), jobs=2)
 
-        def sha() -> None:
-            h = hashlib.sha256()
-            with open(src, "rb", buffering=0) as f:
-                while block := f.read(MiB):
-                    h.update(block)
-
-        timing = time_interleaved(nocopy, copied, repeat=repeat, control=_two_thread_sha256)
-        vs_sha = time_interleaved(nocopy, sha, repeat=repeat)
+        timing = time_interleaved(nocopy, copied, repeat=repeat, control=two_thread_sha256)
+        vs_sha = time_interleaved(nocopy, lambda: sha256_files([src]), repeat=repeat)
         nocopy()
         copied()
         peak = traced_peak_mib(nocopy)
@@ -101,7 +93,7 @@ def main() -> None:
         def tree_copied() -> None:
             import_paths([tree], params, DirectoryBlockstore(fresh("tree-dir")))
 
-        timing = time_interleaved(tree_nocopy, tree_copied, repeat=repeat, control=_two_thread_sha256)
+        timing = time_interleaved(tree_nocopy, tree_copied, repeat=repeat, control=two_thread_sha256)
         emit("add_nocopy_small_files", sum(100 + i % 50 for i in range(files)), timing, files=files, files_per_s=round(files / timing.seconds),
              control_2thread_sha256_s=round(timing.extra["control"], 4), note="under load from other jobs")
 
@@ -114,7 +106,7 @@ def main() -> None:
                     pass
 
         timing = time_interleaved(lambda: read(fs_store), lambda: read(dir_store), repeat=repeat,
-                                  control=_two_thread_sha256)
+                                  control=two_thread_sha256)
         emit("cat_nocopy", data_bytes, timing, control_2thread_sha256_s=round(timing.extra["control"], 4),
              note="under load from other jobs")
         fs_store.close()

@@ -46,7 +46,7 @@ from pyipld.http.gateway import GatewayRequest, plan_response
 from pyipld.unixfs.importer import import_file
 from pyipld.unixfs.params import ImportParams
 
-from ._harness import MiB, Timing, bench_parser, deterministic_file, emit
+from ._harness import MiB, Timing, bench_parser, deterministic_file, emit, sha256_files
 
 BLOCK = 4096
 
@@ -187,13 +187,6 @@ def _import(tmp: Path, size: int) -> tuple[Path, str, Path]:
     return src, str(root), blocks
 
 
-def _sha256_file(path: Path) -> None:
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(MiB):
-            h.update(chunk)
-
-
 def _car_file(src: Path, tmp: Path) -> Path:
     """``pyipld add --car`` of ``src`` with the same parameters as :func:`_import` (same root)."""
     import contextlib
@@ -213,9 +206,9 @@ def _two_thread_control(src: Path) -> float:
     import threading
 
     t0 = time.perf_counter()
-    _sha256_file(src)
+    sha256_files([src])
     one = time.perf_counter() - t0
-    threads = [threading.Thread(target=_sha256_file, args=(src,)) for _ in range(2)]
+    threads = [threading.Thread(target=sha256_files, args=([src],)) for _ in range(2)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -230,7 +223,7 @@ def bench_car(tmp: Path, size: int, repeat: int) -> None:
     try:
         for server in servers.values():
             trio.run(_car_fetch, server, root)  # warm-up (page cache, imports)
-        _sha256_file(src)
+        sha256_files([src])
         best = dict.fromkeys(servers, float("inf"))
         cpu = dict.fromkeys(servers, float("inf"))
         best_base = float("inf")
@@ -244,7 +237,7 @@ def bench_car(tmp: Path, size: int, repeat: int) -> None:
                 best[name] = min(best[name], time.perf_counter() - t0)
                 cpu[name] = min(cpu[name], server.cpu_seconds() - cpu0)
                 t0 = time.perf_counter()
-                _sha256_file(src)
+                sha256_files([src])
                 best_base = min(best_base, time.perf_counter() - t0)
         for name, server in servers.items():
             emit(name, size, Timing(best[name], best_base), car_bytes=nbytes, speed=round(best_base / best[name], 3),
