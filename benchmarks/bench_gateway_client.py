@@ -43,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from benchmarks._harness import MiB, Timing, bench_parser, deterministic_file, emit, peak_rss_mib_of, time_interleaved
 
@@ -174,43 +175,32 @@ def main() -> int:
         with open(data_path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view, \
                 our_gateway([car]) as url, GatewayClient([url], timeout=60) as client:
 
-            def fetch() -> None:
-                n = sum(len(piece) for piece in iter_file(client, cid))
-                assert n == size, n
-
             def sha() -> None:
                 hashlib.sha256(view).digest()
 
-            timing = time_interleaved(fetch, sha, repeat=repeat)
+            def timed_fetch(case: str, via: GatewayClient, **extra: Any) -> None:
+                """``case``: the whole file through ``via``, verified, interleaved with ``sha``."""
+
+                def fetch() -> None:
+                    n = sum(len(piece) for piece in iter_file(via, cid))
+                    assert n == size, n
+
+                timing = time_interleaved(fetch, sha, repeat=repeat)
+                emit(case, size, timing, speed_vs_sha256=round(timing.baseline / timing.seconds, 3), **extra)
+
             base_rss, peak_rss = peak_rss_mib_of(
                 f"from pyipld.http import GatewayClient\nfrom pyipld.http.fetch import iter_file\n"
                 f"c = GatewayClient([{url!r}])",
                 f"n = 0\nfor p in iter_file(c, {cid!r}): n += len(p)\nassert n == {size}")
-            emit("gateway_fetch", size, timing, speed_vs_sha256=round(timing.baseline / timing.seconds, 3),
-                 client_peak_rss_mib=round(peak_rss - base_rss, 1), netns=_in_netns())
-
+            timed_fetch("gateway_fetch", client, client_peak_rss_mib=round(peak_rss - base_rss, 1), netns=_in_netns())
             with our_gateway([car], "--hash-on-read=false") as trusted_url, \
                     GatewayClient([trusted_url], timeout=60) as trusted_client:
-
-                def fetch_trusted() -> None:
-                    n = sum(len(piece) for piece in iter_file(trusted_client, cid))
-                    assert n == size, n
-
-                timing = time_interleaved(fetch_trusted, sha, repeat=repeat)
-            emit("gateway_fetch_server_hash_on_read_false", size, timing,
-                 speed_vs_sha256=round(timing.baseline / timing.seconds, 3), netns=_in_netns())
+                timed_fetch("gateway_fetch_server_hash_on_read_false", trusted_client, netns=_in_netns())
 
             body = work / "entity.car"
             _write_entity_car(car, cid, body)
             with static_gateway(body) as static_url, GatewayClient([static_url], timeout=60) as static_client:
-
-                def fetch_static() -> None:
-                    n = sum(len(piece) for piece in iter_file(static_client, cid))
-                    assert n == size, n
-
-                timing = time_interleaved(fetch_static, sha, repeat=repeat)
-            emit("gateway_fetch_static_server", size, timing,
-                 speed_vs_sha256=round(timing.baseline / timing.seconds, 3), netns=_in_netns())
+                timed_fetch("gateway_fetch_static_server", static_client, netns=_in_netns())
 
             import httpx
 
@@ -222,13 +212,7 @@ def main() -> int:
                                                         "order=dfs; dups=n"}, content=pieces)
 
                 with GatewayClient(["http://in-process"], transport=httpx.MockTransport(answer)) as mock_client:
-
-                    def fetch_in_process() -> None:
-                        n = sum(len(piece) for piece in iter_file(mock_client, cid))
-                        assert n == size, n
-
-                    timing = time_interleaved(fetch_in_process, sha, repeat=repeat)
-            emit("gateway_fetch_no_socket", size, timing, speed_vs_sha256=round(timing.baseline / timing.seconds, 3))
+                    timed_fetch("gateway_fetch_no_socket", mock_client)
             # -- range --------------------------------------------------------------------
             start = size // 2 + 12345
             length = min(MiB, size - start)
