@@ -80,15 +80,16 @@ def test_filter_script(tmp_path: Path, capsys: pytest.CaptureFixture[str], monke
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\n".join(lines).encode())))
 
     stdin(FILTERED)
-    code, _, err = _car(capsys, "filter", wrapped, out)
+    code, said, err = _car(capsys, "filter", wrapped, out)
     assert code == 0 and "warning: no roots defined after filtering" in err
+    assert said == f"filtering to {len(FILTERED)} cids\n"  # go-car cmd/car/filter.go prints it on stdout
     code, listed, err = _car(capsys, "list", out)
     assert (code, err, listed) == (0, "", "".join(c + "\n" for c in FILTERED))
     stdin([SAMPLE_ROOT])
-    assert _car(capsys, "filter", wrapped, out) == (0, "", "")
+    assert _car(capsys, "filter", wrapped, out) == (0, "filtering to 1 cids\n", "")
     assert _car(capsys, "list", out) == (0, SAMPLE_ROOT + "\n", "")
     stdin(FILTERED)
-    assert _car(capsys, "filter", "-append", wrapped, out) == (0, "", "")
+    assert _car(capsys, "filter", "-append", wrapped, out) == (0, f"filtering to {len(FILTERED)} cids\n", "")
     code, listed, _ = _car(capsys, "list", out)
     assert code == 0 and len(re.findall(r"(?m)^bafy", listed)) == 4
     with CarFile(out) as car:  # go-car's default --version 2; the appended file keeps its root
@@ -96,6 +97,9 @@ def test_filter_script(tmp_path: Path, capsys: pytest.CaptureFixture[str], monke
     stdin(FILTERED)
     code, _, err = _car(capsys, "filter", "--append", "--version=1", wrapped, out)
     assert code == 1 and err == "Error: can only append to version 2 car files\n"
+    stdin(FILTERED)
+    code, said, _ = _car(capsys, "filter", "--inverse", wrapped, str(tmp_path / "inv.car"))
+    assert (code, said) == (0, f"filtering out {len(FILTERED)} cids\n")
 
 
 def test_get_block_root_and_index_create_scripts(tmp_path: Path,

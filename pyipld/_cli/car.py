@@ -762,7 +762,9 @@ def _cmd_filter(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{args.cid_file or 'stdin'}: CID list is not UTF-8 text ({exc.reason} at byte "
                           f"{exc.start})") from None
-    wanted = {CID.decode(line).multihash for line in text.split() if line.strip()}
+    cids = {CID.decode(line) for line in text.split() if line.strip()}
+    wanted = {c.multihash for c in cids}
+    print(f"filtering {'out' if args.inverse else 'to'} {len(cids)} cids", flush=True)  # go-car, on stdout
     version = args.version
     if version not in (1, 2):
         raise ConfigError(f"invalid CAR version {version}")
