@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyipld._cli.argv import go_bool, go_duration, go_int, parse
+from pyipld._cli.argv import go_duration, go_int, parse, parse_bool
 from pyipld.errors import UsageError
 
 
@@ -24,7 +24,7 @@ def _root() -> argparse.ArgumentParser:
     p.add_argument("-Q", "--quieter", action="store_true")
     p.add_argument("-s", "--chunker")
     p.add_argument("--cid-version", type=int)
-    p.add_argument("--raw-leaves", nargs="?", const=True, default=None, type=lambda t: go_bool(t.lower()))
+    p.add_argument("--raw-leaves", nargs="?", const=True, default=None, type=parse_bool)
     p.add_argument("--ignore", action="append", default=[])
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--pick", choices=("a", "b"))

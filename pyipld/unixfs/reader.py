@@ -250,15 +250,11 @@ class UnixFSReader:
                 raise UnixFSError(f"cycle: block {_name(cid)} links to itself through its children")
             path.append(cid)
             node = self.node(cid)
-            if node.size != expected:
-                raise UnixFSError(
-                    f"block {_name(cid)} holds {node.size} file bytes but its parent's blocksizes say {expected}"
-                )
+            _check_size(cid, node.size, expected)
             pos = start
             if node.data:
-                lo, hi = max(offset, pos), min(end, pos + len(node.data))
-                if lo < hi:
-                    yield node.data if hi - lo == len(node.data) else node.data[lo - pos : hi - pos]
+                if (part := _part(node.data, pos, offset, end)) is not None:
+                    yield part
                 pos += len(node.data)
             children: list[tuple[bytes, int, int, int]] = []
             for child, child_size in zip(node.links, node.blocksizes):
@@ -287,13 +283,9 @@ class UnixFSReader:
                 node = decode_file_node(cid, data)
                 if node.links:  # a subtree among the leaves (trickle): the walk goes on from it
                     return children[i + k :]
-                if node.size != expected:
-                    raise UnixFSError(
-                        f"block {_name(cid)} holds {node.size} file bytes but its parent's blocksizes say {expected}"
-                    )
-                lo, hi = max(offset, pos), min(end, pos + node.size)
-                if lo < hi:
-                    yield node.data if hi - lo == node.size else node.data[lo - pos : hi - pos]
+                _check_size(cid, node.size, expected)
+                if (part := _part(node.data, pos, offset, end)) is not None:
+                    yield part
         return []
 
     def read(self, offset: int = 0, length: int | None = None) -> bytes:
@@ -423,3 +415,18 @@ def open_file(source: BlockSource, root: CID | str | bytes, *, buffering: int = 
     if buffering == 0:
         return raw
     return io.BufferedReader(raw, buffer_size=buffering)
+
+
+def _check_size(cid: bytes, size: int, expected: int) -> None:
+    """A node holds the file bytes its parent's ``blocksizes`` promised."""
+    if size != expected:
+        raise UnixFSError(f"block {_name(cid)} holds {size} file bytes but its parent's blocksizes say {expected}")
+
+
+def _part(data: bytes, pos: int, offset: int, end: int) -> bytes | None:
+    """What of ``data`` (the file bytes from ``pos``) falls in ``[offset, end)``: all of it, a
+    slice, or None."""
+    lo, hi = max(offset, pos), min(end, pos + len(data))
+    if lo >= hi:
+        return None
+    return data if hi - lo == len(data) else data[lo - pos : hi - pos]
