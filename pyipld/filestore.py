@@ -216,12 +216,8 @@ class Filestore(DirectoryBlockstore):
         import sqlite3
 
         mh = (cid if isinstance(cid, CID) else CID.from_bytes(cid)).multihash
-        try:
-            with self._lock:
-                row = self._db().execute("SELECT path, offset, size FROM refs WHERE key = ?",
-                                         (ds_key(mh),)).fetchone()
-        except sqlite3.Error as exc:
-            raise PyipldError(f"filestore index {self.index_path}: {exc}") from None
+        with self._lock, _sql_errors(self.index_path, sqlite3.Error):
+            row = self._db().execute("SELECT path, offset, size FROM refs WHERE key = ?", (ds_key(mh),)).fetchone()
         return None if row is None else FileRef(mh, bytes(row[0]), row[1], row[2])
 
     def refs(self, *, file_order: bool = False) -> Iterator[FileRef]:
@@ -343,19 +339,15 @@ class Filestore(DirectoryBlockstore):
         """One transaction: insert (or replace: the newest add wins) ``rows``."""
         import sqlite3
 
-        with self._lock:
+        with self._lock, _sql_errors(self.index_path, sqlite3.Error):
             conn = self._db()
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany("INSERT OR REPLACE INTO refs (key, path, offset, size) VALUES (?, ?, ?, ?)",
-                                     rows)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise PyipldError(f"filestore index {self.index_path}: {exc}") from None
+                conn.executemany("INSERT OR REPLACE INTO refs (key, path, offset, size) VALUES (?, ?, ?, ?)", rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
 
 class _FileRefs:
