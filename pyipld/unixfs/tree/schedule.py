@@ -126,14 +126,13 @@ class Scheduler:
 
     def finish(self) -> DirNode:
         """Apply everything left; the root directory's node."""
-        self._submit()
-        while self.queue:
-            self._apply_head(block=True)
+        self.drain()
         assert self.root is not None
         return self.root
 
     def drain(self) -> None:
-        """The walk failed: apply what came before the failure (whose own error comes first)."""
+        """Apply everything queued (after a failed walk: what came before the failure, whose own
+        error comes first); nothing once an applied event has failed."""
         if self.failed:
             return
         self._submit()
