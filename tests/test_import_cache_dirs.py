@@ -199,3 +199,23 @@ def test_cached_runs_always_equal_cold_runs(seed: int, steps: int, empty_dirs: b
                 _mutate(root, rnd)
         got, _ = _cached(root, db, params, jobs=jobs)
         assert got == _events(root, params)
+
+
+def test_sharded_directories_from_the_cache_equal_a_cold_import(tmp_path: Path) -> None:
+    """Review gap: a HAMT-sharded directory taken whole from its record, and one rebuilt after a
+    change below, give the cold import's CIDs (whose HAMT layout is kubo-checked in test_tree/interop)."""
+    params = ImportParams(hamt_threshold=64)  # tiny: every directory here shards
+    root = _tree(tmp_path / "t")
+    for i in range(40):
+        (root / "a" / f"h{i:02d}").write_bytes(b"h" * i)
+    _settle()
+    cold = _events(root, params)
+    first, _ = _cached(root, tmp_path / "c.db", params)
+    assert first == cold
+    _settle()
+    again, cache = _cached(root, tmp_path / "c.db", params)
+    assert again == cold and cache.stats.dir_hits == 4
+    (root / "a" / "h07").write_bytes(b"changed")
+    _settle()
+    got, cache = _cached(root, tmp_path / "c.db", params)
+    assert got == _events(root, params) and got[0] != cold[0]
