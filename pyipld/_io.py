@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import mmap
+import os
 from typing import IO
 
-__all__ = ["read_exact"]
+__all__ = ["read_exact", "use_mmap"]
 
 
 def read_exact(stream: IO[bytes], n: int) -> bytes:
@@ -21,3 +23,9 @@ def read_exact(stream: IO[bytes], n: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
+
+
+def use_mmap() -> bool:
+    """Map files only when asked (``PYIPLD_MMAP=1``): a file truncated while mapped kills the
+    process with SIGBUS, which Python cannot turn into an error."""
+    return hasattr(mmap, "MAP_SHARED") and os.environ.get("PYIPLD_MMAP", "") not in ("", "0")

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any, Final
 
 from .._blockcache import Bytes, MemoryBlockCache
+from .._io import use_mmap
 from .._varint import decode_varint
 from ..blockstore import BlockSource, DirectoryBlockstore
 from ..car.blockstore import CarBlockstore
@@ -50,7 +51,6 @@ from ..errors import (
 )
 from ..filestore import open_blockstore
 from ..multihash import SHA2_256
-from ..unixfs.importer import _use_mmap
 from ._sha256x2 import sha256_pair
 
 __all__ = [
@@ -288,7 +288,7 @@ class MappedCarSource:
         # kills this one with SIGBUS on the next access, which Python cannot turn into an error.
         self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         size = os.fstat(self._fd).st_size
-        self._mm = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ) if size and _use_mmap() else None
+        self._mm = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ) if size and use_mmap() else None
         self._view = memoryview(self._mm) if self._mm is not None else None
 
     def _bytes(self, pos: int, n: int) -> memoryview:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from .._io import read_exact
+from .._io import read_exact, use_mmap
 from ..blockstore import BlockSink, NullSink, file_sink
 from ..chunker import BytesLike, Chunker, iter_reads
 from ..chunker.fixed import FixedSize
@@ -225,12 +225,6 @@ def _mmap_chunks(fd: int, length: int, size: int, window: int, name: str) -> Ite
         view.release()
 
 
-def _use_mmap() -> bool:
-    """Map regular files only when asked (``PYIPLD_MMAP=1``): a file truncated while mapped
-    kills the process with SIGBUS, which Python cannot turn into an error."""
-    return hasattr(mmap, "MAP_SHARED") and os.environ.get("PYIPLD_MMAP", "") not in ("", "0")
-
-
 def _checked_reads(f: BinaryIO, fd: int, size: int, read_size: int, name: str) -> Iterator[bytes]:
     """Exactly ``size`` bytes of a regular file in reads of ``read_size`` (the last shorter).
 
@@ -277,7 +271,7 @@ def iter_file_chunks(f: BinaryIO, chunker: Chunker, name: str | bytes | os.PathL
     fd = f.fileno()
     st = os.fstat(fd)
     if (stat.S_ISREG(st.st_mode) and isinstance(chunker, FixedSize)
-            and not (st.st_size >= MMAP_MIN_BYTES and _use_mmap() and _mmap_window(chunker.chunk_size))):
+            and not (st.st_size >= MMAP_MIN_BYTES and use_mmap() and _mmap_window(chunker.chunk_size))):
         return FileChunks(fd, st.st_size, chunker.chunk_size, os.fsdecode(name))
     return _iter_file_chunks(f, chunker, name)
 
@@ -293,7 +287,7 @@ def _iter_file_chunks(f: BinaryIO, chunker: Chunker, name: str | bytes | os.Path
             yield from _split_views(chunker, iter_reads(f, READ_SIZE))
         return
     size = st.st_size
-    mapped = size >= MMAP_MIN_BYTES and _use_mmap()
+    mapped = size >= MMAP_MIN_BYTES and use_mmap()
     if isinstance(chunker, FixedSize):
         chunk = chunker.chunk_size
         window = _mmap_window(chunk)

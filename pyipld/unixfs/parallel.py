@@ -43,13 +43,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
+from .._io import use_mmap
 from ..blockstore import NullSink
 from ..chunker import BytesLike
 from ..chunker.fixed import FixedSize
 from ..errors import ConfigError, FileChangedError
 from ._fileread import pread_exact
 from .cache import ImportCache, params_key
-from .importer import _use_mmap, build_file, import_file, leaf_maker, metadata_for
+from .importer import build_file, import_file, leaf_maker, metadata_for
 from .layout_balanced import balanced_from_links, group_rounds
 from .layout_trickle import LAYER_REPEAT, trickle_subtree
 from .nodes import FileLink, encode_file_node
@@ -190,7 +191,7 @@ def _span_chunks(path: bytes, span: Span) -> Iterator[BytesLike]:
         name = os.fsdecode(path)
         if size < span.stop:
             raise FileChangedError(name, span.stop, size)
-        if _use_mmap() and span.stop > span.start:
+        if use_mmap() and span.stop > span.start:
             base = span.start - span.start % mmap.ALLOCATIONGRANULARITY
             mapping = mmap.mmap(fd, span.stop - base, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=base)
             view = memoryview(mapping)
