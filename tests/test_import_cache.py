@@ -244,3 +244,17 @@ def test_cli_cache_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert main(["add", "-r", "--cache", db, str(d)]) == 0
         assert capsys.readouterr().out == cold
     assert Path(db).stat().st_size > 0
+
+
+@pytest.mark.parametrize("chunker", ["size-262144", "rabin-512-1024-2048", "buzhash"])
+def test_each_file_is_looked_up_once(tmp_path: Path, chunker: str) -> None:
+    """Regression (review): a file the scheduler had already looked up (file_roots, cache) and not
+    batched (rabin/buzhash, >= 8 MiB, remote) was looked up again when its turn came, so the cache
+    counted every such miss twice (6 for 3 files)."""
+    src = tmp_path / "d"
+    src.mkdir()
+    for i in range(3):
+        (src / f"f{i}").write_bytes(os.urandom(3000 + i))
+    with ImportCache(tmp_path / "c.db", racy_window_ns=WINDOW) as cache:
+        import_paths([src], ImportParams(chunker=chunker), cache=cache)
+        assert cache.stats.misses == 3
