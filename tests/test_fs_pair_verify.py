@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 pytest.importorskip("fsspec")
 
+from pyipld._sha256x2 import _hashlib_pair, _native, native_available, sha256_pair
 from pyipld.blockstore import MemoryBlockstore, get_verified
 from pyipld.cid import CID, RAW, CidBuilder
 from pyipld.errors import BlockIntegrityError, UnixFSError
 from pyipld.fs import IPFSFileSystem
-from pyipld.fs._sha256x2 import _hashlib_pair, _native, native_available, sha256_pair
 from pyipld.unixfs import ImportParams, import_bytes
 from pyipld.unixfs.reader import _LEAF_BATCH, UnixFSReader, decode_file_node
 
@@ -98,7 +98,7 @@ def test_pair_from_many_threads() -> None:
 
 
 def test_pure_python_switch_uses_hashlib() -> None:
-    code = ("from pyipld.fs._sha256x2 import native_available, sha256_pair\nimport hashlib\n"
+    code = ("from pyipld._sha256x2 import native_available, sha256_pair\nimport hashlib\n"
             "assert not native_available()\n"
             "assert sha256_pair(b'ab', b'') == (hashlib.sha256(b'ab').digest(), hashlib.sha256(b'').digest())\n")
     env = {**os.environ, "PYIPLD_PUREPYTHON": "1"}

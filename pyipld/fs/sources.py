@@ -32,6 +32,7 @@ from typing import IO, Any, Final
 
 from .._blockcache import Bytes, MemoryBlockCache
 from .._io import use_mmap
+from .._sha256x2 import sha256_pair
 from .._varint import decode_varint
 from ..blockstore import BlockSource, DirectoryBlockstore
 from ..car.blockstore import CarBlockstore
@@ -51,7 +52,6 @@ from ..errors import (
 )
 from ..filestore import open_blockstore
 from ..multihash import SHA2_256
-from ._sha256x2 import sha256_pair
 
 __all__ = [
     "DEFAULT_MEMORY_CACHE_BYTES",
@@ -183,7 +183,7 @@ class SourceChain:
 
         Blocks with sha2-256 CIDs that the leading local sources (mapped CARs, tried in order
         up to the first source of another kind) hold are hashed in pairs
-        (:func:`~pyipld.fs._sha256x2.sha256_pair`, two SHA-NI lanes). Every other block, and any
+        (:func:`~pyipld._sha256x2.sha256_pair`, two SHA-NI lanes). Every other block, and any
         block whose hash does not match, goes through :meth:`get_view` itself, which fetches it
         again, records the failure and tries the next source: no block is returned unverified.
         """

@@ -7,8 +7,8 @@ kill the process with SIGBUS), and one that grows is caught by the size check at
 end. Either way no DAG of another file is ever returned.
 
 :meth:`FileChunks.leaf_links` is the fast path (``jobs`` > 1): each task reads one span
-(a multiple of the chunk size, ~2 MiB) *and* hashes its chunks on a worker thread —
-``preadv`` and ``hashlib`` both release the GIL, so reading and hashing use every core
+(a multiple of the chunk size, ~2 MiB) *and* hashes its chunks on a worker thread, two at a
+time (:meth:`LeafMaker.leaves`) — ``preadv`` and the hashing both release the GIL, so reading and hashing use every core
 while the calling thread only stores the results in order. At most ``2 × jobs`` spans
 are in flight. Only-hash imports reuse one buffer per thread; when blocks are kept, a
 sink with ``put_parts`` (a CAR writer) gets views of the very buffer the leaf was
@@ -82,16 +82,27 @@ class FileChunks(Iterator[BytesLike]):
         return next(self._serial)
 
     def _chunks(self) -> Iterator[BytesLike]:
+        for group in self._groups():
+            yield from group
+
+    def groups(self) -> Iterator[list[memoryview]]:
+        """The chunks a ~1 MiB read at a time, on the calling thread (for hashing them together)."""
+        if self.started:
+            raise RuntimeError("FileChunks.groups after chunks were taken one by one")
+        self._serial = iter(())  # consumed
+        return self._groups()
+
+    def _groups(self) -> Iterator[list[memoryview]]:
         chunk, size = self.chunk_size, self.size
         read_size = chunk * max(1, SERIAL_READ_BYTES // chunk)
         for offset in range(0, size, read_size):
             view = memoryview(bytearray(min(read_size, size - offset)))  # fresh: the chunks escape as views
             pread_exact(self.fd, view, offset, size, self.name)
-            for start in range(0, len(view), chunk):
-                piece = view[start : start + chunk]
-                if self.progress is not None:
+            pieces = [view[start : start + chunk] for start in range(0, len(view), chunk)]
+            if self.progress is not None:
+                for piece in pieces:
                     self.progress(len(piece))
-                yield piece
+            yield pieces
         check_unchanged(self.fd, size, self.name)
 
     def leaf_links(self, leaves: LeafMaker, sink: BlockSink, jobs: int) -> Iterator[FileLink]:
@@ -126,16 +137,12 @@ class FileChunks(Iterator[BytesLike]):
                     buf = local.buf = bytearray(span)
             view = memoryview(buf)[:n]
             pread_exact(fd, view, offset, size, name)
-            out: list[_Hashed] = []
-            for start in range(0, n, chunk):
-                piece = view[start : start + chunk]
-                if fresh:
-                    cid, parts, block_len = leaves.leaf_parts(piece, private=True)
-                    out.append((cid, parts, block_len, len(piece)))
-                else:
-                    cid, block, block_len = leaves.leaf(piece, keep)
-                    out.append((cid, None if block is None else (block,), block_len, len(piece)))
-            return out, buf
+            pieces = [view[start : start + chunk] for start in range(0, n, chunk)]
+            if fresh:
+                return [(cid, parts, block_len, len(piece)) for piece, (cid, parts, block_len)
+                        in zip(pieces, leaves.leaves_parts(pieces, private=True), strict=True)], buf
+            return [(cid, None if block is None else (block,), block_len, len(piece)) for piece, (cid, block, block_len)
+                    in zip(pieces, leaves.leaves(pieces, keep), strict=True)], buf
 
         window: deque[Future[tuple[list[_Hashed], bytearray]]] = deque()
 

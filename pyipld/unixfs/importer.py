@@ -41,7 +41,7 @@ from ._fileread import FileChunks
 from .data import DataType, Mtime
 from .layout_balanced import balanced_from_links, split_single
 from .layout_trickle import trickle_from_links
-from .nodes import FileLink, LeafMaker, Metadata, leaf_links
+from .nodes import ChunkGroups, FileLink, LeafMaker, Metadata, grouped_leaf_links, leaf_links
 from .params import ImportParams, ResolvedParams
 
 __all__ = [
@@ -102,12 +102,10 @@ _Hashed = tuple[bytes, tuple[BytesLike, ...] | None, int, int]
 
 def _hash_batch(leaves: LeafMaker, batch: list[BytesLike], keep: bool, parts: bool) -> list[_Hashed]:
     if parts:
-        return [(*leaves.leaf_parts(chunk), len(chunk)) for chunk in batch]
-    out: list[_Hashed] = []
-    for chunk in batch:
-        cid, block, block_len = leaves.leaf(chunk, keep)
-        out.append((cid, None if block is None else (block,), block_len, len(chunk)))
-    return out
+        return [(cid, pieces, block_len, len(chunk)) for chunk, (cid, pieces, block_len)
+                in zip(batch, leaves.leaves_parts(batch), strict=True)]
+    return [(cid, None if block is None else (block,), block_len, len(chunk)) for chunk, (cid, block, block_len)
+            in zip(batch, leaves.leaves(batch, keep), strict=True)]
 
 
 def _threaded_leaf_links(
@@ -175,10 +173,14 @@ def build_file(
             sink.put(cid, block)
             return FileLink(cid, len(block), len(only))
     chunk_size = resolved.chunker.max_chunk_size
-    if jobs > 1 and chunk_size >= MIN_THREADED_CHUNK and isinstance(chunks, FileChunks) and not chunks.started:
+    if isinstance(chunks, ChunkGroups):
+        links = grouped_leaf_links(chunks.groups, leaves, sink)
+    elif jobs > 1 and chunk_size >= MIN_THREADED_CHUNK and isinstance(chunks, FileChunks) and not chunks.started:
         links = chunks.leaf_links(leaves, sink, jobs)  # read and hashed on the threads
     elif jobs > 1 and chunk_size >= MIN_THREADED_CHUNK:
         links = _threaded_leaf_links(chunks, leaves, sink, jobs, chunk_size)
+    elif isinstance(chunks, FileChunks) and not chunks.started:
+        links = grouped_leaf_links(chunks.groups(), leaves, sink)  # a read's chunks hashed two at a time
     else:
         links = leaf_links(chunks, leaves, sink)
     if trickle:

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .._sha256x2 import sha256_batch
 from .._varint import encode_varint
 from ..blockstore import BlockSink, NullSink
 from ..chunker import BytesLike
@@ -19,7 +20,7 @@ from ..dagpb import PBLink, encode_pbnode
 from ..multihash import SHA2_256
 from .data import DataType, Mtime, UnixFSData, encode_unixfs_data
 
-__all__ = ["FileLink", "Leaf", "LeafMaker", "Metadata", "encode_file_node", "leaf_links", "make_empty_file"]
+__all__ = ["ChunkGroups", "FileLink", "Leaf", "LeafMaker", "Metadata", "encode_file_node", "leaf_links", "make_empty_file"]
 
 Leaf = tuple[bytes, bytes | None, int]
 """An encoded leaf: ``(cid, block or None when not kept, block length)``."""
@@ -51,7 +52,9 @@ class LeafMaker:
     :meth:`leaf` is the hot path: a dag-pb leaf is ``header ‖ chunk ‖ trailer``
     (PBNode Data = UnixFS ``{Type, Data: chunk, filesize}``), so with sha2-256
     the CID is hashed piecewise and, when nobody keeps the block (only-hash),
-    the block is never assembled. :meth:`encode` is the plain reference.
+    the block is never assembled. :meth:`leaves` and :meth:`leaves_parts` do the
+    same for several chunks, hashed two at a time (:func:`~pyipld._sha256x2.sha256_batch`).
+    :meth:`encode` is the plain reference.
     """
 
     def __init__(self, builder: CidBuilder, *, raw: bool, leaf_type: DataType = DataType.FILE) -> None:
@@ -152,6 +155,50 @@ class LeafMaker:
         assert block is not None
         return cid, (block,), block_len
 
+    def _batchable(self, chunks: Sequence[BytesLike]) -> bool:
+        """Whether :meth:`leaves` may hash ``chunks`` as one batch (sha2-256, none inlined)."""
+        if not self._sha256 or len(chunks) < 2:
+            return False
+        limit = self.builder.inline_limit
+        return limit is None or min(len(chunk) for chunk in chunks) > limit  # a block is longer than its chunk
+
+    def leaves(self, chunks: Sequence[BytesLike], keep: bool = True) -> list[Leaf]:
+        """``[self.leaf(chunk, keep) for chunk in chunks]``, hashed two at a time."""
+        if not self._batchable(chunks):
+            return [self.leaf(chunk, keep) for chunk in chunks]
+        prefix = self._cid_prefix
+        if self.raw:
+            if keep:  # copy first: hash what is stored
+                datas = [chunk if type(chunk) is bytes else bytes(chunk) for chunk in chunks]
+                digests = sha256_batch([(data,) for data in datas])
+                return [(prefix + digest, data, len(data)) for digest, data in zip(digests, datas, strict=True)]
+            digests = sha256_batch([(chunk,) for chunk in chunks])
+            return [(prefix + digest, None, len(chunk)) for digest, chunk in zip(digests, chunks, strict=True)]
+        frames = [self.frame(len(chunk)) for chunk in chunks]
+        if keep:
+            blocks = [b"".join((head, chunk, tail)) for (head, tail), chunk in zip(frames, chunks, strict=True)]
+            digests = sha256_batch([(block,) for block in blocks])
+            return [(prefix + digest, block, len(block)) for digest, block in zip(digests, blocks, strict=True)]
+        digests = sha256_batch([(head, chunk, tail) for (head, tail), chunk in zip(frames, chunks, strict=True)])
+        return [(prefix + digest, None, len(head) + len(chunk) + len(tail))
+                for digest, chunk, (head, tail) in zip(digests, chunks, frames, strict=True)]
+
+    def leaves_parts(self, chunks: Sequence[BytesLike], *, private: bool = False
+                     ) -> list[tuple[bytes, tuple[BytesLike, ...], int]]:
+        """``[self.leaf_parts(chunk, private=private) for chunk in chunks]``, hashed two at a time."""
+        if not self._batchable(chunks):
+            return [self.leaf_parts(chunk, private=private) for chunk in chunks]
+        if not private:
+            chunks = [bytes(chunk) if isinstance(chunk, memoryview) else chunk for chunk in chunks]
+        prefix = self._cid_prefix
+        if self.raw:
+            digests = sha256_batch([(chunk,) for chunk in chunks])
+            return [(prefix + digest, (chunk,), len(chunk)) for digest, chunk in zip(digests, chunks, strict=True)]
+        messages = [(*self.frame(len(chunk)), chunk) for chunk in chunks]
+        digests = sha256_batch([(head, chunk, tail) for head, tail, chunk in messages])
+        return [(prefix + digest, (head, chunk, tail), len(head) + len(chunk) + len(tail))
+                for digest, (head, tail, chunk) in zip(digests, messages, strict=True)]
+
 
 def encode_file_node(
     children: Sequence[FileLink], builder: CidBuilder, sink: BlockSink, meta: Metadata | None = None
@@ -180,6 +227,36 @@ def make_empty_file(builder: CidBuilder, sink: BlockSink, *, raw: bool, meta: Me
         sink.put(cid, b"")
         return FileLink(cid, 0, 0)
     return encode_file_node((), builder, sink, meta)
+
+
+class ChunkGroups:
+    """A file's chunks as groups (e.g. the chunks of one read), each group valid until the next is
+    taken: :func:`grouped_leaf_links` hashes a group's chunks two at a time."""
+
+    def __init__(self, groups: Iterable[Sequence[BytesLike]]) -> None:
+        self.groups = groups
+
+    def __iter__(self) -> Iterator[BytesLike]:
+        for group in self.groups:
+            yield from group
+
+
+def grouped_leaf_links(groups: Iterable[Sequence[BytesLike]], leaves: LeafMaker, sink: BlockSink
+                       ) -> Iterator[FileLink]:
+    """:func:`leaf_links` of the chunks of ``groups``, each group hashed as a batch."""
+    keep = not isinstance(sink, NullSink)
+    put_parts = getattr(sink, "put_parts", None) if keep else None
+    for group in groups:
+        if put_parts is not None:
+            for chunk, (cid, parts, block_len) in zip(group, leaves.leaves_parts(group), strict=True):
+                put_parts(cid, parts)
+                yield FileLink(cid, block_len, len(chunk))
+            continue
+        for chunk, (cid, block, block_len) in zip(group, leaves.leaves(group, keep), strict=True):
+            if keep:
+                assert block is not None
+                sink.put(cid, block)
+            yield FileLink(cid, block_len, len(chunk))
 
 
 def leaf_links(chunks: Iterable[BytesLike], leaves: LeafMaker, sink: BlockSink) -> Iterator[FileLink]:

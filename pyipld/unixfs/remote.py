@@ -220,24 +220,28 @@ class RemoteSource:
     def span_reads(self, path: str, bounds: Iterator[tuple[int, int]], version: int) -> Iterator[BytesLike]:
         """The chunks ``bounds`` (consecutive ``(start, end)``) of an object, fetched in ranged
         reads of about :data:`READ_BYTES`; the version is checked at the end."""
+        for group in self.span_groups(path, bounds, version):
+            yield from group
+
+    def span_groups(self, path: str, bounds: Iterator[tuple[int, int]], version: int) -> Iterator[list[memoryview]]:
+        """:meth:`span_reads` a ranged read at a time (the chunks of each read together)."""
         group: list[tuple[int, int]] = []
         for a, b in bounds:
             group.append((a, b))
             if b - group[0][0] >= READ_BYTES:
-                yield from self._group(path, group)
+                yield self._group(path, group)
                 group = []
         if group:
-            yield from self._group(path, group)
+            yield self._group(path, group)
         self.check_version(path, version)
 
-    def _group(self, path: str, group: list[tuple[int, int]]) -> Iterator[memoryview]:
+    def _group(self, path: str, group: list[tuple[int, int]]) -> list[memoryview]:
         start, stop = group[0][0], group[-1][1]
         data = self.read(path, start, stop)
         if len(data) != stop - start:
             raise SourceError(f"{self.url(path)} shrank while it was being imported")
         view = memoryview(data)
-        for a, b in group:
-            yield view[a - start : b - start]
+        return [view[a - start : b - start] for a, b in group]
 
     @contextmanager
     def errors(self, path: str) -> Iterator[None]:

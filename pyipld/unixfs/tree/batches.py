@@ -25,7 +25,7 @@ from ...chunker import BytesLike
 from ...errors import FileChangedError, UnixFSError
 from .. import _fileread
 from ..importer import build_file, leaf_maker
-from ..nodes import FileLink, LeafMaker, Metadata
+from ..nodes import ChunkGroups, FileLink, LeafMaker, Metadata
 from ..params import ResolvedParams
 from .files import OPEN_FLAGS
 
@@ -101,7 +101,7 @@ def hash_small_file(fs_path: bytes, resolved: ResolvedParams, chunk_size: int, m
             return FileLink(cid, block_len, size), [(cid, parts)], before, after
         cid, _, block_len = leaves.leaf(view, False)
         return FileLink(cid, block_len, size), None, before, after
-    chunks = [view[i : i + chunk_size] for i in range(0, size, chunk_size)]
+    chunks = ChunkGroups([[view[i : i + chunk_size] for i in range(0, size, chunk_size)]])  # hashed two at a time
     if keep:
         sink = _Collect()
         return build_file(chunks, resolved, sink, meta=meta), sink.blocks, before, after

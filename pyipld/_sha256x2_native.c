@@ -1,11 +1,14 @@
-/* Optional two-lane SHA-256 for pyipld's block verification (loaded with ctypes; see _sha256x2.py).
+/* Optional two-lane SHA-256 for pyipld's leaf hashing and block verification (loaded with ctypes;
+ * see _sha256x2.py).
  *
  * With the x86 SHA extensions one message runs at the latency of sha256rnds2; two independent
  * messages interleaved fill the gaps, so two blocks (e.g. two 256 KiB file leaves) hash in
  * about 0.6 of the time of one after the other (measured: 22.6 against 37.6 ns per 64-byte block
- * for hashlib/OpenSSL on the benchmark machine).  Functions never allocate and never call back
- * into Python, so ctypes releases the GIL around them.  Without SHA-NI (or off x86-64) the entry
- * point returns -1 and the caller hashes with hashlib.
+ * for hashlib/OpenSSL on the benchmark machine).  A message may be given as pieces (a dag-pb
+ * leaf's header, file bytes and trailer): whole blocks are hashed where they lie, only a block
+ * that straddles two pieces and the padding are gathered.  Functions never allocate and never
+ * call back into Python, so ctypes releases the GIL around them.  Without SHA-NI (or off x86-64)
+ * the entry points return -1 and the caller hashes with hashlib.
  *
  * Written for pyipld from FIPS 180-4 (SHA-256) and the Intel SHA extensions reference; the round
  * macros are those of filecoin/_commp_native.c.
@@ -145,21 +148,84 @@ SHANI static void init_state(__m128i *a, __m128i *b) {
     *b = _mm_blend_epi16(*b, tmp, 0xF0);
 }
 
-/* The blocks after the first `done` whole blocks of a `len`-byte message, the padding, the digest. */
-SHANI static void finish(const uint8_t *msg, size_t len, size_t done, __m128i a, __m128i b, uint8_t *out) {
-    uint8_t tail[128];
-    size_t whole = len / 64, rest = len % 64, nt;
-    uint64_t bits = (uint64_t)len * 8;
-    __m128i tmp;
-    int i;
-    blocks1(msg + 64 * done, whole - done, &a, &b);
-    memset(tail, 0, sizeof tail);
-    memcpy(tail, msg + 64 * whole, rest);
-    tail[rest] = 0x80;
-    nt = rest < 56 ? 64 : 128;
-    for (i = 0; i < 8; i++) tail[nt - 1 - i] = (uint8_t)(bits >> (8 * i));
-    blocks1(tail, nt / 64, &a, &b);
-    tmp = _mm_shuffle_epi32(a, 0x1B);
+/* A message given as up to MAX_PARTS pieces (e.g. a dag-pb leaf's header, file bytes, trailer),
+ * read as a stream of 64-byte blocks ending with the padding.  Whole blocks inside one piece are
+ * hashed where they lie; a block that straddles pieces, and the padding, are gathered into buf. */
+#define MAX_PARTS 4
+
+typedef struct {
+    const uint8_t *p[MAX_PARTS];
+    size_t n[MAX_PARTS];
+    int parts, i, padded;
+    size_t off;
+    uint64_t bits;
+    uint8_t buf[128];
+    int buf_n, buf_i; /* gathered blocks in buf, and how many of them are consumed */
+} message;
+
+static void msg_init(message *m, const uint8_t *const *ptr, const size_t *len, int parts) {
+    int j;
+    uint64_t total = 0;
+    memset(m, 0, sizeof *m);
+    m->parts = parts;
+    for (j = 0; j < parts; j++) {
+        m->p[j] = ptr[j];
+        m->n[j] = len[j];
+        total += len[j];
+    }
+    m->bits = total * 8;
+}
+
+/* The next run of whole blocks: their address, and how many (0 once the padding is consumed). */
+static size_t msg_run(message *m, const uint8_t **at) {
+    size_t k = 0, take;
+    int j;
+    if (m->buf_i < m->buf_n) {
+        *at = m->buf + 64 * m->buf_i;
+        return (size_t)(m->buf_n - m->buf_i);
+    }
+    while (m->i < m->parts && m->off == m->n[m->i]) {
+        m->i++;
+        m->off = 0;
+    }
+    if (m->i < m->parts && m->n[m->i] - m->off >= 64) {
+        *at = m->p[m->i] + m->off;
+        return (m->n[m->i] - m->off) / 64;
+    }
+    if (m->padded) return 0;
+    while (k < 64 && m->i < m->parts) { /* the rest of this piece and the start of the next ones */
+        take = m->n[m->i] - m->off;
+        if (take > 64 - k) take = 64 - k;
+        memcpy(m->buf + k, m->p[m->i] + m->off, take);
+        k += take;
+        m->off += take;
+        if (m->off == m->n[m->i]) {
+            m->i++;
+            m->off = 0;
+        }
+    }
+    m->buf_i = 0;
+    m->buf_n = 1;
+    if (k < 64) { /* the message ends in this block: 0x80, zeros, the bit length */
+        memset(m->buf + k, 0, sizeof m->buf - k);
+        m->buf[k] = 0x80;
+        m->buf_n = k < 56 ? 1 : 2;
+        for (j = 0; j < 8; j++) m->buf[64 * m->buf_n - 1 - j] = (uint8_t)(m->bits >> (8 * j));
+        m->padded = 1;
+    }
+    *at = m->buf;
+    return (size_t)m->buf_n;
+}
+
+static void msg_advance(message *m, size_t blocks) {
+    if (m->buf_i < m->buf_n)
+        m->buf_i += (int)blocks;
+    else
+        m->off += 64 * blocks;
+}
+
+SHANI static void store_digest(__m128i a, __m128i b, uint8_t *out) {
+    __m128i tmp = _mm_shuffle_epi32(a, 0x1B);
     b = _mm_shuffle_epi32(b, 0xB1);
     a = _mm_blend_epi16(tmp, b, 0xF0);
     b = _mm_alignr_epi8(b, tmp, 8);
@@ -167,15 +233,41 @@ SHANI static void finish(const uint8_t *msg, size_t len, size_t done, __m128i a,
     _mm_storeu_si128((__m128i *)(out + 16), _mm_shuffle_epi8(b, BSWAP_MASK));
 }
 
-SHANI static void sha256x2_shani(const uint8_t *p, size_t np, const uint8_t *q, size_t nq, uint8_t *out) {
+SHANI static void finish1(message *m, __m128i a, __m128i b, uint8_t *out) {
+    const uint8_t *at;
+    size_t n;
+    while ((n = msg_run(m, &at)) != 0) {
+        blocks1(at, n, &a, &b);
+        msg_advance(m, n);
+    }
+    store_digest(a, b, out);
+}
+
+/* Two messages in the two lanes while both have blocks, then each one alone. */
+SHANI static void hash2(message *x, message *y, uint8_t *out_x, uint8_t *out_y) {
     __m128i s[4];
-    size_t both = (np < nq ? np : nq) / 64;
+    const uint8_t *px, *py;
+    size_t nx, ny, n;
     init_state(&s[0], &s[1]);
     s[2] = s[0];
     s[3] = s[1];
-    blocks2(p, q, both, s);
-    finish(p, np, both, s[0], s[1], out);
-    finish(q, nq, both, s[2], s[3], out + 32);
+    for (;;) {
+        nx = msg_run(x, &px);
+        ny = msg_run(y, &py);
+        if (!nx || !ny) break;
+        n = nx < ny ? nx : ny;
+        blocks2(px, py, n, s);
+        msg_advance(x, n);
+        msg_advance(y, n);
+    }
+    finish1(x, s[0], s[1], out_x);
+    finish1(y, s[2], s[3], out_y);
+}
+
+SHANI static void hash1(message *x, uint8_t *out) {
+    __m128i a, b;
+    init_state(&a, &b);
+    finish1(x, a, b, out);
 }
 
 static int has_sha = -1;
@@ -187,8 +279,45 @@ int pyipld_sha256x2_available(void) {
 
 /* SHA-256 of p[0:np] into out[0:32] and of q[0:nq] into out[32:64]; -1 without SHA-NI. */
 int pyipld_sha256x2(const uint8_t *p, size_t np, const uint8_t *q, size_t nq, uint8_t *out) {
+    message x, y;
     if (!pyipld_sha256x2_available()) return -1;
-    sha256x2_shani(p, np, q, nq, out);
+    msg_init(&x, &p, &np, 1);
+    msg_init(&y, &q, &nq, 1);
+    hash2(&x, &y, out, out + 32);
+    return 0;
+}
+
+/* SHA-256 of `count` messages of `parts` pieces each, two at a time, into out[32*i .. 32*i+32].
+ * Piece j of message i is described at views + stride*(i*parts + j): its address at offset 0 and
+ * its length (a size_t) at len_offset, so the caller can pass an array of CPython Py_buffer
+ * structs as they are.  -1 without SHA-NI or with more than MAX_PARTS pieces a message. */
+static void load_message(message *m, const uint8_t *views, size_t stride, size_t len_offset, size_t first,
+                         int parts) {
+    const uint8_t *ptr[MAX_PARTS];
+    size_t len[MAX_PARTS];
+    int j;
+    for (j = 0; j < parts; j++) {
+        const uint8_t *view = views + stride * (first + (size_t)j);
+        memcpy(&ptr[j], view, sizeof ptr[j]);
+        memcpy(&len[j], view + len_offset, sizeof len[j]);
+    }
+    msg_init(m, ptr, len, parts);
+}
+
+int pyipld_sha256_batch(size_t count, const uint8_t *views, size_t stride, size_t len_offset, int parts,
+                        uint8_t *out) {
+    message x, y;
+    size_t i, p = (size_t)parts;
+    if (!pyipld_sha256x2_available() || parts < 1 || parts > MAX_PARTS) return -1;
+    for (i = 0; i + 1 < count; i += 2) {
+        load_message(&x, views, stride, len_offset, i * p, parts);
+        load_message(&y, views, stride, len_offset, (i + 1) * p, parts);
+        hash2(&x, &y, out + 32 * i, out + 32 * (i + 1));
+    }
+    if (i < count) {
+        load_message(&x, views, stride, len_offset, i * p, parts);
+        hash1(&x, out + 32 * i);
+    }
     return 0;
 }
 
@@ -198,6 +327,12 @@ int pyipld_sha256x2_available(void) { return 0; }
 
 int pyipld_sha256x2(const uint8_t *p, size_t np, const uint8_t *q, size_t nq, uint8_t *out) {
     (void)p; (void)np; (void)q; (void)nq; (void)out;
+    return -1;
+}
+
+int pyipld_sha256_batch(size_t count, const uint8_t *views, size_t stride, size_t len_offset, int parts,
+                        uint8_t *out) {
+    (void)count; (void)views; (void)stride; (void)len_offset; (void)parts; (void)out;
     return -1;
 }
 
