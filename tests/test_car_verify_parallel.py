@@ -147,3 +147,20 @@ def test_shrunk_between_walk_and_read_is_a_car_error(tmp_path: Path) -> None:
                                         threading.local())
         finally:
             os.close(fd)
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_bad_block_in_either_lane_of_a_pair(tmp_path: Path, k: int) -> None:
+    """Blocks are hashed two at a time: a flipped byte in the k-th block (first or second lane,
+    last odd one) is the error, naming that block, as the streaming reader says."""
+    car = bytearray(_car(6 * 16384, "lanes"))
+    with CarFile(io.BytesIO(bytes(car))) as parsed:
+        heads = list(parsed.iter_heads())
+    leaves = [h for h in heads if h.data_length == 16384]
+    assert len(leaves) == 6
+    car[leaves[k].data_offset + 100] ^= 1
+    path = tmp_path / "c.car"
+    path.write_bytes(car)
+    verdict = _parallel(path, 2)
+    assert verdict[0] == "IntegrityError"
+    assert verdict == _reference(path)
