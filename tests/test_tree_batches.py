@@ -296,3 +296,55 @@ def test_the_walking_threads_buffer_does_not_outlive_the_import(tmp_path: Path) 
     (tmp_path / "d" / "f").write_bytes(b"x" * 3_000_000)
     import_paths([tmp_path / "d"], ImportParams(), NullSink(), jobs=1)
     assert getattr(batches._local, "state", None) is None
+
+
+@pytest.mark.parametrize("params", [ImportParams(), ImportParams(cid_version=1), ImportParams(chunker="size-16384")])
+def test_one_leaf_files_hashed_in_pairs_equal_one_at_a_time(tmp_path: Path, params: ImportParams,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only-hash one-leaf files of ≥ 8 KiB wait for a partner in the batch and are hashed together;
+    files in between (tiny, multi-chunk) go on at once; the output is the one-file-at-a-time output."""
+    root = tmp_path / "t"
+    root.mkdir()
+    sizes = [8192, 100, 20_000, 0, 9000, 300_000, 8191, 50_000, 70_000, 16_384, 16_385, 12_000, 1]
+    rnd = random.Random(7)
+    for i, size in enumerate(sizes):
+        (root / f"f{i:02d}").write_bytes(rnd.randbytes(size))
+    from pyipld.unixfs.nodes import LeafMaker
+    pairs: list[int] = []
+    real = LeafMaker.leaves
+
+    def spy(self: LeafMaker, chunks: Sequence[bytes], keep: bool = True) -> list[tuple[bytes, bytes | None, int]]:
+        pairs.append(len(chunks))
+        return real(self, chunks, keep)
+
+    monkeypatch.setattr(LeafMaker, "leaves", spy)
+    with _unbatched():
+        want = _run(root, params, 1, NullSink())
+    for jobs in (1, 2):
+        with _small_batches(64, 1 << 20, 1 << 30, 4096):
+            pairs.clear()
+            assert _run(root, params, jobs, NullSink()) == want
+            assert 2 in pairs  # files were paired
+
+
+def test_file_changed_while_its_partner_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file read while an earlier one waits for a partner shrinks: the waiting file's entry
+    still comes out, then FileChangedError."""
+    root = tmp_path / "t"
+    root.mkdir()
+    for i in range(10):
+        (root / f"f{i}").write_bytes(os.urandom(10_000))
+    real = _fileread.pread_exact
+
+    def shrinking(fd: int, view: memoryview, offset: int, size: int, name: str) -> None:
+        if name.endswith("f5"):
+            os.truncate(name, 100)
+        real(fd, view, offset, size, name)
+
+    monkeypatch.setattr(_fileread, "pread_exact", shrinking)
+    added: list[AddedEntry] = []
+    with _small_batches(64, 1 << 20, 1 << 30, 4096), pytest.raises(FileChangedError):
+        import_paths([root], on_added=added.append, jobs=1)
+    assert [e.name.rsplit("/", 1)[1] for e in added] == [f"f{i}" for i in range(5)]
+    for entry in added:  # each the CID of its file alone (the waiting one hashed with no partner)
+        assert entry.cid == import_paths([root / entry.name.rsplit("/", 1)[1]]).cid

@@ -56,7 +56,7 @@ from ..errors import ConfigError, NotFoundError
 from ..unixfs.importer import import_file, leaf_maker, metadata_for
 from ..unixfs.layout_balanced import balanced_from_links, group_rounds
 from ..unixfs.nodes import FileLink
-from ..unixfs.parallel import Span, _span_chunks, plan_leaves
+from ..unixfs.parallel import Span, _span_groups, plan_leaves
 from ..unixfs.params import ImportParams
 from .commp import check_piece_size
 from .pack import (
@@ -131,11 +131,11 @@ def import_span(tmpdir: str, path: str, size: int, mtime_ns: int, start: int, st
     try:
         span = Span(start, stop, chunk=chunk)
         links = []
-        for (a, b), data in zip(span.bounds(), _span_chunks(os.fsencode(path), span), strict=True):
-            cid, block, block_len = leaves.leaf(data, True)
-            assert block is not None
-            spool.put(cid, bytes(block))
-            links.append(FileLink(cid, block_len, b - a))
+        for group in _span_groups(os.fsencode(path), span):
+            for data, (cid, block, block_len) in zip(group, leaves.leaves(group, True), strict=True):  # in pairs
+                assert block is not None
+                spool.put(cid, block)
+                links.append(FileLink(cid, block_len, len(data)))
         nodes = group_rounds(links, rounds, resolved.cid_builder, spool, max_links=resolved.max_links)
         spool.save_index()
         spool.release()
