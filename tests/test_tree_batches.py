@@ -24,6 +24,7 @@ from pyipld.blockstore import NullSink
 from pyipld.errors import FileChangedError, UnixFSError
 from pyipld.unixfs import _fileread
 from pyipld.unixfs.cache import ImportCache
+from pyipld.unixfs.nodes import LeafMaker
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.tree import AddedEntry, import_paths
 from pyipld.unixfs.tree import schedule as schedule_module
@@ -309,7 +310,6 @@ def test_one_leaf_files_hashed_in_pairs_equal_one_at_a_time(tmp_path: Path, para
     rnd = random.Random(7)
     for i, size in enumerate(sizes):
         (root / f"f{i:02d}").write_bytes(rnd.randbytes(size))
-    from pyipld.unixfs.nodes import LeafMaker
     pairs: list[int] = []
     real = LeafMaker.leaves
 
