@@ -1,10 +1,11 @@
 """Build a bundled C file once with the system compiler and load it with ctypes.
 
 The shared library goes into a per-user cache (``$PYIPLD_CACHE_DIR``, else
-``$XDG_CACHE_HOME/pyipld`` or ``~/.cache/pyipld``), named by the sha256 of the source and the
-platform, compiled under a temporary name and renamed. Without a compiler, with
+``$XDG_CACHE_HOME/pyipld`` or ``~/.cache/pyipld``), named by the sha256 of the source, of the
+local headers it includes (``#include "…"``, e.g. ``_sha256_shani.h``) and of the platform,
+compiled under a temporary name and renamed. Without a compiler, with
 ``PYIPLD_PUREPYTHON=1``, or when anything fails, :func:`load_native` returns None and the
-caller uses its Python path. Used by the CommP and buzhash accelerators.
+caller uses its Python path. Used by the CommP, buzhash and two-lane SHA-256 kernels.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,14 +31,36 @@ def load_native(source_path: Path) -> tuple[ctypes.CDLL, Path] | None:
     if pure_python() or not source_path.exists():
         return None
     source = source_path.read_bytes()
-    tag = hashlib.sha256(source + sys.platform.encode() + sysconfig.get_platform().encode()).hexdigest()[:16]
+    try:
+        headers = b"".join(path.read_bytes() for path in _local_headers(source_path))
+    except OSError:
+        return None
+    tag = hashlib.sha256(source + headers + sys.platform.encode() + sysconfig.get_platform().encode()
+                         ).hexdigest()[:16]
     try:
         target = _cache_dir() / f"{source_path.stem}-{tag}.so"
-        if not target.exists() and not _build(source, target):
+        if not target.exists() and not _build(source, target, source_path.parent):
             return None
         return ctypes.CDLL(str(target)), target
     except (OSError, RuntimeError):  # unwritable cache, no home directory, unloadable library
         return None
+
+
+_LOCAL_INCLUDE = re.compile(rb'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
+
+
+def _local_headers(source_path: Path) -> list[Path]:
+    """The ``#include "…"`` files of ``source_path``, and theirs, relative to the including file."""
+    found: list[Path] = []
+    todo = [source_path]
+    while todo:
+        current = todo.pop()
+        for name in _LOCAL_INCLUDE.findall(current.read_bytes()):
+            header = (current.parent / os.fsdecode(name)).resolve()
+            if header not in found:
+                found.append(header)
+                todo.append(header)
+    return found
 
 
 def _cache_dir() -> Path:
@@ -47,7 +71,8 @@ def _cache_dir() -> Path:
     return Path(base) / "pyipld"
 
 
-def _build(source: bytes, target: Path) -> bool:
+def _build(source: bytes, target: Path, include_dir: Path) -> bool:
+    """Compile ``source`` (its ``#include "…"`` resolved from ``include_dir``) into ``target``."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not cc:
         return False
@@ -62,7 +87,7 @@ def _build(source: bytes, target: Path) -> bool:
         with open(src, "wb") as f:
             f.write(source)
         try:
-            done = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", tmp, src],
+            done = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-iquote", str(include_dir), "-o", tmp, src],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
         finally:
             os.unlink(src)
