@@ -5,6 +5,8 @@ machine slows them alike):
 
 * ``baseline`` — ``python -c`` one-thread ``hashlib.sha256`` over the file in 1 MiB
   ``readinto`` reads (interpreter start included, like the commands);
+* ``control/copy-1-thread`` — the same reads written to a new file beside the CAR: the I/O
+  floor of ``add --car`` (whose row also gives ``x_copy`` = t_copy ÷ t_case, per round);
 * ``ceiling`` — the same on two threads (each its own half of the file): the
   parallelism the machine offers in that round, the control for every two-core figure;
 * ``interpreter`` — ``python -c pass``: the RSS floor the memory figures are above;
@@ -64,6 +66,15 @@ ts = [threading.Thread(target=work, args=r) for r in ((0, half), (half, size))]
 """
 
 
+COPY = """
+import sys
+b = bytearray(1 << 20); m = memoryview(b)
+with open(sys.argv[1], "rb", buffering=0) as f, open(sys.argv[2], "wb", buffering=0) as out:
+    while n := f.readinto(b):
+        out.write(m[:n])
+"""
+
+
 def _run(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float, float]:
     """(wall s, cpu s, maxrss MiB) of one child process."""
     t0 = time.perf_counter()
@@ -115,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         path = str(Path(args.dir or tmp) / f"bench-cli-{size >> 20}MiB.bin")
         deterministic_file(path, size)
         car = str(Path(tmp) / "out.car")
+        copy = str(Path(tmp) / "copy.bin")
         cli = [py, "-m", "pyipld"]
         cases: dict[str, list[str]] = {
             "baseline/sha256-1-thread": [py, "-c", SHA_ONE, path],
             "ceiling/sha256-2-threads": [py, "-c", SHA_TWO, path],
             "interpreter": [py, "-c", "pass"],
+            "control/copy-1-thread": [py, "-c", COPY, path, copy],
             "add -Q -n": [*cli, "add", "-Q", "-n", path],
             "add -Q -n -s buzhash": [*cli, "add", "-Q", "-n", "-s", "buzhash", path],
             "add -Q --cid-version 1 --car OUT": [*cli, "add", "-Q", "--cid-version", "1", "--car", car, path],
@@ -128,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             "commp": [*cli, "commp", path],
         }
         if args.only:
-            keep = set(args.only) | {"baseline/sha256-1-thread", "ceiling/sha256-2-threads", "interpreter"}
+            keep = set(args.only) | {"baseline/sha256-1-thread", "ceiling/sha256-2-threads", "interpreter",
+                                     "control/copy-1-thread"}
             if "car verify OUT" in keep:
                 keep.add("add -Q --cid-version 1 --car OUT")
             cases = {k: v for k, v in cases.items() if k in keep}
@@ -144,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
         for _ in range(rounds):
             for name, argv_ in cases.items():
-                if "--car" in argv_ and os.path.exists(car):
-                    os.unlink(car)  # a new file, as users write (replacing one costs its unlink)
+                written = car if "--car" in argv_ else copy if copy in argv_ else None
+                if written is not None and os.path.exists(written):
+                    os.unlink(written)  # a new file, as users write (replacing one costs its unlink)
                 runs[name].append(_run(argv_, envs[name], cwds[name]))
         base = runs["baseline/sha256-1-thread"]
         interp_rss = statistics.median(r[2] for r in runs["interpreter"])
@@ -160,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                    "cpu_x_sha256": round(statistics.median(x_cpu), 3),
                    "peak_rss_mib": round(max(s[2] for s in samples), 1),
                    "rss_above_interp_mib": round(max(s[2] for s in samples) - interp_rss, 1)}
+            if "--car" in cases[name]:  # the I/O floor: copying the file (read + write, no hashing), same round
+                row["x_copy"] = round(statistics.median(
+                    c[0] / s[0] for c, s in zip(runs["control/copy-1-thread"], samples)), 3)
             print(json.dumps(row), flush=True)
         if not args.no_kubo:
             base_s = statistics.median(b[0] for b in base)
