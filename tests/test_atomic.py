@@ -141,3 +141,30 @@ def test_atomic_output_replaces_a_link_to_a_pipe(tmp_path: Path) -> None:
         f.write(b"data")
     assert not link.is_symlink() and link.read_bytes() == b"data"
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "file", "symlink"])
+def test_get_a_directory_onto_a_non_directory_names_the_destination(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    """``get DIR -o /dev/null`` (or onto a FIFO, file or symlink) refuses with the destination's
+    full path (it said "Not a directory: null", the last component) and leaves it as it was."""
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a").write_bytes(b"a")
+    bs = str(tmp_path / "bs")
+    assert cli.main(["add", "-r", "-Q", "--blockstore", bs, str(src)]) == 0
+    cid = capsys.readouterr().out.strip()
+    dest = tmp_path / "deeper" / "dest"
+    dest.parent.mkdir()
+    if kind == "fifo":
+        os.mkfifo(dest)
+    elif kind == "file":
+        dest.write_bytes(b"keep")
+    else:
+        dest.symlink_to(src)
+    before = os.lstat(dest)
+    assert cli.main(["get", cid, "--blockstore", bs, "-o", str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"Error: destination exists and is not a directory: {dest}\n"
+    after = os.lstat(dest)
+    assert (after.st_mode, after.st_ino, after.st_size) == (before.st_mode, before.st_ino, before.st_size)

@@ -25,6 +25,7 @@ Safety rules (the DAG is untrusted):
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -282,7 +283,13 @@ def extract(
             try:
                 os.mkdir(name, 0o777, dir_fd=parent_fd)
             except FileExistsError:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+                try:
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+                except OSError as exc:  # a file, device, FIFO or symlink (never followed) is in the way
+                    if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                        raise
+                    raise FileExistsError(17, "destination exists and is not a directory",
+                                          os.fsdecode(raw)) from None
                 try:
                     empty = not os.listdir(fd)
                 finally:
