@@ -191,6 +191,22 @@ def test_a_corrupt_gzip_body_is_a_gateway_error() -> None:
         list(decode_body(iter([b"\x1f\x8b\x08\x00garbage-garbage"]), "gzip", "http://x"))
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+@pytest.mark.parametrize("keep", [1, 10, -8, -1])
+def test_a_cut_compressed_body_is_a_gateway_error(encoding: str, keep: int) -> None:
+    """A body that stops before its compressed stream ends (a dropped connection, a gateway that
+    truncates) is an error, not a shorter document (it used to decode to a prefix, silently)."""
+    wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}[encoding]
+    comp = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    body = comp.compress(b'{"Providers": []}' * 500) + comp.flush()
+    cut = body[:keep] if keep > 0 else body[:keep]
+    header = "deflate" if encoding == "raw-deflate" else encoding
+    with pytest.raises(GatewayError, match="cut short|does not decode"):
+        list(decode_body(iter([cut]), header, "http://x"))
+    assert b"".join(decode_body(iter([body[:5], body[5:]]), header, "http://x")) == b'{"Providers": []}' * 500
+    assert list(decode_body(iter([]), header, "http://x")) == []  # no body at all (e.g. a 204) stays empty
+
+
 # -- fsspec ipfs:// over a local CAR that another process truncates ------------------------------
 
 _TRUNCATE_WHILE_OPEN = """

@@ -49,7 +49,8 @@ def decode_body(chunks: Iterable[bytes], content_encoding: str | None, url: str,
     """The decoded body of ``chunks`` (raw, as received), in pieces of at most ``max_piece`` bytes.
 
     Raises:
-        GatewayError: an encoding other than identity/gzip/deflate, or a body that does not decode.
+        GatewayError: an encoding other than identity/gzip/deflate, a body that does not decode,
+            or one cut short (its compressed stream does not reach its end).
     """
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
@@ -72,9 +73,12 @@ def decode_body(chunks: Iterable[bytes], content_encoding: str | None, url: str,
             if chunk:
                 yield from _inflate(decoder, chunk, max_piece)
         if decoder is None and head:
-            yield from _inflate(_decompressor(codings[0], head), head, max_piece)
+            decoder = _decompressor(codings[0], head)
+            yield from _inflate(decoder, head, max_piece)
     except zlib.error as exc:
         raise GatewayError(f"{url}: the {codings[0]} body does not decode: {exc}", url=url) from None
+    if decoder is not None and not decoder.eof:  # an empty body is empty; a started stream must end
+        raise GatewayError(f"{url}: the {codings[0]} body is cut short (the stream does not end)", url=url)
 
 
 def response_body(response: httpx.Response, url: str) -> Iterator[bytes]:
