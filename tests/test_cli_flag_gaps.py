@@ -267,3 +267,21 @@ def test_ls_unixfs_is_go_cars_walk(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _car(capsys, "ls", "--unixfs-blocks", car)
     assert code == 0 and [line.split(" ", 1)[1] for line in out.splitlines()] == expected
     assert out.startswith("QmSL6Qo3cnpAe5azJhj4zTF38Dv5ZWrNMnoHqw6D6R7fBn a\n")  # a's link in the root (ls -v)
+
+
+def test_ls_takes_kubos_global_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo's --timeout is global (root.go), so ``ipfs ls --timeout=10s CID`` parses; ls refused it."""
+    src = tmp_path / "d"
+    src.mkdir()
+    (src / "a").write_bytes(b"a")
+    bs = str(tmp_path / "bs")
+    assert main(["add", "-r", "-Q", f"--blockstore={bs}", str(src)]) == 0
+    root = capsys.readouterr().out.strip()
+    assert main(["ls", "--timeout=10s", f"--blockstore={bs}", root]) == 0
+    listed = capsys.readouterr().out
+    assert main(["--timeout", "1m", "ls", f"--blockstore={bs}", root]) == 0
+    assert capsys.readouterr().out == listed and listed.endswith(" a\n")
+    assert main(["ls", "--timeout=0s", f"--blockstore={bs}", root]) == 1  # a Go context expires at once
+    assert capsys.readouterr().err == "Error: context deadline exceeded\n"
+    assert main(["ls", "--timeout=soon", f"--blockstore={bs}", root]) == 1
+    assert capsys.readouterr().err == 'Error: time: invalid duration "soon"\n'

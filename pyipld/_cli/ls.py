@@ -18,6 +18,7 @@ from ..unixfs.walk import NodeKind, iter_directory, load_node
 from .add import escape_name, print_line
 from .add_output import CidEncoder, go_json
 from .argv import parse_bool, stdin_arguments
+from .timeout import deadline, go_duration_option
 
 __all__ = ["ListedEntry", "list_path", "register"]
 
@@ -91,10 +92,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="json: kubo's LsOutput objects (what its HTTP API returns), one line per object")
     p.add_argument("--upgrade-cidv0-in-output", dest="upgrade_cids", nargs="?", const=True, type=parse_bool,
                    default=None, metavar="BOOL", help="print CIDv0 entries as CIDv1 (kubo's global option)")
+    p.add_argument("--timeout", default=None, metavar="DURATION",
+                   help="give up after this long (Go duration: 30s, 5m, 1h; kubo's global option)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    with deadline(go_duration_option(args.timeout)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if not args.blockstore:
         raise ConfigError("ls needs --blockstore DIR (the blocks to read from)")
     if not args.paths:
