@@ -385,8 +385,8 @@ def test_index_is_sqlite_with_absolute_paths(tmp_path: Path, monkeypatch: pytest
     (["add", "--nocopy", "--blockstore", "BS", "-"], "--nocopy cannot add stdin: missing file path or URL"),
     (["add", "--nocopy", "--blockstore", "BS", "F", "-"], "--nocopy cannot add stdin: missing file path or URL"),
     (["add", "-n", "--nocopy", "-"], "--nocopy cannot add stdin: missing file path or URL"),  # kubo: ErrMissingFsRef
-    (["add", "--nocopy", "--blockstore", "BS", "http://127.0.0.1:9/x.bin"],
-     "--nocopy references local files only: x.bin is an http(s) URL"),
+    (["add", "--nocopy", "--blockstore", "BS", "http://127.0.0.1:9/d/x.bin"],  # the whole URL (was: its last segment)
+     "--nocopy references local files only, not the URL http://127.0.0.1:9/d/x.bin (pyipld has no urlstore)\n"),
     (["add", "--nocopy", "--blockstore", "BS", "memory://bucket/x"], "--nocopy references local files only, not the URL"),
     (["add", "--nocopy", "--blockstore", "BS", "--mtime", "5", "F"], "--nocopy needs raw leaves, and raw-leaves"),
     (["add", "--nocopy", "--blockstore", "BS", "--profile", "unixfs-v0-2015", "F"],

@@ -291,7 +291,7 @@ def _refuse_nocopy_inputs(inputs: list[Input], stdin: bool, *, only_hash: bool =
         if isinstance(i.source, str):
             raise ConfigError(f"--nocopy references local files only, not the URL {i.source} (pyipld has no urlstore)")
         if isinstance(i.source, NamedStream):
-            raise ConfigError(f"--nocopy references local files only: {os.fsdecode(i.name)} is an http(s) URL "
+            raise ConfigError(f"--nocopy references local files only, not the URL {i.argument or os.fsdecode(i.name)} "
                               "(pyipld has no urlstore)")
         try:
             fifo = stat.S_ISFIFO(os.lstat(i.source).st_mode)

@@ -106,6 +106,8 @@ class Input:
     name: bytes
     source: bytes | NamedStream | str
     """A local path, a stream, or (``str``) an fsspec URL."""
+    argument: str = ""
+    """The command-line word it came from (for messages)."""
 
 
 def _clean(path: str) -> str:
@@ -162,7 +164,7 @@ def collect_inputs(paths: list[str], *, recursive: bool, dereference: bool, stdi
         url = is_url(arg)
         if url is not None:
             name = os.fsencode(url_base(url))
-            entries.append(Input(name, NamedStream(name, functools.partial(open_url, arg))))
+            entries.append(Input(name, NamedStream(name, functools.partial(open_url, arg)), arg))
             continue
         if is_fsspec_url(arg):
             _run_check(check_rules)
