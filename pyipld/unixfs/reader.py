@@ -263,14 +263,17 @@ class UnixFSReader:
                 if pos + child_size > offset:
                     children.append((child, pos, depth + 1, child_size))
                 pos += child_size
-            if (get_many is not None and children and depth + 1 <= self.max_depth
-                    and self._is_leaf(children[0][0])):
+            if get_many is not None and children and depth + 1 <= self.max_depth:
                 # children of a node whose first child is a leaf are leaves (balanced DAGs) or mostly so
-                children = yield from self._leaves(get_many, children, offset, end)
+                first, first_pos, _, first_size = children[0]
+                if first[:2] == _RAW_PREFIX:
+                    children = yield from self._leaves(get_many, children, offset, end)
+                elif not (first_node := self.node(first)).links:  # a dag-pb leaf, used as fetched
+                    _check_size(first, first_node.size, first_size)
+                    if (part := _part(first_node.data, first_pos, offset, end)) is not None:
+                        yield part
+                    children = yield from self._leaves(get_many, children[1:], offset, end)
             stack.extend(reversed(children))
-
-    def _is_leaf(self, cid: bytes) -> bool:
-        return cid[:2] == _RAW_PREFIX or not self.node(cid).links
 
     def _leaves(self, get_many: Callable[[list[bytes]], list[bytes]], children: list[tuple[bytes, int, int, int]],
                 offset: int, end: int) -> Generator[bytes, None, list[tuple[bytes, int, int, int]]]:
