@@ -259,26 +259,29 @@ class Filestore(DirectoryBlockstore):
     def get(self, cid: bytes) -> bytes:
         """The block: the stored copy, or the referenced bytes (hash-checked; FilestoreError if
         the file is gone or changed)."""
-        try:
-            return super().get(cid)
-        except NotFoundError as missing:
-            return self._referenced(cid, missing)
+        return self._get(cid, verify=False)
 
     def get_verified(self, cid: bytes) -> bytes:
         """:meth:`get`, hash-checked: a copy is hashed here, a reference already is (so
         :func:`~pyipld.blockstore.get_verified` hashes each block once)."""
-        try:
-            data = super().get(cid)
-        except NotFoundError as missing:
-            return self._referenced(cid, missing)
-        return check_block(CID.from_bytes(cid), data)
+        return self._get(cid, verify=True)
 
-    def _referenced(self, cid: bytes, missing: NotFoundError) -> bytes:
-        """The bytes a reference stands for (hash-checked), or ``missing`` when there is none."""
+    def _get(self, cid: bytes, *, verify: bool) -> bytes:
+        """A key that may be a reference looks the reference up first (one SQLite row), so a
+        referenced block costs no failed open of a copy; a copy serves when the referenced file
+        changed (boxo reads the copy first: the bytes are the same, a reference is hash-checked)."""
         ref = self.ref(cid) if self._is_ref_key(cid) else None
-        if ref is None:
-            raise missing
-        return _read_ref(ref)
+        if ref is not None:
+            try:
+                return _read_ref(ref)
+            except FilestoreError as unreadable:  # the file changed: a copy of the block may still be here
+                try:
+                    data = super().get(cid)
+                except NotFoundError:
+                    raise unreadable from None
+        else:
+            data = super().get(cid)
+        return check_block(CID.from_bytes(cid), data) if verify else data
 
     def has(self, cid: bytes) -> bool:
         """Stored or referenced (a reference's file is not read, as in boxo)."""

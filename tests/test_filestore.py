@@ -586,3 +586,34 @@ def test_nocopy_tree_matches_live_kubo(tmp_path: Path) -> None:
         for name in ("big.bin", "d/m.bin", "one"):
             with open_file(store, resolve_path(store, f"{result.cid}/{name}").cid) as f:
                 assert f.read() == (src / name).read_bytes()
+
+
+def test_a_referenced_block_is_read_without_trying_a_copy(added: tuple[Filestore, Path, CID, bytes],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reference is looked up first: no failed open of a copy (and its exception) per block read."""
+    store, path, _, content = added
+    leaf = _leaves(store)[1]
+    tried: list[bytes] = []
+    real = DirectoryBlockstore.get
+
+    def spy(self: DirectoryBlockstore, cid: bytes) -> bytes:
+        tried.append(cid)
+        return real(self, cid)
+
+    monkeypatch.setattr(DirectoryBlockstore, "get", spy)
+    want = content[leaf.offset : leaf.offset + leaf.size]
+    assert store.get(leaf.cid.bytes) == want and store.get_verified(leaf.cid.bytes) == want
+    assert tried == []
+
+
+def test_a_copy_serves_when_the_referenced_file_changed(added: tuple[Filestore, Path, CID, bytes]) -> None:
+    """A block both copied and referenced (copied by an earlier plain add) still reads after the file
+    changed, as boxo reads the copy first; without a copy the change is the error."""
+    store, path, _, content = added
+    first, second = _leaves(store)[:2]
+    block = content[first.offset : first.offset + first.size]
+    DirectoryBlockstore.put(store, first.cid.bytes, block)  # the copy a plain add would have stored
+    path.write_bytes(bytes(len(content)))  # every reference is now wrong
+    assert store.get(first.cid.bytes) == block and store.get_verified(first.cid.bytes) == block
+    with pytest.raises(FilestoreError):
+        store.get(second.cid.bytes)
