@@ -591,7 +591,7 @@ def test_nocopy_tree_matches_live_kubo(tmp_path: Path) -> None:
 def test_a_referenced_block_is_read_without_trying_a_copy(added: tuple[Filestore, Path, CID, bytes],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A reference is looked up first: no failed open of a copy (and its exception) per block read."""
-    store, path, _, content = added
+    store, _, _, content = added
     leaf = _leaves(store)[1]
     tried: list[bytes] = []
     real = DirectoryBlockstore.get
