@@ -143,8 +143,8 @@ def sha256_batch(messages: Sequence[Sequence[Any]]) -> list[bytes]:
     """``[sha256(b"".join(pieces)).digest() for pieces in messages]``, two messages at a time.
 
     Every message has the same number of pieces (1 to 4). With the kernel the pieces are hashed
-    where they lie; short batches (fewer than two messages, or a message under
-    :data:`BATCH_MIN_BYTES`) go to hashlib.
+    where they lie; messages under :data:`BATCH_MIN_BYTES` (e.g. a file's short last leaf) go to
+    hashlib, as does everything when fewer than two are left.
     """
     if len(messages) < 2:
         return [_hashlib_pieces(m) for m in messages]
@@ -152,9 +152,19 @@ def sha256_batch(messages: Sequence[Sequence[Any]]) -> list[bytes]:
     parts = len(messages[0])
     if fn is None or not 1 <= parts <= _MAX_PARTS or any(len(m) != parts for m in messages):
         return [_hashlib_pieces(m) for m in messages]
-    if min(sum(memoryview(p).nbytes for p in m) for m in messages) < BATCH_MIN_BYTES:
-        return [_hashlib_pieces(m) for m in messages]
-    return fn(messages, parts)
+    long = [i for i, m in enumerate(messages) if sum(memoryview(p).nbytes for p in m) >= BATCH_MIN_BYTES]
+    if len(long) == len(messages):
+        return fn(messages, parts)
+    out = [b""] * len(messages)
+    if len(long) >= 2:
+        for i, digest in zip(long, fn([messages[i] for i in long], parts), strict=True):
+            out[i] = digest
+    else:
+        long = []
+    for i, message in enumerate(messages):
+        if not out[i]:
+            out[i] = _hashlib_pieces(message)
+    return out
 
 
 def native_available() -> bool:

@@ -140,3 +140,22 @@ def test_grouped_leaf_links_equal_leaf_links(raw: bool, kept: bool) -> None:
     if isinstance(sink_a, MemoryBlockstore) and isinstance(sink_b, MemoryBlockstore):
         assert {c: sink_a.get(c) for c in sink_a} == {c: sink_b.get(c) for c in sink_b}
         assert len(sink_b) == 6
+
+
+def test_short_messages_do_not_send_the_batch_to_hashlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's short last leaf is hashed by hashlib alone; the long ones still go to the kernel
+    (one short message sent the whole batch to hashlib)."""
+    kernel = _kernel()
+    seen: list[int] = []
+
+    def counting(messages: Any, parts: int) -> list[bytes]:
+        seen.append(len(messages))
+        return kernel(messages, parts)
+
+    monkeypatch.setattr("pyipld._sha256x2._native_batch", lambda: counting)
+    messages = [(chacha_bytes(f"s{i}", 20_000),) for i in range(5)] + [(b"tail",)]
+    assert sha256_batch(messages) == _want(messages)
+    assert seen == [5]
+    seen.clear()
+    one_long = [(chacha_bytes("one", 20_000),), (b"short",)]
+    assert sha256_batch(one_long) == _want(one_long) and seen == []
