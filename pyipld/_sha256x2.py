@@ -36,20 +36,22 @@ class _PyBuffer(ctypes.Structure):
 _PYBUF_SIMPLE = 0  # a contiguous run of bytes, read-only allowed
 
 
-def _hashlib_pair(a: Any, b: Any) -> tuple[bytes, bytes]:
-    return hashlib.sha256(a).digest(), hashlib.sha256(b).digest()
+_MAX_PARTS = 4  # MAX_PARTS in the C file
+_Kernel = Callable[[Sequence[Sequence[Any]], int], list[bytes]]
 
 
 @lru_cache(maxsize=1)
-def _native() -> Callable[[Any, Any], tuple[bytes, bytes]] | None:
-    try:  # CPython's buffer protocol, for the address of a read-only view
-        get_buffer = ctypes.pythonapi.PyObject_GetBuffer
-        release_buffer = ctypes.pythonapi.PyBuffer_Release
-    except AttributeError:  # pragma: no cover - not CPython
+def _kernel() -> _Kernel | None:
+    """``kernel(messages, parts)``: the digests of ``messages`` (``parts`` pieces each) from the C
+    batch entry point, or None where it cannot run (then hashlib does everything)."""
+    try:  # CPython's buffer protocol, for the address of a read-only view; own function objects
+        get_buffer = ctypes.pythonapi["PyObject_GetBuffer"]
+        release_buffer = ctypes.pythonapi["PyBuffer_Release"]
+    except (AttributeError, KeyError):  # pragma: no cover - not CPython
         return None
-    get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+    get_buffer.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_int]
     get_buffer.restype = ctypes.c_int
-    release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+    release_buffer.argtypes = [ctypes.c_void_p]
     release_buffer.restype = None
     loaded = load_native(_SOURCE)
     if loaded is None:
@@ -57,46 +59,8 @@ def _native() -> Callable[[Any, Any], tuple[bytes, bytes]] | None:
     lib = loaded[0]
     lib.pyipld_sha256x2_available.argtypes = []
     lib.pyipld_sha256x2_available.restype = ctypes.c_int
-    lib.pyipld_sha256x2.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
-                                    ctypes.c_void_p]
-    lib.pyipld_sha256x2.restype = ctypes.c_int
     if not lib.pyipld_sha256x2_available():
         return None
-    fn = lib.pyipld_sha256x2
-
-    def pair(a: Any, b: Any) -> tuple[bytes, bytes]:
-        va, vb, out = _PyBuffer(), _PyBuffer(), ctypes.create_string_buffer(64)
-        get_buffer(a, ctypes.byref(va), _PYBUF_SIMPLE)  # raises for a non-contiguous buffer
-        try:
-            get_buffer(b, ctypes.byref(vb), _PYBUF_SIMPLE)
-            try:
-                if fn(va.buf, va.len, vb.buf, vb.len, out) != 0:  # pragma: no cover - checked above
-                    return _hashlib_pair(a, b)
-            finally:
-                release_buffer(ctypes.byref(vb))
-        finally:
-            release_buffer(ctypes.byref(va))
-        raw = out.raw
-        return raw[:32], raw[32:]
-
-    return pair
-
-
-_MAX_PARTS = 4  # MAX_PARTS in the C file
-_Batch = Callable[[Sequence[Sequence[Any]], int], list[bytes]]
-
-
-@lru_cache(maxsize=1)
-def _native_batch() -> _Batch | None:
-    if _native() is None:
-        return None
-    get_buffer = ctypes.pythonapi["PyObject_GetBuffer"]  # own copies: argtypes differ from _native()'s
-    get_buffer.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_int]
-    get_buffer.restype = ctypes.c_int
-    release_buffer = ctypes.pythonapi["PyBuffer_Release"]
-    release_buffer.argtypes = [ctypes.c_void_p]
-    release_buffer.restype = None
-    lib = load_native(_SOURCE)[0]  # type: ignore[index]  # built and loaded by _native()
     fn = lib.pyipld_sha256_batch
     fn.argtypes = [ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
                    ctypes.c_void_p]
@@ -104,26 +68,26 @@ def _native_batch() -> _Batch | None:
     stride = ctypes.sizeof(_PyBuffer)
     len_offset = _PyBuffer.len.offset
 
-    def batch(messages: Sequence[Sequence[Any]], parts: int) -> list[bytes]:
+    def kernel(messages: Sequence[Sequence[Any]], parts: int) -> list[bytes]:
         count = len(messages)
-        views = (_PyBuffer * (count * parts))()
+        views = (_PyBuffer * (count * parts))()  # one Py_buffer per piece, read by the C code as they are
         out = ctypes.create_string_buffer(32 * count)
         base = ctypes.addressof(views)
         taken = 0
         try:
             for message in messages:
-                for piece in message:  # each message has exactly `parts` pieces (checked by the caller)
+                for piece in message:  # raises for a non-contiguous buffer
                     get_buffer(piece, base + taken * stride, _PYBUF_SIMPLE)
                     taken += 1
-            if fn(count, views, stride, len_offset, parts, out) != 0:  # pragma: no cover - checked above
-                return [_hashlib_pieces(m) for m in messages]
+            if taken != count * parts or fn(count, views, stride, len_offset, parts, out) != 0:
+                return [_hashlib_pieces(m) for m in messages]  # pragma: no cover - checked by the callers
         finally:
             for k in range(taken):
                 release_buffer(base + k * stride)
         raw = out.raw
-        return [raw[i:i + 32] for i in range(0, 32 * count, 32)]
+        return [raw[i : i + 32] for i in range(0, 32 * count, 32)]
 
-    return batch
+    return kernel
 
 
 def _hashlib_pieces(pieces: Sequence[Any]) -> bytes:
@@ -136,7 +100,8 @@ def _hashlib_pieces(pieces: Sequence[Any]) -> bytes:
 
 
 BATCH_MIN_BYTES = 8192
-"""Messages shorter than this are hashed with hashlib (as :data:`PAIR_MIN_BYTES`)."""
+"""Messages shorter than this are hashed with hashlib: a kernel call costs a few µs of ctypes
+set-up, and only the shorter message's blocks run in both lanes (1 KiB: 4.2 µs against 1.9 µs)."""
 
 
 def sha256_batch(messages: Sequence[Sequence[Any]]) -> list[bytes]:
@@ -146,10 +111,8 @@ def sha256_batch(messages: Sequence[Sequence[Any]]) -> list[bytes]:
     where they lie; messages under :data:`BATCH_MIN_BYTES` (e.g. a file's short last leaf) go to
     hashlib, as does everything when fewer than two are left.
     """
-    if len(messages) < 2:
-        return [_hashlib_pieces(m) for m in messages]
-    fn = _native_batch()
-    parts = len(messages[0])
+    fn = _kernel() if len(messages) >= 2 else None
+    parts = len(messages[0]) if messages else 0
     if fn is None or not 1 <= parts <= _MAX_PARTS or any(len(m) != parts for m in messages):
         return [_hashlib_pieces(m) for m in messages]
     long = [i for i, m in enumerate(messages) if sum(memoryview(p).nbytes for p in m) >= BATCH_MIN_BYTES]
@@ -159,27 +122,15 @@ def sha256_batch(messages: Sequence[Sequence[Any]]) -> list[bytes]:
     if len(long) >= 2:
         for i, digest in zip(long, fn([messages[i] for i in long], parts), strict=True):
             out[i] = digest
-    else:
-        long = []
-    for i, message in enumerate(messages):
-        if not out[i]:
-            out[i] = _hashlib_pieces(message)
-    return out
-
-
-def native_available() -> bool:
-    """The two-lane kernel is in use (built, loaded, and the CPU has SHA-NI)."""
-    return _native() is not None
-
-
-PAIR_MIN_BYTES = 8192
-"""Below this (the shorter input), hashlib is faster: a kernel call costs ~3 µs of ctypes set-up,
-and only the shorter message's blocks run in both lanes."""
+    return [digest or _hashlib_pieces(message) for digest, message in zip(out, messages, strict=True)]
 
 
 def sha256_pair(a: Any, b: Any) -> tuple[bytes, bytes]:
     """``(sha256(a).digest(), sha256(b).digest())`` of two bytes-like objects."""
-    fn = _native()
-    if fn is None or min(memoryview(a).nbytes, memoryview(b).nbytes) < PAIR_MIN_BYTES:
-        return _hashlib_pair(a, b)
-    return fn(a, b)
+    first, second = sha256_batch([(a,), (b,)])
+    return first, second
+
+
+def native_available() -> bool:
+    """The two-lane kernel is in use (built, loaded, and the CPU has SHA-NI)."""
+    return _kernel() is not None

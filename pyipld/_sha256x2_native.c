@@ -228,16 +228,6 @@ int pyipld_sha256x2_available(void) {
     return has_sha;
 }
 
-/* SHA-256 of p[0:np] into out[0:32] and of q[0:nq] into out[32:64]; -1 without SHA-NI. */
-int pyipld_sha256x2(const uint8_t *p, size_t np, const uint8_t *q, size_t nq, uint8_t *out) {
-    message x, y;
-    if (!pyipld_sha256x2_available()) return -1;
-    msg_init(&x, &p, &np, 1);
-    msg_init(&y, &q, &nq, 1);
-    hash2(&x, &y, out, out + 32);
-    return 0;
-}
-
 /* SHA-256 of `count` messages of `parts` pieces each, two at a time, into out[32*i .. 32*i+32].
  * Piece j of message i is described at views + stride*(i*parts + j): its address at offset 0 and
  * its length (a size_t) at len_offset, so the caller can pass an array of CPython Py_buffer
@@ -275,11 +265,6 @@ int pyipld_sha256_batch(size_t count, const uint8_t *views, size_t stride, size_
 #else
 
 int pyipld_sha256x2_available(void) { return 0; }
-
-int pyipld_sha256x2(const uint8_t *p, size_t np, const uint8_t *q, size_t nq, uint8_t *out) {
-    (void)p; (void)np; (void)q; (void)nq; (void)out;
-    return -1;
-}
 
 int pyipld_sha256_batch(size_t count, const uint8_t *views, size_t stride, size_t len_offset, int parts,
                         uint8_t *out) {

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyipld._sha256x2 import _hashlib_pieces, _native_batch, sha256_batch
+from pyipld import _sha256x2
+from pyipld._sha256x2 import _hashlib_pieces, sha256_batch
 from pyipld.blockstore import MemoryBlockstore, NullSink
 from pyipld.cid import CidBuilder
 from pyipld.unixfs.data import DataType
@@ -23,7 +24,7 @@ EDGES = [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 191, 192
 
 
 def _kernel() -> Any:
-    kernel = _native_batch()
+    kernel = _sha256x2._kernel()
     if kernel is None:
         pytest.skip("the two-lane kernel is not available here (no SHA-NI, no compiler, or PYIPLD_PUREPYTHON)")
     return kernel
@@ -152,7 +153,7 @@ def test_short_messages_do_not_send_the_batch_to_hashlib(monkeypatch: pytest.Mon
         seen.append(len(messages))
         return kernel(messages, parts)
 
-    monkeypatch.setattr("pyipld._sha256x2._native_batch", lambda: counting)
+    monkeypatch.setattr("pyipld._sha256x2._kernel", lambda: counting)
     messages = [(chacha_bytes(f"s{i}", 20_000),) for i in range(5)] + [(b"tail",)]
     assert sha256_batch(messages) == _want(messages)
     assert seen == [5]
