@@ -289,7 +289,7 @@ def test_create_directory_when_the_tree_importer_is_present(tmp_path: Path,
 def test_add_car_helpers(tmp_path: Path) -> None:
     import argparse
 
-    from pyipld._cli.car import add_car_arguments, car_sink_for
+    from pyipld._cli.car_output import add_car_arguments, car_sink_for
     from pyipld.car.blockstore import CarBlockstore
     from pyipld.unixfs.importer import import_file
     from pyipld.unixfs.params import ImportParams

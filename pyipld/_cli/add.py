@@ -16,14 +16,13 @@ import os
 import stat
 import sys
 from dataclasses import replace
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from .._atomic import is_device_or_pipe
 from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
 from ..cid import CID
 from ..errors import ConfigError, UsageError
-from ..filecoin.commp import CommPWriter
 from ..unixfs.data import Mtime
 from ..unixfs.directory import build_directory
 from ..unixfs.ignore import IgnoreRules, compile_rules
@@ -35,9 +34,11 @@ from ._scale import import_paths_scaled
 from .add_inputs import Input, announce_terminal_stdin, collect_inputs, stdin_reader
 from .add_output import AddOutput, CidEncoder, escape_name, print_line
 from .argv import go_int32, go_uint32, parse_bool
-from .car import add_car_arguments, car_sink_for
-from .commp import commp_of_car, commp_tap, print_piece_info
+from .car_output import add_car_arguments, car_sink_for
 from .timeout import deadline, go_duration_option
+
+if TYPE_CHECKING:
+    from ..filecoin.commp import CommPWriter
 
 __all__ = [
     "add_directory_arguments",
@@ -354,6 +355,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
     taps: list[CommPWriter] = []
 
     def tap(raw: IO[bytes]) -> IO[bytes]:  # one-pass CommP of a CARv1 while it is written
+        from .commp import commp_tap
+
         taps.append(commp_tap(raw))
         return taps[-1]  # type: ignore[return-value]
 
@@ -386,6 +389,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
     _note_resume(args, car, start=False)
     out.finish()
     if args.commp:
+        from .commp import commp_of_car, print_piece_info
+
         if taps and not taps[0].stale:
             info = taps[0].digest()
         else:  # CARv2 (the deal bytes are its inner CARv1), or the writer moved the body: read it back

@@ -16,8 +16,8 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import IO, Any
+from collections.abc import Iterator
+from typing import IO
 
 from .._atomic import atomic_output, user_output
 from .._progress import Progress
@@ -49,43 +49,12 @@ from ..multihash import encode_multihash, hash_by_code
 from ..unixfs.data import decode_unixfs_data
 from ..unixfs.directory import is_plain_entry_name
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES
-from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
 from ..unixfs.tree import import_paths
 from ..unixfs.walk import UnixFSNode, iter_directory, load_node, walk
 
-__all__ = ["add_car_arguments", "car_sink_for", "register"]
-
-
-def add_car_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--car OUT.car`` and ``--car-version 1|2`` for ``pyipld add`` (one-pass import into a CAR)."""
-    g = parser.add_argument_group("CAR output")
-    g.add_argument("--car", metavar="OUT.car", default=None,
-                   help="also write every block into this CAR file (- for stdout), in one pass")
-    g.add_argument("--car-version", type=int, choices=(1, 2), default=1,
-                   help="CAR version for --car (default 1, like `ipfs dag export`; 2 adds an index)")
-
-
-def car_sink_for(args: argparse.Namespace, params: ImportParams, *,
-                 wrap: Callable[[IO[bytes]], IO[bytes]] | None = None,
-                 resume_key: str | None = None) -> contextlib.AbstractContextManager[Any]:
-    """The sink for ``add --car``: a context manager yielding a CAR writer, or ``None`` without ``--car``.
-
-    Usage in ``add``: ``with car_sink_for(args, params) as car: … car.put …; car.set_roots(roots)``.
-    ``wrap`` is passed to :func:`~pyipld.car.sink.open_car_sink` (e.g. a CommP side-tap).
-    ``resume_key``: write a resumable CAR (:mod:`pyipld.car.resume`) whose leftover a re-run
-    with the same key continues (not for ``--car -``).
-    """
-    if not getattr(args, "car", None):
-        return contextlib.nullcontext(None)
-    if resume_key is not None and args.car != "-":
-        from ..car.resume import open_resumable_car_sink
-        from ..car.sink import placeholder_root_for
-
-        return open_resumable_car_sink(args.car, args.car_version, key=resume_key,
-                                       placeholder_roots=[placeholder_root_for(params)], wrap=wrap)
-    return open_car_sink(args.car, args.car_version, params=params, wrap=wrap)
+__all__ = ["register"]
 
 
 def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progress | None:
