@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
+from .. import _cache_native
 from ..importer import metadata_for
 from ..nodes import Metadata
 from ..params import ImportParams
@@ -44,6 +45,12 @@ class LocalSource:
         """An entry of a listed directory: its path and lstat."""
         child_path = os.path.join(parent, name)
         return child_path, os.lstat(child_path)
+
+    def stat_listing(self, parent: bytes, names: list[bytes]) -> tuple[bytes, bytes] | None:
+        """The lstat records (:func:`~pyipld.unixfs.cache.pack_stats`) and kinds of ``names`` in
+        ``parent``, from the C helper; None when it is unavailable or an lstat failed (then the
+        caller lstats each entry with :meth:`child`)."""
+        return _cache_native.stat_listing(parent, names)
 
     def lstat(self, path: bytes) -> os.stat_result:
         """A top-level argument's lstat."""
