@@ -98,6 +98,25 @@ def test_stat_listing_failure_is_none(tmp_path: Path) -> None:
     assert _cache_native.stat_listing(os.fsencode(d / "nothing"), [b"t0"]) is None
 
 
+@native
+@pytest.mark.parametrize("hidden", [False, True])
+def test_list_names_equals_scandir(tmp_path: Path, hidden: bool) -> None:
+    d = os.fsencode(tmp_path)
+    names = [b".h", b"..x", b"a", b"\xff\xfe", b"sub", b"link"] + [b"n%05d" % i + b"x" * 60 for i in range(1500)]
+    for name in names:  # ~100 KiB of names: more than the first buffer
+        if name == b"sub":
+            os.mkdir(os.path.join(d, name))
+        elif name == b"link":
+            os.symlink(b"nowhere", os.path.join(d, name))
+        else:
+            open(os.path.join(d, name), "wb").close()
+    with os.scandir(d) as it:
+        want = [e.name for e in it if hidden or not e.name.startswith(b".")]
+    assert _cache_native.list_names(d, hidden) == want
+    assert _cache_native.list_names(os.path.join(d, b"a"), hidden) is None  # not a directory
+    assert _cache_native.list_names(os.path.join(d, b"gone"), hidden) is None
+
+
 def _index(blob: bytes, n: int) -> tuple[bytes, list[int]] | str:
     try:
         return cache._index_entries(blob, n)

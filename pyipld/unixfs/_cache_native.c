@@ -6,6 +6,9 @@
  * zero (u32 each); inode, device (u64); size, mtime and ctime seconds (i64). A directory's record
  * is its type bits alone. Also one kind byte per name: d f l, o for anything else.
  *
+ * pyipld_list_names: a directory's entry names as os.scandir gives them (readdir order, no . and
+ * .., dot-names left out unless asked for), each NUL-terminated.
+ *
  * pyipld_index_entries: the kind byte and the offset of each entry of a directory record's
  * packed entries (pyipld.unixfs.cache._ENTRY: kind, CID length, tsize, data size; the CID).
  *
@@ -13,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -57,6 +61,29 @@ int pyipld_stat_listing(const char *dir, const char *names, long n, unsigned cha
     }
     close(fd);
     return 0;
+}
+
+/* Returns the bytes all names need (those that fit in cap are written), or -errno. */
+long pyipld_list_names(const char *dir, int hidden, char *buf, long cap) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return -(errno ? errno : EIO);
+    long used = 0;
+    struct dirent *e;
+    errno = 0;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (n[0] == '.' && (!hidden || n[1] == 0 || (n[1] == '.' && n[2] == 0))) {
+            errno = 0;
+            continue;
+        }
+        long len = (long)strlen(n) + 1;
+        if (used + len <= cap) memcpy(buf + used, n, (size_t)len);
+        used += len;
+        errno = 0;
+    }
+    int err = errno;
+    closedir(d);
+    return err ? -err : used;
 }
 
 /* Returns 0, or -1 when blob is not exactly n well-formed entries. */

@@ -1,7 +1,7 @@
 """The import cache's directory-record helpers in C (``_cache_native.c``), built once with the
 system compiler (:mod:`pyipld._native_build`) and called through ctypes.
 
-:func:`stat_listing` lstats a directory's listing relative to one open directory and packs the
+:func:`list_names` lists a directory (the tree walk's listings), :func:`stat_listing` lstats a directory's listing relative to one open directory and packs the
 records :func:`pyipld.unixfs.cache.pack_stats` packs from ``os.lstat`` results;
 :func:`index_entries` finds the entries of a record's packed blob. Both return None when the
 library is unavailable (no compiler, ``PYIPLD_PUREPYTHON=1``), and the callers use their Python
@@ -18,9 +18,10 @@ from typing import Final
 
 from .._native_build import load_native
 
-__all__ = ["STAT_RECORD_BYTES", "index_entries", "stat_listing"]
+__all__ = ["STAT_RECORD_BYTES", "available", "index_entries", "list_names", "stat_listing"]
 
 STAT_RECORD_BYTES: Final = 56  # _cache_native.c RECORD_BYTES; cache._STAT.size
+_LIST_BYTES: Final = 64 << 10  # a first listing buffer: ~4,000 names of 15 bytes
 _SOURCE = Path(__file__).with_name("_cache_native.c")
 
 
@@ -36,12 +37,32 @@ def _lib() -> ctypes.CDLL | None:
     lib.pyipld_index_entries.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
                                          ctypes.c_void_p]
     lib.pyipld_index_entries.restype = ctypes.c_int
+    lib.pyipld_list_names.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_long]
+    lib.pyipld_list_names.restype = ctypes.c_long
     return lib
 
 
 def available() -> bool:
     """Whether the C helpers are built and loaded."""
     return _lib() is not None
+
+
+def list_names(path: bytes, hidden: bool) -> list[bytes] | None:
+    """The entry names of directory ``path`` in readdir order (what ``os.scandir`` gives, dot-names
+    only when ``hidden``); None when unavailable or when it failed (the caller's ``os.scandir``
+    then raises the error)."""
+    lib = _lib()
+    if lib is None:
+        return None
+    cap = _LIST_BYTES
+    while True:
+        buf = ctypes.create_string_buffer(cap)
+        used = lib.pyipld_list_names(path, hidden, buf, cap)
+        if used < 0:
+            return None
+        if used <= cap:
+            return ctypes.string_at(buf, used).split(b"\0")[:-1] if used else []
+        cap = used + used // 8  # grew meanwhile: read it again, with room
 
 
 def stat_listing(parent: bytes, names: Sequence[bytes]) -> tuple[bytes, bytes] | None:

@@ -32,12 +32,16 @@ class LocalSource:
         """Entry names, sorted by raw bytes (Go os.ReadDir), hidden ones filtered.
 
         Only names are kept (not DirEntry objects): a directory of a million entries
-        costs its names, and ``lstat`` happens when an entry is visited anyway.
+        costs its names, and ``lstat`` happens when an entry is visited anyway. Read by the
+        C helper when it is built (~3× faster), else (or when it fails) by ``os.scandir``.
         """
         hidden, exclude = self.params.hidden, self.exclude
-        with os.scandir(fs_path) as it:
-            names = [e.name for e in it if (hidden or not e.name.startswith(b"."))
-                     and not (exclude and exclude(e.name))]
+        names = _cache_native.list_names(fs_path, hidden)
+        if names is None:
+            with os.scandir(fs_path) as it:
+                names = [e.name for e in it if hidden or not e.name.startswith(b".")]
+        if exclude is not None:
+            names = [name for name in names if not exclude(name)]
         names.sort()
         return names
 
