@@ -25,7 +25,7 @@ finished in an only-hash import without mode/mtime parameters is also recorded a
 *signature* of its listing — every entry's name and, for files and symlinks, the stat fields
 above — its entries' roots, its own root, and its *slack*: the least
 ``recorded_ns − max(mtime, ctime)`` over its files and symlinks. A later walk lstats the
-listing; when the signature is byte-equal and the slack exceeds the racy window (the per-file
+listing (in C when it can: :mod:`._cache_native`, the same bytes as :func:`pack_stats`); when the signature is byte-equal and the slack exceeds the racy window (the per-file
 rule, for every entry at once), it takes the entries' roots without a lookup each, and the
 directory's own root without re-encoding it when its sub-directories came out as recorded.
 Any difference falls back to the per-file rules.
@@ -40,20 +40,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import marshal
 import os
+import stat
 import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, Self
+from typing import Any, Final, NamedTuple, Protocol, Self
 
 from ..errors import ConfigError
+from . import _cache_native
 from .nodes import FileLink
 from .params import ImportParams
 
-__all__ = ["DEFAULT_RACY_WINDOW_NS", "NO_SLACK", "CacheStats", "DirEntry", "DirRecord", "ImportCache", "StatLike",
-           "dir_signature", "is_racy", "params_key", "same_stat", "stat_key"]
+__all__ = ["DEFAULT_RACY_WINDOW_NS", "NO_SLACK", "CacheStats", "DirEntry", "DirRecord", "DirRow", "ImportCache",
+           "StatLike", "dir_signature", "is_racy", "pack_stats", "params_key", "same_stat", "stat_key"]
 
 DEFAULT_RACY_WINDOW_NS: Final = 2_000_000_000  # FAT's 2 s mtime granularity; covers coarse kernel clocks
 _FORMAT: Final = 2
@@ -101,25 +102,90 @@ class StatLike(Protocol):
     def st_mode(self) -> int: ...
 
 
-def dir_signature(listing: Sequence[tuple[bytes, StatLike | None]]) -> bytes:
-    """The bytes a directory record is matched on: each name with, for a file or symlink, its
-    mode, inode, device, size, mtime and ctime (None: a sub-directory). ``marshal`` version 2
-    has no back-references, so equal values give equal bytes; the bytes are only compared."""
-    return marshal.dumps([(name, None if st is None else (st.st_mode, st.st_ino, st.st_dev, st.st_size,
-                                                          st.st_mtime_ns, st.st_ctime_ns))
-                          for name, st in listing], 2)
+_SIGNATURE_MAGIC: Final = b"\x00sig1"  # marshal output (format 2's signatures) never starts with NUL
+_STAT: Final = struct.Struct("<IIIIQQqqq")
+"""One listed entry's stat in a signature: mode, mtime and ctime nanoseconds, zero; inode, device;
+size, mtime and ctime seconds (``_cache_native.c`` writes the same bytes)."""
+_DIR_STAT: Final = _STAT.pack(stat.S_IFDIR, 0, 0, 0, 0, 0, 0, 0, 0)  # sub-directories: walked on their own
+
+
+def pack_stats(stats: Sequence[StatLike]) -> tuple[bytes, bytes]:
+    """The packed stat records of a listing and one kind byte per entry (``d`` directory, ``f``
+    file, ``l`` symlink, ``o`` anything else); a directory's record is its type alone."""
+    out: list[bytes] = []
+    kinds = bytearray()
+    for st in stats:
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            out.append(_DIR_STAT)
+            kinds.append(0x64)
+            continue
+        msec, mns = divmod(st.st_mtime_ns, 1_000_000_000)
+        csec, cns = divmod(st.st_ctime_ns, 1_000_000_000)
+        out.append(_STAT.pack(mode, mns, cns, 0, st.st_ino, st.st_dev, st.st_size, msec, csec))
+        kinds.append(0x66 if stat.S_ISREG(mode) else 0x6C if stat.S_ISLNK(mode) else 0x6F)
+    return b"".join(out), bytes(kinds)
+
+
+def dir_signature(names: Sequence[bytes], records: bytes) -> bytes:
+    """The bytes a directory record is matched on: its entry names and their :func:`pack_stats`
+    records (names hold no NUL, records are fixed-size: equal bytes mean equal listings)."""
+    return b"".join((_SIGNATURE_MAGIC, struct.pack("<I", len(names)), b"\0".join(names), b"\0", records))
+
+
+class DirRow(NamedTuple):
+    """A ``dirs`` row as stored."""
+
+    signature: bytes
+    entries: bytes
+    slack: int
+    cid: bytes
+    tsize: int
+    sharded: int
 
 
 @dataclass(slots=True)
 class DirRecord:
-    """A recorded directory: its entries in listing order, its root, its signature and slack."""
+    """A recorded directory taken for a matching listing: its root, and its entries (packed, in
+    listing order, read on demand)."""
 
-    entries: list[DirEntry]
     cid: bytes
     tsize: int
     sharded: bool
     signature: bytes
     slack: int
+    kinds: bytes
+    """One byte per entry: ``d``, ``f`` or ``l``."""
+    blob: bytes
+    offsets: list[int]
+
+    def entry(self, i: int) -> DirEntry:
+        """Entry ``i``."""
+        off = self.offsets[i]
+        kind, n, tsize, data_size = _ENTRY.unpack_from(self.blob, off)
+        start = off + _ENTRY.size
+        return chr(kind), self.blob[start : start + n], tsize, data_size
+
+
+def _index_entries(blob: bytes, n: int) -> tuple[bytes, list[int]]:
+    """Each entry's kind and offset (:func:`_cache_native.index_entries`, or the same in Python).
+
+    Raises:
+        ConfigError: not exactly ``n`` well-formed entries (a damaged cache file).
+    """
+    found = _cache_native.index_entries(blob, n)
+    if found is None:
+        kinds, offsets, pos, end, size = bytearray(), list[int](), 0, len(blob), _ENTRY.size
+        while pos < end and len(offsets) < n:
+            if pos + size > end or blob[pos] not in (0x64, 0x66, 0x6C) or pos + size + blob[pos + 1] > end:
+                break
+            kinds.append(blob[pos])
+            offsets.append(pos)
+            pos += size + blob[pos + 1]
+        found = (bytes(kinds), offsets) if pos == end and len(offsets) == n else (b"", [])
+    if len(found[1]) != n:
+        raise ConfigError("damaged directory record in the import cache")
+    return found
 
 
 def _pack_entries(entries: Sequence[DirEntry]) -> bytes:
@@ -128,21 +194,6 @@ def _pack_entries(entries: Sequence[DirEntry]) -> bytes:
         out += _ENTRY.pack(ord(kind), len(cid), tsize, data_size)
         out += cid
     return bytes(out)
-
-
-def _unpack_entries(blob: bytes) -> list[DirEntry]:
-    out: list[DirEntry] = []
-    pos, end, size = 0, len(blob), _ENTRY.size
-    while pos < end:
-        if pos + size > end:
-            raise ConfigError("damaged directory record in the import cache")
-        kind, n, tsize, data_size = _ENTRY.unpack_from(blob, pos)
-        pos += size
-        if pos + n > end or kind not in (0x64, 0x66, 0x6C):  # d f l
-            raise ConfigError("damaged directory record in the import cache")
-        out.append((chr(kind), blob[pos : pos + n], tsize, data_size))
-        pos += n
-    return out
 
 
 def params_key(params: ImportParams) -> str:
@@ -283,38 +334,51 @@ class ImportCache:
         """Directory records are matched on every stat field: only with the default comparison."""
         return self.trust_ctime and self.use_dev
 
-    def lookup_dir(self, key: str, path: bytes, signature: bytes, names: Sequence[bytes],
-                   files: int = 0) -> DirRecord | None:
-        """The record of directory ``path`` if its listing (``names``, their stat data in
-        ``signature``) is the same and no entry is racy; its ``files`` regular files count as
+    def dir_row(self, key: str, path: bytes) -> DirRow | None:
+        """The stored record of directory ``path``, unchecked (None: none, or records unusable)."""
+        if not self.dirs_usable:
+            return None
+        row = self._db.execute("SELECT signature, entries, slack, cid, tsize, sharded FROM dirs"
+                               " WHERE pid=? AND path=?", (self._pid(key), _abs(path))).fetchone()
+        return None if row is None else DirRow(*row)
+
+    def take_dir(self, key: str, path: bytes, row: DirRow, signature: bytes, names: Sequence[bytes],
+                 kinds: bytes) -> DirRecord | None:
+        """``row`` (from :meth:`dir_row`) if its listing (``names``, their stat data in
+        ``signature``, their kinds) is the same and no entry is racy; its regular files count as
         hits (and its entries as seen, for :meth:`prune`).
 
         Raises:
-            ConfigError: the record does not decode (a damaged cache file).
+            ConfigError: the record does not decode, or its kinds are not the listing's (a damaged
+                cache file).
         """
-        if not self.dirs_usable:
+        if bytes(row.signature) != signature or row.slack <= self.racy_window_ns:
             return None
-        pid, path = self._pid(key), _abs(path)
-        row = self._db.execute("SELECT signature, entries, slack, cid, tsize, sharded FROM dirs"
-                               " WHERE pid=? AND path=?", (pid, path)).fetchone()
-        if row is None or bytes(row[0]) != signature or row[2] <= self.racy_window_ns:
-            return None
-        entries = _unpack_entries(bytes(row[1]))
-        if len(entries) != len(names):
+        blob = bytes(row.entries)
+        rec_kinds, offsets = _index_entries(blob, len(names))
+        if rec_kinds != kinds:
             raise ConfigError("damaged directory record in the import cache")
-        self._seen_dirs[(pid, path)] = names
+        self._seen_dirs[(self._pid(key), _abs(path))] = names
         self.stats.dir_hits += 1
-        self.stats.hits += files
-        return DirRecord(entries, bytes(row[3]), row[4], bool(row[5]), signature, row[2])
+        self.stats.hits += kinds.count(b"f")
+        return DirRecord(bytes(row.cid), row.tsize, bool(row.sharded), signature, row.slack, kinds, blob, offsets)
 
-    def record_dir(self, key: str, path: bytes, record: DirRecord) -> None:
-        """Store a finished directory (see the module docstring)."""
+    def lookup_dir(self, key: str, path: bytes, signature: bytes, names: Sequence[bytes],
+                   kinds: bytes) -> DirRecord | None:
+        """:meth:`take_dir` of the stored record, if any."""
+        row = self.dir_row(key, path)
+        return None if row is None else self.take_dir(key, path, row, signature, names, kinds)
+
+    def record_dir(self, key: str, path: bytes, entries: Sequence[DirEntry], cid: bytes, tsize: int,
+                   sharded: bool, signature: bytes, slack: int) -> None:
+        """Store a finished directory: its entries in listing order, its root, the signature of the
+        listing they came from and its slack (see the module docstring)."""
         if not self.dirs_usable:
             return
         pid, path = self._pid(key), _abs(path)
         self._db.execute("INSERT OR REPLACE INTO dirs VALUES (?,?,?,?,?,?,?,?)",
-                         (pid, path, record.signature, _pack_entries(record.entries), min(record.slack, NO_SLACK),
-                          record.cid, record.tsize, int(record.sharded)))
+                         (pid, path, signature, _pack_entries(entries), min(slack, NO_SLACK), cid, tsize,
+                          int(sharded)))
         self._recorded_dirs.add((pid, path))
         self._tick()
 

@@ -287,6 +287,9 @@ class _RemoteTreeSource(LocalSource):
                                  for name, full, st in entries}
         return [name for name, _, _ in entries]
 
+    def stat_listing(self, parent: bytes, names: list[bytes]) -> tuple[bytes, bytes] | None:
+        return None  # not a local directory: entries' stats come from the listing (child)
+
     def child(self, parent: bytes, name: bytes) -> tuple[bytes, os.stat_result]:
         listed = self.pending[parent]
         got = listed.pop(name)

@@ -3,7 +3,8 @@
 When a directory is opened, its listing is lstat'ed at once and matched against its record
 (:meth:`~pyipld.unixfs.cache.ImportCache.lookup_dir`: names and stat data byte-equal, nothing
 racy). A matching directory's files and symlinks are taken from the record — no per-file
-lookups, no directory re-encoding when its sub-directories (walked as usual: they have records
+lookups, no walk step per file (runs of them are one scheduler event, and none when nothing is
+reported), no directory re-encoding when its sub-directories (walked as usual: they have records
 of their own) come out as recorded. Any other directory collects what a new record needs while
 its entries are applied in walk order, and is recorded when finished (or its old record is
 dropped when an entry could not be recorded: an unstable read, a racy file).
@@ -15,10 +16,9 @@ roots, a journal or mode/mtime parameters, and with the cache's default comparis
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 
-from ..cache import NO_SLACK, DirEntry, DirRecord, dir_signature
+from ..cache import NO_SLACK, DirEntry, DirRecord, dir_signature, pack_stats
 from ..directory import DirLink
 from .dirs import OpenDir
 from .entries import ImportContext
@@ -32,8 +32,10 @@ class DirState:
     """A directory's cache state while it is walked."""
 
     names: list[bytes]
-    children: list[tuple[bytes, os.stat_result]]
-    """Each listed entry's path and lstat, taken when the directory was opened."""
+    kinds: bytes
+    """One byte per entry: ``d`` directory, ``f`` file, ``l`` symlink, ``o`` anything else."""
+    children: list[tuple[bytes, os.stat_result]] | None
+    """Without a record: each entry's path and lstat, taken when the directory was opened."""
     signature: bytes
     record: DirRecord | None
     """A matching record: its entries stand in for the files and symlinks."""
@@ -61,13 +63,28 @@ class DirCache:
                 and ctx.journal is None and not ctx.params.has_metadata)
 
     def open(self, frame: OpenDir, names: list[bytes], source: LocalSource) -> None:
-        """lstat the listing; with a matching record, take it."""
-        children = [source.child(frame.fs_path, name) for name in names]
-        listing = [(name, None if stat.S_ISDIR(st.st_mode) else st) for name, (_, st) in zip(names, children, strict=True)]
-        signature = dir_signature(listing)
-        files = sum(1 for _, st in children if stat.S_ISREG(st.st_mode))
-        record = self.cache.lookup_dir(self.key, frame.fs_path, signature, names, files)
-        frame.cached = DirState(names, children, signature, record, collect=None if record is not None else [])
+        """lstat the listing; with a matching record, take it.
+
+        A directory with a record is first lstat'ed by the source's C helper (no ``os.stat_result``
+        per entry); when that does not match, or fails, the listing is lstat'ed again entry by
+        entry, and that is what the walk uses and a new record describes."""
+        cache, key, path = self.cache, self.key, frame.fs_path
+        row = cache.dir_row(key, path)
+        native = source.stat_listing(path, names) if row is not None else None
+        if row is not None and native is not None:
+            signature = dir_signature(names, native[0])
+            record = cache.take_dir(key, path, row, signature, names, native[1])
+            if record is not None:
+                frame.cached = DirState(names, native[1], None, signature, record, collect=None)
+                return
+        children = [source.child(path, name) for name in names]
+        records, kinds = pack_stats([st for _, st in children])
+        signature = dir_signature(names, records)
+        record = None
+        if row is not None and native is None:
+            record = cache.take_dir(key, path, row, signature, names, kinds)
+        frame.cached = DirState(names, kinds, None if record is not None else children, signature, record,
+                                collect=None if record is not None else [])
 
     @staticmethod
     def collect(state: DirState, st: os.stat_result | None, recorded_ns: int | None, entry: DirEntry) -> None:
@@ -96,24 +113,31 @@ class DirCache:
         if record is None:
             link = frame.builder.finish(self.sink)
             if state.collect is not None:
-                self.cache.record_dir(self.key, frame.fs_path, DirRecord(
-                    state.collect, link.cid, link.tsize, link.sharded, state.signature, state.slack))
+                self.cache.record_dir(self.key, frame.fs_path, state.collect, link.cid, link.tsize, link.sharded,
+                                      state.signature, state.slack)
             else:
                 self.cache.forget_dir(self.key, frame.fs_path)
             return link
-        recorded = [(cid, tsize) if cid else None for kind, cid, tsize, _ in record.entries if kind == "d"]
+        kinds = record.kinds
+        subs: list[int] = []
+        j = kinds.find(b"d")
+        while j >= 0:
+            subs.append(j)
+            j = kinds.find(b"d", j + 1)
+        recorded = [(e[1], e[2]) if e[1] else None for e in map(record.entry, subs)]
         if recorded == state.sub_links:
             return DirLink(record.cid, record.tsize, record.sharded)
-        subs = iter(state.sub_links)
+        sub_links = iter(state.sub_links)
         entries: list[DirEntry] = []
-        for name, entry in zip(state.names, record.entries, strict=True):
+        for i, name in enumerate(state.names):
+            entry = record.entry(i)
             if entry[0] == "d":
-                sub = next(subs)
+                sub = next(sub_links)
                 entry = ("d", b"", 0, 0) if sub is None else ("d", sub[0], sub[1], 0)
             entries.append(entry)
             if entry[1]:
                 frame.add(name, entry[1], entry[2])
         link = frame.builder.finish(self.sink)
-        self.cache.record_dir(self.key, frame.fs_path, DirRecord(
-            entries, link.cid, link.tsize, link.sharded, record.signature, record.slack))
+        self.cache.record_dir(self.key, frame.fs_path, entries, link.cid, link.tsize, link.sharded,
+                              record.signature, record.slack)
         return link

@@ -33,6 +33,7 @@ from .dircache import DirCache
 from .dirs import DirNode, OpenDir, set_result
 from .entries import ImportContext
 from .files import THREADED_MIN_BYTES, FileImporter
+from .source import join_display
 
 __all__ = ["BATCH_BYTES", "BATCH_FILES", "MAX_QUEUED", "THREADED_MEAN_BYTES", "Scheduler"]
 
@@ -109,10 +110,12 @@ class Scheduler:
         self.queue.append((_LINK, frame, name, display, path, st))
         self.poll()
 
-    def recorded(self, frame: OpenDir, display: bytes, kind: str, cid: bytes, tsize: int, data_size: int) -> None:
-        """A file (``f``) or symlink (``l``) of a directory taken from its cache record."""
-        self.queue.append((_RECORDED, frame, display, kind, cid, tsize, data_size))
-        self.poll()
+    def recorded(self, frame: OpenDir, start: int, end: int) -> None:
+        """Entries ``start:end`` (files and symlinks) of a directory taken from its cache record:
+        reported when their turn comes (nothing to do when nothing is reported)."""
+        if self.ctx.on_added is not None or self.ctx.progress is not None:
+            self.queue.append((_RECORDED, frame, start, end))
+            self.poll()
 
     def skipped(self, frame: OpenDir) -> None:
         """An empty sub-directory of ``frame`` left out (noted only in a cache walk)."""
@@ -211,13 +214,17 @@ class Scheduler:
         kind, frame = ev[0], ev[1]
         ctx = self.ctx
         if kind == _RECORDED:
-            _, _, display, entry_kind, cid, tsize, data_size = ev
-            if entry_kind == "f":
-                if ctx.progress is not None:
-                    ctx.progress(data_size)
-                ctx.emit(display, cid, tsize, "file")
-            else:
-                ctx.emit(display, cid, tsize, "symlink")
+            state = frame.cached
+            assert state is not None and state.record is not None
+            entry, names, progress = state.record.entry, state.names, ctx.progress
+            for i in range(ev[2], ev[3]):
+                entry_kind, cid, tsize, data_size = entry(i)
+                if entry_kind == "f":
+                    if progress is not None:
+                        progress(data_size)
+                    ctx.emit(join_display(frame.display, names[i]), cid, tsize, "file")
+                else:
+                    ctx.emit(join_display(frame.display, names[i]), cid, tsize, "symlink")
         elif kind == _FILE:
             _, _, name, display, path, st, looked_up = ev
             if looked_up:

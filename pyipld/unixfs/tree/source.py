@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
+from .. import _cache_native
 from ..importer import metadata_for
 from ..nodes import Metadata
 from ..params import ImportParams
@@ -31,12 +32,16 @@ class LocalSource:
         """Entry names, sorted by raw bytes (Go os.ReadDir), hidden ones filtered.
 
         Only names are kept (not DirEntry objects): a directory of a million entries
-        costs its names, and ``lstat`` happens when an entry is visited anyway.
+        costs its names, and ``lstat`` happens when an entry is visited anyway. Read by the
+        C helper when it is built (~3× faster), else (or when it fails) by ``os.scandir``.
         """
         hidden, exclude = self.params.hidden, self.exclude
-        with os.scandir(fs_path) as it:
-            names = [e.name for e in it if (hidden or not e.name.startswith(b"."))
-                     and not (exclude and exclude(e.name))]
+        names = _cache_native.list_names(fs_path, hidden)
+        if names is None:
+            with os.scandir(fs_path) as it:
+                names = [e.name for e in it if hidden or not e.name.startswith(b".")]
+        if exclude is not None:
+            names = [name for name in names if not exclude(name)]
         names.sort()
         return names
 
@@ -44,6 +49,12 @@ class LocalSource:
         """An entry of a listed directory: its path and lstat."""
         child_path = os.path.join(parent, name)
         return child_path, os.lstat(child_path)
+
+    def stat_listing(self, parent: bytes, names: list[bytes]) -> tuple[bytes, bytes] | None:
+        """The lstat records (:func:`~pyipld.unixfs.cache.pack_stats`) and kinds of ``names`` in
+        ``parent``, from the C helper; None when it is unavailable or an lstat failed (then the
+        caller lstats each entry with :meth:`child`)."""
+        return _cache_native.stat_listing(parent, names)
 
     def lstat(self, path: bytes) -> os.stat_result:
         """A top-level argument's lstat."""

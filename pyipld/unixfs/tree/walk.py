@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ...errors import ConfigError, UnixFSError
+from ...errors import UnixFSError
 from .dircache import DirCache
 from .dirs import DirNode, OpenDir, open_dir
 from .entries import ImportContext
@@ -53,35 +53,50 @@ class TreeImporter:
         stack = [self._open(fs_path, display, b"", source.list_dir(fs_path), dircache)]
         while stack:
             frame = stack[-1]
+            state = frame.cached
+            if state is not None and state.record is not None:
+                # Taken from its record: its files and symlinks as runs, its sub-directories walked.
+                start = state.pos
+                found = state.kinds.find(b"d", start)
+                end = len(state.kinds) if found < 0 else found
+                if end > start:
+                    sched.recorded(frame, start, end)
+                state.pos = end + 1
+                if found < 0:
+                    stack.pop()
+                    sched.close(frame, stack[-1] if stack else None)
+                    continue
+                sub = state.names[found]
+                self._enter(stack, frame, os.path.join(frame.fs_path, sub), sub, sched, dircache)
+                continue
             name = next(frame.entries, None)
             if name is None:
                 stack.pop()
                 sched.close(frame, stack[-1] if stack else None)
                 continue
-            state = frame.cached
             if state is None:
                 child_path, st = source.child(frame.fs_path, name)
             else:
+                assert state.children is not None
                 child_path, st = state.children[state.pos]
                 state.pos += 1
-            child_display = join_display(frame.display, name)
             if stat.S_ISDIR(st.st_mode):
-                listing = source.list_dir(child_path)
-                if not listing and not self.ctx.params.empty_dirs:
-                    sched.skipped(frame)
-                else:
-                    stack.append(self._open(child_path, child_display, name, listing, dircache))
-            elif state is not None and state.record is not None:
-                kind, cid, tsize, data_size = state.record.entries[state.pos - 1]
-                if kind == "d":
-                    raise ConfigError("damaged directory record in the import cache")
-                sched.recorded(frame, child_display, kind, cid, tsize, data_size)
+                self._enter(stack, frame, child_path, name, sched, dircache)
             elif stat.S_ISLNK(st.st_mode):
-                sched.symlink(frame, name, child_display, child_path, st)
+                sched.symlink(frame, name, join_display(frame.display, name), child_path, st)
             elif stat.S_ISREG(st.st_mode):
-                sched.file(frame, name, child_display, child_path, st)
+                sched.file(frame, name, join_display(frame.display, name), child_path, st)
             else:
                 raise UnixFSError(f"unrecognized file type for {os.fsdecode(child_path)}: {kind_name(st.st_mode)}")
+
+    def _enter(self, stack: list[OpenDir], frame: OpenDir, child_path: bytes, name: bytes, sched: Scheduler,
+               dircache: DirCache | None) -> None:
+        """A sub-directory of ``frame``: walked next, or left out when empty (unless kept)."""
+        listing = self.source.list_dir(child_path)
+        if not listing and not self.ctx.params.empty_dirs:
+            sched.skipped(frame)
+        else:
+            stack.append(self._open(child_path, join_display(frame.display, name), name, listing, dircache))
 
     def _open(self, fs_path: bytes, display: bytes, name: bytes, listing: list[bytes],
               dircache: DirCache | None) -> OpenDir:
