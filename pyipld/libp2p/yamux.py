@@ -495,7 +495,8 @@ class YamuxSession:
         return out
 
     def _fail(self, message: str) -> RemoteProtocolError:
-        self._in.clear()  # nothing more will be parsed: keep none of the peer's bytes
+        self._in = bytearray()  # nothing more will be parsed: keep none of the peer's bytes (a
+        # new object, not clear(): receive_data may hold a view of the old one)
         if not self.closed:
             self.closed = True
             if not self.local_goaway:
@@ -518,10 +519,18 @@ class YamuxSession:
             self._streams.clear()
             self._events.append(ConnectionTerminated())
             return
-        self._in += data
-        buf = self._in
+        # Parse straight out of an immutable ``bytes`` when nothing is pending (each payload
+        # is then one slice copy); otherwise join into ``_in`` first. Only an incomplete
+        # frame at the end is kept in ``_in`` for the next call.
+        buf: bytes | bytearray
+        if self._in or not isinstance(data, bytes):
+            self._in += data
+            buf = self._in
+        else:
+            buf = data
         pos = 0
         end = len(buf)
+        view = memoryview(buf)
         try:
             while end - pos >= _HEADER_LEN and not self.closed:
                 version, ftype, flags, sid, length = _HEADER.unpack_from(buf, pos)
@@ -537,7 +546,7 @@ class YamuxSession:
                         raise self._fail(f"stream {sid}: data frame of {length} bytes > remaining window {room}")
                     if end - pos - _HEADER_LEN < length:
                         break
-                    payload = bytes(buf[pos + _HEADER_LEN : pos + _HEADER_LEN + length])
+                    payload = bytes(view[pos + _HEADER_LEN : pos + _HEADER_LEN + length])
                     pos += _HEADER_LEN + length
                     self._on_stream_frame(flags, sid, payload, 0)
                 elif ftype == _WINDOW_UPDATE:
@@ -555,7 +564,11 @@ class YamuxSession:
                 else:
                     raise self._fail(f"unknown frame type {ftype}")
         finally:
-            del self._in[:pos]
+            view.release()  # before resizing ``_in``: a live export forbids it
+            if buf is self._in:
+                del self._in[:pos]
+            elif pos < end and not self.closed:
+                self._in += memoryview(data)[pos:]
 
     def _on_ping(self, flags: int, sid: int, opaque: int) -> None:
         if sid != 0:
