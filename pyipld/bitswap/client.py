@@ -46,7 +46,7 @@ from ..errors import (
     PyipldError,
     RemoteProtocolError,
 )
-from ..libp2p.driver import Connection, Host, Stream
+from ..libp2p.driver import Connection, Host, Stream, StreamResetError
 from ..libp2p.multiaddr import Multiaddr
 from ..unixfs.reader import decode_file_node
 from .message import MAX_BLOCK_BYTES, PROTOCOLS
@@ -121,6 +121,8 @@ class _Peer:
     kick: trio.Event = field(default_factory=trio.Event)
     negotiated: bool = False
     error: BaseException | None = None
+    want_stream: Stream | None = None  # our outbound stream for wantlist messages
+    want_sent_at: float = 0.0
 
 
 class BitswapClient:
@@ -136,6 +138,8 @@ class BitswapClient:
         max_block_bytes: larger blocks are refused.
         dial: ``async (multiaddr) -> trio.abc.Stream`` replacing TCP (tests,
             custom transports); the stream is then secured and multiplexed.
+        want_stream_idle: seconds after which our wantlist stream to a peer is replaced
+            by a new one rather than written again (see :meth:`_send_wants`).
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class BitswapClient:
         max_block_bytes: int = MAX_BLOCK_BYTES,
         max_rejected_blocks: int = 8,
         dial: Dialer | None = None,
+        want_stream_idle: float = 2.0,
     ) -> None:
         self.host = host or Host()
         self._dial = dial
@@ -160,6 +165,7 @@ class BitswapClient:
         self.idle_timeout = idle_timeout
         self.max_block_bytes = max_block_bytes
         self.max_rejected_blocks = max_rejected_blocks
+        self.want_stream_idle = want_stream_idle
         self.rejected_blocks = 0
         self._router = WantRouter()
         self._by_conn: dict[Connection, _Peer] = {}
@@ -275,29 +281,68 @@ class BitswapClient:
 
     async def _peer_loop(self, peer: _Peer) -> None:
         session, conn = peer.session, peer.conn
-        while not conn.closed and peer.error is None:
-            session.handle_timer(trio.current_time())
-            self._drain(peer)
-            if session.has_data_to_send:
-                if peer.negotiated:
-                    stream = await conn.open_stream(session.protocol, lazy=True)
-                else:
-                    stream = await conn.open_stream(PROTOCOLS)
-                    assert stream.protocol is not None
-                    session.protocol = stream.protocol
-                    peer.negotiated = True
-                try:
-                    await stream.send_all(session.data_to_send())
-                finally:
-                    await stream.aclose()  # FIN; replies come on streams the peer opens
-                continue
-            if self._closing:
-                return
-            peer.kick = trio.Event()
-            deadline = session.get_timer()
-            now = trio.current_time()
-            with trio.move_on_at(min(deadline, now + 1.0) if deadline is not None else now + 1.0):
-                await peer.kick.wait()
+        try:
+            while not conn.closed and peer.error is None:
+                session.handle_timer(trio.current_time())
+                self._drain(peer)
+                if session.has_data_to_send:
+                    await self._send_wants(peer)
+                    continue
+                if self._closing:
+                    return
+                peer.kick = trio.Event()
+                deadline = session.get_timer()
+                now = trio.current_time()
+                with trio.move_on_at(min(deadline, now + 1.0) if deadline is not None else now + 1.0):
+                    await peer.kick.wait()
+        finally:
+            if peer.want_stream is not None:
+                with trio.CancelScope(shield=True):
+                    await peer.want_stream.aclose()  # FIN
+                peer.want_stream = None
+
+    async def _send_wants(self, peer: _Peer) -> None:
+        """Write the session's pending wantlist messages on the peer's want stream.
+
+        Messages follow each other on one outbound stream (kubo and Helia read any number
+        per stream; replies come on streams the peer opens). The stream is replaced when
+        it is broken, and when it has been idle for ``want_stream_idle`` seconds: Helia
+        resets an inbound bitswap stream after 10 s without a message, and a want written
+        just as that reset crosses it would be lost until ``want_timeout``.
+        """
+        session, conn = peer.session, peer.conn
+        now = trio.current_time()
+        stream = peer.want_stream
+        if stream is not None and (not stream.writable() or now - peer.want_sent_at > self.want_stream_idle):
+            peer.want_stream = None
+            await stream.aclose()
+            stream = None
+        fresh = stream is None
+        if stream is None:
+            stream = await self._open_want_stream(peer)
+        data = session.data_to_send()
+        try:
+            await stream.send_all(data)
+        except StreamResetError:
+            peer.want_stream = None
+            if fresh or conn.closed:
+                raise
+            # the peer dropped the stream as we wrote: once more on a new one
+            stream = await self._open_want_stream(peer)
+            await stream.send_all(data)
+        peer.want_sent_at = trio.current_time()
+
+    async def _open_want_stream(self, peer: _Peer) -> Stream:
+        conn, session = peer.conn, peer.session
+        if peer.negotiated:
+            stream = await conn.open_stream(session.protocol, lazy=True)
+        else:
+            stream = await conn.open_stream(PROTOCOLS)
+            assert stream.protocol is not None
+            session.protocol = stream.protocol
+            peer.negotiated = True
+        peer.want_stream = stream
+        return stream
 
     async def _on_stream(self, stream: Stream) -> None:
         """Inbound bitswap stream: the peer's replies (and wantlists, ignored)."""

@@ -360,6 +360,14 @@ class Stream(trio.abc.HalfCloseableStream):
         return bytes(out)
 
     # -- sending --------------------------------------------------------------------------------
+    def writable(self) -> bool:
+        """False once a write is sure to fail: closed or EOF sent by us, reset, or connection lost."""
+        conn = self.connection
+        return not (
+            self._closed or self._eof_sent or self._reset or conn.closed
+            or conn.session.stream_state(self.stream_id) in (yamux.StreamState.LOCAL_CLOSED, yamux.StreamState.CLOSED)
+        )
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._send_busy:
             raise trio.BusyResourceError("another task is already sending on this stream")
