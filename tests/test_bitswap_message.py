@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import hashlib
 import json
+import sys
 
 import pytest
 from hypothesis import given
