@@ -192,7 +192,7 @@ class BitswapClient:
             raise LocalProtocolError("no peer given")
         client = cls(host, **options)
         for proto in PROTOCOLS:
-            client.host.set_stream_handler(proto, client._on_stream)
+            client.host.set_stream_receiver(proto, client)
         try:
             async with trio.open_nursery() as nursery:
                 for addr in peers:
@@ -220,7 +220,7 @@ class BitswapClient:
             raise
         finally:
             for proto in PROTOCOLS:
-                client.host.remove_stream_handler(proto)
+                client.host.remove_stream_receiver(proto)
 
     @property
     def peers(self) -> list[str]:
@@ -344,32 +344,30 @@ class BitswapClient:
         peer.want_stream = stream
         return stream
 
-    async def _on_stream(self, stream: Stream) -> None:
-        """Inbound bitswap stream: the peer's replies (and wantlists, ignored)."""
+    # -- inbound bitswap streams: the peer's replies (and wantlists, ignored) ------------------
+    # A StreamReceiver (libp2p.driver): kubo opens a stream per reply message, i.e. per
+    # block, and these bytes are handed over in the connection's reader, without a task.
+    def data_received(self, stream: Stream, data: bytes) -> None:
+        self._feed(stream, data)
+
+    def eof_received(self, stream: Stream) -> None:
+        self._feed(stream, b"")
+
+    def stream_reset(self, stream: Stream) -> None:
         peer = self._by_conn.get(stream.connection)
-        ended = False
+        if peer is not None:
+            peer.session.stream_reset(stream.stream_id)
+
+    def _feed(self, stream: Stream, data: bytes) -> None:
+        peer = self._by_conn.get(stream.connection)
+        if peer is None or peer.error is not None:
+            return
         try:
-            for _ in range(1 << 20):  # bounded: ends at EOF, reset or read timeout
-                data = await stream.receive_some()
-                ended = not data
-                if peer is None:
-                    if ended:
-                        return
-                    continue
-                try:
-                    peer.session.receive_data(stream.stream_id, data)
-                except RemoteProtocolError as exc:
-                    peer.error = exc
-                    self._drain(peer)
-                    peer.kick.set()
-                    await stream.connection.aclose()
-                    return
-                self._drain(peer)
-                if ended:
-                    return
-        finally:
-            if peer is not None and not ended:
-                peer.session.stream_reset(stream.stream_id)
+            peer.session.receive_data(stream.stream_id, data)
+        except RemoteProtocolError as exc:
+            peer.error = exc  # the peer loop ends, and with it the connection
+            peer.kick.set()
+        self._drain(peer)
 
     # -- event plumbing -------------------------------------------------------------------
     def _drain(self, peer: _Peer) -> None:
