@@ -519,16 +519,39 @@ class YamuxSession:
             self._streams.clear()
             self._events.append(ConnectionTerminated())
             return
-        # Parse straight out of an immutable ``bytes`` when nothing is pending (each payload
-        # is then one slice copy); otherwise join into ``_in`` first. Only an incomplete
-        # frame at the end is kept in ``_in`` for the next call.
-        buf: bytes | bytearray
-        if self._in or not isinstance(data, bytes):
-            self._in += data
-            buf = self._in
-        else:
-            buf = data
+        # Frames are parsed straight out of ``data`` (each payload is one slice copy). A frame
+        # split across calls waits in ``_in``: it is completed from the head of the next
+        # ``data`` (its header first, so a refused frame is refused before its payload is
+        # copied), and the rest of ``data`` is parsed in place again.
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the caller may reuse its buffer
         pos = 0
+        end = len(data)
+        while self._in and not self.closed:
+            have = len(self._in)
+            if have < _HEADER_LEN:
+                want = _HEADER_LEN - have
+            else:
+                length = int.from_bytes(self._in[8:12], "big")
+                want = (_HEADER_LEN + length if self._in[1] == _DATA else _HEADER_LEN) - have
+            take = min(want, end - pos)
+            if take <= 0:
+                break
+            self._in += data[pos : pos + take]
+            pos += take
+            done = self._parse(self._in, 0)
+            if done:
+                del self._in[:done]
+            elif pos >= end:
+                return
+        if pos < end and not self.closed:
+            done = self._parse(data, pos)
+            if done < end and not self.closed:
+                self._in += memoryview(data)[done:]
+
+    def _parse(self, buf: bytes | bytearray, pos: int) -> int:
+        """Handle the complete frames in ``buf`` from ``pos``; returns where the first
+        incomplete one starts (its header was checked if complete)."""
         end = len(buf)
         view = memoryview(buf)
         try:
@@ -564,11 +587,8 @@ class YamuxSession:
                 else:
                     raise self._fail(f"unknown frame type {ftype}")
         finally:
-            view.release()  # before resizing ``_in``: a live export forbids it
-            if buf is self._in:
-                del self._in[:pos]
-            elif pos < end and not self.closed:
-                self._in += memoryview(data)[pos:]
+            view.release()  # before ``_in`` is resized: a live export forbids it
+        return pos
 
     def _on_ping(self, flags: int, sid: int, opaque: int) -> None:
         if sid != 0:
