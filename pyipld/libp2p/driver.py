@@ -28,7 +28,7 @@ and surface on every stream as :class:`StreamResetError`. Timeouts raise
 :class:`~pyipld.errors.PeerTimeoutError`.
 
 Memory held per connection (:meth:`Connection.buffered_bytes`) is bounded by
-the yamux windows (stream buffers), one transport read (256 KiB) in the Noise
+the yamux windows (stream buffers), one transport read (1 MiB) in the Noise
 and yamux machines, and ``max_queued_output`` plus one read's worth of output.
 """
 
@@ -74,7 +74,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MUXERS: Final = (yamux.PROTOCOL_ID,)
-_RECV_CHUNK: Final = 256 * 1024
+# Bytes per transport read: larger reads mean fewer trips through trio, the machines and
+# the flusher per byte (kubo writes a block as ~12 Noise frames)
+_RECV_CHUNK: Final = 1024 * 1024
 _MAX_SEND_CHUNK: Final = 256 * 1024  # per lock hold, so other streams interleave
 # Control output (window updates, ping ACKs, RSTs) we let queue for a peer before we stop
 # reading from it: honest peers read, so this only fills when the peer does not.
@@ -538,6 +540,7 @@ class Connection:
         self._inflight = 0  # bytes handed to the transport and not yet written
         self.reads_paused = 0  # times the reader waited for our output to drain (backpressure)
         self.last_active = trio.current_time()  # the peer's last stream opened or stream data
+        self._data_seen = False  # stream data for a receiver in this read: last_active is due
         self._closed_event = trio.Event()
         self.pings_answered = 0  # yamux pings from the peer (answered by the session)
 
@@ -622,6 +625,9 @@ class Connection:
                 data = await self.channel.receive_some(_RECV_CHUNK)
                 self.session.receive_data(data)
                 self._dispatch()
+                if self._data_seen:
+                    self._data_seen = False
+                    self.last_active = trio.current_time()
                 if not data:
                     break
                 if self.session.has_data_to_send:  # ping ACKs, stream ACKs/RSTs
@@ -750,7 +756,7 @@ class Connection:
         self._nursery.start_soon(self._run_handler, st, proto, handler)
 
     def _deliver(self, st: Stream, data: bytes) -> None:
-        self.last_active = trio.current_time()
+        self._data_seen = True  # last_active is set once per read (_reader)
         self._call_receiver(st, data)
 
     def _call_receiver(self, st: Stream, data: bytes | None, *, credited: bool = False) -> None:

@@ -203,6 +203,10 @@ class StreamState(Enum):
     REMOTE_CLOSED = auto()
     CLOSED = auto()
 
+    # members are singletons compared by identity: the C-level identity hash is exact, and
+    # the transition lookup on every received frame skips Enum's Python-level __hash__
+    __hash__ = object.__hash__
+
 
 class _In(Enum):
     SEND_DATA = auto()
@@ -211,6 +215,8 @@ class _In(Enum):
     RECV_FIN = auto()
     SEND_RST = auto()
     RECV_RST = auto()
+
+    __hash__ = object.__hash__  # as StreamState
 
 
 _S = StreamState
