@@ -34,7 +34,6 @@ from typing import Any
 import trio
 
 from ..blockstore import BlockSink, BlockSource
-from ..car.export import iter_links
 from ..cid import CID, DAG_CBOR, DAG_PB
 from ..errors import (
     DecodeError,
@@ -93,6 +92,8 @@ def block_links(cid: bytes, data: bytes) -> list[bytes]:
     Raises:
         DecodeError: the block does not decode, or its codec is unknown.
     """
+    from ..car.export import iter_links  # here: the CAR modules are not needed to stream a file
+
     return list(iter_links(cid, data))
 
 
