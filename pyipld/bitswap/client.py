@@ -433,6 +433,18 @@ class BitswapClient:
     async def _receive(self, recv: trio.MemoryReceiveChannel[_Result],
                        waiting: int) -> tuple[bytes, bytes]:
         try:
+            # a block already delivered (a read often completes several) is taken without a
+            # trip through the scheduler or a timeout scope; cancellation is still checked
+            await trio.lowlevel.checkpoint_if_cancelled()
+            cid, data, error = recv.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        else:
+            if error is not None:
+                raise error
+            assert data is not None
+            return cid, data
+        try:
             with trio.fail_after(self.idle_timeout):
                 cid, data, error = await recv.receive()
         except trio.TooSlowError:
