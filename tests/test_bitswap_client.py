@@ -437,3 +437,47 @@ async def test_peer_going_away_mid_fetch_hands_wants_to_the_other() -> None:
             assert out == data
             assert both.peers == [str(seed(2).peer_id)]  # the flaky one went away mid-fetch
         assert served[0] == 1
+
+
+@trio_test
+async def test_wants_share_one_stream_and_a_reset_one_is_replaced() -> None:
+    store, root, data = file_dag(2_000_000, chunker="size-16384")  # ~125 blocks
+    async with network() as net:
+        addr, server = await start_server(net, store, 1)
+        async with BitswapClient.connect([addr], **fast(net, window=16)) as client:
+            assert b"".join([c async for c in client.iter_file(root)]) == data
+        # wantlist messages follow each other on one stream (was: a stream per message)
+        assert sum(server.host.served.values()) == 1
+
+        # a peer that reset our want stream (Helia does after 10 s without a message):
+        # the next wants go on a new stream instead of being lost
+        addr2, server2 = await start_server(net, store, 2, ident=2)
+
+        async def reset_after_one_read(stream: Stream) -> None:
+            state = server2._state(stream.connection)
+            state.session.receive_data(stream.stream_id, await stream.receive_some())
+            state.kick.set()
+            await stream.reset()
+            state.session.stream_reset(stream.stream_id)
+
+        for proto in PROTOCOLS:
+            server2.host.set_stream_handler(proto, reset_after_one_read)
+        leaves = [cid for cid in store if cid != root][:3]
+        async with BitswapClient.connect([addr2], **fast(net, max_attempts=1, want_timeout=30.0)) as client:
+            for cid in leaves:
+                assert await client.get_block(cid) == store.get(cid)
+                await trio.sleep(0.05)  # the reset reaches us before the next want
+        assert sum(server2.host.served.values()) == len(leaves)
+
+
+@trio_test
+async def test_an_idle_want_stream_is_replaced() -> None:
+    store, root, data = file_dag(300_000, chunker="size-16384")
+    async with network() as net:
+        addr, server = await start_server(net, store, 1)
+        async with BitswapClient.connect([addr], **fast(net, window=4, want_stream_idle=0.0)) as client:
+            await client.get_block(root)
+            await trio.sleep(0.01)
+            assert b"".join([c async for c in client.iter_file(root)]) == data
+        # every send came after an idle moment: each on its own stream
+        assert sum(server.host.served.values()) > 2

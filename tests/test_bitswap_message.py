@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 import pytest
 from hypothesis import given
@@ -249,3 +250,34 @@ def test_reader_views_copy_nothing_and_check_the_limit_first() -> None:
     assert reader.feed(frames[5:]) == [frames[2:]]  # the rest completes the third
     with pytest.raises(LimitExceededError):
         MessageReader(max_message_bytes=100).feed_views(frames)  # refused from the prefix
+
+
+@given(messages, st.lists(st.integers(1, 50), max_size=20))
+def test_reader_keeps_nothing_aliasing_a_reused_buffer(msg: BitswapMessage, cuts: list[int]) -> None:
+    # pieces in a bytearray the caller overwrites after each feed: bodies still decode
+    stream = frame_message(msg) * 2
+    reader = MessageReader()
+    got: list[bytes] = []
+    pos = 0
+    for cut in [*cuts, len(stream)]:
+        buf = bytearray(stream[pos : pos + cut])
+        pos += cut
+        got += [bytes(v) for v in reader.feed_views(buf)]
+        buf[:] = bytes(len(buf))
+    assert [decode_message(b) for b in got] == [msg] * 2 and reader.at_boundary()
+
+
+def test_reader_does_not_pin_a_large_chunk_for_a_small_tail() -> None:
+    # buffered counts what is held; a 5-byte partial body must not keep 1 MiB alive
+    body = b"\x07" * 300
+    frame = frame_message(BitswapMessage(blocks=(body,)), PROTOCOL_1_0_0)
+    chunk = bytes(1 << 20)[: (1 << 20) - 10]
+    data = frame_message(BitswapMessage(blocks=(chunk,)), PROTOCOL_1_0_0) + frame[:10]
+    reader = MessageReader(max_message_bytes=2 << 20)
+    before = sys.getrefcount(data)
+    assert len(reader.feed_views(data)) == 1
+    assert sys.getrefcount(data) == before and reader.buffered == 8  # 10 less the 2-byte prefix
+    big_tail = frame[:4]  # most of the chunk is the partial body: kept as a view, not copied
+    reader2 = MessageReader()
+    reader2.feed_views(big_tail)
+    assert reader2.feed(frame[4:]) == [frame[2:]]

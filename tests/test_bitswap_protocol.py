@@ -395,3 +395,37 @@ def test_reset_streams_do_not_pile_up() -> None:
     with pytest.raises(RemoteProtocolError, match="concurrent"):
         for stream in range(200):
             client.receive_data(stream, b"\x05\x0a")
+
+
+def _answer(client: ClientSession, store: MemoryBlockstore, cids: list[bytes], key: object) -> None:
+    server = ServerSession(store)
+    server.receive_data(key, frame_message(BitswapMessage(entries=tuple(WantlistEntry(c, 1) for c in cids))))
+    while server.has_pending:
+        client.receive_data(key, server.data_to_send())
+
+
+def test_wants_leave_in_batches_while_the_window_is_more_than_half_full() -> None:
+    store, cids = make_store(40)
+    client = ClientSession(max_outstanding=8, send_batch=3)
+    for cid in cids[:8]:
+        client.want(cid)
+    assert client.has_data_to_send
+    assert len(decode_message(_body(client.data_to_send())).entries) == 8
+    for i in range(2):  # steady state: each answer frees room for one new want
+        _answer(client, store, cids[i : i + 1], ("s", i))
+        client.want(cids[8 + i])
+        assert client.outstanding == 7 - i and not client.has_data_to_send  # fewer than 3 queued
+    _answer(client, store, cids[2:3], "s2")
+    client.want(cids[10])
+    assert client.has_data_to_send  # a batch of 3
+    assert len(decode_message(_body(client.data_to_send())).entries) == 3
+    assert client.outstanding == 8
+    _answer(client, store, cids[3:4], "s3")
+    client.want(cids[11])
+    assert client.outstanding == 7 and not client.has_data_to_send
+    _answer(client, store, cids[4:7], "s4")  # 4 in flight: half, so one want goes at once
+    assert client.outstanding == 4 and client.has_data_to_send
+    assert [e.cid for e in decode_message(_body(client.data_to_send())).entries] == [cids[11]]
+    assert ClientSession(send_batch=1).send_batch == 1  # 1: every want at once
+    with pytest.raises(ValueError):
+        ClientSession(send_batch=0)

@@ -49,3 +49,11 @@ def test_gateway_default_listen_is_the_servers() -> None:
     from pyipld.http.server import DEFAULT_LISTEN as SERVER_DEFAULT
 
     assert DEFAULT_LISTEN == SERVER_DEFAULT
+
+
+def test_fetching_a_file_from_peers_loads_no_car_module() -> None:
+    # `get/cat --peer` stream a file: the CAR reader and writers load only for --car/serve
+    code = ("import sys\nimport pyipld._cli.get, pyipld._cli.cat, pyipld._cli.net, pyipld.bitswap.client\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pyipld.car')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

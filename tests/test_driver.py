@@ -495,3 +495,93 @@ def test_chunk_buffer_matches_a_bytearray(ops: list[tuple[str, bytes, int]]) -> 
             del ref[: len(want)]
             assert got == want and type(got) is bytes
         assert len(buf) == len(ref)
+
+
+RX = "/test/rx/1"
+
+
+class _Recorder:
+    """A StreamReceiver that records what it is handed (b"boom" makes it raise)."""
+
+    def __init__(self) -> None:
+        self.got: dict[int, bytearray] = {}
+        self.ended: list[int] = []
+        self.resets: list[int] = []
+
+    def data_received(self, stream: Stream, data: bytes) -> None:
+        if data.startswith(b"boom"):
+            raise ValueError("boom")
+        self.got.setdefault(stream.stream_id, bytearray()).extend(data)
+
+    def eof_received(self, stream: Stream) -> None:
+        self.ended.append(stream.stream_id)
+
+    def stream_reset(self, stream: Stream) -> None:
+        self.resets.append(stream.stream_id)
+
+
+def test_stream_receiver_takes_streams_in_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = _Recorder()
+    tasks: list[int] = []
+    plain = Connection._serve_inbound
+
+    async def counting(self: Connection, st: Stream, machine: Any = None) -> None:
+        tasks.append(st.stream_id)
+        await plain(self, st, machine)
+
+    monkeypatch.setattr(Connection, "_serve_inbound", counting)
+    payload = bytes(range(256)) * 2000  # 512 KB: more than one window, credit must flow
+
+    async def body(conn: Connection, a: Host, b: Host) -> None:
+        b.set_stream_receiver(RX, rec)
+        assert RX in b.protocols and RX in (await conn.identify()).protocols
+        # lazy: the SYN, the multistream lines and the first bytes arrive together
+        st = await conn.open_stream(RX, lazy=True)
+        await st.send_all(payload)
+        await st.send_eof()
+        assert await st.receive_some() == b""  # the echo, then the receiver side's FIN
+        assert bytes(rec.got[st.stream_id]) == payload and rec.ended == [st.stream_id]
+        assert tasks == [] and b.served[RX] == 1
+        # a proposal refused first: the negotiation spans reads and goes to a task
+        st2 = await conn.open_stream(["/nope/1", RX])
+        await st2.send_all(b"later")
+        await st2.send_eof()
+        assert await st2.receive_some() == b""
+        assert bytes(rec.got[st2.stream_id]) == b"later" and tasks == [st2.stream_id]
+        # the peer resets: the receiver hears of it
+        st3 = await conn.open_stream(RX)
+        await st3.send_all(b"x")
+        await st3.reset()
+        with trio.fail_after(5):
+            while st3.stream_id not in rec.resets:
+                await trio.sleep(0.01)
+        # a receiver that raises loses its stream, not the connection
+        st4 = await conn.open_stream(RX)
+        await st4.send_all(b"boom")
+        with pytest.raises(StreamResetError):
+            with trio.fail_after(5):
+                await st4.receive_some()
+        st5 = await conn.open_stream(ECHO)
+        await st5.send_all(b"still here")
+        assert await st5.receive_some() == b"still here"
+
+    run_pair(body)
+
+
+def test_stream_receiver_hears_of_a_lost_connection() -> None:
+    rec = _Recorder()
+
+    async def body(conn: Connection, a: Host, b: Host) -> None:
+        b.set_stream_receiver(RX, rec)
+        st = await conn.open_stream(RX)
+        await st.send_all(b"partial")
+        with trio.fail_after(5):
+            while st.stream_id not in rec.got:
+                await trio.sleep(0.01)
+        await trio.aclose_forcefully(conn.channel)  # the transport dies, no FIN
+        with trio.fail_after(5):
+            while st.stream_id not in rec.resets:
+                await trio.sleep(0.01)
+        assert rec.ended == []
+
+    run_pair(body)

@@ -292,3 +292,28 @@ def test_peer_id_from_handshake_is_remote_key() -> None:
     (ei,) = events(i)
     assert isinstance(ei, HandshakeCompleted)
     assert ei.remote_peer == PeerId.from_public_key(ei.remote_public_key) == r.identity.peer_id
+
+
+@settings(max_examples=30)
+@given(st.lists(st.integers(1, 300), max_size=30), st.binary(max_size=5000))
+def test_fragments_in_a_reused_buffer(cuts: list[int], payload: bytes) -> None:
+    """Split frames are completed from the next read; nothing kept aliases the caller's buffer."""
+    i, r, _ = vector_pair()
+
+    def feed(machine: NoiseSession, wire: bytes) -> None:
+        pos = 0
+        for c in [*cuts, len(wire)]:
+            buf = bytearray(wire[pos : pos + c])
+            pos += c
+            if buf:
+                machine.receive_data(buf)
+                buf[:] = b"\xff" * len(buf)  # the caller reuses its buffer
+
+    feed(r, i.data_to_send())
+    feed(i, r.data_to_send())
+    feed(r, i.data_to_send())
+    for _ in range(3):
+        i.send(payload)
+    feed(r, i.data_to_send())
+    got = b"".join(e.data for e in events(r) if isinstance(e, DataReceived))
+    assert got == payload * 3

@@ -422,3 +422,37 @@ def test_local_commands_follow_the_transition_table(state: StreamState, command:
         assert c.stream_state(sid) is expected
         move(c, s)  # and the peer accepts what we sent
         assert not s.closed
+
+
+@settings(max_examples=40)
+@given(st.lists(st.integers(1, 40), max_size=40), st.sampled_from(["bytes", "bytearray", "memoryview"]))
+def test_fragments_of_any_buffer_type_and_reused_buffers(cuts: list[int], kind: str) -> None:
+    # bytes are parsed in place, other buffers are copied first: a caller that reuses its
+    # buffer after receive_data must not change what was parsed or what is still pending
+    wire = _script()
+    ref = YamuxSession(is_client=False)
+    ref.receive_data(wire)
+    expected = events(ref)
+    s = YamuxSession(is_client=False)
+    pos = 0
+    for c in [*cuts, len(wire)]:
+        piece = wire[pos : pos + c]
+        pos += c
+        if not piece:
+            continue
+        buf = bytearray(piece)
+        s.receive_data(bytes(buf) if kind == "bytes" else buf if kind == "bytearray" else memoryview(buf))
+        buf[:] = b"\xff" * len(buf)  # the caller reuses its buffer
+    assert events(s) == expected
+
+
+def test_protocol_error_after_a_pending_partial_frame() -> None:
+    # the failure path drops the pending bytes while the parser still looks at them
+    s = YamuxSession(is_client=False)
+    frame = encode_header(FrameType.DATA, Flag.SYN, 1, 5) + b"hello"
+    s.receive_data(frame[:7])
+    assert s.buffered_bytes == 7
+    with pytest.raises(RemoteProtocolError, match="version"):
+        s.receive_data(frame[7:] + b"\x01" + bytes(11))  # complete frame, then version 1
+    assert s.closed and s.buffered_bytes == len(s.data_to_send()) == 24  # the ACK, GoAway(1); no payload held
+    assert StreamOpened(1) in events(s)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..car.export import export_dag
-from ..car.sink import open_car_sink
 from ..errors import ConfigError
 from ..filestore import open_blockstore
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
@@ -79,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
                           "--gateway URL or --routing URL (or IPFS_GATEWAY)")
     store = open_blockstore(args.blockstore)
     if args.car:
+        from ..car.export import export_dag  # here, not at the top: start-up time of every `get`
+        from ..car.sink import open_car_sink
+
         target = resolve_path(store, args.path).cid
         with open_car_sink(args.car, args.car_version, [target]) as writer:
             exported = export_dag(store, target, writer)

@@ -24,9 +24,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from .._progress import Progress
 from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
-from ..car.blockstore import CarBlockstore
-from ..car.export import export_dag
-from ..car.sink import open_car_sink
 from ..cid import CID
 from ..errors import ConfigError
 from ..filestore import open_blockstore
@@ -201,6 +198,9 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
     try:
         target, stats = await fetch_path(args, store, dial=dial)
         if car:
+            from ..car.export import export_dag  # CAR modules load only when asked (start-up time)
+            from ..car.sink import open_car_sink
+
             # blocks arrive breadth first; write them in `ipfs dag export` order (DFS, first seen)
             version = int(getattr(args, "car_version", 1) or 1)
             with open_car_sink(dest, version, [target]) as writer:
@@ -355,6 +355,8 @@ def cmd_cat_from_peers(args: argparse.Namespace) -> int:
 def _open_source(args: argparse.Namespace) -> BlockSource:
     if args.blockstore:
         return open_blockstore(args.blockstore)
+    from ..car.blockstore import CarBlockstore
+
     return CarBlockstore(args.car)
 
 

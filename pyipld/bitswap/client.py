@@ -34,7 +34,6 @@ from typing import Any
 import trio
 
 from ..blockstore import BlockSink, BlockSource
-from ..car.export import iter_links
 from ..cid import CID, DAG_CBOR, DAG_PB
 from ..errors import (
     DecodeError,
@@ -46,7 +45,7 @@ from ..errors import (
     PyipldError,
     RemoteProtocolError,
 )
-from ..libp2p.driver import Connection, Host, Stream
+from ..libp2p.driver import Connection, Host, Stream, StreamResetError
 from ..libp2p.multiaddr import Multiaddr
 from ..unixfs.reader import decode_file_node
 from .message import MAX_BLOCK_BYTES, PROTOCOLS
@@ -93,6 +92,8 @@ def block_links(cid: bytes, data: bytes) -> list[bytes]:
     Raises:
         DecodeError: the block does not decode, or its codec is unknown.
     """
+    from ..car.export import iter_links  # here: the CAR modules are not needed to stream a file
+
     return list(iter_links(cid, data))
 
 
@@ -121,6 +122,8 @@ class _Peer:
     kick: trio.Event = field(default_factory=trio.Event)
     negotiated: bool = False
     error: BaseException | None = None
+    want_stream: Stream | None = None  # our outbound stream for wantlist messages
+    want_sent_at: float = 0.0
 
 
 class BitswapClient:
@@ -136,6 +139,8 @@ class BitswapClient:
         max_block_bytes: larger blocks are refused.
         dial: ``async (multiaddr) -> trio.abc.Stream`` replacing TCP (tests,
             custom transports); the stream is then secured and multiplexed.
+        want_stream_idle: seconds after which our wantlist stream to a peer is replaced
+            by a new one rather than written again (see :meth:`_send_wants`).
     """
 
     def __init__(
@@ -150,6 +155,7 @@ class BitswapClient:
         max_block_bytes: int = MAX_BLOCK_BYTES,
         max_rejected_blocks: int = 8,
         dial: Dialer | None = None,
+        want_stream_idle: float = 2.0,
     ) -> None:
         self.host = host or Host()
         self._dial = dial
@@ -160,6 +166,7 @@ class BitswapClient:
         self.idle_timeout = idle_timeout
         self.max_block_bytes = max_block_bytes
         self.max_rejected_blocks = max_rejected_blocks
+        self.want_stream_idle = want_stream_idle
         self.rejected_blocks = 0
         self._router = WantRouter()
         self._by_conn: dict[Connection, _Peer] = {}
@@ -186,7 +193,7 @@ class BitswapClient:
             raise LocalProtocolError("no peer given")
         client = cls(host, **options)
         for proto in PROTOCOLS:
-            client.host.set_stream_handler(proto, client._on_stream)
+            client.host.set_stream_receiver(proto, client)
         try:
             async with trio.open_nursery() as nursery:
                 for addr in peers:
@@ -214,7 +221,7 @@ class BitswapClient:
             raise
         finally:
             for proto in PROTOCOLS:
-                client.host.remove_stream_handler(proto)
+                client.host.remove_stream_receiver(proto)
 
     @property
     def peers(self) -> list[str]:
@@ -275,56 +282,93 @@ class BitswapClient:
 
     async def _peer_loop(self, peer: _Peer) -> None:
         session, conn = peer.session, peer.conn
-        while not conn.closed and peer.error is None:
-            session.handle_timer(trio.current_time())
-            self._drain(peer)
-            if session.has_data_to_send:
-                if peer.negotiated:
-                    stream = await conn.open_stream(session.protocol, lazy=True)
-                else:
-                    stream = await conn.open_stream(PROTOCOLS)
-                    assert stream.protocol is not None
-                    session.protocol = stream.protocol
-                    peer.negotiated = True
-                try:
-                    await stream.send_all(session.data_to_send())
-                finally:
-                    await stream.aclose()  # FIN; replies come on streams the peer opens
-                continue
-            if self._closing:
-                return
-            peer.kick = trio.Event()
-            deadline = session.get_timer()
-            now = trio.current_time()
-            with trio.move_on_at(min(deadline, now + 1.0) if deadline is not None else now + 1.0):
-                await peer.kick.wait()
-
-    async def _on_stream(self, stream: Stream) -> None:
-        """Inbound bitswap stream: the peer's replies (and wantlists, ignored)."""
-        peer = self._by_conn.get(stream.connection)
-        ended = False
         try:
-            for _ in range(1 << 20):  # bounded: ends at EOF, reset or read timeout
-                data = await stream.receive_some()
-                ended = not data
-                if peer is None:
-                    if ended:
-                        return
-                    continue
-                try:
-                    peer.session.receive_data(stream.stream_id, data)
-                except RemoteProtocolError as exc:
-                    peer.error = exc
-                    self._drain(peer)
-                    peer.kick.set()
-                    await stream.connection.aclose()
-                    return
+            while not conn.closed and peer.error is None:
+                session.handle_timer(trio.current_time())
                 self._drain(peer)
-                if ended:
+                if session.has_data_to_send:
+                    await self._send_wants(peer)
+                    continue
+                if self._closing:
                     return
+                peer.kick = trio.Event()
+                deadline = session.get_timer()
+                now = trio.current_time()
+                with trio.move_on_at(min(deadline, now + 1.0) if deadline is not None else now + 1.0):
+                    await peer.kick.wait()
         finally:
-            if peer is not None and not ended:
-                peer.session.stream_reset(stream.stream_id)
+            if peer.want_stream is not None:
+                with trio.CancelScope(shield=True):
+                    await peer.want_stream.aclose()  # FIN
+                peer.want_stream = None
+
+    async def _send_wants(self, peer: _Peer) -> None:
+        """Write the session's pending wantlist messages on the peer's want stream.
+
+        Messages follow each other on one outbound stream (kubo and Helia read any number
+        per stream; replies come on streams the peer opens). The stream is replaced when
+        it is broken, and when it has been idle for ``want_stream_idle`` seconds: Helia
+        resets an inbound bitswap stream after 10 s without a message, and a want written
+        just as that reset crosses it would be lost until ``want_timeout``.
+        """
+        session, conn = peer.session, peer.conn
+        now = trio.current_time()
+        stream = peer.want_stream
+        if stream is not None and (not stream.writable() or now - peer.want_sent_at > self.want_stream_idle):
+            peer.want_stream = None
+            await stream.aclose()
+            stream = None
+        fresh = stream is None
+        if stream is None:
+            stream = await self._open_want_stream(peer)
+        data = session.data_to_send()
+        try:
+            await stream.send_all(data)
+        except StreamResetError:
+            peer.want_stream = None
+            if fresh or conn.closed:
+                raise
+            # the peer dropped the stream as we wrote: once more on a new one
+            stream = await self._open_want_stream(peer)
+            await stream.send_all(data)
+        peer.want_sent_at = trio.current_time()
+
+    async def _open_want_stream(self, peer: _Peer) -> Stream:
+        conn, session = peer.conn, peer.session
+        if peer.negotiated:
+            stream = await conn.open_stream(session.protocol, lazy=True)
+        else:
+            stream = await conn.open_stream(PROTOCOLS)
+            assert stream.protocol is not None
+            session.protocol = stream.protocol
+            peer.negotiated = True
+        peer.want_stream = stream
+        return stream
+
+    # -- inbound bitswap streams: the peer's replies (and wantlists, ignored) ------------------
+    # A StreamReceiver (libp2p.driver): kubo opens a stream per reply message, i.e. per
+    # block, and these bytes are handed over in the connection's reader, without a task.
+    def data_received(self, stream: Stream, data: bytes) -> None:
+        self._feed(stream, data)
+
+    def eof_received(self, stream: Stream) -> None:
+        self._feed(stream, b"")
+
+    def stream_reset(self, stream: Stream) -> None:
+        peer = self._by_conn.get(stream.connection)
+        if peer is not None:
+            peer.session.stream_reset(stream.stream_id)
+
+    def _feed(self, stream: Stream, data: bytes) -> None:
+        peer = self._by_conn.get(stream.connection)
+        if peer is None or peer.error is not None:
+            return
+        try:
+            peer.session.receive_data(stream.stream_id, data)
+        except RemoteProtocolError as exc:
+            peer.error = exc  # the peer loop ends, and with it the connection
+            peer.kick.set()
+        self._drain(peer)
 
     # -- event plumbing -------------------------------------------------------------------
     def _drain(self, peer: _Peer) -> None:
@@ -388,6 +432,18 @@ class BitswapClient:
 
     async def _receive(self, recv: trio.MemoryReceiveChannel[_Result],
                        waiting: int) -> tuple[bytes, bytes]:
+        try:
+            # a block already delivered (a read often completes several) is taken without a
+            # trip through the scheduler or a timeout scope; cancellation is still checked
+            await trio.lowlevel.checkpoint_if_cancelled()
+            cid, data, error = recv.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        else:
+            if error is not None:
+                raise error
+            assert data is not None
+            return cid, data
         try:
             with trio.fail_after(self.idle_timeout):
                 cid, data, error = await recv.receive()

@@ -371,13 +371,15 @@ class MessageReader:
 
     def __init__(self, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.max_message_bytes = max_message_bytes
-        self._buf = bytearray()
+        self._prefix = bytearray()  # a length prefix split across feeds (< 10 bytes)
         self._need: int | None = None  # body length once the prefix is read
+        self._parts: list[bytes | memoryview] = []  # the body so far, as it arrived
+        self._held = 0  # bytes in _parts
 
     @property
     def buffered(self) -> int:
         """Bytes held waiting for the rest of a frame."""
-        return len(self._buf)
+        return len(self._prefix) + self._held
 
     def feed(self, data: BytesLike) -> list[bytes]:
         """Add bytes; return the complete message bodies (possibly none).
@@ -389,66 +391,85 @@ class MessageReader:
         return [body if isinstance(body, bytes) else bytes(body) for body in self.feed_views(data)]
 
     def feed_views(self, data: BytesLike) -> list[BytesLike]:
-        """:meth:`feed`, but bodies wholly inside a ``bytes`` argument that starts on a frame
-        boundary come back as views of it: no copy (a 2 MiB block is not copied twice more).
+        """:meth:`feed`, but bodies wholly inside an immutable argument (``bytes``, or a
+        read-only view of one) come back as views of it: no copy. A body that arrives in
+        pieces is joined once, when its last piece is here.
 
         Raises:
             LimitExceededError: a length prefix above ``max_message_bytes``.
             VarintError: a malformed length prefix.
         """
-        if not self._buf and self._need is None and isinstance(data, bytes):
-            return self._feed_in_place(data)
-        self._buf += data
+        if not (isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly)):
+            data = bytes(data)  # the caller may reuse its buffer: keep nothing that aliases it
+        view = memoryview(data)
         out: list[BytesLike] = []
-        while True:
-            if self._need is None:
-                if not self._buf:
-                    break
-                try:
-                    length, n = decode_varint(self._buf)
-                except VarintError:
-                    if len(self._buf) < 9 and all(b & 0x80 for b in self._buf):
-                        break  # the prefix is still arriving
-                    raise
-                if length > self.max_message_bytes:
-                    raise LimitExceededError(
-                        f"bitswap message length {length} > max_message_bytes={self.max_message_bytes}")
-                del self._buf[:n]
-                self._need = length
-            if len(self._buf) < self._need:
-                break
-            out.append(bytes(self._buf[: self._need]))
-            del self._buf[: self._need]
+        pos = 0
+        if self._need is not None:  # the rest of a body
+            missing = self._need - self._held
+            if len(view) < missing:
+                if len(view):
+                    self._keep(view)
+                return out
+            self._parts.append(view[:missing])
+            out.append(b"".join(self._parts))
+            self._parts.clear()
+            self._held = 0
             self._need = None
+            pos = missing
+        elif self._prefix:  # the rest of a length prefix
+            take = min(len(view), 10 - len(self._prefix))
+            head = bytes(self._prefix) + bytes(view[:take])
+            length, n = self._read_prefix(head)
+            if length is None:
+                self._prefix[:] = head
+                return out
+            self._prefix.clear()
+            pos = n - (len(head) - take)  # prefix bytes that came from ``data``
+            self._need = length
+            return out + self.feed_views(view[pos:])  # also completes an empty body
+        out.extend(self._feed_in_place(view, pos))
         return out
 
-    def _feed_in_place(self, data: bytes) -> list[BytesLike]:
+    def _keep(self, piece: memoryview) -> None:
+        """Hold part of a body: a view when it is most of the chunk under it, else a copy
+        (a small tail must not pin a large chunk that ``buffered`` does not count)."""
+        under = piece.obj
+        self._parts.append(piece if 2 * len(piece) >= len(under) else bytes(piece))  # type: ignore[arg-type]
+        self._held += len(piece)
+
+    def _read_prefix(self, data: BytesLike, pos: int = 0) -> tuple[int | None, int]:
+        """(body length, prefix bytes) at ``pos``; (None, 0) while the prefix is still arriving."""
+        try:
+            length, n = decode_varint(data, pos)
+        except VarintError:
+            rest = data[pos:]
+            if len(rest) < 9 and all(b & 0x80 for b in rest):
+                return None, 0  # the prefix is still arriving
+            raise
+        if length > self.max_message_bytes:
+            raise LimitExceededError(
+                f"bitswap message length {length} > max_message_bytes={self.max_message_bytes}")
+        return length, n
+
+    def _feed_in_place(self, view: memoryview, pos: int) -> list[BytesLike]:
         out: list[BytesLike] = []
-        view = memoryview(data)
-        pos, end = 0, len(data)
+        end = len(view)
         while pos < end:
-            try:
-                length, n = decode_varint(data, pos)
-            except VarintError:
-                rest = data[pos:]
-                if len(rest) < 9 and all(b & 0x80 for b in rest):
-                    break  # the prefix is still arriving
-                raise
-            if length > self.max_message_bytes:
-                raise LimitExceededError(
-                    f"bitswap message length {length} > max_message_bytes={self.max_message_bytes}")
+            length, n = self._read_prefix(view, pos)
+            if length is None:
+                self._prefix += view[pos:]
+                break
             if end - pos - n < length:
                 self._need = length
-                pos += n
+                self._keep(view[pos + n :])
                 break
             out.append(view[pos + n : pos + n + length])
             pos += n + length
-        self._buf += view[pos:]
         return out
 
     def at_boundary(self) -> bool:
         """True when no partial frame is buffered (a clean place for EOF)."""
-        return self._need is None and not self._buf
+        return self._need is None and not self._prefix
 
 
 # -- CID prefixes ---------------------------------------------------------------------

@@ -7,7 +7,10 @@ Theory of operation
 :class:`ClientSession` talks to ONE remote peer. ``want(cid)`` queues a
 want-block (or want-have). ``data_to_send()`` moves queued wants into the
 *window* (at most ``max_outstanding`` sent and unanswered) and returns framed
-messages, which the driver writes on a fresh outbound bitswap stream. Replies
+messages, which the driver writes on its outbound bitswap stream. While more
+than half the window is in flight, ``has_data_to_send`` waits for
+``send_batch`` new wants, so a steady stream of arrivals is answered with one
+wantlist message per batch rather than one per block. Replies
 arrive on streams the remote opens: ``receive_data(stream_key, data)`` (``b""``
 = that stream's EOF) or, when the driver already decoded a message,
 ``receive_message(msg)``. ``next_event()`` then yields:
@@ -249,6 +252,9 @@ class ClientSession:
         want_timeout: seconds to wait for an answer to a sent want.
         max_attempts: sends of one want before :class:`WantTimedOut`.
         max_rejected_blocks: unwanted or corrupt blocks tolerated from the peer.
+        send_batch: while more than half the window is in flight, new wants wait until
+            this many are queued, so a stream of arrivals costs one message per batch
+            instead of one per block (1: send every want at once).
     """
 
     def __init__(
@@ -262,9 +268,11 @@ class ClientSession:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_block_bytes: int = MAX_BLOCK_BYTES,
         max_rejected_blocks: int = 8,
+        send_batch: int = 16,
     ) -> None:
-        if max_outstanding < 1 or max_attempts < 1 or want_timeout <= 0:
-            raise ValueError("max_outstanding, max_attempts and want_timeout must be positive")
+        if max_outstanding < 1 or max_attempts < 1 or want_timeout <= 0 or send_batch < 1:
+            raise ValueError("max_outstanding, max_attempts, want_timeout and send_batch must be positive")
+        self.send_batch = send_batch
         self.protocol = protocol
         self.max_outstanding = max_outstanding
         self.max_queued = max_queued
@@ -307,7 +315,19 @@ class ClientSession:
             return True
         if self.state is SessionState.CLOSED or self._outstanding >= self.max_outstanding:
             return False
-        return any(cid in self._wants and not self._wants[cid].sent for cid in self._queue)
+        # Above half the window, wants leave in batches; at half or below a single want goes
+        # at once. Nothing stalls: what is in flight is answered or times out, and then the
+        # window is at half.
+        needed = 1 if 2 * self._outstanding <= self.max_outstanding else self.send_batch
+        wants = self._wants
+        unsent = 0
+        for cid in self._queue:
+            want = wants.get(cid)
+            if want is not None and not want.sent:
+                unsent += 1
+                if unsent >= needed:
+                    return True
+        return False
 
     # -- commands
     def want(self, cid: bytes, *, want_type: WantType = WantType.BLOCK, send_dont_have: bool = True) -> None:

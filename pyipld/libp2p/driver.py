@@ -28,7 +28,7 @@ and surface on every stream as :class:`StreamResetError`. Timeouts raise
 :class:`~pyipld.errors.PeerTimeoutError`.
 
 Memory held per connection (:meth:`Connection.buffered_bytes`) is bounded by
-the yamux windows (stream buffers), one transport read (256 KiB) in the Noise
+the yamux windows (stream buffers), one transport read (1 MiB) in the Noise
 and yamux machines, and ``max_queued_output`` plus one read's worth of output.
 """
 
@@ -38,9 +38,9 @@ import logging
 import math
 import operator
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import trio
 
@@ -66,6 +66,7 @@ __all__ = [
     "NoiseStream",
     "Stream",
     "StreamHandler",
+    "StreamReceiver",
     "StreamResetError",
     "read_lp_message",
 ]
@@ -73,13 +74,49 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MUXERS: Final = (yamux.PROTOCOL_ID,)
-_RECV_CHUNK: Final = 256 * 1024
+# Bytes per transport read: larger reads mean fewer trips through trio, the machines and
+# the flusher per byte (kubo writes a block as ~12 Noise frames)
+_RECV_CHUNK: Final = 1024 * 1024
 _MAX_SEND_CHUNK: Final = 256 * 1024  # per lock hold, so other streams interleave
 # Control output (window updates, ping ACKs, RSTs) we let queue for a peer before we stop
 # reading from it: honest peers read, so this only fills when the peer does not.
 MAX_QUEUED_OUTPUT: Final = 256 * 1024
 
 StreamHandler = Callable[["Stream"], Awaitable[None]]
+
+
+class StreamReceiver(Protocol):
+    """Takes the inbound streams of a protocol without a task each (:meth:`Host.set_stream_receiver`).
+
+    Called synchronously in the connection's reader, in stream order. Credit goes back to
+    the peer as the bytes are handed over, so the receiver bounds whatever it keeps. The
+    stream is closed (FIN) after :meth:`eof_received`; an exception resets that stream.
+    """
+
+    def data_received(self, stream: Stream, data: bytes) -> None: ...
+
+    def eof_received(self, stream: Stream) -> None: ...
+
+    def stream_reset(self, stream: Stream) -> None:
+        """The peer reset the stream, or the connection ended before its EOF."""
+
+
+class _Protocols(Collection[str]):
+    """Live view of the protocols with a handler or a receiver (multistream, identify)."""
+
+    def __init__(self, handlers: dict[str, StreamHandler], receivers: dict[str, StreamReceiver]) -> None:
+        self._handlers = handlers
+        self._receivers = receivers
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._handlers or item in self._receivers
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._handlers
+        yield from self._receivers
+
+    def __len__(self) -> int:
+        return len(self._handlers) + len(self._receivers)
 _T = TypeVar("_T")
 
 
@@ -245,6 +282,8 @@ class Stream(trio.abc.HalfCloseableStream):
         self._readable = trio.Event()
         self._writable = trio.Event()
         self._lazy: multistream.Dialer | None = None
+        self._listener: multistream.Listener | None = None  # inbound: negotiating in the reader
+        self._receiver: StreamReceiver | None = None  # inbound: bytes go here, not to _buf
 
     def __repr__(self) -> str:
         return f"<Stream {self.stream_id} {self.protocol!r} peer={self.connection.remote_peer}>"
@@ -360,6 +399,14 @@ class Stream(trio.abc.HalfCloseableStream):
         return bytes(out)
 
     # -- sending --------------------------------------------------------------------------------
+    def writable(self) -> bool:
+        """False once a write is sure to fail: closed or EOF sent by us, reset, or connection lost."""
+        conn = self.connection
+        return not (
+            self._closed or self._eof_sent or self._reset or conn.closed
+            or conn.session.stream_state(self.stream_id) in (yamux.StreamState.LOCAL_CLOSED, yamux.StreamState.CLOSED)
+        )
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._send_busy:
             raise trio.BusyResourceError("another task is already sending on this stream")
@@ -493,6 +540,7 @@ class Connection:
         self._inflight = 0  # bytes handed to the transport and not yet written
         self.reads_paused = 0  # times the reader waited for our output to drain (backpressure)
         self.last_active = trio.current_time()  # the peer's last stream opened or stream data
+        self._data_seen = False  # stream data for a receiver in this read: last_active is due
         self._closed_event = trio.Event()
         self.pings_answered = 0  # yamux pings from the peer (answered by the session)
 
@@ -577,6 +625,9 @@ class Connection:
                 data = await self.channel.receive_some(_RECV_CHUNK)
                 self.session.receive_data(data)
                 self._dispatch()
+                if self._data_seen:
+                    self._data_seen = False
+                    self.last_active = trio.current_time()
                 if not data:
                     break
                 if self.session.has_data_to_send:  # ping ACKs, stream ACKs/RSTs
@@ -603,27 +654,42 @@ class Connection:
             await trio.aclose_forcefully(self.channel)
 
     def _dispatch(self) -> None:
+        fresh: list[Stream] = []
         ev = self.session.next_event()
         while ev is not None:
             if isinstance(ev, yamux.DataReceived):
                 st = self._streams.get(ev.stream_id)
-                if st is not None:
-                    st._on_data(ev.data)
-                else:
+                if st is None:
                     # we closed this stream (aclose): nobody will read, so tell the
                     # sender with RST instead of silently dropping (trio semantics)
                     self.session.reset_stream(ev.stream_id)
+                elif st._receiver is not None:
+                    self._deliver(st, ev.data)
+                elif st._listener is not None:
+                    self._negotiate_inline(st, ev.data)
+                else:
+                    st._on_data(ev.data)
             elif isinstance(ev, yamux.StreamOpened):
                 self.last_active = trio.current_time()
                 st = Stream(self, ev.stream_id, inbound=True)
+                st._listener = multistream.Listener(self.host.protocols)
                 self._streams[ev.stream_id] = st
-                self._nursery.start_soon(self._serve_inbound, st)
+                fresh.append(st)
             elif isinstance(ev, yamux.StreamEnded):
                 if (st2 := self._streams.get(ev.stream_id)) is not None:
-                    st2._on_end()
+                    if st2._receiver is not None:
+                        self._call_receiver(st2, None)
+                        st2._close_locally(reset=False)  # our FIN: the exchange is over
+                    elif st2._listener is not None:  # EOF before a protocol was agreed
+                        st2._listener = None
+                        st2._close_locally(reset=True)
+                    else:
+                        st2._on_end()
             elif isinstance(ev, yamux.StreamReset):
                 if (st3 := self._streams.pop(ev.stream_id, None)) is not None:
+                    st3._listener = None
                     st3._on_reset()
+                    self._receiver_reset(st3)
             elif isinstance(ev, yamux.WindowUpdated):
                 if (st4 := self._streams.get(ev.stream_id)) is not None:
                     st4._on_window()
@@ -634,6 +700,92 @@ class Connection:
                 if ev.code != yamux.GoAwayCode.NORMAL:
                     raise RemoteProtocolError(f"peer sent GoAway({ev.code})", error_code=ev.code)
             ev = self.session.next_event()
+        for st in fresh:  # negotiation not finished within this read: a task takes over
+            machine = st._listener
+            if machine is not None and not st._closed:
+                st._listener = None
+                self._nursery.start_soon(self._serve_inbound, st, machine)
+
+    # -- inbound streams answered in the reader ------------------------------------------------
+    # The peer usually sends a new stream's SYN, its multistream lines and its first bytes
+    # together (kubo opens one stream per bitswap reply, i.e. per block): the negotiation is
+    # then answered here, without a task, and a protocol with a StreamReceiver gets its bytes
+    # in this reader too. Anything slower goes to _serve_inbound with negotiate_timeout.
+    def _negotiate_inline(self, st: Stream, data: bytes) -> None:
+        machine = st._listener
+        assert machine is not None
+        self._consumed(st.stream_id, len(data))  # the machine holds these bytes now
+        try:
+            machine.receive_data(data)
+        except ProtocolError as exc:
+            log.debug("inbound stream %d from %s: %s", st.stream_id, self.remote_peer, exc)
+            st._listener = None
+            st._close_locally(reset=True)
+            return
+        out = machine.data_to_send()
+        if out and not self._queue_small(st, out):
+            st._listener = None
+            st._close_locally(reset=True)
+            return
+        ev = machine.next_event()
+        while ev is not None:
+            if isinstance(ev, multistream.ProtocolAgreed):
+                st._listener = None
+                self._agreed(st, ev.protocol, machine.trailing_data())
+                return
+            ev = machine.next_event()
+
+    def _agreed(self, st: Stream, proto: str, rest: bytes) -> None:
+        st.protocol = proto
+        host = self.host
+        receiver = host.receivers.get(proto)
+        if receiver is not None:
+            st._receiver = receiver
+            host.served[proto] += 1
+            if st._buf.size:  # nothing normally: the negotiation took all that came
+                rest += st._take(None)
+            if rest:
+                self._call_receiver(st, rest, credited=True)
+            return
+        handler = host.handlers.get(proto)
+        if handler is None:  # removed meanwhile
+            st._close_locally(reset=True)
+            return
+        st._unread(rest)  # credited when the machine took them
+        host.served[proto] += 1
+        self._nursery.start_soon(self._run_handler, st, proto, handler)
+
+    def _deliver(self, st: Stream, data: bytes) -> None:
+        self._data_seen = True  # last_active is set once per read (_reader)
+        self._call_receiver(st, data)
+
+    def _call_receiver(self, st: Stream, data: bytes | None, *, credited: bool = False) -> None:
+        """Hand ``data`` (None: the peer's EOF) to the stream's receiver; its credit goes back
+        at once, so the receiver must bound what it keeps. A receiver that raises loses the
+        stream (reset), as a handler that raises does."""
+        receiver = st._receiver
+        assert receiver is not None
+        if data is not None and not credited:
+            self._consumed(st.stream_id, len(data))
+        try:
+            if data is None:
+                receiver.eof_received(st)
+            else:
+                receiver.data_received(st, data)
+        except Exception as exc:  # noqa: BLE001 - one stream's receiver fails that stream only
+            log.warning("receiver %s for %s failed: %r", st.protocol, self.remote_peer, exc)
+            st._receiver = None
+            st._close_locally(reset=True)
+
+    def _receiver_reset(self, st: Stream) -> None:
+        receiver = st._receiver
+        if receiver is None:
+            return
+        st._receiver = None
+        try:
+            receiver.stream_reset(st)
+        except Exception as exc:  # noqa: BLE001 - as in _call_receiver
+            log.warning("receiver %s for %s failed at reset: %r", st.protocol, self.remote_peer, exc)
 
     def _fail(self, exc: BaseException | None) -> None:
         if self.closed:
@@ -643,10 +795,13 @@ class Connection:
         for st in list(self._streams.values()):
             st._readable.set()
             st._writable.set()
+            st._listener = None
+            self._receiver_reset(st)
         self._closed_event.set()
 
-    async def _serve_inbound(self, st: Stream) -> None:
-        handlers = self.host.handlers
+    async def _serve_inbound(self, st: Stream, machine: multistream.Listener | None = None) -> None:
+        """Finish an inbound stream's negotiation (``machine``: already fed what came so far)."""
+        listener = machine if machine is not None else multistream.Listener(self.host.protocols)
         try:
             async def _recv() -> bytes:
                 await st._wait_readable()
@@ -661,19 +816,17 @@ class Connection:
             proto, rest = await _timeout(
                 self.host.negotiate_timeout,
                 "inbound multistream",
-                lambda: _negotiate(multistream.Listener(handlers.keys()), _recv, _send),
+                lambda: _negotiate(listener, _recv, _send),
             )
         except (ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             log.debug("inbound stream %d from %s: %s", st.stream_id, self.remote_peer, exc)
             await self._quiet_reset(st)
             return
-        st.protocol = proto
-        st._unread(rest)
-        handler = handlers.get(proto)
-        if handler is None:  # removed meanwhile
-            await self._quiet_reset(st)
+        if st._closed:
             return
-        self.host.served[proto] += 1
+        self._agreed(st, proto, rest)  # rest was taken, and credited, by _recv
+
+    async def _run_handler(self, st: Stream, proto: str, handler: StreamHandler) -> None:
         try:
             await handler(st)
         except (ProtocolError, DecodeError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -879,6 +1032,8 @@ class Host:
             _identify.IDENTIFY_PUSH_PROTOCOL: self._handle_identify_push,
             _identify.PING_PROTOCOL: self._handle_ping,
         }
+        self.receivers: dict[str, StreamReceiver] = {}
+        self.protocols = _Protocols(self.handlers, self.receivers)  # what inbound streams may agree on
 
     @property
     def peer_id(self) -> PeerId:
@@ -886,17 +1041,27 @@ class Host:
 
     def set_stream_handler(self, protocol: str, handler: StreamHandler) -> None:
         """Serve ``protocol`` on streams peers open; advertised in identify."""
+        self.receivers.pop(protocol, None)
         self.handlers[protocol] = handler
 
     def remove_stream_handler(self, protocol: str) -> None:
         self.handlers.pop(protocol, None)
+
+    def set_stream_receiver(self, protocol: str, receiver: StreamReceiver) -> None:
+        """Take ``protocol`` streams peers open with a :class:`StreamReceiver`: no task per
+        stream, its bytes are handed over in the connection's reader (advertised in identify)."""
+        self.handlers.pop(protocol, None)
+        self.receivers[protocol] = receiver
+
+    def remove_stream_receiver(self, protocol: str) -> None:
+        self.receivers.pop(protocol, None)
 
     # -- built-in handlers ----------------------------------------------------------------------
     async def _handle_identify(self, stream: Stream) -> None:
         conn = stream.connection
         msg = _identify.build_identify(
             public_key=self.identity.public_key.to_protobuf(),
-            protocols=list(self.handlers),
+            protocols=list(self.protocols),
             agent_version=self.agent_version,
             listen_addrs=[a.without_peer_id().bytes for a in self.listen_addrs],
             observed_addr=conn.remote_addr.without_peer_id().bytes if conn.remote_addr else None,

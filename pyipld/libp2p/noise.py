@@ -444,18 +444,27 @@ class NoiseSession:
             self._events.append(ConnectionClosed())
             return
         # Frames are decrypted straight out of an immutable ``bytes`` (no copy into our
-        # buffer first); only a partial frame at the end waits in ``_in`` for the next call.
-        if self._in:
-            self._in += data
-            buf = bytes(self._in)
-            self._in.clear()
-        else:
-            buf = data if isinstance(data, bytes) else bytes(data)
+        # buffer first). A frame split across calls waits in ``_in`` and is completed from
+        # the head of the next ``data``; the rest is decrypted in place again.
+        buf = data if isinstance(data, bytes) else bytes(data)
         plain: list[bytes] = []
         pos = 0
         end = len(buf)
         view = memoryview(buf)
         try:
+            if self._in:
+                if len(self._in) < 2:
+                    self._in += view[: 2 - len(self._in)]
+                    pos = 1
+                length = (self._in[0] << 8) | self._in[1]
+                take = min(end - pos, 2 + length - len(self._in))
+                self._in += view[pos : pos + take]
+                pos += take
+                if len(self._in) < 2 + length:
+                    return
+                frame = bytes(self._in)
+                self._in.clear()
+                self._handle_frame(frame, 2, len(frame), plain)
             while end - pos >= 2:
                 length = (buf[pos] << 8) | buf[pos + 1]
                 if end - pos - 2 < length:
@@ -465,15 +474,24 @@ class NoiseSession:
                 if self.state is State.TRANSPORT:
                     plain.append(self._decrypt_frame(view[start:pos]))
                     continue
-                inp = _EXPECTED_INPUT[self.state]
-                handler = {_In.MSG1: self._read_msg1, _In.MSG2: self._read_msg2, _In.MSG3: self._read_msg3}[inp]
-                handler(buf[start:pos])
-                self._move(inp)
+                self._handle_frame(buf, start, pos, plain)
             if pos < end:
                 self._in += view[pos:]
         finally:
             if plain:
                 self._events.append(DataReceived(plain[0] if len(plain) == 1 else b"".join(plain)))
+
+    def _handle_frame(self, buf: bytes, start: int, stop: int, plain: list[bytes]) -> None:
+        """One whole frame ``buf[start:stop]`` (without its length prefix)."""
+        if self.state is State.TRANSPORT:
+            plain.append(self._decrypt_frame(memoryview(buf)[start:stop]))
+            return
+        inp = _EXPECTED_INPUT.get(self.state)
+        if inp is None:
+            raise self._fail(f"frame in state {self.state.name}")
+        handler = {_In.MSG1: self._read_msg1, _In.MSG2: self._read_msg2, _In.MSG3: self._read_msg3}[inp]
+        handler(buf[start:stop])
+        self._move(inp)
 
     def _decrypt_frame(self, msg: bytes | memoryview) -> bytes:
         if len(msg) < _TAG:

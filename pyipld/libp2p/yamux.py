@@ -203,6 +203,10 @@ class StreamState(Enum):
     REMOTE_CLOSED = auto()
     CLOSED = auto()
 
+    # members are singletons compared by identity: the C-level identity hash is exact, and
+    # the transition lookup on every received frame skips Enum's Python-level __hash__
+    __hash__ = object.__hash__
+
 
 class _In(Enum):
     SEND_DATA = auto()
@@ -211,6 +215,8 @@ class _In(Enum):
     RECV_FIN = auto()
     SEND_RST = auto()
     RECV_RST = auto()
+
+    __hash__ = object.__hash__  # as StreamState
 
 
 _S = StreamState
@@ -495,7 +501,8 @@ class YamuxSession:
         return out
 
     def _fail(self, message: str) -> RemoteProtocolError:
-        self._in.clear()  # nothing more will be parsed: keep none of the peer's bytes
+        self._in = bytearray()  # nothing more will be parsed: keep none of the peer's bytes (a
+        # new object, not clear(): receive_data may hold a view of the old one)
         if not self.closed:
             self.closed = True
             if not self.local_goaway:
@@ -518,10 +525,41 @@ class YamuxSession:
             self._streams.clear()
             self._events.append(ConnectionTerminated())
             return
-        self._in += data
-        buf = self._in
+        # Frames are parsed straight out of ``data`` (each payload is one slice copy). A frame
+        # split across calls waits in ``_in``: it is completed from the head of the next
+        # ``data`` (its header first, so a refused frame is refused before its payload is
+        # copied), and the rest of ``data`` is parsed in place again.
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the caller may reuse its buffer
         pos = 0
+        end = len(data)
+        while self._in and not self.closed:
+            have = len(self._in)
+            if have < _HEADER_LEN:
+                want = _HEADER_LEN - have
+            else:
+                length = int.from_bytes(self._in[8:12], "big")
+                want = (_HEADER_LEN + length if self._in[1] == _DATA else _HEADER_LEN) - have
+            take = min(want, end - pos)
+            if take <= 0:
+                break
+            self._in += data[pos : pos + take]
+            pos += take
+            done = self._parse(self._in, 0)
+            if done:
+                del self._in[:done]
+            elif pos >= end:
+                return
+        if pos < end and not self.closed:
+            done = self._parse(data, pos)
+            if done < end and not self.closed:
+                self._in += memoryview(data)[done:]
+
+    def _parse(self, buf: bytes | bytearray, pos: int) -> int:
+        """Handle the complete frames in ``buf`` from ``pos``; returns where the first
+        incomplete one starts (its header was checked if complete)."""
         end = len(buf)
+        view = memoryview(buf)
         try:
             while end - pos >= _HEADER_LEN and not self.closed:
                 version, ftype, flags, sid, length = _HEADER.unpack_from(buf, pos)
@@ -537,7 +575,7 @@ class YamuxSession:
                         raise self._fail(f"stream {sid}: data frame of {length} bytes > remaining window {room}")
                     if end - pos - _HEADER_LEN < length:
                         break
-                    payload = bytes(buf[pos + _HEADER_LEN : pos + _HEADER_LEN + length])
+                    payload = bytes(view[pos + _HEADER_LEN : pos + _HEADER_LEN + length])
                     pos += _HEADER_LEN + length
                     self._on_stream_frame(flags, sid, payload, 0)
                 elif ftype == _WINDOW_UPDATE:
@@ -555,7 +593,8 @@ class YamuxSession:
                 else:
                     raise self._fail(f"unknown frame type {ftype}")
         finally:
-            del self._in[:pos]
+            view.release()  # before ``_in`` is resized: a live export forbids it
+        return pos
 
     def _on_ping(self, flags: int, sid: int, opaque: int) -> None:
         if sid != 0:
