@@ -21,7 +21,8 @@ from typing import Any
 
 from ._native_build import load_native
 
-__all__ = ["native_available", "sha256_batch", "sha256_pair"]
+__all__ = ["MappingFault", "mapped_hashing_available", "native_available", "sha256_batch", "sha256_batch_mapped",
+           "sha256_pair"]
 
 _SOURCE = Path(__file__).with_name("_sha256x2_native.c")
 
@@ -37,7 +38,12 @@ _PYBUF_SIMPLE = 0  # a contiguous run of bytes, read-only allowed
 
 
 _MAX_PARTS = 4  # MAX_PARTS in the C file
-_Kernel = Callable[[Sequence[Sequence[Any]], int], list[bytes]]
+_Kernel = Callable[..., list[bytes]]
+
+
+class MappingFault(Exception):
+    """A page of a mapped input vanished while it was hashed (the file was truncated): SIGBUS,
+    caught by the guarded kernel. Callers turn it into their own error (FileChangedError)."""
 
 
 @lru_cache(maxsize=1)
@@ -61,14 +67,15 @@ def _kernel() -> _Kernel | None:
     lib.pyipld_sha256x2_available.restype = ctypes.c_int
     if not lib.pyipld_sha256x2_available():
         return None
-    fn = lib.pyipld_sha256_batch
-    fn.argtypes = [ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
-                   ctypes.c_void_p]
-    fn.restype = ctypes.c_int
+    plain, guarded = lib.pyipld_sha256_batch, lib.pyipld_sha256_batch_guarded
+    for fn in (plain, guarded):
+        fn.argtypes = [ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_void_p]
+        fn.restype = ctypes.c_int
     stride = ctypes.sizeof(_PyBuffer)
     len_offset = _PyBuffer.len.offset
 
-    def kernel(messages: Sequence[Sequence[Any]], parts: int) -> list[bytes]:
+    def kernel(messages: Sequence[Sequence[Any]], parts: int, mapped: bool = False) -> list[bytes]:
         count = len(messages)
         views = (_PyBuffer * (count * parts))()  # one Py_buffer per piece, read by the C code as they are
         out = ctypes.create_string_buffer(32 * count)
@@ -79,8 +86,13 @@ def _kernel() -> _Kernel | None:
                 for piece in message:  # raises for a non-contiguous buffer
                     get_buffer(piece, base + taken * stride, _PYBUF_SIMPLE)
                     taken += 1
-            if taken != count * parts or fn(count, views, stride, len_offset, parts, out) != 0:
-                return [_hashlib_pieces(m) for m in messages]  # pragma: no cover - checked by the callers
+            rc = (guarded if mapped else plain)(count, views, stride, len_offset, parts, out)
+            if rc == -2:
+                raise MappingFault("a mapped page vanished while it was hashed")
+            if rc != 0:  # pragma: no cover - checked by the callers
+                if mapped:
+                    raise MappingFault(f"the guarded kernel is not ready ({rc})")
+                return [_hashlib_pieces(m) for m in messages]
         finally:
             for k in range(taken):
                 release_buffer(base + k * stride)
@@ -129,6 +141,42 @@ def sha256_pair(a: Any, b: Any) -> tuple[bytes, bytes]:
     """``(sha256(a).digest(), sha256(b).digest())`` of two bytes-like objects."""
     first, second = sha256_batch([(a,), (b,)])
     return first, second
+
+
+@lru_cache(maxsize=1)
+def _guard_installed() -> bool:
+    loaded = load_native(_SOURCE) if _kernel() is not None else None
+    if loaded is None:
+        return False
+    install = loaded[0].pyipld_sigbus_guard_install
+    install.argtypes = []
+    install.restype = ctypes.c_int
+    return bool(install() == 0)
+
+
+def mapped_hashing_available() -> bool:
+    """Whether :func:`sha256_batch_mapped` can hash views of a mapped file safely: the kernel is
+    built and its SIGBUS handler is installed (once per process, chaining to the previous one)."""
+    return _guard_installed()
+
+
+def sha256_batch_mapped(messages: Sequence[Sequence[Any]]) -> list[bytes]:
+    """:func:`sha256_batch` of pieces that may be views of a mapped file: every message goes to the
+    guarded kernel (hashlib would die of the SIGBUS a truncated file gives), whatever its size.
+
+    Raises:
+        MappingFault: a page vanished (the file was truncated meanwhile).
+        RuntimeError: :func:`mapped_hashing_available` is false.
+    """
+    fn = _kernel()
+    if fn is None or not _guard_installed():
+        raise RuntimeError("mapped hashing needs the SHA-NI kernel and its SIGBUS guard")
+    parts = len(messages[0]) if messages else 0
+    if not messages:
+        return []
+    if not 1 <= parts <= _MAX_PARTS or any(len(m) != parts for m in messages):
+        raise ValueError("every message needs the same number of pieces, 1 to 4")
+    return fn(messages, parts, True)
 
 
 def native_available() -> bool:

@@ -15,6 +15,9 @@
  */
 #include "_sha256_shani.h"
 
+#include <setjmp.h>
+#include <signal.h>
+
 #ifdef PYIPLD_SHANI
 
 #define KK(i) _mm_loadu_si128((const __m128i *)&K256[i])
@@ -262,6 +265,60 @@ int pyipld_sha256_batch(size_t count, const uint8_t *views, size_t stride, size_
     return 0;
 }
 
+/* Hashing a mapped file: a file truncated by another process meanwhile turns the next read of
+ * a page past its new end into SIGBUS, which would kill the interpreter.  The guarded entry
+ * point runs the batch with a per-thread jump buffer set; the SIGBUS handler (installed once,
+ * keeping the previous disposition) jumps back out of the hashing in that thread, and the
+ * call returns -2: the caller reports the file as changed.  A SIGBUS anywhere else goes to the
+ * previous handler (faulthandler's, say), or kills the process as it would have without us. */
+static __thread sigjmp_buf *guard_jump;
+static struct sigaction previous_sigbus;
+static int sigbus_installed;
+
+static void on_sigbus(int sig, siginfo_t *info, void *context) {
+    sigjmp_buf *jump = guard_jump;
+    if (jump != NULL) {
+        guard_jump = NULL;
+        siglongjmp(*jump, 1);
+    }
+    if (previous_sigbus.sa_flags & SA_SIGINFO) {
+        if (previous_sigbus.sa_sigaction != NULL) {
+            previous_sigbus.sa_sigaction(sig, info, context);
+            return;
+        }
+    } else if (previous_sigbus.sa_handler != SIG_DFL && previous_sigbus.sa_handler != SIG_IGN) {
+        previous_sigbus.sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL); /* the faulting access runs again and ends the process as before */
+}
+
+/* Install the handler (once); 0 when in place. */
+int pyipld_sigbus_guard_install(void) {
+    struct sigaction action;
+    if (sigbus_installed) return 0;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_sigbus;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGBUS, &action, &previous_sigbus) != 0) return -1;
+    sigbus_installed = 1;
+    return 0;
+}
+
+/* pyipld_sha256_batch with SIGBUS turned into -2 (see above); -3 when the handler is not installed. */
+int pyipld_sha256_batch_guarded(size_t count, const uint8_t *views, size_t stride, size_t len_offset, int parts,
+                                uint8_t *out) {
+    sigjmp_buf jump;
+    int rc;
+    if (!sigbus_installed) return -3;
+    if (sigsetjmp(jump, 1) != 0) return -2; /* guard_jump was cleared by the handler */
+    guard_jump = &jump;
+    rc = pyipld_sha256_batch(count, views, stride, len_offset, parts, out);
+    guard_jump = NULL;
+    return rc;
+}
+
 #else
 
 int pyipld_sha256x2_available(void) { return 0; }
@@ -270,6 +327,14 @@ int pyipld_sha256_batch(size_t count, const uint8_t *views, size_t stride, size_
                         uint8_t *out) {
     (void)count; (void)views; (void)stride; (void)len_offset; (void)parts; (void)out;
     return -1;
+}
+
+int pyipld_sigbus_guard_install(void) { return -1; }
+
+int pyipld_sha256_batch_guarded(size_t count, const uint8_t *views, size_t stride, size_t len_offset, int parts,
+                                uint8_t *out) {
+    (void)count; (void)views; (void)stride; (void)len_offset; (void)parts; (void)out;
+    return -3;
 }
 
 #endif

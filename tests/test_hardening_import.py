@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 from hypothesis import given, settings
@@ -56,6 +56,18 @@ def _change_after_first_read(monkeypatch: pytest.MonkeyPatch, path: Path, change
             change(path)
 
     monkeypatch.setattr(_fileread, "pread_exact", hooked_pread)
+    real_mapped = _fileread._hash_mapped_span  # only-hash spans hashed from a mapping (no pread)
+
+    def hooked_mapped(offset: int, **kw: Any) -> Any:
+        out = real_mapped(offset, **kw)
+        with lock:
+            calls["n"] += 1
+            first = calls["n"] == 1
+        if first:
+            change(path)
+        return out
+
+    monkeypatch.setattr(_fileread, "_hash_mapped_span", hooked_mapped)
 
 
 def _shrink(path: Path) -> None:

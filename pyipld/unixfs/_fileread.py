@@ -1,25 +1,34 @@
 """The input path of a regular file cut into ``size-N`` chunks: private reads, on every core.
 
-A file is read with ``os.preadv`` into buffers of the process's own, never mapped:
+When blocks are kept, a file is read with ``os.preadv`` into buffers of the process's own:
 a buffer cannot change or vanish under the hasher, so a file that shrinks during the
-import is a short read and :class:`~pyipld.errors.FileChangedError` (a mapping would
-kill the process with SIGBUS), and one that grows is caught by the size check at the
-end. Either way no DAG of another file is ever returned.
+import is a short read and :class:`~pyipld.errors.FileChangedError`, and one that grows is
+caught by the size check at the end. Either way no DAG of another file is ever returned.
 
 :meth:`FileChunks.leaf_links` is the fast path (``jobs`` > 1): each task reads one span
 (a multiple of the chunk size, ~2 MiB) *and* hashes its chunks on a worker thread, two at a
-time (:meth:`LeafMaker.leaves`) — ``preadv`` and the hashing both release the GIL, so reading and hashing use every core
-while the calling thread only stores the results in order. At most ``2 × jobs`` spans
-are in flight. Only-hash imports reuse one buffer per thread; when blocks are kept, a
-sink with ``put_parts`` (a CAR writer) gets views of the very buffer the leaf was
-hashed from — no copy — and that buffer is read into again once the sink says it is
-written (``when_written``; freed otherwise). Iterating a
-:class:`FileChunks` instead gives the chunks one by one on the calling thread (views
-of ~1 MiB reads), for ``jobs=1`` and every other consumer.
+time (:meth:`LeafMaker.leaves`) — ``preadv`` and the hashing both release the GIL, so reading
+and hashing use every core while the calling thread only stores the results in order. At most
+``2 × jobs`` spans are in flight. When blocks are kept, a sink with ``put_parts`` (a CAR writer)
+gets views of the very buffer the leaf was hashed from — no copy — and that buffer is read into
+again once the sink says it is written (``when_written``; freed otherwise).
+
+Only-hash imports (sha2-256, no inlining) skip the read copy: each span is mapped read-only,
+hashed by the two-lane kernel straight from the mapping and unmapped
+(:func:`_hash_mapped_span`). The guarded kernel is the only reader of mapped bytes, and it
+turns the SIGBUS of a page that vanished (the file was truncated) into
+:class:`~pyipld.errors.FileChangedError` (:func:`pyipld._sha256x2.sha256_batch_mapped`); a file
+system that cannot map the file is read instead. Measured: ``add -Q -n`` of 1 GiB 1.77 against
+1.49 × one-thread sha256 with reads, in the same rounds (benchmarks/README.md).
+
+Iterating a :class:`FileChunks` instead gives the chunks one by one on the calling thread
+(views of ~1 MiB reads), for ``jobs=1`` and every other consumer.
 """
 
 from __future__ import annotations
 
+import functools
+import mmap
 import os
 import threading
 from collections import deque
@@ -27,6 +36,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final
 
+from .._sha256x2 import MappingFault, mapped_hashing_available
 from ..blockstore import BlockSink, NullSink
 from ..chunker import BytesLike
 from ..errors import FileChangedError
@@ -120,7 +130,7 @@ class FileChunks(Iterator[BytesLike]):
         # span buffers the sink has written out, to read into again (a fresh one costs its page faults)
         written: deque[bytearray] = deque()
 
-        def task(offset: int) -> tuple[list[_Hashed], bytearray]:
+        def read_and_hash(offset: int) -> tuple[list[_Hashed], bytearray | None]:
             n = min(span, size - offset)
             buf: bytearray | None = None
             if fresh:
@@ -144,7 +154,17 @@ class FileChunks(Iterator[BytesLike]):
             return [(cid, None if block is None else (block,), block_len, len(piece)) for piece, (cid, block, block_len)
                     in zip(pieces, leaves.leaves(pieces, keep), strict=True)], buf
 
-        window: deque[Future[tuple[list[_Hashed], bytearray]]] = deque()
+        task: Callable[[int], tuple[list[_Hashed], bytearray | None]] = read_and_hash
+        if not keep and leaves.hashes_mapped_views and mapped_hashing_available():
+            hash_mapped = functools.partial(_hash_mapped_span, fd=fd, size=size, chunk=chunk, span=span,
+                                            leaves=leaves, name=name)
+
+            def task(offset: int) -> tuple[list[_Hashed], bytearray | None]:
+                try:
+                    return hash_mapped(offset)
+                except OSError:  # a file system that cannot map this file: read it
+                    return read_and_hash(offset)
+        window: deque[Future[tuple[list[_Hashed], bytearray | None]]] = deque()
 
         progress = self.progress
 
@@ -159,7 +179,7 @@ class FileChunks(Iterator[BytesLike]):
                     else:
                         sink.put(cid, pieces[0])  # type: ignore[arg-type]  # leaf() blocks are bytes
                 yield FileLink(cid, block_len, data_size)
-            if fresh and when_written is not None:
+            if fresh and when_written is not None and buf is not None:
                 when_written(lambda: written.append(buf))
 
         self._serial = iter(())  # consumed
@@ -175,3 +195,25 @@ class FileChunks(Iterator[BytesLike]):
                 for future in window:
                     future.cancel()
         check_unchanged(fd, size, name)
+
+
+def _hash_mapped_span(offset: int, *, fd: int, size: int, chunk: int, span: int, leaves: LeafMaker,
+                      name: str) -> tuple[list[_Hashed], None]:
+    """Only-hash leaves of ``[offset, offset + span)`` hashed straight from a read-only mapping of
+    that range (no read copy; unmapped on return, so resident memory stays a few spans). The
+    guarded kernel is the only reader of the mapped bytes: a file truncated meanwhile is
+    :class:`~pyipld.errors.FileChangedError`, not SIGBUS."""
+    n = min(span, size - offset)
+    base = offset - offset % mmap.ALLOCATIONGRANULARITY
+    try:
+        mapping = mmap.mmap(fd, offset + n - base, offset=base, access=mmap.ACCESS_READ)
+    except ValueError:  # "mmap length is greater than file size": it shrank already
+        raise FileChangedError(name, size, os.fstat(fd).st_size) from None
+    view = memoryview(mapping)
+    del mapping  # unmapped with its last view, when this returns
+    pieces = [view[a - base : min(a + chunk, offset + n) - base] for a in range(offset, offset + n, chunk)]
+    try:
+        hashed = leaves.leaves_mapped(pieces)
+    except MappingFault:
+        raise FileChangedError(name, size, os.fstat(fd).st_size) from None
+    return [(cid, None, block_len, len(piece)) for piece, (cid, _, block_len) in zip(pieces, hashed, strict=True)], None

@@ -8,8 +8,9 @@ straight into chunks — a regular file is read ~1 MiB at a time and chunks are
 views of each read (memory-mapped instead with ``PYIPLD_MMAP=1``: a mapping
 SIGBUSes if the file is truncated, so reading is the default), a stream is read
 one chunk per ``read`` — and
-only-hash imports never assemble leaf blocks (:meth:`LeafMaker.leaf`). Leaves
-can be hashed on worker threads (``jobs``): ``hashlib`` releases the GIL on large
+only-hash imports never assemble leaf blocks (:meth:`LeafMaker.leaf`; with ``jobs`` > 1 they
+hash each span of a regular file from a guarded mapping: :mod:`._fileread`). Leaves
+can be hashed on worker threads (``jobs``): the hashing releases the GIL on large
 buffers, chunks go to the pool in batches of about 1 MiB, results are consumed
 and stored in order on the calling thread, and at most ``2 × jobs`` batches are
 in flight, so memory stays bounded. A regular file must keep its size until

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .._sha256x2 import sha256_batch
+from .._sha256x2 import sha256_batch, sha256_batch_mapped
 from .._varint import encode_varint
 from ..blockstore import BlockSink, NullSink
 from ..chunker import BytesLike
@@ -180,6 +180,27 @@ class LeafMaker:
             digests = sha256_batch([(block,) for block in blocks])
             return [(prefix + digest, block, len(block)) for digest, block in zip(digests, blocks, strict=True)]
         digests = sha256_batch([(head, chunk, tail) for (head, tail), chunk in zip(frames, chunks, strict=True)])
+        return [(prefix + digest, None, len(head) + len(chunk) + len(tail))
+                for digest, chunk, (head, tail) in zip(digests, chunks, frames, strict=True)]
+
+    @property
+    def hashes_mapped_views(self) -> bool:
+        """Whether :meth:`leaves_mapped` applies: sha2-256 and no inlining (every byte of a chunk
+        goes to the hash kernel, none is copied or read by Python)."""
+        return self._sha256 and self.builder.inline_limit is None
+
+    def leaves_mapped(self, chunks: Sequence[BytesLike]) -> list[Leaf]:
+        """``[self.leaf(chunk, False) for chunk in chunks]`` for views of a mapped file, read by the
+        guarded kernel alone (:func:`~pyipld._sha256x2.sha256_batch_mapped`; raises its
+        ``MappingFault`` when the file shrank under the mapping). Needs :attr:`hashes_mapped_views`."""
+        if not self.hashes_mapped_views:
+            raise ValueError("leaves_mapped needs sha2-256 leaves without inlining")
+        prefix = self._cid_prefix
+        if self.raw:
+            digests = sha256_batch_mapped([(chunk,) for chunk in chunks])
+            return [(prefix + digest, None, len(chunk)) for digest, chunk in zip(digests, chunks, strict=True)]
+        frames = [self.frame(len(chunk)) for chunk in chunks]
+        digests = sha256_batch_mapped([(head, chunk, tail) for (head, tail), chunk in zip(frames, chunks, strict=True)])
         return [(prefix + digest, None, len(head) + len(chunk) + len(tail))
                 for digest, chunk, (head, tail) in zip(digests, chunks, frames, strict=True)]
 
