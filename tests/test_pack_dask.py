@@ -402,3 +402,19 @@ def test_real_processes_and_a_killed_worker(tmp_path: Path) -> None:
     proc = run_in_netns([sys.executable, "-m", "tests._dask_pack_processes", str(tmp_path)], timeout=360)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith("OK pack killed-worker"), proc.stdout
+
+
+@pytest.mark.parametrize("address", ["bogus", "tcp://host-without-port", "foo://h:1"])
+def test_bad_address_never_starts_a_client(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    """A malformed address is refused before a Client exists: constructing one started an event loop
+    for nothing, and distributed's global loop registry then failed an internal assertion when an
+    earlier test's loop was still registered (a flaky traceback in the full suite)."""
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a Client was constructed for a malformed address")
+
+    monkeypatch.setattr(distributed, "Client", never)
+    (tmp_path / "f").write_bytes(b"x")
+    assert main(["add", "-r", str(tmp_path / "f"), "--dask", address]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: bad Dask scheduler address {address!r}") and err.count("\n") == 1, err

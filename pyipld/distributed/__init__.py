@@ -78,6 +78,17 @@ def _current_client(client: Any | None) -> Any:
         raise ConfigError("no Dask client: pass one or create one first (or use dask_client('local'))") from exc
 
 
+def _check_address(address: str) -> None:
+    """distributed's own parse of a scheduler address (ValueError: no port, unknown scheme)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    scheme, location = parse_address(address)
+    get_backend(scheme)  # ValueError: unknown address scheme
+    if scheme in ("tcp", "tls"):
+        parse_host_port(location)
+
+
 @contextmanager
 def dask_client(address: str = "local", *, workers: int | None = None, timeout: float = 10) -> Iterator[Any]:
     """A ``dask.distributed.Client`` for ``address`` (``local``: an embedded LocalCluster of
@@ -102,6 +113,7 @@ def dask_client(address: str = "local", *, workers: int | None = None, timeout: 
             yield client
         return
     try:
+        _check_address(address)  # before a Client starts its event loop for nothing
         client = distributed.Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
