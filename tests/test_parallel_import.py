@@ -457,3 +457,33 @@ def test_hash_files_equals_import_file(tmp_path_factory: Any, sizes: list[int], 
     want = [import_file(os.fsdecode(p), params, jobs=1) for p in paths]
     assert [(g.cid, g.tsize, g.data_size) for g in got[:-2] if g] == [(w.cid.bytes, w.tsize, w.size) for w in want]
     assert got[-2:] == [None, None]
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_mapped_span_leaves_equal_read_ones_and_catch_a_shrink(tmp_path: Path, raw: bool) -> None:
+    """Dask span tasks hash only-hash leaves from guarded mappings: the leaves of the read path, one
+    chunk over the group size included; a file that shrinks between groups is FileChangedError."""
+    import array
+
+    import pyipld.unixfs.parallel as par
+    from pyipld._sha256x2 import mapped_hashing_available
+    from pyipld.errors import FileChangedError
+    from pyipld.unixfs.importer import leaf_maker
+
+    if not mapped_hashing_available():
+        pytest.skip("no SHA-NI kernel here")
+    data = os.urandom((par.SPAN_READ_BYTES * 3) + 12_345)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    leaves = leaf_maker(ImportParams(cid_version=1, raw_leaves=raw).resolve())
+    cuts = [100, 5000, 5000 + par.SPAN_READ_BYTES + 7, len(data)]
+    for span in (par.Span(10, len(data), cuts=array.array("q", cuts).tobytes()),
+                 par.Span(4096 * 3, len(data), chunk=262_144)):
+        want = [leaves.leaf(data[a:b], False) for a, b in span.bounds()]
+        assert list(par._mapped_span_leaves(os.fsencode(path), span, leaves)) == want
+    gen = par._mapped_span_leaves(os.fsencode(path), par.Span(0, len(data), chunk=1 << 16), leaves)
+    next(gen)
+    with open(path, "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(FileChangedError):
+        list(gen)

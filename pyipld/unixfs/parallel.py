@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 from .._io import use_mmap
+from .._sha256x2 import MappingFault, mapped_hashing_available
 from ..blockstore import NullSink
 from ..chunker import BytesLike
 from ..chunker.fixed import FixedSize
@@ -53,7 +54,7 @@ from .cache import ImportCache, params_key
 from .importer import build_file, import_file, leaf_maker, metadata_for
 from .layout_balanced import balanced_from_links, group_rounds
 from .layout_trickle import LAYER_REPEAT, trickle_subtree
-from .nodes import ChunkGroups, FileLink, encode_file_node
+from .nodes import ChunkGroups, FileLink, Leaf, LeafMaker, encode_file_node
 from .params import ImportParams, ResolvedParams
 from .remote import RemoteSource, hash_objects
 
@@ -167,9 +168,12 @@ def hash_span(path: bytes, span: Span, shape: Shape, params: ImportParams, sourc
     ``source``: the object store ``path`` is in (ranged reads; ``version`` checked), else local."""
     resolved = params.resolve()
     leaves = leaf_maker(resolved)
-    groups = (_span_groups(path, span) if source is None else
-              source.span_groups(path.decode("utf-8", "surrogateescape"), span.bounds(), version))
-    hashed = (leaf for group in groups for leaf in leaves.leaves(group, False))  # two at a time
+    if source is None and leaves.hashes_mapped_views and mapped_hashing_available():
+        hashed: Iterable[Leaf] = _mapped_span_leaves(path, span, leaves)  # no read copy
+    else:
+        groups = (_span_groups(path, span) if source is None else
+                  source.span_groups(path.decode("utf-8", "surrogateescape"), span.bounds(), version))
+        hashed = (leaf for group in groups for leaf in leaves.leaves(group, False))  # two at a time
     links = [FileLink(cid, block_len, b - a) for (a, b), (cid, _, block_len) in
              zip(span.bounds(), hashed, strict=True)]
     kind, level = shape
@@ -186,6 +190,40 @@ def _span_chunks(path: bytes, span: Span) -> Iterator[BytesLike]:
     it first): :func:`_span_groups`, one chunk at a time."""
     for group in _span_groups(path, span):
         yield from group
+
+
+def _mapped_span_leaves(path: bytes, span: Span, leaves: LeafMaker) -> Iterator[Leaf]:
+    """Only-hash leaves of ``span``, each ~``SPAN_READ_BYTES`` group hashed straight from a
+    read-only mapping of its range by the guarded kernel (as ``_fileread._hash_mapped_span``): a
+    file truncated meanwhile is :class:`~pyipld.errors.FileChangedError`, not SIGBUS; a group the
+    file system cannot map is read."""
+    with open(path, "rb", buffering=0) as f:
+        fd = f.fileno()
+        name = os.fsdecode(path)
+        size = os.fstat(fd).st_size
+        if size < span.stop:
+            raise FileChangedError(name, span.stop, size)
+        for group in _read_groups(span.bounds(), SPAN_READ_BYTES):
+            first, last = group[0][0], group[-1][1]
+            base = first - first % mmap.ALLOCATIONGRANULARITY
+            try:
+                mapping = mmap.mmap(fd, last - base, offset=base, access=mmap.ACCESS_READ)
+            except ValueError:  # "mmap length is greater than file size": it shrank already
+                raise FileChangedError(name, span.stop, os.fstat(fd).st_size) from None
+            except OSError:  # cannot be mapped here: read
+                data = memoryview(bytearray(last - first))
+                pread_exact(fd, data, first, span.stop, name)
+                yield from leaves.leaves([data[a - first : b - first] for a, b in group], False)
+                continue
+            view = memoryview(mapping)
+            del mapping  # unmapped with its last view
+            pieces = [view[a - base : b - base] for a, b in group]
+            try:
+                hashed = leaves.leaves_mapped(pieces)
+            except MappingFault:
+                raise FileChangedError(name, span.stop, os.fstat(fd).st_size) from None
+            del pieces, view
+            yield from hashed
 
 
 def _span_groups(path: bytes, span: Span) -> Iterator[list[memoryview]]:
