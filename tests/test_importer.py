@@ -238,13 +238,13 @@ def test_threads_give_the_same_cid(data: bytes, params: ImportParams, jobs: int,
 
 def test_threaded_path_is_really_used(small_threads: None, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    original = importer._hash_batch
+    original = importer.hash_batch
 
     def spy(*args: object) -> object:
         calls.append(1)
         return original(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(importer, "_hash_batch", spy)
+    monkeypatch.setattr(importer, "hash_batch", spy)
     import_file(b"x" * 100, ImportParams(chunker="size-10"), jobs=2)
     assert len(calls) >= 5
 

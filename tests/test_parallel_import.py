@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import accumulate, pairwise
 from pathlib import Path
@@ -46,6 +47,15 @@ class CountingExecutor:
         name = fn.__name__ + (":" + args[2][0] if fn.__name__ == "hash_span" else "")
         self.calls[name] += 1
         return POOL.submit(fn, *args)
+
+
+
+def _span_chunks(path: bytes, span: Any) -> Iterator[bytes | memoryview]:
+    """The chunks of ``span`` one at a time, each valid until the next (``_span_groups`` flattened)."""
+    import pyipld.unixfs.parallel as par
+
+    for group in par._span_groups(path, span):
+        yield from group
 
 
 def _mixed(size_random: int, zeros: int, periodic: int, tail: int, seed: int = 0) -> bytes:
@@ -363,8 +373,8 @@ def test_span_chunks_fixed_equal_file_bytes(tmp_path_factory: Any, size: int, ch
     orig = par.SPAN_READ_BYTES
     par.SPAN_READ_BYTES = read
     try:
-        got = [bytes(c) for c in par._span_chunks(os.fsencode(path), span)]
-        again = [bytes(c) for c in par._span_chunks(os.fsencode(path), span)]  # the buffer is reused
+        got = [bytes(c) for c in _span_chunks(os.fsencode(path), span)]
+        again = [bytes(c) for c in _span_chunks(os.fsencode(path), span)]  # the buffer is reused
     finally:
         par.SPAN_READ_BYTES = orig
     assert got == again == [data[a:b] for a, b in span.bounds()]
@@ -383,13 +393,13 @@ def test_span_chunks_cuts_and_shrink(tmp_path: Path) -> None:
     path.write_bytes(data)
     cuts = [100, 5000, 5000 + par.SPAN_READ_BYTES + 7, len(data)]
     span = par.Span(10, len(data), cuts=array.array("q", cuts).tobytes())
-    assert [bytes(c) for c in par._span_chunks(os.fsencode(path), span)] == [data[a:b] for a, b in span.bounds()]
+    assert [bytes(c) for c in _span_chunks(os.fsencode(path), span)] == [data[a:b] for a, b in span.bounds()]
     with open(path, "r+b") as f:
         f.truncate(len(data) - 1)
     with pytest.raises(FileChangedError):
-        list(par._span_chunks(os.fsencode(path), span))
+        list(_span_chunks(os.fsencode(path), span))
     with pytest.raises(FileChangedError):  # shrinks after the size check: a short read
-        gen = par._span_chunks(os.fsencode(path), par.Span(0, len(data) - 1, chunk=1 << 16))
+        gen = _span_chunks(os.fsencode(path), par.Span(0, len(data) - 1, chunk=1 << 16))
         next(gen)
         with open(path, "r+b") as f:
             f.truncate(1000)

@@ -27,12 +27,11 @@ Iterating a :class:`FileChunks` instead gives the chunks one by one on the calli
 
 from __future__ import annotations
 
-import functools
 import mmap
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final
 
@@ -40,14 +39,27 @@ from .._sha256x2 import MappingFault, mapped_hashing_available
 from ..blockstore import BlockSink, NullSink
 from ..chunker import BytesLike
 from ..errors import FileChangedError
-from .nodes import FileLink, LeafMaker
+from .nodes import FileLink, Leaf, LeafMaker
 
-__all__ = ["SPAN_BYTES", "FileChunks", "pread_exact"]
+__all__ = ["SPAN_BYTES", "FileChunks", "Hashed", "hash_batch", "hash_mapped", "pread_exact"]
 
 SPAN_BYTES: Final = 2 << 20  # bytes read and hashed per task: amortizes ~20 µs of task overhead
 SERIAL_READ_BYTES: Final = 1 << 20  # one read on the calling thread (jobs=1)
 
-_Hashed = tuple[bytes, tuple[BytesLike, ...] | None, int, int]
+Hashed = tuple[bytes, tuple[BytesLike, ...] | None, int, int]
+"""A hashed leaf: ``(cid, block pieces or None when not kept, block length, chunk length)``."""
+
+
+def hash_batch(leaves: LeafMaker, chunks: list[BytesLike], keep: bool, parts: bool, *,
+               private: bool = False) -> list[Hashed]:
+    """The leaves of ``chunks`` two at a time, as :data:`Hashed`: block pieces for a sink with
+    ``put_parts`` (``parts``; views of a ``private`` buffer handed out as they are), else the
+    block when ``keep``."""
+    if parts:
+        return [(cid, pieces, block_len, len(chunk)) for chunk, (cid, pieces, block_len)
+                in zip(chunks, leaves.leaves_parts(chunks, private=private), strict=True)]
+    return [(cid, None if block is None else (block,), block_len, len(chunk)) for chunk, (cid, block, block_len)
+            in zip(chunks, leaves.leaves(chunks, keep), strict=True)]
 
 
 def pread_exact(fd: int, view: memoryview, offset: int, size: int, name: str) -> None:
@@ -130,7 +142,7 @@ class FileChunks(Iterator[BytesLike]):
         # span buffers the sink has written out, to read into again (a fresh one costs its page faults)
         written: deque[bytearray] = deque()
 
-        def read_and_hash(offset: int) -> tuple[list[_Hashed], bytearray | None]:
+        def read_and_hash(offset: int) -> tuple[list[Hashed], bytearray | None]:
             n = min(span, size - offset)
             buf: bytearray | None = None
             if fresh:
@@ -147,24 +159,18 @@ class FileChunks(Iterator[BytesLike]):
                     buf = local.buf = bytearray(span)
             view = memoryview(buf)[:n]
             pread_exact(fd, view, offset, size, name)
-            pieces = [view[start : start + chunk] for start in range(0, n, chunk)]
-            if fresh:
-                return [(cid, parts, block_len, len(piece)) for piece, (cid, parts, block_len)
-                        in zip(pieces, leaves.leaves_parts(pieces, private=True), strict=True)], buf
-            return [(cid, None if block is None else (block,), block_len, len(piece)) for piece, (cid, block, block_len)
-                    in zip(pieces, leaves.leaves(pieces, keep), strict=True)], buf
+            pieces: list[BytesLike] = [view[start : start + chunk] for start in range(0, n, chunk)]
+            return hash_batch(leaves, pieces, keep, fresh, private=True), buf
 
-        task: Callable[[int], tuple[list[_Hashed], bytearray | None]] = read_and_hash
+        task: Callable[[int], tuple[list[Hashed], bytearray | None]] = read_and_hash
         if not keep and leaves.hashes_mapped_views and mapped_hashing_available():
-            hash_mapped = functools.partial(_hash_mapped_span, fd=fd, size=size, chunk=chunk, span=span,
-                                            leaves=leaves, name=name)
-
-            def task(offset: int) -> tuple[list[_Hashed], bytearray | None]:
+            def task(offset: int) -> tuple[list[Hashed], bytearray | None]:
                 try:
-                    return hash_mapped(offset)
+                    return _hash_mapped_span(offset, fd=fd, size=size, chunk=chunk, span=span, leaves=leaves,
+                                             name=name)
                 except OSError:  # a file system that cannot map this file: read it
                     return read_and_hash(offset)
-        window: deque[Future[tuple[list[_Hashed], bytearray | None]]] = deque()
+        window: deque[Future[tuple[list[Hashed], bytearray | None]]] = deque()
 
         progress = self.progress
 
@@ -197,23 +203,30 @@ class FileChunks(Iterator[BytesLike]):
         check_unchanged(fd, size, name)
 
 
-def _hash_mapped_span(offset: int, *, fd: int, size: int, chunk: int, span: int, leaves: LeafMaker,
-                      name: str) -> tuple[list[_Hashed], None]:
-    """Only-hash leaves of ``[offset, offset + span)`` hashed straight from a read-only mapping of
-    that range (no read copy; unmapped on return, so resident memory stays a few spans). The
-    guarded kernel is the only reader of the mapped bytes: a file truncated meanwhile is
-    :class:`~pyipld.errors.FileChangedError`, not SIGBUS."""
-    n = min(span, size - offset)
-    base = offset - offset % mmap.ALLOCATIONGRANULARITY
+def hash_mapped(fd: int, bounds: Sequence[tuple[int, int]], leaves: LeafMaker, name: str, size: int) -> list[Leaf]:
+    """Only-hash leaves of the consecutive chunks ``bounds`` of ``fd``, hashed straight from one
+    read-only mapping of their range (no read copy; unmapped on return). The guarded kernel is
+    the only reader of the mapped bytes: a file shorter than the range, or truncated meanwhile,
+    is :class:`~pyipld.errors.FileChangedError` (``size``: what it had when opened), not SIGBUS.
+    OSError: the file system cannot map it (callers read instead)."""
+    first, last = bounds[0][0], bounds[-1][1]
+    base = first - first % mmap.ALLOCATIONGRANULARITY
     try:
-        mapping = mmap.mmap(fd, offset + n - base, offset=base, access=mmap.ACCESS_READ)
+        mapping = mmap.mmap(fd, last - base, offset=base, access=mmap.ACCESS_READ)
     except ValueError:  # "mmap length is greater than file size": it shrank already
         raise FileChangedError(name, size, os.fstat(fd).st_size) from None
     view = memoryview(mapping)
     del mapping  # unmapped with its last view, when this returns
-    pieces = [view[a - base : min(a + chunk, offset + n) - base] for a in range(offset, offset + n, chunk)]
     try:
-        hashed = leaves.leaves_mapped(pieces)
+        return leaves.leaves_mapped([view[a - base : b - base] for a, b in bounds])
     except MappingFault:
         raise FileChangedError(name, size, os.fstat(fd).st_size) from None
-    return [(cid, None, block_len, len(piece)) for piece, (cid, _, block_len) in zip(pieces, hashed, strict=True)], None
+
+
+def _hash_mapped_span(offset: int, *, fd: int, size: int, chunk: int, span: int, leaves: LeafMaker,
+                      name: str) -> tuple[list[Hashed], None]:
+    """The span at ``offset`` through :func:`hash_mapped` (resident memory stays a few spans)."""
+    end = min(offset + span, size)
+    bounds = [(a, min(a + chunk, end)) for a in range(offset, end, chunk)]
+    hashed = hash_mapped(fd, bounds, leaves, name, size)
+    return [(cid, None, block_len, b - a) for (a, b), (cid, _, block_len) in zip(bounds, hashed, strict=True)], None

@@ -38,7 +38,7 @@ from ..chunker import BytesLike, Chunker, iter_reads
 from ..chunker.fixed import FixedSize
 from ..cid import CID
 from ..errors import FileChangedError
-from ._fileread import FileChunks
+from ._fileread import FileChunks, Hashed, hash_batch
 from .data import DataType, Mtime
 from .layout_balanced import balanced_from_links, split_single
 from .layout_trickle import trickle_from_links
@@ -97,18 +97,6 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-_Hashed = tuple[bytes, tuple[BytesLike, ...] | None, int, int]
-"""A hashed leaf: ``(cid, block pieces or None when not kept, block length, chunk length)``."""
-
-
-def _hash_batch(leaves: LeafMaker, batch: list[BytesLike], keep: bool, parts: bool) -> list[_Hashed]:
-    if parts:
-        return [(cid, pieces, block_len, len(chunk)) for chunk, (cid, pieces, block_len)
-                in zip(batch, leaves.leaves_parts(batch), strict=True)]
-    return [(cid, None if block is None else (block,), block_len, len(chunk)) for chunk, (cid, block, block_len)
-            in zip(batch, leaves.leaves(batch, keep), strict=True)]
-
-
 def _threaded_leaf_links(
     chunks: Iterable[BytesLike], leaves: LeafMaker, sink: BlockSink, jobs: int, chunk_size: int
 ) -> Iterator[FileLink]:
@@ -117,7 +105,7 @@ def _threaded_leaf_links(
     put_parts = getattr(sink, "put_parts", None) if keep else None
     parts = put_parts is not None
     per_task = max(1, TASK_BYTES // max(chunk_size, 1))
-    window: deque[Future[list[_Hashed]]] = deque()
+    window: deque[Future[list[Hashed]]] = deque()
 
     def drain() -> Iterator[FileLink]:
         for cid, pieces, block_len, size in window.popleft().result():
@@ -135,12 +123,12 @@ def _threaded_leaf_links(
             for chunk in chunks:
                 batch.append(chunk)
                 if len(batch) == per_task:
-                    window.append(pool.submit(_hash_batch, leaves, batch, keep, parts))
+                    window.append(pool.submit(hash_batch, leaves, batch, keep, parts))
                     batch = []
                     if len(window) >= 2 * jobs:
                         yield from drain()
             if batch:
-                window.append(pool.submit(_hash_batch, leaves, batch, keep, parts))
+                window.append(pool.submit(hash_batch, leaves, batch, keep, parts))
             while window:
                 yield from drain()
         finally:

@@ -8,7 +8,7 @@ file bytes it covers (for ``blocksizes``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .._sha256x2 import sha256_batch, sha256_batch_mapped
@@ -166,20 +166,27 @@ class LeafMaker:
         """``[self.leaf(chunk, keep) for chunk in chunks]``, hashed two at a time."""
         if not self._batchable(chunks):
             return [self.leaf(chunk, keep) for chunk in chunks]
+        if not keep:
+            return self._hashed_only(chunks, sha256_batch)
+        prefix = self._cid_prefix
+        if self.raw:  # copy first: hash what is stored
+            blocks = [chunk if type(chunk) is bytes else bytes(chunk) for chunk in chunks]
+        else:
+            frames = [self.frame(len(chunk)) for chunk in chunks]
+            blocks = [b"".join((head, chunk, tail)) for (head, tail), chunk in zip(frames, chunks, strict=True)]
+        digests = sha256_batch([(block,) for block in blocks])
+        return [(prefix + digest, block, len(block)) for digest, block in zip(digests, blocks, strict=True)]
+
+    def _hashed_only(self, chunks: Sequence[BytesLike],
+                     batch: Callable[[Sequence[Sequence[BytesLike]]], list[bytes]]) -> list[Leaf]:
+        """Only-hash leaves of ``chunks``, ``batch`` hashing the messages (a dag-pb leaf as its
+        header, chunk and trailer: never assembled)."""
         prefix = self._cid_prefix
         if self.raw:
-            if keep:  # copy first: hash what is stored
-                datas = [chunk if type(chunk) is bytes else bytes(chunk) for chunk in chunks]
-                digests = sha256_batch([(data,) for data in datas])
-                return [(prefix + digest, data, len(data)) for digest, data in zip(digests, datas, strict=True)]
-            digests = sha256_batch([(chunk,) for chunk in chunks])
+            digests = batch([(chunk,) for chunk in chunks])
             return [(prefix + digest, None, len(chunk)) for digest, chunk in zip(digests, chunks, strict=True)]
         frames = [self.frame(len(chunk)) for chunk in chunks]
-        if keep:
-            blocks = [b"".join((head, chunk, tail)) for (head, tail), chunk in zip(frames, chunks, strict=True)]
-            digests = sha256_batch([(block,) for block in blocks])
-            return [(prefix + digest, block, len(block)) for digest, block in zip(digests, blocks, strict=True)]
-        digests = sha256_batch([(head, chunk, tail) for (head, tail), chunk in zip(frames, chunks, strict=True)])
+        digests = batch([(head, chunk, tail) for (head, tail), chunk in zip(frames, chunks, strict=True)])
         return [(prefix + digest, None, len(head) + len(chunk) + len(tail))
                 for digest, chunk, (head, tail) in zip(digests, chunks, frames, strict=True)]
 
@@ -195,14 +202,7 @@ class LeafMaker:
         ``MappingFault`` when the file shrank under the mapping). Needs :attr:`hashes_mapped_views`."""
         if not self.hashes_mapped_views:
             raise ValueError("leaves_mapped needs sha2-256 leaves without inlining")
-        prefix = self._cid_prefix
-        if self.raw:
-            digests = sha256_batch_mapped([(chunk,) for chunk in chunks])
-            return [(prefix + digest, None, len(chunk)) for digest, chunk in zip(digests, chunks, strict=True)]
-        frames = [self.frame(len(chunk)) for chunk in chunks]
-        digests = sha256_batch_mapped([(head, chunk, tail) for (head, tail), chunk in zip(frames, chunks, strict=True)])
-        return [(prefix + digest, None, len(head) + len(chunk) + len(tail))
-                for digest, chunk, (head, tail) in zip(digests, chunks, frames, strict=True)]
+        return self._hashed_only(chunks, sha256_batch_mapped)
 
     def leaves_parts(self, chunks: Sequence[BytesLike], *, private: bool = False
                      ) -> list[tuple[bytes, tuple[BytesLike, ...], int]]:

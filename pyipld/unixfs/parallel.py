@@ -44,12 +44,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 from .._io import use_mmap
-from .._sha256x2 import MappingFault, mapped_hashing_available
+from .._sha256x2 import mapped_hashing_available
 from ..blockstore import NullSink
-from ..chunker import BytesLike
 from ..chunker.fixed import FixedSize
 from ..errors import ConfigError, FileChangedError
-from ._fileread import pread_exact
+from ._fileread import hash_mapped, pread_exact
 from .cache import ImportCache, params_key
 from .importer import build_file, import_file, leaf_maker, metadata_for
 from .layout_balanced import balanced_from_links, group_rounds
@@ -185,18 +184,9 @@ def hash_span(path: bytes, span: Span, shape: Shape, params: ImportParams, sourc
     return links
 
 
-def _span_chunks(path: bytes, span: Span) -> Iterator[BytesLike]:
-    """The chunks of ``span``, each valid only until the next one is taken (callers hash or copy
-    it first): :func:`_span_groups`, one chunk at a time."""
-    for group in _span_groups(path, span):
-        yield from group
-
-
 def _mapped_span_leaves(path: bytes, span: Span, leaves: LeafMaker) -> Iterator[Leaf]:
-    """Only-hash leaves of ``span``, each ~``SPAN_READ_BYTES`` group hashed straight from a
-    read-only mapping of its range by the guarded kernel (as ``_fileread._hash_mapped_span``): a
-    file truncated meanwhile is :class:`~pyipld.errors.FileChangedError`, not SIGBUS; a group the
-    file system cannot map is read."""
+    """Only-hash leaves of ``span``, each ~``SPAN_READ_BYTES`` group hashed from a guarded mapping
+    (:func:`~pyipld.unixfs._fileread.hash_mapped`); a group the file system cannot map is read."""
     with open(path, "rb", buffering=0) as f:
         fd = f.fileno()
         name = os.fsdecode(path)
@@ -204,26 +194,13 @@ def _mapped_span_leaves(path: bytes, span: Span, leaves: LeafMaker) -> Iterator[
         if size < span.stop:
             raise FileChangedError(name, span.stop, size)
         for group in _read_groups(span.bounds(), SPAN_READ_BYTES):
-            first, last = group[0][0], group[-1][1]
-            base = first - first % mmap.ALLOCATIONGRANULARITY
             try:
-                mapping = mmap.mmap(fd, last - base, offset=base, access=mmap.ACCESS_READ)
-            except ValueError:  # "mmap length is greater than file size": it shrank already
-                raise FileChangedError(name, span.stop, os.fstat(fd).st_size) from None
+                yield from hash_mapped(fd, group, leaves, name, span.stop)
             except OSError:  # cannot be mapped here: read
+                first, last = group[0][0], group[-1][1]
                 data = memoryview(bytearray(last - first))
                 pread_exact(fd, data, first, span.stop, name)
                 yield from leaves.leaves([data[a - first : b - first] for a, b in group], False)
-                continue
-            view = memoryview(mapping)
-            del mapping  # unmapped with its last view
-            pieces = [view[a - base : b - base] for a, b in group]
-            try:
-                hashed = leaves.leaves_mapped(pieces)
-            except MappingFault:
-                raise FileChangedError(name, span.stop, os.fstat(fd).st_size) from None
-            del pieces, view
-            yield from hashed
 
 
 def _span_groups(path: bytes, span: Span) -> Iterator[list[memoryview]]:

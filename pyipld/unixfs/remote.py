@@ -217,14 +217,9 @@ class RemoteSource:
         if size > read_size:
             self.check_version(path, version)
 
-    def span_reads(self, path: str, bounds: Iterator[tuple[int, int]], version: int) -> Iterator[BytesLike]:
-        """The chunks ``bounds`` (consecutive ``(start, end)``) of an object, fetched in ranged
-        reads of about :data:`READ_BYTES`; the version is checked at the end."""
-        for group in self.span_groups(path, bounds, version):
-            yield from group
-
     def span_groups(self, path: str, bounds: Iterator[tuple[int, int]], version: int) -> Iterator[list[memoryview]]:
-        """:meth:`span_reads` a ranged read at a time (the chunks of each read together)."""
+        """The chunks ``bounds`` (consecutive ``(start, end)``) of an object, fetched in ranged
+        reads of about :data:`READ_BYTES`, a read's chunks together; the version is checked at the end."""
         group: list[tuple[int, int]] = []
         for a, b in bounds:
             group.append((a, b))
