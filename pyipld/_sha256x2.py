@@ -47,6 +47,18 @@ class MappingFault(Exception):
 
 
 @lru_cache(maxsize=1)
+def _lib() -> ctypes.CDLL | None:
+    """The kernel's library, loaded once; None without it or without SHA-NI."""
+    loaded = load_native(_SOURCE)
+    if loaded is None:
+        return None
+    lib = loaded[0]
+    lib.pyipld_sha256x2_available.argtypes = []
+    lib.pyipld_sha256x2_available.restype = ctypes.c_int
+    return lib if lib.pyipld_sha256x2_available() else None
+
+
+@lru_cache(maxsize=1)
 def _kernel() -> _Kernel | None:
     """``kernel(messages, parts)``: the digests of ``messages`` (``parts`` pieces each) from the C
     batch entry point, or None where it cannot run (then hashlib does everything)."""
@@ -59,13 +71,8 @@ def _kernel() -> _Kernel | None:
     get_buffer.restype = ctypes.c_int
     release_buffer.argtypes = [ctypes.c_void_p]
     release_buffer.restype = None
-    loaded = load_native(_SOURCE)
-    if loaded is None:
-        return None
-    lib = loaded[0]
-    lib.pyipld_sha256x2_available.argtypes = []
-    lib.pyipld_sha256x2_available.restype = ctypes.c_int
-    if not lib.pyipld_sha256x2_available():
+    lib = _lib()
+    if lib is None:
         return None
     plain, guarded = lib.pyipld_sha256_batch, lib.pyipld_sha256_batch_guarded
     for fn in (plain, guarded):
@@ -145,10 +152,10 @@ def sha256_pair(a: Any, b: Any) -> tuple[bytes, bytes]:
 
 @lru_cache(maxsize=1)
 def _guard_installed() -> bool:
-    loaded = load_native(_SOURCE) if _kernel() is not None else None
-    if loaded is None:
+    lib = _lib()
+    if lib is None or _kernel() is None:
         return False
-    install = loaded[0].pyipld_sigbus_guard_install
+    install = lib.pyipld_sigbus_guard_install
     install.argtypes = []
     install.restype = ctypes.c_int
     return bool(install() == 0)
