@@ -183,12 +183,8 @@ def test_error_comes_after_the_entries_before_it(tmp_path: Path) -> None:
     assert seen[True] == seen[False] and len(seen[True]) == 30
 
 
-def test_file_changed_while_read_in_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file that shrinks under the batched read is FileChangedError, after the files before it."""
-    root = tmp_path / "t"
-    root.mkdir()
-    for i in range(10):
-        (root / f"f{i}").write_bytes(os.urandom(2000))
+def _shrink_f5_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file named ``f5`` is truncated to 100 bytes as it is read (the read then comes up short)."""
     real = _fileread.pread_exact
 
     def shrinking(fd: int, view: memoryview, offset: int, size: int, name: str) -> None:
@@ -197,6 +193,15 @@ def test_file_changed_while_read_in_a_batch(tmp_path: Path, monkeypatch: pytest.
         real(fd, view, offset, size, name)
 
     monkeypatch.setattr(_fileread, "pread_exact", shrinking)
+
+
+def test_file_changed_while_read_in_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that shrinks under the batched read is FileChangedError, after the files before it."""
+    root = tmp_path / "t"
+    root.mkdir()
+    for i in range(10):
+        (root / f"f{i}").write_bytes(os.urandom(2000))
+    _shrink_f5_when_read(monkeypatch)
     added: list[AddedEntry] = []
     with pytest.raises(FileChangedError):
         import_paths([root], on_added=added.append)
@@ -334,14 +339,7 @@ def test_file_changed_while_its_partner_waits(tmp_path: Path, monkeypatch: pytes
     root.mkdir()
     for i in range(10):
         (root / f"f{i}").write_bytes(os.urandom(10_000))
-    real = _fileread.pread_exact
-
-    def shrinking(fd: int, view: memoryview, offset: int, size: int, name: str) -> None:
-        if name.endswith("f5"):
-            os.truncate(name, 100)
-        real(fd, view, offset, size, name)
-
-    monkeypatch.setattr(_fileread, "pread_exact", shrinking)
+    _shrink_f5_when_read(monkeypatch)
     added: list[AddedEntry] = []
     with _small_batches(64, 1 << 20, 1 << 30, 4096), pytest.raises(FileChangedError):
         import_paths([root], on_added=added.append, jobs=1)
