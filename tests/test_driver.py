@@ -585,3 +585,32 @@ def test_stream_receiver_hears_of_a_lost_connection() -> None:
         assert rec.ended == []
 
     run_pair(body)
+
+
+def test_stream_receiver_gets_a_fin_that_came_during_a_slow_negotiation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The peer's data and FIN arrive while the negotiation task is still running: the receiver gets
+    the data, then its EOF, and the stream is closed from our side too (it stayed half-open and
+    counted against max_inbound_streams: kubo opens a stream per block)."""
+    from pyipld.libp2p import driver
+
+    rec = _Recorder()
+    plain = driver._negotiate
+
+    async def slow(machine: Any, *args: Any) -> Any:
+        agreed = await plain(machine, *args)
+        if isinstance(machine, driver.multistream.Listener):  # the listening side only
+            await trio.sleep(0.3)  # the dialer has the agreement: its data and FIN come meanwhile
+        return agreed
+
+    monkeypatch.setattr(driver, "_negotiate", slow)
+
+    async def body(conn: Connection, a: Host, b: Host) -> None:
+        b.set_stream_receiver(RX, rec)
+        st = await conn.open_stream(["/nope/1", RX])  # refused first: negotiated in a task
+        await st.send_all(b"early")
+        await st.send_eof()
+        with trio.fail_after(5):
+            assert await st.receive_some() == b""  # our FIN
+        assert bytes(rec.got[st.stream_id]) == b"early" and rec.ended == [st.stream_id]
+
+    run_pair(body)

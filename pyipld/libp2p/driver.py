@@ -746,6 +746,9 @@ class Connection:
                 rest += st._take(None)
             if rest:
                 self._call_receiver(st, rest, credited=True)
+            if st._eof and not st._closed:  # the peer's FIN came during a slow negotiation (a task)
+                self._call_receiver(st, None)
+                st._close_locally(reset=False)
             return
         handler = host.handlers.get(proto)
         if handler is None:  # removed meanwhile
@@ -822,7 +825,7 @@ class Connection:
             log.debug("inbound stream %d from %s: %s", st.stream_id, self.remote_peer, exc)
             await self._quiet_reset(st)
             return
-        if st._closed:
+        if st._closed or st._reset:
             return
         self._agreed(st, proto, rest)  # rest was taken, and credited, by _recv
 
