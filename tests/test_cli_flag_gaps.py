@@ -16,6 +16,7 @@ import pytest
 
 from pyipld._cli.argv import parse
 from pyipld.car.reader import CarFile
+from pyipld.cid import CID
 from pyipld.cli import build_parser, main
 from tests._shared import fixture_path
 
@@ -285,3 +286,19 @@ def test_ls_takes_kubos_global_timeout(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().err == "Error: context deadline exceeded\n"
     assert main(["ls", "--timeout=soon", f"--blockstore={bs}", root]) == 1
     assert capsys.readouterr().err == 'Error: time: invalid duration "soon"\n'
+
+
+def test_filter_to_stdout_keeps_the_car_clean(tmp_path: Path) -> None:
+    """``car filter IN -`` (pyipld writes `-` to stdout): go-car's "filtering to N cids" line goes to
+    stderr then, or it would be the first bytes of the CAR (it was)."""
+    import io
+    import subprocess
+    import sys
+
+    wrapped = str(fixture_path("go-car", "sample-wrapped-v2.car"))
+    done = subprocess.run([sys.executable, "-m", "pyipld", "car", "filter", "--version", "1", wrapped, "-"],
+                          input="\n".join(FILTERED).encode(), capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode() == f"filtering to {len(FILTERED)} cids\nwarning: no roots defined after filtering\n"
+    with CarFile(io.BytesIO(done.stdout)) as car:  # the CAR alone: the blocks asked for, in file order
+        assert [str(CID.from_bytes(h.cid)) for h in car.iter_heads()] == FILTERED

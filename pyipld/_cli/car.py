@@ -733,7 +733,9 @@ def _cmd_filter(args: argparse.Namespace) -> int:
                           f"{exc.start})") from None
     cids = {CID.decode(line) for line in text.split() if line.strip()}
     wanted = {c.multihash for c in cids}
-    print(f"filtering {'out' if args.inverse else 'to'} {len(cids)} cids", flush=True)  # go-car, on stdout
+    # go-car prints this on stdout; when the CAR itself goes to stdout (`-`, pyipld's), on stderr
+    print(f"filtering {'out' if args.inverse else 'to'} {len(cids)} cids", flush=True,
+          file=sys.stderr if args.out == "-" else sys.stdout)
     version = args.version
     if version not in (1, 2):
         raise ConfigError(f"invalid CAR version {version}")
