@@ -168,3 +168,19 @@ def test_get_a_directory_onto_a_non_directory_names_the_destination(
     assert err == f"Error: destination exists and is not a directory: {dest}\n"
     after = os.lstat(dest)
     assert (after.st_mode, after.st_ino, after.st_size) == (before.st_mode, before.st_ino, before.st_size)
+
+
+def test_get_a_directory_to_dev_null_is_a_no_op_as_in_kubo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """boxo's tar Extractor returns at once for /dev/null (``ipfs get DIR -o /dev/null`` exits 0 and
+    writes nothing); pyipld refused with "destination exists and is not a directory"."""
+    if not stat.S_ISCHR(os.stat(os.devnull).st_mode):
+        pytest.skip("/dev/null is not a character device on this machine")
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a").write_bytes(b"a")
+    bs = str(tmp_path / "bs")
+    assert cli.main(["add", "-r", "-Q", "--blockstore", bs, str(src)]) == 0
+    cid = capsys.readouterr().out.strip()
+    assert cli.main(["get", cid, "--blockstore", bs, "-o", os.devnull]) == 0
+    assert "Error" not in capsys.readouterr().err
+    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
