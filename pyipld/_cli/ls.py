@@ -15,8 +15,7 @@ from ..filestore import open_blockstore
 from ..unixfs.data import DataType
 from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
-from .add import escape_name, print_line
-from .add_output import CidEncoder, go_json
+from .add_output import CidEncoder, escape_name, go_json, print_line
 from .argv import parse_bool, stdin_arguments
 from .timeout import deadline, go_duration_option
 
