@@ -289,11 +289,9 @@ def _refuse_nocopy_inputs(inputs: list[Input], stdin: bool, *, only_hash: bool =
     if only_hash:
         return
     for i in inputs:
-        if isinstance(i.source, str):
-            raise ConfigError(f"--nocopy references local files only, not the URL {i.source} (pyipld has no urlstore)")
-        if isinstance(i.source, NamedStream):
-            raise ConfigError(f"--nocopy references local files only, not the URL {i.argument or os.fsdecode(i.name)} "
-                              "(pyipld has no urlstore)")
+        if isinstance(i.source, str | NamedStream):  # an fsspec URL, or an http(s) one (stdin was refused above)
+            url = i.source if isinstance(i.source, str) else i.argument
+            raise ConfigError(f"--nocopy references local files only, not the URL {url} (pyipld has no urlstore)")
         try:
             fifo = stat.S_ISFIFO(os.lstat(i.source).st_mode)
         except OSError:

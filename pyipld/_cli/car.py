@@ -645,12 +645,8 @@ def _cmd_detach_index(args: argparse.Namespace) -> int:
         raw = car.index_bytes()
         if raw is None:
             raise CarIndexError("no index present")
-        if positional[1] == "-":
-            sys.stdout.buffer.write(raw)
-            sys.stdout.buffer.flush()
-        else:
-            with user_output(positional[1]) as out:
-                out.write(raw)
+        with user_output(positional[1]) as out:  # `-`: stdout
+            out.write(raw)
     return 0
 
 
@@ -684,12 +680,8 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 def _cmd_get_block(args: argparse.Namespace) -> int:
     with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
         data = bs.get(CID.decode(args.cid))
-    if args.out and args.out != "-":
-        with user_output(args.out) as out:
-            out.write(data)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+    with user_output(args.out or "-") as out:  # `-`: stdout
+        out.write(data)
     return 0
 
 
