@@ -130,10 +130,10 @@ def sha256_files(paths: Iterable[str | os.PathLike[str]]) -> None:
         h.digest()
 
 
-def two_thread_sha256(data: bytes | None = None) -> None:
-    """The two-core control: ``hashlib.sha256`` of ``data`` (default 64 MiB) on two threads at
-    once; timed beside a one-thread run it shows the parallelism the machine offers right now."""
-    payload = data if data is not None else _control_bytes()
+def two_thread_sha256() -> None:
+    """The two-core control: ``hashlib.sha256`` of 64 MiB on two threads at once; timed beside a
+    one-thread run it shows the parallelism the machine offers right now."""
+    payload = _control_bytes()
     threads = [threading.Thread(target=hashlib.sha256, args=(payload,)) for _ in range(2)]
     for t in threads:
         t.start()

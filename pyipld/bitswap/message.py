@@ -426,7 +426,7 @@ class MessageReader:
             self._prefix.clear()
             pos = n - (len(head) - take)  # prefix bytes that came from ``data``
             self._need = length
-            return out + self.feed_views(view[pos:])  # also completes an empty body
+            return self.feed_views(view[pos:])  # also completes an empty body (nothing is in `out` yet)
         out.extend(self._feed_in_place(view, pos))
         return out
 

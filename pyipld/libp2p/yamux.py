@@ -543,7 +543,7 @@ class YamuxSession:
             take = min(want, end - pos)
             if take <= 0:
                 break
-            self._in += data[pos : pos + take]
+            self._in += memoryview(data)[pos : pos + take]  # one copy, into the pending frame
             pos += take
             done = self._parse(self._in, 0)
             if done:
