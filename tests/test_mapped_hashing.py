@@ -130,3 +130,29 @@ def test_guarded_kernel_equals_hashlib_and_reports_a_vanished_page(tmp_path: Pat
     """)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["fault", "fault", "fault", "ok"]
+
+
+# kubo 0.22.0 via ../shared/tools/kubo_oracle.py (`cid FILE [flags]`, 2026-12-03) on the 8 MiB input
+# of the `chunkers-big` vectors (tests/vectors/chunkers.json: chacha, seed "chunkers-big").
+KUBO_8MIB = {
+    (): "Qmb78N3LQnZbFqHU9aE3puzxL8CnsiqMygTWriAcLtPx3Y",
+    ("--cid-version", "1"): "bafybeiap3pgmomhksh3uotpjofdjs47dshtcgas7szzqf2ykev42k7ibh4",
+    ("--raw-leaves",): "QmPQZDYniXauZ77kuttj52zWNn9YP6yMLDVZ4wSjxGMfeN",
+    ("--cid-version", "1", "--chunker", "size-65537"): "bafybeihlzxstbznbpzjn652il6m2gashzhpl6wjtqmujx44rs7q3fmfo6a",
+}
+
+
+@pytest.mark.parametrize("flags", sorted(KUBO_8MIB))
+def test_add_n_from_mapped_spans_gives_kubos_cid(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   flags: tuple[str, ...]) -> None:
+    """``add -Q -n FILE`` (mapped spans, pairs) and ``add -Q --blockstore`` (reads) of an 8 MiB file
+    print kubo's CID for the same flags."""
+    from pyipld.cli import main
+
+    from ._recipes import recipe_bytes
+
+    path = tmp_path / "input"
+    path.write_bytes(recipe_bytes({"gen": "chacha", "seed": "chunkers-big", "size": 8 << 20}))
+    for extra in (["-n"], ["--blockstore", str(tmp_path / "bs")]):
+        assert main(["add", "-Q", *extra, *flags, str(path)]) == 0
+        assert capsys.readouterr().out == KUBO_8MIB[flags] + "\n"
