@@ -37,10 +37,10 @@ from __future__ import annotations
 import logging
 import math
 import operator
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from collections import ChainMap, Counter, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import trio
 
@@ -101,22 +101,6 @@ class StreamReceiver(Protocol):
         """The peer reset the stream, or the connection ended before its EOF."""
 
 
-class _Protocols(Collection[str]):
-    """Live view of the protocols with a handler or a receiver (multistream, identify)."""
-
-    def __init__(self, handlers: dict[str, StreamHandler], receivers: dict[str, StreamReceiver]) -> None:
-        self._handlers = handlers
-        self._receivers = receivers
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._handlers or item in self._receivers
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._handlers
-        yield from self._receivers
-
-    def __len__(self) -> int:
-        return len(self._handlers) + len(self._receivers)
 _T = TypeVar("_T")
 
 
@@ -1036,7 +1020,8 @@ class Host:
             _identify.PING_PROTOCOL: self._handle_ping,
         }
         self.receivers: dict[str, StreamReceiver] = {}
-        self.protocols = _Protocols(self.handlers, self.receivers)  # what inbound streams may agree on
+        # what inbound streams may agree on (live; a protocol is in one of the two at most)
+        self.protocols: ChainMap[str, Any] = ChainMap(self.handlers, self.receivers)
 
     @property
     def peer_id(self) -> PeerId:
