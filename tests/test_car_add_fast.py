@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyipld.car import _bgwrite
-from pyipld.car.sink import open_car_sink
+from pyipld.car.resume import open_resumable_car_sink
+from pyipld.car.sink import open_car_sink, placeholder_root_for
 from pyipld.car.v1 import CarV1Writer
 from pyipld.unixfs import _fileread, importer
 from pyipld.unixfs.importer import import_file
@@ -85,6 +86,34 @@ def test_span_buffers_are_reused_only_after_written(tmp_path: Path, monkeypatch:
     with open_car_sink(out, 1, params=params) as car:
         car.set_roots([import_file(src, params, car, jobs=2).cid])
     assert out.read_bytes() == _reference(src, params)
+
+
+@pytest.mark.parametrize("resumable", [False, True])
+def test_span_buffers_come_from_a_bounded_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               resumable: bool) -> None:
+    """Regression: ``add --car`` (the resumable CAR sink) gave every span a fresh buffer (page
+    faults and zeroing for each 2 MiB) because that sink had no ``when_written``."""
+    monkeypatch.setattr(_fileread, "SPAN_BYTES", 64 << 10)
+    monkeypatch.setattr(importer, "MIN_THREADED_BYTES", 0)
+    monkeypatch.setattr(_bgwrite, "_DEFAULT_PENDING_BYTES", 256 << 10)  # 4 spans queued at most
+    made: list[int] = []
+
+    def counting_bytearray(*args: int) -> bytearray:
+        made.append(args[0] if args else 0)
+        return bytearray(*args)
+
+    monkeypatch.setattr(_fileread, "bytearray", counting_bytearray, raising=False)
+    src = tmp_path / "in.bin"
+    src.write_bytes(chacha_bytes("pool", 8 << 20))  # 128 spans
+    params = ImportParams(cid_version=1, chunker="size-16384")
+    out = tmp_path / "o.car"
+    opened = (open_resumable_car_sink(out, 1, key="k", placeholder_roots=[placeholder_root_for(params)])
+              if resumable else open_car_sink(out, 1, params=params))
+    with opened as car:
+        car.set_roots([import_file(src, params, car, jobs=2).cid])
+    assert out.read_bytes() == _reference(src, params)
+    spans = [n for n in made if n == 64 << 10]
+    assert 0 < len(spans) <= 12, len(spans)  # the window (4), the writer's queue (4 + 1), not one per span
 
 
 def test_writev_all_partial_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,12 +31,13 @@ _Parts = tuple[bytes | bytearray | memoryview, ...]
 class BackgroundWriter:
     """Queue ``(prefix, data)`` pairs for ``out.write`` on a daemon thread."""
 
-    def __init__(self, out: IO[bytes], *, max_pending_bytes: int = _DEFAULT_PENDING_BYTES,
+    def __init__(self, out: IO[bytes], *, max_pending_bytes: int | None = None,
                  fd: int | None = None) -> None:
-        """``fd``: ``out``'s file descriptor, flushed, at its position: written with ``os.writev``."""
+        """``fd``: ``out``'s file descriptor, flushed, at its position: written with ``os.writev``.
+        ``max_pending_bytes``: default :data:`_DEFAULT_PENDING_BYTES`, read at each call."""
         self._out = out
         self._fd = fd
-        self._max = max_pending_bytes
+        self._max = _DEFAULT_PENDING_BYTES if max_pending_bytes is None else max_pending_bytes
         self._queue: deque[_Parts | Callable[[], None] | None] = deque()
         self._pending = 0
         self._cv = threading.Condition()

@@ -408,6 +408,14 @@ class ResumableCar:
         self._writer.put_parts(cid, parts)
         self._tick()
 
+    def when_written(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once every block put so far is written (or compared, while replaying):
+        the import then reads into the buffers their pieces were views of again."""
+        if self._writer is None:
+            fn()  # a replayed put compares (or copies) its bytes before it returns
+        else:
+            self._writer.when_written(fn)
+
     def _tick(self) -> None:
         if self._abort_at:
             self._puts += 1
