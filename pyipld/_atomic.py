@@ -69,8 +69,11 @@ def _claim_fixed(directory: str, base: str, *, truncate: bool = True) -> tuple[i
         now = os.stat(tmp, follow_symlinks=False)
         if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             raise BlockingIOError
-        if truncate:
-            os.ftruncate(fd, 0)  # a killed run's leftover: start over
+        if truncate and st.st_size:
+            # a killed run's leftover: start over. Never truncate an empty file: on ext4 a
+            # truncate to 0 makes close() start writing back every dirty page (auto_da_alloc),
+            # a serial ~0.3 s per GiB at the end of an `add --car`
+            os.ftruncate(fd, 0)
         os.fchmod(fd, 0o600)
     except OSError:
         os.close(fd)

@@ -228,8 +228,9 @@ class ResumableCar:
 
     def _start_fresh(self, wrap: Callable[[IO[bytes]], IO[bytes]] | None) -> None:
         self._close_readers()
-        self._f.seek(0)
-        self._f.truncate()
+        if self._f.seek(0, os.SEEK_END):  # not when empty: see pyipld._atomic._claim_fixed (ext4)
+            self._f.seek(0)
+            os.ftruncate(self._f.fileno(), 0)
         if self._jfd >= 0:
             os.ftruncate(self._jfd, 0)
             head = _line({"format": JOURNAL_FORMAT, "key": self._key})
