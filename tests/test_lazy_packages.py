@@ -38,3 +38,22 @@ def test_unknown_name_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError):
         pyipld.unixfs.does_not_exist  # noqa: B018
+
+
+CHUNKERS = """
+import sys
+from pyipld.chunker import parse_chunker
+parse_chunker("size-1024")
+assert "pyipld.chunker.rabin" not in sys.modules and "pyipld.chunker.buzhash" not in sys.modules, sorted(sys.modules)
+parse_chunker("buzhash")
+assert "pyipld.chunker.buzhash" in sys.modules and "pyipld.chunker.rabin" not in sys.modules
+assert type(parse_chunker("rabin-2048")).__module__ == "pyipld.chunker.rabin"
+print("ok")
+"""
+
+
+def test_a_chunker_string_loads_only_its_chunker() -> None:
+    """Regression: parsing ``size-N`` imported rabin too, whose tables cost every ``add`` ~6 ms."""
+    out = subprocess.run([sys.executable, "-c", CHUNKERS], check=False, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

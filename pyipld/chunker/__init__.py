@@ -68,23 +68,26 @@ def parse_chunker(spec: str) -> Chunker:
     if spec in ("", "default"):
         spec = DEFAULT_CHUNKER
     name = spec.split("-", 1)[0]
-    _load_builtin()
+    _load_builtin(name)
     parser = _PARSERS.get(name)
     if parser is None:
         raise ConfigError(f"unrecognized chunker option: {spec!r} (expected size-N, rabin[-…] or buzhash)")
     return parser(spec)
 
 
-def _load_builtin() -> None:
-    # Not "if not _PARSERS": importing chunker.rabin directly registers it first.
-    if not {"size", "rabin", "buzhash"} <= _PARSERS.keys():
-        from . import fixed  # noqa: F401  (registers itself)
-        for optional in ("rabin", "buzhash"):
-            try:
-                __import__(f"{__name__}.{optional}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{optional}":
-                    raise
+_BUILTIN_MODULES: Final = {"size": "fixed", "rabin": "rabin", "buzhash": "buzhash"}
+
+
+def _load_builtin(name: str) -> None:
+    """Import the built-in chunker ``name`` (it registers itself); only that one: rabin's
+    tables take a few ms to build, which every ``add`` of fixed-size chunks would pay."""
+    module = _BUILTIN_MODULES.get(name)
+    if module is not None and name not in _PARSERS:
+        try:
+            __import__(f"{__name__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module}":
+                raise
 
 
 def iter_reads(fileobj: BinaryIO, read_size: int = READ_SIZE) -> Iterator[bytes]:
