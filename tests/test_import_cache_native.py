@@ -10,6 +10,7 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from pyipld.unixfs import _cache_native, cache
 from pyipld.unixfs.cache import CacheStats, ImportCache, dir_signature, pack_stats
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.tree import AddedEntry, import_paths
+from pyipld.unixfs.tree.readahead import ReadAhead
 from pyipld.unixfs.tree.source import LocalSource
 
 WINDOW = 50_000_000  # 50 ms racy window (the default is 2 s)
@@ -30,10 +32,33 @@ native = pytest.mark.skipif(not _cache_native.available(), reason="no C compiler
 Run = tuple[str, list[tuple[bytes, str, int, str]], int]
 
 
+JOBS = 1  # the cached walks' threads: 2 reads directories ahead (pyipld/unixfs/tree/readahead.py)
+
+
+@pytest.fixture(params=[1, 2], ids=["walk", "readahead"])
+def walk_jobs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """The cached walks below run on the walk's thread alone and with sub-directories read ahead;
+    with 2, the read-ahead must have read some directories (counted)."""
+    globals()["JOBS"] = request.param
+    reads: list[bytes] = []
+    real = ReadAhead._read
+
+    def counted(self: ReadAhead, path: bytes) -> Any:
+        reads.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(ReadAhead, "_read", counted)
+    yield request.param
+    globals()["JOBS"] = 1
+    if request.param > 1:
+        assert reads, "no directory was read ahead"
+
+
 def _run(root: Path, params: ImportParams | None = None, **kw: Any) -> Run:
     out: list[AddedEntry] = []
     read: list[int] = []
-    got = import_paths([root], params, on_added=out.append, progress=read.append, jobs=1, **kw)
+    jobs = JOBS if "cache" in kw else 1
+    got = import_paths([root], params, on_added=out.append, progress=read.append, jobs=jobs, **kw)
     return str(got.cid), [(e.path, str(e.cid), e.size, e.kind) for e in out], sum(read)
 
 
@@ -41,7 +66,7 @@ def _cached(root: Path, db: Path, params: ImportParams | None = None) -> tuple[R
     with ImportCache(db, racy_window_ns=WINDOW) as c:
         got = _run(root, params, cache=c)
         stats = dataclasses.replace(c.stats)
-        bare = import_paths([root], params, jobs=1, cache=c)  # nothing reported: no per-entry events
+        bare = import_paths([root], params, jobs=JOBS, cache=c)  # nothing reported: no per-entry events
         assert str(bare.cid) == got[0]
         return got, stats
 
@@ -185,7 +210,8 @@ def _change(root: Path, change: str) -> None:
 @pytest.mark.parametrize("change", ["none", "content", "rename", "rename-dir", "swap", "hidden", "chmod", "symlink",
                                     "file-to-dir", "empty-dir-fills"])
 @pytest.mark.parametrize("hidden", [False, True])
-def test_fast_path_equals_cold_after_a_change(tmp_path: Path, path_kind: str, change: str, hidden: bool) -> None:
+def test_fast_path_equals_cold_after_a_change(tmp_path: Path, path_kind: str, change: str, hidden: bool,
+                                              walk_jobs: int) -> None:
     params = ImportParams(hidden=hidden)
     root = _tree(tmp_path / "t")
     _settle()
@@ -201,7 +227,7 @@ def test_fast_path_equals_cold_after_a_change(tmp_path: Path, path_kind: str, ch
     assert _cached(root, tmp_path / "c.db", params)[0] == got  # the records written now are right too
 
 
-def test_change_within_the_racy_window_is_rehashed(tmp_path: Path, path_kind: str) -> None:
+def test_change_within_the_racy_window_is_rehashed(tmp_path: Path, path_kind: str, walk_jobs: int) -> None:
     root = _tree(tmp_path / "t")
     _settle()
     _cached(root, tmp_path / "c.db")
@@ -229,7 +255,7 @@ def _error(fn: Any) -> tuple[type, int | None, Any]:
 
 @pytest.mark.parametrize("what", ["directory", "file"])
 def test_vanishing_mid_walk_is_the_cold_error(tmp_path: Path, path_kind: str, what: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                              monkeypatch: pytest.MonkeyPatch, walk_jobs: int) -> None:
     root = _tree(tmp_path / "t")
     _settle()
     _cached(root, tmp_path / "c.db")
@@ -237,23 +263,26 @@ def test_vanishing_mid_walk_is_the_cold_error(tmp_path: Path, path_kind: str, wh
     keep = tmp_path / "keep"
     shutil.copytree(root, keep, symlinks=True)
     listed = LocalSource.list_dir
+    removed: list[bool] = []
 
     def list_dir(self: LocalSource, fs_path: bytes) -> list[bytes]:
         target = os.fsencode(root / "a" / "b")
-        if what == "directory" and fs_path == target:
-            shutil.rmtree(target)  # gone between its parent's listing and its own
+        if what == "directory" and fs_path == target and not removed:
+            removed.append(True)
+            shutil.rmtree(target)  # gone between its parent's listing and its own (read ahead or not)
         names = listed(self, fs_path)
         if what == "file" and fs_path == target:
             os.unlink(os.path.join(target, b"g3"))  # gone between the listing and the lstat
         return names
 
     def restore() -> None:
+        removed.clear()  # the cold import below meets the same removal
         shutil.rmtree(root)
         shutil.copytree(keep, root, symlinks=True)
 
     monkeypatch.setattr(LocalSource, "list_dir", list_dir)
     with ImportCache(tmp_path / "c.db", racy_window_ns=WINDOW) as c:
-        cached = _error(lambda: import_paths([root], jobs=1, cache=c))
+        cached = _error(lambda: import_paths([root], jobs=walk_jobs, cache=c))
         assert c.stats.dir_hits >= 1  # the fast path was taken up to there
     restore()
     assert _error(lambda: import_paths([root], jobs=1)) == cached

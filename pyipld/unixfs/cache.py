@@ -39,6 +39,7 @@ entry not looked up or recorded through this object).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import stat
@@ -102,7 +103,7 @@ class StatLike(Protocol):
     def st_mode(self) -> int: ...
 
 
-_SIGNATURE_MAGIC: Final = b"\x00sig1"  # marshal output (format 2's signatures) never starts with NUL
+_SIGNATURE_MAGIC: Final = b"\x00sig2"  # never a format-2 signature (marshal output) nor a sig1 (the whole listing)
 _STAT: Final = struct.Struct("<IIIIQQqqq")
 """One listed entry's stat in a signature: mode, mtime and ctime nanoseconds, zero; inode, device;
 size, mtime and ctime seconds (``_cache_native.c`` writes the same bytes)."""
@@ -128,9 +129,15 @@ def pack_stats(stats: Sequence[StatLike]) -> tuple[bytes, bytes]:
 
 
 def dir_signature(names: Sequence[bytes], records: bytes) -> bytes:
-    """The bytes a directory record is matched on: its entry names and their :func:`pack_stats`
-    records (names hold no NUL, records are fixed-size: equal bytes mean equal listings)."""
-    return b"".join((_SIGNATURE_MAGIC, struct.pack("<I", len(names)), b"\0".join(names), b"\0", records))
+    """The bytes a directory record is matched on: the SHA-256 of its entry names and their
+    :func:`pack_stats` records (names hold no NUL, records are fixed-size: equal listings, equal
+    digests). A digest, not the listing itself: a re-import reads 40 bytes per directory from
+    the cache instead of ~70 KB per 1,000 entries."""
+    listing = hashlib.sha256(struct.pack("<I", len(names)))
+    listing.update(b"\0".join(names))
+    listing.update(b"\0")
+    listing.update(records)
+    return _SIGNATURE_MAGIC + listing.digest()
 
 
 class DirRow(NamedTuple):

@@ -22,6 +22,7 @@ from ..cache import NO_SLACK, DirEntry, DirRecord, dir_signature, pack_stats
 from ..directory import DirLink
 from .dirs import OpenDir
 from .entries import ImportContext
+from .readahead import ReadAhead, sub_directories
 from .source import LocalSource
 
 __all__ = ["DirCache", "DirState"]
@@ -50,11 +51,23 @@ class DirState:
 class DirCache:
     """Matches, collects and records whole directories (see the module docstring)."""
 
-    def __init__(self, ctx: ImportContext) -> None:
+    def __init__(self, ctx: ImportContext, readahead: ReadAhead | None = None) -> None:
+        """``readahead``: lists and lstats the sub-directories of directories taken from their
+        records ahead of the walk (closed by :meth:`close`)."""
         assert ctx.cache is not None
         self.cache = ctx.cache
         self.key = ctx.cache_key
         self.sink = ctx.sink
+        self.readahead = readahead
+
+    def list_dir(self, source: LocalSource, path: bytes) -> list[bytes]:
+        """``source.list_dir(path)``, read ahead when it could be."""
+        return self.readahead.list_dir(path) if self.readahead is not None else source.list_dir(path)
+
+    def close(self) -> None:
+        """Stop reading ahead."""
+        if self.readahead is not None:
+            self.readahead.close()
 
     @staticmethod
     def usable(ctx: ImportContext, trust_cache: bool) -> bool:
@@ -70,12 +83,18 @@ class DirCache:
         entry, and that is what the walk uses and a new record describes."""
         cache, key, path = self.cache, self.key, frame.fs_path
         row = cache.dir_row(key, path)
-        native = source.stat_listing(path, names) if row is not None else None
+        readahead = self.readahead
+        native = None
+        if row is not None:
+            native = (readahead.stat_listing(path, names) if readahead is not None
+                      else source.stat_listing(path, names))
         if row is not None and native is not None:
             signature = dir_signature(names, native[0])
             record = cache.take_dir(key, path, row, signature, names, native[1])
             if record is not None:
                 frame.cached = DirState(names, native[1], None, signature, record, collect=None)
+                if readahead is not None:
+                    readahead.want(sub_directories(path, names, native[1]))
                 return
         children = [source.child(path, name) for name in names]
         records, kinds = pack_stats([st for _, st in children])
@@ -83,6 +102,8 @@ class DirCache:
         record = None
         if row is not None and native is None:
             record = cache.take_dir(key, path, row, signature, names, kinds)
+            if record is not None and readahead is not None:
+                readahead.want(sub_directories(path, names, kinds))
         frame.cached = DirState(names, kinds, None if record is not None else children, signature, record,
                                 collect=None if record is not None else [])
 

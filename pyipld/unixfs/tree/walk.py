@@ -19,6 +19,7 @@ from .dircache import DirCache
 from .dirs import DirNode, OpenDir, open_dir
 from .entries import ImportContext
 from .files import FileImporter
+from .readahead import ReadAhead
 from .schedule import Scheduler
 from .source import LocalSource, join_display, kind_name
 
@@ -36,7 +37,11 @@ class TreeImporter:
     def import_tree(self, fs_path: bytes, display: bytes) -> DirNode:
         """Import the directory ``fs_path`` (shown as ``display``); files and symlinks are
         reported as they are added, directories are left to :func:`~.dirs.report_dirs`."""
-        dircache = DirCache(self.ctx) if DirCache.usable(self.ctx, self.files.trust_cache) else None
+        dircache = None
+        if DirCache.usable(self.ctx, self.files.trust_cache):
+            # two directories' system calls at once, beside the walk (local trees only)
+            threads = self.ctx.jobs if type(self.source) is LocalSource else 1
+            dircache = DirCache(self.ctx, ReadAhead(self.source, threads) if threads > 1 else None)
         sched = Scheduler(self.ctx, self.files, dircache)
         try:
             try:
@@ -47,6 +52,8 @@ class TreeImporter:
             return sched.finish()
         finally:
             sched.shutdown()
+            if dircache is not None:
+                dircache.close()
 
     def _walk(self, fs_path: bytes, display: bytes, sched: Scheduler, dircache: DirCache | None) -> None:
         source = self.source
@@ -92,7 +99,7 @@ class TreeImporter:
     def _enter(self, stack: list[OpenDir], frame: OpenDir, child_path: bytes, name: bytes, sched: Scheduler,
                dircache: DirCache | None) -> None:
         """A sub-directory of ``frame``: walked next, or left out when empty (unless kept)."""
-        listing = self.source.list_dir(child_path)
+        listing = dircache.list_dir(self.source, child_path) if dircache is not None else self.source.list_dir(child_path)
         if not listing and not self.ctx.params.empty_dirs:
             sched.skipped(frame)
         else:
