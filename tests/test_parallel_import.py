@@ -470,12 +470,15 @@ def test_hash_files_equals_import_file(tmp_path_factory: Any, sizes: list[int], 
 
 
 @pytest.mark.parametrize("raw", [True, False])
-def test_mapped_span_leaves_equal_read_ones_and_catch_a_shrink(tmp_path: Path, raw: bool) -> None:
+def test_mapped_span_leaves_equal_read_ones_and_catch_a_shrink(tmp_path: Path, raw: bool,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Dask span tasks hash only-hash leaves from guarded mappings: the leaves of the read path, one
     chunk over the group size included; a file that shrinks between groups is FileChangedError."""
     import array
 
     import pyipld.unixfs.parallel as par
+
+    monkeypatch.setattr(par, "MAPPED_GROUP_BYTES", par.SPAN_READ_BYTES)  # several groups per span
     from pyipld._sha256x2 import mapped_hashing_available
     from pyipld.errors import FileChangedError
     from pyipld.unixfs.importer import leaf_maker
