@@ -310,6 +310,19 @@ def test_add_car_helpers(tmp_path: Path) -> None:
         assert bs.car.version == 2 and bs.roots == (root,)
 
 
+def test_filter_warns_of_a_duplicate_cid_like_go_car(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """go-car's parseCIDS prints ``duplicate cid: C`` (C in its canonical form) on stderr for a CID
+    listed twice, and filters as if it were listed once."""
+    car = gocar("simple-unixfs.car")
+    cids = run(capsys, "ls", car)[1].split()
+    cid_file = tmp_path / "cids"
+    cid_file.write_text(f"{cids[3]}\n{cids[4]}\n{cids[3]}\n")
+    code, out, err = run(capsys, "filter", "--cid-file", str(cid_file), car, str(tmp_path / "kept.car"))
+    assert code == 0 and out == "filtering to 2 cids\n"
+    assert err.splitlines()[0] == f"duplicate cid: {cids[3]}"
+    assert run(capsys, "ls", str(tmp_path / "kept.car"))[1].split() == cids[3:5]
+
+
 def test_filter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     car = gocar("simple-unixfs.car")
     cids = run(capsys, "ls", car)[1].split()

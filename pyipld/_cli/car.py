@@ -723,7 +723,12 @@ def _cmd_filter(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{args.cid_file or 'stdin'}: CID list is not UTF-8 text ({exc.reason} at byte "
                           f"{exc.start})") from None
-    cids = {CID.decode(line) for line in text.split() if line.strip()}
+    cids: set[CID] = set()
+    for token in text.split():
+        cid = CID.decode(token)
+        if cid in cids:  # go-car (cmd/car/filter.go parseCIDS) warns and goes on
+            print(f"duplicate cid: {cid}", file=sys.stderr)
+        cids.add(cid)
     wanted = {c.multihash for c in cids}
     # go-car prints this on stdout; when the CAR itself goes to stdout (`-`, pyipld's), on stderr
     print(f"filtering {'out' if args.inverse else 'to'} {len(cids)} cids", flush=True,
