@@ -19,11 +19,13 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._accel import pure_python
 
-__all__ = ["load_native"]
+__all__ = ["load_library", "load_native"]
 
 
 def load_native(source_path: Path) -> tuple[ctypes.CDLL, Path] | None:
@@ -44,6 +46,26 @@ def load_native(source_path: Path) -> tuple[ctypes.CDLL, Path] | None:
         return ctypes.CDLL(str(target)), target
     except (OSError, RuntimeError):  # unwritable cache, no home directory, unloadable library
         return None
+
+
+Signature = tuple[Any, Sequence[Any]]
+"""A C function's ctypes ``(restype, argtypes)``."""
+
+
+def load_library(source_path: Path, functions: Mapping[str, Signature]) -> ctypes.CDLL | None:
+    """:func:`load_native`'s library with ``functions`` given their ctypes signatures; None when
+    it is unavailable or lacks one of them."""
+    built = load_native(source_path)
+    if built is None:
+        return None
+    lib = built[0]
+    try:
+        for name, (restype, argtypes) in functions.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, list(argtypes)
+    except AttributeError:  # a stale or foreign library without the symbol
+        return None
+    return lib
 
 
 _LOCAL_INCLUDE = re.compile(rb'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ._native_build import load_native
+from ._native_build import load_library
 
 __all__ = ["MappingFault", "mapped_hashing_available", "native_available", "sha256_batch", "sha256_batch_mapped",
            "sha256_pair"]
@@ -49,13 +49,15 @@ class MappingFault(Exception):
 @lru_cache(maxsize=1)
 def _lib() -> ctypes.CDLL | None:
     """The kernel's library, loaded once; None without it or without SHA-NI."""
-    loaded = load_native(_SOURCE)
-    if loaded is None:
-        return None
-    lib = loaded[0]
-    lib.pyipld_sha256x2_available.argtypes = []
-    lib.pyipld_sha256x2_available.restype = ctypes.c_int
-    return lib if lib.pyipld_sha256x2_available() else None
+    batch = (ctypes.c_int, [ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
+                            ctypes.c_void_p])
+    lib = load_library(_SOURCE, {
+        "pyipld_sha256x2_available": (ctypes.c_int, []),
+        "pyipld_sha256_batch": batch,
+        "pyipld_sha256_batch_guarded": batch,
+        "pyipld_sigbus_guard_install": (ctypes.c_int, []),
+    })
+    return lib if lib is not None and lib.pyipld_sha256x2_available() else None
 
 
 @lru_cache(maxsize=1)
@@ -75,10 +77,6 @@ def _kernel() -> _Kernel | None:
     if lib is None:
         return None
     plain, guarded = lib.pyipld_sha256_batch, lib.pyipld_sha256_batch_guarded
-    for fn in (plain, guarded):
-        fn.argtypes = [ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
-                       ctypes.c_void_p]
-        fn.restype = ctypes.c_int
     stride = ctypes.sizeof(_PyBuffer)
     len_offset = _PyBuffer.len.offset
 
@@ -155,10 +153,7 @@ def _guard_installed() -> bool:
     lib = _lib()
     if lib is None or _kernel() is None:
         return False
-    install = lib.pyipld_sigbus_guard_install
-    install.argtypes = []
-    install.restype = ctypes.c_int
-    return bool(install() == 0)
+    return bool(lib.pyipld_sigbus_guard_install() == 0)
 
 
 def mapped_hashing_available() -> bool:

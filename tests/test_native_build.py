@@ -56,3 +56,15 @@ def test_the_shipped_kernels_find_their_shared_header() -> None:
     for source in (root / "_sha256x2_native.c", root / "filecoin" / "_commp_native.c"):
         assert root / "_sha256_shani.h" in _native_build._local_headers(source)
         assert load_native(source) is not None
+
+
+def test_load_library_binds_signatures_and_refuses_a_missing_symbol(tmp_path: Path) -> None:
+    import ctypes
+
+    from pyipld._native_build import load_library
+
+    source = tmp_path / "k.c"
+    source.write_text("long twice(long x) { return 2 * x; }\n")
+    lib = load_library(source, {"twice": (ctypes.c_long, [ctypes.c_long])})
+    assert lib is not None and lib.twice(1 << 40) == 1 << 41  # c_long both ways: no int truncation
+    assert load_library(source, {"twice": (ctypes.c_long, [ctypes.c_long]), "absent": (ctypes.c_int, [])}) is None

@@ -12,7 +12,7 @@ import ctypes
 from functools import lru_cache
 from pathlib import Path
 
-from .._native_build import load_native
+from .._native_build import load_library
 from . import BytesLike
 from ._window import Decide
 
@@ -23,15 +23,9 @@ _SOURCE = Path(__file__).with_name("_buzhash_native.c")
 
 @lru_cache(maxsize=1)
 def _lib() -> ctypes.CDLL | None:
-    built = load_native(_SOURCE)
-    if built is None:
-        return None
-    lib = built[0]
-    fn = lib.pyipld_buzhash_decide
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_long, ctypes.c_long,
-                   ctypes.c_uint32, ctypes.c_void_p]
-    fn.restype = ctypes.c_long
-    return lib
+    c_long, c_void_p = ctypes.c_long, ctypes.c_void_p
+    return load_library(_SOURCE, {"pyipld_buzhash_decide": (
+        c_long, [c_void_p, c_long, ctypes.c_int, c_void_p, c_long, c_long, ctypes.c_uint32, c_void_p])})
 
 
 def buzhash_decide() -> Decide | None:

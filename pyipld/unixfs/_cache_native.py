@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
-from .._native_build import load_native
+from .._native_build import load_library
 
 __all__ = ["STAT_RECORD_BYTES", "available", "index_entries", "list_names", "stat_listing"]
 
@@ -27,19 +27,12 @@ _SOURCE = Path(__file__).with_name("_cache_native.c")
 
 @lru_cache(maxsize=1)
 def _lib() -> ctypes.CDLL | None:
-    built = load_native(_SOURCE)
-    if built is None:
-        return None
-    lib = built[0]
-    lib.pyipld_stat_listing.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long, ctypes.c_void_p,
-                                        ctypes.c_void_p]
-    lib.pyipld_stat_listing.restype = ctypes.c_int
-    lib.pyipld_index_entries.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
-                                         ctypes.c_void_p]
-    lib.pyipld_index_entries.restype = ctypes.c_int
-    lib.pyipld_list_names.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_long]
-    lib.pyipld_list_names.restype = ctypes.c_long
-    return lib
+    c_char_p, c_long, c_void_p = ctypes.c_char_p, ctypes.c_long, ctypes.c_void_p
+    return load_library(_SOURCE, {
+        "pyipld_stat_listing": (ctypes.c_int, [c_char_p, c_char_p, c_long, c_void_p, c_void_p]),
+        "pyipld_index_entries": (ctypes.c_int, [c_char_p, c_long, c_long, c_void_p, c_void_p]),
+        "pyipld_list_names": (c_long, [c_char_p, ctypes.c_int, c_void_p, c_long]),
+    })
 
 
 def available() -> bool:
