@@ -144,17 +144,22 @@ def test_atomic_output_replaces_a_link_to_a_pipe(tmp_path: Path) -> None:
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
-@pytest.mark.parametrize("kind", ["fifo", "file", "symlink"])
-def test_get_a_directory_onto_a_non_directory_names_the_destination(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
-    """``get DIR -o /dev/null`` (or onto a FIFO, file or symlink) refuses with the destination's
-    full path (it said "Not a directory: null", the last component) and leaves it as it was."""
+def _added_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, str, str]:
+    """A small tree added into a blockstore: (its path, the blockstore, its root CID)."""
     src = tmp_path / "tree"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "a").write_bytes(b"a")
     bs = str(tmp_path / "bs")
     assert cli.main(["add", "-r", "-Q", "--blockstore", bs, str(src)]) == 0
-    cid = capsys.readouterr().out.strip()
+    return src, bs, capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "file", "symlink"])
+def test_get_a_directory_onto_a_non_directory_names_the_destination(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    """``get DIR -o /dev/null`` (or onto a FIFO, file or symlink) refuses with the destination's
+    full path (it said "Not a directory: null", the last component) and leaves it as it was."""
+    src, bs, cid = _added_tree(tmp_path, capsys)
     dest = tmp_path / "deeper" / "dest"
     dest.parent.mkdir()
     if kind == "fifo":
@@ -176,12 +181,7 @@ def test_get_a_directory_to_dev_null_is_a_no_op_as_in_kubo(tmp_path: Path, capsy
     writes nothing); pyipld refused with "destination exists and is not a directory"."""
     if not stat.S_ISCHR(os.stat(os.devnull).st_mode):
         pytest.skip("/dev/null is not a character device on this machine")
-    src = tmp_path / "tree"
-    (src / "sub").mkdir(parents=True)
-    (src / "sub" / "a").write_bytes(b"a")
-    bs = str(tmp_path / "bs")
-    assert cli.main(["add", "-r", "-Q", "--blockstore", bs, str(src)]) == 0
-    cid = capsys.readouterr().out.strip()
+    _, bs, cid = _added_tree(tmp_path, capsys)
     assert cli.main(["get", cid, "--blockstore", bs, "-o", os.devnull]) == 0
     assert "Error" not in capsys.readouterr().err
     assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
