@@ -21,7 +21,7 @@ from typing import Any
 
 from ._native_build import load_library
 
-__all__ = ["MappingFault", "mapped_hashing_available", "native_available", "sha256_batch", "sha256_batch_mapped",
+__all__ = ["GuardDisplaced", "MappingFault", "mapped_hashing_available", "native_available", "sha256_batch", "sha256_batch_mapped",
            "sha256_pair"]
 
 _SOURCE = Path(__file__).with_name("_sha256x2_native.c")
@@ -46,6 +46,11 @@ class MappingFault(Exception):
     caught by the guarded kernel. Callers turn it into their own error (FileChangedError)."""
 
 
+class GuardDisplaced(OSError):
+    """The SIGBUS guard is no longer the process's handler (another was installed after it):
+    mapped bytes cannot be hashed safely; an OSError, so callers read the file instead."""
+
+
 @lru_cache(maxsize=1)
 def _lib() -> ctypes.CDLL | None:
     """The kernel's library, loaded once; None without it or without SHA-NI."""
@@ -56,6 +61,7 @@ def _lib() -> ctypes.CDLL | None:
         "pyipld_sha256_batch": batch,
         "pyipld_sha256_batch_guarded": batch,
         "pyipld_sigbus_guard_install": (ctypes.c_int, []),
+        "pyipld_sigbus_guard_active": (ctypes.c_int, []),
     })
     return lib if lib is not None and lib.pyipld_sha256x2_available() else None
 
@@ -94,9 +100,11 @@ def _kernel() -> _Kernel | None:
             rc = (guarded if mapped else plain)(count, views, stride, len_offset, parts, out)
             if rc == -2:
                 raise MappingFault("a mapped page vanished while it was hashed")
+            if rc == -3:
+                raise GuardDisplaced("another SIGBUS handler was installed after pyipld's guard")
             if rc != 0:  # pragma: no cover - checked by the callers
                 if mapped:
-                    raise MappingFault(f"the guarded kernel is not ready ({rc})")
+                    raise RuntimeError(f"the guarded kernel cannot run ({rc})")
                 return [_hashlib_pieces(m) for m in messages]
         finally:
             for k in range(taken):
@@ -158,8 +166,10 @@ def _guard_installed() -> bool:
 
 def mapped_hashing_available() -> bool:
     """Whether :func:`sha256_batch_mapped` can hash views of a mapped file safely: the kernel is
-    built and its SIGBUS handler is installed (once per process, chaining to the previous one)."""
-    return _guard_installed()
+    built and its SIGBUS handler is installed (once per process, chaining to the previous one)
+    and still the one in place."""
+    lib = _lib()
+    return _guard_installed() and lib is not None and bool(lib.pyipld_sigbus_guard_active())
 
 
 def sha256_batch_mapped(messages: Sequence[Sequence[Any]]) -> list[bytes]:
@@ -168,14 +178,16 @@ def sha256_batch_mapped(messages: Sequence[Sequence[Any]]) -> list[bytes]:
 
     Raises:
         MappingFault: a page vanished (the file was truncated meanwhile).
-        RuntimeError: :func:`mapped_hashing_available` is false.
+        GuardDisplaced: another SIGBUS handler was installed after the guard (read instead).
+        RuntimeError: the kernel or its guard is unavailable.
     """
-    fn = _kernel()
-    if fn is None or not _guard_installed():
+    if not _guard_installed():
         raise RuntimeError("mapped hashing needs the SHA-NI kernel and its SIGBUS guard")
-    parts = len(messages[0]) if messages else 0
     if not messages:
         return []
+    fn = _kernel()
+    assert fn is not None  # _guard_installed() needs it
+    parts = len(messages[0])
     if not 1 <= parts <= _MAX_PARTS or any(len(m) != parts for m in messages):
         raise ValueError("every message needs the same number of pieces, 1 to 4")
     return fn(messages, parts, True)

@@ -16,6 +16,7 @@
 #include "_sha256_shani.h"
 
 #include <setjmp.h>
+#include <pthread.h>
 #include <signal.h>
 
 #ifdef PYIPLD_SHANI
@@ -293,25 +294,39 @@ static void on_sigbus(int sig, siginfo_t *info, void *context) {
     signal(sig, SIG_DFL); /* the faulting access runs again and ends the process as before */
 }
 
-/* Install the handler (once); 0 when in place. */
+/* Install the handler (once, whichever thread comes first); 0 when in place. */
 int pyipld_sigbus_guard_install(void) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     struct sigaction action;
-    if (sigbus_installed) return 0;
-    memset(&action, 0, sizeof action);
-    action.sa_sigaction = on_sigbus;
-    action.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigemptyset(&action.sa_mask);
-    if (sigaction(SIGBUS, &action, &previous_sigbus) != 0) return -1;
-    sigbus_installed = 1;
-    return 0;
+    int rc = 0;
+    pthread_mutex_lock(&lock);
+    if (!sigbus_installed) { /* twice would make on_sigbus its own "previous" handler */
+        memset(&action, 0, sizeof action);
+        action.sa_sigaction = on_sigbus;
+        action.sa_flags = SA_SIGINFO | SA_NODEFER;
+        sigemptyset(&action.sa_mask);
+        if (sigaction(SIGBUS, &action, &previous_sigbus) == 0) sigbus_installed = 1;
+        else rc = -1;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
 }
 
-/* pyipld_sha256_batch with SIGBUS turned into -2 (see above); -3 when the handler is not installed. */
+/* 1 when on_sigbus is the process's SIGBUS handler now: a handler installed after ours (a later
+ * faulthandler.enable(), another library) would see a guarded fault first and report it as fatal. */
+int pyipld_sigbus_guard_active(void) {
+    struct sigaction current;
+    if (!sigbus_installed || sigaction(SIGBUS, NULL, &current) != 0) return 0;
+    return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_sigbus;
+}
+
+/* pyipld_sha256_batch with SIGBUS turned into -2 (see above); -3 when the handler is not (or no
+ * longer) the one in place: the caller reads instead. */
 int pyipld_sha256_batch_guarded(size_t count, const uint8_t *views, size_t stride, size_t len_offset, int parts,
                                 uint8_t *out) {
     sigjmp_buf jump;
     int rc;
-    if (!sigbus_installed) return -3;
+    if (!pyipld_sigbus_guard_active()) return -3;
     if (sigsetjmp(jump, 1) != 0) return -2; /* guard_jump was cleared by the handler */
     guard_jump = &jump;
     rc = pyipld_sha256_batch(count, views, stride, len_offset, parts, out);

@@ -132,6 +132,34 @@ def test_guarded_kernel_equals_hashlib_and_reports_a_vanished_page(tmp_path: Pat
     assert done.stdout.split() == ["fault", "fault", "fault", "ok"]
 
 
+def test_a_handler_installed_after_the_guard_turns_the_mapped_path_off(tmp_path: Path) -> None:
+    """Regression: with faulthandler enabled after the guard (or any later SIGBUS handler), a fault
+    the guard would catch reached faulthandler first, which printed "Fatal Python error: Bus error".
+    Now the guarded kernel sees it is displaced, and only-hash imports read instead."""
+    path = tmp_path / "d.bin"
+    path.write_bytes(_DATA[: 4 << 20])
+    done = _run(f"""
+        import faulthandler, mmap, os
+        from pyipld._sha256x2 import GuardDisplaced, mapped_hashing_available, sha256_batch_mapped
+        from pyipld.blockstore import MemoryBlockstore, NullSink
+        from pyipld.unixfs import import_file
+        assert mapped_hashing_available()
+        mapped = import_file({str(path)!r}, sink=NullSink(), jobs=2).cid
+        faulthandler.enable()
+        assert not mapped_hashing_available()
+        view = memoryview(mmap.mmap(os.open({str(path)!r}, os.O_RDONLY), 0, access=mmap.ACCESS_READ))
+        try:
+            sha256_batch_mapped([(view[:1 << 20],)])
+        except GuardDisplaced:
+            print("displaced")
+        assert import_file({str(path)!r}, sink=NullSink(), jobs=2).cid == mapped
+        assert import_file({str(path)!r}, sink=MemoryBlockstore(), jobs=2).cid == mapped
+        print("ok")
+    """)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["displaced", "ok"] and "Fatal" not in done.stderr
+
+
 # kubo 0.22.0 via ../shared/tools/kubo_oracle.py (`cid FILE [flags]`, 2026-12-03) on the 8 MiB input
 # of the `chunkers-big` vectors (tests/vectors/chunkers.json: chacha, seed "chunkers-big").
 KUBO_8MIB = {
