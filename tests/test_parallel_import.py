@@ -500,3 +500,34 @@ def test_mapped_span_leaves_equal_read_ones_and_catch_a_shrink(tmp_path: Path, r
         f.truncate(1000)
     with pytest.raises(FileChangedError):
         list(gen)
+
+
+def test_mapped_span_reads_the_rest_once_a_group_cannot_be_mapped(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: after a group failed to map, every later group tried mmap again and the failed
+    ones were read into a fresh buffer each; now the rest of the span is read, with the same leaves."""
+    import pyipld.unixfs.parallel as par
+    from pyipld._sha256x2 import mapped_hashing_available
+    from pyipld.unixfs.importer import leaf_maker
+
+    if not mapped_hashing_available():
+        pytest.skip("no SHA-NI kernel here")
+    monkeypatch.setattr(par, "MAPPED_GROUP_BYTES", par.SPAN_READ_BYTES)
+    data = os.urandom(par.SPAN_READ_BYTES * 4 + 999)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    leaves = leaf_maker(ImportParams(cid_version=1).resolve())
+    span = par.Span(0, len(data), chunk=262_144)
+    calls: list[int] = []
+    real = par.hash_mapped
+
+    def fails_after_one(fd: int, group: Any, *rest: Any) -> Any:
+        calls.append(group[0][0])
+        if len(calls) > 1:
+            raise OSError(19, "No such device")  # what mmap says on a file system that cannot map
+        return real(fd, group, *rest)
+
+    monkeypatch.setattr(par, "hash_mapped", fails_after_one)
+    got = list(par._mapped_span_leaves(os.fsencode(path), span, leaves))
+    assert got == [leaves.leaf(data[a:b], False) for a, b in span.bounds()]
+    assert len(calls) == 2

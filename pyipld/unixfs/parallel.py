@@ -31,6 +31,7 @@ of a content-defined file while its tasks are planned.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import mmap
 import os
@@ -193,35 +194,26 @@ def hash_span(path: bytes, span: Span, shape: Shape, params: ImportParams, sourc
 
 def _mapped_span_leaves(path: bytes, span: Span, leaves: LeafMaker) -> Iterator[Leaf]:
     """Only-hash leaves of ``span``, each ~``MAPPED_GROUP_BYTES`` group hashed from a guarded mapping
-    (:func:`~pyipld.unixfs._fileread.hash_mapped`); a group the file system cannot map is read."""
-    with open(path, "rb", buffering=0) as f:
-        fd = f.fileno()
-        name = os.fsdecode(path)
-        size = os.fstat(fd).st_size
-        if size < span.stop:
-            raise FileChangedError(name, span.stop, size)
-        for group in _read_groups(span.bounds(), MAPPED_GROUP_BYTES):
+    (:func:`~pyipld.unixfs._fileread.hash_mapped`); from a group that cannot be mapped here (or
+    when the SIGBUS guard stepped aside) on, the rest is read as :func:`_span_groups` reads."""
+    with _opened(path, span) as (fd, name, size):
+        groups = _read_groups(span.bounds(), MAPPED_GROUP_BYTES)
+        for group in groups:
             try:
-                yield from hash_mapped(fd, group, leaves, name, span.stop)
-            except OSError:  # cannot be mapped here: read
-                first, last = group[0][0], group[-1][1]
-                data = memoryview(bytearray(last - first))
-                pread_exact(fd, data, first, span.stop, name)
-                yield from leaves.leaves([data[a - first : b - first] for a, b in group], False)
+                hashed = hash_mapped(fd, group, leaves, name, span.stop)
+            except OSError:
+                rest = itertools.chain(group, (bound for later in groups for bound in later))
+                for chunks in _read_bounds(fd, rest, size, name):
+                    yield from leaves.leaves(chunks, False)
+                return
+            yield from hashed
 
 
 def _span_groups(path: bytes, span: Span) -> Iterator[list[memoryview]]:
     """The chunks of ``span`` a read at a time, each group valid only until the next one is taken
-    (callers hash or copy it first). Read with ``preadv`` into this thread's reused buffer,
-    ~``SPAN_READ_BYTES`` of whole chunks at a time (a fresh buffer per chunk costs its page
-    faults: tasks ran ~1.6x slower), or through one read-only mapping of the range (one group)
-    with ``PYIPLD_MMAP=1``."""
-    with open(path, "rb", buffering=0) as f:
-        fd = f.fileno()
-        size = os.fstat(fd).st_size
-        name = os.fsdecode(path)
-        if size < span.stop:
-            raise FileChangedError(name, span.stop, size)
+    (callers hash or copy it first): :func:`_read_bounds`, or through one read-only mapping of the
+    range (one group) with ``PYIPLD_MMAP=1``."""
+    with _opened(path, span) as (fd, name, size):
         if use_mmap() and span.stop > span.start:
             base = span.start - span.start % mmap.ALLOCATIONGRANULARITY
             mapping = mmap.mmap(fd, span.stop - base, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=base)
@@ -230,20 +222,40 @@ def _span_groups(path: bytes, span: Span) -> Iterator[list[memoryview]]:
             yield [view[a - base : b - base] for a, b in span.bounds()]
             view.release()
             return
-        buf: bytearray = getattr(_read_buffers, "buf", None) or bytearray(SPAN_READ_BYTES)
-        _read_buffers.buf = None  # a nested reader on this thread gets its own
-        try:
-            for group in _read_groups(span.bounds(), SPAN_READ_BYTES):
-                first, last = group[0][0], group[-1][1]
-                if last - first > len(buf):  # one chunk larger than the buffer
-                    buf = bytearray(last - first)
-                view = memoryview(buf)
-                pread_exact(fd, view[: last - first], first, size, name)
-                yield [view[a - first : b - first] for a, b in group]
-                view.release()
-        finally:
-            if len(buf) <= SPAN_READ_BYTES:
-                _read_buffers.buf = buf
+        yield from _read_bounds(fd, span.bounds(), size, name)
+
+
+@contextlib.contextmanager
+def _opened(path: bytes, span: Span) -> Iterator[tuple[int, str, int]]:
+    """``path`` open for a span task: its descriptor, name and size (FileChangedError when it is
+    shorter than the span now)."""
+    with open(path, "rb", buffering=0) as f:
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        name = os.fsdecode(path)
+        if size < span.stop:
+            raise FileChangedError(name, span.stop, size)
+        yield fd, name, size
+
+
+def _read_bounds(fd: int, bounds: Iterable[tuple[int, int]], size: int, name: str) -> Iterator[list[memoryview]]:
+    """The chunks ``bounds`` of ``fd``, read with ``preadv`` into this thread's reused buffer,
+    ~``SPAN_READ_BYTES`` of whole chunks at a time (a fresh buffer per chunk costs its page
+    faults: tasks ran ~1.6x slower); each group is valid until the next one is taken."""
+    buf: bytearray = getattr(_read_buffers, "buf", None) or bytearray(SPAN_READ_BYTES)
+    _read_buffers.buf = None  # a nested reader on this thread gets its own
+    try:
+        for group in _read_groups(bounds, SPAN_READ_BYTES):
+            first, last = group[0][0], group[-1][1]
+            if last - first > len(buf):  # one chunk larger than the buffer
+                buf = bytearray(last - first)
+            view = memoryview(buf)
+            pread_exact(fd, view[: last - first], first, size, name)
+            yield [view[a - first : b - first] for a, b in group]
+            view.release()
+    finally:
+        if len(buf) <= SPAN_READ_BYTES:
+            _read_buffers.buf = buf
 
 
 def _read_groups(bounds: Iterable[tuple[int, int]], limit: int) -> Iterator[list[tuple[int, int]]]:
