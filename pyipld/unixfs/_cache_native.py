@@ -75,13 +75,17 @@ def stat_listing(parent: bytes, names: Sequence[bytes]) -> tuple[bytes, bytes] |
 
 
 def index_entries(blob: bytes, n: int) -> tuple[bytes, list[int]] | None:
-    """The kind byte and offset of each of the ``n`` packed entries of ``blob``; ``(b"", [])``
-    marks a blob that is not exactly ``n`` well-formed entries; None when unavailable."""
+    """The kind byte and offset of each of the ``n`` packed entries of ``blob``; None when
+    unavailable.
+
+    Raises:
+        ValueError: ``blob`` is not exactly ``n`` well-formed entries.
+    """
     lib = _lib()
     if lib is None:
         return None
     kinds = ctypes.create_string_buffer(n)
     offsets = (ctypes.c_int64 * n)()
     if lib.pyipld_index_entries(blob, len(blob), n, kinds, offsets) != 0:
-        return b"", []
+        raise ValueError(f"not {n} well-formed directory entries")
     return kinds.raw, offsets[:]

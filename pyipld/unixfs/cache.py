@@ -180,19 +180,22 @@ def _index_entries(blob: bytes, n: int) -> tuple[bytes, list[int]]:
     Raises:
         ConfigError: not exactly ``n`` well-formed entries (a damaged cache file).
     """
-    found = _cache_native.index_entries(blob, n)
-    if found is None:
-        kinds, offsets, pos, end, size = bytearray(), list[int](), 0, len(blob), _ENTRY.size
-        while pos < end and len(offsets) < n:
-            if pos + size > end or blob[pos] not in (0x64, 0x66, 0x6C) or pos + size + blob[pos + 1] > end:
-                break
-            kinds.append(blob[pos])
-            offsets.append(pos)
-            pos += size + blob[pos + 1]
-        found = (bytes(kinds), offsets) if pos == end and len(offsets) == n else (b"", [])
-    if len(found[1]) != n:
+    try:
+        found = _cache_native.index_entries(blob, n)
+    except ValueError:
+        raise ConfigError("damaged directory record in the import cache") from None
+    if found is not None:
+        return found
+    kinds, offsets, pos, end, size = bytearray(), list[int](), 0, len(blob), _ENTRY.size
+    while pos < end and len(offsets) < n:
+        if pos + size > end or blob[pos] not in (0x64, 0x66, 0x6C) or pos + size + blob[pos + 1] > end:
+            break
+        kinds.append(blob[pos])
+        offsets.append(pos)
+        pos += size + blob[pos + 1]
+    if pos != end or len(offsets) != n:  # an empty record must be empty too
         raise ConfigError("damaged directory record in the import cache")
-    return found
+    return bytes(kinds), offsets
 
 
 def _pack_entries(entries: Sequence[DirEntry]) -> bytes:
