@@ -302,3 +302,36 @@ def test_record_kinds_not_the_listings_is_damage(tmp_path: Path, path_kind: str)
         db.execute("UPDATE dirs SET entries=? WHERE path=?", (b"f" + bytes(entries[1:]), path))
     with pytest.raises(ConfigError, match="damaged"):
         _cached(root, tmp_path / "c.db")
+
+
+def test_a_record_that_could_not_be_taken_is_not_lstat_ed_for_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A racy record (or one of an older signature format) is refused whatever the listing: the
+    walk no longer lstats the directory in C for it before lstat'ing it entry by entry."""
+    root = _tree(tmp_path / "t")
+    _settle()
+    _cached(root, tmp_path / "c.db")
+    _settle()
+    calls: list[bytes] = []
+    real = LocalSource.stat_listing
+
+    def counted(self: LocalSource, parent: bytes, names: list[bytes]) -> Any:
+        calls.append(parent)
+        return real(self, parent, names)
+
+    monkeypatch.setattr(LocalSource, "stat_listing", counted)
+    with ImportCache(tmp_path / "c.db", racy_window_ns=10**18) as c:  # every record with files is racy now
+        assert str(import_paths([root], jobs=1, cache=c).cid) == _run(root)[0] and c.stats.dir_hits == 1
+    assert calls == [os.fsencode(root / "a" / "empty")]  # no file in it: never racy
+    calls.clear()
+    with ImportCache(tmp_path / "c.db", racy_window_ns=WINDOW) as c:
+        assert str(import_paths([root], jobs=1, cache=c).cid) == _run(root)[0] and c.stats.dir_hits == 4
+    assert len(calls) == 4
+    db = sqlite3.connect(tmp_path / "c.db")
+    db.execute("UPDATE dirs SET signature = X'00736967315A'")  # a sig1-era record
+    db.commit()
+    db.close()
+    calls.clear()
+    with ImportCache(tmp_path / "c.db", racy_window_ns=WINDOW) as c:
+        assert str(import_paths([root], jobs=1, cache=c).cid) == _run(root)[0] and c.stats.dir_hits == 0
+    assert calls == []

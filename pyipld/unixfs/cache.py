@@ -345,12 +345,16 @@ class ImportCache:
         return self.trust_ctime and self.use_dev
 
     def dir_row(self, key: str, path: bytes) -> DirRow | None:
-        """The stored record of directory ``path``, unchecked (None: none, or records unusable)."""
+        """The stored record of directory ``path`` if it could be taken (None: none, records
+        unusable, a racy one or one of an older signature format, which :meth:`take_dir` would
+        refuse whatever the listing: the caller need not lstat it for that)."""
         if not self.dirs_usable:
             return None
         row = self._db.execute("SELECT signature, entries, slack, cid, tsize, sharded FROM dirs"
                                " WHERE pid=? AND path=?", (self._pid(key), _abs(path))).fetchone()
-        return None if row is None else DirRow(*row)
+        if row is None or row[2] <= self.racy_window_ns or not bytes(row[0]).startswith(_SIGNATURE_MAGIC):
+            return None
+        return DirRow(*row)
 
     def take_dir(self, key: str, path: bytes, row: DirRow, signature: bytes, names: Sequence[bytes],
                  kinds: bytes) -> DirRecord | None:
@@ -372,12 +376,6 @@ class ImportCache:
         self.stats.dir_hits += 1
         self.stats.hits += kinds.count(b"f")
         return DirRecord(bytes(row.cid), row.tsize, bool(row.sharded), signature, row.slack, kinds, blob, offsets)
-
-    def lookup_dir(self, key: str, path: bytes, signature: bytes, names: Sequence[bytes],
-                   kinds: bytes) -> DirRecord | None:
-        """:meth:`take_dir` of the stored record, if any."""
-        row = self.dir_row(key, path)
-        return None if row is None else self.take_dir(key, path, row, signature, names, kinds)
 
     def record_dir(self, key: str, path: bytes, entries: Sequence[DirEntry], cid: bytes, tsize: int,
                    sharded: bool, signature: bytes, slack: int) -> None:

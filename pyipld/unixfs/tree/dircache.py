@@ -1,7 +1,7 @@
 """Whole-directory records of the import cache (:mod:`pyipld.unixfs.cache`) in the walk.
 
 When a directory is opened, its listing is lstat'ed at once and matched against its record
-(:meth:`~pyipld.unixfs.cache.ImportCache.lookup_dir`: names and stat data byte-equal, nothing
+(:meth:`~pyipld.unixfs.cache.ImportCache.take_dir`: names and stat data byte-equal, nothing
 racy). A matching directory's files and symlinks are taken from the record — no per-file
 lookups, no walk step per file (runs of them are one scheduler event, and none when nothing is
 reported), no directory re-encoding when its sub-directories (walked as usual: they have records

@@ -51,9 +51,11 @@ class TreeImporter:
                 raise
             return sched.finish()
         finally:
-            sched.shutdown()
-            if dircache is not None:
-                dircache.close()
+            try:
+                sched.shutdown()
+            finally:
+                if dircache is not None:
+                    dircache.close()
 
     def _walk(self, fs_path: bytes, display: bytes, sched: Scheduler, dircache: DirCache | None) -> None:
         source = self.source
