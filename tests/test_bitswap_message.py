@@ -267,6 +267,18 @@ def test_reader_keeps_nothing_aliasing_a_reused_buffer(msg: BitswapMessage, cuts
     assert [decode_message(b) for b in got] == [msg] * 2 and reader.at_boundary()
 
 
+def test_reader_keeps_nothing_aliasing_a_read_only_view_of_a_reused_buffer() -> None:
+    """Regression: a read-only view was trusted as immutable, but one of a bytearray is not."""
+    frame = frame_message(BitswapMessage(blocks=(bytes(range(200)),)), PROTOCOL_1_0_0)
+    (want,) = MessageReader().feed(frame)
+    reader = MessageReader()
+    buf = bytearray(frame[:-50])
+    assert reader.feed_views(memoryview(buf).toreadonly()) == []
+    buf[:] = bytes(len(buf))  # the caller reuses its buffer
+    (got,) = reader.feed_views(frame[-50:])
+    assert bytes(got) == want
+
+
 def test_reader_does_not_pin_a_large_chunk_for_a_small_tail() -> None:
     # buffered counts what is held; a 5-byte partial body must not keep 1 MiB alive
     body = b"\x07" * 300

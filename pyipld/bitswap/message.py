@@ -399,7 +399,7 @@ class MessageReader:
             LimitExceededError: a length prefix above ``max_message_bytes``.
             VarintError: a malformed length prefix.
         """
-        if not (isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly)):
+        if not (isinstance(data, bytes) or (isinstance(data, memoryview) and isinstance(data.obj, bytes))):
             data = bytes(data)  # the caller may reuse its buffer: keep nothing that aliases it
         view = memoryview(data)
         out: list[BytesLike] = []

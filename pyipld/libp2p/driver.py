@@ -786,9 +786,8 @@ class Connection:
             self._receiver_reset(st)
         self._closed_event.set()
 
-    async def _serve_inbound(self, st: Stream, machine: multistream.Listener | None = None) -> None:
-        """Finish an inbound stream's negotiation (``machine``: already fed what came so far)."""
-        listener = machine if machine is not None else multistream.Listener(self.host.protocols)
+    async def _serve_inbound(self, st: Stream, listener: multistream.Listener) -> None:
+        """Finish an inbound stream's negotiation (``listener``: already fed what came so far)."""
         try:
             async def _recv() -> bytes:
                 await st._wait_readable()
