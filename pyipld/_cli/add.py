@@ -16,7 +16,7 @@ import os
 import stat
 import sys
 from dataclasses import replace
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
 from .._atomic import is_device_or_pipe
 from .._progress import Progress
@@ -34,7 +34,7 @@ from ._scale import import_paths_scaled
 from .add_inputs import Input, announce_terminal_stdin, collect_inputs, stdin_reader
 from .add_output import AddOutput, CidEncoder, escape_name, print_line
 from .argv import go_int32, go_uint32, parse_bool
-from .car_output import add_car_arguments, car_sink_for
+from .car_output import add_car_arguments, car_sink_for, text_stream
 from .timeout import deadline, go_duration_option
 
 if TYPE_CHECKING:
@@ -242,11 +242,6 @@ class _Tee:
             sink.put(cid, data)
 
 
-def _stdout(args: argparse.Namespace) -> TextIO:
-    """Where ``added`` lines go: stderr when the CAR itself goes to stdout (``--car -``)."""
-    return sys.stderr if getattr(args, "car", None) == "-" else sys.stdout
-
-
 def _is_terminal(stream: object) -> bool:
     isatty = getattr(stream, "isatty", None)
     try:
@@ -348,7 +343,7 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
         if args.nocopy:
             _refuse_nocopy_inputs(inputs, False, only_hash=args.only_hash)
         exclude = rules or None
-    out = AddOutput(_stdout(args), quiet=args.quiet, quieter=args.quieter, silent=args.silent,
+    out = AddOutput(text_stream(getattr(args, "car", None)), quiet=args.quiet, quieter=args.quieter, silent=args.silent,
                     json_events=args.enc == "json", encoder=encoder, clear_progress=bool(args.progress))
     taps: list[CommPWriter] = []
 

@@ -53,6 +53,7 @@ from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
 from ..unixfs.tree import import_paths
 from ..unixfs.walk import UnixFSNode, iter_directory, load_node, walk
+from .car_output import text_stream
 
 __all__ = ["register"]
 
@@ -732,7 +733,7 @@ def _cmd_filter(args: argparse.Namespace) -> int:
     wanted = {c.multihash for c in cids}
     # go-car prints this on stdout; when the CAR itself goes to stdout (`-`, pyipld's), on stderr
     print(f"filtering {'out' if args.inverse else 'to'} {len(cids)} cids", flush=True,
-          file=sys.stderr if args.out == "-" else sys.stdout)
+          file=text_stream(args.out))
     version = args.version
     if version not in (1, 2):
         raise ConfigError(f"invalid CAR version {version}")

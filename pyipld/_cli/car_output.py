@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, TextIO
 
 from ..unixfs.params import ImportParams
 
-__all__ = ["add_car_arguments", "car_sink_for"]
+__all__ = ["add_car_arguments", "car_sink_for", "text_stream"]
+
+
+def text_stream(car_target: str | None) -> TextIO:
+    """Where a command's text lines go when it writes a CAR to ``car_target``: stderr when the
+    CAR itself goes to stdout (``-``), else stdout."""
+    return sys.stderr if car_target == "-" else sys.stdout
 
 
 def add_car_arguments(parser: argparse.ArgumentParser) -> None:
