@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
-from .._atomic import OutputHandle, resumable_output
+from .._atomic import OutputHandle, resumable_output, start_over
 from .._varint import decode_varint
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
@@ -228,9 +228,8 @@ class ResumableCar:
 
     def _start_fresh(self, wrap: Callable[[IO[bytes]], IO[bytes]] | None) -> None:
         self._close_readers()
-        if self._f.seek(0, os.SEEK_END):  # not when empty: see pyipld._atomic._claim_fixed (ext4)
-            self._f.seek(0)
-            os.ftruncate(self._f.fileno(), 0)
+        self._f.seek(0)
+        start_over(self._f.fileno())
         if self._jfd >= 0:
             os.ftruncate(self._jfd, 0)
             head = _line({"format": JOURNAL_FORMAT, "key": self._key})
