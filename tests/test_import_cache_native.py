@@ -94,6 +94,7 @@ def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
             pytest.skip("no C compiler (or PYIPLD_PUREPYTHON)")
     else:
         monkeypatch.setattr(_cache_native, "stat_listing", lambda parent, names: None)
+        monkeypatch.setattr(_cache_native, "list_names", lambda path, hidden: None)  # os.scandir
         monkeypatch.setattr(_cache_native, "index_entries", lambda blob, n: None)
     return str(request.param)
 
