@@ -47,6 +47,7 @@ from ..errors import (
 )
 from ..libp2p.driver import Connection, Host, Stream, StreamResetError
 from ..libp2p.multiaddr import Multiaddr
+from ..links import iter_links
 from ..unixfs.reader import decode_file_node
 from .message import MAX_BLOCK_BYTES, PROTOCOLS
 from .protocol import (
@@ -87,13 +88,11 @@ class FetchStats:
 def block_links(cid: bytes, data: bytes) -> list[bytes]:
     """Binary CIDs a block links to, in order (dag-pb, dag-cbor, dag-json; raw has none).
 
-    The same walk ``car export`` uses (:func:`pyipld.car.export.iter_links`).
+    The same walk ``car export`` uses (:func:`pyipld.links.iter_links`).
 
     Raises:
         DecodeError: the block does not decode, or its codec is unknown.
     """
-    from ..car.export import iter_links  # here: the CAR modules are not needed to stream a file
-
     return list(iter_links(cid, data))
 
 

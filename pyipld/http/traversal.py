@@ -57,10 +57,10 @@ import dag_cbor
 import multiformats
 
 from ..blockstore import BlockSource, get_verified, get_verified_view
-from ..car.export import DAG_JSON, iter_links
 from ..cid import CID, DAG_CBOR, DAG_PB, RAW
 from ..dagpb import PBNode, decode_pbnode
 from ..errors import DecodeError, GatewayRequestError, PathNotFoundError, UnixFSError
+from ..links import DAG_JSON, iter_links
 from ..unixfs.data import DataType, UnixFSData, decode_unixfs_data
 from ..unixfs.hamt import hamt_lookup, iter_hamt, shard_shape
 from ..unixfs.reader import DEFAULT_MAX_DEPTH, decode_file_node
