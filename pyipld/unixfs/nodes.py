@@ -179,16 +179,22 @@ class LeafMaker:
 
     def _hashed_only(self, chunks: Sequence[BytesLike],
                      batch: Callable[[Sequence[Sequence[BytesLike]]], list[bytes]]) -> list[Leaf]:
-        """Only-hash leaves of ``chunks``, ``batch`` hashing the messages (a dag-pb leaf as its
-        header, chunk and trailer: never assembled)."""
+        """Only-hash leaves of ``chunks``, ``batch`` hashing the messages (see :meth:`_framed`)."""
+        return [(cid, None, block_len) for cid, _, block_len in self._framed(chunks, batch)]
+
+    def _framed(self, chunks: Sequence[BytesLike], batch: Callable[[Sequence[Sequence[BytesLike]]], list[bytes]]
+                ) -> list[tuple[bytes, tuple[BytesLike, ...], int]]:
+        """``(cid, block pieces, block length)`` of each chunk's leaf, ``batch`` hashing the pieces
+        (a raw leaf is its chunk; a dag-pb leaf its header, chunk and trailer: never assembled)."""
         prefix = self._cid_prefix
+        pieces: list[tuple[BytesLike, ...]]
         if self.raw:
-            digests = batch([(chunk,) for chunk in chunks])
-            return [(prefix + digest, None, len(chunk)) for digest, chunk in zip(digests, chunks, strict=True)]
-        frames = [self.frame(len(chunk)) for chunk in chunks]
-        digests = batch([(head, chunk, tail) for (head, tail), chunk in zip(frames, chunks, strict=True)])
-        return [(prefix + digest, None, len(head) + len(chunk) + len(tail))
-                for digest, chunk, (head, tail) in zip(digests, chunks, frames, strict=True)]
+            pieces = [(chunk,) for chunk in chunks]
+        else:
+            pieces = [(head, chunk, tail) for chunk in chunks for head, tail in (self.frame(len(chunk)),)]
+        digests = batch(pieces)
+        return [(prefix + digest, parts, sum(len(p) for p in parts))
+                for digest, parts in zip(digests, pieces, strict=True)]
 
     @property
     def hashes_mapped_views(self) -> bool:
@@ -211,14 +217,7 @@ class LeafMaker:
             return [self.leaf_parts(chunk, private=private) for chunk in chunks]
         if not private:
             chunks = [bytes(chunk) if isinstance(chunk, memoryview) else chunk for chunk in chunks]
-        prefix = self._cid_prefix
-        if self.raw:
-            digests = sha256_batch([(chunk,) for chunk in chunks])
-            return [(prefix + digest, (chunk,), len(chunk)) for digest, chunk in zip(digests, chunks, strict=True)]
-        messages = [(*self.frame(len(chunk)), chunk) for chunk in chunks]
-        digests = sha256_batch([(head, chunk, tail) for head, tail, chunk in messages])
-        return [(prefix + digest, (head, chunk, tail), len(head) + len(chunk) + len(tail))
-                for digest, (head, tail, chunk) in zip(digests, messages, strict=True)]
+        return self._framed(chunks, sha256_batch)
 
 
 def encode_file_node(
