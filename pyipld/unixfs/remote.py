@@ -45,7 +45,6 @@ from .params import ImportParams
 from .tree.entries import AddedCallback, FileRoots, ImportContext, ProgressCallback
 from .tree.files import THREADED_MIN_BYTES, FileImporter
 from .tree.paths import import_all
-from .tree.source import LocalSource
 from .tree.walk import TreeImporter
 
 __all__ = ["READ_BYTES", "RemoteSource", "hash_objects", "import_urls", "is_fsspec_url", "list_objects"]
@@ -255,11 +254,12 @@ class RemoteSource:
             raise SourceError(f"{self.url(path)}: {type(exc).__name__}: {exc}") from None
 
 
-class _RemoteTreeSource(LocalSource):
+class _RemoteTreeSource:
     """The tree behind an fsspec URL: listings from the store, entries' stat from the listing."""
 
     def __init__(self, source: RemoteSource, params: ImportParams, exclude: Callable[[bytes], bool] | None) -> None:
-        super().__init__(params, exclude)
+        self.params = params
+        self.exclude = exclude
         self.source = source
         self.pending: dict[bytes, dict[bytes, tuple[bytes, os.stat_result]]] = {}
         self.tops: dict[bytes, os.stat_result] = {}

@@ -23,7 +23,7 @@ from ..directory import DirLink
 from .dirs import OpenDir
 from .entries import ImportContext
 from .readahead import ReadAhead, sub_directories
-from .source import LocalSource
+from .source import TreeSource
 
 __all__ = ["DirCache", "DirState"]
 
@@ -60,7 +60,7 @@ class DirCache:
         self.sink = ctx.sink
         self.readahead = readahead
 
-    def list_dir(self, source: LocalSource, path: bytes) -> list[bytes]:
+    def list_dir(self, source: TreeSource, path: bytes) -> list[bytes]:
         """``source.list_dir(path)``, read ahead when it could be."""
         return self.readahead.list_dir(path) if self.readahead is not None else source.list_dir(path)
 
@@ -75,7 +75,7 @@ class DirCache:
         return (ctx.cache is not None and ctx.cache.dirs_usable and trust_cache and ctx.file_roots is None
                 and ctx.journal is None and not ctx.params.has_metadata)
 
-    def open(self, frame: OpenDir, names: list[bytes], source: LocalSource) -> None:
+    def open(self, frame: OpenDir, names: list[bytes], source: TreeSource) -> None:
         """lstat the listing; with a matching record, take it.
 
         A directory with a record is first lstat'ed by the source's C helper (no ``os.stat_result``

@@ -24,7 +24,7 @@ from ..data import DataType, Mtime, UnixFSData, encode_unixfs_data
 from ..importer import _counted, build_file, iter_chunks, iter_file_chunks
 from ..nodes import FileLink
 from .entries import ImportContext
-from .source import LocalSource
+from .source import TreeSource
 
 __all__ = ["OPEN_FLAGS", "THREADED_MIN_BYTES", "FileImporter", "encode_symlink"]
 
@@ -45,7 +45,7 @@ def encode_symlink(target: bytes, mtime: Mtime | None = None) -> bytes:
 class FileImporter:
     """Imports the leaves of a tree (files, symlinks, streams) into ``ctx.sink``."""
 
-    def __init__(self, ctx: ImportContext, source: LocalSource) -> None:
+    def __init__(self, ctx: ImportContext, source: TreeSource) -> None:
         self.ctx = ctx
         self.source = source
         # Cached roots stand in for a file only when nobody needs its blocks.

@@ -3,14 +3,15 @@
 :class:`LocalSource` answers the walk's questions about the file system — a directory's
 entry names (sorted by raw bytes like Go ``os.ReadDir``, hidden and excluded names left
 out), an entry's path and ``lstat``, a symlink's target, the mode/mtime metadata asked
-for — and nothing else. :mod:`pyipld.unixfs.remote` answers the same questions for an
-fsspec URL by subclassing it.
+for — and nothing else. :mod:`pyipld.unixfs.remote` answers the same questions (:class:`TreeSource`) for an
+fsspec URL.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from typing import Protocol
 
 from .. import _cache_native
 from ..importer import metadata_for
@@ -18,7 +19,28 @@ from ..nodes import Metadata
 from ..params import ImportParams
 from .entries import ExcludeCallback
 
-__all__ = ["LocalSource", "base_name", "join_display", "kind_name"]
+__all__ = ["LocalSource", "TreeSource", "base_name", "join_display", "kind_name"]
+
+
+class TreeSource(Protocol):
+    """What the walk asks of a tree: :class:`LocalSource` for the local file system,
+    :mod:`pyipld.unixfs.remote` for an fsspec URL (every method, none inherited)."""
+
+    def list_dir(self, fs_path: bytes) -> list[bytes]: ...
+
+    def child(self, parent: bytes, name: bytes) -> tuple[bytes, os.stat_result]: ...
+
+    def stat_listing(self, parent: bytes, names: list[bytes]) -> tuple[bytes, bytes] | None: ...
+
+    def lstat(self, path: bytes) -> os.stat_result: ...
+
+    def is_dir(self, path: bytes) -> bool: ...
+
+    def top_name(self, path: bytes) -> bytes: ...
+
+    def readlink(self, path: bytes) -> bytes: ...
+
+    def meta(self, fs_path: bytes) -> Metadata | None: ...
 
 
 class LocalSource:

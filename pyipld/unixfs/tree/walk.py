@@ -3,7 +3,7 @@
 A directory's entries are visited sorted by raw name bytes (Go ``os.ReadDir``), depth
 first. The walk is iterative (no recursion limit) and keeps, per open directory, its
 remaining names and a :class:`~.dirs.OpenDir` — never file or block data. It asks its
-:class:`~.source.LocalSource` for listings and stats, its :class:`~.files.FileImporter`
+:class:`~.source.TreeSource` for listings and stats, its :class:`~.files.FileImporter`
 for each file's and symlink's root, and :mod:`.dirs` to assemble directories — through a
 :class:`~.schedule.Scheduler`, which applies them in walk order while small files are read
 and hashed ahead in batches.
@@ -21,7 +21,7 @@ from .entries import ImportContext
 from .files import FileImporter
 from .readahead import ReadAhead
 from .schedule import Scheduler
-from .source import LocalSource, join_display, kind_name
+from .source import LocalSource, TreeSource, join_display, kind_name
 
 __all__ = ["TreeImporter"]
 
@@ -29,7 +29,7 @@ __all__ = ["TreeImporter"]
 class TreeImporter:
     """Walks trees of ``source`` into ``ctx.sink``, entries imported by ``files``."""
 
-    def __init__(self, ctx: ImportContext, source: LocalSource, files: FileImporter) -> None:
+    def __init__(self, ctx: ImportContext, source: TreeSource, files: FileImporter) -> None:
         self.ctx = ctx
         self.source = source
         self.files = files
@@ -40,8 +40,9 @@ class TreeImporter:
         dircache = None
         if DirCache.usable(self.ctx, self.files.trust_cache):
             # two directories' system calls at once, beside the walk (local trees only)
-            threads = self.ctx.jobs if type(self.source) is LocalSource else 1
-            dircache = DirCache(self.ctx, ReadAhead(self.source, threads) if threads > 1 else None)
+            source, jobs = self.source, self.ctx.jobs
+            readahead = ReadAhead(source, jobs) if isinstance(source, LocalSource) and jobs > 1 else None
+            dircache = DirCache(self.ctx, readahead)
         sched = Scheduler(self.ctx, self.files, dircache)
         try:
             try:
