@@ -95,6 +95,7 @@ def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     else:
         monkeypatch.setattr(_cache_native, "stat_listing", lambda parent, names: None)
         monkeypatch.setattr(_cache_native, "list_names", lambda path, hidden: None)  # os.scandir
+        monkeypatch.setattr(_cache_native, "read_listing", lambda path, hidden: None)
         monkeypatch.setattr(_cache_native, "index_entries", lambda blob, n: None)
     return str(request.param)
 
@@ -175,6 +176,37 @@ def test_signature_tells_listings_apart() -> None:
     assert dir_signature([b"ab"], rec) != dir_signature([b"a"], rec)
     assert dir_signature([b"a", b"b"], rec + rec) != dir_signature([b"a\0b"], rec + rec)
     assert dir_signature([], b"") != dir_signature([b""], b"")
+
+
+
+@native
+@pytest.mark.parametrize("hidden", [False, True])
+@pytest.mark.parametrize("many", [6, 5000])  # 5,000 names: more than the first record buffers
+def test_read_listing_equals_sorted_listing_and_its_stats(tmp_path: Path, hidden: bool, many: int) -> None:
+    """One call: the names sorted as Python sorts bytes (non-UTF-8, a prefix before its
+    extensions), and their records as stat_listing packs them."""
+    d = os.fsencode(tmp_path)
+    names = [b".h", b"..x", b"a", b"ab", b"a\x01", b"\xff\xfe", b"\x7f", b"sub", b"link", b"fifo"]
+    names += [b"n%05d" % i + b"x" * (60 if many > 10 else 0) for i in range(many)]
+    for name in names:
+        path = os.path.join(d, name)
+        if name == b"sub":
+            os.mkdir(path)
+        elif name == b"link":
+            os.symlink(b"nowhere", path)
+        elif name == b"fifo":
+            os.mkfifo(path)
+        else:
+            with open(path, "wb") as f:
+                f.write(name)
+    for _ in range(2):  # the second call reuses this thread's (grown) buffers
+        want_names = sorted(_cache_native.list_names(d, hidden) or [])
+        assert len(want_names) == len(names) - (0 if hidden else 2)
+        assert _cache_native.read_listing(d, hidden) == (want_names, _cache_native.stat_listing(d, want_names))
+    empty = os.path.join(d, b"sub")
+    assert _cache_native.read_listing(empty, hidden) == ([], (b"", b""))
+    assert _cache_native.read_listing(os.path.join(d, b"a"), hidden) is None  # not a directory
+    assert _cache_native.read_listing(os.path.join(d, b"gone"), hidden) is None
 
 
 # -- a fast-path re-import equals a cold import ----------------------------------------------------
@@ -265,18 +297,33 @@ def test_vanishing_mid_walk_is_the_cold_error(tmp_path: Path, path_kind: str, wh
     _settle()
     keep = tmp_path / "keep"
     shutil.copytree(root, keep, symlinks=True)
-    listed = LocalSource.list_dir
+    listed, read_listing = LocalSource.list_dir, LocalSource.read_listing
     removed: list[bool] = []
+    target = os.fsencode(root / "a" / "b")
 
-    def list_dir(self: LocalSource, fs_path: bytes) -> list[bytes]:
-        target = os.fsencode(root / "a" / "b")
+    def before_listing(fs_path: bytes) -> None:
         if what == "directory" and fs_path == target and not removed:
             removed.append(True)
             shutil.rmtree(target)  # gone between its parent's listing and its own (read ahead or not)
-        names = listed(self, fs_path)
-        if what == "file" and fs_path == target:
+
+    def after_listing(fs_path: bytes) -> bool:
+        if what == "file" and fs_path == target and os.path.exists(os.path.join(target, b"g3")):
             os.unlink(os.path.join(target, b"g3"))  # gone between the listing and the lstat
+            return True
+        return False
+
+    def list_dir(self: LocalSource, fs_path: bytes) -> list[bytes]:
+        before_listing(fs_path)
+        names = listed(self, fs_path)
+        after_listing(fs_path)
         return names
+
+    def listing_and_stats(self: LocalSource, fs_path: bytes) -> Any:  # the read-ahead's one call
+        before_listing(fs_path)
+        names, stats = read_listing(self, fs_path)
+        if after_listing(fs_path):
+            stats = self.stat_listing(fs_path, names)  # None, as the C call answers a failed lstat
+        return names, stats
 
     def restore() -> None:
         removed.clear()  # the cold import below meets the same removal
@@ -284,6 +331,7 @@ def test_vanishing_mid_walk_is_the_cold_error(tmp_path: Path, path_kind: str, wh
         shutil.copytree(keep, root, symlinks=True)
 
     monkeypatch.setattr(LocalSource, "list_dir", list_dir)
+    monkeypatch.setattr(LocalSource, "read_listing", listing_and_stats)
     with ImportCache(tmp_path / "c.db", racy_window_ns=WINDOW) as c:
         cached = _error(lambda: import_paths([root], jobs=walk_jobs, cache=c))
         assert c.stats.dir_hits >= 1  # the fast path was taken up to there

@@ -35,6 +35,10 @@ class FakeSource:
             self.stats.append(path)
         return b"records of " + path, b"ff"
 
+    def read_listing(self, path: bytes) -> tuple[list[bytes], tuple[bytes, bytes] | None]:
+        names = self.list_dir(path)
+        return names, self.stat_listing(path, names)
+
 
 def _make(source: FakeSource, threads: int = 2, window: int = 16) -> ReadAhead:
     return ReadAhead(cast(LocalSource, source), threads, window)

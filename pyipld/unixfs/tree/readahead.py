@@ -32,7 +32,8 @@ _Read = tuple[list[bytes], tuple[bytes, bytes] | None]
 
 
 class ReadAhead:
-    """Listings (``source.list_dir``) and lstat records (``source.stat_listing``) read ahead."""
+    """Listings (``source.list_dir``) and lstat records (``source.stat_listing``) read ahead
+    (both by ``source.read_listing``)."""
 
     def __init__(self, source: LocalSource, threads: int, window: int = DEFAULT_WINDOW) -> None:
         self._source = source
@@ -85,8 +86,7 @@ class ReadAhead:
 
     def _read(self, path: bytes) -> _Read | None:
         try:
-            names = self._source.list_dir(path)
-            return names, self._source.stat_listing(path, names)
+            return self._source.read_listing(path)
         except (OSError, ValueError):  # read again on the walk's thread, which raises it there
             return None
 

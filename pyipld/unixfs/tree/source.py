@@ -78,6 +78,16 @@ class LocalSource:
         caller lstats each entry with :meth:`child`)."""
         return _cache_native.stat_listing(parent, names)
 
+    def read_listing(self, fs_path: bytes) -> tuple[list[bytes], tuple[bytes, bytes] | None]:
+        """:meth:`list_dir` and :meth:`stat_listing` of it, in one C call when it can be (one
+        open, the sort in C); without an ``exclude`` callback, which runs in Python."""
+        if self.exclude is None:
+            read = _cache_native.read_listing(fs_path, self.params.hidden)
+            if read is not None:
+                return read
+        names = self.list_dir(fs_path)
+        return names, self.stat_listing(fs_path, names)
+
     def lstat(self, path: bytes) -> os.stat_result:
         """A top-level argument's lstat."""
         return os.lstat(path)
