@@ -16,9 +16,10 @@ Cases (one JSON line each, ``ratio = t_case / t_baseline``):
 * ``car_entity``: ``GET /ipfs/{root}?format=car`` of one file (1 GiB; raw leaves of
   256 KiB), the body drained; baseline: one-thread ``hashlib.sha256`` over the same
   bytes (``speed = baseline / seconds``). The server hash-checks every block it sends.
-* ``car_entity_mapped``: the same file as one CAR served by ``pyipld gateway --car``
-  (blocks hashed and framed from the mapped file, no read copy), same client and baseline,
-  interleaved with ``car_entity``. Also ``server_cpu_vs_sha256``: baseline ÷ the server's
+* ``car_entity_car``: the same file as one CAR served by ``pyipld gateway --car`` (each block
+  read with one ``pread``, the default), same client and baseline, interleaved with ``car_entity``;
+  ``car_entity_mapped``: the same with ``PYIPLD_MMAP=1`` (blocks hashed and framed from the
+  mapped file, no read copy; a CAR truncated while served kills that server with SIGBUS). Also ``server_cpu_vs_sha256``: baseline ÷ the server's
   own CPU seconds (user + system, all threads) for the best fetch, which moves less with the
   machine's load than wall time, and ``two_thread_control``: two threads of sha256 over the
   same bytes ÷ one (2.0 = both cores free).
@@ -54,11 +55,12 @@ BLOCK = 4096
 class Server:
     """``pyipld gateway`` in a child process."""
 
-    def __init__(self, blockstore: Path | None = None, car: Path | None = None) -> None:
+    def __init__(self, blockstore: Path | None = None, car: Path | None = None, mapped: bool = False) -> None:
         source = ["--blockstore", str(blockstore)] if blockstore is not None else ["--car", str(car)]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pyipld", "gateway", *source, "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYIPLD_MMAP": "1" if mapped else "0"})
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "listening on http://" not in line:
@@ -219,7 +221,9 @@ def _two_thread_control(src: Path) -> float:
 
 def bench_car(tmp: Path, size: int, repeat: int) -> None:
     src, root, blocks = _import(tmp, size)
-    servers = {"car_entity": Server(blocks), "car_entity_mapped": Server(car=_car_file(src, tmp))}
+    car = _car_file(src, tmp)
+    servers = {"car_entity": Server(blocks), "car_entity_car": Server(car=car),
+               "car_entity_mapped": Server(car=car, mapped=True)}
     try:
         for server in servers.values():
             trio.run(_car_fetch, server, root)  # warm-up (page cache, imports)

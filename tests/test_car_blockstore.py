@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -212,9 +215,18 @@ def test_verify_blocks_mmap_and_stream(tmp_path: object) -> None:
         car.verify_blocks()  # file: mmap path
 
 
-# -- get_view: blocks as views of the mapped file (what the gateway server streams) ----------------
+# -- get_view: blocks as views, of reads or (PYIPLD_MMAP=1) of the mapped file (what the gateway
+# server streams) -----------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["read", "mapped"])
+def view_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A get_view test runs with the default reads and with the opt-in mapping."""
+    monkeypatch.setenv("PYIPLD_MMAP", "1" if request.param == "mapped" else "0")
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("view_kind")
 @pytest.mark.parametrize("name", ["sample-v1.car", "sample-wrapped-v2.car", "sample-v2-indexless.car"])
 def test_get_view_equals_get(name: str) -> None:
     with CarBlockstore(shared_path("fixtures", "go-car", name)) as bs:
@@ -227,6 +239,7 @@ def test_get_view_equals_get(name: str) -> None:
         assert bytes(bs.get_view(CID.from_bytes(b"\x01\x55\x00\x03abc"))) == b"abc"
 
 
+@pytest.mark.usefixtures("view_kind")
 def test_get_view_other_cid_version_and_unmappable_source() -> None:
     path = shared_path("fixtures", "go-car", "simple-unixfs.car")
     with CarBlockstore(path) as bs:
@@ -237,6 +250,7 @@ def test_get_view_other_cid_version_and_unmappable_source() -> None:
         assert bs.get_view(bs.roots[0]) == bs.get(bs.roots[0])
 
 
+@pytest.mark.usefixtures("view_kind")
 def test_get_view_corrupt_block_and_lying_index(tmp_path: Path) -> None:
     v1 = bytearray(shared_path("fixtures", "go-car", "sample-v1.car").read_bytes())
     secs = sections("sample-v1.car")
@@ -265,6 +279,7 @@ def test_get_view_corrupt_block_and_lying_index(tmp_path: Path) -> None:
                 bs.get_view(c)  # never another block's bytes
 
 
+@pytest.mark.usefixtures("view_kind")
 def test_get_view_outlives_close() -> None:
     cid, data, _ = sections("sample-v1.car")[7]
     bs = CarBlockstore(shared_path("fixtures", "go-car", "sample-v1.car"))
@@ -288,8 +303,11 @@ def _mapped_rss_kib(path: Path) -> int:
 @pytest.mark.parametrize("trim_bytes", [1, 1 << 40])
 def test_get_view_keeps_resident_memory_flat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              trim_bytes: int) -> None:
-    """The mapping's pages are dropped every _TRIM_BYTES of views, so RSS does not follow the file size."""
+    """Mapped (PYIPLD_MMAP=1), the pages are dropped every _TRIM_BYTES of views, so RSS does not
+    follow the file size."""
     import pyipld.car.blockstore as car_blockstore
+
+    monkeypatch.setenv("PYIPLD_MMAP", "1")
 
     monkeypatch.setattr(car_blockstore, "_TRIM_BYTES", trim_bytes)
     car = tmp_path / "s.car"
@@ -302,3 +320,32 @@ def test_get_view_keeps_resident_memory_flat(tmp_path: Path, monkeypatch: pytest
         assert resident * 1024 < car.stat().st_size // 4
     else:  # without trims every page read stays resident: the check above can fail
         assert resident * 1024 >= car.stat().st_size // 2
+
+
+_TRUNCATED = """
+import os, sys
+from pyipld.car.blockstore import CarBlockstore
+from pyipld.errors import CarError
+path = sys.argv[1]
+with CarBlockstore(path) as bs:
+    cids = list(bs.iter_cids())
+    assert bs.get_view(cids[1])
+    os.truncate(path, 200)  # another process rewrites the CAR in place
+    try:
+        bs.get_view(cids[-1])
+    except CarError as exc:
+        print("CarError", exc)
+"""
+
+
+def test_a_car_truncated_while_served_is_an_error_not_sigbus(tmp_path: Path) -> None:
+    """Regression: the gateway's CAR blockstore mapped every CAR, so a CAR truncated in place while
+    served killed the server with SIGBUS on the next view. By default it now reads (one pread per
+    block) and the shrunk file is a CarError; PYIPLD_MMAP=1 opts back into the mapping."""
+    car = tmp_path / "s.car"
+    car.write_bytes(shared_path("fixtures", "go-car", "sample-v1.car").read_bytes())
+    env = {**os.environ, "PYIPLD_MMAP": "0"}
+    done = subprocess.run([sys.executable, "-c", _TRUNCATED, str(car)], check=False, capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("CarError")

@@ -65,7 +65,7 @@ class CarSet:
         return self._first(cid, lambda store: store.get(cid))
 
     def get_view(self, cid: bytes) -> memoryview:
-        """The block as a view of its mapped CAR (see :meth:`CarBlockstore.get_view`)."""
+        """The block as a view (of its mapped CAR with ``PYIPLD_MMAP=1``: :meth:`CarBlockstore.get_view`)."""
         return self._first(cid, lambda store: memoryview(stored_view(store, cid)))
 
     def _first(self, cid: bytes, read: Callable[[BlockSource], _Block]) -> _Block:

@@ -7,8 +7,9 @@ block data is skipped with ``seek``. ``get`` then reads just the one block.
 The index is only a hint: every ``get`` re-parses the section at the indexed
 offset, checks that its CID carries the requested multihash, and (by default)
 hash-verifies the data. A lying index can make a block unfindable, never wrong.
-:meth:`CarBlockstore.get_view` gives a block as a read-only view of the mapped file
-(no copy; the gateway server streams these), so the file must not shrink while open.
+:meth:`CarBlockstore.get_view` gives a block as a read-only view: of one read by default,
+of the mapped file (no copy) only with ``PYIPLD_MMAP=1`` — a mapped file that another process
+truncates kills this one with SIGBUS, which Python cannot turn into an error.
 Call :meth:`CarBlockstore.verify_index` to check a CARv2 index completely.
 """
 
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Final, Self
 
+from .._io import use_mmap
 from .._varint import decode_varint
 from ..cid import CID
 from ..errors import CarError, CarIndexError, DecodeError, NotFoundError
@@ -142,9 +144,11 @@ class CarBlockstore:
         return data
 
     def get_view(self, cid: bytes | CID) -> memoryview:
-        """:meth:`get` as a read-only view of the file mapped once, read-only (no copy).
+        """:meth:`get` as a read-only view: of the block read by :meth:`get`, or, with
+        ``PYIPLD_MMAP=1``, of the file mapped once, read-only (no copy; the file must then not
+        shrink while open: a truncated mapping kills the process with SIGBUS).
 
-        A section stored under exactly these CID bytes is found from the mapping alone
+        Mapped, a section stored under exactly these CID bytes is found from the mapping alone
         (no lock, no read call); anything else (the other CID version, an odd index
         entry) goes through the same lookup as :meth:`get`. After every 16 MiB of views
         the mapping's pages are dropped from this process (``MADV_DONTNEED``: they stay
@@ -203,9 +207,12 @@ class CarBlockstore:
         return body + len(cid), body + length
 
     def _mapped(self) -> memoryview | None:
-        """The file mapped read-only (once), or None (not a real file, empty, closed); under the lock."""
+        """The file mapped read-only (once), or None (not asked for, not a real file, empty,
+        closed); under the lock."""
         if not self._map_tried:
             self._map_tried = True
+            if not use_mmap():
+                return None
             try:
                 self._map = mmap.mmap(self.car._f.fileno(), 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError, io.UnsupportedOperation, AttributeError):
