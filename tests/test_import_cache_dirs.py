@@ -219,3 +219,104 @@ def test_sharded_directories_from_the_cache_equal_a_cold_import(tmp_path: Path) 
     _settle()
     got, cache = _cached(root, tmp_path / "c.db", params)
     assert got == _events(root, params) and got[0] != cold[0]
+
+
+# -- entries read only when needed; the format-2 layout migrated -------------------------------------
+
+def _quiet(root: Path, db: Path) -> tuple[str, list[bytes]]:
+    """A cached import that reports nothing, and the directories whose entries it read."""
+    read: list[bytes] = []
+    with ImportCache(db, racy_window_ns=WINDOW) as cache:
+        real = cache._dir_entries
+
+        def counted(rowid: int, signature: bytes) -> bytes:
+            read.append(cache._db.execute("SELECT path FROM dirs WHERE rowid=?", (rowid,)).fetchone()[0])
+            return real(rowid, signature)
+
+        cache._dir_entries = counted  # type: ignore[method-assign]
+        cid = str(import_paths([root], cache=cache, jobs=1).cid)
+        assert cache.stats.dir_hits == 4
+    return cid, read
+
+
+def test_a_quiet_reimport_reads_entries_only_of_directories_with_sub_directories(tmp_path: Path) -> None:
+    """The entries (~54 KB per 1,000) are needed to compare sub-directory links, or to report
+    files; a quiet re-import of a directory without sub-directories takes only its root."""
+    root = _tree(tmp_path / "t")
+    _settle()
+    cold = _events(root)
+    _cached(root, tmp_path / "c.db")
+    _settle()
+    cid, read = _quiet(root, tmp_path / "c.db")
+    assert cid == cold[0]
+    assert sorted(read) == sorted(os.fsencode(p) for p in (root, root / "a"))  # not a/b, a/empty
+    got, cache = _cached(root, tmp_path / "c.db")  # reporting every file reads them all
+    assert got == cold and cache.stats.dir_hits == 4
+
+
+def test_damaged_entries_of_a_leaf_directory_are_found_when_read(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "t")
+    _settle()
+    cold = _events(root)
+    _cached(root, tmp_path / "c.db")
+    _settle()
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        db.execute("UPDATE dirs SET entries = x'6602' WHERE path=?", (os.fsencode(root / "a" / "b"),))
+    assert _quiet(root, tmp_path / "c.db")[0] == cold[0]  # not read: its root column is intact
+    with pytest.raises(ConfigError, match="damaged"):
+        _cached(root, tmp_path / "c.db")  # reporting its files reads them
+
+
+def test_a_record_rewritten_meanwhile_is_a_config_error(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "t")
+    _settle()
+    _cached(root, tmp_path / "c.db")
+    _settle()
+    with ImportCache(tmp_path / "c.db", racy_window_ns=WINDOW) as cache:
+        import_paths([root], cache=cache, jobs=1)
+        (rowid, signature), = cache._db.execute("SELECT rowid, signature FROM dirs WHERE path=?",
+                                                (os.fsencode(root / "a"),)).fetchall()
+        assert cache._dir_entries(rowid, bytes(signature))
+        cache._db.execute("UPDATE dirs SET signature = x'00' WHERE rowid=?", (rowid,))
+        with pytest.raises(ConfigError, match="changed during the import"):
+            cache._dir_entries(rowid, bytes(signature))
+
+
+_FORMAT2_DIRS = """
+CREATE TABLE dirs (
+    pid INTEGER NOT NULL, path BLOB NOT NULL,
+    signature BLOB NOT NULL, entries BLOB NOT NULL, slack INTEGER NOT NULL,
+    cid BLOB NOT NULL, tsize INTEGER NOT NULL, sharded INTEGER NOT NULL,
+    PRIMARY KEY (pid, path)
+) WITHOUT ROWID;
+"""
+
+
+def test_a_format_2_cache_keeps_its_file_records_and_remakes_its_directory_records(tmp_path: Path) -> None:
+    """Format 2 (before stop 21) had the dirs table WITHOUT ROWID, entries before the root: it is
+    dropped on open, the file records stay hits, and the directories are recorded again."""
+    root = _tree(tmp_path / "t")
+    _settle()
+    cold = _events(root)
+    db_path = tmp_path / "c.db"
+    _cached(root, db_path)
+    with sqlite3.connect(db_path) as db:  # make it a format-2 file: the old dirs layout, format 2
+        db.execute("DROP TABLE dirs")
+        db.executescript(_FORMAT2_DIRS)
+        db.execute("INSERT INTO dirs VALUES (1, x'2f', x'00', x'', 0, x'01', 0, 0)")
+        db.execute("UPDATE meta SET value='2' WHERE key='format'")
+    _settle()
+    got, cache = _cached(root, db_path)
+    assert got == cold and cache.stats.dir_hits == 0 and cache.stats.hits == 11  # every file (5 + 5 + top)
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key='format'").fetchone() == ("3",)
+        assert db.execute("SELECT count(*) FROM dirs WHERE path=x'2f'").fetchone() == (0,)
+        columns = [r[1] for r in db.execute("PRAGMA table_info(dirs)")]
+        assert columns[-1] == "entries"
+    _settle()
+    got, cache = _cached(root, db_path)
+    assert got == cold and cache.stats.dir_hits == 4
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE meta SET value='7' WHERE key='format'")
+    with pytest.raises(ConfigError, match="format 7"):
+        ImportCache(db_path)
