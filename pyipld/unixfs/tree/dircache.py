@@ -22,7 +22,7 @@ from ..cache import NO_SLACK, DirEntry, DirRecord, dir_signature, pack_stats
 from ..directory import DirLink
 from .dirs import OpenDir
 from .entries import ImportContext
-from .readahead import ReadAhead, sub_directories
+from .readahead import DirReads, sub_directories
 from .source import TreeSource
 
 __all__ = ["DirCache", "DirState"]
@@ -51,23 +51,23 @@ class DirState:
 class DirCache:
     """Matches, collects and records whole directories (see the module docstring)."""
 
-    def __init__(self, ctx: ImportContext, readahead: ReadAhead | None = None) -> None:
-        """``readahead``: lists and lstats the sub-directories of directories taken from their
-        records ahead of the walk (closed by :meth:`close`)."""
+    def __init__(self, ctx: ImportContext, reads: DirReads) -> None:
+        """``reads``: the source's listings and lstat records, read ahead of the walk
+        (:class:`~.readahead.ReadAhead`: told which sub-directories of a directory taken from its
+        record come next) or not (:class:`~.readahead.DirectReads`); closed by :meth:`close`."""
         assert ctx.cache is not None
         self.cache = ctx.cache
         self.key = ctx.cache_key
         self.sink = ctx.sink
-        self.readahead = readahead
+        self.reads = reads
 
-    def list_dir(self, source: TreeSource, path: bytes) -> list[bytes]:
-        """``source.list_dir(path)``, read ahead when it could be."""
-        return self.readahead.list_dir(path) if self.readahead is not None else source.list_dir(path)
+    def list_dir(self, path: bytes) -> list[bytes]:
+        """The source's listing of ``path`` (read ahead when it was)."""
+        return self.reads.list_dir(path)
 
     def close(self) -> None:
         """Stop reading ahead."""
-        if self.readahead is not None:
-            self.readahead.close()
+        self.reads.close()
 
     @staticmethod
     def usable(ctx: ImportContext, trust_cache: bool) -> bool:
@@ -81,20 +81,15 @@ class DirCache:
         A directory with a record is first lstat'ed by the source's C helper (no ``os.stat_result``
         per entry); when that does not match, or fails, the listing is lstat'ed again entry by
         entry, and that is what the walk uses and a new record describes."""
-        cache, key, path = self.cache, self.key, frame.fs_path
+        cache, key, path, reads = self.cache, self.key, frame.fs_path, self.reads
         row = cache.dir_row(key, path)
-        readahead = self.readahead
-        native = None
-        if row is not None:
-            native = (readahead.stat_listing(path, names) if readahead is not None
-                      else source.stat_listing(path, names))
+        native = reads.stat_listing(path, names) if row is not None else None
         if row is not None and native is not None:
             signature = dir_signature(names, native[0])
             record = cache.take_dir(key, path, row, signature, names, native[1])
             if record is not None:
                 frame.cached = DirState(names, native[1], None, signature, record, collect=None)
-                if readahead is not None:
-                    readahead.want(sub_directories(path, names, native[1]))
+                reads.want(sub_directories(path, names, native[1]))
                 return
         children = [source.child(path, name) for name in names]
         records, kinds = pack_stats([st for _, st in children])
@@ -102,8 +97,8 @@ class DirCache:
         record = None
         if row is not None and native is None:
             record = cache.take_dir(key, path, row, signature, names, kinds)
-            if record is not None and readahead is not None:
-                readahead.want(sub_directories(path, names, kinds))
+            if record is not None:
+                reads.want(sub_directories(path, names, kinds))
         frame.cached = DirState(names, kinds, None if record is not None else children, signature, record,
                                 collect=None if record is not None else [])
 

@@ -20,15 +20,42 @@ import os
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Final
+from typing import Final, Protocol
 
-from .source import LocalSource
+from .source import LocalSource, TreeSource
 
-__all__ = ["ReadAhead", "sub_directories"]
+__all__ = ["DirReads", "DirectReads", "ReadAhead", "sub_directories"]
 
 DEFAULT_WINDOW: Final = 16  # directories read ahead and not yet taken
 
 _Read = tuple[list[bytes], tuple[bytes, bytes] | None]
+
+
+class DirReads(Protocol):
+    """How a cached walk reads a directory: its listing, then its lstat records; ``want`` names
+    the directories it enters next (a hint), ``close`` ends the walk."""
+
+    def list_dir(self, path: bytes) -> list[bytes]: ...
+
+    def stat_listing(self, path: bytes, names: list[bytes]) -> tuple[bytes, bytes] | None: ...
+
+    def want(self, paths: Sequence[bytes]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DirectReads:
+    """The source's reads on the walk's thread, when there is nothing to read ahead with."""
+
+    def __init__(self, source: TreeSource) -> None:
+        self.list_dir = source.list_dir
+        self.stat_listing = source.stat_listing
+
+    def want(self, paths: Sequence[bytes]) -> None:
+        """Nothing is read ahead."""
+
+    def close(self) -> None:
+        """Nothing to stop."""
 
 
 class ReadAhead:

@@ -19,7 +19,7 @@ from .dircache import DirCache
 from .dirs import DirNode, OpenDir, open_dir
 from .entries import ImportContext
 from .files import FileImporter
-from .readahead import ReadAhead
+from .readahead import DirectReads, ReadAhead
 from .schedule import Scheduler
 from .source import LocalSource, TreeSource, join_display, kind_name
 
@@ -41,8 +41,8 @@ class TreeImporter:
         if DirCache.usable(self.ctx, self.files.trust_cache):
             # two directories' system calls at once, beside the walk (local trees only)
             source, jobs = self.source, self.ctx.jobs
-            readahead = ReadAhead(source, jobs) if isinstance(source, LocalSource) and jobs > 1 else None
-            dircache = DirCache(self.ctx, readahead)
+            reads = ReadAhead(source, jobs) if isinstance(source, LocalSource) and jobs > 1 else DirectReads(source)
+            dircache = DirCache(self.ctx, reads)
         sched = Scheduler(self.ctx, self.files, dircache)
         try:
             try:
@@ -102,7 +102,7 @@ class TreeImporter:
     def _enter(self, stack: list[OpenDir], frame: OpenDir, child_path: bytes, name: bytes, sched: Scheduler,
                dircache: DirCache | None) -> None:
         """A sub-directory of ``frame``: walked next, or left out when empty (unless kept)."""
-        listing = dircache.list_dir(self.source, child_path) if dircache is not None else self.source.list_dir(child_path)
+        listing = dircache.list_dir(child_path) if dircache is not None else self.source.list_dir(child_path)
         if not listing and not self.ctx.params.empty_dirs:
             sched.skipped(frame)
         else:
