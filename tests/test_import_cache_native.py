@@ -9,6 +9,7 @@ import dataclasses
 import os
 import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,7 @@ JOBS = 1  # the cached walks' threads: 2 reads directories ahead (pyipld/unixfs/
 def walk_jobs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     """The cached walks below run on the walk's thread alone and with sub-directories read ahead;
     with 2, the read-ahead must have read some directories (counted)."""
-    globals()["JOBS"] = request.param
+    monkeypatch.setattr(sys.modules[__name__], "JOBS", request.param)  # read by _run and _cached
     reads: list[bytes] = []
     real = ReadAhead._read
 
@@ -49,7 +50,6 @@ def walk_jobs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(ReadAhead, "_read", counted)
     yield request.param
-    globals()["JOBS"] = 1
     if request.param > 1:
         assert reads, "no directory was read ahead"
 
