@@ -83,6 +83,9 @@ def test_tree_equals_single_process(client: Any, tmp_path: Path, params: ImportP
     assert _events(import_paths_dask, [d], params, client, task_bytes=100_000) == want
     wrapped = _events(import_paths, [d / "a", d / "shard"], params, wrap=True)
     assert _events(import_paths_dask, [d / "a", d / "shard"], params, client, wrap=True, task_bytes=50_000) == wrapped
+    top = (wrapped[0], [e for e in wrapped[1] if b"/" not in e[0]])  # report="top": what add -Q needs
+    assert _events(import_paths_dask, [d / "a", d / "shard"], params, client, wrap=True, task_bytes=50_000,
+                   report="top") == top
 
 
 def test_single_file_and_current_client(client: Any, tmp_path: Path) -> None:

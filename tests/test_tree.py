@@ -202,3 +202,61 @@ def test_progress_counts_every_file_byte(tmp_path: Path) -> None:
     seen: list[int] = []
     import_directory(d, ImportParams(chunker="size-65536"), progress=seen.append)
     assert sum(seen) == 12 + 13 + 300_000
+
+
+# -- report="top": what `add -Q` prints, without reporting every entry ----------------------------
+
+def _top_tree(root: Path) -> Path:
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "deep.txt").write_bytes(b"deep")
+    (root / "a" / "f.txt").write_bytes(b"f" * 5000)
+    (root / "one.txt").write_bytes(b"one")
+    os.symlink("one.txt", root / "link")
+    return root
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+@pytest.mark.parametrize("shard", [False, True])
+def test_report_top_is_the_top_level_subset_of_every_event(tmp_path: Path, wrap: bool, shard: bool) -> None:
+    root = _top_tree(tmp_path / "t")
+    params = ImportParams(hamt_threshold=1) if shard else ImportParams()  # every directory a HAMT
+    inputs = [root / "a", root / "one.txt", root / "link", root]
+    every: list[AddedEntry] = []
+    top: list[AddedEntry] = []
+    want = import_paths(inputs, params, wrap=wrap, on_added=every.append)
+    got = import_paths(inputs, params, wrap=wrap, on_added=top.append, report="top")
+    assert got == want
+    assert top == [e for e in every if b"/" not in e.path]
+    if wrap:  # the wrapper's directories come after its files, in link order, then the wrapper
+        assert sorted(e.path for e in top) == [b"", b"a", b"link", b"one.txt", b"t"] and top[-1].path == b""
+    else:
+        assert [e.path for e in top] == [b"a", b"one.txt", b"link", b"t"]
+    assert top[-1].cid == want.cid  # what -Q prints
+
+
+def test_report_top_takes_cached_directories_without_visiting_their_entries(tmp_path: Path) -> None:
+    from pyipld.unixfs.cache import DirRecord, ImportCache
+
+    root = _top_tree(tmp_path / "t")
+    with ImportCache(tmp_path / "c.db", racy_window_ns=1) as cache:
+        want = import_paths([root], cache=cache)
+    visited: list[int] = []
+    real = DirRecord.entry
+
+    def counted(self: DirRecord, i: int) -> object:
+        visited.append(i)
+        return real(self, i)
+
+    DirRecord.entry = counted  # type: ignore[method-assign]
+    try:
+        top: list[AddedEntry] = []
+        with ImportCache(tmp_path / "c.db", racy_window_ns=1) as cache:
+            assert import_paths([root], cache=cache, on_added=top.append, report="top") == want
+            assert cache.stats.dir_hits == 3
+        assert [e.path for e in top] == [b"t"]
+        assert len(visited) == 2  # the sub-directory links of t (a) and of a (b): no file entry
+        with ImportCache(tmp_path / "c.db", racy_window_ns=1) as cache:
+            import_paths([root], cache=cache, on_added=lambda e: None)
+        assert len(visited) > 2 + 4  # reporting every entry reads every file's
+    finally:
+        DirRecord.entry = real  # type: ignore[method-assign]

@@ -468,9 +468,11 @@ def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink, 
         else:
             out.added(entry.cid, entry.path, entry.size)
 
+    # -Q/--silent print at most the last entry, which is a top-level one (or the wrapper)
+    report = "top" if out.prints_only_last else "all"
     result = import_paths_scaled(args, [i.source for i in inputs], params, sink, recursive=args.recursive,
                                  wrap=args.wrap, on_added=on_added, progress=bar.update if bar else None,
-                                 jobs=args.jobs, exclude=exclude, journal=journal)
+                                 jobs=args.jobs, exclude=exclude, journal=journal, report=report)
     if bar:
         bar.close()
     return [result.cid] if args.wrap else tops

@@ -78,8 +78,13 @@ class AddOutput:
         self.last = ""
         self._last_cid: CID | None = None  # -Q/--silent: only the last CID is ever encoded
 
+    @property
+    def prints_only_last(self) -> bool:
+        """``-Q``/``--silent`` without ``--enc=json``: no entry but the last is printed."""
+        return (self.quieter or self.silent) and not self.json
+
     def added(self, cid: CID, name: bytes, tsize: int) -> None:
-        if (self.quieter or self.silent) and not self.json and name:
+        if self.prints_only_last and name:
             self._last_cid = cid  # nothing printed for this entry: encode only if it stays the last
             return
         self._last_cid = None

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
 from ..unixfs.importer import ImportResult
@@ -138,6 +138,7 @@ def import_paths_dask(
     cache: ImportCache | None = None,
     exclude: Callable[[bytes], bool] | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    report: Literal["all", "top"] = "all",
 ) -> ImportResult:
     """:func:`~pyipld.unixfs.tree.import_paths` with the files hashed on a Dask cluster.
 
@@ -161,13 +162,13 @@ def import_paths_dask(
                                   progress=progress, source=source)
         runner.run(objects)
         return import_urls(urls, params, storage_options=storage_options, recursive=recursive, wrap=wrap,
-                           on_added=on_added, jobs=1, exclude=exclude, file_roots=runner.file_roots)
+                           on_added=on_added, jobs=1, exclude=exclude, file_roots=runner.file_roots, report=report)
     raw = [os.fsencode(p) for p in paths]
     runner = ParallelImporter(_Submitter(_current_client(client)), params, task_bytes=task_bytes, cache=cache,
                               progress=progress)
     runner.run(list_files(raw, params, exclude))
     return import_paths(raw, params, recursive=recursive, wrap=wrap, on_added=on_added, jobs=1,
-                        file_roots=runner.file_roots, exclude=exclude)
+                        file_roots=runner.file_roots, exclude=exclude, report=report)
 
 
 def import_file_dask(path: str | os.PathLike[str] | bytes, params: ImportParams | None = None,

@@ -33,7 +33,7 @@ import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from ..blockstore import BlockSink, NullSink
 from ..chunker import BytesLike, Chunker
@@ -351,6 +351,7 @@ def import_urls(
     jobs: int | None = None,
     exclude: Callable[[bytes], bool] | None = None,
     file_roots: FileRoots | None = None,
+    report: Literal["all", "top"] = "all",
 ) -> ImportResult:
     """:func:`~pyipld.unixfs.tree.import_paths` of fsspec URLs (one protocol), read where they lie.
 
@@ -371,7 +372,8 @@ def import_urls(
     _check_params(params)
     source, raw = _sources(urls, storage_options)
     ctx = ImportContext(params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
-                        progress=progress, jobs=jobs or default_jobs(), exclude=exclude, file_roots=file_roots)
+                        progress=progress, jobs=jobs or default_jobs(), exclude=exclude, file_roots=file_roots,
+                        nested_reports=report == "all")
     tree = _RemoteTreeSource(source, params, exclude)
     return import_all(TreeImporter(ctx, tree, _RemoteFiles(ctx, tree)), raw, recursive=recursive, wrap=wrap)
 

@@ -66,10 +66,16 @@ def set_result(node: DirNode, link: DirLink) -> None:
 
 
 def report_dirs(ctx: ImportContext, node: DirNode) -> None:
-    """kubo's outputDirs: children (in link order) before the directory itself."""
+    """kubo's outputDirs: children (in link order) before the directory itself (without
+    ``ctx.nested_reports``, only a top-level directory, or a wrapper and its directories)."""
     if ctx.on_added is None:
         return
-    stack: list[tuple[DirNode, Iterator[tuple[bytes, DirNode]]]] = [(node, _link_order(node))]
+    nested = ctx.nested_reports
+
+    def children(cur: DirNode) -> Iterator[tuple[bytes, DirNode]]:
+        return _link_order(cur) if nested or cur.path == b"" else iter(())
+
+    stack: list[tuple[DirNode, Iterator[tuple[bytes, DirNode]]]] = [(node, children(node))]
     while stack:
         cur, it = stack[-1]
         nxt = next(it, None)
@@ -77,7 +83,7 @@ def report_dirs(ctx: ImportContext, node: DirNode) -> None:
             stack.pop()
             ctx.emit(cur.path, cur.cid, cur.tsize, "directory")
         else:
-            stack.append((nxt[1], _link_order(nxt[1])))
+            stack.append((nxt[1], children(nxt[1])))
 
 
 def _link_order(node: DirNode) -> Iterator[tuple[bytes, DirNode]]:

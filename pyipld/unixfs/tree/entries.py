@@ -93,6 +93,9 @@ class ImportContext:
     cache: ImportCache | None = None
     file_roots: FileRoots | None = None
     journal: FileJournal | None = None
+    nested_reports: bool = True
+    """False: ``on_added`` hears only top-level entries (and a wrapper), what ``add -Q`` prints;
+    the entries inside directories are not reported, nor taken from cache records to be."""
     cache_key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -100,6 +103,6 @@ class ImportContext:
             self.cache_key = params_key(self.params)
 
     def emit(self, path: bytes, cid: bytes, size: int, kind: EntryKind) -> None:
-        """Report one entry (``added``)."""
-        if self.on_added is not None:
+        """Report one entry (``added``); only a top-level one without :attr:`nested_reports`."""
+        if self.on_added is not None and (self.nested_reports or b"/" not in path):
             self.on_added(AddedEntry(path, CID.from_bytes(cid), size, kind))

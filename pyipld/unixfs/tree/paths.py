@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
+from typing import Literal
 
 from ...blockstore import BlockSink, NullSink
 from ...cid import CID
@@ -70,6 +71,7 @@ def import_paths(
     cache: ImportCache | None = None,
     file_roots: FileRoots | None = None,
     journal: FileJournal | None = None,
+    report: Literal["all", "top"] = "all",
 ) -> ImportResult:
     """``ipfs add [-r] [-w] PATH...``: import each path, report every entry, return the last root.
 
@@ -85,6 +87,9 @@ def import_paths(
         wrap: ``-w/--wrap-with-directory``.
         on_added: called with an :class:`AddedEntry` per file, symlink and directory,
             in kubo's output order.
+        report: ``"top"``: ``on_added`` hears only the top-level entries (and the wrapper), the
+            last of which ``add -Q`` prints; nothing is done per entry inside a directory to
+            report it (a cached re-import then takes whole directories without visiting them).
         progress: called with the byte count of every read.
         jobs: leaf-hashing threads for large files.
         cache: an :class:`~.cache.ImportCache`: unchanged files are not read again
@@ -107,7 +112,7 @@ def import_paths(
         raise UnixFSError("expected a file argument")
     ctx = ImportContext(params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
                         progress=progress, jobs=jobs or default_jobs(), exclude=exclude, cache=cache,
-                        file_roots=file_roots, journal=journal)
+                        file_roots=file_roots, journal=journal, nested_reports=report == "all")
     source = LocalSource(params, exclude)
     imp = TreeImporter(ctx, source, FileImporter(ctx, source))
     raw_paths = [p if isinstance(p, NamedStream) else os.fsencode(p) for p in paths]

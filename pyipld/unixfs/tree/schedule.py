@@ -113,7 +113,8 @@ class Scheduler:
     def recorded(self, frame: OpenDir, start: int, end: int) -> None:
         """Entries ``start:end`` (files and symlinks) of a directory taken from its cache record:
         reported when their turn comes (nothing to do when nothing is reported)."""
-        if self.ctx.on_added is not None or self.ctx.progress is not None:
+        ctx = self.ctx
+        if (ctx.on_added is not None and ctx.nested_reports) or ctx.progress is not None:
             self.queue.append((_RECORDED, frame, start, end))
             self.poll()
 
