@@ -93,9 +93,17 @@ def test_decode_prefix_reads_one_cid() -> None:
     assert (first, second, n + m) == (a, b, len(buf))
 
 
+@pytest.mark.parametrize("n", [0, 1, 57, 58, 59, 3363, 3364, 3365, 195111, 195112, 58**4 - 1, 58**4])
+def test_b58_at_digit_pair_boundaries(n: int) -> None:
+    for width in (4, 6):  # with leading zero bytes ("1"s)
+        data = n.to_bytes(width, "big")
+        assert "z" + b58encode(data) == multiformats.multibase.encode(data, "base58btc")
+
+
 @given(st.binary(max_size=40))
 def test_base_codecs_round_trip(data: bytes) -> None:
     assert b58decode(b58encode(data)) == data
+    assert "z" + b58encode(data) == multiformats.multibase.encode(data, "base58btc")  # an independent encoder
     assert b32decode(b32encode(data)) == data
 
 

@@ -132,6 +132,8 @@ def _needs_escape(text: str) -> bool:
     invalid UTF-8 byte as U+FFFD, which is printable, so such a byte alone escapes nothing."""
     if "\\" in text:
         return True
+    if text.isprintable():  # every rune printable (the common case, one C call)
+        return False
     return any(not ch.isprintable() and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in text)
 
 
