@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.cli import main
@@ -258,3 +260,37 @@ def test_each_file_is_looked_up_once(tmp_path: Path, chunker: str) -> None:
     with ImportCache(tmp_path / "c.db", racy_window_ns=WINDOW) as cache:
         import_paths([src], ImportParams(chunker=chunker), cache=cache)
         assert cache.stats.misses == 3
+
+
+# -- keys: absolute paths, relative ones from the import's working directory ---------------------------
+
+_SEGMENT = st.sampled_from(["a", "b", ".", "..", ".h", "x.y", "", "é"])
+
+
+@given(st.lists(_SEGMENT, min_size=1, max_size=6), st.booleans())
+def test_keys_are_os_path_abspath(segments: list[str], absolute: bool) -> None:
+    """The fast key of a relative path (the import's cwd + the path) is abspath's answer for
+    every shape, normal or not (``.``, ``..``, ``//``, a trailing slash, dot-names)."""
+    from pyipld.unixfs.cache import _abs, keys_from_cwd
+
+    path = os.fsencode(("/" if absolute else "") + "/".join(segments))
+    with keys_from_cwd():
+        assert _abs(path) == os.path.abspath(path)
+    assert _abs(path) == os.path.abspath(path)  # outside an import too
+
+
+def test_relative_paths_are_keyed_from_each_imports_working_directory(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    for side in ("one", "two"):
+        (tmp_path / side / "t").mkdir(parents=True)
+        (tmp_path / side / "t" / "f").write_bytes(side.encode() * 100)
+    time.sleep(0.05)
+    with ImportCache(tmp_path / "c.db", racy_window_ns=10_000_000) as cache:
+        monkeypatch.chdir(tmp_path / "one")
+        one = import_paths(["t"], cache=cache)
+        monkeypatch.chdir(tmp_path / "two")
+        two = import_paths(["t"], cache=cache)  # same relative path, another file: not a hit
+        assert cache.stats.hits == 0 and one.cid != two.cid
+        assert two == import_paths(["t"])
+        assert import_paths([tmp_path / "one" / "t"], cache=cache) == one  # the first one's key
+        assert cache.stats.hits == 1

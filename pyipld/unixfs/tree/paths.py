@@ -33,7 +33,7 @@ from typing import Literal
 from ...blockstore import BlockSink, NullSink
 from ...cid import CID
 from ...errors import ConfigError, UnixFSError
-from ..cache import ImportCache
+from ..cache import ImportCache, keys_from_cwd
 from ..data import Mtime
 from ..directory import DirectoryBuilder, DirLink
 from ..importer import ImportResult, default_jobs
@@ -116,7 +116,10 @@ def import_paths(
     source = LocalSource(params, exclude)
     imp = TreeImporter(ctx, source, FileImporter(ctx, source))
     raw_paths = [p if isinstance(p, NamedStream) else os.fsencode(p) for p in paths]
-    return import_all(imp, raw_paths, recursive=recursive, wrap=wrap)
+    if cache is None:
+        return import_all(imp, raw_paths, recursive=recursive, wrap=wrap)
+    with keys_from_cwd():  # the cache keys relative paths from the directory the walk opens them in
+        return import_all(imp, raw_paths, recursive=recursive, wrap=wrap)
 
 
 def import_all(imp: TreeImporter, raw_paths: Sequence[bytes | NamedStream], *, recursive: bool,
