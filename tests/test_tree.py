@@ -260,3 +260,18 @@ def test_report_top_takes_cached_directories_without_visiting_their_entries(tmp_
         assert len(visited) > 2 + 4  # reporting every entry reads every file's
     finally:
         DirRecord.entry = real  # type: ignore[method-assign]
+
+
+def test_report_top_knows_top_level_entries_by_where_they_come_from_not_by_a_slash(tmp_path: Path) -> None:
+    """Regression: report="top" dropped a top-level entry whose name holds a "/" (a NamedStream:
+    stdin or a URL named by the caller), so add -Q had nothing to print."""
+    import io
+
+    from pyipld.unixfs.tree import NamedStream
+
+    stream = NamedStream(b"named/with/slashes", lambda: io.BytesIO(b"data"))
+    every: list[AddedEntry] = []
+    top: list[AddedEntry] = []
+    want = import_paths([stream], on_added=every.append)
+    assert import_paths([NamedStream(stream.name, stream.open)], on_added=top.append, report="top") == want
+    assert top == every and [e.path for e in top] == [b"named/with/slashes"]

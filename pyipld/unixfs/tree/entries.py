@@ -103,6 +103,11 @@ class ImportContext:
             self.cache_key = params_key(self.params)
 
     def emit(self, path: bytes, cid: bytes, size: int, kind: EntryKind) -> None:
-        """Report one entry (``added``); only a top-level one without :attr:`nested_reports`."""
-        if self.on_added is not None and (self.nested_reports or b"/" not in path):
+        """Report one entry (``added``): a top-level one, or a wrapper's."""
+        if self.on_added is not None:
+            self.on_added(AddedEntry(path, CID.from_bytes(cid), size, kind))
+
+    def emit_nested(self, path: bytes, cid: bytes, size: int, kind: EntryKind) -> None:
+        """Report an entry inside a walked directory: only with :attr:`nested_reports`."""
+        if self.on_added is not None and self.nested_reports:
             self.on_added(AddedEntry(path, CID.from_bytes(cid), size, kind))

@@ -223,9 +223,9 @@ class Scheduler:
                 if entry_kind == "f":
                     if progress is not None:
                         progress(data_size)
-                    ctx.emit(join_display(frame.display, names[i]), cid, tsize, "file")
+                    ctx.emit_nested(join_display(frame.display, names[i]), cid, tsize, "file")
                 else:
-                    ctx.emit(join_display(frame.display, names[i]), cid, tsize, "symlink")
+                    ctx.emit_nested(join_display(frame.display, names[i]), cid, tsize, "symlink")
         elif kind == _FILE:
             _, _, name, display, path, st, looked_up = ev
             if looked_up:
@@ -246,7 +246,7 @@ class Scheduler:
             frame.add(name, cid, tsize)
             if frame.cached is not None:
                 DirCache.collect(frame.cached, st, started, ("l", cid, tsize, 0))
-            ctx.emit(display, cid, tsize, "symlink")
+            ctx.emit_nested(display, cid, tsize, "symlink")
         elif kind == _SKIP:
             assert self.dircache is not None and frame.cached is not None
             self.dircache.sub_added(frame.cached, None)
@@ -306,4 +306,4 @@ class Scheduler:
         frame.add(name, link.cid, link.tsize)
         if frame.cached is not None:
             DirCache.collect(frame.cached, st, recorded_ns, ("f", link.cid, link.tsize, link.data_size))
-        self.ctx.emit(display, link.cid, link.tsize, "file")
+        self.ctx.emit_nested(display, link.cid, link.tsize, "file")
