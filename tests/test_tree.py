@@ -258,6 +258,11 @@ def test_report_top_takes_cached_directories_without_visiting_their_entries(tmp_
         with ImportCache(tmp_path / "c.db", racy_window_ns=1) as cache:
             import_paths([root], cache=cache, on_added=lambda e: None)
         assert len(visited) > 2 + 4  # reporting every entry reads every file's
+        read: list[int] = []
+        top.clear()
+        with ImportCache(tmp_path / "c.db", racy_window_ns=1) as cache:  # -Q --progress: sizes, no events
+            assert import_paths([root], cache=cache, on_added=top.append, progress=read.append, report="top") == want
+        assert sum(read) == 4 + 5000 + 3 and [e.path for e in top] == [b"t"]
     finally:
         DirRecord.entry = real  # type: ignore[method-assign]
 

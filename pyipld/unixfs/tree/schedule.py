@@ -218,14 +218,14 @@ class Scheduler:
             state = frame.cached
             assert state is not None and state.record is not None
             entry, names, progress = state.record.entry, state.names, ctx.progress
+            report = ctx.on_added is not None and ctx.nested_reports  # else queued for progress alone
             for i in range(ev[2], ev[3]):
                 entry_kind, cid, tsize, data_size = entry(i)
-                if entry_kind == "f":
-                    if progress is not None:
-                        progress(data_size)
-                    ctx.emit_nested(join_display(frame.display, names[i]), cid, tsize, "file")
-                else:
-                    ctx.emit_nested(join_display(frame.display, names[i]), cid, tsize, "symlink")
+                if entry_kind == "f" and progress is not None:
+                    progress(data_size)
+                if report:
+                    ctx.emit_nested(join_display(frame.display, names[i]), cid, tsize,
+                                    "file" if entry_kind == "f" else "symlink")
         elif kind == _FILE:
             _, _, name, display, path, st, looked_up = ev
             if looked_up:
