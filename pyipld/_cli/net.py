@@ -236,6 +236,7 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
 
     import trio
 
+    from .._prealloc import SpaceReserver
     from ..bitswap.client import BitswapClient
     from ..unixfs.extract import restore_metadata, write_fully
 
@@ -258,15 +259,18 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
             if node.kind != "file":
                 return None
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
+            space = SpaceReserver(fd, min_end=8 << 20)
             try:
                 async with contextlib.aclosing(cast("AsyncGenerator[bytes, None]", client.iter_file(
                         node.cid, sink=keep, progress=on_block, have=fetched))) as chunks:
                     async for chunk in chunks:
+                        space.ensure(written + len(chunk))
                         write_fully(fd, chunk)
                         written += len(chunk)
                 if not getattr(args, "no_metadata", False):
                     restore_metadata(fd, node)
             finally:
+                space.release()
                 os.close(fd)
         if dest.exists() or dest.is_symlink():  # appeared meanwhile: never replace it
             raise FileExistsError(17, "destination exists", str(dest))

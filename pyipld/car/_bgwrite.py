@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, Final
 
+from .._prealloc import SpaceReserver
+
 __all__ = ["BackgroundWriter"]
 
 _DEFAULT_PENDING_BYTES: Final = 8 << 20  # a few blocks: enough to overlap, small next to an import
@@ -42,6 +44,8 @@ class BackgroundWriter:
         self._pending = 0
         self._cv = threading.Condition()
         self._error: BaseException | None = None
+        self._space = SpaceReserver(fd) if fd is not None else None
+        self._position = os.lseek(fd, 0, os.SEEK_CUR) if fd is not None else 0
         self._thread = threading.Thread(target=self._run, name="pyipld-car-writer", daemon=True)
         self._thread.start()
 
@@ -71,7 +75,10 @@ class BackgroundWriter:
             try:
                 if self._error is None and batch:
                     if self._fd is not None:
+                        if self._space is not None:
+                            self._space.ensure(self._position + size)
                         _writev_all(self._fd, batch)
+                        self._position += size
                     else:
                         for part in batch:
                             self._out.write(part)
@@ -124,17 +131,23 @@ class BackgroundWriter:
                 self._cv.notify_all()
             self._thread.join()
 
+    def _release_space(self) -> None:
+        if self._space is not None:
+            self._space.release()
+
     def close(self) -> None:
-        """Drain and stop the thread."""
+        """Drain, stop the thread and free the disk space reserved past what was written."""
         try:
             self.drain()
         finally:
             self._stop()
+            self._release_space()
 
     def abort(self) -> None:
-        """Stop without writing what is still queued."""
+        """Stop without writing what is still queued (the reserved space is freed too)."""
         self._error = None
         self._stop()
+        self._release_space()
 
 
 def _writev_all(fd: int, parts: list[bytes | bytearray | memoryview]) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .._atomic import is_device_or_pipe
+from .._prealloc import SpaceReserver
 from ..blockstore import BlockSource
 from ..cid import CID
 from ..errors import UnixFSError, UnsafePathError
@@ -48,6 +49,7 @@ EntryCallback = Callable[[bytes, str], None]
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _MODE_MASK = 0o777
+_RESERVE_FROM: Final = 8 << 20  # files this large get their disk space reserved ahead of the writes
 DEFAULT_MAX_DEPTH: Final = 256  # directories nested deeper are refused (`get`/`car extract` --max-depth)
 # Entries written before giving up: a DAG can link one sub-tree many times, so a few blocks
 # can stand for more files than any disk holds (`get`/`car extract` --max-entries; 0 = no limit).
@@ -114,10 +116,14 @@ class _Extractor:
         if self.on_entry is not None:
             self.on_entry(path, kind)
 
-    def copy_into(self, fd: int, node: UnixFSNode) -> None:
-        """The file's bytes, written to ``fd``."""
+    def copy_into(self, fd: int, node: UnixFSNode, space: SpaceReserver | None = None) -> None:
+        """The file's bytes, written to ``fd`` (``space``: disk reserved ahead of the writes)."""
+        written = 0
         for chunk in iter_file(self.source, node.cid):
+            if space is not None:
+                space.ensure(written + len(chunk))
             write_fully(fd, chunk)
+            written += len(chunk)
             self.stats.file_bytes += len(chunk)
 
     def write_into_device(self, dest: bytes, node: UnixFSNode) -> None:
@@ -134,11 +140,13 @@ class _Extractor:
         tmp = b".pyipld-tmp-" + secrets.token_hex(8).encode()
         fd = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=dir_fd)
         try:
+            space = SpaceReserver(fd, min_end=_RESERVE_FROM)
             try:
-                self.copy_into(fd, node)
+                self.copy_into(fd, node, space)
                 if self.metadata:
                     restore_metadata(fd, node)
             finally:
+                space.release()
                 os.close(fd)
             try:
                 os.lstat(name, dir_fd=dir_fd)
