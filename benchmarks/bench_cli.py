@@ -1,7 +1,8 @@
 """The command line as users run it: whole ``pyipld`` processes ÷ a one-thread sha256 process.
 
 Every round runs, in a fresh interpreter each and in the same rotation (so a busy
-machine slows them alike):
+machine slows them alike; every other round in reverse order, so that no case always
+follows the same neighbour):
 
 * ``baseline`` — ``python -c`` one-thread ``hashlib.sha256`` over the file in 1 MiB
   ``readinto`` reads (interpreter start included, like the commands);
@@ -156,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, argv_ in cases.items():  # warm-up: page cache, .pyc files, numba's cache
             _run(argv_, envs[name], cwds[name])
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
-        for _ in range(rounds):
-            for name, argv_ in cases.items():
+        for round_ in range(rounds):
+            # every other round backwards: a case does not always follow (and pay for the unlink
+            # of) the same neighbour's 1 GiB output, e.g. before/X right after X
+            order = list(cases.items()) if round_ % 2 == 0 else list(cases.items())[::-1]
+            for name, argv_ in order:
                 written = car if "--car" in argv_ else copy if copy in argv_ else None
                 if written is not None and os.path.exists(written):
                     os.unlink(written)  # a new file, as users write (replacing one costs its unlink)
