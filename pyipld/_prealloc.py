@@ -69,13 +69,19 @@ class SpaceReserver:
         self._reserved_to = start + length
         self._reserved_any = True
 
-    def release(self) -> None:
-        """Stop reserving and free what was reserved past the file's end (its size is kept)."""
+    def release(self, written_to: int | None = None) -> None:
+        """Stop reserving and free what was reserved past the file's end (its size is kept).
+
+        ``written_to``: where our writes ended; if the file is now longer, someone else wrote to
+        it too, and it is left as it is (a truncation could race with their next write).
+        """
         self._fallocate = None
         if not self._reserved_any:
             return
         self._reserved_any = False
         try:
-            os.ftruncate(self._fd, os.fstat(self._fd).st_size)
+            size = os.fstat(self._fd).st_size
+            if written_to is None or size == written_to:
+                os.ftruncate(self._fd, size)
         except OSError:
             pass  # a closed or special descriptor: nothing was kept for it

@@ -141,3 +141,23 @@ def test_extracted_large_file_keeps_no_reserved_space(tmp_path: Path) -> None:
     extract(store, root, dest)
     assert dest.read_bytes() == data
     assert _allocated(dest) < len(data) + MIB
+
+
+@pytest.mark.usefixtures("reserving")
+def test_a_file_someone_else_also_wrote_is_left_alone(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        space = SpaceReserver(fd, step=4 * MIB)
+        space.ensure(MIB)
+        os.write(fd, b"x" * MIB)
+        with (tmp_path / "out").open("ab") as other:
+            other.write(b"theirs")
+        space.release(written_to=MIB)  # not ours alone: no truncation that could race with them
+        assert _allocated(fd) >= 4 * MIB
+        mine = SpaceReserver(fd, step=4 * MIB)
+        mine.ensure(MIB + 6)
+        mine.release(written_to=MIB + 6)
+        assert _allocated(fd) < 2 * MIB
+    finally:
+        os.close(fd)
+    assert (tmp_path / "out").read_bytes() == b"x" * MIB + b"theirs"

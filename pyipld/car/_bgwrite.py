@@ -133,7 +133,7 @@ class BackgroundWriter:
 
     def _release_space(self) -> None:
         if self._space is not None:
-            self._space.release()
+            self._space.release(self._position)
 
     def close(self) -> None:
         """Drain, stop the thread and free the disk space reserved past what was written."""
