@@ -172,3 +172,42 @@ def test_disk_full_on_the_writer_thread_is_raised_and_no_file_is_left(tmp_path: 
     with pytest.raises(OSError, match="No space left"), open_car_sink(out, 1, params=params) as car:
         car.set_roots([import_file(src, params, car, jobs=2).cid])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin"]
+
+
+def test_an_error_seen_by_write_leaves_nothing_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: when a write error reached the producer through ``write()``, the thread was
+    stopped with sections still queued and counted as pending, so the ``drain()`` of the error
+    path (the resumable sink's ``interrupted()``) waited forever: ``add --car`` onto a full disk
+    hung about one run in four instead of printing ``Error: …``."""
+    import errno
+    import threading
+
+    from pyipld.errors import CarError
+
+    go, in_call, drained = threading.Event(), threading.Event(), threading.Event()
+
+    def full(fd: int, parts: list[bytes | bytearray | memoryview]) -> None:
+        go.wait(10)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def slow_call() -> None:  # holds the thread while the producer sees the error
+        in_call.set()
+        time.sleep(0.3)
+
+    monkeypatch.setattr(_bgwrite, "_writev_all", full)
+    with open(tmp_path / "w", "wb") as f:
+        bg = _bgwrite.BackgroundWriter(f, fd=f.fileno())
+        bg.write(b"first")
+        bg.call_when_written(slow_call)
+        bg.write(b"still queued when the error is seen")
+        go.set()
+        assert in_call.wait(10)
+        with pytest.raises(OSError, match="No space left"):
+            bg.write(b"after")
+        waiter = threading.Thread(target=lambda: (bg.drain(), drained.set()), daemon=True)
+        waiter.start()
+        waiter.join(10)
+        assert drained.is_set(), "drain() still waiting for sections nobody will write"
+        with pytest.raises(CarError, match="stopped"):
+            bg.write(b"more")
+        bg.close()

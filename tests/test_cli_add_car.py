@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -231,7 +232,6 @@ def test_os_errors_show_a_text_path(capsys: pytest.CaptureFixture[str], tmp_path
 
 def test_closed_stdout_pipe_exits_quietly(tmp_path: Path) -> None:
     import subprocess
-    import sys
 
     src = tmp_path / "many"
     src.mkdir()
@@ -264,3 +264,29 @@ def test_local_get_car_is_dag_export_of_the_path(capsys: pytest.CaptureFixture[s
     expected = io.BytesIO()
     export_dag(store, resolve_path(store, f"{root}/sub").cid, expected)
     assert out.read_bytes() == expected.getvalue()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and SIGXFSZ as on Linux")
+def test_car_larger_than_the_file_size_limit_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """Regression: a write error on the CAR writer's thread could leave the resumable sink's
+    ``interrupted()`` draining sections nobody would write (about one run in four hung). The file
+    size limit makes every write past 4 MiB fail (EFBIG) as a full disk would."""
+    import resource
+    import signal
+    import subprocess
+
+    src = tmp_path / "in.bin"
+    src.write_bytes(chacha_bytes("efbig", 24 << 20))
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing us
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for run in range(6):
+        out = tmp_path / f"o{run}.car"
+        proc = subprocess.run([sys.executable, "-m", "pyipld", "add", "-Q", "--car", str(out), str(src)],
+                              check=False, capture_output=True, env=env, preexec_fn=limit, timeout=60)
+        assert proc.returncode == 1
+        assert proc.stderr.decode().splitlines() == ["Error: [Errno 27] File too large"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin"]

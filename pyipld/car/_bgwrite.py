@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import IO, Final
 
 from .._prealloc import SpaceReserver
+from ..errors import CarError
 
 __all__ = ["BackgroundWriter"]
 
@@ -44,6 +45,7 @@ class BackgroundWriter:
         self._pending = 0
         self._cv = threading.Condition()
         self._error: BaseException | None = None
+        self._stopped = False
         self._space = SpaceReserver(fd) if fd is not None else None
         self._position = os.lseek(fd, 0, os.SEEK_CUR) if fd is not None else 0
         self._thread = threading.Thread(target=self._run, name="pyipld-car-writer", daemon=True)
@@ -98,9 +100,14 @@ class BackgroundWriter:
             self._stop()
             raise error
 
+    def _check_running(self) -> None:
+        self._raise()
+        if self._stopped:
+            raise CarError("the CAR writer thread has stopped (after an error or close): nothing more is written")
+
     def write(self, *parts: bytes | bytearray | memoryview) -> None:
         """Queue ``parts`` to be written in order (blocks while too much is pending)."""
-        self._raise()
+        self._check_running()
         size = sum(len(p) for p in parts)
         with self._cv:
             while self._pending and self._pending + size > self._max and self._error is None:
@@ -111,7 +118,7 @@ class BackgroundWriter:
 
     def call_when_written(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` (on the writer thread) once everything queued so far is written."""
-        self._raise()
+        self._check_running()
         with self._cv:
             self._queue.append(fn)
             self._cv.notify_all()
@@ -130,6 +137,11 @@ class BackgroundWriter:
                 self._queue.append(None)
                 self._cv.notify_all()
             self._thread.join()
+        with self._cv:  # what was still queued is dropped: nothing is pending any more
+            self._stopped = True
+            self._queue.clear()
+            self._pending = 0
+            self._cv.notify_all()
 
     def _release_space(self) -> None:
         if self._space is not None:
