@@ -101,6 +101,14 @@ def _leaf_errors(group: BaseExceptionGroup[BaseException]) -> list[BaseException
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while the verb's modules load or its arguments are parsed
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_verb_of(words))
     try:
@@ -136,9 +144,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"Error: {os_error_text(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,3 +35,15 @@ def test_broken_pipe_is_quiet(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     monkeypatch.setattr(cli.os, "dup2", lambda fd, fd2: None)  # keep pytest's stdout
     assert cli.main(["chunk", "x"]) == 141  # 128 + SIGPIPE, as a shell reports for cat(1)
     assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_while_the_verb_loads_is_a_quiet_exit(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: a Ctrl-C in the first ~0.1 s (the verb's modules loading, its arguments being
+    parsed) printed a KeyboardInterrupt traceback instead of ``Error: interrupted``, exit 130."""
+    def interrupted(verb: str | None = None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["add", "x"]) == 130
+    assert capsys.readouterr().err == "Error: interrupted\n"
