@@ -237,6 +237,13 @@ def test_kubo_int_and_uint_options(flag: str, message: str, tmp_path: Path,
     assert capsys.readouterr().err.startswith(f"Error: {message}\n\nUSAGE\n")
 
 
+def test_mtime_nsecs_of_a_second_or_more_is_kubos_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    assert main(["add", "-Q", "--mtime=1", "--mtime-nsecs=2000000000", str(f)]) == 1
+    assert capsys.readouterr().err == "Error: mtime nanoseconds must be in range [1, 999999999]\n"
+
+
 def test_kubo_uint_values() -> None:
     from pyipld._cli.argv import go_int32, go_uint32
 

@@ -94,3 +94,12 @@ def test_zero_mode_and_mtime_are_unset_like_kubo() -> None:
     assert ImportParams(cid_version=1, mode=0o644).resolve().raw_leaves is False
     with pytest.raises(ConfigError, match='requires "mtime"'):
         ImportParams(mtime=(0, 5))
+
+
+@pytest.mark.parametrize("nanos", [1_000_000_000, 2_000_000_000, 2**32 - 1, -1])
+def test_mtime_nanoseconds_beyond_a_second_are_refused_like_kubo(nanos: int) -> None:
+    """Regression: --mtime 1 --mtime-nsecs 2000000000 stored nanos=2e9, a node our own reader (and
+    the UnixFS spec) refuses. kubo's options.Unixfs.Mtime: nsecs > 999999999 is an error."""
+    with pytest.raises(ConfigError, match=r"^mtime nanoseconds must be in range \[1, 999999999\]$"):
+        ImportParams(mtime=(1, nanos))
+    assert ImportParams(mtime=(1, 999_999_999)).mtime == (1, 999_999_999)

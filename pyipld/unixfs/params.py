@@ -89,6 +89,8 @@ class ImportParams:
             if self.mtime[1]:
                 raise ConfigError('option "mtime-nsecs" requires "mtime" to be provided as well')
             object.__setattr__(self, "mtime", None)
+        if self.mtime is not None and not 0 <= self.mtime[1] <= 999_999_999:  # kubo: options.Unixfs.Mtime
+            raise ConfigError("mtime nanoseconds must be in range [1, 999999999]")
 
     @classmethod
     def from_profile(cls, name: str, **overrides: object) -> ImportParams:
