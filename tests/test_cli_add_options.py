@@ -157,6 +157,28 @@ def test_dereference_args(hello: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 1 and err.startswith(f"Error: lstat {hello.parent / 'dangling'}: no such file or directory")
 
 
+def test_dereference_args_errors_are_go_evalsymlinks(hello: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a symlink loop was added as the symlink itself (``os.path.realpath`` is not
+    strict), and a dangling link's error named the absolute path. Go's ``filepath.EvalSymlinks``
+    (go-ipfs-cmds, kubo 0.22): ``EvalSymlinks: too many links``; ``lstat`` of the path as walked."""
+    monkeypatch.chdir(hello.parent)
+    os.symlink("loop2", "loop1")
+    os.symlink("loop1", "loop2")
+    os.symlink("nothere", "dangling-rel")
+    os.mkdir("d")
+    os.symlink("../hello.txt", "d/up")
+    os.symlink("d", "dlink")
+    for arg, message in [("loop1", "EvalSymlinks: too many links"),
+                         ("dangling-rel", "lstat nothere: no such file or directory"),
+                         ("hello.txt/x", "not a directory")]:
+        code, out, err = run(capsys, "add", "--dereference-args", arg)
+        assert (code, out) == (1, "") and err.startswith(f"Error: {message}\n"), (arg, err)
+    for arg in ("d/up", "dlink/up", "dlink/../hello.txt", "./d/./up"):
+        code, out, _ = run(capsys, "add", "--dereference-args", arg)
+        assert (code, out) == (0, f"added {HELLO} hello.txt\n"), arg
+
+
 def test_url_helpers() -> None:
     assert url_base(is_url("https://example.org/a/b.txt")) == "b.txt"  # type: ignore[arg-type]
     assert url_base(is_url("http://example.org")) == "example.org"  # type: ignore[arg-type]

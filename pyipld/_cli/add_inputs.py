@@ -22,7 +22,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Self
+from typing import IO, Any, Final, Self
 
 from ..errors import NotFoundError, SourceError, UsageError
 from ..unixfs.remote import is_fsspec_url
@@ -116,13 +116,64 @@ def _clean(path: str) -> str:
     return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
+_MAX_LINKS: Final = 255  # Go's walkSymlinks gives up after this many
+
+
 def _eval_symlinks(path: str) -> str:
-    """Go's ``filepath.EvalSymlinks``: every component must exist."""
-    try:
-        os.lstat(path)
-    except OSError as exc:
-        raise UsageError(go_os_error("lstat", path, exc)) from None
-    return os.path.realpath(path)
+    """Go's ``filepath.EvalSymlinks`` (path/filepath/symlink.go) on POSIX, with its errors.
+
+    Components are resolved left to right: each is appended to the result and lstat'ed (a
+    missing one is ``lstat RESULT: …``, RESULT as built so far, not absolute), a symlink's
+    target replaces it and is walked in turn (from ``/`` when absolute), ``..`` drops the last
+    resolved component where there is one, and more than 255 links is ``EvalSymlinks: too many
+    links``.
+    """
+    root = 1 if path.startswith("/") else 0  # Go's volLen: the leading slash stays
+    dest, rest, links = path[:root], path[root:], 0
+    while True:
+        component, sep, rest = rest.lstrip("/").partition("/")
+        if not component:
+            break
+        if component == ".":
+            continue
+        if component == "..":
+            cut = dest.rfind("/", root)
+            if cut < root or dest[cut + 1:] == "..":  # nothing to drop: keep the ".."
+                dest = dest + "/.." if len(dest) > root else dest + ".."
+            else:
+                dest = dest[:cut]
+            continue
+        dest = dest + "/" + component if dest and not dest.endswith("/") else dest + component
+        try:
+            st = os.lstat(dest)
+        except OSError as exc:
+            raise UsageError(go_os_error("lstat", dest, exc)) from None
+        if not stat.S_ISLNK(st.st_mode):
+            if not stat.S_ISDIR(st.st_mode) and sep:
+                raise UsageError("not a directory")  # Go returns the bare syscall.ENOTDIR
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            raise UsageError("EvalSymlinks: too many links")
+        try:
+            target = os.readlink(dest)
+        except OSError as exc:
+            raise UsageError(go_os_error("readlink", dest, exc)) from None
+        rest = target + sep + rest
+        if target.startswith("/"):
+            dest, root = "/", 1
+        else:
+            cut = dest.rfind("/", root)
+            dest = dest[:root] if cut < root else dest[:cut]
+    return _go_clean(dest)
+
+
+def _go_clean(path: str) -> str:
+    """Go's ``filepath.Clean`` on POSIX: ``normpath``, except that ``//x`` is ``/x`` and ``""`` is ``.``."""
+    if not path:
+        return "."
+    cleaned = os.path.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
 
 
 def _remote_input(arg: str, recursive: bool, storage_options: dict[str, Any] | None) -> tuple[str, str, Input]:
