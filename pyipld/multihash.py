@@ -125,6 +125,10 @@ _BY_NAME: Final[dict[str, HashFunction]] = {
 }
 _BY_CODE: Final[dict[int, HashFunction]] = {h.code: h for h in _BY_NAME.values()}
 
+# Names in go-multihash's table that boxo's verifcid does not allow: kubo accepts the flag, then
+# fails the add with its own message (checked against kubo 0.22 for md5).
+_KNOWN_INSECURE: Final = frozenset({"md5"})
+
 SHA2_256: Final = _BY_NAME["sha2-256"]
 IDENTITY: Final = _BY_NAME["identity"]
 
@@ -139,9 +143,12 @@ def get_hash(name: str) -> HashFunction:
     try:
         return _BY_NAME[name.lower()]
     except KeyError:
-        raise ConfigError(
-            f"unrecognized hash function: {name!r}; accepted: {', '.join(hash_names())}"
-        ) from None
+        pass
+    if name.lower() in _KNOWN_INSECURE:  # kubo knows the name; boxo's verifcid refuses the add
+        raise ConfigError("potentially insecure hash functions not allowed")
+    from .chunker._goparse import go_quote
+
+    raise ConfigError(f"unrecognized hash function: {go_quote(name.lower())}")  # kubo core/commands/add.go
 
 
 def hash_by_code(code: int) -> HashFunction:

@@ -48,7 +48,8 @@ def test_version_and_raw_leaves_rules(params: ImportParams, version: int, raw: b
     (ImportParams(chunker="size-2096897"), "may not exceed the maximum chunk size"),
     (ImportParams(chunker="bogus"), "unrecognized chunker option"),
     (ImportParams(chunker="size-1-2"), "incorrect chunker string format"),
-    (ImportParams(hash="md5"), "unrecognized hash function"),
+    (ImportParams(hash="md5"), "potentially insecure hash functions not allowed"),
+    (ImportParams(hash="sha2-257"), 'unrecognized hash function: "sha2-257"'),
     (ImportParams(max_links=1), "at least 2"),
     (ImportParams(layout="zigzag"), "unknown layout"),  # type: ignore[arg-type]
     (ImportParams(hamt_fanout=100), "power of 2"),
