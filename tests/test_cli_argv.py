@@ -179,7 +179,7 @@ def test_goflag_style_for_car() -> None:
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("300ms", 0.3), ("1h30m", 5400.0), ("-1.5h", -5400.0), ("0", 0.0),
-                                               ("2us", 2e-6), ("1.5s", 1.5)])
+                                               ("2us", 2e-6), ("1.5s", 1.5), ("2562047h", 2562047 * 3600.0)])
 def test_go_duration(text: str, seconds: float) -> None:
     assert go_duration(text) == pytest.approx(seconds)
 
@@ -188,6 +188,20 @@ def test_go_duration(text: str, seconds: float) -> None:
 def test_bad_go_duration(text: str) -> None:
     with pytest.raises(ValueError, match="^time: "):
         go_duration(text)
+
+
+@pytest.mark.parametrize("text", ["2562048h", "-2562048h", "99999999999h", "9223372037s"])
+def test_durations_beyond_an_int64_of_nanoseconds_are_invalid(text: str) -> None:
+    """Regression: ``--timeout=2562048h`` reached ``signal.setitimer``/``socket.settimeout`` and
+    ended in an OverflowError traceback; Go's ParseDuration refuses more than 2^63-1 ns."""
+    from pyipld._cli.timeout import seconds_or_duration
+
+    with pytest.raises(ValueError, match=f'^time: invalid duration "{text}"$'):
+        go_duration(text)
+    with pytest.raises(ValueError, match=f'^time: invalid duration "{text}"$'):
+        seconds_or_duration(text)
+    with pytest.raises(ValueError, match='^time: invalid duration "1e300"$'):
+        seconds_or_duration("1e300")
 
 
 def test_shared_dest_defaults_follow_argparse() -> None:

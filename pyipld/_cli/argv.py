@@ -107,7 +107,7 @@ def go_duration(text: str) -> float:
             raise ValueError(f'time: invalid duration "{text}"')
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
-    if not body:
+    if not body or total * 1e9 >= 2**63:  # Go: more than an int64 of nanoseconds is invalid
         raise ValueError(f'time: invalid duration "{text}"')
     return sign * total
 

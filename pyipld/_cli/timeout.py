@@ -40,7 +40,7 @@ def seconds_or_duration(text: str) -> float:
             seconds = float(text)
         except ValueError:
             raise ValueError(f'time: invalid duration "{text}"') from None
-        if not math.isfinite(seconds):
+        if not math.isfinite(seconds) or abs(seconds) * 1e9 >= 2**63:  # as Go's range for durations
             raise ValueError(f'time: invalid duration "{text}"') from None
         return seconds
 
