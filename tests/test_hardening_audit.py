@@ -432,7 +432,22 @@ def test_gateway_replaces_a_connection_that_stopped_reading_its_answer() -> None
                 s.close()
 
 
-@pytest.mark.parametrize("argv", [["--max-connections", "-1"], ["--idle-grace", "-1"], ["--idle-grace", "nan"]])
+@pytest.mark.parametrize("argv", [["--max-connections", "-1"], ["--idle-grace", "-1"], ["--idle-grace", "nan"],
+                                  ["--keep-alive", "nan"], ["--keep-alive", "-1"], ["--keep-alive", "0"],
+                                  ["--keep-alive", "inf"]])
 def test_gateway_limit_flags_are_checked(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression (--keep-alive): NaN or -1 started a server that died with its first client
+    (Hypercorn's idle timer raised), 0 one that closed every connection unanswered."""
     assert cli.main(["gateway", "--blockstore", "nowhere", *argv]) == 1
     _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("fields", [{"keep_alive_seconds": float("nan")}, {"keep_alive_seconds": -1.0},
+                                    {"keep_alive_seconds": 0.0}, {"idle_grace": float("nan")},
+                                    {"max_connections": -1}])
+def test_server_config_refuses_values_the_server_cannot_run_with(fields: dict[str, float]) -> None:
+    from pyipld.errors import ConfigError
+    from pyipld.http.server import ServerConfig
+
+    with pytest.raises(ConfigError):
+        ServerConfig(**fields)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ Answers ``GET``/``HEAD /ipfs/{cid}[/path]`` with ``?format=raw|car`` (docs/gatew
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -95,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-connections must be 0 or more, got {args.max_connections}")
     if not args.idle_grace >= 0:
         raise ConfigError(f"--idle-grace must be 0 or more seconds, got {args.idle_grace}")
+    if not 0 < args.keep_alive < math.inf:  # NaN or below 0: the first idle connection killed the server
+        raise ConfigError(f"--keep-alive must be a number of seconds above 0, got {args.keep_alive}")
     _check_listen(args.listen)
     import trio
 

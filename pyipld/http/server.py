@@ -23,6 +23,7 @@ keep ~1,000 requests in flight on kept-alive sockets, so idle connections stay o
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -253,6 +254,16 @@ class ServerConfig:
     access_log: bool = False
     max_connections: int = 1024
     idle_grace: float = 20.0
+
+    def __post_init__(self) -> None:
+        # checked here, not when the first connection goes idle: Hypercorn's idle timer raised
+        # on a NaN or negative keep-alive, and the server died with its first client
+        if not 0 < self.keep_alive_seconds < math.inf:
+            raise ConfigError(f"keep-alive must be a number of seconds above 0, got {self.keep_alive_seconds}")
+        if not 0 <= self.idle_grace < math.inf:
+            raise ConfigError(f"idle grace must be 0 or more seconds, got {self.idle_grace}")
+        if self.max_connections < 0:
+            raise ConfigError(f"max connections must be 0 or more, got {self.max_connections}")
 
 
 def _stderr_logger(name: str) -> logging.Logger:
