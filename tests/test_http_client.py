@@ -22,6 +22,7 @@ from pyipld.blockstore import MemoryBlockstore
 from pyipld.car.v1 import encode_header
 from pyipld.cid import CID
 from pyipld.errors import (
+    ConfigError,
     GatewayError,
     GatewayTimeoutError,
     IncompleteResponseError,
@@ -126,6 +127,19 @@ def test_gateway_urls_normalized() -> None:
     for bad in ("ftp://x", "127.0.0.1:8080", "http://x/?a=1"):
         with pytest.raises(PyipldError):
             normalize_gateway_url(bad)
+
+
+@pytest.mark.parametrize("bad", ["http://[::1", "http://127.0.0.1:abc", "http://127.0.0.1:99999", "http://:80"])
+def test_malformed_gateway_urls_are_config_errors(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: these reached urllib's or httpx's own ValueError, a traceback on the CLI."""
+    from pyipld import cli
+
+    with pytest.raises(ConfigError):
+        normalize_gateway_url(bad)
+    for flag in ("--gateway", "--routing"):
+        assert cli.main(["cat", flag, bad, "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("Error: ") and err.count("\n") == 1, err
 
 
 def test_gateways_from_environment(tmp_path: Path) -> None:

@@ -132,8 +132,12 @@ def normalize_gateway_url(url: str) -> str:
         ConfigError: not an absolute http(s) URL, or it carries a query or fragment.
     """
     text = url.strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises for a port that is not a number in 0..65535
+    except ValueError as exc:  # "http://[::1", "http://host:abc"
+        raise ConfigError(f"invalid gateway URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"gateway URL must start with http:// or https://, got {url!r}")
     if parts.query or parts.fragment:
         raise ConfigError(f"gateway URL must not have a query or fragment: {url!r}")
