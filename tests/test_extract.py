@@ -156,7 +156,7 @@ def test_traversal_names_are_refused(tmp_path: Path, bad: bytes) -> None:
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
     with pytest.raises(UnsafePathError):
-        extract(store, root, sandbox / "dest")
+        extract(store, root, sandbox / "dest", atomic=False)
     assert [p.name for p in sandbox.iterdir()] == ["dest"]
     assert [p.name for p in (sandbox / "dest").iterdir()] == ["aaa-ok"]
     assert not list(tmp_path.glob("escape*")) and not (tmp_path / "sandbox" / "escape").exists()
@@ -169,7 +169,7 @@ def test_gateway_outside_root_fixture_is_refused(tmp_path: Path) -> None:
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir()
     with pytest.raises(UnsafePathError):
-        extract(store, roots[0], sandbox / "dest")
+        extract(store, roots[0], sandbox / "dest", atomic=False)
     assert [p.name for p in sandbox.iterdir()] == ["dest"]
     assert not (tmp_path / "foo").exists()
 
@@ -180,7 +180,7 @@ def test_duplicate_names(tmp_path: Path) -> None:
     b, _ = _file(store, b"second")
     root = _dir(store, [(b"x", a), (b"x", b)])
     with pytest.raises(UnixFSError, match="duplicate"):
-        extract(store, root, tmp_path / "d")
+        extract(store, root, tmp_path / "d", atomic=False)
     assert (tmp_path / "d" / "x").read_bytes() == b"first"  # the first was written; nothing replaced it
 
 
@@ -192,7 +192,7 @@ def test_symlink_then_same_name_directory_cannot_redirect(tmp_path: Path) -> Non
     inner = _dir(store, [(b"pwned", _file(store, b"pwned")[0])])
     root = _dir(store, [(b"s", link), (b"s", inner)])
     with pytest.raises(UnixFSError, match="duplicate"):
-        extract(store, root, tmp_path / "d")
+        extract(store, root, tmp_path / "d", atomic=False)
     assert list(outside.iterdir()) == []
     assert os.path.islink(tmp_path / "d" / "s")
 
@@ -214,7 +214,7 @@ def test_wrong_link_types(tmp_path: Path) -> None:
         UnixFSData(DataType.FILE, filesize=5, blocksizes=(5,))))
     root = _dir(store, [(b"f", _put(store, file_node))])
     with pytest.raises(UnixFSError):
-        extract(store, root, tmp_path / "a")
+        extract(store, root, tmp_path / "a", atomic=False)
     assert not any(p.name == "f" for p in (tmp_path / "a").iterdir())  # never appeared under its name
     assert list((tmp_path / "a").iterdir()) == []  # temp file removed
     # a HAMT child slot that points at a file
@@ -222,7 +222,7 @@ def test_wrong_link_types(tmp_path: Path) -> None:
     shard = encode_pbnode([PBLink(fcid, b"00", 1)], encode_unixfs_data(
         UnixFSData(DataType.HAMT_SHARD, data=b"\x01", hash_type=0x22, fanout=256)))
     with pytest.raises(UnixFSError):
-        extract(store, _put(store, shard), tmp_path / "b")
+        extract(store, _put(store, shard), tmp_path / "b", atomic=False)
     # a directory entry that is dag-cbor
     cbor = CidBuilder(1).cid_bytes(0x71, b"\xa0")
     store.put(cbor, b"\xa0")
@@ -236,12 +236,12 @@ def test_corrupt_and_missing_blocks(tmp_path: Path) -> None:
     root = _dir(store, [(b"f", fcid)])
     store.put(fcid, encode_pbnode((), encode_unixfs_data(UnixFSData(DataType.FILE, data=b"wrong", filesize=5))))
     with pytest.raises(IntegrityError):
-        extract(store, root, tmp_path / "a")
+        extract(store, root, tmp_path / "a", atomic=False)
     assert list((tmp_path / "a").iterdir()) == []
     missing = _dir(MemoryBlockstore(), [(b"f", fcid)])
     store.put(missing, encode_pbnode([PBLink(fcid, b"f", 1)], encode_unixfs_data(UnixFSData(DataType.DIRECTORY))))
     with pytest.raises(NotFoundError):
-        extract(MemoryBlockstore(), root, tmp_path / "b")
+        extract(MemoryBlockstore(), root, tmp_path / "b", atomic=False)
 
 
 def test_depth_limit(tmp_path: Path) -> None:
@@ -306,7 +306,7 @@ def test_cycles_are_refused_even_from_a_lying_store(tmp_path: Path, monkeypatch:
     with pytest.raises(UnixFSError, match="cycle"):
         list(walk(MemoryBlockstore(), root))
     with pytest.raises(UnixFSError, match="cycle"):
-        extract(MemoryBlockstore(), root, tmp_path / "loop")
+        extract(MemoryBlockstore(), root, tmp_path / "loop", atomic=False)
     assert [p.name for p in (tmp_path / "loop").iterdir()] == []
 
 
@@ -321,3 +321,24 @@ def test_build_and_extract_refuse_the_same_names(name: bytes) -> None:
     with pytest.raises(UnsafePathError):
         check_entry_name_safe(name)
     assert is_plain_entry_name(name.replace(b"/", b"_").replace(b"\0", b"_") + b"x")
+
+
+def test_a_failed_tree_leaves_nothing_at_dest_and_can_be_run_again(tmp_path: Path) -> None:
+    """Regression: a tree that failed halfway (here --max-entries; a missing block or an unsafe
+    name alike) stayed behind at DEST, and running the command again was refused as DEST was
+    not empty. The tree is written under a temporary name and renamed when complete."""
+    store = MemoryBlockstore()
+    fcid, _ = _file(store, b"data")
+    root = _dir(store, [(b"a", fcid), (b"b", fcid), (b"c", fcid)])
+    dest = tmp_path / "dest"
+    with pytest.raises(UnixFSError, match="max_entries"):
+        extract(store, root, dest, max_entries=2)
+    assert list(tmp_path.iterdir()) == []  # neither DEST nor the temporary tree
+    stats = extract(store, root, dest)
+    assert (stats.files, sorted(p.name for p in dest.iterdir())) == (3, ["a", "b", "c"])
+    (tmp_path / "empty").mkdir()  # an empty directory may be replaced, as it could be filled before
+    extract(store, root, tmp_path / "empty")
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == ["a", "b", "c"]
+    with pytest.raises(FileExistsError, match="not an empty directory"):
+        extract(store, root, dest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest", "empty"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -240,6 +241,45 @@ class _Extractor:
         self._report(path, "directory")
 
 
+def _check_dir_dest(parent_fd: int, name: bytes, raw: bytes) -> None:
+    """A directory root may go where nothing is, or onto an empty directory."""
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # a file, device, FIFO or symlink (never followed) is in the way
+        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
+        raise FileExistsError(17, "destination exists and is not a directory", os.fsdecode(raw)) from None
+    try:
+        empty = not os.listdir(fd)
+    finally:
+        os.close(fd)
+    if not empty:
+        raise FileExistsError(17, "destination exists and is not an empty directory", os.fsdecode(raw)) from None
+
+
+def _write_tree_then_rename(ex: _Extractor, parent_fd: int, name: bytes, node: UnixFSNode) -> None:
+    """Extract the tree under a temporary name beside ``name``, then rename it into place: a
+    failure halfway (a missing block, --max-entries, an unsafe name) leaves nothing at ``name``,
+    so the same command can simply be run again. The rename replaces at most an empty
+    directory; anything else that appeared at ``name`` meanwhile makes it fail."""
+    tmp = b".pyipld-tmp-" + secrets.token_hex(8).encode()
+    os.mkdir(tmp, 0o777, dir_fd=parent_fd)
+    try:
+        ex.write_tree(os.open(tmp, _DIR_FLAGS, dir_fd=parent_fd), node, b"")
+        try:
+            os.rename(tmp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+            raise FileExistsError(17, "destination appeared meanwhile and is not an empty directory",
+                                  os.fsdecode(name)) from None
+    except BaseException:
+        shutil.rmtree(tmp, dir_fd=parent_fd, ignore_errors=True)  # best effort: a read-only sub-tree may stay
+        raise
+
+
 def extract(
     source: BlockSource,
     root: str | bytes | CID,
@@ -249,12 +289,16 @@ def extract(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_entries: int | None = DEFAULT_MAX_ENTRIES,
     on_entry: EntryCallback | None = None,
+    atomic: bool = True,
 ) -> ExtractStats:
     """Write the file, directory or symlink at IPFS path ``root`` to ``dest``.
 
     ``dest`` itself becomes the root entry: it must not exist, except that a
-    directory root may fill an existing empty directory, and a file root is written into an
+    directory root may replace an existing empty directory, and a file root is written into an
     existing device or named pipe (``/dev/null``, ``/dev/stdout``). Its parent must exist.
+    A file is written under a temporary name beside ``dest`` and renamed into place; so is a
+    tree with ``atomic`` (the default): after a failure there is nothing at ``dest``. Without
+    it a tree is written in place, and a failure leaves what was written so far.
 
     Args:
         source: where blocks come from (every block is hash-checked).
@@ -266,6 +310,7 @@ def extract(
             sub-tree many times: its extracted size can be far larger than its blocks);
             ``None`` or 0: no limit.
         on_entry: called with ``(path relative to dest, kind)`` after each entry.
+        atomic: write a tree under a temporary name, renamed to ``dest`` when complete.
 
     Raises:
         UnsafePathError: an entry name that could escape its directory.
@@ -290,24 +335,15 @@ def extract(
         elif kind == "symlink":
             ex.write_symlink(parent_fd, name, node, b"")
         elif kind == "directory":
-            try:
-                os.mkdir(name, 0o777, dir_fd=parent_fd)
-            except FileExistsError:
+            if not atomic or name in (b".", b"..", b"/"):  # "." cannot be renamed onto: filled in place
                 try:
-                    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-                except OSError as exc:  # a file, device, FIFO or symlink (never followed) is in the way
-                    if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-                        raise
-                    raise FileExistsError(17, "destination exists and is not a directory",
-                                          os.fsdecode(raw)) from None
-                try:
-                    empty = not os.listdir(fd)
-                finally:
-                    os.close(fd)
-                if not empty:
-                    raise FileExistsError(17, "destination exists and is not an empty directory",
-                                          os.fsdecode(raw)) from None
-            ex.write_tree(os.open(name, _DIR_FLAGS, dir_fd=parent_fd), node, b"")
+                    os.mkdir(name, 0o777, dir_fd=parent_fd)
+                except FileExistsError:
+                    _check_dir_dest(parent_fd, name, raw)
+                ex.write_tree(os.open(name, _DIR_FLAGS, dir_fd=parent_fd), node, b"")
+            else:
+                _check_dir_dest(parent_fd, name, raw)
+                _write_tree_then_rename(ex, parent_fd, name, node)
         else:
             raise UnixFSError(f"{resolved.cid} is not a UnixFS file, directory or symlink")
     finally:
