@@ -111,8 +111,11 @@ def test_dir_listing_fixture_utf8_path() -> None:
 def test_missing_blocks_fixture(tmp_path: Path) -> None:
     roots, store = read_car(shared_path("fixtures", "go-car", "simple-unixfs-missing-blocks.car"))
     with pytest.raises(NotFoundError):
-        extract(store, roots[0], tmp_path / "out")
+        extract(store, roots[0], tmp_path / "out", atomic=False)
     assert not any(".pyipld-tmp" in p for p in os.listdir(tmp_path / "out"))
+    with pytest.raises(NotFoundError):
+        extract(store, roots[0], tmp_path / "whole")
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # no partial tree, no temporary name
 
 
 def test_kubo_v1_hamt_tree_reads_back(tmp_path: Path) -> None:

@@ -46,8 +46,15 @@ class BackgroundWriter:
         self._cv = threading.Condition()
         self._error: BaseException | None = None
         self._stopped = False
-        self._space = SpaceReserver(fd) if fd is not None else None
-        self._position = os.lseek(fd, 0, os.SEEK_CUR) if fd is not None else 0
+        self._space: SpaceReserver | None = None
+        self._position = 0
+        if fd is not None:
+            try:
+                self._position = os.lseek(fd, 0, os.SEEK_CUR)
+            except OSError:  # a pipe (stdout): nothing to reserve
+                pass
+            else:
+                self._space = SpaceReserver(fd)
         self._thread = threading.Thread(target=self._run, name="pyipld-car-writer", daemon=True)
         self._thread.start()
 
