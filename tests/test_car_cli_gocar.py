@@ -90,3 +90,28 @@ def test_ls_unixfs_blocks_and_output_file(tmp_path: Path, capsys: pytest.Capture
     listing = tmp_path / "listing.txt"
     assert run(capsys, "ls", car, str(listing)) == (0, "", "")
     assert len(listing.read_text().splitlines()) == len(run(capsys, "ls", car)[1].splitlines())
+
+
+def test_ls_output_file_is_kept_when_ls_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: OUT was opened with "w" before the CAR was read, so a bad CAR emptied it, and
+    ``car ls X.car X.car`` destroyed the CAR itself. OUT is now written under a temporary name."""
+    listing = tmp_path / "listing.txt"
+    listing.write_text("precious\n")
+    bad = tmp_path / "bad.car"
+    bad.write_bytes(b"garbage")
+    code, _, err = run(capsys, "ls", str(bad), str(listing))
+    assert code == 1 and err.startswith("Error: ")
+    assert listing.read_text() == "precious\n"
+    same = tmp_path / "same.car"
+    same.write_bytes(shared_path("fixtures", "go-car", "simple-unixfs.car").read_bytes())
+    expected = run(capsys, "ls", str(same))[1]
+    assert run(capsys, "ls", str(same), str(same)) == (0, "", "")
+    assert same.read_text() == expected  # read whole, then replaced by its listing
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "ls", str(listing), "-")[0] == 1  # not a CAR: no file "-" either
+    assert not (tmp_path / "-").exists()
+    car = str(shared_path("fixtures", "go-car", "simple-unixfs.car"))
+    assert run(capsys, "ls", car, "-") == (0, "", "")  # go-car's os.Create("-"): a file named "-"
+    assert (tmp_path / "-").read_text() == run(capsys, "ls", car)[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["-", "bad.car", "listing.txt", "same.car"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import math
 import os
 import posixpath
@@ -171,22 +172,30 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     """go-car ``car ls``: block CIDs in payload order (``-v``: codec, links and UnixFS type of each
     block); ``--unixfs`` / ``--unixfs-blocks``: the UnixFS paths under the roots. An optional
     second argument is the output file, as in go-car."""
-    out = open(args.out, "w", encoding="utf-8", errors="surrogateescape") if args.out else sys.stdout  # noqa: SIM115
-    try:
-        if args.unixfs or args.unixfs_blocks:
-            return _ls_unixfs(args, out)
-        with _source(args.car) as src, CarFile(src) as car:
-            for section in car.iter_sections():
-                cid = CID.from_bytes(section.cid)
-                if args.verbose:
-                    out.write(f"{_codec_name(cid.codec)}: {cid}\n")
-                    if cid.codec == DAG_PB:
-                        out.write(describe_dagpb(section.data))
-                else:
-                    out.write(f"{cid}\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    if not args.out:
+        return _ls_into(args, sys.stdout)
+    # a temporary name, renamed when done: a failure keeps OUT (go-car's os.Create: "-" is a file)
+    with atomic_output(args.out) if args.out == "-" else user_output(args.out) as raw:
+        out = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape")
+        try:
+            return _ls_into(args, out)
+        finally:
+            out.flush()
+            out.detach()
+
+
+def _ls_into(args: argparse.Namespace, out: IO[str]) -> int:
+    if args.unixfs or args.unixfs_blocks:
+        return _ls_unixfs(args, out)
+    with _source(args.car) as src, CarFile(src) as car:
+        for section in car.iter_sections():
+            cid = CID.from_bytes(section.cid)
+            if args.verbose:
+                out.write(f"{_codec_name(cid.codec)}: {cid}\n")
+                if cid.codec == DAG_PB:
+                    out.write(describe_dagpb(section.data))
+            else:
+                out.write(f"{cid}\n")
     return 0
 
 
