@@ -337,3 +337,22 @@ def test_filter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     listed = run(capsys, "ls", str(inv))[1].split()
     assert len(listed) == 20 and listed == cids[:3] + cids[5:]
     assert run(capsys, "roots", str(inv))[1].strip() == "QmPLPpnptHc1DMhJAWNYMTqBTqqRQNy5WsY7F9pZgsBfMT"
+
+
+def test_create_refuses_a_negative_jobs_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: ``car create -j -1 DIR`` ended in an IndexError traceback from the tree
+    scheduler (and a single file was accepted); add, car pack and commp refuse it."""
+    from pyipld.errors import ConfigError
+    from pyipld.unixfs.importer import import_file
+    from pyipld.unixfs.tree import import_paths
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"x")
+    for src in (tmp_path / "d", tmp_path / "d" / "f"):
+        code, _, err = run(capsys, "create", "-f", str(tmp_path / "o.car"), "-j", "-1", str(src))
+        assert (code, err) == (1, "Error: --jobs must be at least 1, got -1\n")
+    assert not (tmp_path / "o.car").exists()
+    with pytest.raises(ConfigError, match="jobs must be at least 1"):
+        import_paths([tmp_path / "d"], recursive=True, jobs=-1)
+    with pytest.raises(ConfigError, match="jobs must be at least 1"):
+        import_file(tmp_path / "d" / "f", jobs=-2)

@@ -129,6 +129,8 @@ def _cmd_create(args: argparse.Namespace) -> int:
     from ..unixfs.importer import import_file
     from .add import params_from_args
 
+    if args.jobs is not None and args.jobs < 1:  # as add, car pack and commp
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     if not args.paths:
         raise ConfigError("a source location to build the car from must be specified")
     if not args.file:

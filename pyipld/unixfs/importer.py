@@ -37,7 +37,7 @@ from ..blockstore import BlockSink, NullSink, file_sink
 from ..chunker import BytesLike, Chunker, iter_reads
 from ..chunker.fixed import FixedSize
 from ..cid import CID
-from ..errors import FileChangedError
+from ..errors import ConfigError, FileChangedError
 from ._fileread import FileChunks, Hashed, hash_batch
 from .data import DataType, Mtime
 from .layout_balanced import balanced_from_links, split_single
@@ -406,6 +406,8 @@ def import_file(
     if path is not None and Path(path).is_dir():
         raise IsADirectoryError(21, "is a directory (use a directory import)", os.fspath(path))
     meta = metadata_for(params, path)
+    if jobs is not None and jobs < 0:  # 0 or None: every core
+        raise ConfigError(f"jobs must be at least 1 (or 0 for every core), got {jobs}")
     if not jobs:
         jobs = default_jobs()
         if hasattr(resolved.chunker, "split_mapped"):

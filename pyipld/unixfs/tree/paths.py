@@ -110,6 +110,8 @@ def import_paths(
     resolved = params.resolve()
     if not paths:
         raise UnixFSError("expected a file argument")
+    if jobs is not None and jobs < 0:  # 0 or None: every core
+        raise ConfigError(f"jobs must be at least 1 (or 0 for every core), got {jobs}")
     ctx = ImportContext(params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
                         progress=progress, jobs=jobs or default_jobs(), exclude=exclude, cache=cache,
                         file_roots=file_roots, journal=journal, nested_reports=report == "all")
