@@ -356,3 +356,22 @@ def test_create_refuses_a_negative_jobs_count(tmp_path: Path, capsys: pytest.Cap
         import_paths([tmp_path / "d"], recursive=True, jobs=-1)
     with pytest.raises(ConfigError, match="jobs must be at least 1"):
         import_file(tmp_path / "d" / "f", jobs=-2)
+
+
+def test_index_version_and_codec_are_checked_like_go_car(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: ``car index --version N`` accepted any N (writing a CARv2), and ``--version 1``
+    with an index codec. go-car cmd/car/index.go: 'invalid CAR version N'; for a v1 output
+    "'none' is the only supported codec for a v1 car" when --codec is given."""
+    src = str(shared_path("fixtures", "go-car", "sample-v1.car"))
+    out = tmp_path / "o.car"
+    for version in ("0", "3", "-1"):
+        assert run(capsys, "index", "--version", version, src, str(out)) == (
+            1, "", f"Error: invalid CAR version {version}\n")
+    assert run(capsys, "index", "--version", "1", "--codec", "car-index-sorted", src, str(out)) == (
+        1, "", "Error: 'none' is the only supported codec for a v1 car\n")
+    assert not out.exists()
+    assert run(capsys, "index", "--version", "1", "--codec", "none", src, str(out))[0] == 0
+    assert run(capsys, "index", "--version", "1", src, str(tmp_path / "p.car"))[0] == 0  # codec not set
+    assert out.read_bytes() == (tmp_path / "p.car").read_bytes()
+    assert run(capsys, "index", src, str(tmp_path / "v2.car"))[0] == 0
+    assert (tmp_path / "v2.car").read_bytes()[:11] == bytes.fromhex("0aa16776657273696f6e02")

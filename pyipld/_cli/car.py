@@ -591,6 +591,9 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str | None, filters: 
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    args.codec_set = args.codec is not None  # go-car: c.IsSet("codec")
+    if args.codec is None:
+        args.codec = "car-multihash-index-sorted"
     positional = list(args.args)
     if positional and positional[0] == "create":
         if len(positional) != 3:
@@ -611,6 +614,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
         version = car.version
         payload_offset, payload_length = car.payload_offset, car.payload_length
         f = car._f
+        # go-car cmd/car/index.go, after opening the CAR: these checks, in this order
+        if args.version == 1 and args.codec_set and args.codec != "none":
+            raise ConfigError("'none' is the only supported codec for a v1 car")
+        if args.version not in (1, 2):
+            raise ConfigError(f"invalid CAR version {args.version}")
         if args.version == 1:
             with user_output(dst) as out:
                 f.seek(payload_offset)
@@ -843,8 +851,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.set_defaults(func=_cmd_extract)
 
     q = cs.add_parser("index", aliases=["i"], help="write a CARv2 with an index, or a detached index")
-    q.add_argument("-c", "--codec", default="car-multihash-index-sorted",
-                   help="car-multihash-index-sorted | car-index-sorted | none")
+    q.add_argument("-c", "--codec", default=None,
+                   help="car-multihash-index-sorted (default) | car-index-sorted | none")
     q.add_argument("--version", type=int, default=2, help="2: CARv2 with index; 1: extract the CARv1")
     q.add_argument("args", nargs="+", metavar="ARG", help="IN.car OUT.car, or: create IN.car OUT.idx")
     q.set_defaults(func=_cmd_index)
