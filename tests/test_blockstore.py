@@ -138,3 +138,30 @@ def test_null_sink_keeps_nothing() -> None:
     sink = NullSink()
     sink.put(V1.cid_bytes(RAW, b"x"), b"x")
     assert isinstance(sink, BlockSink) and not isinstance(sink, BlockSource)
+
+
+def test_a_block_file_that_is_not_a_plain_file_is_refused_not_read(tmp_path: Path) -> None:
+    """Regression: a block file replaced by a symlink to /dev/zero was read until memory ran out
+    (6.6 GB in 10 s), and a FIFO blocked forever. Only a regular file of at most
+    MAX_STORED_BLOCK_BYTES is read."""
+    limit = 8 << 20  # pyipld.blockstore.MAX_STORED_BLOCK_BYTES, the CAR readers' section limit
+
+    store = DirectoryBlockstore(tmp_path / "bs")
+    cids = []
+    for i in range(4):
+        data = b"block %d" % i
+        cid = V1.cid_bytes(RAW, data)
+        store.put(cid, data)
+        cids.append(cid)
+    paths = [store._path(cid) for cid in cids]
+    assert all(p is not None for p in paths)
+    os.unlink(paths[0])
+    os.symlink("/dev/zero", paths[0])  # type: ignore[arg-type]
+    os.unlink(paths[1])
+    os.mkfifo(paths[1])  # type: ignore[arg-type]
+    with open(paths[2], "wb") as f:  # type: ignore[arg-type]
+        f.truncate(limit + 1)
+    for cid in (cids[2], cids[0], cids[1]):  # the oversized file first: the old code returned it
+        with pytest.raises(IntegrityError):
+            store.get(cid)
+    assert store.get(cids[3]) == b"block 3"
