@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,43 @@ def test_index_version_and_codec_are_checked_like_go_car(tmp_path: Path, capsys:
     assert out.read_bytes() == (tmp_path / "p.car").read_bytes()
     assert run(capsys, "index", src, str(tmp_path / "v2.car"))[0] == 0
     assert (tmp_path / "v2.car").read_bytes()[:11] == bytes.fromhex("0aa16776657273696f6e02")
+
+
+class _EndlessZeros:
+    """stdin that never ends (like /dev/zero); reading past ``limit`` bytes fails the test."""
+
+    def __init__(self, limit: int = 64 << 20) -> None:
+        self.read_bytes = 0
+        self.limit = limit
+
+    def read(self, n: int = -1) -> bytes:
+        n = 1 << 20 if n is None or n < 0 else n
+        self.read_bytes += n
+        if self.read_bytes > self.limit:
+            raise AssertionError(f"read {self.read_bytes} bytes of an endless stdin")
+        return bytes(n)
+
+
+@pytest.mark.parametrize("argv", [["ls"], ["inspect"], ["roots", "-"], ["verify", "-"]])
+def test_endless_garbage_on_stdin_is_refused_at_its_first_bytes(argv: list[str], capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a CAR on stdin was copied to a temporary file until EOF before its header was
+    looked at: ``car ls < /dev/zero`` ran until the disk was full. Same message as the file."""
+    import types
+
+    zeros = _EndlessZeros()
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=zeros))
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and err.startswith("Error: invalid header data at offset 0"), err
+    assert zeros.read_bytes <= 16
+
+
+def test_a_car_on_stdin_is_read_whole(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import types
+
+    for name in ("sample-v1.car", "sample-wrapped-v2.car"):
+        data = shared_path("fixtures", "go-car", name).read_bytes()
+        monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(data)))
+        code, out, _ = run(capsys, "ls")
+        assert code == 0 and len(out.splitlines()) == 1049

@@ -33,7 +33,7 @@ from ..car.index import (
 )
 from ..car.reader import CarFile
 from ..car.sink import open_car_sink
-from ..car.v1 import SectionHead
+from ..car.v1 import DEFAULT_MAX_HEADER_BYTES, SectionHead, decode_header
 from ..car.v2 import wrap_v1
 from ..cid import CID, CODEC_NAMES, DAG_PB
 from ..dagpb import decode_pbnode
@@ -72,11 +72,44 @@ def _source(path: str) -> Iterator[str | IO[bytes]]:
     if path != "-":
         yield path
         return
+    stdin = sys.stdin.buffer
     with tempfile.TemporaryFile() as spool:
-        while chunk := sys.stdin.buffer.read(1 << 20):
+        head, usable = _read_car_head(stdin)
+        spool.write(head)
+        while usable and (chunk := stdin.read(1 << 20)):
             spool.write(chunk)
         spool.seek(0)
-        yield spool
+        yield spool  # when the head is not a CAR header, the reader reports it from these bytes
+
+
+def _read_car_head(stream: IO[bytes]) -> tuple[bytes, bool]:
+    """The bytes of the header at the start of a CAR stream (length varint and body), and whether
+    they decode as a CARv1 header or the CARv2 pragma. ``car ls < /dev/zero`` copied its input to
+    a temporary file until the disk was full before looking at the first byte; now nothing past
+    a header that is not one is read."""
+    head = bytearray()
+    while len(head) < 10 and (not head or head[-1] & 0x80):
+        byte = stream.read(1)
+        if not byte:
+            return bytes(head), False
+        head += byte
+    try:
+        length, _ = decode_varint(bytes(head), 0)
+    except DecodeError:
+        return bytes(head), False
+    if not 0 < length <= DEFAULT_MAX_HEADER_BYTES:
+        return bytes(head), False
+    prefix = len(head)
+    while len(head) - prefix < length:
+        more = stream.read(length - (len(head) - prefix))
+        if not more:
+            return bytes(head), False
+        head += more
+    try:
+        header = decode_header(bytes(head[prefix:]))
+    except DecodeError:
+        return bytes(head), False
+    return bytes(head), header.version in (1, 2)
 
 
 def _codec_name(code: int) -> str:
