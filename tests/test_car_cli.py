@@ -416,3 +416,16 @@ def test_a_car_on_stdin_is_read_whole(capsys: pytest.CaptureFixture[str], monkey
         monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(data)))
         code, out, _ = run(capsys, "ls")
         assert code == 0 and len(out.splitlines()) == 1049
+
+
+def test_extract_of_a_symlink_with_an_empty_target_is_a_clear_error(tmp_path: Path) -> None:
+    """Regression: the message was the raw ``[Errno 2] … b'' -> b'…/.s.pyipld-….tmp'`` (bytes and
+    the internal temporary name); ``get`` says what is wrong with the DAG."""
+    from pyipld._cli.car import _write_symlink
+    from pyipld.errors import UnsafePathError
+
+    with pytest.raises(UnsafePathError, match="^symlink 's' has an empty or NUL-containing target$"):
+        _write_symlink(str(tmp_path), "s", b"")
+    assert list(tmp_path.iterdir()) == []
+    _write_symlink(str(tmp_path), "t", b"elsewhere")
+    assert os.readlink(tmp_path / "t") == "elsewhere"

@@ -459,8 +459,8 @@ def _write_symlink(directory: str, name: str, target: bytes) -> None:
     """Recreate a UnixFS symlink (target verbatim, as go-car and ``ipfs get`` do) under a temporary
     name, then rename it over ``name``. It is never followed: directories are created through
     :func:`_ensure_dir` (which refuses a symlink on the way) and files replace, not write through."""
-    if b"\0" in target:
-        raise UnsafePathError(f"refusing symlink {name!r} with a NUL byte in its target")
+    if not target or b"\0" in target:  # as `get`: the kernel refuses an empty target (ENOENT)
+        raise UnsafePathError(f"symlink {name!r} has an empty or NUL-containing target")
     path = os.path.join(directory, name)
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISDIR(os.lstat(path).st_mode):
