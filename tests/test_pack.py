@@ -252,3 +252,27 @@ def test_each_car_has_a_directory_root_that_extracts(dataset: Path, tmp_path: Pa
     expected = _digests(dataset)
     del expected["only-link/l"]  # a symlink: skipped, listed in the manifest
     assert _digests(tmp_path / "back" / "data") == expected
+
+
+def test_a_manifest_that_is_not_a_plain_file_is_refused_not_read(tmp_path: Path) -> None:
+    """Regression: manifest.json as a symlink to /dev/zero was read until memory ran out (4.8 GB
+    by ``car unpack``, 5.2 GB by a resumed ``car pack``), and a FIFO blocked forever."""
+    from pyipld.errors import ManifestError
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(b"hello")
+    out = tmp_path / "out"
+    pack([src], out, target_size=1 << 20)
+    manifest = out / MANIFEST_NAME
+    real = manifest.read_bytes()
+    for make in (lambda: os.symlink("/dev/zero", manifest), lambda: os.mkfifo(manifest)):
+        manifest.unlink()
+        make()
+        with pytest.raises(ManifestError, match="symlink|plain file"):
+            reassemble(out, tmp_path / "dest")
+        with pytest.raises(ManifestError, match="symlink|plain file"):
+            pack([src], out, target_size=1 << 20)
+    manifest.unlink()
+    manifest.write_bytes(real)
+    assert reassemble(out, tmp_path / "dest") == ["src/a"]

@@ -40,6 +40,7 @@ See docs/commp.md.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -679,6 +680,29 @@ def _manifest_error(where: Path, what: str) -> ManifestError:
     return ManifestError(f"{where}: {what}")
 
 
+MAX_MANIFEST_BYTES: Final = 1 << 30  # ~5 million files; the manifest is parsed whole
+
+
+def _read_manifest_bytes(where: Path) -> bytes:
+    """A manifest's bytes: a regular file (not followed if a symlink) of at most MAX_MANIFEST_BYTES.
+    A manifest that is a link to /dev/zero or a FIFO was read until memory ran out, or forever."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(where, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _manifest_error(where, "is a symlink; a manifest must be a plain file") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
+            raise _manifest_error(where, f"not a plain file of at most {MAX_MANIFEST_BYTES} bytes")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(MAX_MANIFEST_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
 def _load_manifest(base: Path) -> tuple[list[tuple[str, list[tuple[int, bytes]]]], list[str], list[str]]:
     """``(files as (path, [(car number, root CID)]), empty dirs, CAR file names)`` of a checked manifest.
 
@@ -687,7 +711,9 @@ def _load_manifest(base: Path) -> tuple[list[tuple[str, list[tuple[int, bytes]]]
     """
     where = base / MANIFEST_NAME
     try:
-        doc = json.loads((where).read_bytes().decode("utf-8"))
+        doc = json.loads(_read_manifest_bytes(where).decode("utf-8"))
+    except ManifestError:
+        raise
     except (ValueError, RecursionError) as exc:  # JSON, UTF-8 or nesting errors
         raise _manifest_error(where, f"not a JSON manifest ({str(exc)[:200]})") from None
     if not isinstance(doc, dict) or doc.get("format") not in _READABLE_FORMATS:
@@ -735,7 +761,9 @@ def _resume_manifest(outdir: Path, inputs: int | None) -> dict[str, Any] | None:
     if not where.exists():
         return None
     try:
-        doc = json.loads(where.read_bytes().decode("utf-8"))
+        doc = json.loads(_read_manifest_bytes(where).decode("utf-8"))
+    except ManifestError:
+        raise
     except (ValueError, RecursionError) as exc:  # JSON, UTF-8 or nesting errors
         raise _manifest_error(where, f"not a JSON manifest ({str(exc)[:200]})") from None
     except OSError as exc:
