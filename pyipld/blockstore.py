@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
 from ._atomic import atomic_output
+from ._io import read_plain_file
 from .cid import CID, b32encode
 from .errors import CIDError, IntegrityError, NotFoundError
 
@@ -186,21 +186,7 @@ class MemoryBlockstore:
 MAX_DIGEST_BYTES = 128
 
 
-_BLOCK_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 MAX_STORED_BLOCK_BYTES = 8 << 20  # the CAR readers' section limit; kubo's blocks are at most 2 MiB
-
-
-def _read_exactly(fd: int, size: int, path: Path) -> bytes:
-    """The ``size`` bytes of a block file (it may not change while read)."""
-    data = os.read(fd, size + 1) if size else os.read(fd, 1)
-    while len(data) < size:
-        more = os.read(fd, size + 1 - len(data))
-        if not more:
-            break
-        data += more
-    if len(data) != size:
-        raise IntegrityError(f"{path}: changed size while read")
-    return data
 
 
 def _show(cid: bytes) -> str:
@@ -255,23 +241,17 @@ class DirectoryBlockstore:
         try:
             if path is None:
                 raise FileNotFoundError(cid)
-            fd = os.open(path, _BLOCK_FLAGS)  # a symlink (to /dev/zero…) is refused, a FIFO does not block
-            try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_STORED_BLOCK_BYTES:
-                    raise IntegrityError(f"{path}: not a block file (a regular file of at most "
-                                         f"{MAX_STORED_BLOCK_BYTES} bytes) for {_show(cid)}")
-                return _read_exactly(fd, st.st_size, path)
-            finally:
-                os.close(fd)
+            data = read_plain_file(path, MAX_STORED_BLOCK_BYTES)  # one fstat, one read (gateway raw path)
         except FileNotFoundError:
             raise NotFoundError(f"block not found: {_show(cid)}") from None
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG:
                 raise NotFoundError(f"block not found: {_show(cid)}") from None
-            if exc.errno == errno.ELOOP:
-                raise IntegrityError(f"{path}: a symlink where a block file should be ({_show(cid)})") from None
             raise
+        if data is None:  # a symlink (to /dev/zero…), a FIFO, a device, or too large
+            raise IntegrityError(f"{path}: not a block file (a regular file of at most "
+                                 f"{MAX_STORED_BLOCK_BYTES} bytes) for {_show(cid)}")
+        return data
 
     def has(self, cid: bytes) -> bool:
         path = self._path(cid)

@@ -40,7 +40,6 @@ See docs/commp.md.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -52,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
+from .._io import read_plain_file
 from .._varint import varint_size
 from ..car.sink import atomic_output
 from ..car.v1 import CarV1Writer
@@ -684,23 +684,12 @@ MAX_MANIFEST_BYTES: Final = 1 << 30  # ~5 million files; the manifest is parsed 
 
 
 def _read_manifest_bytes(where: Path) -> bytes:
-    """A manifest's bytes: a regular file (not followed if a symlink) of at most MAX_MANIFEST_BYTES.
-    A manifest that is a link to /dev/zero or a FIFO was read until memory ran out, or forever."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(where, flags)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _manifest_error(where, "is a symlink; a manifest must be a plain file") from None
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MANIFEST_BYTES:
-            raise _manifest_error(where, f"not a plain file of at most {MAX_MANIFEST_BYTES} bytes")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read(MAX_MANIFEST_BYTES + 1)
-    finally:
-        os.close(fd)
+    """A manifest's bytes: a regular file (never a symlink, FIFO or device) of at most
+    MAX_MANIFEST_BYTES. A manifest linked to /dev/zero was read until memory ran out."""
+    data = read_plain_file(where, MAX_MANIFEST_BYTES)
+    if data is None:
+        raise _manifest_error(where, f"not a plain file of at most {MAX_MANIFEST_BYTES} bytes (a symlink?)")
+    return data
 
 
 def _load_manifest(base: Path) -> tuple[list[tuple[str, list[tuple[int, bytes]]]], list[str], list[str]]:
