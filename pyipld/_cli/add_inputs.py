@@ -165,15 +165,7 @@ def _eval_symlinks(path: str) -> str:
         else:
             cut = dest.rfind("/", root)
             dest = dest[:root] if cut < root else dest[:cut]
-    return _go_clean(dest)
-
-
-def _go_clean(path: str) -> str:
-    """Go's ``filepath.Clean`` on POSIX: ``normpath``, except that ``//x`` is ``/x`` and ``""`` is ``.``."""
-    if not path:
-        return "."
-    cleaned = os.path.normpath(path)
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+    return _clean(dest)
 
 
 def _remote_input(arg: str, recursive: bool, storage_options: dict[str, Any] | None) -> tuple[str, str, Input]:

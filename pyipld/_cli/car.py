@@ -624,15 +624,13 @@ def _extract_tree(bs: CarBlockstore, root: bytes, out_dir: str | None, filters: 
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    args.codec_set = args.codec is not None  # go-car: c.IsSet("codec")
-    if args.codec is None:
-        args.codec = "car-multihash-index-sorted"
+    index_codec = args.codec or "car-multihash-index-sorted"  # None: not given (go-car's c.IsSet)
     positional = list(args.args)
     if positional and positional[0] == "create":
         if len(positional) != 3:
             raise ConfigError("usage: car index create IN.car OUT.idx")
         src, dst = positional[1], positional[2]
-        codec = index_codec_by_name(args.codec) if args.codec != "none" else None
+        codec = index_codec_by_name(index_codec) if index_codec != "none" else None
         if codec is None:
             raise ConfigError("index create needs an index codec")
         with CarFile(src) as car:
@@ -648,7 +646,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         payload_offset, payload_length = car.payload_offset, car.payload_length
         f = car._f
         # go-car cmd/car/index.go, after opening the CAR: these checks, in this order
-        if args.version == 1 and args.codec_set and args.codec != "none":
+        if args.version == 1 and args.codec not in (None, "none"):
             raise ConfigError("'none' is the only supported codec for a v1 car")
         if args.version not in (1, 2):
             raise ConfigError(f"invalid CAR version {args.version}")
@@ -657,7 +655,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 f.seek(payload_offset)
                 _copy(f, out, payload_length)
             return 0
-        codec = None if args.codec == "none" else index_codec_by_name(args.codec)
+        codec = None if index_codec == "none" else index_codec_by_name(index_codec)
         with user_output(dst) as out:
             if version == 1:
                 f.seek(0)
