@@ -17,6 +17,7 @@ really lacks. ``PYIPLD_NO_PREALLOC=1`` turns it off.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -31,6 +32,12 @@ _DEFAULT_STEP: Final = 64 << 20  # one fallocate per 64 MiB written; at most thi
 def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
     if not sys.platform.startswith("linux") or os.environ.get("PYIPLD_NO_PREALLOC") == "1":
         return None
+    return _libc_fallocate()
+
+
+@functools.cache
+def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
+    """glibc's ``fallocate``, looked up once per process."""
     try:
         fn = ctypes.CDLL(None, use_errno=True).fallocate
     except (OSError, AttributeError):
@@ -49,8 +56,7 @@ class SpaceReserver:
         self._step = step
         self._min_end = min_end
         self._fallocate = _load_fallocate()
-        self._reserved_to = 0  # the file's blocks are reserved up to here
-        self._reserved_any = False
+        self._reserved_to = 0  # the file's blocks are reserved up to here (0: nothing reserved)
 
     @property
     def active(self) -> bool:
@@ -67,7 +73,6 @@ class SpaceReserver:
             self._fallocate = None  # EOPNOTSUPP, ENOSPC, EBADF…: the writes will tell what matters
             return
         self._reserved_to = start + length
-        self._reserved_any = True
 
     def release(self, written_to: int | None = None) -> None:
         """Stop reserving and free what was reserved past the file's end (its size is kept).
@@ -76,9 +81,9 @@ class SpaceReserver:
         it too, and it is left as it is (a truncation could race with their next write).
         """
         self._fallocate = None
-        if not self._reserved_any:
+        if not self._reserved_to:
             return
-        self._reserved_any = False
+        self._reserved_to = 0
         try:
             size = os.fstat(self._fd).st_size
             if written_to is None or size == written_to:

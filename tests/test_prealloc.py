@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,16 @@ def _allocated(fd_or_path: int | Path) -> int:
 
 
 @pytest.fixture
+def fd(tmp_path: Path) -> Iterator[int]:
+    """A new file ``out`` in tmp_path, open for writing."""
+    descriptor = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)
+
+
+@pytest.fixture
 def reserving(tmp_path: Path) -> None:
     """Skip where this file system or platform gives no reservations (the code then does nothing)."""
     fd = os.open(tmp_path / "probe", os.O_WRONLY | os.O_CREAT, 0o600)
@@ -39,41 +50,33 @@ def reserving(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("reserving")
-def test_reserves_ahead_without_changing_the_size_then_frees(tmp_path: Path) -> None:
-    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        space = SpaceReserver(fd, step=4 * MIB)
-        space.ensure(MIB)
-        assert os.fstat(fd).st_size == 0
-        assert _allocated(fd) >= 5 * MIB
-        os.write(fd, b"x" * MIB)
-        space.ensure(MIB)  # within what is reserved: no call, nothing changes
-        space.ensure(5 * MIB + 1)  # past it: the next reservation continues where the last ended
-        assert _allocated(fd) >= 9 * MIB
-        space.release()
-        assert os.fstat(fd).st_size == MIB
-        assert _allocated(fd) < 2 * MIB
-        assert not space.active
-        space.ensure(50 * MIB)  # released: no more reservations
-        assert _allocated(fd) < 2 * MIB
-    finally:
-        os.close(fd)
+def test_reserves_ahead_without_changing_the_size_then_frees(tmp_path: Path, fd: int) -> None:
+    space = SpaceReserver(fd, step=4 * MIB)
+    space.ensure(MIB)
+    assert os.fstat(fd).st_size == 0
+    assert _allocated(fd) >= 5 * MIB
+    os.write(fd, b"x" * MIB)
+    space.ensure(MIB)  # within what is reserved: no call, nothing changes
+    space.ensure(5 * MIB + 1)  # past it: the next reservation continues where the last ended
+    assert _allocated(fd) >= 9 * MIB
+    space.release()
+    assert os.fstat(fd).st_size == MIB
+    assert _allocated(fd) < 2 * MIB
+    assert not space.active
+    space.ensure(50 * MIB)  # released: no more reservations
+    assert _allocated(fd) < 2 * MIB
     assert (tmp_path / "out").read_bytes() == b"x" * MIB
 
 
 @pytest.mark.usefixtures("reserving")
-def test_nothing_is_reserved_below_min_end(tmp_path: Path) -> None:
-    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        space = SpaceReserver(fd, step=4 * MIB, min_end=2 * MIB)
-        space.ensure(MIB)
-        assert _allocated(fd) == 0
-        space.ensure(2 * MIB)
-        assert _allocated(fd) >= 6 * MIB
-        space.release()
-        assert _allocated(fd) == 0
-    finally:
-        os.close(fd)
+def test_nothing_is_reserved_below_min_end(fd: int) -> None:
+    space = SpaceReserver(fd, step=4 * MIB, min_end=2 * MIB)
+    space.ensure(MIB)
+    assert _allocated(fd) == 0
+    space.ensure(2 * MIB)
+    assert _allocated(fd) >= 6 * MIB
+    space.release()
+    assert _allocated(fd) == 0
 
 
 def test_a_refused_reservation_stops_quietly(tmp_path: Path) -> None:
@@ -90,16 +93,12 @@ def test_a_refused_reservation_stops_quietly(tmp_path: Path) -> None:
     assert path.read_bytes() == b"abc"
 
 
-def test_turned_off_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_turned_off_by_the_environment(fd: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYIPLD_NO_PREALLOC", "1")
-    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        space = SpaceReserver(fd, step=MIB)
-        space.ensure(10)
-        assert not space.active
-        assert _allocated(fd) == 0
-    finally:
-        os.close(fd)
+    space = SpaceReserver(fd, step=MIB)
+    space.ensure(10)
+    assert not space.active
+    assert _allocated(fd) == 0
 
 
 def _blocks(total: int) -> list[Block]:
@@ -144,20 +143,16 @@ def test_extracted_large_file_keeps_no_reserved_space(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("reserving")
-def test_a_file_someone_else_also_wrote_is_left_alone(tmp_path: Path) -> None:
-    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        space = SpaceReserver(fd, step=4 * MIB)
-        space.ensure(MIB)
-        os.write(fd, b"x" * MIB)
-        with (tmp_path / "out").open("ab") as other:
-            other.write(b"theirs")
-        space.release(written_to=MIB)  # not ours alone: no truncation that could race with them
-        assert _allocated(fd) >= 4 * MIB
-        mine = SpaceReserver(fd, step=4 * MIB)
-        mine.ensure(MIB + 6)
-        mine.release(written_to=MIB + 6)
-        assert _allocated(fd) < 2 * MIB
-    finally:
-        os.close(fd)
+def test_a_file_someone_else_also_wrote_is_left_alone(tmp_path: Path, fd: int) -> None:
+    space = SpaceReserver(fd, step=4 * MIB)
+    space.ensure(MIB)
+    os.write(fd, b"x" * MIB)
+    with (tmp_path / "out").open("ab") as other:
+        other.write(b"theirs")
+    space.release(written_to=MIB)  # not ours alone: no truncation that could race with them
+    assert _allocated(fd) >= 4 * MIB
+    mine = SpaceReserver(fd, step=4 * MIB)
+    mine.ensure(MIB + 6)
+    mine.release(written_to=MIB + 6)
+    assert _allocated(fd) < 2 * MIB
     assert (tmp_path / "out").read_bytes() == b"x" * MIB + b"theirs"
