@@ -97,6 +97,12 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def check_jobs(jobs: int | None) -> None:
+    """Refuse a negative thread count (0 or None mean every core)."""
+    if jobs is not None and jobs < 0:
+        raise ConfigError(f"jobs must be at least 1 (or 0 for every core), got {jobs}")
+
+
 def _threaded_leaf_links(
     chunks: Iterable[BytesLike], leaves: LeafMaker, sink: BlockSink, jobs: int, chunk_size: int
 ) -> Iterator[FileLink]:
@@ -406,8 +412,7 @@ def import_file(
     if path is not None and Path(path).is_dir():
         raise IsADirectoryError(21, "is a directory (use a directory import)", os.fspath(path))
     meta = metadata_for(params, path)
-    if jobs is not None and jobs < 0:  # 0 or None: every core
-        raise ConfigError(f"jobs must be at least 1 (or 0 for every core), got {jobs}")
+    check_jobs(jobs)
     if not jobs:
         jobs = default_jobs()
         if hasattr(resolved.chunker, "split_mapped"):

@@ -36,7 +36,7 @@ from ...errors import ConfigError, UnixFSError
 from ..cache import ImportCache, keys_from_cwd
 from ..data import Mtime
 from ..directory import DirectoryBuilder, DirLink
-from ..importer import ImportResult, default_jobs
+from ..importer import ImportResult, check_jobs, default_jobs
 from ..nodes import Metadata
 from ..params import ImportParams
 from .dirs import DirNode, report_dirs, set_result
@@ -110,8 +110,7 @@ def import_paths(
     resolved = params.resolve()
     if not paths:
         raise UnixFSError("expected a file argument")
-    if jobs is not None and jobs < 0:  # 0 or None: every core
-        raise ConfigError(f"jobs must be at least 1 (or 0 for every core), got {jobs}")
+    check_jobs(jobs)
     ctx = ImportContext(params, resolved, sink if sink is not None else NullSink(), on_added=on_added,
                         progress=progress, jobs=jobs or default_jobs(), exclude=exclude, cache=cache,
                         file_roots=file_roots, journal=journal, nested_reports=report == "all")
