@@ -67,6 +67,11 @@ class ExtractStats:
     file_bytes: int = 0
 
 
+def _temp_name() -> bytes:
+    """A fresh name beside the destination, for a file or tree written before it is renamed."""
+    return b".pyipld-tmp-" + secrets.token_hex(8).encode()
+
+
 def check_entry_name_safe(name: bytes) -> None:
     """Refuse a name that could leave its directory or is not a plain name.
 
@@ -138,7 +143,7 @@ class _Extractor:
         self._report(b"", "file")
 
     def write_file(self, dir_fd: int, name: bytes, node: UnixFSNode, path: bytes) -> None:
-        tmp = b".pyipld-tmp-" + secrets.token_hex(8).encode()
+        tmp = _temp_name()
         fd = os.open(tmp, _FILE_FLAGS, 0o666, dir_fd=dir_fd)
         try:
             space = SpaceReserver(fd, min_end=_RESERVE_FROM)
@@ -264,7 +269,7 @@ def _write_tree_then_rename(ex: _Extractor, parent_fd: int, name: bytes, node: U
     failure halfway (a missing block, --max-entries, an unsafe name) leaves nothing at ``name``,
     so the same command can simply be run again. The rename replaces at most an empty
     directory; anything else that appeared at ``name`` meanwhile makes it fail."""
-    tmp = b".pyipld-tmp-" + secrets.token_hex(8).encode()
+    tmp = _temp_name()
     os.mkdir(tmp, 0o777, dir_fd=parent_fd)
     try:
         ex.write_tree(os.open(tmp, _DIR_FLAGS, dir_fd=parent_fd), node, b"")
