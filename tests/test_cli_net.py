@@ -221,11 +221,15 @@ def test_get_refuses_escaping_names(tmp_path: Path, name: bytes) -> None:
 
 
 def test_get_refuses_existing_destination_before_fetching(tmp_path: Path) -> None:
-    store = MemoryBlockstore()
-    leaf = import_bytes(b"data", ImportParams(), _Sink(store)).cid
+    """A directory root onto a file is refused once the root is known, before the tree is
+    fetched (a file root replaces the file, as in kubo: tests/test_get_destination.py)."""
+    leaf = import_bytes(b"data", ImportParams(), _Sink(MemoryBlockstore())).cid
+    store = MemoryBlockstore()  # the root alone: a fetch of the tree would fail with NotFoundError
+    root = directory(store, [(b"a", leaf.bytes, 4)])
     (tmp_path / "taken").write_bytes(b"mine")
     with pytest.raises(FileExistsError):
-        run_with_peers(store, ["get", str(leaf), "--peer", "PEER", "-o", str(tmp_path / "taken"), "-q"])
+        run_with_peers(store, ["get", str(CID.from_bytes(root)), "--peer", "PEER", "-o", str(tmp_path / "taken"),
+                               "-q"])
     assert (tmp_path / "taken").read_bytes() == b"mine"
 
 

@@ -8,11 +8,12 @@ From local blocks (``--blockstore DIR``), fetched over bitswap with ``--peer MUL
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import ConfigError
 from ..filestore import open_blockstore
-from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract, get_destination
 from ..unixfs.resolve import resolve_path, split_path
 from .httpfetch import add_http_arguments, cmd_get_http, wants_http
 from .net import add_peer_arguments, cmd_get_from_peers
@@ -86,11 +87,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"Saved {exported.blocks} blocks ({exported.block_bytes} bytes) to {args.car}", file=sys.stderr)
         return 0
-    dest = args.output or default_output(args.path)
-    resolve_path(store, args.path)  # kubo resolves before printing anything: a bad path prints only the error
-    _saving(args, dest)
+    named = args.output or default_output(args.path)
+    root = resolve_path(store, args.path)  # kubo resolves before printing anything: a bad path prints only the error
+    dest = os.fsdecode(get_destination(named, root.node.kind, default_output(args.path)))
+    _saving(args, named)
     stats = extract(store, args.path, dest, metadata=not args.no_metadata, max_entries=args.max_entries,
-                    max_depth=args.max_depth)
+                    max_depth=args.max_depth, replace=True)
     if not args.quiet:
         print(f"wrote {dest}: {stats.files} files, {stats.directories} directories, "
               f"{stats.symlinks} symlinks, {stats.file_bytes} bytes", file=sys.stderr)

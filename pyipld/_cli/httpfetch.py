@@ -12,6 +12,7 @@ says so, :func:`cmd_get_http` / :func:`cmd_cat_http`.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import NotFoundError, PyipldError
-from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract, get_destination
 from ..unixfs.resolve import split_path
+from ..unixfs.walk import load_node
 from .net import _path_arg, _progress
 
 if TYPE_CHECKING:  # httpx loads only when a verb fetches over HTTP (start-up time of every verb)
@@ -113,9 +115,7 @@ def cmd_get_http(args: argparse.Namespace) -> int:
 
     path = _path_arg(args)
     car = getattr(args, "car", None)
-    dest = Path(car) if car else Path(getattr(args, "output", None) or default_output(path))
-    if not car and (dest.exists() or dest.is_symlink()) and not (dest.is_dir() and not any(dest.iterdir())):
-        raise FileExistsError(17, "destination exists", str(dest))
+    named = Path(car) if car else Path(getattr(args, "output", None) or default_output(path))
 
     def over_http(gateways: list[str]) -> int:
         progress = _progress(args, "fetch")
@@ -123,16 +123,18 @@ def cmd_get_http(args: argparse.Namespace) -> int:
         try:
             with _client(args, gateways) as client:
                 if car:
-                    result = fetch_car(client, path, dest, version=int(getattr(args, "car_version", 1) or 1),
+                    result = fetch_car(client, path, named, version=int(getattr(args, "car_version", 1) or 1),
                                        progress=update)
-                    summary = f"into {dest}"
+                    summary = f"into {named}"
                 else:
-                    store, scratch = _scratch_store(args, dest)
+                    store, scratch = _scratch_store(args, named)
                     try:
                         result = fetch_dag(client, path, store, progress=update)
+                        dest = os.fsdecode(get_destination(named, load_node(store, result.cid).kind,
+                                                           default_output(path)))
                         written = extract(store, result.cid, dest, metadata=not getattr(args, "no_metadata", False),
                                           max_entries=getattr(args, "max_entries", DEFAULT_MAX_ENTRIES),
-                                          max_depth=getattr(args, "max_depth", DEFAULT_MAX_DEPTH))
+                                          max_depth=getattr(args, "max_depth", DEFAULT_MAX_DEPTH), replace=True)
                     finally:
                         if scratch is not None:
                             shutil.rmtree(scratch, ignore_errors=True)

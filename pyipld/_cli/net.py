@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import shutil
 import sys
 import tempfile
@@ -27,8 +28,9 @@ from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
 from ..cid import CID
 from ..errors import ConfigError
 from ..filestore import open_blockstore
-from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract
+from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract, get_destination
 from ..unixfs.resolve import resolve_path, split_path
+from ..unixfs.walk import load_node
 from .timeout import seconds_or_duration
 
 if TYPE_CHECKING:  # trio and the libp2p stack load only when a verb talks to a peer (start-up time)
@@ -185,13 +187,11 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
     path = _path_arg(args)
     car = getattr(args, "car", None)
     dest = Path(car) if car else Path(getattr(args, "output", None) or default_output(path))
-    if not car and (dest.exists() or dest.is_symlink()) and not (dest.is_dir() and not any(dest.iterdir())):
-        raise FileExistsError(17, "destination exists", str(dest))  # before any network work
     if not car:
         streamed = await _get_file_streamed(args, path, dest, dial)
         if streamed is not None:
             if not getattr(args, "quiet", False):
-                print(f"fetched {streamed[0]} blocks ({streamed[1]} bytes) -> {dest}: 1 files, 0 directories, "
+                print(f"fetched {streamed[0]} blocks ({streamed[1]} bytes) -> {streamed[3]}: 1 files, 0 directories, "
                       f"0 symlinks, {streamed[2]} bytes", file=sys.stderr)
             return 0
     store, scratch = _scratch_store(args, dest)
@@ -207,9 +207,10 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
                 export_dag(store, target, writer)
             summary = f"into {dest}"
         else:
+            dest = Path(os.fsdecode(get_destination(dest, load_node(store, target).kind, default_output(path))))
             written = extract(store, target, dest, metadata=not getattr(args, "no_metadata", False),
                               max_entries=getattr(args, "max_entries", DEFAULT_MAX_ENTRIES),
-                              max_depth=getattr(args, "max_depth", DEFAULT_MAX_DEPTH))
+                              max_depth=getattr(args, "max_depth", DEFAULT_MAX_DEPTH), replace=True)
             summary = (f"-> {dest}: {written.files} files, {written.directories} directories, "
                        f"{written.symlinks} symlinks, {written.file_bytes} bytes")
     finally:
@@ -221,24 +222,25 @@ async def get_from_peers(args: argparse.Namespace, *, dial: Dialer | None = None
 
 
 async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
-                             dial: Dialer | None) -> tuple[int, int, int] | None:
+                             dial: Dialer | None) -> tuple[int, int, int, Path] | None:
     """``get`` of a single UnixFS file: stream it into ``dest`` while fetching, as ``cat`` does.
 
     No scratch blockstore: the blocks are verified as they arrive and the bytes written
     in order to a temporary name beside ``dest``, renamed at the end (with the stored mode
-    and mtime, as :func:`~pyipld.unixfs.extract.extract` restores them). Returns
-    ``(blocks, block bytes, file bytes)``, or None when the target is not a file (a
-    directory or symlink: the caller fetches the DAG and extracts it) — then nothing was
+    and mtime, as :func:`~pyipld.unixfs.extract.extract` restores them); ``dest`` is placed
+    and replaced as ``ipfs get`` does (:func:`~pyipld.unixfs.extract.get_destination`). Returns
+    ``(blocks, block bytes, file bytes, path written)``, or None when the target is not a file
+    (a directory or symlink: the caller fetches the DAG and extracts it) — then nothing was
     written. ``--blockstore DIR`` keeps the fetched blocks as before.
     """
-    import os
     import secrets
 
     import trio
 
     from .._prealloc import SpaceReserver
     from ..bitswap.client import BitswapClient
-    from ..unixfs.extract import restore_metadata, write_fully
+    from ..unixfs.extract import check_tree_destination, rename_replacing, restore_metadata, write_fully
+    from .get import default_output  # get imports this module
 
     keep = open_blockstore(args.blockstore, create=True) if getattr(args, "blockstore", None) else None
     progress = _progress(args, "fetch")
@@ -249,15 +251,18 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
             progress.update(nbytes - counts[1])
         counts[:] = [blocks, nbytes]
 
-    parent = dest.parent if str(dest.parent) else Path(".")
-    tmp = parent / (".pyipld-tmp-" + secrets.token_hex(8))
+    tmp: Path | None = None
     written = 0
     try:
         async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
             fetched = keep if keep is not None else MemoryBlockstore()
             node = (await trio.to_thread.run_sync(resolve_path, _FetchingSource(fetched, client), path)).node
+            if node.kind == "directory":
+                check_tree_destination(dest)  # before the tree is fetched
             if node.kind != "file":
                 return None
+            dest = Path(os.fsdecode(get_destination(dest, "file", default_output(path))))
+            tmp = dest.parent / (".pyipld-tmp-" + secrets.token_hex(8))
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
             space = SpaceReserver(fd, min_end=8 << 20)
             try:
@@ -272,14 +277,13 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
             finally:
                 space.release()
                 os.close(fd)
-        if dest.exists() or dest.is_symlink():  # appeared meanwhile: never replace it
-            raise FileExistsError(17, "destination exists", str(dest))
-        os.rename(tmp, dest)
+        rename_replacing(os.fspath(tmp), os.fspath(dest), dir_fd=None, shown=str(dest))  # as `ipfs get`: a file there is replaced
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         if progress is not None:
             progress.close()
-    return counts[0], counts[1], written
+    return counts[0], counts[1], written, dest
 
 
 def cmd_get_from_peers(args: argparse.Namespace) -> int:

@@ -10,7 +10,9 @@ Safety rules (the DAG is untrusted):
   — one from the DAG or one already on disk — is never followed while writing;
   symlinks from the DAG are created as symlinks (their targets may point
   anywhere, as in tar; they are never dereferenced here);
-* nothing is written outside DEST, and nothing that already exists is replaced;
+* nothing is written outside DEST, and nothing that already exists is replaced — except,
+  when asked (``replace``, what ``ipfs get`` does), a file, symlink or empty directory at
+  DEST itself by a file or symlink root;
 * a file appears under its name only when complete: it is written to a
   temporary name in the same directory and renamed (a failure removes it);
 * duplicate names in one directory, a directory linking to one of its
@@ -29,6 +31,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -43,7 +46,8 @@ from .reader import iter_file
 from .resolve import resolve_path
 from .walk import DirectoryEntry, UnixFSNode, iter_directory, load_node
 
-__all__ = ["DEFAULT_MAX_DEPTH", "DEFAULT_MAX_ENTRIES", "ExtractStats", "check_entry_name_safe", "extract"]
+__all__ = ["DEFAULT_MAX_DEPTH", "DEFAULT_MAX_ENTRIES", "ExtractStats", "check_entry_name_safe", "check_tree_destination",
+           "extract", "get_destination", "rename_replacing"]
 
 EntryCallback = Callable[[bytes, str], None]
 
@@ -107,16 +111,85 @@ def restore_metadata(fd: int, node: UnixFSNode) -> None:
         os.utime(fd, ns=(mtime_ns, mtime_ns))
 
 
+def get_destination(dest: str | os.PathLike[str] | bytes, kind: str, root_name: str | bytes) -> bytes:
+    """Where ``ipfs get -o DEST`` writes a root of ``kind`` (boxo's tar extractor): a file or
+    symlink root goes inside DEST, as ``root_name``, when DEST is an existing directory (a
+    symlink there is not followed); anything else is written at DEST itself.
+
+    Raises:
+        UnsafePathError: ``root_name`` is not a plain entry name.
+    """
+    raw = os.fsencode(dest)
+    if kind not in ("file", "symlink"):
+        return raw
+    try:
+        st = os.lstat(raw)
+    except FileNotFoundError:
+        return raw
+    if not stat.S_ISDIR(st.st_mode):
+        return raw
+    name = os.fsencode(root_name)
+    check_entry_name_safe(name)
+    return os.path.join(raw, name)
+
+
+def rename_replacing(tmp: bytes | str, name: bytes | str, *, dir_fd: int | None, shown: str) -> None:
+    """Rename the finished ``tmp`` to ``name``, replacing a file or symlink there, or an empty
+    directory (as boxo's extractor removes what is in the way of a file or symlink root).
+
+    Raises:
+        FileExistsError: ``name`` is a directory that is not empty, or a device, FIFO or socket
+            (never replaced: boxo would remove even ``/dev/null``).
+    """
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    else:
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise FileExistsError(17, "destination exists and is not a file, symlink or directory", shown)
+    try:
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except IsADirectoryError:
+        try:
+            os.rmdir(name, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise FileExistsError(17, "destination is a directory that is not empty", shown) from None
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
 class _Extractor:
     def __init__(self, source: BlockSource, *, metadata: bool, max_depth: int, max_entries: int | None,
-                 on_entry: EntryCallback | None) -> None:
+                 on_entry: EntryCallback | None, dest: bytes = b"", replace: bool = False) -> None:
         self.source = source
+        self.dest = dest
+        self.replace = replace
         self.max_entries = max_entries or None
         self.seen = 0
         self.metadata = metadata
         self.max_depth = max_depth
         self.on_entry = on_entry
         self.stats = ExtractStats()
+
+    def _shown(self, path: bytes) -> str:
+        """An entry's path as the user named it: DEST, or DEST/path inside a tree."""
+        return os.fsdecode(os.path.join(self.dest, path) if path else self.dest)
+
+    def _move_into_place(self, dir_fd: int, tmp: bytes, name: bytes, path: bytes) -> None:
+        """Rename a finished entry from its temporary name; only the root, with ``replace``,
+        may take the place of what is there."""
+        if self.replace and not path:
+            rename_replacing(tmp, name, dir_fd=dir_fd, shown=self._shown(path))
+            return
+        try:
+            os.lstat(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        else:
+            raise FileExistsError(17, "refusing to replace an existing entry", self._shown(path))
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
     def _report(self, path: bytes, kind: str) -> None:
         if self.on_entry is not None:
@@ -154,13 +227,7 @@ class _Extractor:
             finally:
                 space.release()
                 os.close(fd)
-            try:
-                os.lstat(name, dir_fd=dir_fd)
-            except FileNotFoundError:
-                pass
-            else:
-                raise FileExistsError(17, "refusing to replace an existing entry", os.fsdecode(path))
-            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            self._move_into_place(dir_fd, tmp, name, path)
         except BaseException:
             try:
                 os.unlink(tmp, dir_fd=dir_fd)
@@ -175,13 +242,24 @@ class _Extractor:
         target = node.data.data or b""
         if not target or b"\0" in target:
             raise UnixFSError(f"symlink {os.fsdecode(path)!r} has an empty or NUL-containing target")
-        os.symlink(target, name, dir_fd=dir_fd)
-        _, mtime_ns = _meta(node) if self.metadata else (None, None)
-        if mtime_ns is not None:
-            try:
-                os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
-            except NotImplementedError:  # pragma: no cover - platforms without lutimes
-                pass
+        made = _temp_name() if self.replace and not path else name  # a root that may replace: made aside first
+        os.symlink(target, made, dir_fd=dir_fd)
+        try:
+            _, mtime_ns = _meta(node) if self.metadata else (None, None)
+            if mtime_ns is not None:
+                try:
+                    os.utime(made, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+                except NotImplementedError:  # pragma: no cover - platforms without lutimes
+                    pass
+            if made != name:
+                self._move_into_place(dir_fd, made, name, path)
+        except BaseException:
+            if made != name:
+                try:
+                    os.unlink(made, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    pass
+            raise
         self.stats.symlinks += 1
         self._report(path, "symlink")
 
@@ -246,6 +324,23 @@ class _Extractor:
         self._report(path, "directory")
 
 
+def check_tree_destination(dest: str | os.PathLike[str] | bytes) -> None:
+    """Refuse, before any work, a DEST a directory root could not be written to.
+
+    Raises:
+        FileExistsError: DEST is there and is not an empty directory.
+    """
+    raw = os.fsencode(dest).rstrip(b"/") or b"/"
+    parent, name = os.path.split(raw)
+    if name in (b".", b"..", b"/", b""):
+        return  # filled in place (see extract)
+    parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _check_dir_dest(parent_fd, name, raw)
+    finally:
+        os.close(parent_fd)
+
+
 def _check_dir_dest(parent_fd: int, name: bytes, raw: bytes) -> None:
     """A directory root may go where nothing is, or onto an empty directory."""
     try:
@@ -295,6 +390,7 @@ def extract(
     max_entries: int | None = DEFAULT_MAX_ENTRIES,
     on_entry: EntryCallback | None = None,
     atomic: bool = True,
+    replace: bool = False,
 ) -> ExtractStats:
     """Write the file, directory or symlink at IPFS path ``root`` to ``dest``.
 
@@ -303,7 +399,9 @@ def extract(
     existing device or named pipe (``/dev/null``, ``/dev/stdout``). Its parent must exist.
     A file is written under a temporary name beside ``dest`` and renamed into place; so is a
     tree with ``atomic`` (the default): after a failure there is nothing at ``dest``. Without
-    it a tree is written in place, and a failure leaves what was written so far.
+    it a tree is written in place, and a failure leaves what was written so far. With
+    ``replace`` a file or symlink root takes the place of a file, symlink or empty directory
+    at ``dest``, as ``ipfs get`` does (see :func:`get_destination` for its other rule).
 
     Args:
         source: where blocks come from (every block is hash-checked).
@@ -316,6 +414,7 @@ def extract(
             ``None`` or 0: no limit.
         on_entry: called with ``(path relative to dest, kind)`` after each entry.
         atomic: write a tree under a temporary name, renamed to ``dest`` when complete.
+        replace: a file or symlink root replaces what is at ``dest`` (not a non-empty directory).
 
     Raises:
         UnsafePathError: an entry name that could escape its directory.
@@ -325,8 +424,9 @@ def extract(
     """
     resolved = resolve_path(source, root)
     node = resolved.node
-    ex = _Extractor(source, metadata=metadata, max_depth=max_depth, max_entries=max_entries, on_entry=on_entry)
     raw = os.fsencode(dest).rstrip(b"/") or b"/"
+    ex = _Extractor(source, metadata=metadata, max_depth=max_depth, max_entries=max_entries, on_entry=on_entry,
+                    dest=raw, replace=replace)
     parent, name = os.path.split(raw)
     parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     try:
