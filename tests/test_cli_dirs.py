@@ -134,3 +134,51 @@ def test_stdin_wrap_with_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     _, from_stdin, _ = _run(capsys, "add", "-w", "--stdin-name", "mars.txt")
     assert from_stdin == from_file
     assert from_stdin[0] == "added QmPrrHqJzto9m7SyiRzarwkqPcCSsKR2EB1AyqJfe8L8tN mars.txt"
+
+
+def _with_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    import io
+    import sys
+
+    class _Stdin:
+        buffer = io.BytesIO(data)
+
+    monkeypatch.setattr(sys, "stdin", _Stdin)
+
+
+# kubo 0.22 (shared/tools/kubo_oracle.py cid DIR) of the trees {a: {b: "hello\n"}} and, with
+# --cid-version 1, {a: {c: {b: "hello\n"}}}: what `ipfs add -w --stdin-name a/b` wraps (coreunix
+# addNode joins the name into the wrapper and mfs.Mkdir's its parents).
+@pytest.mark.parametrize(("name", "extra", "expected"), [
+    ("a/b", [], ["added QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN a/b",
+                 "added QmSURpgzHJHuDUjLgL2Au8ddSAs4SPHoWSRA21RGVwzSGa a",
+                 "added QmVEi6ieoiUFSQn37rcqUQbtqWud6RLLr1sYcMTNVyEuqj "]),
+    ("/a//c/./b", ["--cid-version", "1"],
+     ["added bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am a/c/b",
+      "added bafybeie6kkkybfrlzyntzkain75zng2kslnarmkepzvvutczon4finkqee a/c",
+      "added bafybeiboqisshykrxbm2k2xakeav67l7oww6r5xtfxpy4edxr2c546ekqe a",
+      "added bafybeifte6vpr7mdf6c2fgbwh4tvxmi3sononprs4bqxuvvgknuhqzbvyq "]),
+])
+def test_stdin_wrap_with_a_nested_name(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                       name: str, extra: list[str], expected: list[str]) -> None:
+    """Regression: `add -w --stdin-name a/b` printed the file's line, then failed with
+    "invalid directory entry name b'a/b'"."""
+    _with_stdin(monkeypatch, b"hello\n")
+    code, out, err = _run(capsys, "add", "-w", "--stdin-name", name, *extra)
+    assert (code, out, err) == (0, expected, "")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--stdin-name", "../b"], "Error: --stdin-name '../b' with -w names no entry inside the wrapping directory"),
+    (["--stdin-name", "/"], "Error: --stdin-name '/' with -w names no entry inside the wrapping directory"),
+    (["--stdin-name", "a/b", "-", "OTHER"],
+     ("Error: -w with stdin among other paths takes a --stdin-name without '/' "
+      "(a nested name is made only when stdin is added alone)")),
+])
+def test_stdin_wrap_names_refused_before_any_output(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                    message: str) -> None:
+    (tmp_path / "other").write_bytes(b"x")
+    _with_stdin(monkeypatch, b"hello\n")
+    code, out, err = _run(capsys, "add", "-w", *[str(tmp_path / "other") if a == "OTHER" else a for a in argv])
+    assert (code, out, err.strip()) == (1, [], message)

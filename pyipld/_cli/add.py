@@ -340,6 +340,9 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
                                 storage_options=args.storage_options)
         if args.wrap and any(not i.name for i in inputs):
             raise ConfigError("-w with stdin among other paths needs --stdin-name (the entry's name)")
+        if args.wrap and any(b"/" in i.name for i in inputs):
+            raise ConfigError("-w with stdin among other paths takes a --stdin-name without '/' "
+                              "(a nested name is made only when stdin is added alone)")
         if args.nocopy:
             _refuse_nocopy_inputs(inputs, False, only_hash=args.only_hash)
         exclude = rules or None
@@ -436,22 +439,43 @@ def _note_resume(args: argparse.Namespace, car: Any, *, start: bool) -> None:
 
 
 def _run_stdin(args: argparse.Namespace, params: ImportParams, sink: BlockSink, out: AddOutput) -> list[CID]:
+    # kubo names stdin --stdin-name, or (empty name) the file's own CID string (coreunix addNode).
+    name = args.stdin_name.encode("utf-8", "surrogateescape")
+    nested = wrapped_stdin_path(name) if args.wrap and name else None  # checked before stdin is read
     bar = Progress(None, label="stdin") if args.progress else None
     announce_terminal_stdin()
     last = import_file(sys.stdin.buffer, params, sink, jobs=args.jobs, progress=bar.update if bar else None)
     if bar:
         bar.close()
-    # kubo names stdin --stdin-name, or (empty name) the file's own CID string (coreunix addNode).
-    name = args.stdin_name.encode("utf-8", "surrogateescape")
-    out.added(last.cid, name, last.tsize)
-    root = last.cid
-    if args.wrap:
-        meta = Metadata(params.mode, Mtime(*params.mtime) if params.mtime else None)
-        entry = name or str(last.cid).encode()
-        wrapper = build_directory([(entry, last.cid.bytes, last.tsize)], params, sink, meta=meta if meta else None)
-        root = CID.from_bytes(wrapper.cid)
-        out.wrapper(root, wrapper.tsize)
+    if not args.wrap:
+        out.added(last.cid, name, last.tsize)
+        return [last.cid]
+    *parents, entry = nested or [str(last.cid).encode()]
+    out.added(last.cid, b"/".join([*parents, entry]), last.tsize)
+    link = (entry, last.cid.bytes, last.tsize)
+    for depth in range(len(parents), 0, -1):  # kubo's mfs.Mkdir of the parents: plain directories
+        made = build_directory([link], params, sink)
+        out.added(CID.from_bytes(made.cid), b"/".join(parents[:depth]), made.tsize)
+        link = (parents[depth - 1], made.cid, made.tsize)
+    meta = Metadata(params.mode, Mtime(*params.mtime) if params.mtime else None)
+    wrapper = build_directory([link], params, sink, meta=meta if meta else None)
+    root = CID.from_bytes(wrapper.cid)
+    out.wrapper(root, wrapper.tsize)
     return [root]
+
+
+def wrapped_stdin_path(name: bytes) -> list[bytes]:
+    """The components of ``--stdin-name`` under ``-w``, as kubo places it: the name is joined
+    (``path.Join``, so cleaned) into the wrapper and its parents are made (``mfs.Mkdir``), so
+    ``a/b`` is the file ``b`` in a directory ``a``.
+
+    Raises:
+        ConfigError: a name that would leave the wrapper or names no entry (``..``, ``/``).
+    """
+    parts = [part for part in name.split(b"/") if part and part != b"."]
+    if not parts or b".." in parts:
+        raise ConfigError(f"--stdin-name {os.fsdecode(name)!r} with -w names no entry inside the wrapping directory")
+    return parts
 
 
 def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink, out: AddOutput,
