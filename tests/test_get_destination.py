@@ -182,6 +182,24 @@ def test_a_directory_is_not_merged_into_a_non_empty_directory(get: Get, tmp_path
     assert [p.name for p in dest.iterdir()] == ["mine"]
 
 
+def test_a_directory_gets_its_missing_parents(get: Get, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """boxo's extractor MkdirAll's a directory root: `ipfs get DIR -o a/b/c` makes a and a/b
+    (pyipld said "No such file or directory: a/b")."""
+    store, _, d, _ = _store()
+    dest = tmp_path / "a" / "b" / "c"
+    assert _run(get, store, ["get", d, "-o", str(dest)], tmp_path, capsys) == (0, "")
+    assert (dest / "f").read_bytes() == DATA
+    assert _no_temporaries(tmp_path)
+
+
+def test_a_file_needs_its_parent(get: Get, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """boxo's extractFile creates its temporary file in DEST's directory: a missing one fails."""
+    store, f, _, _ = _store()
+    rc, err = _run(get, store, ["get", f, "-o", str(tmp_path / "a" / "x")], tmp_path, capsys)
+    assert rc == 1 and err.startswith("Error: No such file or directory: ")
+    assert not (tmp_path / "a").exists()
+
+
 # -- the library ---------------------------------------------------------------------------------
 
 

@@ -334,7 +334,10 @@ def check_tree_destination(dest: str | os.PathLike[str] | bytes) -> None:
     parent, name = os.path.split(raw)
     if name in (b".", b"..", b"/", b""):
         return  # filled in place (see extract)
-    parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return  # nothing in the way: extract makes the parents
     try:
         _check_dir_dest(parent_fd, name, raw)
     finally:
@@ -396,7 +399,8 @@ def extract(
 
     ``dest`` itself becomes the root entry: it must not exist, except that a
     directory root may replace an existing empty directory, and a file root is written into an
-    existing device or named pipe (``/dev/null``, ``/dev/stdout``). Its parent must exist.
+    existing device or named pipe (``/dev/null``, ``/dev/stdout``). The parent of a file or
+    symlink must exist; a directory's missing parents are made (as ``ipfs get`` does).
     A file is written under a temporary name beside ``dest`` and renamed into place; so is a
     tree with ``atomic`` (the default): after a failure there is nothing at ``dest``. Without
     it a tree is written in place, and a failure leaves what was written so far. With
@@ -428,9 +432,15 @@ def extract(
     ex = _Extractor(source, metadata=metadata, max_depth=max_depth, max_entries=max_entries, on_entry=on_entry,
                     dest=raw, replace=replace)
     parent, name = os.path.split(raw)
-    parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    kind = node.kind
     try:
-        kind = node.kind
+        parent_fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        if kind != "directory":
+            raise
+        os.makedirs(parent, 0o755, exist_ok=True)  # boxo: os.MkdirAll(DEST, 0755) makes a tree's parents too
+        parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
         if raw == os.fsencode(os.devnull) and kind != "file":  # boxo's tar Extractor: /dev/null, nothing to do
             return ex.stats
         if kind == "file" and is_device_or_pipe(raw):  # -o /dev/null, /dev/stdout, a FIFO: written into
