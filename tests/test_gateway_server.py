@@ -241,6 +241,36 @@ def test_http_1x_is_served(served: tuple[str, MemoryBlockstore, CID, bytes], ver
 
 
 
+def test_h2c_is_still_served(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
+    """HTTP/2 (prior knowledge) reaches the app as version "2", which is not a request line's X.Y."""
+    h2_connection = pytest.importorskip("h2.connection")
+    h2_events = pytest.importorskip("h2.events")
+    h2_config = pytest.importorskip("h2.config")
+    url, store, root, _ = served
+    conn = h2_connection.H2Connection(h2_config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "GET"), (":path", f"/ipfs/{root}?format=raw"), (":scheme", "http"),
+                          (":authority", "x")], end_stream=True)
+    s = socket.create_connection(_addr(url), timeout=10)
+    status, body, ended = None, b"", False
+    try:
+        s.sendall(conn.data_to_send())
+        deadline = time.monotonic() + 10
+        while not ended and time.monotonic() < deadline and (data := s.recv(65536)):
+            for event in conn.receive_data(data):
+                if isinstance(event, h2_events.ResponseReceived):
+                    status = dict(event.headers)[b":status"]
+                elif isinstance(event, h2_events.DataReceived):
+                    body += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2_events.StreamEnded):
+                    ended = True
+            s.sendall(conn.data_to_send())
+    finally:
+        s.close()
+    assert status == b"200" and body == store.get(root.bytes)
+
+
 @pytest.mark.parametrize("first", [b"HTTP/1.1\r\nHost: x\r\nConnection: close", b"HTTP/1.0\r\nHost: x", b"HTTP/9.9\r\nHost: x"])
 def test_request_pipelined_after_the_last_one_leaves_the_server_up(served: tuple[str, MemoryBlockstore, CID, bytes],
                                                                    first: bytes) -> None:
