@@ -7,6 +7,7 @@ Servers run on 127.0.0.1 (port 0), in-process through :func:`serve_in_thread` or
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import io
 import socket
@@ -191,6 +192,117 @@ def test_client_vanishing_mid_car(served: tuple[str, MemoryBlockstore, CID, byte
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
         s.close()
     assert _get(url, f"/ipfs/{root}?format=raw")[0] == 200
+
+
+
+def _raw_exchange(url: str, request: bytes, timeout: float = 10) -> bytes:
+    """Send ``request`` as is and read until the server closes (no half-close from our side)."""
+    s = socket.create_connection(_addr(url), timeout=timeout)
+    try:
+        s.sendall(request)
+        reply = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (chunk := s.recv(65536)):
+            reply += chunk
+        return reply
+    finally:
+        s.close()
+
+
+# Go's net/http (kubo's gateway), readRequest: a request line whose major version is not 1 gets
+# "HTTP/1.1 505 HTTP Version Not Supported: unsupported protocol version" with this body, as
+# text/plain with Connection: close, and the connection ends (HTTP/1.x, any minor, is served).
+GO_505_BODY = b"505 HTTP Version Not Supported: unsupported protocol version"
+
+
+@pytest.mark.parametrize("version", [b"HTTP/9.9", b"HTTP/2.5", b"HTTP/0.9", b"HTTP/0.0", b"HTTP/2.0", b"HTTP/3.0"])
+@pytest.mark.parametrize("method", [b"GET", b"HEAD"])
+def test_unsupported_http_version_is_505_like_go(served: tuple[str, MemoryBlockstore, CID, bytes],
+                                                 version: bytes, method: bytes) -> None:
+    url, _, root, _ = served
+    # no Connection: close from the client, yet the server ends the connection after the 505
+    reply = _raw_exchange(url, b"%s /ipfs/%s?format=raw %s\r\nHost: x\r\n\r\n" % (method, str(root).encode(), version))
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0].split(b" ")[:2] == [b"HTTP/1.1", b"505"], reply[:200]
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines[1:])}
+    assert headers[b"content-type"] == b"text/plain; charset=utf-8"
+    assert headers[b"connection"].lower() == b"close"
+    assert body == (b"" if method == b"HEAD" else GO_505_BODY)
+    assert _get(url, f"/ipfs/{root}?format=raw")[0] == 200
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.0", b"HTTP/1.1", b"HTTP/1.2"])
+def test_http_1x_is_served(served: tuple[str, MemoryBlockstore, CID, bytes], version: bytes) -> None:
+    url, store, root, _ = served
+    reply = _raw_exchange(url, b"GET /ipfs/%s?format=raw %s\r\nHost: x\r\nConnection: close\r\n\r\n"
+                          % (str(root).encode(), version))
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(store.get(root.bytes)), reply[:200]
+
+
+
+def test_h2c_is_still_served(served: tuple[str, MemoryBlockstore, CID, bytes]) -> None:
+    """HTTP/2 (prior knowledge) reaches the app as version "2", which is not a request line's X.Y."""
+    h2_connection = pytest.importorskip("h2.connection")
+    h2_events = pytest.importorskip("h2.events")
+    h2_config = pytest.importorskip("h2.config")
+    url, store, root, _ = served
+    conn = h2_connection.H2Connection(h2_config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "GET"), (":path", f"/ipfs/{root}?format=raw"), (":scheme", "http"),
+                          (":authority", "x")], end_stream=True)
+    s = socket.create_connection(_addr(url), timeout=10)
+    status, body, ended = None, b"", False
+    try:
+        s.sendall(conn.data_to_send())
+        deadline = time.monotonic() + 10
+        while not ended and time.monotonic() < deadline and (data := s.recv(65536)):
+            for event in conn.receive_data(data):
+                if isinstance(event, h2_events.ResponseReceived):
+                    status = dict(event.headers)[b":status"]
+                elif isinstance(event, h2_events.DataReceived):
+                    body += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2_events.StreamEnded):
+                    ended = True
+            s.sendall(conn.data_to_send())
+    finally:
+        s.close()
+    assert status == b"200" and body == store.get(root.bytes)
+
+
+@pytest.mark.parametrize("first", [b"HTTP/1.1\r\nHost: x\r\nConnection: close", b"HTTP/1.0\r\nHost: x", b"HTTP/9.9\r\nHost: x"])
+def test_request_pipelined_after_the_last_one_leaves_the_server_up(served: tuple[str, MemoryBlockstore, CID, bytes],
+                                                                   first: bytes) -> None:
+    """A request sent behind one that ends the connection raced Hypercorn's EOF against its error
+    answer (trio.BusyResourceError), which ended the whole server within a few tries."""
+    url, _, root, _ = served
+    cid = str(root).encode()
+    pipelined = b"GET /ipfs/%s?format=raw %s\r\n\r\nGET /ipfs/%s?format=raw HTTP/1.1\r\nHost: x\r\n\r\n" % (cid, first, cid)
+    deadline = time.monotonic() + 20
+    for _ in range(40):
+        if time.monotonic() > deadline:
+            break
+        with contextlib.suppress(OSError):  # the answer to a misbehaving client may be cut short
+            _raw_exchange(url, pipelined, timeout=5)
+    assert _get(url, f"/ipfs/{root}?format=raw")[0] == 200
+
+
+def test_uncapped_server_is_guarded_too() -> None:
+    """--max-connections 0 (no gate) still keeps one connection's failure to that connection."""
+    store = MemoryBlockstore()
+    cid = b"\x01\x55\x12\x20" + hashlib.sha256(b"x").digest()
+    store.put(cid, b"x")
+    path = b"/ipfs/%s?format=raw" % str(CID.from_bytes(cid)).encode()
+    pipelined = b"GET %s HTTP/1.0\r\n\r\nGET %s HTTP/1.1\r\nHost: x\r\n\r\n" % (path, path)
+    with serve_in_thread(store, ServerConfig(listen="127.0.0.1:0", max_connections=0)) as url:
+        deadline = time.monotonic() + 20
+        for _ in range(40):
+            if time.monotonic() > deadline:
+                break
+            with contextlib.suppress(OSError):
+                _raw_exchange(url, pipelined, timeout=5)
+        assert _get(url, path.decode()) == (200, b"x")
 
 
 # -- the CLI -------------------------------------------------------------------------------------

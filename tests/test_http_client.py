@@ -7,11 +7,17 @@ cut connections) runs against the loopback server in ``tests/_gateway.py``.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
+import threading
+import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -394,6 +400,68 @@ def test_hostile_raw_blocks(file_store: tuple[MemoryBlockstore, CID], mode: str)
             assert client.get_block(root.bytes) == store.get(root.bytes)
         with GatewayClient([bad.url, good.url], timeout=0.5, race=True) as client:
             assert client.get_block(root.bytes) == store.get(root.bytes)
+
+
+class _SlowConnect(httpcore.NetworkBackend):
+    """Connecting to ``port`` takes ``delay`` seconds: a distant gateway, still connecting when the race is won."""
+
+    def __init__(self, inner: httpcore.NetworkBackend, port: int, delay: float) -> None:
+        self.inner, self.port, self.delay = inner, port, delay
+
+    def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        if port == self.port:
+            time.sleep(self.delay)
+        return self.inner.connect_tcp(host, port, *args, **kwargs)
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return self.inner.connect_unix_socket(*args, **kwargs)
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def _race_threads_alive(wait: float) -> list[str]:
+    deadline = time.monotonic() + wait
+    for t in threading.enumerate():
+        if t.name.startswith("pyipld-gw"):
+            t.join(max(0.0, deadline - time.monotonic()))
+    return [t.name for t in threading.enumerate() if t.name.startswith("pyipld-gw") and t.is_alive()]
+
+
+def test_close_after_a_race_leaves_no_socket_open(file_store: tuple[MemoryBlockstore, CID]) -> None:
+    """The loser of a race was still connecting when the winner returned and close() closed httpx: it
+    connected afterwards, outside the closed pool, and its socket was never closed (the ResourceWarning
+    that the garbage collector found, now and then, during test_hostile_raw_blocks)."""
+    store, root = file_store
+    gc.collect()
+    with serve(store) as far, serve(store) as near, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = GatewayClient([far.url, near.url], timeout=5, race=True)
+        pool = client._http._transport._pool  # type: ignore[attr-defined]
+        pool._network_backend = _SlowConnect(pool._network_backend, int(far.url.rsplit(":", 1)[1]), 0.3)
+        assert client.get_block(root.bytes) == store.get(root.bytes)
+        client.close()
+        assert _race_threads_alive(wait=2.0) == []  # no request thread outlives close()
+        time.sleep(0.5)  # (before the fix the loser connected during this)
+        del client, pool
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_a_stalled_loser_is_ended_when_the_race_is_won(file_store: tuple[MemoryBlockstore, CID]) -> None:
+    """A loser stalled mid-body is ended when the winner returns (its socket shut down), so close()
+    need not wait out the timeout and no thread is left reading."""
+    store, root = file_store
+    with serve(store, "stall") as bad, serve(store) as good:
+        client = GatewayClient([bad.url, good.url], timeout=20, race=True)
+        try:
+            assert client.get_block(root.bytes) == store.get(root.bytes)
+        finally:
+            start = time.monotonic()
+            client.close()
+            took = time.monotonic() - start
+        assert _race_threads_alive(wait=2.0) == []
+        assert took < 10, took  # not the 20 s timeout
 
 
 def test_all_gateways_failing_lists_each(file_store: tuple[MemoryBlockstore, CID]) -> None:

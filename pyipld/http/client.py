@@ -19,12 +19,14 @@ hash to its own CID (unexpected and duplicate blocks are dropped, see
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 import httpx
 
@@ -74,6 +76,50 @@ class GatewayStats:
     failures: dict[str, int] = field(default_factory=dict)
 
 
+class _Attempt:
+    """One raced request: the connections it opened, so that losing the race ends it at once.
+
+    httpcore reports each new connection through the request's ``trace`` extension; a response's
+    ``network_stream`` covers a reused one. :meth:`abandon` shuts their sockets down, which wakes
+    a thread blocked reading them (closing a socket from another thread does not), so the loser
+    fails at once and httpcore closes its connection in its own thread.
+    """
+
+    _CONNECTED: Final = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: list[Any] = []
+        self.abandoned = False
+
+    def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        if name in self._CONNECTED:
+            self.add(info.get("return_value"))
+
+    def add(self, stream: Any) -> None:
+        if stream is None:
+            return
+        with self._lock:
+            self._streams.append(stream)
+            abandoned = self.abandoned
+        if abandoned:
+            _shut_down(stream)
+
+    def abandon(self) -> None:
+        with self._lock:
+            self.abandoned = True
+            streams = list(self._streams)
+        for stream in streams:
+            _shut_down(stream)
+
+
+def _shut_down(stream: Any) -> None:
+    sock = stream.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed (or detached by TLS: the TLS stream is shut too)
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def translate_http_error(exc: httpx.HTTPError, url: str) -> GatewayError:
     """httpx's exceptions as ours (timeouts keep their own type)."""
     if isinstance(exc, httpx.TimeoutException):
@@ -110,6 +156,7 @@ class GatewayClient:
         if not self.gateways:
             raise ConfigError("no gateway configured: pass --gateway URL or set IPFS_GATEWAY")
         self.timeout = timeout
+        self._connect_timeout = connect_timeout or timeout
         self.race = race
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -119,6 +166,8 @@ class GatewayClient:
         self._health = {g: _Health() for g in self.gateways}
         self._lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._racing: dict[concurrent.futures.Future[Any], _Attempt] = {}  # raced requests not yet ended
+        self._local = threading.local()  # .attempt: the _Attempt a race worker thread is running
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=connect_timeout or timeout, pool=timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
@@ -133,8 +182,16 @@ class GatewayClient:
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
+        """Close every connection. Raced requests still running are ended first and waited for (at
+        most the client's timeout): closing httpx under one that is still connecting left its new
+        connection outside the closed pool, a socket nobody closed."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+            with self._lock:
+                racing = dict(self._racing)
+            for attempt in racing.values():
+                attempt.abandon()
+            concurrent.futures.wait(racing, timeout=max(self.timeout, self._connect_timeout))
         self._http.close()
 
     def __enter__(self) -> Self:
@@ -181,8 +238,12 @@ class GatewayClient:
         url = gateway + request.path_query
         with self._lock:
             self.stats.requests += 1
+        attempt: _Attempt | None = getattr(self._local, "attempt", None)
+        extensions = {"trace": attempt.trace} if attempt is not None else None
         try:
-            with self._http.stream(method, url, headers=dict(request.headers)) as response:
+            with self._http.stream(method, url, headers=dict(request.headers), extensions=extensions) as response:
+                if attempt is not None:
+                    attempt.add(response.extensions.get("network_stream"))
                 status = response.status_code
                 if status in _NOT_HERE:
                     raise _NotHere(f"{url}: {status} {response.reason_phrase}")
@@ -273,22 +334,43 @@ class GatewayClient:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(self.gateways)),
                                                                thread_name_prefix="pyipld-gw")
-        futures = {self._pool.submit(attempt, g): g for g in self.ordered_gateways()}
+        futures: dict[concurrent.futures.Future[_T], tuple[str, _Attempt]] = {}
+        for gateway in self.ordered_gateways():
+            record = _Attempt()
+            future = self._pool.submit(self._run_attempt, record, attempt, gateway)
+            futures[future] = (gateway, record)
+            with self._lock:
+                self._racing[future] = record
+            future.add_done_callback(self._race_ended)
         errors: list[tuple[str, Exception]] = []
-        for future in concurrent.futures.as_completed(futures):
-            gateway = futures[future]
-            exc = future.exception()
-            if exc is None:
-                self.record_success(gateway)
-                for other in futures:
-                    other.cancel()
-                return future.result()
-            if not isinstance(exc, (PyipldError, OSError)):
-                raise exc
-            errors.append((gateway, exc))
-            if not isinstance(exc, _NotHere):
-                self.record_failure(gateway, exc)
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                gateway = futures[future][0]
+                exc = future.exception()
+                if exc is None:
+                    self.record_success(gateway)
+                    return future.result()
+                if not isinstance(exc, (PyipldError, OSError)):
+                    raise exc
+                errors.append((gateway, exc))
+                if not isinstance(exc, _NotHere):
+                    self.record_failure(gateway, exc)
+        finally:
+            for future, (_, record) in futures.items():  # the losers: not started, or ended at once
+                if not future.done() and not future.cancel():
+                    record.abandon()
         raise combine_errors(what, errors)
+
+    def _run_attempt(self, record: _Attempt, attempt: Callable[[str], _T], gateway: str) -> _T:
+        self._local.attempt = record
+        try:
+            return attempt(gateway)
+        finally:
+            self._local.attempt = None
+
+    def _race_ended(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._racing.pop(future, None)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -72,6 +72,9 @@ class GatewayApp:
                     return
         if scope["type"] != "http":
             return
+        if not _supported_version(scope.get("http_version", "1.1")):
+            await _send_version_not_supported(send, head=scope["method"] == "HEAD")
+            return
         request = GatewayRequest(
             method=scope["method"],
             path=scope.get("raw_path") or scope["path"].encode("utf-8"),
@@ -83,6 +86,25 @@ class GatewayApp:
         else:
             plan = await trio.to_thread.run_sync(plan_response, self.source, request, limiter=self._limiter)
         await _send_plan(plan, send, self._limiter)
+
+
+# What Go's net/http (kubo's gateway) writes for a request line of a major version other than 1:
+# 505, the text below as reason and body, ``Connection: close`` (server.go, readRequest).
+_VERSION_NOT_SUPPORTED: Final = b"505 HTTP Version Not Supported: unsupported protocol version"
+
+
+def _supported_version(version: str) -> bool:
+    """Go's ``http1ServerSupportsRequest``: any ``HTTP/1.x`` request line is served, ``HTTP/0.x``
+    and ``HTTP/2.0``-and-up request lines are not. ``"2"`` and ``"3"`` are Hypercorn's own HTTP/2
+    (h2c) and HTTP/3 streams; a request line's version is always ``X.Y`` (h11 reads one digit each)."""
+    return version.startswith("1.") or version in ("2", "3")
+
+
+async def _send_version_not_supported(send: Send, *, head: bool) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
+               (b"content-length", str(len(_VERSION_NOT_SUPPORTED)).encode())]
+    await send({"type": "http.response.start", "status": 505, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else _VERSION_NOT_SUPPORTED, "more_body": False})
 
 
 def _is_plain_block(path: bytes) -> bool:
@@ -127,38 +149,56 @@ class _Tracked:
     """An accepted connection's stream, noting when bytes last moved (for :class:`_ConnectionGate`).
 
     It forwards what Hypercorn's ``TCPServer`` uses of a plain ``trio.SocketStream`` and has no
-    ``do_handshake``, so Hypercorn takes it for what it is: not TLS.
+    ``do_handshake``, so Hypercorn takes it for what it is: not TLS. A send waits for an EOF in
+    progress: Hypercorn sends under its own lock but sends the EOF outside it, and trio's
+    ``send_eof`` may switch tasks, so a request pipelined behind a ``Connection: close`` one made a
+    send meet the EOF in progress (``trio.BusyResourceError``, which took the whole server down).
     """
 
-    def __init__(self, stream: Any, gate: _ConnectionGate) -> None:
+    def __init__(self, stream: Any, gate: _ConnectionGate | None) -> None:
         self._stream = stream
         self._gate = gate
+        self._sending = trio.Lock()
         self.socket = stream.socket
         self.last_active = trio.current_time()
+
+    def _forget(self) -> None:
+        if self._gate is not None:
+            self._gate.open.discard(self)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         try:
             data: bytes = await self._stream.receive_some(max_bytes)
         except BaseException:
-            self._gate.open.discard(self)
+            self._forget()
             raise
         if not data:  # the peer is gone; Hypercorn may take a while to wind the connection down
-            self._gate.open.discard(self)
+            self._forget()
         self.last_active = trio.current_time()
         return data
 
     async def send_all(self, data: bytes) -> None:
-        self.last_active = trio.current_time()  # a send blocked this long (peer not reading) counts as idle
-        try:
-            await self._stream.send_all(data)
-        finally:
-            self.last_active = trio.current_time()
+        async with self._sending:
+            self.last_active = trio.current_time()  # a send blocked this long (peer not reading) counts as idle
+            try:
+                await self._stream.send_all(data)
+            finally:
+                self.last_active = trio.current_time()
 
     async def send_eof(self) -> None:
-        await self._stream.send_eof()
+        # never waits for a send (it may be stuck on a peer that stopped reading): as trio would,
+        # refuse, and Hypercorn closes the stream instead
+        try:
+            self._sending.acquire_nowait()
+        except trio.WouldBlock:
+            raise trio.BusyResourceError("another task is sending on this stream") from None
+        try:
+            await self._stream.send_eof()
+        finally:
+            self._sending.release()
 
     async def aclose(self) -> None:
-        self._gate.open.discard(self)
+        self._forget()
         await self._stream.aclose()
 
     def idle_for(self, now: float) -> float:
@@ -192,13 +232,15 @@ class _ConnectionGate:
         return True
 
 
-def _install_gate() -> None:
-    """Let Hypercorn's trio worker pass each accepted stream through the config's gate, if it has one.
+def _install_guard() -> None:
+    """Let Hypercorn's trio worker pass each connection of our configs through :class:`_Tracked`
+    (and the config's gate, if it has one), and keep one connection's failure to itself.
 
     Hypercorn has no connection limit and builds its listeners itself; its worker makes one
     ``TCPServer(app, config, context, state, stream)`` per accepted connection, looked up in
-    ``hypercorn.trio.run`` at accept time. That name is wrapped once; configs without a gate
-    (other users of Hypercorn in the process) are served exactly as before.
+    ``hypercorn.trio.run`` at accept time, and runs them all in one nursery: an exception that
+    escapes one ``TCPServer`` ends the server. That name is wrapped once; configs not made by
+    :func:`_hypercorn_config` (other users of Hypercorn in the process) are served exactly as before.
     """
     from hypercorn.trio import run as hc_run
 
@@ -210,18 +252,23 @@ def _install_gate() -> None:
         return
 
     def gated(app: Any, config: Any, context: Any, state: Any, stream: Any) -> Any:
-        gate: _ConnectionGate | None = getattr(config, "_pyipld_gate", None)
-        if gate is None:
+        if not getattr(config, "_pyipld_guard", False):
             return original(app, config, context, state, stream)
+        gate: _ConnectionGate | None = getattr(config, "_pyipld_gate", None)
         tracked = _Tracked(stream, gate)
 
         async def run() -> None:
-            if not await gate.admit(tracked):
+            if gate is not None and not await gate.admit(tracked):
                 return
             try:
                 await original(app, config, context, state, tracked)
+            except Exception as exc:  # noqa: BLE001 - one connection's failure ends that connection only
+                _log.warning("connection ended by an error in the HTTP server: %r", exc)
+                with trio.CancelScope() as scope:
+                    scope.cancel()  # close at once (what trio.aclose_forcefully does)
+                    await tracked.aclose()
             finally:
-                gate.open.discard(tracked)
+                tracked._forget()
 
         return run()
 
@@ -292,8 +339,9 @@ def _hypercorn_config(config: ServerConfig) -> Any:
     hc.graceful_timeout = 1.0
     hc.accesslog = _stderr_logger("pyipld.http.server.access") if config.access_log else None
     hc.errorlog = logging.getLogger("pyipld.http.server.hypercorn")
+    _install_guard()
+    setattr(hc, "_pyipld_guard", True)  # noqa: B010
     if config.max_connections:
-        _install_gate()
         setattr(hc, "_pyipld_gate", _ConnectionGate(config.max_connections, config.idle_grace))  # noqa: B010
     return hc
 
