@@ -53,7 +53,7 @@ from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
 from ..unixfs.tree import import_paths
-from ..unixfs.walk import UnixFSNode, iter_directory, load_node, walk
+from ..unixfs.walk import DirectoryEntry, UnixFSNode, iter_directory, load_node
 from .car_output import text_stream
 
 __all__ = ["register"]
@@ -236,35 +236,56 @@ def _ls_into(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
     """go-car ``printUnixFSNode``: every directory entry (relative path, link order, depth first),
-    with ``--unixfs-blocks`` its CID first; the roots themselves are not printed."""
+    with ``--unixfs-blocks`` its CID first; the roots themselves are not printed.
+
+    A DAG may link one sub-tree many times (a few blocks, 2**40 paths): the entries listed are
+    capped by ``--max-entries`` and the nesting by ``--max-depth``, so memory stays within one
+    directory node per level and nothing grows with the entries listed (old code kept every
+    directory path it had seen, and ran on for ever)."""
     if args.car == "-":
         raise ConfigError("must provide file to read from. unixfs reading requires random access")
+    limits = _Limits(args.max_entries, args.max_depth, "list")
     with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
-        missing: list[str] = []
-        dirs: set[tuple[bytes, ...]] = set()
 
-        def line(parts: tuple[bytes, ...], cid: bytes) -> None:
-            name = posixpath.join(*(p.decode("utf-8", "surrogateescape") for p in parts))
-            _write_text(out, f"{CID.from_bytes(cid)} {name}\n" if args.unixfs_blocks else f"{name}\n")
+        def missing(what: str) -> None:
+            print(f"data for entry not found: {what} (skipping...)", file=sys.stderr)
 
-        def note(parts: tuple[bytes, ...], cid: bytes) -> None:
-            # a directory already listed is missing a HAMT sub-shard (named by CID); else an entry
-            if parts in dirs:
-                missing.append(str(CID.from_bytes(cid)))
-            else:
-                if parts:
-                    line(parts, cid)
-                missing.append(_path_text(parts))
+        def entries_of(node: UnixFSNode) -> Iterator[DirectoryEntry]:
+            # a HAMT sub-shard absent from the CAR is named by its CID
+            return iter_directory(bs, node, lambda cid: missing(str(CID.from_bytes(cid))))
 
         for root in bs.roots:
-            dirs.clear()
-            for parts, node in walk(bs, root.bytes, note):
-                if _kind(node) == "directory":
-                    dirs.add(parts)
-                if parts:
-                    line(parts, node.cid)
-        for m in missing:
-            print(f"data for entry not found: {m} (skipping...)", file=sys.stderr)
+            try:
+                first = load_node(bs, root.bytes)
+            except NotFoundError:
+                missing("/")
+                continue
+            if _kind(first) != "directory":
+                continue
+            frames: list[tuple[tuple[bytes, ...], Iterator[DirectoryEntry]]] = [((), entries_of(first))]
+            ancestors = [first.cid]
+            while frames:
+                path, entries = frames[-1]
+                entry = next(entries, None)
+                if entry is None:
+                    frames.pop()
+                    ancestors.pop()
+                    continue
+                parts = (*path, entry.name)
+                limits.count()
+                name = posixpath.join(*(p.decode("utf-8", "surrogateescape") for p in parts))
+                _write_text(out, f"{entry.cid} {name}\n" if args.unixfs_blocks else f"{name}\n")
+                try:
+                    child = load_node(bs, entry.cid.bytes)
+                except NotFoundError:
+                    missing(_path_text(parts))
+                    continue
+                if _kind(child) == "directory":
+                    if child.cid in ancestors:
+                        raise UnixFSError(f"directory cycle at {_path_text(parts)!r}")
+                    limits.enter(len(frames))
+                    frames.append((parts, entries_of(child)))
+                    ancestors.append(child.cid)
     return 0
 
 
@@ -536,17 +557,26 @@ def _file_bytes(bs: CarBlockstore, cid: bytes) -> Iterator[bytes]:
 
 
 class _Limits:
-    """Entries and nesting depth one ``car extract`` accepts (a DAG may link a sub-tree many times)."""
+    """Entries and nesting depth one ``car extract`` (or ``car ls --unixfs``) accepts: a DAG may
+    link a sub-tree many times."""
 
-    def __init__(self, max_entries: int, max_depth: int) -> None:
-        self.max_entries, self.max_depth, self.entries = max_entries, max_depth, 0
+    def __init__(self, max_entries: int, max_depth: int, verb: str = "extract") -> None:
+        self.max_entries, self.max_depth, self.entries, self.verb = max_entries, max_depth, 0, verb
 
     def check(self, parts: list[str]) -> None:
+        self.count()
+        self.enter(len(parts) - 1)
+
+    def count(self) -> None:
+        """One more entry; past ``max_entries`` (0: no limit) an error."""
         self.entries += 1
         if self.max_entries and self.entries > self.max_entries:
-            raise UnixFSError(f"more than max_entries={self.max_entries} entries to extract "
+            raise UnixFSError(f"more than max_entries={self.max_entries} entries to {self.verb} "
                               "(a larger limit: --max-entries N, 0 for none)")
-        if len(parts) > self.max_depth:
+
+    def enter(self, depth: int) -> None:
+        """A directory entered below ``depth`` open ones; at ``max_depth`` an error."""
+        if depth >= self.max_depth:
             raise UnixFSError(f"directories nested deeper than max_depth={self.max_depth} "
                               "(a larger limit: --max-depth N)")
 
@@ -827,6 +857,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="show progress on stderr (default: when stderr is a terminal)")
         q.add_argument("--no-progress", dest="progress", action="store_false")
 
+    def limit_flags(q: argparse.ArgumentParser) -> None:  # pyipld's own: a DAG may repeat a sub-tree
+        q.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES, metavar="N",
+                       help=f"refuse DAGs with more than N entries (default {DEFAULT_MAX_ENTRIES}, 0 = no limit)")
+        q.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
+                       help=f"refuse directories nested deeper than N (default {DEFAULT_MAX_DEPTH})")
+
     q = cs.add_parser("create", aliases=["c"], help="import files (and directories) into a new CAR",
                       description="Import each PATH like `ipfs add [-r]` into one CAR; each PATH is a root "
                                   "(or, with --wrap, one directory holding them all is the root).")
@@ -849,6 +885,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="codec, links and UnixFS type of each block (go-car's format)")
     q.add_argument("--unixfs", action="store_true", help="list the UnixFS paths under the roots")
     q.add_argument("--unixfs-blocks", action="store_true", help="like --unixfs, each path after its CID")
+    limit_flags(q)
     q.add_argument("car", nargs="?", default="-", metavar="CAR", help="the CAR (default: stdin)")
     q.add_argument("out", nargs="?", default=None, metavar="OUT", help="write the listing here (default stdout)")
     q.set_defaults(func=_cmd_ls)
@@ -875,10 +912,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("-v", "--verbose", action="store_true", help="print each extracted path on stderr")
     q.add_argument("car", nargs="?", metavar="CAR")
     q.add_argument("paths", nargs="*", metavar="PATH", help="only these paths")
-    q.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES, metavar="N",
-                   help=f"refuse DAGs with more than N entries (default {DEFAULT_MAX_ENTRIES}, 0 = no limit)")
-    q.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
-                   help=f"refuse directories nested deeper than N (default {DEFAULT_MAX_DEPTH})")
+    limit_flags(q)
     q.set_defaults(func=_cmd_extract)
 
     q = cs.add_parser("index", aliases=["i"], help="write a CARv2 with an index, or a detached index")

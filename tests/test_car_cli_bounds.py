@@ -1,0 +1,127 @@
+"""``pyipld car …`` on hostile input: a DAG with 2**41 paths from a few blocks, directories nested
+deep, endless side inputs (``filter --cid-file``, ``detach-index list``). Each must stop with a
+one-line ``Error: …`` quickly, in bounded memory (old code: ran on for ever, or read the side
+input whole)."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyipld import cli
+from pyipld.blockstore import MemoryBlockstore
+from pyipld.car.v1 import CarV1Writer
+from pyipld.cid import CID
+from pyipld.unixfs.directory import build_directory
+from pyipld.unixfs.importer import import_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _one_error_line(err: str) -> None:
+    assert err.startswith("Error: ") and err.count("\n") == 1 and "Traceback" not in err, err[-600:]
+
+
+def _car(path: Path, mem: MemoryBlockstore, root: bytes) -> str:
+    with open(path, "wb") as f:
+        w = CarV1Writer(f, [CID.from_bytes(root)])
+        for cid in mem:
+            w.put(cid, mem.get(cid))
+        w.close()
+    return str(path)
+
+
+def _doubling(path: Path, levels: int) -> str:
+    """Each level a directory linking the next twice (``a`` and ``b``): 2**levels files, levels + 1 blocks."""
+    mem = MemoryBlockstore()
+    child = import_bytes(b"x", None, mem).cid.bytes
+    for _ in range(levels):
+        child = build_directory([(b"a", child, 10), (b"b", child, 10)], None, mem).cid
+    return _car(path, mem, child)
+
+
+def _chain(path: Path, depth: int) -> str:
+    """``d/d/…/f``: ``depth`` nested directories, a file at the bottom."""
+    mem = MemoryBlockstore()
+    child, name = import_bytes(b"deep", None, mem).cid.bytes, b"f"
+    for _ in range(depth):
+        child, name = build_directory([(name, child, 10)], None, mem).cid, b"d"
+    return _car(path, mem, child)
+
+
+def _limited(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """``python -c SCRIPT`` with 1 GiB of address space, so an unbounded walk dies instead of swapping."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+    try:
+        return subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False,
+                              preexec_fn=limit, cwd=ROOT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{argv[-3:]} still running after {timeout} s")
+
+
+# -- car ls --unixfs ----------------------------------------------------------------------------
+
+
+def test_ls_unixfs_stops_a_shared_subtree_bomb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Old code: no --max-entries; it listed 2**41 paths for ever while its set of directory paths grew."""
+    car = _doubling(tmp_path / "bomb.car", 41)
+    assert cli.main(["car", "ls", "--unixfs", "--max-entries", "100", car]) == 1
+    out, err = capsys.readouterr()
+    _one_error_line(err)
+    assert "max_entries=100 " in err and "--max-entries N, 0 for none" in err
+    lines = out.splitlines()  # go-car's order up to the limit: depth first, link order
+    assert len(lines) == 100 and lines[:3] == ["a", "a/a", "a/a/a"] and lines[40] == "a/" * 40 + "a"
+    assert lines[41] == "a/" * 40 + "b" and lines[42] == "a/" * 39 + "b"
+    # --unixfs-blocks and OUT alike; OUT is left untouched by the failure
+    dest = tmp_path / "listing"
+    assert cli.main(["car", "ls", "--unixfs-blocks", "--max-entries", "5", car, str(dest)]) == 1
+    _one_error_line(capsys.readouterr().err)
+    assert not dest.exists()
+
+
+def test_ls_unixfs_entry_limit_is_on_by_default(tmp_path: Path) -> None:
+    """The default limit applies without the flag (here lowered to 3000 so the test is quick; old
+    code ignored it and ran until the timeout)."""
+    car = _doubling(tmp_path / "bomb.car", 41)
+    script = ("import sys; import pyipld._cli.car as c; c.DEFAULT_MAX_ENTRIES = 3000; from pyipld import cli; "
+              "sys.exit(cli.main(sys.argv[1:]))")
+    proc = _limited(["-c", script, "car", "ls", "--unixfs", car], timeout=30)
+    assert proc.returncode == 1, proc.stderr[-600:]
+    _one_error_line(proc.stderr)
+    assert "max_entries=3000 " in proc.stderr and len(proc.stdout.splitlines()) == 3000
+    from pyipld.unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES
+
+    args = cli.build_parser().parse_args(["car", "ls", "--unixfs", "x"])
+    assert (args.max_entries, args.max_depth) == (DEFAULT_MAX_ENTRIES, DEFAULT_MAX_DEPTH)
+
+
+def test_ls_unixfs_limits_exactly_and_zero_is_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    car = _doubling(tmp_path / "d.car", 4)  # 30 entries
+    assert cli.main(["car", "ls", "--unixfs", car]) == 0
+    full = capsys.readouterr().out.splitlines()
+    assert len(full) == 30 and len(set(full)) == 30
+    for limit in ("30", "0"):
+        assert cli.main(["car", "ls", "--unixfs", "--max-entries", limit, car]) == 0
+        assert capsys.readouterr().out.splitlines() == full
+    assert cli.main(["car", "ls", "--unixfs", "--max-entries", "29", car]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == full[:29]
+    _one_error_line(err)
+
+
+def test_ls_unixfs_has_a_depth_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Old code: 4096 levels, each holding a directory node and its path (memory grew with depth)."""
+    car = _chain(tmp_path / "deep.car", 300)
+    assert cli.main(["car", "ls", "--unixfs", car]) == 1
+    out, err = capsys.readouterr()
+    _one_error_line(err)
+    assert "max_depth=256" in err and len(out.splitlines()) == 256
+    assert cli.main(["car", "ls", "--unixfs", "--max-depth", "300", car]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 300 and lines[-1] == "d/" * 299 + "f"
