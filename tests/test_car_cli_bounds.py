@@ -125,3 +125,60 @@ def test_ls_unixfs_has_a_depth_limit(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert cli.main(["car", "ls", "--unixfs", "--max-depth", "300", car]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 300 and lines[-1] == "d/" * 299 + "f"
+
+
+# -- car filter: the CID list ----------------------------------------------------------------------
+
+
+def _zero_run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI with 1 GiB of address space and 20 s: reading /dev/zero whole dies or times out."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+    with open(stdin or "/dev/null", "rb") as f:
+        try:
+            return subprocess.run([sys.executable, "-m", "pyipld", *argv], capture_output=True, text=True,
+                                  check=False, preexec_fn=limit, cwd=ROOT, timeout=20, stdin=f)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{argv[:2]} still running after 20 s")
+
+
+@pytest.mark.parametrize("from_stdin", [False, True])
+def test_filter_cid_list_of_nuls_is_a_quick_error(tmp_path: Path, from_stdin: bool) -> None:
+    """Old code: read the whole list first — /dev/zero grew until memory ran out."""
+    car = _chain(tmp_path / "c.car", 1)
+    out = tmp_path / "out.car"
+    argv = ["car", "filter", car, str(out)] + ([] if from_stdin else ["--cid-file", "/dev/zero"])
+    proc = _zero_run(argv, stdin="/dev/zero" if from_stdin else None)
+    assert proc.returncode == 1, proc.stderr[-600:]
+    _one_error_line(proc.stderr)
+    name = "stdin" if from_stdin else "/dev/zero"
+    assert proc.stderr == f"Error: {name}: line 1 of the CID list is longer than 4096 bytes\n"
+    assert proc.stdout == "" and not out.exists()
+
+
+def test_filter_cid_list_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """go-car's format still reads (CRLF, blank lines, spaces, a duplicate warned about); a long
+    line or one that is not UTF-8 is an error naming the file and the line."""
+    mem = MemoryBlockstore()
+    a, b = (import_bytes(x, None, mem).cid for x in (b"a", b"b"))
+    root = build_directory([(b"a", a.bytes, 1), (b"b", b.bytes, 1)], None, mem).cid
+    car = _car(tmp_path / "in.car", mem, root)
+    cids = tmp_path / "cids.txt"
+    cids.write_bytes(f"  {a}\r\n\n{b}\t\n{a}".encode())
+    assert cli.main(["car", "filter", "--cid-file", str(cids), car, str(tmp_path / "o.car")]) == 0
+    out, err = capsys.readouterr()
+    assert out == "filtering to 2 cids\n" and err.splitlines() == [f"duplicate cid: {a}",
+                                                                   "warning: no roots defined after filtering"]
+    assert cli.main(["car", "ls", str(tmp_path / "o.car")]) == 0
+    assert capsys.readouterr().out.split() == [str(a), str(b)]
+    for body, message in ((f"{a}\n{'b' * 4097}\n".encode(), f"{cids}: line 2 of the CID list is longer than 4096"),
+                          (f"{a}\n\n{a}\xff\n".encode("latin-1"), f"{cids}: line 3: CID list is not UTF-8")):
+        cids.write_bytes(body)
+        assert cli.main(["car", "filter", "--cid-file", str(cids), car, str(tmp_path / "x.car")]) == 1
+        out, err = capsys.readouterr()
+        _one_error_line(err)
+        assert message in err and out == "" and not (tmp_path / "x.car").exists()
+    cids.write_bytes(f"{a}\n".encode() + b"b" * 4096)  # exactly the limit, no newline at the end: read
+    assert cli.main(["car", "filter", "--cid-file", str(cids), car, str(tmp_path / "x.car")]) == 1
+    assert "line" not in capsys.readouterr().err  # the CID parser's own error

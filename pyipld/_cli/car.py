@@ -794,22 +794,18 @@ def _cmd_get_dag(args: argparse.Namespace) -> int:
 
 
 def _cmd_filter(args: argparse.Namespace) -> int:
-    if args.cid_file:
-        with open(args.cid_file, "rb") as f:
-            raw = f.read()
-    else:
-        raw = sys.stdin.buffer.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{args.cid_file or 'stdin'}: CID list is not UTF-8 text ({exc.reason} at byte "
-                          f"{exc.start})") from None
+    from .car_input import iter_text_lines
+
     cids: set[CID] = set()
-    for token in text.split():
-        cid = CID.decode(token)
-        if cid in cids:  # go-car (cmd/car/filter.go parseCIDS) warns and goes on
-            print(f"duplicate cid: {cid}", file=sys.stderr)
-        cids.add(cid)
+    # go-car (cmd/car/filter.go parseCIDS) reads a line at a time; so does this, each line capped
+    # (old code read the whole input first: `--cid-file /dev/zero` grew until memory ran out)
+    with open(args.cid_file, "rb") if args.cid_file else contextlib.nullcontext(sys.stdin.buffer) as f:
+        for _, text in iter_text_lines(f, args.cid_file or "stdin", "CID list"):
+            for token in text.split():
+                cid = CID.decode(token)
+                if cid in cids:  # go-car warns and goes on
+                    print(f"duplicate cid: {cid}", file=sys.stderr)
+                cids.add(cid)
     wanted = {c.multihash for c in cids}
     # go-car prints this on stdout; when the CAR itself goes to stdout (`-`, pyipld's), on stderr
     print(f"filtering {'out' if args.inverse else 'to'} {len(cids)} cids", flush=True,
