@@ -182,3 +182,61 @@ def test_filter_cid_list_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str
     cids.write_bytes(f"{a}\n".encode() + b"b" * 4096)  # exactly the limit, no newline at the end: read
     assert cli.main(["car", "filter", "--cid-file", str(cids), car, str(tmp_path / "x.car")]) == 1
     assert "line" not in capsys.readouterr().err  # the CID parser's own error
+
+
+# -- car detach-index list ----------------------------------------------------------------------------
+
+
+def test_detach_index_list_of_dev_zero_is_a_quick_error(tmp_path: Path) -> None:
+    """Old code: read the whole input before decoding it — /dev/zero grew until memory ran out."""
+    proc = _zero_run(["car", "detach-index", "list", "/dev/zero"])
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", "Error: unknown index codec: 0x0\n")
+
+
+def _listing(raw: bytes) -> str:
+    """go-car's ``detach-index list`` lines, from the whole-index decoder: ``multihash-hex offset``."""
+    from pyipld.car.index import decode_index
+    from pyipld.multihash import encode_multihash
+
+    return "".join(f"{(r.digest if r.code is None else encode_multihash(r.code, r.digest)).hex()} {r.offset}\n"
+                   for r in decode_index(raw))
+
+
+def test_detach_index_list_streams_files_and_pipes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file (checked whole first: a truncated one prints nothing) and a pipe (a chunk at a time)
+    list the same lines; buckets out of go-car's order are still listed in its order."""
+    from tests._shared import shared_path
+
+    for name, count in (("sample-multihash-index-sorted.carindex", 1043), ("sample-index.carindex", 1049)):
+        idx = shared_path("fixtures", "go-car", name)
+        data = idx.read_bytes()
+        assert cli.main(["car", "detach-index", "list", str(idx)]) == 0
+        listed = capsys.readouterr().out
+        assert listed == _listing(data) and len(listed.splitlines()) == count
+        # through a pipe (not a regular file): the same lines
+        proc = subprocess.run([sys.executable, "-m", "pyipld", "car", "detach-index", "list", "/dev/stdin"],
+                              input=data, capture_output=True, check=False, cwd=ROOT, timeout=60)
+        assert (proc.returncode, proc.stdout.decode()) == (0, listed), proc.stderr
+    # truncated file: one error line, nothing listed (go-car reads the index whole first)
+    cut = tmp_path / "cut.idx"
+    cut.write_bytes(data[:-5])
+    assert cli.main(["car", "detach-index", "list", str(cut)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("Error: unexpected EOF in index") and err.count("\n") == 1
+    # two multihash codes, written in descending order: go-car's Unmarshal takes any order, ForEach sorts
+    from pyipld.car.index import build_index, encode_index
+    from pyipld.multihash import get_hash
+
+    def one_code(name: str) -> bytes:  # a MultihashIndexSorted of one code, less its codec and count
+        fn = get_hash(name)
+        cids = [(b"\x01\x55" + fn.multihash(bytes([i])), 100 * i) for i in range(3)]
+        return encode_index(build_index(cids))[2 + 4:]
+
+    head = b"\x81\x08" + (2).to_bytes(4, "little")
+    ordered, reversed_ = head + one_code("sha2-256") + one_code("blake2b-256"), \
+        head + one_code("blake2b-256") + one_code("sha2-256")
+    for name, raw in (("ordered.idx", ordered), ("reversed.idx", reversed_)):
+        (tmp_path / name).write_bytes(raw)
+        assert cli.main(["car", "detach-index", "list", str(tmp_path / name)]) == 0
+        assert capsys.readouterr().out == _listing(ordered)
+    assert len(_listing(ordered).splitlines()) == 6

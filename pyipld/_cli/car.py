@@ -17,7 +17,7 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from .._atomic import atomic_output, user_output
@@ -26,10 +26,13 @@ from .._varint import decode_varint
 from ..car.blockstore import CarBlockstore
 from ..car.index import (
     INDEX_CODEC_NAMES,
+    IndexRecord,
     build_index,
     decode_index,
     encode_index,
     index_codec_by_name,
+    iter_index_records,
+    scan_index,
 )
 from ..car.reader import CarFile
 from ..car.sink import open_car_sink
@@ -715,10 +718,19 @@ def _cmd_detach_index(args: argparse.Namespace) -> int:
         if len(positional) != 2:
             raise ConfigError("usage: car detach-index list IDX")
         with open(positional[1], "rb") as f:
-            index = decode_index(f.read())
-        for rec in index:
-            key = rec.digest if rec.code is None else encode_multihash(rec.code, rec.digest)
-            _out(f"{key.hex()} {rec.offset}")
+            records: Iterable[IndexRecord] = iter_index_records(f)  # a bounded chunk at a time
+            st = os.fstat(f.fileno())
+            if stat.S_ISREG(st.st_mode):
+                # a file: its structure is checked before any line is printed, as go-car's
+                # index.ReadFrom; buckets out of order (go-car writes them sorted) are read whole
+                ordered = scan_index(f, st.st_size)
+                f.seek(0)
+                if not ordered:
+                    records = decode_index(f.read())
+            # else an endless input (old code: read /dev/zero whole) ends at its first bad field
+            for rec in records:
+                key = rec.digest if rec.code is None else encode_multihash(rec.code, rec.digest)
+                _out(f"{key.hex()} {rec.offset}")
         return 0
     if len(positional) != 2:
         raise ConfigError("usage: car detach-index IN.car OUT.idx")
