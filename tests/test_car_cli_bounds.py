@@ -101,6 +101,28 @@ def test_ls_unixfs_entry_limit_is_on_by_default(tmp_path: Path) -> None:
     assert (args.max_entries, args.max_depth) == (DEFAULT_MAX_ENTRIES, DEFAULT_MAX_DEPTH)
 
 
+def test_ls_unixfs_memory_does_not_grow_with_entries(tmp_path: Path) -> None:
+    """Old code kept every directory path listed (and every missing entry until the end): 16,382
+    entries took ~2.1 MB more than 126 (traced). Now the walk holds one directory per level,
+    whatever it lists: ~30 kB more here (CPython's free lists, bounded)."""
+    import tracemalloc
+
+    peaks = []
+    for levels in (6, 13):
+        car = _doubling(tmp_path / f"d{levels}.car", levels)
+        argv = ["car", "ls", "--unixfs", car, str(tmp_path / f"out{levels}")]
+        if not peaks:
+            assert cli.main(argv) == 0  # imports and caches warmed up before measuring
+        tracemalloc.start()
+        try:
+            assert cli.main(argv) == 0
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert len((tmp_path / f"out{levels}").read_text().splitlines()) == 2 ** (levels + 1) - 2
+    assert peaks[1] < peaks[0] + 300_000, peaks
+
+
 def test_ls_unixfs_limits_exactly_and_zero_is_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     car = _doubling(tmp_path / "d.car", 4)  # 30 entries
     assert cli.main(["car", "ls", "--unixfs", car]) == 0

@@ -276,7 +276,7 @@ def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
                     continue
                 parts = (*path, entry.name)
                 limits.count()
-                name = posixpath.join(*(p.decode("utf-8", "surrogateescape") for p in parts))
+                name = posixpath.join(*[p.decode("utf-8", "surrogateescape") for p in parts])
                 _write_text(out, f"{entry.cid} {name}\n" if args.unixfs_blocks else f"{name}\n")
                 try:
                     child = load_node(bs, entry.cid.bytes)
