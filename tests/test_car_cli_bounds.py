@@ -152,10 +152,10 @@ def test_ls_unixfs_has_a_depth_limit(tmp_path: Path, capsys: pytest.CaptureFixtu
 # -- car filter: the CID list ----------------------------------------------------------------------
 
 
-def _zero_run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _zero_run(argv: list[str], stdin: str | None = None, memory: int = 1 << 30) -> subprocess.CompletedProcess[str]:
     """The CLI with 1 GiB of address space and 20 s: reading /dev/zero whole dies or times out."""
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
     with open(stdin or "/dev/null", "rb") as f:
         try:
@@ -262,3 +262,27 @@ def test_detach_index_list_streams_files_and_pipes(tmp_path: Path, capsys: pytes
         assert cli.main(["car", "detach-index", "list", str(tmp_path / name)]) == 0
         assert capsys.readouterr().out == _listing(ordered)
     assert len(_listing(ordered).splitlines()) == 6
+
+
+# -- a CARv2 whose index runs on: inspect and detach-index stream it ----------------------------------
+
+
+def test_inspect_and_detach_index_do_not_read_the_index_whole(tmp_path: Path) -> None:
+    """Old code: `inspect` read the whole index (to EOF) to print its codec, `detach-index` read it
+    whole before writing it; a CARv2 with 512 MiB of (sparse) index died in 384 MiB of memory."""
+    from tests._shared import shared_path
+
+    car = tmp_path / "long-index.car"
+    good = shared_path("fixtures", "go-car", "sample-wrapped-v2.car").read_bytes()
+    car.write_bytes(good)
+    with open(car, "r+b") as f:
+        f.truncate(1 << 29)  # holes: no disk used
+    proc = _zero_run(["car", "inspect", str(car)], memory=384 << 20)
+    assert proc.returncode == 0, proc.stderr[-600:]
+    assert "Index type: car-multihash-index-sorted\n" in proc.stdout
+    proc = _zero_run(["car", "detach-index", str(car), "/dev/null"], memory=384 << 20)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr[-600:]
+    car.write_bytes(good)  # and the copy is the index, byte for byte
+    assert cli.main(["car", "detach-index", str(car), str(tmp_path / "i.idx")]) == 0
+    want = shared_path("fixtures", "go-car", "sample-multihash-index-sorted.carindex").read_bytes()
+    assert (tmp_path / "i.idx").read_bytes() == want

@@ -351,7 +351,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             ]
             if h.index_offset:
                 try:
-                    codec: int | None = decode_varint(car.index_bytes() or b"")[0]
+                    # the codec varint only: the index runs to EOF (old code read it whole)
+                    codec: int | None = decode_varint(next(car.iter_index_bytes(10), b""))[0]
                 except DecodeError:
                     codec = None
                 name = INDEX_CODEC_NAMES.get(codec, "unknown") if codec is not None else "unknown"
@@ -735,11 +736,11 @@ def _cmd_detach_index(args: argparse.Namespace) -> int:
     if len(positional) != 2:
         raise ConfigError("usage: car detach-index IN.car OUT.idx")
     with CarFile(positional[0]) as car:
-        raw = car.index_bytes()
-        if raw is None:
+        if not car.has_index:
             raise CarIndexError("no index present")
         with user_output(positional[1]) as out:  # `-`: stdout
-            out.write(raw)
+            for chunk in car.iter_index_bytes():  # go-car io.Copy-es it (old code read it whole)
+                out.write(chunk)
     return 0
 
 
