@@ -17,6 +17,8 @@ from pyipld.car.index import (
     decode_legacy_index_sorted,
     encode_index,
     index_codec_by_name,
+    iter_index_records,
+    scan_index,
 )
 from pyipld.car.reader import CarFile
 from pyipld.car.v1 import CarV1Reader
@@ -174,3 +176,81 @@ def test_fenced_lookup_equals_a_linear_scan(count: int, distinct: int, salt: int
         assert want or b"absent" in d
         assert sorted(index.find_digest(SHA2_256.code, digest)) == want
         assert sorted(index.find(b"\x01\x70" + SHA2_256.multihash(d))) == want
+
+
+def _streamed(raw: bytes) -> list[object]:
+    return list(iter_index_records(io.BytesIO(raw)))
+
+
+@given(st.lists(st.tuples(st.binary(max_size=40), hash_names, st.integers(0, 2**64 - 1)), max_size=30),
+       st.sampled_from([INDEX_SORTED, MULTIHASH_INDEX_SORTED]), st.booleans())
+def test_streamed_records_equal_decoded(entries: list[tuple[bytes, str, int]], codec: int, identity: bool) -> None:
+    """iter_index_records (a chunk at a time, for `car detach-index list`) == decode_index's records."""
+    records = [(b"\x01\x55" + encode_multihash(get_hash(name).code, get_hash(name).digest(data)), offset)
+               for data, name, offset in entries]
+    raw = encode_index(build_index(records, codec, include_identity=identity))
+    assert _streamed(raw) == list(decode_index(raw))
+    assert scan_index(io.BytesIO(raw + b"tail"), len(raw) + 4) is True
+
+
+@pytest.mark.parametrize("name", ["sample-index.carindex", "sample-multihash-index-sorted.carindex"])
+def test_streamed_fixture_records(name: str) -> None:
+    raw = shared_path("fixtures", "go-car", name).read_bytes()
+    want = list(decode_index(raw))
+    assert len(want) in (1043, 1049) and _streamed(raw) == want
+    for cut in (1, 2, 7, 30, len(raw) // 2, len(raw) - 1):  # truncated: the scan says so before any record
+        with pytest.raises(CarIndexError, match="unexpected EOF"):
+            scan_index(io.BytesIO(raw[:cut]), cut)
+
+
+@given(st.binary(max_size=300), st.sampled_from([b"", b"\x80\x08", b"\x81\x08"]))
+def test_fuzz_streamed_index(data: bytes, head: bytes) -> None:
+    """Any input: the stream either fails with CarIndexError or gives decode_index's records; the
+    scan agrees (it fails exactly when decode_index does, bar the buckets' order)."""
+    raw = head + data
+    try:
+        streamed: list[object] | None = _streamed(raw)
+    except CarIndexError:
+        streamed = None
+    try:
+        decoded: list[object] | None = list(decode_index(raw))
+    except CarIndexError:
+        decoded = None
+    try:
+        ordered: bool | None = scan_index(io.BytesIO(raw), len(raw))
+    except CarIndexError:
+        ordered = None
+    assert (ordered is None) == (decoded is None) or (decoded is None and ordered is False)
+    if streamed is not None:
+        assert streamed == decoded and ordered is True
+    elif decoded is not None:
+        assert ordered is False  # only an index out of order is refused by the stream
+
+
+def test_streamed_index_of_an_endless_input_is_constant_memory() -> None:
+    """A valid header and then zeros for ever: records come a chunk at a time (old `car detach-index
+    list` read the whole input first)."""
+    import itertools
+    import tracemalloc
+
+    class Endless(io.RawIOBase):
+        head = b"\x80\x08" + (1).to_bytes(4, "little") + (40).to_bytes(4, "little") + (40 << 40).to_bytes(8, "little")
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+            n = len(b)
+            take, self.head = self.head[:n], self.head[n:]
+            b[: len(take)] = take
+            b[len(take) : n] = bytes(n - len(take))
+            return n
+
+    tracemalloc.start()
+    try:
+        got = list(itertools.islice(iter_index_records(io.BufferedReader(Endless())), 200_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got[-1].digest == bytes(32) and got[-1].offset == 0 and got[0].code is None
+    assert peak < 64 << 20  # the list of 200,000 records itself, plus one 1 MiB chunk

@@ -17,7 +17,7 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from .._atomic import atomic_output, user_output
@@ -26,10 +26,13 @@ from .._varint import decode_varint
 from ..car.blockstore import CarBlockstore
 from ..car.index import (
     INDEX_CODEC_NAMES,
+    IndexRecord,
     build_index,
     decode_index,
     encode_index,
     index_codec_by_name,
+    iter_index_records,
+    scan_index,
 )
 from ..car.reader import CarFile
 from ..car.sink import open_car_sink
@@ -53,7 +56,7 @@ from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
 from ..unixfs.tree import import_paths
-from ..unixfs.walk import UnixFSNode, iter_directory, load_node, walk
+from ..unixfs.walk import DirectoryEntry, UnixFSNode, iter_directory, load_node
 from .car_output import text_stream
 
 __all__ = ["register"]
@@ -236,35 +239,56 @@ def _ls_into(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
     """go-car ``printUnixFSNode``: every directory entry (relative path, link order, depth first),
-    with ``--unixfs-blocks`` its CID first; the roots themselves are not printed."""
+    with ``--unixfs-blocks`` its CID first; the roots themselves are not printed.
+
+    A DAG may link one sub-tree many times (a few blocks, 2**40 paths): the entries listed are
+    capped by ``--max-entries`` and the nesting by ``--max-depth``, so memory stays within one
+    directory node per level and nothing grows with the entries listed (old code kept every
+    directory path it had seen, and ran on for ever)."""
     if args.car == "-":
         raise ConfigError("must provide file to read from. unixfs reading requires random access")
+    limits = _Limits(args.max_entries, args.max_depth, "list")
     with _source(args.car) as src, CarBlockstore(src, verify=True) as bs:
-        missing: list[str] = []
-        dirs: set[tuple[bytes, ...]] = set()
 
-        def line(parts: tuple[bytes, ...], cid: bytes) -> None:
-            name = posixpath.join(*(p.decode("utf-8", "surrogateescape") for p in parts))
-            _write_text(out, f"{CID.from_bytes(cid)} {name}\n" if args.unixfs_blocks else f"{name}\n")
+        def missing(what: str) -> None:
+            print(f"data for entry not found: {what} (skipping...)", file=sys.stderr)
 
-        def note(parts: tuple[bytes, ...], cid: bytes) -> None:
-            # a directory already listed is missing a HAMT sub-shard (named by CID); else an entry
-            if parts in dirs:
-                missing.append(str(CID.from_bytes(cid)))
-            else:
-                if parts:
-                    line(parts, cid)
-                missing.append(_path_text(parts))
+        def entries_of(node: UnixFSNode) -> Iterator[DirectoryEntry]:
+            # a HAMT sub-shard absent from the CAR is named by its CID
+            return iter_directory(bs, node, lambda cid: missing(str(CID.from_bytes(cid))))
 
         for root in bs.roots:
-            dirs.clear()
-            for parts, node in walk(bs, root.bytes, note):
-                if _kind(node) == "directory":
-                    dirs.add(parts)
-                if parts:
-                    line(parts, node.cid)
-        for m in missing:
-            print(f"data for entry not found: {m} (skipping...)", file=sys.stderr)
+            try:
+                first = load_node(bs, root.bytes)
+            except NotFoundError:
+                missing("/")
+                continue
+            if _kind(first) != "directory":
+                continue
+            frames: list[tuple[tuple[bytes, ...], Iterator[DirectoryEntry]]] = [((), entries_of(first))]
+            ancestors = [first.cid]
+            while frames:
+                path, entries = frames[-1]
+                entry = next(entries, None)
+                if entry is None:
+                    frames.pop()
+                    ancestors.pop()
+                    continue
+                parts = (*path, entry.name)
+                limits.count()
+                name = posixpath.join(*[p.decode("utf-8", "surrogateescape") for p in parts])
+                _write_text(out, f"{entry.cid} {name}\n" if args.unixfs_blocks else f"{name}\n")
+                try:
+                    child = load_node(bs, entry.cid.bytes)
+                except NotFoundError:
+                    missing(_path_text(parts))
+                    continue
+                if _kind(child) == "directory":
+                    if child.cid in ancestors:
+                        raise UnixFSError(f"directory cycle at {_path_text(parts)!r}")
+                    limits.enter(len(frames))
+                    frames.append((parts, entries_of(child)))
+                    ancestors.append(child.cid)
     return 0
 
 
@@ -327,7 +351,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             ]
             if h.index_offset:
                 try:
-                    codec: int | None = decode_varint(car.index_bytes() or b"")[0]
+                    # the codec varint only: the index runs to EOF (old code read it whole)
+                    codec: int | None = decode_varint(next(car.iter_index_bytes(10), b""))[0]
                 except DecodeError:
                     codec = None
                 name = INDEX_CODEC_NAMES.get(codec, "unknown") if codec is not None else "unknown"
@@ -536,17 +561,26 @@ def _file_bytes(bs: CarBlockstore, cid: bytes) -> Iterator[bytes]:
 
 
 class _Limits:
-    """Entries and nesting depth one ``car extract`` accepts (a DAG may link a sub-tree many times)."""
+    """Entries and nesting depth one ``car extract`` (or ``car ls --unixfs``) accepts: a DAG may
+    link a sub-tree many times."""
 
-    def __init__(self, max_entries: int, max_depth: int) -> None:
-        self.max_entries, self.max_depth, self.entries = max_entries, max_depth, 0
+    def __init__(self, max_entries: int, max_depth: int, verb: str = "extract") -> None:
+        self.max_entries, self.max_depth, self.entries, self.verb = max_entries, max_depth, 0, verb
 
     def check(self, parts: list[str]) -> None:
+        self.count()
+        self.enter(len(parts) - 1)
+
+    def count(self) -> None:
+        """One more entry; past ``max_entries`` (0: no limit) an error."""
         self.entries += 1
         if self.max_entries and self.entries > self.max_entries:
-            raise UnixFSError(f"more than max_entries={self.max_entries} entries to extract "
+            raise UnixFSError(f"more than max_entries={self.max_entries} entries to {self.verb} "
                               "(a larger limit: --max-entries N, 0 for none)")
-        if len(parts) > self.max_depth:
+
+    def enter(self, depth: int) -> None:
+        """A directory entered below ``depth`` open ones; at ``max_depth`` an error."""
+        if depth >= self.max_depth:
             raise UnixFSError(f"directories nested deeper than max_depth={self.max_depth} "
                               "(a larger limit: --max-depth N)")
 
@@ -685,19 +719,28 @@ def _cmd_detach_index(args: argparse.Namespace) -> int:
         if len(positional) != 2:
             raise ConfigError("usage: car detach-index list IDX")
         with open(positional[1], "rb") as f:
-            index = decode_index(f.read())
-        for rec in index:
-            key = rec.digest if rec.code is None else encode_multihash(rec.code, rec.digest)
-            _out(f"{key.hex()} {rec.offset}")
+            records: Iterable[IndexRecord] = iter_index_records(f)  # a bounded chunk at a time
+            st = os.fstat(f.fileno())
+            if stat.S_ISREG(st.st_mode):
+                # a file: its structure is checked before any line is printed, as go-car's
+                # index.ReadFrom; buckets out of order (go-car writes them sorted) are read whole
+                ordered = scan_index(f, st.st_size)
+                f.seek(0)
+                if not ordered:
+                    records = decode_index(f.read())
+            # else an endless input (old code: read /dev/zero whole) ends at its first bad field
+            for rec in records:
+                key = rec.digest if rec.code is None else encode_multihash(rec.code, rec.digest)
+                _out(f"{key.hex()} {rec.offset}")
         return 0
     if len(positional) != 2:
         raise ConfigError("usage: car detach-index IN.car OUT.idx")
     with CarFile(positional[0]) as car:
-        raw = car.index_bytes()
-        if raw is None:
+        if not car.has_index:
             raise CarIndexError("no index present")
         with user_output(positional[1]) as out:  # `-`: stdout
-            out.write(raw)
+            for chunk in car.iter_index_bytes():  # go-car io.Copy-es it (old code read it whole)
+                out.write(chunk)
     return 0
 
 
@@ -764,22 +807,18 @@ def _cmd_get_dag(args: argparse.Namespace) -> int:
 
 
 def _cmd_filter(args: argparse.Namespace) -> int:
-    if args.cid_file:
-        with open(args.cid_file, "rb") as f:
-            raw = f.read()
-    else:
-        raw = sys.stdin.buffer.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{args.cid_file or 'stdin'}: CID list is not UTF-8 text ({exc.reason} at byte "
-                          f"{exc.start})") from None
+    from .car_input import iter_text_lines
+
     cids: set[CID] = set()
-    for token in text.split():
-        cid = CID.decode(token)
-        if cid in cids:  # go-car (cmd/car/filter.go parseCIDS) warns and goes on
-            print(f"duplicate cid: {cid}", file=sys.stderr)
-        cids.add(cid)
+    # go-car (cmd/car/filter.go parseCIDS) reads a line at a time; so does this, each line capped
+    # (old code read the whole input first: `--cid-file /dev/zero` grew until memory ran out)
+    with open(args.cid_file, "rb") if args.cid_file else contextlib.nullcontext(sys.stdin.buffer) as f:
+        for _, text in iter_text_lines(f, args.cid_file or "stdin", "CID list"):
+            for token in text.split():
+                cid = CID.decode(token)
+                if cid in cids:  # go-car warns and goes on
+                    print(f"duplicate cid: {cid}", file=sys.stderr)
+                cids.add(cid)
     wanted = {c.multihash for c in cids}
     # go-car prints this on stdout; when the CAR itself goes to stdout (`-`, pyipld's), on stderr
     print(f"filtering {'out' if args.inverse else 'to'} {len(cids)} cids", flush=True,
@@ -827,6 +866,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="show progress on stderr (default: when stderr is a terminal)")
         q.add_argument("--no-progress", dest="progress", action="store_false")
 
+    def limit_flags(q: argparse.ArgumentParser) -> None:  # pyipld's own: a DAG may repeat a sub-tree
+        q.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES, metavar="N",
+                       help=f"refuse DAGs with more than N entries (default {DEFAULT_MAX_ENTRIES}, 0 = no limit)")
+        q.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
+                       help=f"refuse directories nested deeper than N (default {DEFAULT_MAX_DEPTH})")
+
     q = cs.add_parser("create", aliases=["c"], help="import files (and directories) into a new CAR",
                       description="Import each PATH like `ipfs add [-r]` into one CAR; each PATH is a root "
                                   "(or, with --wrap, one directory holding them all is the root).")
@@ -849,6 +894,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="codec, links and UnixFS type of each block (go-car's format)")
     q.add_argument("--unixfs", action="store_true", help="list the UnixFS paths under the roots")
     q.add_argument("--unixfs-blocks", action="store_true", help="like --unixfs, each path after its CID")
+    limit_flags(q)
     q.add_argument("car", nargs="?", default="-", metavar="CAR", help="the CAR (default: stdin)")
     q.add_argument("out", nargs="?", default=None, metavar="OUT", help="write the listing here (default stdout)")
     q.set_defaults(func=_cmd_ls)
@@ -875,10 +921,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("-v", "--verbose", action="store_true", help="print each extracted path on stderr")
     q.add_argument("car", nargs="?", metavar="CAR")
     q.add_argument("paths", nargs="*", metavar="PATH", help="only these paths")
-    q.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES, metavar="N",
-                   help=f"refuse DAGs with more than N entries (default {DEFAULT_MAX_ENTRIES}, 0 = no limit)")
-    q.add_argument("--max-depth", type=int, default=DEFAULT_MAX_DEPTH, metavar="N",
-                   help=f"refuse directories nested deeper than N (default {DEFAULT_MAX_DEPTH})")
+    limit_flags(q)
     q.set_defaults(func=_cmd_extract)
 
     q = cs.add_parser("index", aliases=["i"], help="write a CARv2 with an index, or a detached index")

@@ -24,7 +24,7 @@ import bisect
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import IO, Final
 
 from .._varint import decode_varint, encode_varint
 from ..cid import CID
@@ -41,6 +41,8 @@ __all__ = [
     "decode_legacy_index_sorted",
     "encode_index",
     "index_codec_by_name",
+    "iter_index_records",
+    "scan_index",
 ]
 
 INDEX_SORTED: Final = 0x0400
@@ -319,3 +321,122 @@ def decode_legacy_index_sorted(data: bytes | bytearray | memoryview, *, base_off
     if cur.pos != len(cur.data):
         raise CarIndexError("trailing bytes after the legacy index", offset=base_offset + cur.pos)
     return index
+
+
+_CHUNK: Final = 1 << 20  # entries read at a time by iter_index_records
+
+
+class _StreamCursor:
+    """:class:`_Cursor`'s reads over a stream: nothing is held but the field being read."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        out = b""
+        while len(out) < n:
+            more = self.stream.read(n - len(out))
+            if not more:
+                raise CarIndexError(f"unexpected EOF in index {what} at offset {self.pos + len(out)}",
+                                    offset=self.pos + len(out))
+            out += more
+        self.pos += n
+        return out
+
+    def i32(self, what: str) -> int:
+        return int(_I32.unpack(self.take(4, what))[0])
+
+    def u32(self, what: str) -> int:
+        return int(_U32.unpack(self.take(4, what))[0])
+
+    def i64(self, what: str) -> int:
+        return int(_I64.unpack(self.take(8, what))[0])
+
+    def u64(self, what: str) -> int:
+        return int(_U64.unpack(self.take(8, what))[0])
+
+    def codec(self) -> int:
+        head = b""
+        while not head or (head[-1] & 0x80 and len(head) < 10):
+            head += self.take(1, "codec varint")
+        try:
+            return decode_varint(head)[0]
+        except DecodeError as exc:
+            raise CarIndexError(f"invalid index codec varint at offset 0: {exc}", offset=0) from exc
+
+
+def _stream_buckets(cur: _StreamCursor) -> Iterator[tuple[int | None, int, int]]:
+    """``(code, width, byte length)`` of each bucket, in file order, with :func:`decode_index`'s
+    checks; the caller reads or skips the entries (``length`` bytes) before asking for the next."""
+    codec = cur.codec()
+    if codec == INDEX_SORTED:
+        codes: Iterator[int | None] = iter([None])
+    elif codec == MULTIHASH_INDEX_SORTED:
+        count = cur.i32("multihash bucket count")
+        if count < 0:
+            raise CarIndexError("index too big; MultihashIndexSorted count is overflowing int32", offset=cur.pos - 4)
+        codes = (cur.u64("multihash code") for _ in range(count))
+    else:
+        raise CarIndexError(f"unknown index codec: 0x{codec:x}", offset=0)
+    for code in codes:
+        count = cur.i32("bucket count")
+        if count < 0:
+            raise CarIndexError("index too big; multiWidthIndex count is overflowing int32", offset=cur.pos - 4)
+        for _ in range(count):
+            width = cur.u32("width")
+            if width < 8:
+                raise CarIndexError("malformed index; width must be at least 8", offset=cur.pos - 4)
+            if width > _MAX_WIDTH:
+                raise CarIndexError(f"index width {width} is larger than the maximum {_MAX_WIDTH}", offset=cur.pos - 4)
+            length = cur.i64("byte length")
+            if length < 0 or length % width:
+                raise CarIndexError(f"malformed index; byte length {length} is not a multiple of width {width}",
+                                    offset=cur.pos - 8)
+            yield code, width, length
+
+
+def scan_index(stream: IO[bytes], size: int) -> bool:
+    """Check the structure of the ``size``-byte index file ``stream`` (from its current position),
+    seeking over the entries; whether its buckets come in ascending (code, width) order, as go-car
+    writes them (then :func:`iter_index_records` can list it).
+
+    Raises:
+        CarIndexError: as :func:`decode_index` (unknown codec, bad counts or widths, truncation).
+    """
+    cur = _StreamCursor(stream)
+    last: tuple[int, int] = (-2, 0)
+    ordered = True
+    for code, width, length in _stream_buckets(cur):
+        if cur.pos + length > size:
+            raise CarIndexError(f"unexpected EOF in index entries at offset {size}", offset=size)
+        stream.seek(length, 1)
+        cur.pos += length
+        key = (-1 if code is None else code, width)
+        ordered = ordered and key > last
+        last = key
+    return ordered
+
+
+def iter_index_records(stream: IO[bytes]) -> Iterator[IndexRecord]:
+    """The records of an encoded index (codec varint first), read from ``stream`` a bounded chunk
+    at a time — a detached index of any size, or an endless input, in constant memory — in
+    :class:`CarIndex`'s order. The buckets must come in ascending (code, width) order, as go-car
+    writes them (an index in another order: :func:`decode_index`).
+
+    Raises:
+        CarIndexError: as :func:`decode_index`, and a bucket out of order.
+    """
+    cur = _StreamCursor(stream)
+    last: tuple[int, int] = (-2, 0)
+    for code, width, length in _stream_buckets(cur):
+        key = (-1 if code is None else code, width)
+        if key <= last:
+            raise CarIndexError(f"index buckets not in ascending order at offset {cur.pos}", offset=cur.pos)
+        last = key
+        dlen, step = width - 8, max(1, _CHUNK // width) * width
+        while length:
+            raw = cur.take(min(step, length), "entries")
+            length -= len(raw)
+            for i in range(0, len(raw), width):
+                yield IndexRecord(code, raw[i : i + dlen], int(_U64.unpack_from(raw, i + dlen)[0]))

@@ -272,6 +272,19 @@ class CarFile:
         self._f.seek(self.v2_header.index_offset)
         return self._f.read(self.file_size - self.v2_header.index_offset)
 
+    def iter_index_bytes(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The raw index section of a CARv2 (to EOF) a chunk at a time; nothing when there is none."""
+        if self.v2_header is None or not self.v2_header.index_offset:
+            return
+        at = self.v2_header.index_offset
+        while at < self.file_size:
+            self._f.seek(at)
+            chunk = self._f.read(min(chunk_size, self.file_size - at))
+            if not chunk:
+                raise CarError(f"unexpected EOF in the index at offset {at}", offset=at)
+            at += len(chunk)
+            yield chunk
+
     def read_index(self, *, allow_legacy: bool = True, strict: bool = False) -> CarIndex | None:
         """Parse the CARv2 index (``None`` when there is none).
 
