@@ -129,6 +129,8 @@ class CID:
     @classmethod
     def decode(cls, text: str) -> CID:
         """Parse the text form of a CID (``Qm…``, ``b…`` or any multibase)."""
+        if not isinstance(text, str):
+            raise CIDError(f"a CID's text form is a str, not a {type(text).__name__} (binary: CID.from_bytes)")
         text = text.strip()
         if not text:
             raise CIDError("empty CID")
@@ -153,6 +155,8 @@ class CID:
             return value
         if isinstance(value, str):
             return cls.decode(value)
+        if not isinstance(value, (builtins.bytes, bytearray, memoryview)):
+            raise CIDError(f"a CID is a CID, its text or its bytes, not a {type(value).__name__}")
         return cls.from_bytes(value)
 
     # -- views -----------------------------------------------------------------------

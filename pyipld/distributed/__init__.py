@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..errors import ConfigError
 from ..unixfs.importer import ImportResult
 from ..unixfs.parallel import DEFAULT_TASK_BYTES, ParallelImporter, list_files
-from ..unixfs.params import ImportParams
+from ..unixfs.params import ImportParams, import_params
 from ..unixfs.remote import import_urls, is_fsspec_url, list_objects
 from ..unixfs.tree import AddedCallback, import_paths
+from ..unixfs.tree.paths import check_paths_list
 
 if TYPE_CHECKING:  # the CLI imports this module for add --dask: no CommP/CAR code at start-up
     from ..filecoin.commp import PieceInfo
@@ -151,8 +152,9 @@ def import_paths_dask(
     workers in ranged reads — tasks carry the URL, its size and version and byte ranges — so no
     object passes through this process. The workers need the protocol's package and credentials.
     """
-    params = params or ImportParams()
+    params = import_params(params)
     params.resolve()
+    check_paths_list(paths)
     if any(is_fsspec_url(p) for p in paths):
         urls = [p for p in paths if isinstance(p, str)]
         if len(urls) != len(paths) or not all(is_fsspec_url(p) for p in urls):
@@ -174,7 +176,7 @@ def import_paths_dask(
 def import_file_dask(path: str | os.PathLike[str] | bytes, params: ImportParams | None = None,
                      client: Any | None = None, *, task_bytes: int = DEFAULT_TASK_BYTES) -> ImportResult:
     """One regular file imported on a Dask cluster (split into tasks when large)."""
-    params = params or ImportParams()
+    params = import_params(params)
     raw = os.fsencode(path)
     st = os.stat(raw)
     runner = ParallelImporter(_Submitter(_current_client(client)), params, task_bytes=task_bytes)

@@ -61,7 +61,7 @@ from ..errors import ConfigError, ManifestError, NotFoundError
 from ..unixfs.data import decode_unixfs_data
 from ..unixfs.directory import build_directory, is_plain_entry_name
 from ..unixfs.importer import import_file
-from ..unixfs.params import ImportParams
+from ..unixfs.params import ImportParams, import_params
 from .commp import CommP, CommPWriter, check_piece_size, unpadded_piece_size
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "PackResult", "car_name", "iter_file_content", "pack", "reassemble",
@@ -644,7 +644,7 @@ def pack(
             something else.
     """
     check_piece_size(target_size)
-    params = params or ImportParams()
+    params = import_params(params)
     params.resolve()
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)

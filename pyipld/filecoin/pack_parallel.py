@@ -57,7 +57,7 @@ from ..unixfs.importer import import_file, leaf_maker, metadata_for
 from ..unixfs.layout_balanced import balanced_from_links, group_rounds
 from ..unixfs.nodes import FileLink
 from ..unixfs.parallel import Span, _span_groups, plan_leaves
-from ..unixfs.params import ImportParams
+from ..unixfs.params import ImportParams, import_params
 from .commp import check_piece_size
 from .pack import (
     _DIR_FIXED,
@@ -497,7 +497,7 @@ def pack_parallel(
             file's bytes when its import task's result is placed, by a span's for a split file).
     """
     check_piece_size(target_size)
-    params = params or ImportParams()
+    params = import_params(params)
     params.resolve()
     if task_bytes < 1:
         raise ConfigError(f"task_bytes must be positive, got {task_bytes}")

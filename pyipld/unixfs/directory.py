@@ -35,7 +35,7 @@ from ..dagpb import PBLink, encode_pbnode
 from ..errors import UnixFSError
 from .data import DataType, UnixFSData, encode_unixfs_data
 from .nodes import Metadata
-from .params import ImportParams
+from .params import ImportParams, import_params
 
 __all__ = [
     "DirEntry",
@@ -233,7 +233,7 @@ def build_directory(
     """
     from ..blockstore import NullSink
 
-    params = params or ImportParams()
+    params = import_params(params)
     resolved = params.resolve()
     builder = DirectoryBuilder(params, resolved.cid_builder, meta)
     for name, cid, tsize in entries:

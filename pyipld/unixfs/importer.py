@@ -43,7 +43,7 @@ from .data import DataType, Mtime
 from .layout_balanced import balanced_from_links, split_single
 from .layout_trickle import trickle_from_links
 from .nodes import ChunkGroups, FileLink, LeafMaker, Metadata, grouped_leaf_links, leaf_links
-from .params import ImportParams, ResolvedParams
+from .params import ImportParams, ResolvedParams, import_params
 
 __all__ = [
     "FileSource",
@@ -406,7 +406,7 @@ def import_file(
         ConfigError: invalid parameters. OSError: unreadable path.
         FileChangedError: a regular file at ``source`` changed size during the import.
     """
-    params = params or ImportParams()
+    params = import_params(params)
     resolved = params.resolve()
     path = source if isinstance(source, (str, os.PathLike)) else None
     if path is not None and Path(path).is_dir():
@@ -438,5 +438,12 @@ def import_file(
 
 
 def import_bytes(data: BytesLike, params: ImportParams | None = None, sink: BlockSink | None = None) -> ImportResult:
-    """:func:`import_file` of an in-memory buffer, on this thread."""
+    """:func:`import_file` of an in-memory buffer, on this thread.
+
+    Raises:
+        ConfigError: ``data`` is not bytes-like (a str would be taken for a path).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ConfigError(f"import_bytes takes bytes, not a {type(data).__name__} (a file: import_file(path); "
+                          "text: encode it first)")
     return import_file(data, params, sink, jobs=1)

@@ -8,6 +8,7 @@ applies kubo's rules (core/commands/add.go, shared/spec/unixfs-importer.md §2.1
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
@@ -24,6 +25,7 @@ __all__ = [
     "UNIXFS_V1_2025",
     "ImportParams",
     "ResolvedParams",
+    "import_params",
 ]
 
 Layout = Literal["balanced", "trickle"]
@@ -112,7 +114,7 @@ class ImportParams:
         if version is None:
             version = 0 if hash_fn is SHA2_256 else 1
         if version not in (0, 1):
-            raise ConfigError(f"unknown CID version: {version}")
+            raise ConfigError(f"unknown CID version: {version!r}")
         if version == 0 and hash_fn is not SHA2_256:
             raise ConfigError("CIDv0 only supports sha2-256")
         raw_leaves = self.raw_leaves
@@ -173,3 +175,17 @@ PROFILES: Final[dict[str, ImportParams]] = {
     "legacy-cid-v0": UNIXFS_V0_2015,
     "unixfs-v1-2025": UNIXFS_V1_2025,
 }
+
+
+def import_params(params: ImportParams | None) -> ImportParams:
+    """``params``, or kubo's defaults for None.
+
+    Raises:
+        ConfigError: anything else (a dict of settings is a common first try).
+    """
+    if params is None:
+        return ImportParams()
+    if not isinstance(params, ImportParams):
+        hint = f": ImportParams(**{dict(params)!r})" if isinstance(params, Mapping) else ""
+        raise ConfigError(f"params must be an ImportParams, not a {type(params).__name__}{hint}")
+    return params

@@ -36,6 +36,7 @@ from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
 from ..errors import DecodeError, NotFoundError, UnixFSError
 from .data import DataType, decode_unixfs_data
+from .resolve import resolve_path
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -413,7 +414,13 @@ def file_size(source: BlockSource, root: CID | str | bytes) -> int:
 
 def open_file(source: BlockSource, root: CID | str | bytes, *, buffering: int = io.DEFAULT_BUFFER_SIZE,
               max_depth: int = DEFAULT_MAX_DEPTH) -> io.BufferedReader | UnixFSFile:
-    """Open a file DAG as a read-only binary file object (buffered unless ``buffering=0``)."""
+    """Open a file DAG as a read-only binary file object (buffered unless ``buffering=0``).
+
+    ``root`` is a CID, or as text an IPFS path (``CID/dir/file``, ``/ipfs/CID/…``) resolved
+    through its directories first.
+    """
+    if isinstance(root, str) and "/" in root.strip("/"):
+        root = resolve_path(source, root).cid
     raw = UnixFSFile(UnixFSReader(source, root, max_depth=max_depth))
     if buffering == 0:
         return raw

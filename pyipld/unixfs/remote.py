@@ -41,7 +41,7 @@ from ..chunker.fixed import FixedSize
 from ..errors import ConfigError, FileChangedError, NotFoundError, PyipldError, SourceError, UnixFSError
 from .importer import ImportResult, _counted, _fixed_views, _split_views, build_file, default_jobs, metadata_for
 from .nodes import FileLink, Metadata
-from .params import ImportParams
+from .params import ImportParams, import_params
 from .tree.entries import AddedCallback, FileRoots, ImportContext, ProgressCallback
 from .tree.files import THREADED_MIN_BYTES, FileImporter
 from .tree.paths import import_all
@@ -367,7 +367,7 @@ def import_urls(
         an unreachable store, an object changed while read. UnixFSError: a tree no file
         system can hold (``a//b``, a name both object and prefix). FileChangedError.
     """
-    params = params or ImportParams()
+    params = import_params(params)
     resolved = params.resolve()
     _check_params(params)
     source, raw = _sources(urls, storage_options)

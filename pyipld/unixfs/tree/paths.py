@@ -38,7 +38,7 @@ from ..data import Mtime
 from ..directory import DirectoryBuilder, DirLink
 from ..importer import ImportResult, check_jobs, default_jobs
 from ..nodes import Metadata
-from ..params import ImportParams
+from ..params import ImportParams, import_params
 from .dirs import DirNode, report_dirs, set_result
 from .entries import (
     AddedCallback,
@@ -54,7 +54,17 @@ from .files import FileImporter
 from .source import LocalSource, kind_name
 from .walk import TreeImporter
 
-__all__ = ["import_all", "import_directory", "import_paths"]
+__all__ = ["check_paths_list", "import_all", "import_directory", "import_paths"]
+
+
+def check_paths_list(paths: object) -> None:
+    """Refuse one path where a list of them is expected (a str would be taken letter by letter).
+
+    Raises:
+        ConfigError: ``paths`` is a single str, bytes or path object.
+    """
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise ConfigError(f"paths must be a list of paths, not one {type(paths).__name__}: pass [{paths!r}]")
 
 
 def import_paths(
@@ -106,8 +116,9 @@ def import_paths(
         ConfigError: invalid parameters. UnixFSError: an unsupported file type, a
         duplicate wrapped name, a HAMT hash collision. OSError: unreadable input.
     """
-    params = params or ImportParams()
+    params = import_params(params)
     resolved = params.resolve()
+    check_paths_list(paths)
     if not paths:
         raise UnixFSError("expected a file argument")
     check_jobs(jobs)
