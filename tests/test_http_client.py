@@ -626,3 +626,51 @@ def test_gzip_encoded_answers_are_decoded(fixtures: MemoryBlockstore) -> None:
 
     client = GatewayClient(["http://gw.test"], transport=httpx.MockTransport(handler))
     assert names([c for c, _ in iter_scope(client, f"{A}/subdir/ascii.txt")]) == [A, A_SUBDIR, ASCII]
+
+
+# -- a missing name, proven -------------------------------------------------------------------------
+
+
+def _dir_store(drop_leaf: bool = False) -> tuple[MemoryBlockstore, CID, CID]:
+    from pyipld.unixfs.directory import build_directory
+
+    store = MemoryBlockstore()
+    leaf = import_bytes(b"hello\n", None, MemoryBlockstore() if drop_leaf else store)
+    d = CID.from_bytes(build_directory([(b"x", leaf.cid.bytes, leaf.tsize)], None, store).cid)
+    return store, d, leaf.cid
+
+
+@pytest.mark.parametrize("call", ["open_file", "fetch_car", "fetch_dag", "iter_file", "resolve"])
+def test_a_missing_name_is_a_verified_path_not_found(call: str, tmp_path: Path) -> None:
+    """Regression: a name a directory lacks came out as NotFoundError "(waiting for block ROOT) not
+    found on any gateway", naming a block the gateway has. The gateway's 404 proves nothing, so the
+    client walks the path from raw blocks, each verified, and says what kubo says."""
+    from pyipld.http.fetch import resolve
+
+    store, d, _ = _dir_store()
+    calls = {"open_file": lambda c: open_file(c, f"{d}/nope"),
+             "fetch_car": lambda c: fetch_car(c, f"{d}/nope", tmp_path / "o.car"),
+             "fetch_dag": lambda c: fetch_dag(c, f"{d}/nope", MemoryBlockstore()),
+             "iter_file": lambda c: b"".join(iter_file(c, f"{d}/nope")),
+             "resolve": lambda c: resolve(c, f"{d}/nope")}
+    with serve(store) as gw, GatewayClient([gw.url], timeout=5) as client, \
+            pytest.raises(PathNotFoundError) as info:
+        calls[call](client)
+    assert str(info.value) == f'no link named "nope" under {d}'
+    assert not (tmp_path / "o.car").exists()
+
+
+def test_an_unprovable_absence_stays_not_found(tmp_path: Path) -> None:
+    """The directory holds the name but no gateway has its block: not a PathNotFoundError."""
+    store, d, _ = _dir_store(drop_leaf=True)
+    with serve(store) as gw, GatewayClient([gw.url], timeout=5) as client, \
+            pytest.raises(NotFoundError) as info:
+        open_file(client, f"{d}/x")
+    assert not isinstance(info.value, PathNotFoundError)
+
+
+def test_cli_missing_name_over_a_gateway_prints_kubos_error(capsys: pytest.CaptureFixture[str]) -> None:
+    store, d, _ = _dir_store()
+    with serve(store) as gw:
+        assert cli.main(["cat", f"{d}/nope", "--gateway", gw.url]) == 1
+    assert capsys.readouterr().err == f'Error: no link named "nope" under {d}\n'

@@ -29,7 +29,7 @@ from ..blockstore import BlockSink
 from ..car.export import iter_dag
 from ..car.sink import open_car_sink
 from ..cid import CID
-from ..errors import GatewayError, IntegrityError, NotFoundError, UnixFSError
+from ..errors import GatewayError, IntegrityError, NotFoundError, PathNotFoundError, UnixFSError
 from ..unixfs.reader import UnixFSFile, UnixFSReader
 from ..unixfs.resolve import split_path
 from ._request import car_request
@@ -77,11 +77,30 @@ def _terminal(source: CarStreamSource, path: str | CID) -> CID:
     root, components = split_path(path)
     if not components:
         return root
-    resolved = resolve_scope(source, CarScope(root, components, "block"))
+    try:
+        resolved = resolve_scope(source, CarScope(root, components, "block"))
+    except PathNotFoundError:
+        raise
+    except NotFoundError:
+        _prove_missing_name(source.client, root, components)
+        raise
     if resolved.inner:
         inner = "/".join(p.decode("utf-8", "replace") for p in resolved.inner)
         raise UnixFSError(f"{path}: ends inside block {resolved.terminal_cid} at {inner!r}, not at a block")
     return resolved.terminal_cid
+
+
+def _prove_missing_name(client: GatewayClient, root: CID, components: tuple[bytes, ...]) -> None:
+    """After every gateway said "not found" to a path: a 404 proves nothing (the gateway may
+    just lack the data), so walk the path again from raw blocks, each verified; a directory
+    that lacks the name raises :class:`PathNotFoundError` (kubo's "no link named …"). If the
+    blocks cannot be had either, nothing is raised here: the caller's NotFoundError stands."""
+    try:
+        resolve_scope(GatewayBlockSource(client=client), CarScope(root, components, "block"))
+    except PathNotFoundError:
+        raise
+    except (NotFoundError, GatewayError):
+        return
 
 
 def resolve(gateways: GatewayClient | Sequence[str], path: str | CID, **options: Any) -> CID:

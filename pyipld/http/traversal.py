@@ -57,6 +57,7 @@ import dag_cbor
 import multiformats
 
 from ..blockstore import BlockSource, get_verified, get_verified_view
+from ..chunker._goparse import go_quote
 from ..cid import CID, DAG_CBOR, DAG_PB, RAW
 from ..dagpb import PBNode, decode_pbnode
 from ..errors import DecodeError, GatewayRequestError, PathNotFoundError, UnixFSError
@@ -332,7 +333,7 @@ def resolve_scope(source: BlockSource, scope: CarScope) -> ResolvedScope:
         codec = CID.from_bytes(cid).codec
         if codec == DAG_PB:
             pb, data = _decode_pb(cid, block)
-            next_cid = _pb_child(pb, data, segment, load, where)
+            next_cid = _pb_child(pb, data, segment, load, where, cid)
         elif codec in (DAG_CBOR, DAG_JSON):
             if value is _END:
                 value = _decode_value(cid, block)
@@ -354,11 +355,17 @@ def resolve_scope(source: BlockSource, scope: CarScope) -> ResolvedScope:
                          frozenset(emit.seen))
 
 
-def _pb_child(pb: PBNode, data: UnixFSData | None, segment: bytes, load: Any, where: str) -> bytes:
+def _no_link(segment: bytes, directory: bytes) -> PathNotFoundError:
+    """boxo's resolver ErrNoLink, as kubo prints it: the name Go-quoted, the directory's CID."""
+    return PathNotFoundError(f"no link named {go_quote(segment.decode('utf-8', 'surrogateescape'))} under "
+                             f"{CID.from_bytes(directory)}")
+
+
+def _pb_child(pb: PBNode, data: UnixFSData | None, segment: bytes, load: Any, where: str, directory: bytes) -> bytes:
     if data is not None and data.type == DataType.HAMT_SHARD:
         found = hamt_lookup(load, shard_shape(pb, data), segment)
         if found is None:
-            raise PathNotFoundError(f"no link named {segment.decode('utf-8', 'replace')!r} under {where}")
+            raise _no_link(segment, directory)
         return found.cid
     if data is not None and data.type != DataType.DIRECTORY:
         raise PathNotFoundError(f"cannot resolve {segment.decode('utf-8', 'replace')!r}: {where} is a UnixFS "
@@ -366,7 +373,7 @@ def _pb_child(pb: PBNode, data: UnixFSData | None, segment: bytes, load: Any, wh
     for link in pb.links:  # a basic directory, or plain dag-pb without UnixFS Data: by link name
         if link.name == segment:
             return link.cid
-    raise PathNotFoundError(f"no link named {segment.decode('utf-8', 'replace')!r} under {where}")
+    raise _no_link(segment, directory)
 
 
 def _file_size(cid: bytes, block: bytes) -> int | None:
