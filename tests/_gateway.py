@@ -7,7 +7,8 @@ and can be told to misbehave in the ways a client must survive (``Gateway.mode``
 ``flip`` one byte of a block · ``truncate`` the CAR (status 200) · ``swap`` a block for
 another CID's · ``oversized`` a 3 MiB block first · ``content-type`` text/plain ·
 ``endless`` body (duplicates of the root forever) · ``stall`` after the first block ·
-``redirect`` elsewhere · ``missing`` 404 · ``unk`` honest, but breadth-first with
+``redirect`` elsewhere · ``missing`` 404 · ``trickle`` honest bytes, one every 50 ms (each
+gap well inside any read timeout), cut after 100 · ``unk`` honest, but breadth-first with
 ``order=unk; dups=y`` and every block twice (like Helia's defaults).
 
 The standard library's ``http.server`` does the HTTP; each test server is on
@@ -31,7 +32,8 @@ from pyipld.cid import CID, RAW
 from pyipld.errors import NotFoundError, PyipldError
 from pyipld.http.traversal import CarScope, iter_scope_blocks, parse_entity_bytes
 
-MODES = ("flip", "truncate", "swap", "oversized", "content-type", "endless", "stall", "redirect", "missing")
+MODES = ("flip", "truncate", "swap", "oversized", "content-type", "endless", "stall", "redirect", "missing",
+         "trickle")
 
 
 def raw_cid(data: bytes) -> bytes:
@@ -108,6 +110,8 @@ class Gateway:
         else:
             h.send_header("Content-Length", str(length))
         h.end_headers()
+        if self.mode == "trickle" and status == 200:
+            body = self._trickled(body)
         for piece in body:
             if self._stop.is_set():
                 return
@@ -171,6 +175,15 @@ class Gateway:
             h.close_connection = True
             return
         self._send(h, 200, ctype, iter([data]), len(data))
+
+    def _trickled(self, body: Iterator[bytes]) -> Iterator[bytes]:
+        sent = 0
+        for piece in body:
+            for i in range(len(piece)):
+                if self._stop.wait(0.05) or sent == 100:  # then cut: a client without a floor fails in 5 s
+                    return
+                sent += 1
+                yield piece[i : i + 1]
 
     def _stalled(self, first: list[bytes]) -> Iterator[bytes]:
         yield from first

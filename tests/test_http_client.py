@@ -371,7 +371,8 @@ def test_hostile_gateway_typed_error_and_fallback(file_store: tuple[MemoryBlocks
     store, root = file_store
     expected = {"flip": IntegrityError, "truncate": IncompleteResponseError, "swap": IncompleteResponseError,
                 "oversized": LimitExceededError, "content-type": GatewayError, "endless": GatewayError,
-                "stall": GatewayTimeoutError, "redirect": GatewayError}[mode]
+                "stall": GatewayTimeoutError, "redirect": GatewayError,
+                "trickle": GatewayTimeoutError}[mode]  # trickle: each gap < timeout, the rate < min_rate
     out = tmp_path / "out.car"
     with serve(store, mode) as bad, serve(store) as good:
         with GatewayClient([bad.url], timeout=0.5, max_waste_bytes=4 << 20) as client:
@@ -387,7 +388,8 @@ def test_hostile_gateway_typed_error_and_fallback(file_store: tuple[MemoryBlocks
 
 RAW_EXPECTED = {"flip": IntegrityError, "swap": IntegrityError, "oversized": LimitExceededError,
                 "content-type": GatewayError, "endless": LimitExceededError, "stall": GatewayTimeoutError,
-                "redirect": GatewayError, "truncate": GatewayError, "missing": NotFoundError}
+                "redirect": GatewayError, "truncate": GatewayError, "missing": NotFoundError,
+                "trickle": GatewayTimeoutError}
 
 
 @pytest.mark.parametrize("mode", sorted(RAW_EXPECTED))

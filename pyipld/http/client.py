@@ -51,13 +51,16 @@ from ._request import (
 )
 from ._transport import widen_reads
 
-__all__ = ["GatewayClient", "GatewayStats", "combine_errors", "translate_http_error"]
+__all__ = ["DEFAULT_MIN_RATE", "GatewayClient", "GatewayStats", "combine_errors", "translate_http_error"]
 
 _T = TypeVar("_T")
 _USER_AGENT: Final = f"pyipld/{__version__}"
 # Statuses after which another gateway may well have the data (spec §6: 404 from a
 # non-recursive gateway, 429/502/504 from a recursive one, 410/451 denylists).
 _NOT_HERE: Final = frozenset({404, 410, 451})
+# bytes/s a body must average over each `timeout` window (GatewayClient min_rate): 30 KiB in the
+# default 30 s, far below any working link, far above a byte-a-second trickle
+DEFAULT_MIN_RATE: Final = 1024.0
 
 
 @dataclass(slots=True)
@@ -120,6 +123,31 @@ def _shut_down(stream: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+class _RateFloor:
+    """A body's average rate over each window of ``window_s`` seconds must reach ``min_rate``.
+
+    httpx's read timeout bounds each gap between chunks only: a gateway sending one byte every
+    half second held a read (and the fail-over to the next gateway) for ever.
+    """
+
+    def __init__(self, min_rate: float, window_s: float, url: str) -> None:
+        self.min_rate, self.window_s, self.url = min_rate, window_s, url
+        self.start = time.monotonic()
+        self.got = 0
+
+    def check(self, n: int) -> None:
+        if not self.min_rate:
+            return
+        self.got += n
+        elapsed = time.monotonic() - self.start
+        if elapsed < self.window_s:
+            return
+        if self.got < self.min_rate * elapsed:
+            raise GatewayTimeoutError(f"{self.url}: {self.got} bytes in {elapsed:.1f} s, below min_rate="
+                                      f"{self.min_rate:g} bytes/s", url=self.url)
+        self.start, self.got = time.monotonic(), 0
+
+
 def translate_http_error(exc: httpx.HTTPError, url: str) -> GatewayError:
     """httpx's exceptions as ours (timeouts keep their own type)."""
     if isinstance(exc, httpx.TimeoutException):
@@ -135,6 +163,9 @@ class GatewayClient:
         timeout: seconds allowed for each wait on the network: connecting, the response
             headers, and every gap between body chunks (a stalled body fails after this).
         connect_timeout: seconds to establish a connection (default: ``timeout``).
+        min_rate: bytes per second a body must average over each ``timeout`` seconds, or it is
+            a :class:`GatewayTimeoutError` (and the next gateway is asked): a gateway that
+            trickles a byte at a time never trips the per-read timeout (0: no floor).
         race: ask every gateway for a raw block at once; the first verified answer wins.
         backoff_s, max_backoff_s: back-off after failures (see the module docstring).
         max_block_bytes: refuse blocks over this (default 2 MiB, the spec's limit).
@@ -151,10 +182,14 @@ class GatewayClient:
     def __init__(self, gateways: Sequence[str], *, timeout: float = 30.0, connect_timeout: float | None = None,
                  race: bool = False, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
                  max_block_bytes: int = MAX_BLOCK_BYTES, max_waste_bytes: int = 64 << 20, max_connections: int = 64,
-                 transport: httpx.BaseTransport | None = None, trust_env: bool = True) -> None:
+                 transport: httpx.BaseTransport | None = None, trust_env: bool = True,
+                 min_rate: float = DEFAULT_MIN_RATE) -> None:
         self.gateways = [normalize_gateway_url(g) for g in gateways]
         if not self.gateways:
             raise ConfigError("no gateway configured: pass --gateway URL or set IPFS_GATEWAY")
+        if not min_rate >= 0:
+            raise ConfigError(f"min_rate must be >= 0 bytes/s, got {min_rate}")
+        self.min_rate = min_rate
         self.timeout = timeout
         self._connect_timeout = connect_timeout or timeout
         self.race = race
@@ -262,10 +297,12 @@ class GatewayClient:
         """The body chunks (``Content-Encoding`` undone in pieces of at most 1 MiB: a gzip bomb is never
         inflated at once), counted in :attr:`stats`; transport errors as ours."""
         url = str(response.request.url)
+        floor = _RateFloor(self.min_rate, self.timeout, url)
         try:
             for chunk in response_body(response, url):
                 with self._lock:
                     self.stats.bytes_received += len(chunk)
+                floor.check(len(chunk))
                 yield chunk
         except httpx.HTTPError as exc:
             raise translate_http_error(exc, url) from exc
