@@ -13,7 +13,7 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -676,3 +676,47 @@ def test_cli_missing_name_over_a_gateway_prints_kubos_error(capsys: pytest.Captu
     with serve(store) as gw:
         assert cli.main(["cat", f"{d}/nope", "--gateway", gw.url]) == 1
     assert capsys.readouterr().err == f'Error: no link named "nope" under {d}\n'
+
+
+def _paced_body(monkeypatch: pytest.MonkeyPatch, gap_s: float, pieces: int) -> Any:
+    """iter_body over a body that waits ``gap_s`` on the network before each 10-byte piece."""
+    import time
+    import types
+
+    import pyipld.http.client as client_module
+
+    def body(_response: Any, _url: str) -> Iterator[bytes]:
+        for _ in range(pieces):
+            time.sleep(gap_s)
+            yield b"0123456789"
+
+    monkeypatch.setattr(client_module, "response_body", body)
+    return types.SimpleNamespace(request=types.SimpleNamespace(url="http://gw.test/ipfs/x"))
+
+
+def test_a_trickling_body_falls_below_the_rate_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    response = _paced_body(monkeypatch, 0.05, 40)  # 200 bytes/s
+    with GatewayClient(["http://gw.test"], timeout=0.3, min_rate=1000) as client, \
+            pytest.raises(GatewayTimeoutError, match="below min_rate=1000 bytes/s"):
+        for _ in client.iter_body(response):
+            pass
+
+
+def test_a_slow_consumer_is_not_a_slow_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the time spent waiting for the gateway counts, not the time the caller keeps the chunk."""
+    import time
+
+    response = _paced_body(monkeypatch, 0.0, 12)
+    with GatewayClient(["http://gw.test"], timeout=0.3, min_rate=1000) as client:
+        got = b""
+        for chunk in client.iter_body(response):
+            got += chunk
+            time.sleep(0.05)  # the caller's work: 0.6 s in all, 200 bytes/s as the caller sees it
+    assert len(got) == 120
+
+
+def test_min_rate_must_not_be_negative() -> None:
+    with pytest.raises(ConfigError, match="min_rate"):
+        GatewayClient(["http://gw.test"], min_rate=-1)
+    with pytest.raises(ConfigError, match="min_rate"):
+        GatewayClient(["http://gw.test"], min_rate=float("nan"))

@@ -124,7 +124,9 @@ def _shut_down(stream: Any) -> None:
 
 
 class _RateFloor:
-    """A body's average rate over each window of ``window_s`` seconds must reach ``min_rate``.
+    """A body's average rate over each ``window_s`` seconds spent waiting for it must reach
+    ``min_rate`` (time the caller spends between chunks is not counted: a slow consumer is
+    not a slow gateway).
 
     httpx's read timeout bounds each gap between chunks only: a gateway sending one byte every
     half second held a read (and the fail-over to the next gateway) for ever.
@@ -132,20 +134,21 @@ class _RateFloor:
 
     def __init__(self, min_rate: float, window_s: float, url: str) -> None:
         self.min_rate, self.window_s, self.url = min_rate, window_s, url
-        self.start = time.monotonic()
+        self.waited = 0.0
         self.got = 0
 
-    def check(self, n: int) -> None:
+    def check(self, n: int, waited: float) -> None:
+        """``n`` more bytes, after ``waited`` seconds of waiting for them."""
         if not self.min_rate:
             return
         self.got += n
-        elapsed = time.monotonic() - self.start
-        if elapsed < self.window_s:
+        self.waited += waited
+        if self.waited < self.window_s:
             return
-        if self.got < self.min_rate * elapsed:
-            raise GatewayTimeoutError(f"{self.url}: {self.got} bytes in {elapsed:.1f} s, below min_rate="
+        if self.got < self.min_rate * self.waited:
+            raise GatewayTimeoutError(f"{self.url}: {self.got} bytes in {self.waited:.1f} s, below min_rate="
                                       f"{self.min_rate:g} bytes/s", url=self.url)
-        self.start, self.got = time.monotonic(), 0
+        self.waited, self.got = 0.0, 0
 
 
 def translate_http_error(exc: httpx.HTTPError, url: str) -> GatewayError:
@@ -298,12 +301,17 @@ class GatewayClient:
         inflated at once), counted in :attr:`stats`; transport errors as ours."""
         url = str(response.request.url)
         floor = _RateFloor(self.min_rate, self.timeout, url)
+        chunks = response_body(response, url)
         try:
-            for chunk in response_body(response, url):
+            while True:
+                waiting = time.monotonic()
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return
                 with self._lock:
                     self.stats.bytes_received += len(chunk)
-                floor.check(len(chunk))
-                yield chunk
+                floor.check(len(chunk), time.monotonic() - waiting)
+                yield chunk  # the time the caller keeps us here is not the gateway's
         except httpx.HTTPError as exc:
             raise translate_http_error(exc, url) from exc
 
