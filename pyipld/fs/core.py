@@ -47,7 +47,7 @@ from .sources import (
     gateway_source,
     open_car_source,
 )
-from .staging import StagedFile, StagingTree
+from .staging import StagedFile, StagingTree, cumulative_size
 
 __all__ = ["IPFSFile", "IPFSFileSystem", "IPFSWriteFile"]
 
@@ -699,16 +699,23 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         return cid
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        """Copy = link the same CID under a new staged name (no bytes move)."""
+        """Copy = link the same CID under a new staged name (no bytes move), with the same link
+        Tsize ``pyipld add`` writes for that file; ``mv`` is this and ``rm``."""
         src = self._strip_protocol(path1)
         dst = self._writable_path(path2)
         entry = self._resolve(src)
         if entry.kind == "directory":
             self.makedirs(dst, exist_ok=True)
             return
-        entry = self._file_entry(src)
-        tsize = entry.size
-        self.staging.add_file(dst, StagedFile(entry.cid, entry.size, tsize))
+        staged = self.staging.files.get(src)
+        if staged is None:  # an IPFS file: link its root with the DAG's cumulative size, as `add` does
+            entry = self._file_entry(src)
+            try:
+                tsize = cumulative_size(load_node(self._st().chain, entry.cid))
+            except NotFoundError as exc:
+                raise FileNotFoundError(f"{src}: {exc}") from exc
+            staged = StagedFile(entry.cid, entry.size, tsize)
+        self.staging.add_file(dst, staged)
         self._forget(dst)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:

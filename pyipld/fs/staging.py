@@ -17,8 +17,21 @@ from dataclasses import dataclass
 from ..blockstore import BlockSink
 from ..unixfs.directory import DirEntry, build_directory
 from ..unixfs.params import ImportParams
+from ..unixfs.walk import UnixFSNode
 
-__all__ = ["StagedFile", "StagingTree"]
+__all__ = ["StagedFile", "StagingTree", "cumulative_size"]
+
+
+def cumulative_size(node: UnixFSNode) -> int:
+    """The Tsize a parent's link to ``node`` carries: the block's length plus its links' Tsizes.
+
+    This is go-merkledag's ``ProtoNode.Size()``, which kubo writes when it links an existing
+    node (``ipfs files cp``) and which equals what ``ipfs add`` computes for the DAGs it builds;
+    a raw block is its own length. One block is read, never the whole DAG.
+    """
+    if node.pb is None:
+        return len(node.block)
+    return len(node.block) + sum(link.tsize or 0 for link in node.pb.links)
 
 
 @dataclass(frozen=True, slots=True)
