@@ -11,9 +11,14 @@ import pytest
 
 fsspec = pytest.importorskip("fsspec")
 
+from pyipld.blockstore import DirectoryBlockstore, MemoryBlockstore
+from pyipld.car import open_car, open_car_sink
+from pyipld.car.export import export_dag
 from pyipld.cid import CID
+from pyipld.errors import NotFoundError
 from pyipld.fs import IPFSFileSystem
 from pyipld.unixfs import ImportParams, import_directory, import_paths
+from pyipld.unixfs.walk import load_node
 
 from ._deterministic import chacha_bytes
 from ._fs import build_car
@@ -41,6 +46,7 @@ def published(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     (src / "sub").mkdir(parents=True)
     (src / "big.bin").write_bytes(chacha_bytes("commit-big", BIG))
     (src / "sub" / "small.txt").write_bytes(b"a small file\n")
+    (src / "other.txt").write_bytes(b"never committed\n")
     car = base / "pub.car"
     return str(car), src, build_car(src, car, ImportParams(**add)), add
 
@@ -107,4 +113,106 @@ def test_copied_link_tsize_is_the_dag_size(published: tuple[str, Path, str, dict
     staged = fs.staging.files["out/big.bin"]
     assert (staged.cid, staged.size, staged.tsize) == (imported.cid.bytes, BIG, imported.tsize)
     assert staged.tsize > BIG
+    fs.close()
+
+
+# -- the sink holds the whole committed tree ------------------------------------------------------
+
+
+def _stage_mixed(fs: IPFSFileSystem, root: str) -> bytes:
+    """Files copied from IPFS (not in the sink's store) next to one written here."""
+    fs.copy(f"{root}/big.bin", "out/big.bin")
+    fs.copy(f"{root}/big.bin", "out/sub/copy.bin")
+    fs.copy(f"{root}/sub/small.txt", "out/tmp.txt")
+    fs.mv("out/tmp.txt", "out/small.txt")
+    written = chacha_bytes("commit-written", 5000)
+    fs.pipe_file("out/written.bin", written)
+    return written
+
+
+def _disk_tree(tmp_path: Path, src: Path, written: bytes) -> Path:
+    out = tmp_path / "disk" / "out"
+    (out / "sub").mkdir(parents=True)
+    shutil.copyfile(src / "big.bin", out / "big.bin")
+    shutil.copyfile(src / "big.bin", out / "sub" / "copy.bin")
+    shutil.copyfile(src / "sub" / "small.txt", out / "small.txt")
+    (out / "written.bin").write_bytes(written)
+    return out
+
+
+def _reference(out: Path, add: dict) -> tuple[CID, MemoryBlockstore]:
+    """``pyipld add -r out`` into a fresh store: the root and exactly the tree's blocks."""
+    store = MemoryBlockstore()
+    return import_directory(out, ImportParams(**add), store).cid, store
+
+
+def test_car_sink_after_copy_from_ipfs_holds_the_whole_dag(published: tuple[str, Path, str, dict],
+                                                            tmp_path: Path) -> None:
+    car, src, root, add = published
+    sink = tmp_path / "o" / "out.car"
+    fs = _fs(cars=[car], sink=str(sink), add=add)
+    written = _stage_mixed(fs, root)
+    committed = fs.commit("out")
+    fs.close()
+    out = _disk_tree(tmp_path, src, written)
+    want, store = _reference(out, add)
+    assert committed == want
+    with open_car(sink) as c:  # `car verify`: every block hashes, the root is there, the index is right
+        assert c.roots == (want,) and c.version == 2
+        c.verify_blocks()
+        c.verify_index(c.read_index())
+        in_car = [h.cid for h in c.iter_heads()]
+    assert len(in_car) == len(set(in_car)) and set(in_car) == set(store._blocks)
+    # byte-equal to `ipfs dag export` of the same tree written as a CARv2
+    ref = tmp_path / "ref.car"
+    with open_car_sink(ref, version=2, roots=[want]) as w:
+        export_dag(store, want, w)
+    assert sink.read_bytes() == ref.read_bytes()
+    reader = _fs(cars=[str(sink)])  # the CAR alone serves the tree
+    assert reader.cat_file(f"{want}/sub/copy.bin") == (src / "big.bin").read_bytes()
+    reader.close()
+
+
+def test_blockstore_sink_after_copy_from_ipfs_holds_the_whole_dag(published: tuple[str, Path, str, dict],
+                                                                  tmp_path: Path) -> None:
+    car, src, root, add = published
+    sink = tmp_path / "blocks"
+    fs = _fs(cars=[car], sink=str(sink), add=add)
+    written = _stage_mixed(fs, root)
+    fs.copy(f"{root}/other.txt", "elsewhere/other.txt")  # staged, but not under the committed path
+    committed = fs.commit("out")
+    fs.close()
+    out = _disk_tree(tmp_path, src, written)
+    want, store = _reference(out, add)
+    assert committed == want
+    blocks = DirectoryBlockstore(sink, create=False)
+    assert all(blocks.has(cid) for cid in store._blocks)
+    assert len(list(sink.glob("*/*.data"))) == len(store._blocks)  # nothing else (the one pipe_file'd file)
+    assert not list(blocks.verify_all())
+    reader = _fs(blockstore=str(sink))  # the blockstore alone serves the tree
+    assert reader.cat_file(f"{want}/big.bin") == (src / "big.bin").read_bytes()
+    assert reader.cat_file(f"{want}/small.txt") == (src / "sub" / "small.txt").read_bytes()
+    reader.close()
+
+
+def test_commit_when_no_source_has_a_block_is_typed_and_writes_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(chacha_bytes("commit-missing", BIG))
+    bs = tmp_path / "pub"
+    root = import_directory(src, ImportParams(), DirectoryBlockstore(bs)).cid
+    sink = tmp_path / "out.car"
+    fs = _fs(blockstore=str(bs), sink=str(sink), memory_cache=0)
+    fs.copy(f"{root}/big.bin", "out/big.bin")
+    leaf = CID.from_bytes(load_node(DirectoryBlockstore(bs), fs.staging.files["out/big.bin"].cid).pb.links[1].cid)
+    DirectoryBlockstore(bs)._path(leaf.bytes).unlink()
+    with pytest.raises(NotFoundError, match=str(leaf)):
+        fs.commit("out")
+    assert not sink.exists()
+    fs.close()
+    bsink = tmp_path / "bsink"
+    fs = _fs(blockstore=str(bs), sink=str(bsink), memory_cache=0)
+    fs.copy(f"{root}/big.bin", "out/big.bin")
+    with pytest.raises(NotFoundError, match=str(leaf)):
+        fs.commit("out")
     fs.close()
