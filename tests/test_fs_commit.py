@@ -216,3 +216,26 @@ def test_commit_when_no_source_has_a_block_is_typed_and_writes_nothing(tmp_path:
     with pytest.raises(NotFoundError, match=str(leaf)):
         fs.commit("out")
     fs.close()
+
+
+def test_blockstore_sink_with_a_partial_copy_is_completed(published: tuple[str, Path, str, dict],
+                                                          tmp_path: Path) -> None:
+    """A sink that has a copied file's root but not all of its leaves (an interrupted commit) is filled in."""
+    car, src, root, add = published
+    sink = tmp_path / "blocks"
+    fs = _fs(cars=[car], sink=str(sink), add=add)
+    fs.copy(f"{root}/big.bin", "out/big.bin")
+    committed = fs.commit("out")
+    fs.close()
+    blocks = DirectoryBlockstore(sink, create=False)
+    leaves = list(load_node(blocks, fs.staging.files["out/big.bin"].cid).pb.links)  # type: ignore[union-attr]
+    for link in leaves[:2]:
+        blocks._path(link.cid).unlink()  # type: ignore[union-attr]
+    fs = _fs(cars=[car], sink=str(sink), add=add)
+    fs.copy(f"{root}/big.bin", "out/big.bin")
+    assert fs.commit("out") == committed
+    fs.close()
+    assert all(blocks.has(link.cid) for link in leaves)
+    reader = _fs(blockstore=str(sink))
+    assert reader.cat_file(f"{committed}/big.bin") == (src / "big.bin").read_bytes()
+    reader.close()
