@@ -47,7 +47,7 @@ from .sources import (
     gateway_source,
     open_car_source,
 )
-from .staging import StagedFile, StagingTree
+from .staging import StagedFile, StagingTree, TreeSource, cumulative_size, fill_store
 
 __all__ = ["IPFSFile", "IPFSFileSystem", "IPFSWriteFile"]
 
@@ -699,16 +699,23 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         return cid
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        """Copy = link the same CID under a new staged name (no bytes move)."""
+        """Copy = link the same CID under a new staged name (no bytes move), with the same link
+        Tsize ``pyipld add`` writes for that file; ``mv`` is this and ``rm``."""
         src = self._strip_protocol(path1)
         dst = self._writable_path(path2)
         entry = self._resolve(src)
         if entry.kind == "directory":
             self.makedirs(dst, exist_ok=True)
             return
-        entry = self._file_entry(src)
-        tsize = entry.size
-        self.staging.add_file(dst, StagedFile(entry.cid, entry.size, tsize))
+        staged = self.staging.files.get(src)
+        if staged is None:  # an IPFS file: link its root with the DAG's cumulative size, as `add` does
+            entry = self._file_entry(src)
+            try:
+                tsize = cumulative_size(load_node(self._st().chain, entry.cid))
+            except NotFoundError as exc:
+                raise FileNotFoundError(f"{src}: {exc}") from exc
+            staged = StagedFile(entry.cid, entry.size, tsize, local=False)
+        self.staging.add_file(dst, staged)
         self._forget(dst)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
@@ -743,20 +750,34 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def commit(self, path: str = "") -> CID:
         """Build the staged tree under ``path`` into DAG nodes; returns its root CID.
 
-        With a ``*.car`` sink the CAR (CARv2 with index, root = this CID) is written now,
-        atomically, from the staged blocks; with a blockstore sink the directory blocks
-        are added to it. The CID is also kept in :attr:`last_cid`.
+        The sink receives the whole DAG, including files copied from IPFS paths: with a
+        ``*.car`` sink the CAR (CARv2 with index, root = this CID, ``dag export`` order) is
+        written now, atomically, streaming each block from the staged blocks or else from the
+        filesystem's sources (verified); with a blockstore sink the directory blocks, and the
+        blocks of copied files it lacks, are added to it. The CID is also kept in
+        :attr:`last_cid`.
+
+        Raises:
+            FileNotFoundError: nothing staged at ``path``.
+            NotFoundError: a block of a copied file is in no source (no CAR is written).
         """
         path = self._strip_protocol(path)
         store = self._sink_store()
         root, _ = self.staging.commit(path, self.params, store)
         cid = CID.from_bytes(root)
+        chain = self._st().chain
         if self._sink is not None and self._sink.endswith(".car"):
             from ..car.export import export_dag
             from ..car.sink import open_car_sink
 
-            with open_car_sink(self._sink, version=2, roots=[cid]) as car:
-                export_dag(store, cid, car)
+            blocks = TreeSource(store, chain)
+            try:
+                with open_car_sink(self._sink, version=2, roots=[cid]) as car:
+                    export_dag(blocks, cid, car, verify=False)  # TreeSource verifies every block
+            except NotFoundError as exc:
+                raise NotFoundError(f"commit {cid}: {blocks.missing or exc}") from exc
+        else:
+            fill_store(store, chain, self.staging.linked(path))
         self.last_cid = cid
         return cid
 
