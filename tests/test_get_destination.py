@@ -200,6 +200,25 @@ def test_a_file_needs_its_parent(get: Get, tmp_path: Path, capsys: pytest.Captur
     assert not (tmp_path / "a").exists()
 
 
+@pytest.mark.parametrize("kind", ["file", "directory"])
+def test_saving_is_printed_once_after_the_path_resolves(get: Get, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    """kubo resolves the path, then prints `Saving file(s) to DEST` once; over a peer or a gateway
+    pyipld printed it first, so a bad path printed it before the error."""
+    store, f, d, _ = _store()
+    root = f if kind == "file" else d
+    dest = tmp_path / "out"
+    capsys.readouterr()
+    assert get(store, ["get", root, "-o", str(dest)], tmp_path) == 0
+    assert capsys.readouterr().out == f"Saving file(s) to {dest}\n"
+    try:
+        rc = get(store, ["get", f"{d}/nope", "-o", str(tmp_path / "bad")], tmp_path)
+    except PyipldError:  # the peer runner calls the handler directly
+        rc = 1
+    assert rc == 1
+    assert capsys.readouterr().out == ""
+
+
 # -- the library ---------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from ..unixfs.resolve import resolve_path, split_path
 from .httpfetch import add_http_arguments, cmd_get_http, wants_http
 from .net import add_peer_arguments, cmd_get_from_peers
 
-__all__ = ["default_output", "register"]
+__all__ = ["default_output", "register", "saving"]
 
 
 def default_output(path: str) -> str:
@@ -55,10 +55,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _saving(args: argparse.Namespace, dest: str) -> None:
-    """kubo's ``getWriter.writeExtracted``: ``Saving file(s) to DEST`` on stdout before writing."""
-    if not args.quiet:
-        print(f"Saving file(s) to {dest}", flush=True)
+def saving(args: argparse.Namespace) -> None:
+    """kubo's ``getWriter.writeExtracted``: ``Saving file(s) to DEST`` on stdout, once the path
+    has resolved (a bad path prints only the error) and before writing; once per command."""
+    if args.quiet or getattr(args, "car", None) or getattr(args, "saving_printed", False):
+        return
+    args.saving_printed = True
+    print(f"Saving file(s) to {args.output or default_output(args.path)}", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,12 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("TAR/gzip output (-a/--archive, -C/--compress, -l/--compression-level) is not supported: "
                           "get writes the files, or a CAR with --car OUT.car")
     if args.peer:
-        if not args.car:
-            _saving(args, args.output or default_output(args.path))
         return cmd_get_from_peers(args)  # --blockstore, when given, keeps the fetched blocks
     if wants_http(args):
-        if not args.car:
-            _saving(args, args.output or default_output(args.path))
         return cmd_get_http(args)  # likewise
     if not args.blockstore:
         raise ConfigError("get needs --blockstore DIR (the blocks to read from), --peer MULTIADDR, "
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     named = args.output or default_output(args.path)
     root = resolve_path(store, args.path)  # kubo resolves before printing anything: a bad path prints only the error
     dest = os.fsdecode(get_destination(named, root.node.kind, default_output(args.path)))
-    _saving(args, named)
+    saving(args)
     stats = extract(store, args.path, dest, metadata=not args.no_metadata, max_entries=args.max_entries,
                     max_depth=args.max_depth, replace=True)
     if not args.quiet:

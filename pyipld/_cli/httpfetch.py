@@ -110,7 +110,7 @@ def cmd_get_http(args: argparse.Namespace) -> int:
     is renamed into place at the end; files are extracted from a complete scratch store.
     """
     from ..http.fetch import fetch_car, fetch_dag
-    from .get import default_output
+    from .get import default_output, saving
     from .net import _scratch_store, cmd_get_from_peers
 
     path = _path_arg(args)
@@ -129,7 +129,7 @@ def cmd_get_http(args: argparse.Namespace) -> int:
                 else:
                     store, scratch = _scratch_store(args, named)
                     try:
-                        result = fetch_dag(client, path, store, progress=update)
+                        result = fetch_dag(client, path, store, progress=update, on_resolved=lambda _: saving(args))
                         dest = os.fsdecode(get_destination(named, load_node(store, result.cid).kind,
                                                            default_output(path)))
                         written = extract(store, result.cid, dest, metadata=not getattr(args, "no_metadata", False),

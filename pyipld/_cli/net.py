@@ -240,7 +240,7 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
     from .._prealloc import SpaceReserver
     from ..bitswap.client import BitswapClient
     from ..unixfs.extract import check_tree_destination, rename_replacing, restore_metadata, write_fully
-    from .get import default_output  # get imports this module
+    from .get import default_output, saving  # get imports this module
 
     keep = open_blockstore(args.blockstore, create=True) if getattr(args, "blockstore", None) else None
     progress = _progress(args, "fetch")
@@ -257,6 +257,7 @@ async def _get_file_streamed(args: argparse.Namespace, path: str, dest: Path,
         async with BitswapClient.connect(list(args.peer), host=_host(args), **_options(args, dial)) as client:
             fetched = keep if keep is not None else MemoryBlockstore()
             node = (await trio.to_thread.run_sync(resolve_path, _FetchingSource(fetched, client), path)).node
+            saving(args)
             if node.kind == "directory":
                 check_tree_destination(dest)  # before the tree is fetched
             if node.kind != "file":

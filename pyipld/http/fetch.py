@@ -118,16 +118,18 @@ def resolve(gateways: GatewayClient | Sequence[str], path: str | CID, **options:
 
 
 def fetch_dag(gateways: GatewayClient | Sequence[str], path: str | CID, sink: BlockSink, *,
-              progress: Progress | None = None, **options: Any) -> FetchResult:
+              progress: Progress | None = None, on_resolved: Callable[[CID], None] | None = None,
+              **options: Any) -> FetchResult:
     """Put every block of the DAG at ``path`` into ``sink`` (``dag export`` order), each verified.
 
-    Only the target DAG is stored, not the directories on the path to it.
+    Only the target DAG is stored, not the directories on the path to it. ``on_resolved`` is
+    called with the target's CID once the path to it is proven, before its DAG is fetched.
 
     Raises:
         IncompleteResponseError: a gateway's ``200`` lacked blocks and no other had them.
         NotFoundError, GatewayError, IntegrityError: see :class:`CarStreamSource`.
     """
-    return _fetch_into(gateways, path, lambda _target: contextlib.nullcontext(sink), progress, options)
+    return _fetch_into(gateways, path, lambda _target: contextlib.nullcontext(sink), progress, options, on_resolved)
 
 
 def fetch_car(gateways: GatewayClient | Sequence[str], path: str | CID, out: str | os.PathLike[str], *,
@@ -142,7 +144,7 @@ def fetch_car(gateways: GatewayClient | Sequence[str], path: str | CID, out: str
 
 def _fetch_into(gateways: GatewayClient | Sequence[str], path: str | CID,
                 open_sink: Callable[[CID], AbstractContextManager[BlockSink]], progress: Progress | None,
-                options: dict[str, Any]) -> FetchResult:
+                options: dict[str, Any], on_resolved: Callable[[CID], None] | None = None) -> FetchResult:
     """One ``dag-scope=all`` CAR request, its DAG walked from the resolved target into a sink.
 
     The stream is checked complete before the sink closes, so a CAR sink renames its
@@ -153,6 +155,8 @@ def _fetch_into(gateways: GatewayClient | Sequence[str], path: str | CID,
         root, segments = _text_path(path)
         with CarStreamSource(client, car_request(root, segments, dag_scope="all")) as source:
             target = _terminal(source, path)
+            if on_resolved is not None:
+                on_resolved(target)
             blocks = nbytes = 0
             with open_sink(target) as sink:
                 for cid, data in iter_dag(source, target, verify=False):  # the source verified every block
