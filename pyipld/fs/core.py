@@ -31,7 +31,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore
 
 from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
 from ..cid import CID, RAW
-from ..errors import CIDError, ConfigError, NotFoundError, UnixFSError, UnsafePathError
+from ..errors import BlockUnavailableError, CIDError, ConfigError, NotFoundError, UnixFSError, UnsafePathError
 from ..unixfs.importer import import_bytes, import_file
 from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
@@ -190,6 +190,12 @@ def _norm(path: str) -> str:
     return "/".join(parts)
 
 
+def _unavailable(what: str, exc: NotFoundError, path: str | None = None) -> BlockUnavailableError:
+    """A block the chain could not supply, as the fs layer reports it: never a ``FileNotFoundError``
+    or ``KeyError`` (``NotFoundError``), which mappers and zarr would read as an absent key."""
+    return BlockUnavailableError(f"{what}: {exc}", path=path)
+
+
 def _is_cid(text: str) -> bool:
     try:
         CID.decode(text)
@@ -340,7 +346,13 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     # -- resolution -----------------------------------------------------------------------------------
     def _resolve(self, path: str) -> _Entry:
-        """The entry at a normalized path (IPFS or staged)."""
+        """The entry at a normalized path (IPFS or staged).
+
+        ``FileNotFoundError`` only for a name that a directory which *was* loaded does not hold
+        (and for ``.``/``..`` and staged paths); a block on the way that no source could supply,
+        the root's included, is :class:`~pyipld.errors.BlockUnavailableError`: whether the path
+        exists cannot be told without it.
+        """
         st = self._st()
         hit = st.entries.get(path)
         if hit is not None:
@@ -368,15 +380,27 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 entry = lookup(st.chain, node, parts[j].encode("utf-8", "surrogateescape"))
                 if entry is None:
                     raise FileNotFoundError(path)
-                node = self._load(st, "/".join(parts[: j + 1]), entry.cid.bytes)
-        except NotFoundError as exc:
-            raise FileNotFoundError(f"{path}: {exc}") from exc
+                here = "/".join(parts[: j + 1])
+                if entry.cid.codec == RAW and entry.tsize is not None:
+                    # a raw block is a whole file of tsize bytes, as ls lists it: described without
+                    # its block (which a read needs, and then checks)
+                    raw = _Entry(entry.cid.bytes, "file", entry.tsize)
+                    st.entries.put(here, raw)
+                    if j + 1 < len(parts):
+                        raise NotADirectoryError(f"{here} is a file, not a directory")
+                    return raw
+                node = self._load(st, here, entry.cid.bytes)
+        except NotFoundError as exc:  # a HAMT shard on the name's path
+            raise _unavailable(path, exc, path) from exc
         hit = st.entries.get(path)
         assert hit is not None
         return hit
 
     def _load(self, st: _State, path: str, cid: bytes) -> UnixFSNode:
-        node = load_node(st.chain, cid)
+        try:
+            node = load_node(st.chain, cid)
+        except NotFoundError as exc:
+            raise _unavailable(path, exc, path) from exc
         st.entries.put(path, _entry_of(node))
         if node.kind == "directory":
             st.nodes.put(path, node)
@@ -433,8 +457,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         node = self._dir_node(path)
         try:
             children = list(iter_directory(st.chain, node))
-        except NotFoundError as exc:
-            raise FileNotFoundError(f"{path}: {exc}") from exc
+        except NotFoundError as exc:  # a HAMT shard
+            raise _unavailable(path, exc, path) from exc
         names = [f"{path}/{c.name.decode('utf-8', 'surrogateescape')}" for c in children]
         if not detail:
             return names
@@ -464,11 +488,38 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 for p, f in kids]
 
     def exists(self, path: str, **kwargs: Any) -> bool:
+        """False only for a path that is not there; a block needed to tell that no source could
+        supply raises :class:`~pyipld.errors.BlockUnavailableError` (fsspec's own returns False)."""
         try:
             self.info(path)
         except (FileNotFoundError, NotADirectoryError, UnsafePathError):
             return False
         return True
+
+    def isdir(self, path: str) -> bool:
+        """Like fsspec's, but an unavailable block raises instead of answering False."""
+        try:
+            return bool(self.info(path)["type"] == "directory")
+        except (FileNotFoundError, NotADirectoryError, UnsafePathError):
+            return False
+
+    def isfile(self, path: str) -> bool:
+        """Like fsspec's, but an unavailable block raises instead of answering False."""
+        try:
+            return bool(self.info(path)["type"] == "file")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, UnsafePathError):
+            return False
+
+    def walk(self, path: str, maxdepth: int | None = None, topdown: bool = True, on_error: Any = "omit",
+             **kwargs: Any) -> Any:
+        """fsspec's walk (and so ``find``, ``glob``, ``du``), except that with the default
+        ``on_error="omit"`` an unavailable block still raises: omitting its directory would
+        silently drop files from the listing."""
+        if on_error == "omit":
+            def on_error(exc: BaseException) -> None:
+                if isinstance(exc, BlockUnavailableError):
+                    raise exc
+        yield from super().walk(path, maxdepth=maxdepth, topdown=topdown, on_error=on_error, **kwargs)
 
     def ukey(self, path: str) -> str:
         """The CID: content addressing makes it the ideal cache key."""
@@ -518,8 +569,10 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             return [(s, e)]
         return list(pairwise([s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]))
 
-    def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None) -> bytes:
-        """Bytes ``[start:end)`` (slice semantics) of the file DAG ``cid`` of ``size`` bytes."""
+    def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None, *,
+                 path: str | None = None) -> bytes:
+        """Bytes ``[start:end)`` (slice semantics) of the file DAG ``cid`` of ``size`` bytes (``path``
+        names it in errors)."""
         s, e = self._span(size, start, end)
         if e <= s:
             return b""
@@ -531,7 +584,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             parts = self._run_pieces(lambda a, b: list(reader.iter_range(a, b - a)), pieces)
             return b"".join(part for piece in parts for part in piece)
         except NotFoundError as exc:
-            raise FileNotFoundError(str(exc)) from exc
+            raise _unavailable(path or f"file {CID.from_bytes(cid)}", exc, path) from exc
 
     def _run_pieces(self, fn: Callable[[int, int], T], pieces: list[tuple[int, int]]) -> list[T]:
         """``fn(a, b)`` for every piece, in order: on the split pool, and on this thread too (the
@@ -567,7 +620,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             out.append(result)
         return out
 
-    def read_cid_into(self, cid: bytes, size: int, start: int, out: Any) -> int:
+    def read_cid_into(self, cid: bytes, size: int, start: int, out: Any, *, path: str | None = None) -> int:
         """Copy bytes of the file DAG ``cid`` (``size`` bytes) from ``start`` into the writable
         buffer ``out`` until it is full or the file ends; returns the count.
 
@@ -590,7 +643,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             else:
                 got = sum(self._run_pieces(lambda a, b: reader.read_into(a, view[a - s : b - s]), pieces))
         except NotFoundError as exc:
-            raise FileNotFoundError(str(exc)) from exc
+            raise _unavailable(path or f"file {CID.from_bytes(cid)}", exc, path) from exc
         if got != e - s:  # the reader checks every node's size against its parent's, so never
             raise UnixFSError(f"file {CID.from_bytes(cid)}: {got} bytes where {e - s} were expected")
         return got
@@ -602,7 +655,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         path = self._strip_protocol(path)
         entry = self._file_entry(path)
-        return self.read_cid(entry.cid, entry.size, start, end)
+        return self.read_cid(entry.cid, entry.size, start, end, path=path)
 
     def cat_ranges(self, paths: list[str], starts: Any, ends: Any, max_gap: int | None = None,
                    on_error: str = "return", **kwargs: Any) -> list[Any]:
@@ -800,7 +853,7 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         fs: IPFSFileSystem = self.fs
-        return fs.read_cid(self.cid, self.size, start, end)
+        return fs.read_cid(self.cid, self.size, start, end, path=self.path)
 
     def read(self, length: int = -1) -> bytes:
         """Reads of two blocks or more go straight to the DAG (one copy); smaller ones use the cache."""
@@ -834,7 +887,7 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
             out[: len(data)] = data
             return len(data)
         fs: IPFSFileSystem = self.fs
-        got = fs.read_cid_into(self.cid, self.size, self.loc, out[:n])
+        got = fs.read_cid_into(self.cid, self.size, self.loc, out[:n], path=self.path)
         self.loc += got
         return got
 

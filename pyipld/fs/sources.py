@@ -10,7 +10,8 @@ from anywhere, is hashed against its CID before use; a source that returns wrong
 gets a :class:`~pyipld.errors.BlockIntegrityError` naming the CID and the source, recorded
 in :attr:`SourceChain.failures` and logged, and the next source is tried. A block that no
 source can give raises the integrity error if some source lied, else
-:class:`~pyipld.errors.NotFoundError` listing why each source failed. A verified block
+:class:`~pyipld.errors.NotFoundError` listing why each source failed (the filesystem reports it as
+:class:`~pyipld.errors.BlockUnavailableError`, which mappers cannot mistake for an absent key). A verified block
 fetched from a source is written to the disk cache (temporary name + rename, so
 processes sharing the directory never see a partial block) and to the LRU.
 
