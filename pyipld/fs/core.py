@@ -20,12 +20,11 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from itertools import pairwise
-from typing import IO, Any, Final, Generic, TypeVar
+from typing import IO, Any, Final, Generic, TypeVar, cast
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
 
@@ -63,6 +62,9 @@ DEFAULT_FILE_BLOCK: Final = 1 << 20  # 4 leaves of kubo's default 256 KiB chunks
 _SPLIT_MIN: Final = 4 << 20
 _SPLIT_PIECE: Final = 2 << 20
 _SPLIT_WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
+# Pieces of one read submitted at a time, per split thread: enough to keep the threads busy, while
+# memory and the work wasted after a failure stay bounded whatever size a file's root claims.
+_WINDOW_PER_WORKER: Final = 2
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -121,6 +123,39 @@ def _entry_of(node: UnixFSNode) -> _Entry:
             target = (node.data.data or b"").decode("utf-8", "surrogateescape")
     size = node.file_size if kind == "file" else (len(target or "") if kind == "symlink" else 0)
     return _Entry(node.cid, kind, size, mode, mtime, target)
+
+
+class _Slot(Generic[T]):
+    """One piece of a large read in :meth:`IPFSFileSystem._run_pieces`'s window: submitted to the
+    pool, or (its future cancelled before it started) run by the reading thread."""
+
+    __slots__ = ("future", "known", "mine", "piece")
+
+    def __init__(self, piece: tuple[int, int], future: Future[T]) -> None:
+        self.piece = piece
+        self.future = future
+        self.known = False
+        self.mine: T | BaseException | None = None  # the result when this thread ran it
+
+    def take(self, run: Callable[[int, int], T | BaseException]) -> None:
+        self.mine = run(*self.piece)
+        self.known = True
+
+    @property
+    def running(self) -> bool:
+        """Neither run here nor finished on the pool (maybe not started yet)."""
+        return not self.known and not self.future.done()
+
+    @property
+    def finished(self) -> bool:
+        return self.known or (self.future.done() and not self.future.cancelled())
+
+    @property
+    def value(self) -> T | BaseException | None:
+        """The result or error of a finished piece."""
+        if self.known:
+            return self.mine
+        return self.future.exception() or self.future.result()
 
 
 class _Views:
@@ -562,12 +597,32 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         return s, max(s, e)
 
     @staticmethod
-    def _pieces(s: int, e: int) -> list[tuple[int, int]]:
-        """``[s, e)`` cut at multiples of the split piece (whole kubo leaves), or one piece when the
-        range is too small to be worth several threads."""
-        if e - s < _SPLIT_MIN or _SPLIT_WORKERS < 2:
-            return [(s, e)]
-        return list(pairwise([s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]))
+    def _split(s: int, e: int) -> bool:
+        """Whether ``[s, e)`` is worth cutting into pieces for several threads."""
+        return e - s >= _SPLIT_MIN and _SPLIT_WORKERS >= 2
+
+    @staticmethod
+    def _pieces(s: int, e: int) -> Iterator[tuple[int, int]]:
+        """``[s, e)`` cut at multiples of the split piece (whole kubo leaves), lazily (a claimed
+        size of 2**60 bytes costs nothing until read), or one piece when the range is too small
+        to be worth several threads."""
+        if not IPFSFileSystem._split(s, e):
+            yield s, e
+            return
+        a, b = s, (s // _SPLIT_PIECE + 1) * _SPLIT_PIECE
+        while a < e:
+            yield a, min(b, e)
+            a, b = b, b + _SPLIT_PIECE
+
+    def _checked_reader(self, cid: bytes, size: int) -> UnixFSReader:
+        """The file's reader, once its root is known to hold ``size`` bytes: a root whose
+        ``filesize`` disagrees with its ``blocksizes`` (or a link's size with the file) is refused
+        before any piece of the claimed range is read."""
+        reader = self._reader(cid)
+        if reader.size != size:  # decoding the root checks filesize == len(Data) + sum(blocksizes)
+            raise UnixFSError(f"file {CID.from_bytes(cid)}: its root holds {reader.size} bytes, "
+                              f"its entry says {size}")
+        return reader
 
     def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None, *,
                  path: str | None = None) -> bytes:
@@ -576,21 +631,27 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         s, e = self._span(size, start, end)
         if e <= s:
             return b""
-        reader = self._reader(cid)
-        pieces = self._pieces(s, e)
         try:
-            if len(pieces) == 1:
+            reader = self._checked_reader(cid, size)
+            if not self._split(s, e):
                 return reader.read(s, e - s)
-            parts = self._run_pieces(lambda a, b: list(reader.iter_range(a, b - a)), pieces)
+            parts = self._run_pieces(lambda a, b: list(reader.iter_range(a, b - a)), self._pieces(s, e))
             return b"".join(part for piece in parts for part in piece)
         except NotFoundError as exc:
             raise _unavailable(path or f"file {CID.from_bytes(cid)}", exc, path) from exc
 
-    def _run_pieces(self, fn: Callable[[int, int], T], pieces: list[tuple[int, int]]) -> list[T]:
-        """``fn(a, b)`` for every piece, in order: on the split pool, and on this thread too (the
-        first piece, then from the last any the pool has not started), so the caller never idles
-        and is never stuck behind another read's pieces. Returns, or raises the first piece's
-        error, only once every piece has ended."""
+    def _run_pieces(self, fn: Callable[[int, int], T], pieces: Iterator[tuple[int, int]]) -> list[T]:
+        """``fn(a, b)`` for every piece, results in order: on the split pool and on this thread.
+
+        At most :data:`_WINDOW_PER_WORKER` unfinished pieces per pool thread are submitted at a
+        time (a sliding window, refilled as pieces finish), so neither memory nor the work done
+        after a failure grows with the range's size. This thread runs the first piece, then
+        any piece of the window the pool has not started (the head first, else one from the
+        back), and otherwise waits for the next piece to finish: it never idles while there is
+        work and is never stuck behind another read's pieces. After a failure nothing more is
+        submitted and unstarted pieces are dropped; returns, or raises the first failing piece's
+        error, only once every piece has ended.
+        """
 
         def run(a: int, b: int) -> T | BaseException:
             try:
@@ -599,26 +660,61 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 return exc
 
         pool = self._st().split_pool
-        futures = [pool.submit(fn, a, b) for a, b in pieces[1:]]
-        mine: dict[int, T | BaseException] = {0: run(*pieces[0])}
-        failed = isinstance(mine[0], BaseException)
-        for i in range(len(futures) - 1, -1, -1):
-            if futures[i].cancel() and not failed:  # not started: take it (after a failure, drop it)
-                mine[i + 1] = run(*pieces[i + 1])
-                failed = isinstance(mine[i + 1], BaseException)
-        wait([f for f in futures if not f.cancelled()])  # a cancelled one counts as done only once dequeued
+        width = max(2, _WINDOW_PER_WORKER * _SPLIT_WORKERS)
+        slots: deque[_Slot[T]] = deque()  # submitted, not yet collected, in piece order
+        more = True
+
+        def top_up() -> None:
+            nonlocal more
+            unfinished = sum(1 for slot in slots if slot.running)
+            while more and unfinished < width and len(slots) < 4 * width:
+                piece = next(pieces, None)
+                if piece is None:
+                    more = False
+                    return
+                slots.append(_Slot(piece, pool.submit(fn, *piece)))
+                unfinished += 1
+
+        first = next(pieces)
+        top_up()
         out: list[T] = []
-        for i in range(len(pieces)):
-            if i in mine:
-                result = mine[i]
-            elif futures[i - 1].cancelled():
-                continue  # dropped after a failure of this thread's, which is raised in its turn
-            else:
-                result = futures[i - 1].exception() or futures[i - 1].result()
-            if isinstance(result, BaseException):
-                raise result
+        error: BaseException | None = None
+        failed = False  # a piece run here, not at the head, failed
+        result = run(*first)
+        if isinstance(result, BaseException):
+            error = result
+        else:
             out.append(result)
-        return out
+        while error is None and not failed:
+            while slots and slots[0].finished:  # collect, in order
+                head = slots.popleft()
+                if isinstance(head.value, BaseException):
+                    error = head.value
+                    break
+                out.append(cast(T, head.value))
+            if error is not None:
+                break
+            top_up()
+            if not slots:
+                return out
+            # run an unstarted piece here (the head first), else wait for one to finish
+            mine = next((slot for slot in (slots[0], *reversed(slots)) if slot.running and slot.future.cancel()),
+                        None)
+            if mine is not None:
+                mine.take(run)
+                failed = isinstance(mine.value, BaseException)
+            else:
+                wait([slot.future for slot in slots if slot.running], return_when=FIRST_COMPLETED)
+        for slot in slots:  # a failure: drop what has not started, let the rest end
+            if slot.running:
+                slot.future.cancel()
+        wait([slot.future for slot in slots if slot.running and not slot.future.cancelled()])
+        if error is not None:
+            raise error  # the head's: earlier than every piece still in the window
+        for slot in slots:  # the first failure in piece order (dropped pieces never ran)
+            if slot.finished and isinstance(slot.value, BaseException):
+                raise slot.value
+        raise AssertionError("unreachable: a piece failed")  # pragma: no cover
 
     def read_cid_into(self, cid: bytes, size: int, start: int, out: Any, *, path: str | None = None) -> int:
         """Copy bytes of the file DAG ``cid`` (``size`` bytes) from ``start`` into the writable
@@ -635,13 +731,13 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         s, e = self._span(size, start, start + len(view))
         if e <= s:
             return 0
-        reader = self._reader(cid)
-        pieces = self._pieces(s, e)
         try:
-            if len(pieces) == 1:
+            reader = self._checked_reader(cid, size)
+            if not self._split(s, e):
                 got = reader.read_into(s, view[: e - s])
             else:
-                got = sum(self._run_pieces(lambda a, b: reader.read_into(a, view[a - s : b - s]), pieces))
+                got = sum(self._run_pieces(lambda a, b: reader.read_into(a, view[a - s : b - s]),
+                                           self._pieces(s, e)))
         except NotFoundError as exc:
             raise _unavailable(path or f"file {CID.from_bytes(cid)}", exc, path) from exc
         if got != e - s:  # the reader checks every node's size against its parent's, so never
