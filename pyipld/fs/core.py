@@ -786,6 +786,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if mode in ("wb", "xb"):
             if self._is_ipfs(path):
                 raise PermissionError(f"{path}: an IPFS path is immutable; write to a staging name instead")
+            self._sink_store()  # no sink: refused now, as pipe_file is, not when the file closes
             if mode == "xb" and self.exists(path):
                 raise FileExistsError(path)
             if self.staging.is_dir(path):
