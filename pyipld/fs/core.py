@@ -14,7 +14,9 @@ zarr wraps it in fsspec's ``AsyncFileSystemWrapper``. See docs/fsspec.md.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -51,6 +53,11 @@ from .staging import StagedFile, StagingTree
 __all__ = ["IPFSFile", "IPFSFileSystem", "IPFSWriteFile"]
 
 _SOURCE_KEYS: Final = ("cars", "blockstore", "peers", "gateways", "routing")
+_OPTIONS: Final = frozenset({*_SOURCE_KEYS, "cache", "sink", "add", "memory_cache", "peer_timeout", "http_timeout",
+                             "use_env"})
+# what fsspec itself may pass to any filesystem (AbstractFileSystem / DirCache / the instance cache)
+_FSSPEC_OPTIONS: Final = frozenset({"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths",
+                                    "asynchronous", "loop", "add_docs", "add_aliases"})
 _ENTRY_CACHE: Final = 65536  # resolved path -> entry (a few hundred bytes each)
 _NODE_CACHE: Final = 512  # decoded directory nodes / HAMT roots
 _READER_CACHE: Final = 256  # file readers (each keeps up to 256 internal nodes)
@@ -225,6 +232,17 @@ def _norm(path: str) -> str:
     return "/".join(parts)
 
 
+def _number(value: Any, name: str, *, zero: bool) -> float:
+    """A numeric storage option: positive (or, with ``zero``, not negative)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(out) or out < 0 or (out == 0 and not zero):
+        raise ConfigError(f"{name}: expected a {'non-negative' if zero else 'positive'} number, got {value!r}")
+    return out
+
+
 def _unavailable(what: str, exc: NotFoundError, path: str | None = None) -> BlockUnavailableError:
     """A block the chain could not supply, as the fs layer reports it: never a ``FileNotFoundError``
     or ``KeyError`` (``NotFoundError``), which mappers and zarr would read as an absent key."""
@@ -263,6 +281,13 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     cachable = True
 
     def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - _OPTIONS - _FSSPEC_OPTIONS)
+        if unknown:  # a misspelled source would otherwise leave the filesystem without it, silently
+            close = [m for k in unknown for m in difflib.get_close_matches(str(k), _OPTIONS, n=1)]
+            raise ConfigError(f"ipfs:// storage option{'s' if len(unknown) > 1 else ''} "
+                              f"{', '.join(map(repr, unknown))} not recognised"
+                              f"{' (did you mean ' + ', '.join(map(repr, close)) + '?)' if close else ''}; "
+                              f"accepted: {', '.join(sorted(_OPTIONS))} (and fsspec's {', '.join(sorted(_FSSPEC_OPTIONS))})")
         options.pop("asynchronous", None)  # zarr asks for it; we are sync and get wrapped
         options.pop("loop", None)
         self._source_specs: list[tuple[str, Any]] = [(k, options.pop(k)) for k in list(options)
@@ -270,9 +295,10 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self._cache_dir: str | None = options.pop("cache", None)
         self._sink: str | None = options.pop("sink", None)
         self._add: dict[str, Any] = dict(options.pop("add", None) or {})
-        self._memory_cache = int(options.pop("memory_cache", DEFAULT_MEMORY_CACHE_BYTES))
-        self._peer_timeout = float(options.pop("peer_timeout", 30.0))
-        self._http_timeout = float(options.pop("http_timeout", 30.0))
+        self._memory_cache = int(_number(options.pop("memory_cache", DEFAULT_MEMORY_CACHE_BYTES), "memory_cache",
+                                         zero=True))
+        self._peer_timeout = _number(options.pop("peer_timeout", 30.0), "peer_timeout", zero=False)
+        self._http_timeout = _number(options.pop("http_timeout", 30.0), "http_timeout", zero=False)
         use_env = bool(options.pop("use_env", True))
         if use_env and not self._source_specs:
             env = env_defaults()
@@ -313,7 +339,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 out.extend(directory_source(os.fspath(item)) for item in items)
             elif key == "peers":
                 if items:
-                    out.append((f"peers:{','.join(items)}", PeerSource(items, timeout=self._peer_timeout)))
+                    peers = PeerSource(items, timeout=self._peer_timeout)  # checks each multiaddr
+                    out.append((f"peers:{','.join(items)}", peers))
             else:
                 out.extend(self._http_sources(key, items))
         return out
