@@ -28,8 +28,8 @@ LEAF = b"abc"
 @pytest.fixture(scope="module")
 def liar(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """``liar.bin``: filesize = blocksizes = 2**40 over a 3-byte raw leaf (consistent on its face);
-    ``liar2.bin``: filesize 2**40 but blocksizes (3,); ``short.txt``: a raw leaf whose link claims
-    more bytes than it holds."""
+    ``liar2.bin``: filesize 2**40 but blocksizes (3,); ``short.txt`` / ``zero.txt``: a raw leaf whose
+    link claims more / fewer bytes than it holds."""
     b = CidBuilder.create(1)
     leaf = b.cid_bytes(0x55, LEAF)
     files = {}
@@ -38,7 +38,7 @@ def liar(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
                              encode_unixfs_data(UnixFSData(DataType.FILE, filesize=BIG, blocksizes=blocksizes)))
         files[name] = (b.cid_bytes(0x70, node), node)
     dir_block = encode_basic_directory([DirEntry(n, c, 100) for n, (c, _) in files.items()]
-                                       + [DirEntry(b"short.txt", leaf, BIG)])
+                                       + [DirEntry(b"short.txt", leaf, BIG), DirEntry(b"zero.txt", leaf, 0)])
     dir_cid = b.cid_bytes(0x70, dir_block)
     car = tmp_path_factory.mktemp("liar") / "liar.car"
     with open(car, "wb") as f:
@@ -114,6 +114,11 @@ def test_a_raw_file_whose_link_overstates_it_is_refused(liar: tuple[Path, str], 
         with pytest.raises(UnixFSError, match="root holds 3 bytes, its entry says 1099511627776"):
             call()
     assert pool.submitted == 0
+    z = f"{root}/zero.txt"
+    assert fs.info(z)["size"] == 0
+    for call in (lambda: fs.cat_file(z), lambda: fs.open(z).read(), lambda: fs.read_cid(fs._file_entry(z).cid, 0)):
+        with pytest.raises(UnixFSError, match="root holds 3 bytes, its entry says 0"):  # not b""
+            call()
     fs.close()
 
 
