@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BlockIntegrityError",
+    "BlockUnavailableError",
     "CIDError",
     "CarError",
     "CarIndexError",
@@ -110,6 +111,23 @@ class NotFoundError(PyipldError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class BlockUnavailableError(PyipldError, OSError):
+    """A block of an existing path (or the root a CID names) that no configured source could supply.
+
+    The message lists each source's reason, as :class:`NotFoundError`'s does (not in a partial
+    CAR, gateway down or timing out, no peer sent it…). Raised by the ``ipfs://`` filesystem;
+    deliberately neither ``FileNotFoundError`` nor ``KeyError``: fsspec mappers and zarr read
+    those as "no such key" and would fill the chunk with zeros instead of failing.
+
+    Attributes:
+        path: the path being read, when known.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class PathNotFoundError(NotFoundError):

@@ -11,7 +11,7 @@ import pytest
 fsspec = pytest.importorskip("fsspec")
 
 from pyipld.cid import CID
-from pyipld.errors import ConfigError, UnixFSError
+from pyipld.errors import BlockUnavailableError, ConfigError, UnixFSError
 from pyipld.fs import IPFSFileSystem, register
 from pyipld.unixfs import ImportParams, import_file
 
@@ -89,9 +89,9 @@ def test_exists_isdir_isfile(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -
         fs.info(f"{root}/sub/../a.txt")
 
 
-def test_unknown_root_is_file_not_found(fs: IPFSFileSystem) -> None:
+def test_unknown_root_is_unavailable_not_absent(fs: IPFSFileSystem) -> None:
     missing = str(import_file(b"not in the car", ImportParams(cid_version=1)).cid)
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(BlockUnavailableError, match="not found"):  # a CID names data: we lack it
         fs.info(missing)
 
 

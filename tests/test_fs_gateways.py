@@ -16,7 +16,7 @@ pytest.importorskip("httpx")
 
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.car import CarBlockstore
-from pyipld.errors import IntegrityError
+from pyipld.errors import BlockUnavailableError, IntegrityError
 from pyipld.fs import IPFSFileSystem
 from pyipld.libp2p.peer import Identity
 
@@ -60,7 +60,7 @@ def test_hostile_gateway_then_honest_one(tree: tuple[Path, str, Path, MemoryBloc
     src, root, car, store = tree
     with serve(store, "flip") as bad, serve(store) as good:
         only_bad = _fs(gateways=[bad.url])
-        with pytest.raises((IntegrityError, FileNotFoundError)):  # never the flipped bytes
+        with pytest.raises((IntegrityError, BlockUnavailableError)):  # never the flipped bytes
             only_bad.cat_file(f"{root}/small.txt")
         only_bad.close()
         both = _fs(gateways=[bad.url, good.url])
@@ -136,11 +136,11 @@ def test_routing_finds_a_gateway_provider(tree: tuple[Path, str, Path, MemoryBlo
             fs.close()
 
 
-def test_routing_without_providers_is_file_not_found(tree: tuple[Path, str, Path, MemoryBlockstore]) -> None:
+def test_routing_without_providers_is_unavailable(tree: tuple[Path, str, Path, MemoryBlockstore]) -> None:
     _, root, _, _ = tree
     with router([]) as (url, _):
         fs = _fs(routing=[url])
-        with pytest.raises(FileNotFoundError, match="routing"):
+        with pytest.raises(BlockUnavailableError, match="routing"):
             fs.cat_file(f"{root}/small.txt")
         fs.close()
 

@@ -87,3 +87,21 @@ def test_hostile_peer_falls_back_to_the_car(tmp_path: Path) -> None:
         assert fs.chain.fetched[f"car:{tmp_path / 'good.car'}"] > 0
         assert fs.chain.fetched[f"peers:{addr}"] == 0
         fs.close()
+
+
+def test_a_peer_that_lacks_a_block_or_is_gone_is_unavailable_not_absent() -> None:
+    from pyipld.errors import BlockUnavailableError
+
+    store = MemoryBlockstore()
+    data = chacha_bytes("peer gone", 300_000)
+    cid = _stored(data, store)
+    absent = _stored(b"this peer never had it", MemoryBlockstore())
+    with bitswap_server(store) as addr:
+        fs = IPFSFileSystem(peers=[addr], use_env=False, peer_timeout=2, memory_cache=0, skip_instance_cache=True)
+        assert fs.cat_file(cid, 0, 10) == data[:10]
+        with pytest.raises(BlockUnavailableError, match=f"peers:{addr}"):
+            fs.exists(absent)  # a root nobody has: cannot tell, so no False
+    with pytest.raises(BlockUnavailableError) as info:  # the peer is gone: a later leaf cannot come
+        fs.cat_file(cid, 250_000, 250_010)
+    assert not isinstance(info.value, (KeyError, FileNotFoundError))
+    fs.close()

@@ -14,24 +14,25 @@ zarr wraps it in fsspec's ``AsyncFileSystemWrapper``. See docs/fsspec.md.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import math
 import os
 import shutil
 import tempfile
 import threading
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from itertools import pairwise
-from typing import IO, Any, Final, Generic, TypeVar
+from typing import IO, Any, Final, Generic, TypeVar, cast
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
 
 from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
 from ..cid import CID, RAW
-from ..errors import CIDError, ConfigError, NotFoundError, UnixFSError, UnsafePathError
+from ..errors import BlockUnavailableError, CIDError, ConfigError, NotFoundError, UnixFSError, UnsafePathError
 from ..unixfs.importer import import_bytes, import_file
 from ..unixfs.params import ImportParams
 from ..unixfs.reader import UnixFSReader
@@ -52,6 +53,11 @@ from .staging import StagedFile, StagingTree, TreeSource, cumulative_size, fill_
 __all__ = ["IPFSFile", "IPFSFileSystem", "IPFSWriteFile"]
 
 _SOURCE_KEYS: Final = ("cars", "blockstore", "peers", "gateways", "routing")
+_OPTIONS: Final = frozenset({*_SOURCE_KEYS, "cache", "sink", "add", "memory_cache", "peer_timeout", "http_timeout",
+                             "use_env"})
+# what fsspec itself may pass to any filesystem (AbstractFileSystem / DirCache / the instance cache)
+_FSSPEC_OPTIONS: Final = frozenset({"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths",
+                                    "asynchronous", "loop", "add_docs", "add_aliases"})
 _ENTRY_CACHE: Final = 65536  # resolved path -> entry (a few hundred bytes each)
 _NODE_CACHE: Final = 512  # decoded directory nodes / HAMT roots
 _READER_CACHE: Final = 256  # file readers (each keeps up to 256 internal nodes)
@@ -63,6 +69,9 @@ DEFAULT_FILE_BLOCK: Final = 1 << 20  # 4 leaves of kubo's default 256 KiB chunks
 _SPLIT_MIN: Final = 4 << 20
 _SPLIT_PIECE: Final = 2 << 20
 _SPLIT_WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
+# Pieces of one read submitted at a time, per split thread: enough to keep the threads busy, while
+# memory and the work wasted after a failure stay bounded whatever size a file's root claims.
+_WINDOW_PER_WORKER: Final = 2
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -121,6 +130,39 @@ def _entry_of(node: UnixFSNode) -> _Entry:
             target = (node.data.data or b"").decode("utf-8", "surrogateescape")
     size = node.file_size if kind == "file" else (len(target or "") if kind == "symlink" else 0)
     return _Entry(node.cid, kind, size, mode, mtime, target)
+
+
+class _Slot(Generic[T]):
+    """One piece of a large read in :meth:`IPFSFileSystem._run_pieces`'s window: submitted to the
+    pool, or (its future cancelled before it started) run by the reading thread."""
+
+    __slots__ = ("future", "known", "mine", "piece")
+
+    def __init__(self, piece: tuple[int, int], future: Future[T]) -> None:
+        self.piece = piece
+        self.future = future
+        self.known = False
+        self.mine: T | BaseException | None = None  # the result when this thread ran it
+
+    def take(self, run: Callable[[int, int], T | BaseException]) -> None:
+        self.mine = run(*self.piece)
+        self.known = True
+
+    @property
+    def running(self) -> bool:
+        """Neither run here nor finished on the pool (maybe not started yet)."""
+        return not self.known and not self.future.done()
+
+    @property
+    def finished(self) -> bool:
+        return self.known or (self.future.done() and not self.future.cancelled())
+
+    @property
+    def value(self) -> T | BaseException | None:
+        """The result or error of a finished piece."""
+        if self.known:
+            return self.mine
+        return self.future.exception() or self.future.result()
 
 
 class _Views:
@@ -190,6 +232,23 @@ def _norm(path: str) -> str:
     return "/".join(parts)
 
 
+def _number(value: Any, name: str, *, zero: bool) -> float:
+    """A numeric storage option: positive (or, with ``zero``, not negative)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(out) or out < 0 or (out == 0 and not zero):
+        raise ConfigError(f"{name}: expected a {'non-negative' if zero else 'positive'} number, got {value!r}")
+    return out
+
+
+def _unavailable(what: str, exc: NotFoundError, path: str | None = None) -> BlockUnavailableError:
+    """A block the chain could not supply, as the fs layer reports it: never a ``FileNotFoundError``
+    or ``KeyError`` (``NotFoundError``), which mappers and zarr would read as an absent key."""
+    return BlockUnavailableError(f"{what}: {exc}", path=path)
+
+
 def _is_cid(text: str) -> bool:
     try:
         CID.decode(text)
@@ -222,6 +281,13 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     cachable = True
 
     def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - _OPTIONS - _FSSPEC_OPTIONS)
+        if unknown:  # a misspelled source would otherwise leave the filesystem without it, silently
+            close = [m for k in unknown for m in difflib.get_close_matches(str(k), _OPTIONS, n=1)]
+            raise ConfigError(f"ipfs:// storage option{'s' if len(unknown) > 1 else ''} "
+                              f"{', '.join(map(repr, unknown))} not recognised"
+                              f"{' (did you mean ' + ', '.join(map(repr, close)) + '?)' if close else ''}; "
+                              f"accepted: {', '.join(sorted(_OPTIONS))} (and fsspec's {', '.join(sorted(_FSSPEC_OPTIONS))})")
         options.pop("asynchronous", None)  # zarr asks for it; we are sync and get wrapped
         options.pop("loop", None)
         self._source_specs: list[tuple[str, Any]] = [(k, options.pop(k)) for k in list(options)
@@ -229,9 +295,10 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self._cache_dir: str | None = options.pop("cache", None)
         self._sink: str | None = options.pop("sink", None)
         self._add: dict[str, Any] = dict(options.pop("add", None) or {})
-        self._memory_cache = int(options.pop("memory_cache", DEFAULT_MEMORY_CACHE_BYTES))
-        self._peer_timeout = float(options.pop("peer_timeout", 30.0))
-        self._http_timeout = float(options.pop("http_timeout", 30.0))
+        self._memory_cache = int(_number(options.pop("memory_cache", DEFAULT_MEMORY_CACHE_BYTES), "memory_cache",
+                                         zero=True))
+        self._peer_timeout = _number(options.pop("peer_timeout", 30.0), "peer_timeout", zero=False)
+        self._http_timeout = _number(options.pop("http_timeout", 30.0), "http_timeout", zero=False)
         use_env = bool(options.pop("use_env", True))
         if use_env and not self._source_specs:
             env = env_defaults()
@@ -272,7 +339,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 out.extend(directory_source(os.fspath(item)) for item in items)
             elif key == "peers":
                 if items:
-                    out.append((f"peers:{','.join(items)}", PeerSource(items, timeout=self._peer_timeout)))
+                    peers = PeerSource(items, timeout=self._peer_timeout)  # checks each multiaddr
+                    out.append((f"peers:{','.join(items)}", peers))
             else:
                 out.extend(self._http_sources(key, items))
         return out
@@ -340,7 +408,13 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     # -- resolution -----------------------------------------------------------------------------------
     def _resolve(self, path: str) -> _Entry:
-        """The entry at a normalized path (IPFS or staged)."""
+        """The entry at a normalized path (IPFS or staged).
+
+        ``FileNotFoundError`` only for a name that a directory which *was* loaded does not hold
+        (and for ``.``/``..`` and staged paths); a block on the way that no source could supply,
+        the root's included, is :class:`~pyipld.errors.BlockUnavailableError`: whether the path
+        exists cannot be told without it.
+        """
         st = self._st()
         hit = st.entries.get(path)
         if hit is not None:
@@ -368,15 +442,27 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 entry = lookup(st.chain, node, parts[j].encode("utf-8", "surrogateescape"))
                 if entry is None:
                     raise FileNotFoundError(path)
-                node = self._load(st, "/".join(parts[: j + 1]), entry.cid.bytes)
-        except NotFoundError as exc:
-            raise FileNotFoundError(f"{path}: {exc}") from exc
+                here = "/".join(parts[: j + 1])
+                if entry.cid.codec == RAW and entry.tsize is not None:
+                    # a raw block is a whole file of tsize bytes, as ls lists it: described without
+                    # its block (which a read needs, and then checks)
+                    raw = _Entry(entry.cid.bytes, "file", entry.tsize)
+                    st.entries.put(here, raw)
+                    if j + 1 < len(parts):
+                        raise NotADirectoryError(f"{here} is a file, not a directory")
+                    return raw
+                node = self._load(st, here, entry.cid.bytes)
+        except NotFoundError as exc:  # a HAMT shard on the name's path
+            raise _unavailable(path, exc, path) from exc
         hit = st.entries.get(path)
         assert hit is not None
         return hit
 
     def _load(self, st: _State, path: str, cid: bytes) -> UnixFSNode:
-        node = load_node(st.chain, cid)
+        try:
+            node = load_node(st.chain, cid)
+        except NotFoundError as exc:
+            raise _unavailable(path, exc, path) from exc
         st.entries.put(path, _entry_of(node))
         if node.kind == "directory":
             st.nodes.put(path, node)
@@ -433,8 +519,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         node = self._dir_node(path)
         try:
             children = list(iter_directory(st.chain, node))
-        except NotFoundError as exc:
-            raise FileNotFoundError(f"{path}: {exc}") from exc
+        except NotFoundError as exc:  # a HAMT shard
+            raise _unavailable(path, exc, path) from exc
         names = [f"{path}/{c.name.decode('utf-8', 'surrogateescape')}" for c in children]
         if not detail:
             return names
@@ -464,11 +550,38 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 for p, f in kids]
 
     def exists(self, path: str, **kwargs: Any) -> bool:
+        """False only for a path that is not there; a block needed to tell that no source could
+        supply raises :class:`~pyipld.errors.BlockUnavailableError` (fsspec's own returns False)."""
         try:
             self.info(path)
         except (FileNotFoundError, NotADirectoryError, UnsafePathError):
             return False
         return True
+
+    def isdir(self, path: str) -> bool:
+        """Like fsspec's, but an unavailable block raises instead of answering False."""
+        try:
+            return bool(self.info(path)["type"] == "directory")
+        except (FileNotFoundError, NotADirectoryError, UnsafePathError):
+            return False
+
+    def isfile(self, path: str) -> bool:
+        """Like fsspec's, but an unavailable block raises instead of answering False."""
+        try:
+            return bool(self.info(path)["type"] == "file")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, UnsafePathError):
+            return False
+
+    def walk(self, path: str, maxdepth: int | None = None, topdown: bool = True, on_error: Any = "omit",
+             **kwargs: Any) -> Any:
+        """fsspec's walk (and so ``find``, ``glob``, ``du``), except that with the default
+        ``on_error="omit"`` an unavailable block still raises: omitting its directory would
+        silently drop files from the listing."""
+        if on_error == "omit":
+            def on_error(exc: BaseException) -> None:
+                if isinstance(exc, BlockUnavailableError):
+                    raise exc
+        yield from super().walk(path, maxdepth=maxdepth, topdown=topdown, on_error=on_error, **kwargs)
 
     def ukey(self, path: str) -> str:
         """The CID: content addressing makes it the ideal cache key."""
@@ -511,33 +624,61 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         return s, max(s, e)
 
     @staticmethod
-    def _pieces(s: int, e: int) -> list[tuple[int, int]]:
-        """``[s, e)`` cut at multiples of the split piece (whole kubo leaves), or one piece when the
-        range is too small to be worth several threads."""
-        if e - s < _SPLIT_MIN or _SPLIT_WORKERS < 2:
-            return [(s, e)]
-        return list(pairwise([s, *range((s // _SPLIT_PIECE + 1) * _SPLIT_PIECE, e, _SPLIT_PIECE), e]))
+    def _split(s: int, e: int) -> bool:
+        """Whether ``[s, e)`` is worth cutting into pieces for several threads."""
+        return e - s >= _SPLIT_MIN and _SPLIT_WORKERS >= 2
 
-    def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None) -> bytes:
-        """Bytes ``[start:end)`` (slice semantics) of the file DAG ``cid`` of ``size`` bytes."""
-        s, e = self._span(size, start, end)
-        if e <= s:
-            return b""
+    @staticmethod
+    def _pieces(s: int, e: int) -> Iterator[tuple[int, int]]:
+        """``[s, e)`` cut at multiples of the split piece (whole kubo leaves), lazily (a claimed
+        size of 2**60 bytes costs nothing until read), or one piece when the range is too small
+        to be worth several threads."""
+        if not IPFSFileSystem._split(s, e):
+            yield s, e
+            return
+        a, b = s, (s // _SPLIT_PIECE + 1) * _SPLIT_PIECE
+        while a < e:
+            yield a, min(b, e)
+            a, b = b, b + _SPLIT_PIECE
+
+    def _checked_reader(self, cid: bytes, size: int) -> UnixFSReader:
+        """The file's reader, once its root is known to hold ``size`` bytes: a root whose
+        ``filesize`` disagrees with its ``blocksizes`` (or a link's size with the file) is refused
+        before any piece of the claimed range is read."""
         reader = self._reader(cid)
-        pieces = self._pieces(s, e)
+        if reader.size != size:  # decoding the root checks filesize == len(Data) + sum(blocksizes)
+            raise UnixFSError(f"file {CID.from_bytes(cid)}: its root holds {reader.size} bytes, "
+                              f"its entry says {size}")
+        return reader
+
+    def read_cid(self, cid: bytes, size: int, start: int | None = None, end: int | None = None, *,
+                 path: str | None = None) -> bytes:
+        """Bytes ``[start:end)`` (slice semantics) of the file DAG ``cid`` of ``size`` bytes (``path``
+        names it in errors)."""
+        s, e = self._span(size, start, end)
         try:
-            if len(pieces) == 1:
+            reader = self._checked_reader(cid, size)  # even for no bytes: a size of 0 may be a lie too
+            if e <= s:
+                return b""
+            if not self._split(s, e):
                 return reader.read(s, e - s)
-            parts = self._run_pieces(lambda a, b: list(reader.iter_range(a, b - a)), pieces)
+            parts = self._run_pieces(lambda a, b: list(reader.iter_range(a, b - a)), self._pieces(s, e))
             return b"".join(part for piece in parts for part in piece)
         except NotFoundError as exc:
-            raise FileNotFoundError(str(exc)) from exc
+            raise _unavailable(path or f"file {CID.from_bytes(cid)}", exc, path) from exc
 
-    def _run_pieces(self, fn: Callable[[int, int], T], pieces: list[tuple[int, int]]) -> list[T]:
-        """``fn(a, b)`` for every piece, in order: on the split pool, and on this thread too (the
-        first piece, then from the last any the pool has not started), so the caller never idles
-        and is never stuck behind another read's pieces. Returns, or raises the first piece's
-        error, only once every piece has ended."""
+    def _run_pieces(self, fn: Callable[[int, int], T], pieces: Iterator[tuple[int, int]]) -> list[T]:
+        """``fn(a, b)`` for every piece, results in order: on the split pool and on this thread.
+
+        At most :data:`_WINDOW_PER_WORKER` unfinished pieces per pool thread are submitted at a
+        time (a sliding window, refilled as pieces finish), so neither memory nor the work done
+        after a failure grows with the range's size. This thread runs the first piece, then
+        any piece of the window the pool has not started (the head first, else one from the
+        back), and otherwise waits for the next piece to finish: it never idles while there is
+        work and is never stuck behind another read's pieces. After a failure nothing more is
+        submitted and unstarted pieces are dropped; returns, or raises the first failing piece's
+        error, only once every piece has ended.
+        """
 
         def run(a: int, b: int) -> T | BaseException:
             try:
@@ -546,28 +687,63 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 return exc
 
         pool = self._st().split_pool
-        futures = [pool.submit(fn, a, b) for a, b in pieces[1:]]
-        mine: dict[int, T | BaseException] = {0: run(*pieces[0])}
-        failed = isinstance(mine[0], BaseException)
-        for i in range(len(futures) - 1, -1, -1):
-            if futures[i].cancel() and not failed:  # not started: take it (after a failure, drop it)
-                mine[i + 1] = run(*pieces[i + 1])
-                failed = isinstance(mine[i + 1], BaseException)
-        wait([f for f in futures if not f.cancelled()])  # a cancelled one counts as done only once dequeued
-        out: list[T] = []
-        for i in range(len(pieces)):
-            if i in mine:
-                result = mine[i]
-            elif futures[i - 1].cancelled():
-                continue  # dropped after a failure of this thread's, which is raised in its turn
-            else:
-                result = futures[i - 1].exception() or futures[i - 1].result()
-            if isinstance(result, BaseException):
-                raise result
-            out.append(result)
-        return out
+        width = max(2, _WINDOW_PER_WORKER * _SPLIT_WORKERS)
+        slots: deque[_Slot[T]] = deque()  # submitted, not yet collected, in piece order
+        more = True
 
-    def read_cid_into(self, cid: bytes, size: int, start: int, out: Any) -> int:
+        def top_up() -> None:
+            nonlocal more
+            unfinished = sum(1 for slot in slots if slot.running)
+            while more and unfinished < width and len(slots) < 4 * width:
+                piece = next(pieces, None)
+                if piece is None:
+                    more = False
+                    return
+                slots.append(_Slot(piece, pool.submit(fn, *piece)))
+                unfinished += 1
+
+        first = next(pieces)
+        top_up()
+        out: list[T] = []
+        error: BaseException | None = None
+        failed = False  # a piece run here, not at the head, failed
+        result = run(*first)
+        if isinstance(result, BaseException):
+            error = result
+        else:
+            out.append(result)
+        while error is None and not failed:
+            while slots and slots[0].finished:  # collect, in order
+                head = slots.popleft()
+                if isinstance(head.value, BaseException):
+                    error = head.value
+                    break
+                out.append(cast(T, head.value))
+            if error is not None:
+                break
+            top_up()
+            if not slots:
+                return out
+            # run an unstarted piece here (the head first), else wait for one to finish
+            mine = next((slot for slot in (slots[0], *reversed(slots)) if slot.running and slot.future.cancel()),
+                        None)
+            if mine is not None:
+                mine.take(run)
+                failed = isinstance(mine.value, BaseException)
+            else:
+                wait([slot.future for slot in slots if slot.running], return_when=FIRST_COMPLETED)
+        for slot in slots:  # a failure: drop what has not started, let the rest end
+            if slot.running:
+                slot.future.cancel()
+        wait([slot.future for slot in slots if slot.running and not slot.future.cancelled()])
+        if error is not None:
+            raise error  # the head's: earlier than every piece still in the window
+        for slot in slots:  # the first failure in piece order (dropped pieces never ran)
+            if slot.finished and isinstance(slot.value, BaseException):
+                raise slot.value
+        raise AssertionError("unreachable: a piece failed")  # pragma: no cover
+
+    def read_cid_into(self, cid: bytes, size: int, start: int, out: Any, *, path: str | None = None) -> int:
         """Copy bytes of the file DAG ``cid`` (``size`` bytes) from ``start`` into the writable
         buffer ``out`` until it is full or the file ends; returns the count.
 
@@ -580,17 +756,17 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             raise ValueError(f"start must not be negative, got {start}")
         view = memoryview(out).cast("B")
         s, e = self._span(size, start, start + len(view))
-        if e <= s:
-            return 0
-        reader = self._reader(cid)
-        pieces = self._pieces(s, e)
         try:
-            if len(pieces) == 1:
+            reader = self._checked_reader(cid, size)
+            if e <= s:
+                return 0
+            if not self._split(s, e):
                 got = reader.read_into(s, view[: e - s])
             else:
-                got = sum(self._run_pieces(lambda a, b: reader.read_into(a, view[a - s : b - s]), pieces))
+                got = sum(self._run_pieces(lambda a, b: reader.read_into(a, view[a - s : b - s]),
+                                           self._pieces(s, e)))
         except NotFoundError as exc:
-            raise FileNotFoundError(str(exc)) from exc
+            raise _unavailable(path or f"file {CID.from_bytes(cid)}", exc, path) from exc
         if got != e - s:  # the reader checks every node's size against its parent's, so never
             raise UnixFSError(f"file {CID.from_bytes(cid)}: {got} bytes where {e - s} were expected")
         return got
@@ -602,7 +778,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         path = self._strip_protocol(path)
         entry = self._file_entry(path)
-        return self.read_cid(entry.cid, entry.size, start, end)
+        return self.read_cid(entry.cid, entry.size, start, end, path=path)
 
     def cat_ranges(self, paths: list[str], starts: Any, ends: Any, max_gap: int | None = None,
                    on_error: str = "return", **kwargs: Any) -> list[Any]:
@@ -637,6 +813,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if mode in ("wb", "xb"):
             if self._is_ipfs(path):
                 raise PermissionError(f"{path}: an IPFS path is immutable; write to a staging name instead")
+            self._sink_store()  # no sink: refused now, as pipe_file is, not when the file closes
             if mode == "xb" and self.exists(path):
                 raise FileExistsError(path)
             if self.staging.is_dir(path):
@@ -807,6 +984,8 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
                  cache_type: str = ReadAheadCache.name, cache_options: dict[str, Any] | None = None,
                  size: int | None = None, **kwargs: Any) -> None:
         entry = fs._file_entry(path)
+        if entry.size == 0:  # no read of an empty file reaches its DAG: check the claim of 0 bytes now
+            fs.read_cid(entry.cid, 0, path=path)
         self.cid = entry.cid
         ours = cache_type == ReadAheadCache.name
         if cache_options is None and (ours or cache_type in ("background", "blockcache")):
@@ -821,7 +1000,7 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         fs: IPFSFileSystem = self.fs
-        return fs.read_cid(self.cid, self.size, start, end)
+        return fs.read_cid(self.cid, self.size, start, end, path=self.path)
 
     def read(self, length: int = -1) -> bytes:
         """Reads of two blocks or more go straight to the DAG (one copy); smaller ones use the cache."""
@@ -855,7 +1034,7 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
             out[: len(data)] = data
             return len(data)
         fs: IPFSFileSystem = self.fs
-        got = fs.read_cid_into(self.cid, self.size, self.loc, out[:n])
+        got = fs.read_cid_into(self.cid, self.size, self.loc, out[:n], path=self.path)
         self.loc += got
         return got
 

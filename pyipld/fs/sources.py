@@ -10,7 +10,8 @@ from anywhere, is hashed against its CID before use; a source that returns wrong
 gets a :class:`~pyipld.errors.BlockIntegrityError` naming the CID and the source, recorded
 in :attr:`SourceChain.failures` and logged, and the next source is tried. A block that no
 source can give raises the integrity error if some source lied, else
-:class:`~pyipld.errors.NotFoundError` listing why each source failed. A verified block
+:class:`~pyipld.errors.NotFoundError` listing why each source failed (the filesystem reports it as
+:class:`~pyipld.errors.BlockUnavailableError`, which mappers cannot mistake for an absent key). A verified block
 fetched from a source is written to the disk cache (temporary name + rename, so
 processes sharing the directory never see a partial block) and to the LRU.
 
@@ -482,6 +483,21 @@ def range_file_of(store: CarBlockstore) -> RangeFile | None:
     return f if isinstance(f, RangeFile) else None
 
 
+def _check_peer(addr: Any) -> None:
+    """A bitswap peer multiaddr the client can dial: TCP, with the peer's ``/p2p/`` id."""
+    from ..libp2p.multiaddr import Multiaddr
+
+    if not isinstance(addr, str):
+        raise ConfigError(f"peers: expected multiaddr strings, got {addr!r}")
+    try:
+        maddr = Multiaddr.parse(addr)
+        maddr.tcp_address()
+    except DecodeError as exc:
+        raise ConfigError(f"peers: {addr!r}: {exc}") from None
+    if maddr.peer_id is None:
+        raise ConfigError(f"peers: {addr!r} has no /p2p/ peer id (e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…)")
+
+
 class PeerSource:
     """Blocks over bitswap from ``peers`` (multiaddrs with ``/p2p/``).
 
@@ -493,6 +509,8 @@ class PeerSource:
     def __init__(self, peers: Sequence[str], *, timeout: float = 30.0) -> None:
         if not peers:
             raise ConfigError("peers: give at least one multiaddr")
+        for addr in peers:  # refused now, not on the first read (which would say "not found")
+            _check_peer(addr)
         self.peers = list(peers)
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -607,7 +625,10 @@ class RoutedSource:
                     new.append(self.gateways[url])
             for addr in plan.peers:
                 if addr not in self.peers and len(self.peers) < self.max_providers:
-                    self.peers[addr] = PeerSource([addr], timeout=self.peer_timeout)
+                    try:
+                        self.peers[addr] = PeerSource([addr], timeout=self.peer_timeout)
+                    except ConfigError:  # a provider address our dialer cannot use: skip it
+                        continue
                     new.append(self.peers[addr])
         return new
 
@@ -647,6 +668,9 @@ class RoutedSource:
 
 def directory_source(path: str) -> tuple[str, DirectoryBlockstore]:
     """A ``blockstore`` entry: an existing :class:`DirectoryBlockstore` directory."""
+    if not os.path.isdir(path):
+        why = "not a directory (a CAR file goes in cars=[...])" if os.path.exists(path) else "no such directory"
+        raise ConfigError(f"blockstore {path}: {why}")
     return f"blockstore:{path}", open_blockstore(path)
 
 
