@@ -15,7 +15,7 @@ from pyipld.blockstore import DirectoryBlockstore, MemoryBlockstore
 from pyipld.car import open_car, open_car_sink
 from pyipld.car.export import export_dag
 from pyipld.cid import CID
-from pyipld.errors import NotFoundError
+from pyipld.errors import BlockUnavailableError
 from pyipld.fs import IPFSFileSystem
 from pyipld.unixfs import ImportParams, import_directory, import_paths
 from pyipld.unixfs.walk import load_node
@@ -206,14 +206,14 @@ def test_commit_when_no_source_has_a_block_is_typed_and_writes_nothing(tmp_path:
     fs.copy(f"{root}/big.bin", "out/big.bin")
     leaf = CID.from_bytes(load_node(DirectoryBlockstore(bs), fs.staging.files["out/big.bin"].cid).pb.links[1].cid)
     DirectoryBlockstore(bs)._path(leaf.bytes).unlink()
-    with pytest.raises(NotFoundError, match=str(leaf)):
+    with pytest.raises(BlockUnavailableError, match=str(leaf)):
         fs.commit("out")
     assert not sink.exists()
     fs.close()
     bsink = tmp_path / "bsink"
     fs = _fs(blockstore=str(bs), sink=str(bsink), memory_cache=0)
     fs.copy(f"{root}/big.bin", "out/big.bin")
-    with pytest.raises(NotFoundError, match=str(leaf)):
+    with pytest.raises(BlockUnavailableError, match=str(leaf)):
         fs.commit("out")
     fs.close()
 

@@ -100,3 +100,18 @@ def test_a_blockstore_that_is_not_a_directory_says_so(tmp_path: Path) -> None:
         _fs(blockstore=str(tmp_path / "nope"))
     (tmp_path / "blocks").mkdir()
     _fs(blockstore=str(tmp_path / "blocks")).close()
+
+
+def test_block_size_is_the_default_read_block(tmp_path: Path) -> None:
+    """`fsspec.open(url, block_size=N)` hands block_size to the filesystem (as with http:// and
+    s3://); after unknown options were refused it was refused too, so it is now taken."""
+    from pyipld.errors import ConfigError
+
+    fs = _fs(sink=str(tmp_path / "blocks"), block_size=4096)
+    with fs.open("out/y.txt", "wb") as f:
+        f.write(b"x" * 10_000)
+    with fs.open("out/y.txt", "rb") as f:
+        assert f.blocksize == 4096 and f.read() == b"x" * 10_000
+    for bad in (0, -1, 1.5, "big"):
+        with pytest.raises(ConfigError, match="block_size"):
+            _fs(block_size=bad)

@@ -54,7 +54,7 @@ __all__ = ["IPFSFile", "IPFSFileSystem", "IPFSWriteFile"]
 
 _SOURCE_KEYS: Final = ("cars", "blockstore", "peers", "gateways", "routing")
 _OPTIONS: Final = frozenset({*_SOURCE_KEYS, "cache", "sink", "add", "memory_cache", "peer_timeout", "http_timeout",
-                             "use_env"})
+                             "use_env", "block_size"})
 # what fsspec itself may pass to any filesystem (AbstractFileSystem / DirCache / the instance cache)
 _FSSPEC_OPTIONS: Final = frozenset({"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths",
                                     "asynchronous", "loop", "add_docs", "add_aliases"})
@@ -270,6 +270,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         sink: where writes go — ``*.car`` (a CARv2 written by :meth:`commit`) or a blockstore directory.
         add: ``pyipld add`` parameters for writes (:class:`~pyipld.unixfs.ImportParams` fields, ``profile``).
         memory_cache: bytes of verified blocks kept in memory (default 64 MiB).
+        block_size: default read block of opened files (default 1 MiB).
         use_env: take sources from ``IPFS_GATEWAY``/``PYIPLD_BLOCKSTORE``/``PYIPLD_FS_CACHE`` when
             none is given (default True).
     """
@@ -297,6 +298,12 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self._add: dict[str, Any] = dict(options.pop("add", None) or {})
         self._memory_cache = int(_number(options.pop("memory_cache", DEFAULT_MEMORY_CACHE_BYTES), "memory_cache",
                                          zero=True))
+        block_size = options.pop("block_size", None)  # `fsspec.open(url, block_size=…)` passes it here
+        if block_size is not None:
+            size = _number(block_size, "block_size", zero=False)
+            if size != int(size):
+                raise ConfigError(f"block_size: expected a whole number of bytes, got {block_size!r}")
+            self.blocksize = int(size)
         self._peer_timeout = _number(options.pop("peer_timeout", 30.0), "peer_timeout", zero=False)
         self._http_timeout = _number(options.pop("http_timeout", 30.0), "http_timeout", zero=False)
         use_env = bool(options.pop("use_env", True))
@@ -890,7 +897,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             try:
                 tsize = cumulative_size(load_node(self._st().chain, entry.cid))
             except NotFoundError as exc:
-                raise FileNotFoundError(f"{src}: {exc}") from exc
+                raise _unavailable(src, exc, src) from exc
             staged = StagedFile(entry.cid, entry.size, tsize, local=False)
         self.staging.add_file(dst, staged)
         self._forget(dst)
@@ -936,7 +943,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
         Raises:
             FileNotFoundError: nothing staged at ``path``.
-            NotFoundError: a block of a copied file is in no source (no CAR is written).
+            BlockUnavailableError: a block of a copied file is in no source (no CAR is written).
         """
         path = self._strip_protocol(path)
         store = self._sink_store()
@@ -952,9 +959,12 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 with open_car_sink(self._sink, version=2, roots=[cid]) as car:
                     export_dag(blocks, cid, car, verify=False)  # TreeSource verifies every block
             except NotFoundError as exc:
-                raise NotFoundError(f"commit {cid}: {blocks.missing or exc}") from exc
+                raise _unavailable(f"commit {cid}", blocks.missing or exc) from exc
         else:
-            fill_store(store, chain, self.staging.linked(path))
+            try:
+                fill_store(store, chain, self.staging.linked(path))
+            except NotFoundError as exc:
+                raise _unavailable(f"commit {cid}", exc) from exc
         self.last_cid = cid
         return cid
 
@@ -990,7 +1000,7 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
         ours = cache_type == ReadAheadCache.name
         if cache_options is None and (ours or cache_type in ("background", "blockcache")):
             cache_options = {"maxblocks": 8}
-        super().__init__(fs, path, mode="rb", block_size=block_size or "default",
+        super().__init__(fs, path, mode="rb", block_size=block_size or fs.blocksize,
                          cache_type="none" if ours else cache_type,
                          cache_options=None if ours else cache_options, size=entry.size, **kwargs)
         if ours:
