@@ -6,6 +6,7 @@ from .block import Block
 from .blockstore import BlockSink, BlockSource, DirectoryBlockstore, MemoryBlockstore, NullSink
 from .cid import CID, CidBuilder
 from .errors import (
+    BlockUnavailableError,
     CarError,
     ConfigError,
     DecodeError,
@@ -22,6 +23,7 @@ __all__ = [
     "Block",
     "BlockSink",
     "BlockSource",
+    "BlockUnavailableError",
     "CarError",
     "CidBuilder",
     "ConfigError",
