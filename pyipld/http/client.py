@@ -58,9 +58,10 @@ _USER_AGENT: Final = f"pyipld/{__version__}"
 # Statuses after which another gateway may well have the data (spec §6: 404 from a
 # non-recursive gateway, 429/502/504 from a recursive one, 410/451 denylists).
 _NOT_HERE: Final = frozenset({404, 410, 451})
-# bytes/s a body must average over each `timeout` window (GatewayClient min_rate): 30 KiB in the
-# default 30 s, far below any working link, far above a byte-a-second trickle
-DEFAULT_MIN_RATE: Final = 1024.0
+# bytes/s a body must average over each `timeout` window of waiting (GatewayClient min_rate):
+# below a gateway that fetches 200-byte directory blocks from the network one every 3 s (67 B/s),
+# above a byte-every-half-second trickle (2 B/s)
+DEFAULT_MIN_RATE: Final = 64.0
 
 
 @dataclass(slots=True)
