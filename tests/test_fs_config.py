@@ -115,3 +115,32 @@ def test_block_size_is_the_default_read_block(tmp_path: Path) -> None:
     for bad in (0, -1, 1.5, "big"):
         with pytest.raises(ConfigError, match="block_size"):
             _fs(block_size=bad)
+
+
+def test_cache_type_and_options_are_the_defaults_of_opened_files(tmp_path: Path) -> None:
+    """`fsspec.open(url, cache_type=…)` hands its extra keywords to the filesystem; the unknown-option
+    check refused them, so they are taken as the opened files' defaults (as http:// does)."""
+    from pyipld.errors import ConfigError
+
+    fs = _fs(sink=str(tmp_path / "blocks"), cache_type="bytes", cache_options={})
+    with fs.open("out/y.txt", "wb") as f:
+        f.write(b"y" * 5000)
+    with fs.open("out/y.txt", "rb") as f:
+        assert type(f.cache).__name__ == "BytesCache" and f.read() == b"y" * 5000
+    with fs.open("out/y.txt", "rb", cache_type="none") as f:  # a call's own choice wins
+        assert type(f.cache).__name__ == "BaseCache"
+    with pytest.raises(ConfigError, match="cache_options"):
+        _fs(cache_options=[1])
+
+
+def test_fsspec_open_with_file_options(tmp_path: Path) -> None:
+    """What a user types: the file options of `fsspec.open` reach the filesystem and are used."""
+    from pyipld.blockstore import DirectoryBlockstore
+    from pyipld.unixfs.importer import import_bytes
+
+    data = bytes(range(256)) * 100
+    cid = import_bytes(data, None, DirectoryBlockstore(tmp_path / "bs")).cid
+    with fsspec.open(f"ipfs://{cid}", "rb", blockstore=str(tmp_path / "bs"), use_env=False,
+                     skip_instance_cache=True, block_size=4096, cache_type="bytes") as f:
+        assert f.blocksize == 4096 and type(f.cache).__name__ == "BytesCache"
+        assert f.read() == data

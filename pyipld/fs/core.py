@@ -54,7 +54,7 @@ __all__ = ["IPFSFile", "IPFSFileSystem", "IPFSWriteFile"]
 
 _SOURCE_KEYS: Final = ("cars", "blockstore", "peers", "gateways", "routing")
 _OPTIONS: Final = frozenset({*_SOURCE_KEYS, "cache", "sink", "add", "memory_cache", "peer_timeout", "http_timeout",
-                             "use_env", "block_size"})
+                             "use_env", "block_size", "cache_type", "cache_options"})
 # what fsspec itself may pass to any filesystem (AbstractFileSystem / DirCache / the instance cache)
 _FSSPEC_OPTIONS: Final = frozenset({"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths",
                                     "asynchronous", "loop", "add_docs", "add_aliases"})
@@ -271,6 +271,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         add: ``pyipld add`` parameters for writes (:class:`~pyipld.unixfs.ImportParams` fields, ``profile``).
         memory_cache: bytes of verified blocks kept in memory (default 64 MiB).
         block_size: default read block of opened files (default 1 MiB).
+        cache_type, cache_options: default fsspec cache of opened files (default: our read-ahead).
         use_env: take sources from ``IPFS_GATEWAY``/``PYIPLD_BLOCKSTORE``/``PYIPLD_FS_CACHE`` when
             none is given (default True).
     """
@@ -304,6 +305,12 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             if size != int(size):
                 raise ConfigError(f"block_size: expected a whole number of bytes, got {block_size!r}")
             self.blocksize = int(size)
+        # `fsspec.open(url, cache_type=…, cache_options=…)` passes these here too (http://, s3:// take
+        # them as the defaults of the files they open)
+        self._cache_type: str | None = options.pop("cache_type", None)
+        self._cache_options: dict[str, Any] | None = options.pop("cache_options", None)
+        if self._cache_options is not None and not isinstance(self._cache_options, dict):
+            raise ConfigError(f"cache_options: expected a dict, got {type(self._cache_options).__name__}")
         self._peer_timeout = _number(options.pop("peer_timeout", 30.0), "peer_timeout", zero=False)
         self._http_timeout = _number(options.pop("http_timeout", 30.0), "http_timeout", zero=False)
         use_env = bool(options.pop("use_env", True))
@@ -816,6 +823,10 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
               cache_options: dict[str, Any] | None = None, **kwargs: Any) -> AbstractBufferedFile:
         path = self._strip_protocol(path)
         if mode == "rb":
+            if self._cache_type is not None:
+                kwargs.setdefault("cache_type", self._cache_type)
+            if cache_options is None:
+                cache_options = self._cache_options
             return IPFSFile(self, path, block_size=block_size, cache_options=cache_options, **kwargs)
         if mode in ("wb", "xb"):
             if self._is_ipfs(path):
