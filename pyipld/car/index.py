@@ -222,19 +222,11 @@ def encode_index(index: CarIndex) -> bytes:
     return b"".join(parts)
 
 
-class _Cursor:
-    def __init__(self, data: bytes, base: int) -> None:
-        self.data = data
-        self.pos = 0
-        self.base = base
+class _Fields:
+    """Little-endian integer fields over a cursor's ``take``."""
 
     def take(self, n: int, what: str) -> bytes:
-        if n > len(self.data) - self.pos:
-            raise CarIndexError(f"unexpected EOF in index {what} at offset {self.base + self.pos}",
-                                offset=self.base + self.pos)
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
+        raise NotImplementedError
 
     def i32(self, what: str) -> int:
         return int(_I32.unpack(self.take(4, what))[0])
@@ -247,6 +239,21 @@ class _Cursor:
 
     def u64(self, what: str) -> int:
         return int(_U64.unpack(self.take(8, what))[0])
+
+
+class _Cursor(_Fields):
+    def __init__(self, data: bytes, base: int) -> None:
+        self.data = data
+        self.pos = 0
+        self.base = base
+
+    def take(self, n: int, what: str) -> bytes:
+        if n > len(self.data) - self.pos:
+            raise CarIndexError(f"unexpected EOF in index {what} at offset {self.base + self.pos}",
+                                offset=self.base + self.pos)
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
 
 
 def _decode_sorted_body(cur: _Cursor, kind: str) -> dict[int, _Bucket]:
@@ -326,7 +333,7 @@ def decode_legacy_index_sorted(data: bytes | bytearray | memoryview, *, base_off
 _CHUNK: Final = 1 << 20  # entries read at a time by iter_index_records
 
 
-class _StreamCursor:
+class _StreamCursor(_Fields):
     """:class:`_Cursor`'s reads over a stream: nothing is held but the field being read."""
 
     def __init__(self, stream: IO[bytes]) -> None:
@@ -343,18 +350,6 @@ class _StreamCursor:
             out += more
         self.pos += n
         return out
-
-    def i32(self, what: str) -> int:
-        return int(_I32.unpack(self.take(4, what))[0])
-
-    def u32(self, what: str) -> int:
-        return int(_U32.unpack(self.take(4, what))[0])
-
-    def i64(self, what: str) -> int:
-        return int(_I64.unpack(self.take(8, what))[0])
-
-    def u64(self, what: str) -> int:
-        return int(_U64.unpack(self.take(8, what))[0])
 
     def codec(self) -> int:
         head = b""
