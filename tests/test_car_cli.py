@@ -429,3 +429,60 @@ def test_extract_of_a_symlink_with_an_empty_target_is_a_clear_error(tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
     _write_symlink(str(tmp_path), "t", b"elsewhere")
     assert os.readlink(tmp_path / "t") == "elsewhere"
+
+
+class _CarThenEndless(_EndlessZeros):
+    """A CAR's bytes, then zeros for ever (a live stream, or a CARv2's index that never ends)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.data = data
+
+    def read(self, n: int = -1) -> bytes:
+        if self.data:
+            n = len(self.data) if n is None or n < 0 else n
+            part, self.data = self.data[:n], self.data[n:]
+            return part
+        return super().read(n)
+
+
+@pytest.mark.parametrize(("name", "argv", "lines"), [
+    ("sample-v1.car", ["roots", "-"], 1),
+    ("sample-wrapped-v2.car", ["roots", "-"], 1),
+    ("sample-wrapped-v2.car", ["ls"], 1049),
+    ("sample-wrapped-v2.car", ["ls", "-v", "-"], None),
+])
+def test_ls_and_roots_read_stdin_as_it_comes(name: str, argv: list[str], lines: int | None,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: ``roots`` and ``ls`` copied all of stdin to a temporary file before answering, so
+    ``car roots -`` of a stream that has not ended never printed, and a CARv2 followed by more
+    bytes than the disk holds filled it. Now they read what they need, as go-car's block reader:
+    the header for ``roots``, a CARv2's data payload for ``ls``; the output is the file's."""
+    import types
+
+    path = gocar(name)
+    data = Path(path).read_bytes()
+    stream = _CarThenEndless(data)
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=stream))
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert stream.read_bytes == 0 if argv[0] == "ls" else stream.read_bytes <= 16
+    assert out == run(capsys, *[path if a == "-" else a for a in argv], *([] if "-" in argv else [path]))[1]
+    if lines is not None:
+        assert len(out.splitlines()) == lines
+
+
+def test_a_truncated_car_v2_on_stdin_is_an_error(capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read as a stream, a cut CARv2 fails where its bytes end (go-car's block reader: the blocks
+    before the cut are listed), in one line."""
+    import io
+    import types
+
+    data = Path(gocar("sample-wrapped-v2.car")).read_bytes()
+    for cut, message in [(30, "Error: unexpected EOF in CARv2 header at offset 11"),
+                         (52, "Error: unexpected EOF"), (5000, "Error: unexpected EOF")]:
+        monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(data[:cut])))
+        code, _, err = run(capsys, "ls")
+        assert code == 1 and err.startswith(message) and len(err.splitlines()) == 1, (cut, err)

@@ -36,8 +36,9 @@ from ..car.index import (
 )
 from ..car.reader import CarFile
 from ..car.sink import open_car_sink
-from ..car.v1 import DEFAULT_MAX_HEADER_BYTES, SectionHead, decode_header
-from ..car.v2 import wrap_v1
+from ..car.stream import open_car_stream
+from ..car.v1 import DEFAULT_MAX_HEADER_BYTES, CarV1Reader, SectionHead, decode_header
+from ..car.v2 import PRAGMA, wrap_v1
 from ..cid import CID, CODEC_NAMES, DAG_PB
 from ..dagpb import decode_pbnode
 from ..errors import (
@@ -77,42 +78,64 @@ def _source(path: str) -> Iterator[str | IO[bytes]]:
         return
     stdin = sys.stdin.buffer
     with tempfile.TemporaryFile() as spool:
-        head, usable = _read_car_head(stdin)
+        head, version = _read_car_head(stdin)
         spool.write(head)
-        while usable and (chunk := stdin.read(1 << 20)):
+        while version is not None and (chunk := stdin.read(1 << 20)):
             spool.write(chunk)
         spool.seek(0)
         yield spool  # when the head is not a CAR header, the reader reports it from these bytes
 
 
-def _read_car_head(stream: IO[bytes]) -> tuple[bytes, bool]:
-    """The bytes of the header at the start of a CAR stream (length varint and body), and whether
-    they decode as a CARv1 header or the CARv2 pragma. ``car ls < /dev/zero`` copied its input to
+@contextlib.contextmanager
+def _payload(path: str) -> Iterator[CarV1Reader]:
+    """The payload of a CAR (hash-verified), for the commands that read it in order: ``ls`` and
+    ``roots``. Stdin is read as it arrives, and a CARv2's payload only (go-car's block reader):
+    old code first copied all of stdin to a temporary file, so ``car roots -`` of a live stream
+    never answered, and an endless one filled the disk."""
+    if path != "-":
+        with CarFile(path) as car:
+            yield car.payload_reader()
+        return
+    stdin = sys.stdin.buffer
+    head, version = _read_car_head(stdin)
+    if version == 1 or (version == 2 and head == PRAGMA):
+        yield open_car_stream(stdin, head=head)
+        return
+    with tempfile.TemporaryFile() as spool:  # not a CAR: the file reader's error, from these bytes
+        spool.write(head)
+        spool.seek(0)
+        with CarFile(spool) as car:
+            yield car.payload_reader()  # pragma: no cover - CarFile raises first
+
+
+def _read_car_head(stream: IO[bytes]) -> tuple[bytes, int | None]:
+    """The bytes of the header at the start of a CAR stream (length varint and body), and its
+    version when they decode as a CARv1 header or a CARv2 pragma (else ``None``). ``car ls < /dev/zero`` copied its input to
     a temporary file until the disk was full before looking at the first byte; now nothing past
     a header that is not one is read."""
     head = bytearray()
     while len(head) < 10 and (not head or head[-1] & 0x80):
         byte = stream.read(1)
         if not byte:
-            return bytes(head), False
+            return bytes(head), None
         head += byte
     try:
         length, _ = decode_varint(bytes(head), 0)
     except DecodeError:
-        return bytes(head), False
+        return bytes(head), None
     if not 0 < length <= DEFAULT_MAX_HEADER_BYTES:
-        return bytes(head), False
+        return bytes(head), None
     prefix = len(head)
     while len(head) - prefix < length:
         more = stream.read(length - (len(head) - prefix))
         if not more:
-            return bytes(head), False
+            return bytes(head), None
         head += more
     try:
         header = decode_header(bytes(head[prefix:]))
     except DecodeError:
-        return bytes(head), False
-    return bytes(head), header.version in (1, 2)
+        return bytes(head), None
+    return bytes(head), header.version if header.version in (1, 2) else None
 
 
 def _codec_name(code: int) -> str:
@@ -225,8 +248,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 def _ls_into(args: argparse.Namespace, out: IO[str]) -> int:
     if args.unixfs or args.unixfs_blocks:
         return _ls_unixfs(args, out)
-    with _source(args.car) as src, CarFile(src) as car:
-        for section in car.iter_sections():
+    with _payload(args.car) as payload:
+        for section in payload:
             cid = CID.from_bytes(section.cid)
             if args.verbose:
                 out.write(f"{_codec_name(cid.codec)}: {cid}\n")
@@ -329,8 +352,8 @@ def describe_dagpb(block: bytes) -> str:
 
 
 def _cmd_roots(args: argparse.Namespace) -> int:
-    with _source(args.car) as src, CarFile(src) as car:
-        for root in car.roots:
+    with _payload(args.car) as payload:  # the header only: nothing after it is read
+        for root in payload.header.roots:
             _out(str(root))
     return 0
 

@@ -3,7 +3,8 @@
 See docs/car.md. Modules: :mod:`.v1` (header, reader, writer), :mod:`.v2` (pragma,
 header, wrap/extract, one-pass writer), :mod:`.index` (go-car index formats),
 :mod:`.reader` (open any CAR), :mod:`.blockstore` (BlockSource over a CAR),
-:mod:`.export` (``ipfs dag export`` order), :mod:`.sink` (atomic CAR output).
+:mod:`.export` (``ipfs dag export`` order), :mod:`.sink` (atomic CAR output),
+:mod:`.stream` (read a CAR in order from a pipe).
 """
 
 # ruff: noqa: TC004 - the names in TYPE_CHECKING are exported lazily (lazy_package)
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the public names, loaded on first use by lazy_package below
     )
     from .reader import CarFile, open_car, sniff_version
     from .sink import CarSink, atomic_output, open_car_sink, placeholder_root_for
+    from .stream import open_car_stream
     from .v1 import (
         CarHeader,
         CarV1Decoder,
@@ -70,6 +72,7 @@ __all__ = [
     "iter_links",
     "open_car",
     "open_car_sink",
+    "open_car_stream",
     "placeholder_root_for",
     "sniff_version",
     "wrap_v1",
@@ -94,6 +97,7 @@ lazy_package(__name__, {
     "atomic_output": "sink",
     "open_car_sink": "sink",
     "placeholder_root_for": "sink",
+    "open_car_stream": "stream",
     "CarHeader": "v1",
     "CarV1Decoder": "v1",
     "CarV1Reader": "v1",

@@ -173,6 +173,11 @@ class CarFile:
             limit=self.payload_length if self.version == 2 else None, base_offset=self.payload_offset,
         )
 
+    def payload_reader(self, *, verify: bool = True) -> CarV1Reader:
+        """A reader of the payload from its header on (hash-verified by default); it moves
+        this file's position."""
+        return self._reader(verify=verify)
+
     def iter_sections(self, *, verify: bool = True) -> Iterator[Section]:
         """Every section in payload order (hash-verified by default)."""
         return iter(self._reader(verify=verify))
