@@ -5,6 +5,7 @@ input whole)."""
 
 from __future__ import annotations
 
+import hashlib
 import resource
 import subprocess
 import sys
@@ -15,7 +16,8 @@ import pytest
 from pyipld import cli
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.car.v1 import CarV1Writer
-from pyipld.cid import CID
+from pyipld.cid import CID, DAG_PB
+from pyipld.dagpb import PBLink, encode_pbnode
 from pyipld.unixfs.directory import build_directory
 from pyipld.unixfs.importer import import_bytes
 
@@ -286,3 +288,25 @@ def test_inspect_and_detach_index_do_not_read_the_index_whole(tmp_path: Path) ->
     assert cli.main(["car", "detach-index", str(car), str(tmp_path / "i.idx")]) == 0
     want = shared_path("fixtures", "go-car", "sample-multihash-index-sorted.carindex").read_bytes()
     assert (tmp_path / "i.idx").read_bytes() == want
+
+
+def test_ls_unixfs_names_are_joined_as_go_cars_path_join(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: names were joined with ``posixpath.join`` of every component, so an entry named
+    ``/x`` under ``sub`` printed as ``/x`` (go-car: ``sub/x``) and ``..`` stayed unresolved. go-car
+    prints ``path.Join(parent's printed name, entry name)`` (cmd/car/list.go printUnixFSNode); the
+    expected lines follow Go's documented path.Join / path.Clean rules."""
+    mem = MemoryBlockstore()
+    leaf = import_bytes(b"x", None, mem).cid.bytes
+
+    def directory(*links: tuple[bytes, bytes]) -> bytes:  # any names (build_directory refuses these)
+        block = encode_pbnode([PBLink(cid, name, 10) for name, cid in links], b"\x08\x01")
+        cid = bytes([1, DAG_PB, 0x12, 32]) + hashlib.sha256(block).digest()  # CIDv1 dag-pb sha2-256
+        mem.put(cid, block)
+        return cid
+
+    up = directory((b"z", leaf))
+    sub = directory((b"/x", leaf), (b"..", leaf), (b"y//", leaf))
+    root = directory((b"..", up), (b"/etc", leaf), (b"a/../b", leaf), (b"sub", sub))
+    car = _car(tmp_path / "names.car", mem, root)
+    assert cli.main(["car", "ls", "--unixfs", car]) == 0
+    assert capsys.readouterr().out.splitlines() == ["..", "../z", "/etc", "b", "sub", "sub/x", ".", "sub/y"]

@@ -27,6 +27,7 @@ from typing import IO, Any, Final, Self
 from ..errors import NotFoundError, SourceError, UsageError
 from ..unixfs.remote import is_fsspec_url
 from ..unixfs.tree import NamedStream
+from .gopath import clean
 
 __all__ = ["STDIN_MESSAGE", "Input", "announce_terminal_stdin", "collect_inputs", "go_os_error", "is_url", "open_url",
            "stdin_reader", "url_base"]
@@ -110,12 +111,6 @@ class Input:
     """The command-line word it came from (for messages)."""
 
 
-def _clean(path: str) -> str:
-    """Go's ``filepath.Clean`` for a POSIX path (``os.path.normpath`` keeps a leading ``//``)."""
-    cleaned = os.path.normpath(path)
-    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
-
-
 _MAX_LINKS: Final = 255  # Go's walkSymlinks gives up after this many
 
 
@@ -165,7 +160,7 @@ def _eval_symlinks(path: str) -> str:
         else:
             cut = dest.rfind("/", root)
             dest = dest[:root] if cut < root else dest[:cut]
-    return _clean(dest)
+    return clean(dest)
 
 
 def _remote_input(arg: str, recursive: bool, storage_options: dict[str, Any] | None) -> tuple[str, str, Input]:
@@ -220,7 +215,7 @@ def collect_inputs(paths: list[str], *, recursive: bool, dereference: bool, stdi
             import_dir[entry.name] = parent
             entries.append(entry)
             continue
-        fpath = _clean(arg)
+        fpath = clean(arg)
         if fpath == ".":
             fpath = _eval_symlinks(os.getcwd())
         elif dereference:

@@ -12,7 +12,6 @@ import contextlib
 import io
 import math
 import os
-import posixpath
 import stat
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path
 from ..unixfs.tree import import_paths
 from ..unixfs.walk import DirectoryEntry, UnixFSNode, iter_directory, load_node
+from . import gopath
 from .car_output import text_stream
 
 __all__ = ["register"]
@@ -288,10 +288,12 @@ def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
                 continue
             if _kind(first) != "directory":
                 continue
-            frames: list[tuple[tuple[bytes, ...], Iterator[DirectoryEntry]]] = [((), entries_of(first))]
+            # (raw path, printed name, entries): the name as go-car builds it, path.Join of the
+            # parent's name and the entry's (so `/x` under `a` is `a/x`, and `..` is resolved)
+            frames: list[tuple[tuple[bytes, ...], str, Iterator[DirectoryEntry]]] = [((), "", entries_of(first))]
             ancestors = [first.cid]
             while frames:
-                path, entries = frames[-1]
+                path, prefix, entries = frames[-1]
                 entry = next(entries, None)
                 if entry is None:
                     frames.pop()
@@ -299,7 +301,7 @@ def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
                     continue
                 parts = (*path, entry.name)
                 limits.count()
-                name = posixpath.join(*[p.decode("utf-8", "surrogateescape") for p in parts])
+                name = gopath.join(prefix, entry.name.decode("utf-8", "surrogateescape"))
                 _write_text(out, f"{entry.cid} {name}\n" if args.unixfs_blocks else f"{name}\n")
                 try:
                     child = load_node(bs, entry.cid.bytes)
@@ -310,7 +312,7 @@ def _ls_unixfs(args: argparse.Namespace, out: IO[str]) -> int:
                     if child.cid in ancestors:
                         raise UnixFSError(f"directory cycle at {_path_text(parts)!r}")
                     limits.enter(len(frames))
-                    frames.append((parts, entries_of(child)))
+                    frames.append((parts, name, entries_of(child)))
                     ancestors.append(child.cid)
     return 0
 
