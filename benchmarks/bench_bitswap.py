@@ -29,7 +29,8 @@ fetching process, ``x_sha256`` (median over rounds of t_sha256 / t_case: the
 issue's unit), ``control_2t_x_sha256`` (two-thread hashlib ÷ one-thread in the
 same rounds: 2 on an idle two-core machine), ``cpu_seconds`` (user + system of
 our whole fetching process, best round) and ``loadavg`` (1-minute, at the end).
-``peak_rss_mib`` is ``ru_maxrss`` from ``wait4``: an upper bound, since Linux carries the
+Our fetching children run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed), as an
+installed ``pyipld`` would (``bench_cli`` does the same). ``peak_rss_mib`` is ``ru_maxrss`` from ``wait4``: an upper bound, since Linux carries the
 parent's value across fork+exec. ``PYIPLD_BENCH_PROFILE=FILE`` saves a cProfile of the ``cat`` fetch (the
 client is one trio thread, so this is where all its Python time goes). Runs itself inside ``unshare -n`` (loopback only); prints a
 ``skipped`` line when peers or namespaces are unavailable.
@@ -142,7 +143,8 @@ def _run_measured(argv: list[str], timeout: float) -> tuple[str, float, float, i
     """Run a child; (stdout, wall seconds, its CPU seconds, its peak RSS KiB) from wait4 on it alone."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as bench_cli: .pyc on
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**env, "PYTHONPATH": str(ROOT)})
         deadline = t0 + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
