@@ -4,7 +4,8 @@ HTTP with ``--gateway URL`` / ``--routing URL`` (:mod:`pyipld._cli.httpfetch`).
 
 As kubo 0.22 (``core/commands/cat.go``): several paths are concatenated, ``--offset`` and
 ``--length`` apply to the concatenation, a symlink's target is printed, a directory is
-``this dag node is a directory``; every path is resolved before anything is written.
+``this dag node is a directory``; the paths needed are resolved before anything is written
+(once ``--offset`` + ``--length`` bytes are covered, later paths are not looked at).
 """
 
 from __future__ import annotations
@@ -77,16 +78,22 @@ def plan_ranges(sizes: Sequence[int], offset: int, length: int | None) -> list[t
 
 def iter_local_many(paths: Sequence[str], blockstore: str, offset: int = 0,
                     length: int | None = None) -> Iterator[bytes]:
-    """``ipfs cat P1 P2 …`` from a directory blockstore: every path resolved (and refused if a
-    directory) before the first byte is returned."""
+    """``ipfs cat P1 P2 …`` from a directory blockstore: the paths needed resolved in order (and
+    refused if a directory) before the first byte is returned.
+
+    As kubo 0.22 (core/commands/cat.go L124-180), resolving stops once the files so far cover
+    ``offset + length``: later paths are never looked at, so they may be absent or invalid.
+    """
     if length == 0:
         return iter(())
-    for path in paths:
-        split_path(path)  # a bad CID is the user's error, before the store is opened
+    if paths:  # (none: empty stdin, nothing to print, as kubo)
+        split_path(paths[0])  # a bad CID is the user's error, before the store is opened
     store = open_blockstore(blockstore)
     targets: list[tuple[bytes | None, UnixFSReader | None]] = []
-    sizes = []
+    sizes: list[int] = []
     for path in paths:
+        if length is not None and sum(sizes) >= offset + length:
+            break
         node = resolve_path(store, path).node
         if node.kind == "directory":
             raise UnixFSError("this dag node is a directory")
