@@ -22,6 +22,7 @@ from ..filestore import open_blockstore
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path, split_path
 from .argv import stdin_arguments
+from .gopath import ipfs_path
 from .httpfetch import add_http_arguments, cmd_cat_http, wants_http
 from .net import add_peer_arguments, cmd_cat_from_peers
 
@@ -87,14 +88,14 @@ def iter_local_many(paths: Sequence[str], blockstore: str, offset: int = 0,
     if length == 0:
         return iter(())
     if paths:  # (none: empty stdin, nothing to print, as kubo)
-        split_path(paths[0])  # a bad CID is the user's error, before the store is opened
+        split_path(ipfs_path(paths[0]))  # a bad CID is the user's error, before the store is opened
     store = open_blockstore(blockstore)
     targets: list[tuple[bytes | None, UnixFSReader | None]] = []
     sizes: list[int] = []
     for path in paths:
         if length is not None and sum(sizes) >= offset + length:
             break
-        node = resolve_path(store, path).node
+        node = resolve_path(store, ipfs_path(path)).node
         if node.kind == "directory":
             raise UnixFSError("this dag node is a directory")
         if node.kind == "symlink":  # boxo's files.Symlink reads as its target
