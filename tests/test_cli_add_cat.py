@@ -120,6 +120,14 @@ def test_cat_of_empty_stdin_prints_nothing(tmp_path: Path, hello: Path, monkeypa
     assert run(["cat", "--blockstore", store], capsys) == (0, "", "")
 
 
+def test_cat_takes_kubos_progress_option(tmp_path: Path, hello: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo 0.22 core/commands/cat.go L36: ``cmds.BoolOption("progress", "p", …).WithDefault(true)``."""
+    store = str(tmp_path / "blocks")
+    assert run(["add", "--blockstore", store, str(hello)], capsys)[0] == 0
+    for flags in (["-p"], ["--progress"], ["-p=false"], ["--progress=true"]):
+        assert run(["cat", "--blockstore", store, *flags, HELLO_V0], capsys) == (0, "hello world", "")
+
+
 def test_cat_corrupt_block(tmp_path: Path, hello: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "blocks"
     run(["add", "--blockstore", str(store), str(hello)], capsys)

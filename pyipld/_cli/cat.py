@@ -21,7 +21,7 @@ from ..errors import ConfigError, UnixFSError
 from ..filestore import open_blockstore
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path, split_path
-from .argv import stdin_arguments
+from .argv import parse_bool, stdin_arguments
 from .gopath import ipfs_path
 from .httpfetch import add_http_arguments, cmd_cat_http, wants_http
 from .net import add_peer_arguments, cmd_cat_from_peers
@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-o", "--offset", type=int, default=0, help="byte offset to begin reading from")
     p.add_argument("-l", "--length", type=int, default=None, help="maximum number of bytes to read")
+    p.add_argument("-p", "--progress", nargs="?", const=True, type=parse_bool, default=True, metavar="BOOL",
+                   help="progress bar on stderr (a terminal) while fetching from peers or gateways; local reads "
+                        "draw none (default true, as kubo's)")
     add_peer_arguments(p)
     add_http_arguments(p)
     p.set_defaults(func=run)
