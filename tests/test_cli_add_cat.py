@@ -96,6 +96,38 @@ def test_cat_missing_block(tmp_path: Path, hello: Path, capsys: pytest.CaptureFi
     assert err == f"Error: block not found: {HELLO_V0}\n"
 
 
+def test_cat_stops_resolving_once_length_is_covered(tmp_path: Path, hello: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo 0.22 core/commands/cat.go L130-177: the loop resolving the paths breaks as soon as the
+    files so far hold ``--length`` bytes past ``--offset``; later paths are never resolved."""
+    store = str(tmp_path / "blocks")
+    assert run(["add", "--blockstore", store, str(hello)], capsys)[0] == 0
+    (tmp_path / "d").mkdir()
+    dir_cid = run(["add", "-Q", "-r", "--blockstore", store, str(tmp_path / "d")], capsys)[1].strip()
+    for later in (dir_cid, "QmNope", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"):
+        assert run(["cat", "--blockstore", store, "-l", "5", HELLO_V0, later], capsys) == (0, "hello", "")
+        assert run(["cat", "--blockstore", store, "-o", "3", "-l", "8", HELLO_V0, later], capsys) == (0, "lo world", "")
+        code, out, err = run(["cat", "--blockstore", store, "-o", "3", "-l", "9", HELLO_V0, later], capsys)
+        assert (code, out) == (1, "") and err.startswith("Error: ") and err.count("\n") == 1
+
+
+def test_cat_of_empty_stdin_prints_nothing(tmp_path: Path, hello: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """go-ipfs-cmds v0.9.0 ParseBodyArgs: empty stdin gives no paths; kubo's cat loop then has nothing to do."""
+    store = str(tmp_path / "blocks")
+    assert run(["add", "--blockstore", store, str(hello)], capsys)[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert run(["cat", "--blockstore", store], capsys) == (0, "", "")
+
+
+def test_cat_takes_kubos_progress_option(tmp_path: Path, hello: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo 0.22 core/commands/cat.go L36: ``cmds.BoolOption("progress", "p", …).WithDefault(true)``."""
+    store = str(tmp_path / "blocks")
+    assert run(["add", "--blockstore", store, str(hello)], capsys)[0] == 0
+    for flags in (["-p"], ["--progress"], ["-p=false"], ["--progress=true"]):
+        assert run(["cat", "--blockstore", store, *flags, HELLO_V0], capsys) == (0, "hello world", "")
+
+
 def test_cat_corrupt_block(tmp_path: Path, hello: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "blocks"
     run(["add", "--blockstore", str(store), str(hello)], capsys)

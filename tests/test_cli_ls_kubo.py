@@ -119,3 +119,27 @@ def test_cat_takes_an_ipfs_path(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert (code, out.out, out.err) == (0, "bytes", "")
     code = main(["cat", "--blockstore", bs, f"{root}/sub/nope"])
     assert code == 1 and "nope" in capsys.readouterr().err
+
+
+def test_paths_are_read_as_boxo_parse_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """kubo 0.22 reads an ``ipfs-path`` with boxo v0.11 ``path/path.go``: ``ParsePath`` (L87-131: a
+    leading ``/`` needs ``/ipfs/CID``, else ``invalid ipfs path`` / ``unknown namespace``) and
+    ``Segments`` (L35-46: ``path.Clean``, so ``.`` and ``..`` are resolved before the walk)."""
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "x").write_bytes(b"abc")
+    (d / "f").write_bytes(b"hello")
+    bs = str(tmp_path / "bs")
+    root = _add(capsys, "-r", "--blockstore", bs, str(d))
+    for path, data in ((f"{root}/sub/./x", "abc"), (f"{root}/sub/../f", "hello"), (f"/ipfs/{root}//sub/x", "abc")):
+        assert main(["cat", "--blockstore", bs, path]) == 0
+        assert capsys.readouterr().out == data
+    assert _run(capsys, "ls", "--blockstore", bs, f"{root}/sub/..") == _run(capsys, "ls", "--blockstore", bs, root)
+    for path, error in ((f"/{root}", f'invalid path "/{root}": invalid ipfs path'),
+                        (f"/foo/{root}", f'invalid path "/foo/{root}": unknown namespace "foo"'),
+                        ("/ipfs/", 'invalid path "/ipfs/": not enough path components'),
+                        (f"{root}/..", f'invalid path "{root}/..": empty')):
+        for verb in ("ls", "cat"):
+            assert main([verb, "--blockstore", bs, path]) == 1
+            out, err = capsys.readouterr()
+            assert (out, err) == ("", f"Error: {error}\n")

@@ -4,7 +4,8 @@ HTTP with ``--gateway URL`` / ``--routing URL`` (:mod:`pyipld._cli.httpfetch`).
 
 As kubo 0.22 (``core/commands/cat.go``): several paths are concatenated, ``--offset`` and
 ``--length`` apply to the concatenation, a symlink's target is printed, a directory is
-``this dag node is a directory``; every path is resolved before anything is written.
+``this dag node is a directory``; the paths needed are resolved before anything is written
+(once ``--offset`` + ``--length`` bytes are covered, later paths are not looked at).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ..errors import ConfigError, UnixFSError
 from ..filestore import open_blockstore
 from ..unixfs.reader import UnixFSReader
 from ..unixfs.resolve import resolve_path, split_path
-from .argv import stdin_arguments
+from .argv import parse_bool, stdin_arguments
+from .gopath import ipfs_path
 from .httpfetch import add_http_arguments, cmd_cat_http, wants_http
 from .net import add_peer_arguments, cmd_cat_from_peers
 
@@ -37,6 +39,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--blockstore", metavar="DIR", help="directory of blocks (as written by `pyipld add --blockstore`)")
     p.add_argument("-o", "--offset", type=int, default=0, help="byte offset to begin reading from")
     p.add_argument("-l", "--length", type=int, default=None, help="maximum number of bytes to read")
+    p.add_argument("-p", "--progress", nargs="?", const=True, type=parse_bool, default=True, metavar="BOOL",
+                   help="progress bar on stderr (a terminal) while fetching from peers or gateways; local reads "
+                        "draw none (default true, as kubo's)")
     add_peer_arguments(p)
     add_http_arguments(p)
     p.set_defaults(func=run)
@@ -77,17 +82,23 @@ def plan_ranges(sizes: Sequence[int], offset: int, length: int | None) -> list[t
 
 def iter_local_many(paths: Sequence[str], blockstore: str, offset: int = 0,
                     length: int | None = None) -> Iterator[bytes]:
-    """``ipfs cat P1 P2 …`` from a directory blockstore: every path resolved (and refused if a
-    directory) before the first byte is returned."""
+    """``ipfs cat P1 P2 …`` from a directory blockstore: the paths needed resolved in order (and
+    refused if a directory) before the first byte is returned.
+
+    As kubo 0.22 (core/commands/cat.go L124-180), resolving stops once the files so far cover
+    ``offset + length``: later paths are never looked at, so they may be absent or invalid.
+    """
     if length == 0:
         return iter(())
-    for path in paths:
-        split_path(path)  # a bad CID is the user's error, before the store is opened
+    if paths:  # (none: empty stdin, nothing to print, as kubo)
+        split_path(ipfs_path(paths[0]))  # a bad CID is the user's error, before the store is opened
     store = open_blockstore(blockstore)
     targets: list[tuple[bytes | None, UnixFSReader | None]] = []
-    sizes = []
+    sizes: list[int] = []
     for path in paths:
-        node = resolve_path(store, path).node
+        if length is not None and sum(sizes) >= offset + length:
+            break
+        node = resolve_path(store, ipfs_path(path)).node
         if node.kind == "directory":
             raise UnixFSError("this dag node is a directory")
         if node.kind == "symlink":  # boxo's files.Symlink reads as its target

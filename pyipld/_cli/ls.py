@@ -17,6 +17,7 @@ from ..unixfs.resolve import resolve_path
 from ..unixfs.walk import NodeKind, iter_directory, load_node
 from .add_output import CidEncoder, escape_name, go_json, print_line
 from .argv import parse_bool, stdin_arguments
+from .gopath import ipfs_path
 from .timeout import deadline, go_duration_option
 
 __all__ = ["ListedEntry", "list_path", "register"]
@@ -118,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
     pending: list[tuple[str, str, str, str]] = []  # rows of the current column block (kubo: one tabwriter)
     # list every argument before printing anything, like kubo 0.22 (one LsOutput emitted at the end):
     # an error in any argument prints no partial table
-    listed = [(path, [_row(e, args.encoder) for e in list_path(store, path, resolve_type=args.resolve_type or args.size)])
+    listed = [(path, [_row(e, args.encoder) for e in list_path(store, ipfs_path(path), resolve_type=args.resolve_type or args.size)])
               for path in args.paths]
     for path, rows in listed:
         if path != last:  # kubo: a heading (and header) only when the argument differs from the last one
@@ -151,11 +152,11 @@ def _run_json(args: argparse.Namespace, store: BlockSource, out: TextIO) -> int:
     resolve = args.resolve_type or args.size
     if args.stream:
         for path in args.paths:
-            for entry in list_path(store, path, resolve_type=resolve, sort=False):
+            for entry in list_path(store, ipfs_path(path), resolve_type=resolve, sort=False):
                 link = _json_link(entry, args.encoder)
                 print_line(go_json({"Objects": [{"Hash": path, "Links": [link]}]}), out)
         return 0
-    objects = [{"Hash": path, "Links": [_json_link(e, args.encoder) for e in list_path(store, path, resolve_type=resolve)]}
+    objects = [{"Hash": path, "Links": [_json_link(e, args.encoder) for e in list_path(store, ipfs_path(path), resolve_type=resolve)]}
                for path in args.paths]
     print_line(go_json({"Objects": objects}), out)
     return 0
@@ -173,7 +174,7 @@ def _run_stream(args: argparse.Namespace, store: BlockSource, out: TextIO) -> in
     several = len(args.paths) > 1
     last: str | None = None
     for path in args.paths:
-        for entry in list_path(store, path, resolve_type=args.resolve_type or args.size, sort=False):
+        for entry in list_path(store, ipfs_path(path), resolve_type=args.resolve_type or args.size, sort=False):
             table: list[tuple[str, str, str, str]] = []
             if path != last:
                 if several:

@@ -89,8 +89,9 @@ def _options(args: argparse.Namespace, dial: Dialer | None) -> dict[str, Any]:
 
 
 def _progress(args: argparse.Namespace, label: str) -> Progress | None:
-    """A progress bar on stderr for a fetch, as kubo draws one: only on a terminal, never with -q."""
-    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+    """A progress bar on stderr for a fetch, as kubo draws one: only on a terminal, never with -q
+    or ``cat --progress=false``."""
+    if getattr(args, "quiet", False) or getattr(args, "progress", True) is False or not sys.stderr.isatty():
         return None
     return Progress(label=label)
 
