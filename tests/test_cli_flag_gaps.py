@@ -309,3 +309,28 @@ def test_filter_to_stdout_keeps_the_car_clean(tmp_path: Path) -> None:
     assert done.stderr.decode() == f"filtering to {len(FILTERED)} cids\nwarning: no roots defined after filtering\n"
     with CarFile(io.BytesIO(done.stdout)) as car:  # the CAR alone: the blocks asked for, in file order
         assert [str(CID.from_bytes(h.cid)) for h in car.iter_heads()] == FILTERED
+
+
+def test_get_reads_its_path_and_names_its_output_as_kubo(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: ``get CID/sub/../sub/f`` failed with a Python bytes repr, and ``-p``/``--progress``
+    (kubo v0.22.0 core/commands/get.go L57, a BoolOption defaulting to true) was an unknown option.
+    kubo reads the path with boxo's ParsePath (cleaned segments) and names DEST with getOutPath
+    (get.go L178-186: the argument's last element as typed, trailing ``/`` trimmed, cleaned)."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_bytes(b"hello")
+    bs = str(tmp_path / "bs")
+    assert main(["add", "-r", "-Q", "--blockstore", bs, str(src)]) == 0
+    root = capsys.readouterr().out.strip()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["get", "--blockstore", bs, f"{root}/sub/../sub/f"]) == 0
+    assert capsys.readouterr().out == "Saving file(s) to f\n" and (work / "f").read_bytes() == b"hello"
+    assert main(["get", "-p=false", "--blockstore", bs, f"/ipfs/{root}/sub/"]) == 0
+    assert capsys.readouterr().out == "Saving file(s) to sub\n" and (work / "sub" / "f").read_bytes() == b"hello"
+    assert main(["get", "-p", "--blockstore", bs, "-o", "g", f"{root}/./sub/f"]) == 0
+    assert (work / "g").read_bytes() == b"hello" and capsys.readouterr().out == "Saving file(s) to g\n"
+    assert main(["get", "--blockstore", bs, f"/{root}"]) == 1
+    assert capsys.readouterr().err == f'Error: invalid path "/{root}": invalid ipfs path\n'

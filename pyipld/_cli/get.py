@@ -15,6 +15,8 @@ from ..errors import ConfigError
 from ..filestore import open_blockstore
 from ..unixfs.extract import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES, extract, get_destination
 from ..unixfs.resolve import resolve_path, split_path
+from .argv import parse_bool
+from .gopath import clean, ipfs_path
 from .httpfetch import add_http_arguments, cmd_get_http, wants_http
 from .net import add_peer_arguments, cmd_get_from_peers
 
@@ -45,6 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="write the DAG as a CAR (`ipfs dag export` order) instead of files")
     p.add_argument("--car-version", type=int, choices=(1, 2), default=1, help="CAR version for --car (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (and no progress)")
+    p.add_argument("-p", "--progress", nargs="?", const=True, type=parse_bool, default=True, metavar="BOOL",
+                   help="progress bar on stderr (a terminal) while fetching from peers or gateways; local reads "
+                        "draw none (default true, as kubo's)")
     # kubo's TAR/gzip output options: parsed as kubo parses them, then refused with a reason
     p.add_argument("-a", "--archive", action="store_true", help="kubo's TAR output: refused (use --car)")
     p.add_argument("-C", "--compress", action="store_true", help="kubo's gzip output: refused (use --car)")
@@ -64,10 +69,20 @@ def saving(args: argparse.Namespace) -> None:
     print(f"Saving file(s) to {args.output or default_output(args.path)}", flush=True)
 
 
+def kubo_output(argument: str) -> str:
+    """kubo 0.22's ``getOutPath`` without ``-o``: the argument's last element as typed (trailing
+    ``/`` trimmed), cleaned — ``CID/a/b`` gives ``b``, ``/ipfs/CID`` gives ``CID``."""
+    return clean(argument.rstrip("/").rpartition("/")[2])
+
+
 def run(args: argparse.Namespace) -> int:
     if args.archive or args.compress or args.compression_level is not None:
         raise ConfigError("TAR/gzip output (-a/--archive, -C/--compress, -l/--compression-level) is not supported: "
                           "get writes the files, or a CAR with --car OUT.car")
+    # as kubo: DEST named from the argument as typed, then the path read as boxo's ParsePath
+    # (CID/a/../b is CID/b; /ipfs/CID is CID)
+    args.output = args.output or kubo_output(args.path)
+    args.path = ipfs_path(args.path)
     if args.peer:
         return cmd_get_from_peers(args)  # --blockstore, when given, keeps the fetched blocks
     if wants_http(args):
