@@ -216,7 +216,8 @@ class DirectoryBlockstore:
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
         elif not self.root.is_dir():
-            raise NotFoundError(f"blockstore directory not found: {self.root}")
+            raise NotFoundError(f"blockstore directory not found: {self.root}" if not self.root.exists()
+                                else f"not a blockstore directory: {self.root} is not a directory")
 
     def _path(self, cid: bytes) -> Path | None:
         """The block's file; None for a CID no real block has (digest over 128 bytes)."""

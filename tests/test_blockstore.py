@@ -106,6 +106,12 @@ class TestDirectoryBlockstore(BlockstoreConformance):
         with pytest.raises(NotFoundError, match="blockstore directory not found"):
             DirectoryBlockstore(tmp_path / "nope", create=False)
 
+    def test_a_file_is_not_called_missing(self, tmp_path: Path) -> None:
+        """Regression: ``--blockstore FILE`` said the directory was not found, though FILE exists."""
+        (tmp_path / "f").write_bytes(b"")
+        with pytest.raises(NotFoundError, match=r"not a blockstore directory: .*f is not a directory"):
+            DirectoryBlockstore(tmp_path / "f", create=False)
+
     def test_no_temp_files_left(self, store: DirectoryBlockstore) -> None:
         for i in range(20):
             store.put(V1.cid_bytes(RAW, bytes([i])), bytes([i]))
