@@ -101,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     _check_listen(args.listen)
     import trio
 
-    from ..http.server import ServerConfig, serve
+    from ..http.server import MAX_BACKLOG, ServerConfig, serve
+
+    if not 0 <= args.backlog <= MAX_BACKLOG:  # 3000000000 was a traceback from listen()
+        raise ConfigError(f"--backlog must be between 0 and {MAX_BACKLOG}, got {args.backlog}")
 
     with ExitStack() as stack:
         source: BlockSource
