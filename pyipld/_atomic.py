@@ -20,6 +20,7 @@ may keep the temporary file when it fails, for the next run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
@@ -115,9 +116,21 @@ def is_device_or_pipe(target: str | bytes) -> bool:
     return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
 
 
+def _refuse_directory(target: str) -> None:
+    """Fail at once when ``target`` is a directory (not a link to one): the final rename would,
+    after all the work, and its error named the temporary file."""
+    try:
+        is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
+    except OSError:
+        return
+    if is_dir:
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), target)
+
+
 @contextlib.contextmanager
 def _output(path: str | os.PathLike[str], *, fsync: bool, private: bool, keep: bool) -> Iterator[OutputHandle]:
     target = os.fspath(path)
+    _refuse_directory(target)
     directory = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     claimed = _claim_fixed(directory, base, truncate=not keep)

@@ -54,6 +54,28 @@ def test_missing_directory_names_the_target(tmp_path: Path) -> None:
     assert info.value.filename == str(target)
 
 
+def test_a_directory_target_fails_before_any_work(tmp_path: Path) -> None:
+    """Regression: the body ran to the end and the rename failed, naming the temporary file."""
+    ran = []
+    with pytest.raises(IsADirectoryError) as info, atomic_output(tmp_path):
+        ran.append(1)
+    assert info.value.filename == str(tmp_path) and not ran
+
+
+@pytest.mark.parametrize("argv", [["car", "create", "-f", "OUT", "IN"], ["add", "-r", "--car", "OUT", "IN"]])
+def test_cli_output_that_is_a_directory(tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """An existing directory as the output CAR: one error line naming it, before anything is imported."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "f").write_bytes(b"x")
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = {"OUT": str(out), "IN": str(tmp_path / "in")}
+    assert cli.main([paths.get(a, a) for a in argv]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"Error: Is a directory: {out}\n"
+    assert sorted(os.listdir(tmp_path)) == ["in", "out"] and os.listdir(out) == []
+
+
 def _read_fifo(path: Path, into: list[bytes]) -> threading.Thread:
     def read() -> None:
         with open(path, "rb") as f:
