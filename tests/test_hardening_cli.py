@@ -187,3 +187,16 @@ def ImportParams_v1():
     from pyipld.unixfs.params import ImportParams
 
     return ImportParams(cid_version=1, raw_leaves=True)
+
+
+@pytest.mark.parametrize("argv", [["commp", "-"], ["chunk", "-"], ["add"], ["car", "ls", "-"],
+                                  ["car", "extract", "-f", "-", "-o", "OUT"]])
+def test_closed_stdin_is_an_error_line(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: run with descriptor 0 closed (``<&-``), Python's sys.stdin is None and every ``-``
+    input ended in an AttributeError traceback."""
+    monkeypatch.setattr(sys, "stdin", None)
+    assert cli.main([str(tmp_path / a) if a == "OUT" else a for a in argv]) == 1
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "Bad file descriptor" in err
