@@ -159,6 +159,9 @@ def test_bad_targets(dataset: Path, tmp_path: Path) -> None:
     # a 2 KiB leaf cannot fit a 1 KiB piece
     with pytest.raises(ConfigError, match="larger --target-size"):
         pack([dataset], tmp_path / "o2", target_size=1024, params=PARAMS)
+    # the smallest piece: the room left for blocks is none, not a negative size
+    with pytest.raises(ConfigError, match=r"room for 0 bytes of blocks: use a larger --target-size"):
+        pack([dataset], tmp_path / "o4", target_size=128, params=PARAMS)
     (tmp_path / "o3").mkdir()
     (tmp_path / "o3" / "other").write_text("x")
     with pytest.raises(ConfigError, match="not empty"):

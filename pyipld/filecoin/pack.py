@@ -258,15 +258,17 @@ class _FileDag:
 
         def visit(cid: bytes) -> None:
             nonlocal offset
-            if self.size(cid) <= capacity - _HEADER_FIXED - _HEADER_PER_ROOT - len(cid):
+            room = capacity - _HEADER_FIXED - _HEADER_PER_ROOT - len(cid)
+            if self.size(cid) <= room:
                 length = self.content_length(cid)
                 items.append(_Item(file, len(items), cid, self.size(cid), offset=offset, length=length))
                 offset += length
                 return
             children = self.links(cid)
             if not children:
-                raise ConfigError(f"block {CID.from_bytes(cid)} ({self.size(cid)} bytes) does not fit a "
-                                  f"{capacity}-byte CAR: use a larger --target-size")
+                # the room, not the capacity: a tiny target gave "does not fit a -809-byte CAR"
+                raise ConfigError(f"block {CID.from_bytes(cid)} ({self.size(cid)} bytes) does not fit a CAR "
+                                  f"with room for {max(room, 0)} bytes of blocks: use a larger --target-size")
             node = decode_pbnode(self.spool.get(cid))
             if node.data and decode_unixfs_data(node.data).data:
                 raise ConfigError(f"cannot split {CID.from_bytes(cid)}: an interior node carries file data")
