@@ -143,6 +143,18 @@ def test_completed_pack_is_not_redone(dataset: Path, tmp_path: Path) -> None:
     assert second.manifest == first.manifest
 
 
+def test_outdir_inside_an_input_is_left_out(dataset: Path, tmp_path: Path) -> None:
+    """Regression: OUTDIR inside an input was packed (an empty directory, then its own CARs), so the
+    same command run again failed with "another inputs" instead of finding the pack done."""
+    out = dataset / "packed"
+    first = pack([dataset], out, target_size=TARGET, params=PARAMS)
+    assert not any(str(name).endswith("packed") for name in first.manifest["empty_dirs"])
+    second = pack([dataset], out, target_size=TARGET, params=PARAMS)
+    assert second.cars_written == 0 and second.manifest == first.manifest
+    with pytest.raises(ConfigError, match="cannot be an input"):
+        pack([out], out, target_size=TARGET, params=PARAMS)
+
+
 def test_resume_refuses_other_inputs(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     pack([dataset], out, target_size=TARGET, params=PARAMS)

@@ -303,6 +303,15 @@ class _FileDag:
             stack.extend(reversed(_children(cid, data)))
 
 
+def _dir_id(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of a directory (symlinks not followed), else None."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
 @dataclass(frozen=True, slots=True)
 class _Input:
     path: str  # absolute path on disk
@@ -311,9 +320,13 @@ class _Input:
     mtime_ns: int
 
 
-def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[str], list[tuple[str, int]]]:
+def _walk(paths: Sequence[str | os.PathLike[str]],
+          outdir: str | os.PathLike[str] | None = None) -> tuple[list[_Input], list[str], list[tuple[str, int]]]:
     """Files in packing order, skipped names, and the directories that hold no packed file
-    (each with the index of the file whose CAR will carry it)."""
+    (each with the index of the file whose CAR will carry it). ``outdir`` inside an input is
+    left out: packed, it was an empty directory the first time and its own CARs the next, so
+    re-running the same command failed ("another inputs") and could not resume."""
+    out_id = _dir_id(outdir) if outdir is not None else None
     inputs: list[_Input] = []
     skipped: list[str] = []
     empty: list[tuple[str, int]] = []
@@ -327,6 +340,8 @@ def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[s
             seen.add(name)
             inputs.append(_Input(os.path.abspath(path), name, st.st_size, st.st_mtime_ns))
         elif stat.S_ISDIR(st.st_mode):
+            if (st.st_dev, st.st_ino) == out_id:
+                return
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: os.fsencode(e.name))
             before = len(inputs)
@@ -341,6 +356,8 @@ def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[s
         path = os.fspath(p)
         if not os.path.lexists(path):
             raise FileNotFoundError(2, "no such file or directory", path)
+        if out_id is not None and _dir_id(path) == out_id:
+            raise ConfigError(f"the output directory {path} cannot be an input too")
         add(path, os.path.basename(os.path.normpath(path)))
     last = max(len(inputs) - 1, 0)
     return inputs, skipped, [(name, min(at, last)) for name, at in empty]
@@ -650,7 +667,7 @@ def pack(
     params.resolve()
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    inputs, skipped, empty = _walk(paths)
+    inputs, skipped, empty = _walk(paths, out)
     packer = _Packer(out, target_size, params, jobs, on_car, progress)
     previous = _resume_manifest(out, None)
     before = len(previous["cars"]) if previous is not None else 0

@@ -503,7 +503,7 @@ def pack_parallel(
         raise ConfigError(f"task_bytes must be positive, got {task_bytes}")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    inputs, skipped, empty = _walk(paths)
+    inputs, skipped, empty = _walk(paths, out)
     spool_limit = max_spool_bytes if max_spool_bytes is not None else max(4 * target_size, 8 * task_bytes)
     packer = _ParallelPacker(out, target_size, params, executor, task_bytes=task_bytes,
                              max_spool_bytes=spool_limit,
