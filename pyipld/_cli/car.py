@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from .._atomic import atomic_output, user_output
+from .._atomic import atomic_output, is_device_or_pipe, user_output
 from .._progress import Progress
 from .._varint import decode_varint
 from ..car.blockstore import CarBlockstore
@@ -71,12 +71,33 @@ def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progre
 
 
 @contextlib.contextmanager
+def _stream_of(path: str) -> Iterator[IO[bytes] | None]:
+    """stdin for ``-``, the opened file for a pipe or device (``car ls <(…)``, a FIFO: they cannot
+    seek, and CarFile failed on them with "File or stream is not seekable"), else None."""
+    if path == "-":
+        yield sys.stdin.buffer
+    elif is_device_or_pipe(path):
+        with open(path, "rb") as f:
+            yield f
+    else:
+        yield None
+
+
+@contextlib.contextmanager
 def _source(path: str) -> Iterator[str | IO[bytes]]:
-    """A path, or for ``-`` stdin copied to a temporary file (reading a CAR needs to seek), closed at the end."""
-    if path != "-":
-        yield path
-        return
-    stdin = sys.stdin.buffer
+    """A path, or for ``-`` and pipes the stream copied to a temporary file (reading a CAR needs to
+    seek), closed at the end."""
+    with _stream_of(path) as stdin:
+        if stdin is None:
+            yield path
+            return
+        with _spooled(stdin) as spool:
+            yield spool
+
+
+@contextlib.contextmanager
+def _spooled(stdin: IO[bytes]) -> Iterator[IO[bytes]]:
+    """A CAR stream copied to a temporary file (only its head when that is not a CAR header)."""
     with tempfile.TemporaryFile() as spool:
         head, version = _read_car_head(stdin)
         spool.write(head)
@@ -92,11 +113,18 @@ def _payload(path: str) -> Iterator[CarV1Reader]:
     ``roots``. Stdin is read as it arrives, and a CARv2's payload only (go-car's block reader):
     old code first copied all of stdin to a temporary file, so ``car roots -`` of a live stream
     never answered, and an endless one filled the disk."""
-    if path != "-":
-        with CarFile(path) as car:
-            yield car.payload_reader()
-        return
-    stdin = sys.stdin.buffer
+    with _stream_of(path) as stdin:
+        if stdin is None:
+            with CarFile(path) as car:
+                yield car.payload_reader()
+        else:
+            with _payload_of_stream(stdin) as payload:
+                yield payload
+
+
+@contextlib.contextmanager
+def _payload_of_stream(stdin: IO[bytes]) -> Iterator[CarV1Reader]:
+    """The payload of a CAR read from a stream, as it arrives."""
     head, version = _read_car_head(stdin)
     if version == 1 or (version == 2 and head == PRAGMA):
         yield open_car_stream(stdin, head=head)
