@@ -170,7 +170,8 @@ def test_bad_targets(dataset: Path, tmp_path: Path) -> None:
         pack([dataset], tmp_path / "o", target_size=3 << 20, params=PARAMS)
     # a 2 KiB leaf cannot fit a 1 KiB piece
     with pytest.raises(ConfigError, match="larger --target-size"):
-        pack([dataset], tmp_path / "o2", target_size=1024, params=PARAMS)
+        pack([dataset], tmp_path / "o2" / "sub", target_size=1024, params=PARAMS)
+    assert not (tmp_path / "o2").exists()  # the failed run removed the directories it made
     # the smallest piece: the room left for blocks is none, not a negative size
     with pytest.raises(ConfigError, match=r"room for 0 bytes of blocks: use a larger --target-size"):
         pack([dataset], tmp_path / "o4", target_size=128, params=PARAMS)

@@ -633,6 +633,21 @@ class _Packer:
             self.place(dag, item, doc)
 
 
+@contextlib.contextmanager
+def _made_outdir(out: Path) -> Iterator[None]:
+    """Create OUTDIR (and its parents) for a pack; if the pack fails, the directories this run made
+    are removed again while still empty (a pack that failed at once left them behind)."""
+    made = [p for p in (out, *out.parents) if not os.path.lexists(p)]  # deepest first
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            for directory in made:
+                directory.rmdir()
+        raise
+
+
 def pack(
     paths: Sequence[str | os.PathLike[str]],
     outdir: str | os.PathLike[str],
@@ -666,12 +681,12 @@ def pack(
     params = import_params(params)
     params.resolve()
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    inputs, skipped, empty = _walk(paths, out)
-    packer = _Packer(out, target_size, params, jobs, on_car, progress)
-    previous = _resume_manifest(out, None)
-    before = len(previous["cars"]) if previous is not None else 0
-    doc = packer.run(inputs, skipped, empty)
+    with _made_outdir(out):
+        inputs, skipped, empty = _walk(paths, out)
+        packer = _Packer(out, target_size, params, jobs, on_car, progress)
+        previous = _resume_manifest(out, None)
+        before = len(previous["cars"]) if previous is not None else 0
+        doc = packer.run(inputs, skipped, empty)
     return PackResult(str(out), doc, packer.written, before, packer.imported, packer.imported_bytes)
 
 

@@ -68,6 +68,7 @@ from .pack import (
     _FileDag,
     _Input,
     _Item,
+    _made_outdir,
     _Packer,
     _resume_manifest,
     _Spool,
@@ -502,24 +503,24 @@ def pack_parallel(
     if task_bytes < 1:
         raise ConfigError(f"task_bytes must be positive, got {task_bytes}")
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    inputs, skipped, empty = _walk(paths, out)
-    spool_limit = max_spool_bytes if max_spool_bytes is not None else max(4 * target_size, 8 * task_bytes)
-    packer = _ParallelPacker(out, target_size, params, executor, task_bytes=task_bytes,
-                             max_spool_bytes=spool_limit,
-                             split_bytes=-1 if split_bytes is None else split_bytes, on_car=on_car, progress=progress)
-    previous = _resume_manifest(out, None)
-    before = len(previous["cars"]) if previous is not None else 0
-    start = packer.start(inputs, skipped, empty)
-    if start is not None:
-        packer.tmp.mkdir(exist_ok=True)
-        try:
-            packer.pack_all(inputs, *start)
-            packer.save(None, complete=True)
-        except BaseException as exc:
-            packer.abandon(wait=not isinstance(exc, KeyboardInterrupt))
-            raise
-        finally:
-            shutil.rmtree(packer.tmp, ignore_errors=True)
+    with _made_outdir(out):
+        inputs, skipped, empty = _walk(paths, out)
+        spool_limit = max_spool_bytes if max_spool_bytes is not None else max(4 * target_size, 8 * task_bytes)
+        packer = _ParallelPacker(out, target_size, params, executor, task_bytes=task_bytes,
+                                 max_spool_bytes=spool_limit, split_bytes=-1 if split_bytes is None else split_bytes,
+                                 on_car=on_car, progress=progress)
+        previous = _resume_manifest(out, None)
+        before = len(previous["cars"]) if previous is not None else 0
+        start = packer.start(inputs, skipped, empty)
+        if start is not None:
+            packer.tmp.mkdir(exist_ok=True)
+            try:
+                packer.pack_all(inputs, *start)
+                packer.save(None, complete=True)
+            except BaseException as exc:
+                packer.abandon(wait=not isinstance(exc, KeyboardInterrupt))
+                raise
+            finally:
+                shutil.rmtree(packer.tmp, ignore_errors=True)
     return PackResult(str(out), packer.doc, packer.written, before, packer.imported, packer.imported_bytes)
 
