@@ -559,6 +559,7 @@ def _write_symlink(directory: str, name: str, target: bytes) -> None:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    _Limits(args.max_entries, args.max_depth)  # a bad limit fails before DIR is made
     paths = list(args.paths)
     if args.file:
         car_path = args.file
@@ -618,6 +619,9 @@ class _Limits:
     link a sub-tree many times."""
 
     def __init__(self, max_entries: int, max_depth: int, verb: str = "extract") -> None:
+        for flag, value in (("--max-entries", max_entries), ("--max-depth", max_depth)):
+            if value < 0:  # -1 failed later as "more than max_entries=-1 entries"
+                raise ConfigError(f"{flag} must be 0 or more, got {value}")
         self.max_entries, self.max_depth, self.entries, self.verb = max_entries, max_depth, 0, verb
 
     def check(self, parts: list[str]) -> None:
