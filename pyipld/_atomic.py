@@ -35,7 +35,8 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: random temporary names only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "is_device_or_pipe", "resumable_output", "start_over", "user_output"]
+__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "is_device_or_pipe", "made_directory", "resumable_output",
+           "start_over", "user_output"]
 
 TEMP_SUFFIX = ".pyipld-tmp"
 """Every fixed temporary name ends so: ``find DIR -name '.*.pyipld-tmp' -delete`` cleans up by hand."""
@@ -199,6 +200,25 @@ def user_output(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterato
     else:
         with atomic_output(target, fsync=fsync) as out:
             yield out
+
+
+@contextlib.contextmanager
+def made_directory(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Create the directory ``path`` and its parents; if the block fails, the ones made here are
+    removed again while still empty (a failed run leaves no empty output directory behind)."""
+    target = parent = os.path.abspath(path)
+    made = []
+    while not os.path.lexists(parent):  # deepest first
+        made.append(parent)
+        parent = os.path.dirname(parent)
+    os.makedirs(target, exist_ok=True)  # an existing file there: FileExistsError
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            for directory in made:
+                os.rmdir(directory)
+        raise
 
 
 def resumable_output(path: str | os.PathLike[str], *, fsync: bool = False) -> contextlib.AbstractContextManager[

@@ -159,7 +159,7 @@ def test_extract_refuses_to_leave_the_output_dir(tmp_path: Path, capsys: pytest.
     car = shared_path("fixtures", "gateway-conformance", "path_gateway_tar-outside-root.car")
     code, _, err = run(capsys, "extract", str(car), "-o", str(out))
     assert code == 1 and "unsafe entry name '../foo'" in err
-    assert sorted(os.listdir(tmp_path)) == ["out"]
+    assert os.listdir(tmp_path) == []  # nothing outside, and the failed run removed the empty OUT it made
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
@@ -522,3 +522,14 @@ def test_a_pipe_is_read_as_a_stream(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert got[0] == want[0] == 0 and got[1] == want[1]
     tree = {p.relative_to(tmp_path / "want"): p.read_bytes() for p in (tmp_path / "want").rglob("*") if p.is_file()}
     assert tree == {p.relative_to(tmp_path / "got"): p.read_bytes() for p in (tmp_path / "got").rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("argv", [["-f", "MISSING"], ["-f", "CAR", "no/such/path"]])
+def test_failed_extract_leaves_no_new_output_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 argv: list[str]) -> None:
+    """Regression: DIR (and its parents) was made first and stayed behind when the CAR was missing
+    or unreadable, or nothing matched."""
+    names = {"MISSING": str(tmp_path / "missing.car"), "CAR": gocar("simple-unixfs.car")}
+    code, _, err = run(capsys, "extract", "-o", str(tmp_path / "new" / "dir"), *[names.get(a, a) for a in argv])
+    assert code == 1 and err.startswith("Error: ")
+    assert list(tmp_path.iterdir()) == []

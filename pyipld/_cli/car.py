@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from .._atomic import atomic_output, is_device_or_pipe, user_output
+from .._atomic import atomic_output, is_device_or_pipe, made_directory, user_output
 from .._progress import Progress
 from .._varint import decode_varint
 from ..car.blockstore import CarBlockstore
@@ -570,9 +570,15 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("extract needs a CAR file (-f FILE or a positional argument)")
     out_dir = None if args.output == "-" else os.path.abspath(args.output)  # go-car: -o - writes files to stdout
-    if out_dir is not None and not os.path.isdir(out_dir):
-        os.makedirs(out_dir, exist_ok=True)
     filters = ["/" + p.strip("/") for p in paths]
+    with contextlib.nullcontext() if out_dir is None else made_directory(out_dir):  # a failure removes it if empty
+        extracted = _extract_roots(args, car_path, out_dir, filters)
+    print(f"extracted {extracted} file(s)", file=sys.stderr)
+    return 0
+
+
+def _extract_roots(args: argparse.Namespace, car_path: str, out_dir: str | None, filters: list[str]) -> int:
+    """Files extracted from every root of the CAR; none is an error."""
     extracted = 0
     with _source(car_path) as src, CarBlockstore(src, verify=True) as bs:
         for root in bs.roots:
@@ -593,8 +599,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                                        verbose=args.verbose)
     if not extracted:
         raise NotFoundError("no files extracted")
-    print(f"extracted {extracted} file(s)", file=sys.stderr)
-    return 0
+    return extracted
 
 
 def _wanted(path: str, filters: list[str]) -> tuple[bool, bool]:

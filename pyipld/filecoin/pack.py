@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
+from .._atomic import made_directory
 from .._io import read_plain_file
 from .._varint import varint_size
 from ..car.sink import atomic_output
@@ -633,21 +634,6 @@ class _Packer:
             self.place(dag, item, doc)
 
 
-@contextlib.contextmanager
-def _made_outdir(out: Path) -> Iterator[None]:
-    """Create OUTDIR (and its parents) for a pack; if the pack fails, the directories this run made
-    are removed again while still empty (a pack that failed at once left them behind)."""
-    made = [p for p in (out, *out.parents) if not os.path.lexists(p)]  # deepest first
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(OSError):
-            for directory in made:
-                directory.rmdir()
-        raise
-
-
 def pack(
     paths: Sequence[str | os.PathLike[str]],
     outdir: str | os.PathLike[str],
@@ -681,7 +667,7 @@ def pack(
     params = import_params(params)
     params.resolve()
     out = Path(outdir)
-    with _made_outdir(out):
+    with made_directory(out):
         inputs, skipped, empty = _walk(paths, out)
         packer = _Packer(out, target_size, params, jobs, on_car, progress)
         previous = _resume_manifest(out, None)

@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from .._atomic import made_directory
 from ..chunker.fixed import FixedSize
 from ..cid import CID
 from ..errors import ConfigError, NotFoundError
@@ -68,7 +69,6 @@ from .pack import (
     _FileDag,
     _Input,
     _Item,
-    _made_outdir,
     _Packer,
     _resume_manifest,
     _Spool,
@@ -503,7 +503,7 @@ def pack_parallel(
     if task_bytes < 1:
         raise ConfigError(f"task_bytes must be positive, got {task_bytes}")
     out = Path(outdir)
-    with _made_outdir(out):
+    with made_directory(out):
         inputs, skipped, empty = _walk(paths, out)
         spool_limit = max_spool_bytes if max_spool_bytes is not None else max(4 * target_size, 8 * task_bytes)
         packer = _ParallelPacker(out, target_size, params, executor, task_bytes=task_bytes,
