@@ -26,7 +26,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -35,8 +35,8 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: random temporary names only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "is_device_or_pipe", "made_directory", "resumable_output",
-           "start_over", "user_output"]
+__all__ = ["TEMP_SUFFIX", "OutputHandle", "TempNamesOf", "atomic_output", "is_device_or_pipe", "made_directory",
+           "resumable_output", "start_over", "user_output"]
 
 TEMP_SUFFIX = ".pyipld-tmp"
 """Every fixed temporary name ends so: ``find DIR -name '.*.pyipld-tmp' -delete`` cleans up by hand."""
@@ -105,6 +105,24 @@ class OutputHandle:
     temp: str
     fixed: bool
     keep_on_failure: bool = False
+
+
+class TempNamesOf:
+    """``exclude`` callback for an import that writes ``target``: true for the temporary names
+    beside it (the fixed ``.<name>.<hash>….pyipld-tmp`` ones, the journal's too, and the
+    ``.<name>.tmp-XXXX`` fallback). With ``--hidden`` and OUT inside an input, the CAR took in
+    its own half-written temporary file. ``also``: another callback (ignore rules) to honour.
+    A class, not a closure: Dask pickles it."""
+
+    def __init__(self, target: str, also: Callable[[bytes], bool] | None = None) -> None:
+        self.prefix = os.fsencode(f".{os.path.basename(target)[:32]}.")
+        self.also = also
+
+    def __call__(self, name: bytes) -> bool:
+        if name.startswith(self.prefix) and (name.endswith(os.fsencode(TEMP_SUFFIX))
+                                             or name[len(self.prefix):].startswith(b"tmp-")):
+            return True
+        return self.also is not None and self.also(name)
 
 
 def is_device_or_pipe(target: str | bytes) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pyipld import cli
-from pyipld._atomic import atomic_output, user_output
+from pyipld._atomic import TempNamesOf, atomic_output, user_output
 from pyipld.car.resume import JOURNAL_SUFFIX
 
 
@@ -229,3 +229,13 @@ def test_a_new_output_is_never_truncated(tmp_path: Path, monkeypatch: pytest.Mon
     assert cli.main(["add", "-Q", "--car", str(tmp_path / "o.car"), str(src)]) == 0
     assert (tmp_path / "plain").read_bytes() == b"a" and (tmp_path / "o.car").stat().st_size > 300_000
     assert [p for p in truncated if not p.endswith(JOURNAL_SUFFIX)] == []
+
+
+def test_temp_names_of_an_output() -> None:
+    """The names :func:`atomic_output` (and add's journal) use beside OUT, and nothing else."""
+    own = TempNamesOf("/x/out.car", also=lambda name: name == b"ignored")
+    for name in (b".out.car.1a2b3c4d.pyipld-tmp", b".out.car.1a2b3c4d.journal.pyipld-tmp", b".out.car.tmp-k2j3h4",
+                 b"ignored"):
+        assert own(name), name
+    for name in (b"out.car", b".out.car", b".other.car.1a2b3c4d.pyipld-tmp", b".out.carx.pyipld-tmp", b"a"):
+        assert not own(name), name

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from .._atomic import atomic_output, is_device_or_pipe, made_directory, user_output
+from .._atomic import TempNamesOf, atomic_output, is_device_or_pipe, made_directory, user_output
 from .._progress import Progress
 from .._varint import decode_varint
 from ..car.blockstore import CarBlockstore
@@ -234,16 +234,17 @@ def _cmd_create(args: argparse.Namespace) -> int:
         os.stat(path)  # a missing input fails before the output is created
     bar = _progress(args, _input_bytes(args.paths), "create")
     update = bar.update if bar else None
+    own = TempNamesOf(args.file) if params.hidden else None  # never the CAR's own temporary file
     with open_car_sink(args.file, args.version, params=params) as car:
         if not args.no_wrap:
             roots = [import_paths(args.paths, params, car, recursive=True, wrap=True, progress=update,
-                                  jobs=args.jobs).cid]
+                                  jobs=args.jobs, exclude=own).cid]
         else:
             roots = []
             for path in args.paths:
                 if os.path.isdir(path):
                     roots.append(import_paths([path], params, car, recursive=True, progress=update,
-                                              jobs=args.jobs).cid)
+                                              jobs=args.jobs, exclude=own).cid)
                 else:
                     roots.append(import_file(path, params, car, jobs=args.jobs, progress=update).cid)
         car.set_roots(roots)
