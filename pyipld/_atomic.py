@@ -20,12 +20,13 @@ may keep the temporary file when it fails, for the next run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -34,7 +35,8 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: random temporary names only
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["TEMP_SUFFIX", "OutputHandle", "atomic_output", "is_device_or_pipe", "resumable_output", "start_over", "user_output"]
+__all__ = ["TEMP_SUFFIX", "OutputHandle", "TempNamesOf", "atomic_output", "is_device_or_pipe", "made_directory",
+           "resumable_output", "start_over", "user_output"]
 
 TEMP_SUFFIX = ".pyipld-tmp"
 """Every fixed temporary name ends so: ``find DIR -name '.*.pyipld-tmp' -delete`` cleans up by hand."""
@@ -105,6 +107,24 @@ class OutputHandle:
     keep_on_failure: bool = False
 
 
+class TempNamesOf:
+    """``exclude`` callback for an import that writes ``target``: true for the temporary names
+    beside it (the fixed ``.<name>.<hash>….pyipld-tmp`` ones, the journal's too, and the
+    ``.<name>.tmp-XXXX`` fallback). With ``--hidden`` and OUT inside an input, the CAR took in
+    its own half-written temporary file. ``also``: another callback (ignore rules) to honour.
+    A class, not a closure: Dask pickles it."""
+
+    def __init__(self, target: str, also: Callable[[bytes], bool] | None = None) -> None:
+        self.prefix = os.fsencode(f".{os.path.basename(target)[:32]}.")
+        self.also = also
+
+    def __call__(self, name: bytes) -> bool:
+        if name.startswith(self.prefix) and (name.endswith(os.fsencode(TEMP_SUFFIX))
+                                             or name[len(self.prefix):].startswith(b"tmp-")):
+            return True
+        return self.also is not None and self.also(name)
+
+
 def is_device_or_pipe(target: str | bytes) -> bool:
     """Whether ``target`` names (through any symlinks) something other than a regular file or a
     directory: a device, a named pipe or a socket (``/dev/null``, ``/dev/stdout``, a FIFO)."""
@@ -115,9 +135,21 @@ def is_device_or_pipe(target: str | bytes) -> bool:
     return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
 
 
+def _refuse_directory(target: str) -> None:
+    """Fail at once when ``target`` is a directory (not a link to one): the final rename would,
+    after all the work, and its error named the temporary file."""
+    try:
+        is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
+    except OSError:
+        return
+    if is_dir:
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), target)
+
+
 @contextlib.contextmanager
 def _output(path: str | os.PathLike[str], *, fsync: bool, private: bool, keep: bool) -> Iterator[OutputHandle]:
     target = os.fspath(path)
+    _refuse_directory(target)
     directory = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     claimed = _claim_fixed(directory, base, truncate=not keep)
@@ -186,6 +218,25 @@ def user_output(path: str | os.PathLike[str], *, fsync: bool = False) -> Iterato
     else:
         with atomic_output(target, fsync=fsync) as out:
             yield out
+
+
+@contextlib.contextmanager
+def made_directory(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Create the directory ``path`` and its parents; if the block fails, the ones made here are
+    removed again while still empty (a failed run leaves no empty output directory behind)."""
+    target = parent = os.path.abspath(path)
+    made = []
+    while not os.path.lexists(parent):  # deepest first
+        made.append(parent)
+        parent = os.path.dirname(parent)
+    os.makedirs(target, exist_ok=True)  # an existing file there: FileExistsError
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            for directory in made:
+                os.rmdir(directory)
+        raise
 
 
 def resumable_output(path: str | os.PathLike[str], *, fsync: bool = False) -> contextlib.AbstractContextManager[

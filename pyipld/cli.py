@@ -8,10 +8,12 @@ pyipld print one line to stderr and exit 1, without a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from ._cli.argv import parse, short_help
@@ -74,6 +76,18 @@ def _find_parser(parser: argparse.ArgumentParser, path: Sequence[str]) -> argpar
     return parser
 
 
+class _ClosedStdin:
+    """``sys.stdin`` when the process started with descriptor 0 closed (``<&-``): Python leaves it
+    None, and every ``-`` input ended in an AttributeError traceback. It is no terminal, and any
+    other use is the closed descriptor's error (EBADF), as Go's reads of /dev/stdin give."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF), "/dev/stdin")
+
+
 def _call(args: argparse.Namespace) -> int:
     """Run the verb; an error that a trio nursery wrapped alone is raised as itself, so it
     gets the one-line ``Error:`` below instead of an ExceptionGroup traceback."""
@@ -125,6 +139,8 @@ def _main(argv: Sequence[str] | None) -> int:
         parsed.parser.print_help(sys.stdout)
         return 0
     args = parsed.namespace
+    if sys.stdin is None:
+        sys.stdin = _ClosedStdin()
     try:
         return _call(args)
     except UsageError as exc:  # a file argument kubo checks while parsing: same output as a parse error

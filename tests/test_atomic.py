@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pyipld import cli
-from pyipld._atomic import atomic_output, user_output
+from pyipld._atomic import TempNamesOf, atomic_output, user_output
 from pyipld.car.resume import JOURNAL_SUFFIX
 
 
@@ -52,6 +52,28 @@ def test_missing_directory_names_the_target(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as info, atomic_output(target):
         pass
     assert info.value.filename == str(target)
+
+
+def test_a_directory_target_fails_before_any_work(tmp_path: Path) -> None:
+    """Regression: the body ran to the end and the rename failed, naming the temporary file."""
+    ran = []
+    with pytest.raises(IsADirectoryError) as info, atomic_output(tmp_path):
+        ran.append(1)
+    assert info.value.filename == str(tmp_path) and not ran
+
+
+@pytest.mark.parametrize("argv", [["car", "create", "-f", "OUT", "IN"], ["add", "-r", "--car", "OUT", "IN"]])
+def test_cli_output_that_is_a_directory(tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """An existing directory as the output CAR: one error line naming it, before anything is imported."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "f").write_bytes(b"x")
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = {"OUT": str(out), "IN": str(tmp_path / "in")}
+    assert cli.main([paths.get(a, a) for a in argv]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == f"Error: Is a directory: {out}\n"
+    assert sorted(os.listdir(tmp_path)) == ["in", "out"] and os.listdir(out) == []
 
 
 def _read_fifo(path: Path, into: list[bytes]) -> threading.Thread:
@@ -207,3 +229,13 @@ def test_a_new_output_is_never_truncated(tmp_path: Path, monkeypatch: pytest.Mon
     assert cli.main(["add", "-Q", "--car", str(tmp_path / "o.car"), str(src)]) == 0
     assert (tmp_path / "plain").read_bytes() == b"a" and (tmp_path / "o.car").stat().st_size > 300_000
     assert [p for p in truncated if not p.endswith(JOURNAL_SUFFIX)] == []
+
+
+def test_temp_names_of_an_output() -> None:
+    """The names :func:`atomic_output` (and add's journal) use beside OUT, and nothing else."""
+    own = TempNamesOf("/x/out.car", also=lambda name: name == b"ignored")
+    for name in (b".out.car.1a2b3c4d.pyipld-tmp", b".out.car.1a2b3c4d.journal.pyipld-tmp", b".out.car.tmp-k2j3h4",
+                 b"ignored"):
+        assert own(name), name
+    for name in (b"out.car", b".out.car", b".other.car.1a2b3c4d.pyipld-tmp", b".out.carx.pyipld-tmp", b"a"):
+        assert not own(name), name

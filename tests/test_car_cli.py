@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,7 +159,7 @@ def test_extract_refuses_to_leave_the_output_dir(tmp_path: Path, capsys: pytest.
     car = shared_path("fixtures", "gateway-conformance", "path_gateway_tar-outside-root.car")
     code, _, err = run(capsys, "extract", str(car), "-o", str(out))
     assert code == 1 and "unsafe entry name '../foo'" in err
-    assert sorted(os.listdir(tmp_path)) == ["out"]
+    assert os.listdir(tmp_path) == []  # nothing outside, and the failed run removed the empty OUT it made
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
@@ -486,3 +488,48 @@ def test_a_truncated_car_v2_on_stdin_is_an_error(capsys: pytest.CaptureFixture[s
         monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(data[:cut])))
         code, _, err = run(capsys, "ls")
         assert code == 1 and err.startswith(message) and len(err.splitlines()) == 1, (cut, err)
+
+
+def _feed_fifo(path: Path, data: bytes) -> threading.Thread:
+    def write() -> None:
+        with contextlib.suppress(BrokenPipeError), open(path, "wb") as f:
+            f.write(data)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return writer
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+@pytest.mark.parametrize("argv", [["roots"], ["ls"], ["ls", "--unixfs"], ["verify"], ["inspect"],
+                                  ["extract", "-o", "OUT", "-f"], ["get-dag", "CAR", "OUT/x.car"]])
+def test_a_pipe_is_read_as_a_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Regression: ``car ls <(cat x.car)`` or a FIFO path failed with "File or stream is not seekable";
+    it is read like ``-`` (go-car reads any file it can open)."""
+    car = gocar("simple-unixfs.car")
+    fifo = tmp_path / "pipe.car"
+    os.mkfifo(fifo)
+
+    def argv_for(source: str, out: Path) -> list[str]:
+        out.mkdir()
+        words = [source if a == "CAR" else a.replace("OUT", str(out)) for a in argv]
+        return words if "CAR" in argv else [*words, source]
+
+    want = run(capsys, *argv_for(car, tmp_path / "want"))
+    writer = _feed_fifo(fifo, Path(car).read_bytes())
+    got = run(capsys, *argv_for(str(fifo), tmp_path / "got"))
+    writer.join(10)
+    assert got[0] == want[0] == 0 and got[1] == want[1]
+    tree = {p.relative_to(tmp_path / "want"): p.read_bytes() for p in (tmp_path / "want").rglob("*") if p.is_file()}
+    assert tree == {p.relative_to(tmp_path / "got"): p.read_bytes() for p in (tmp_path / "got").rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("argv", [["-f", "MISSING"], ["-f", "CAR", "no/such/path"]])
+def test_failed_extract_leaves_no_new_output_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 argv: list[str]) -> None:
+    """Regression: DIR (and its parents) was made first and stayed behind when the CAR was missing
+    or unreadable, or nothing matched."""
+    names = {"MISSING": str(tmp_path / "missing.car"), "CAR": gocar("simple-unixfs.car")}
+    code, _, err = run(capsys, "extract", "-o", str(tmp_path / "new" / "dir"), *[names.get(a, a) for a in argv])
+    assert code == 1 and err.startswith("Error: ")
+    assert list(tmp_path.iterdir()) == []

@@ -310,3 +310,16 @@ def test_ls_unixfs_names_are_joined_as_go_cars_path_join(tmp_path: Path, capsys:
     car = _car(tmp_path / "names.car", mem, root)
     assert cli.main(["car", "ls", "--unixfs", car]) == 0
     assert capsys.readouterr().out.splitlines() == ["..", "../z", "/etc", "b", "sub", "sub/x", ".", "sub/y"]
+
+
+@pytest.mark.parametrize("argv", [["extract", "-o", "DIR", "--max-entries", "-1"], ["extract", "-o", "DIR", "--max-depth", "-1"],
+                                  ["ls", "--unixfs", "--max-entries", "-1"]])
+def test_negative_limits_are_refused(tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: -1 was taken and failed later as "more than max_entries=-1 entries" (after
+    extract had made DIR)."""
+    car = _doubling(tmp_path / "small.car", 2)
+    dest = tmp_path / "dest"
+    assert cli.main(["car", *[str(dest) if a == "DIR" else a for a in argv], car]) == 1
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "must be 0 or more, got -1" in err and not dest.exists()

@@ -290,3 +290,20 @@ def test_car_larger_than_the_file_size_limit_is_an_error_not_a_hang(tmp_path: Pa
         assert proc.returncode == 1
         assert proc.stderr.decode().splitlines() == ["Error: [Errno 27] File too large"]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin"]
+
+
+@pytest.mark.parametrize("argv", [["add", "-r", "-H", "-Q", "--car", "OUT", "IN"], ["car", "create", "-H", "-f", "OUT", "IN"]])
+def test_hidden_import_never_takes_in_its_own_temporary_car(tmp_path: Path, argv: list[str],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: with -H and OUT inside an input directory, the walk found OUT's temporary file
+    (and add's journal) beside it and imported them, half-written, into the CAR itself."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a").write_bytes(b"a")
+    (src / "sub" / ".b").write_bytes(b"b")
+    out = src / "out.car"
+    assert cli.main([str(out) if a == "OUT" else str(src) if a == "IN" else a for a in argv]) == 0
+    capsys.readouterr()
+    assert cli.main(["car", "ls", "--unixfs", str(out)]) == 0
+    names = capsys.readouterr().out.split()
+    assert all("pyipld-tmp" not in n for n in names) and any(n.endswith("sub/.b") for n in names)

@@ -315,6 +315,8 @@ def test_uncapped_server_is_guarded_too() -> None:
     (["gateway", "a.car"], "CAR files need --car"),
     (["gateway", "--blockstore", "/nonexistent/dir"], "not found"),
     (["gateway", "--blockstore", ".", "--listen", "localhost"], "invalid --listen"),
+    (["gateway", "--blockstore", ".", "--listen", "[::1:0"], "invalid --listen"),
+    (["gateway", "--blockstore", ".", "--listen", "::1]:0"], "invalid --listen"),
 ])
 def test_cli_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(argv) == 1

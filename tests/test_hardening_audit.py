@@ -434,7 +434,7 @@ def test_gateway_replaces_a_connection_that_stopped_reading_its_answer() -> None
 
 @pytest.mark.parametrize("argv", [["--max-connections", "-1"], ["--idle-grace", "-1"], ["--idle-grace", "nan"],
                                   ["--keep-alive", "nan"], ["--keep-alive", "-1"], ["--keep-alive", "0"],
-                                  ["--keep-alive", "inf"]])
+                                  ["--keep-alive", "inf"], ["--backlog", "3000000000"], ["--backlog", "-1"]])
 def test_gateway_limit_flags_are_checked(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """Regression (--keep-alive): NaN or -1 started a server that died with its first client
     (Hypercorn's idle timer raised), 0 one that closed every connection unanswered."""
@@ -442,9 +442,16 @@ def test_gateway_limit_flags_are_checked(argv: list[str], capsys: pytest.Capture
     _one_error_line(capsys.readouterr().err)
 
 
+def test_gateway_backlog_past_a_c_int_is_an_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: --backlog 3000000000 reached listen() and ended in an OverflowError traceback."""
+    argv = ["gateway", "--blockstore", str(tmp_path), "--listen", "127.0.0.1:0", "--backlog", "3000000000"]
+    assert cli.main(argv) == 1
+    _one_error_line(capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("fields", [{"keep_alive_seconds": float("nan")}, {"keep_alive_seconds": -1.0},
                                     {"keep_alive_seconds": 0.0}, {"idle_grace": float("nan")},
-                                    {"max_connections": -1}])
+                                    {"max_connections": -1}, {"backlog": 2**31}, {"backlog": -1}])
 def test_server_config_refuses_values_the_server_cannot_run_with(fields: dict[str, float]) -> None:
     from pyipld.errors import ConfigError
     from pyipld.http.server import ServerConfig

@@ -187,3 +187,30 @@ def ImportParams_v1():
     from pyipld.unixfs.params import ImportParams
 
     return ImportParams(cid_version=1, raw_leaves=True)
+
+
+@pytest.mark.parametrize("argv", [["commp", "-"], ["chunk", "-"], ["add"], ["car", "ls", "-"],
+                                  ["car", "extract", "-f", "-", "-o", "OUT"]])
+def test_closed_stdin_is_an_error_line(argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: run with descriptor 0 closed (``<&-``), Python's sys.stdin is None and every ``-``
+    input ended in an AttributeError traceback."""
+    monkeypatch.setattr(sys, "stdin", None)
+    assert cli.main([str(tmp_path / a) if a == "OUT" else a for a in argv]) == 1
+    err = capsys.readouterr().err
+    _one_error_line(err)
+    assert "Bad file descriptor" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+@pytest.mark.parametrize(("verb", "listen"), [("gateway", "127.0.0.1:0"), ("serve", "/ip4/127.0.0.1/tcp/0")])
+def test_serving_a_named_pipe_is_an_error_not_a_hang(verb: str, listen: str, tmp_path: Path) -> None:
+    """Regression: ``gateway --car FIFO`` waited in open() for a writer forever (and with one, failed
+    at the first seek): serving needs random access."""
+    fifo = tmp_path / "x.car"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "pyipld", verb, "--car", str(fifo), "--listen", listen],
+                          capture_output=True, cwd=ROOT, timeout=30, check=False, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1 and done.stdout == b""
+    _one_error_line(done.stderr.decode())
+    assert "named pipe" in done.stderr.decode()

@@ -143,6 +143,18 @@ def test_completed_pack_is_not_redone(dataset: Path, tmp_path: Path) -> None:
     assert second.manifest == first.manifest
 
 
+def test_outdir_inside_an_input_is_left_out(dataset: Path, tmp_path: Path) -> None:
+    """Regression: OUTDIR inside an input was packed (an empty directory, then its own CARs), so the
+    same command run again failed with "another inputs" instead of finding the pack done."""
+    out = dataset / "packed"
+    first = pack([dataset], out, target_size=TARGET, params=PARAMS)
+    assert not any(str(name).endswith("packed") for name in first.manifest["empty_dirs"])
+    second = pack([dataset], out, target_size=TARGET, params=PARAMS)
+    assert second.cars_written == 0 and second.manifest == first.manifest
+    with pytest.raises(ConfigError, match="cannot be an input"):
+        pack([out], out, target_size=TARGET, params=PARAMS)
+
+
 def test_resume_refuses_other_inputs(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     pack([dataset], out, target_size=TARGET, params=PARAMS)
@@ -158,7 +170,11 @@ def test_bad_targets(dataset: Path, tmp_path: Path) -> None:
         pack([dataset], tmp_path / "o", target_size=3 << 20, params=PARAMS)
     # a 2 KiB leaf cannot fit a 1 KiB piece
     with pytest.raises(ConfigError, match="larger --target-size"):
-        pack([dataset], tmp_path / "o2", target_size=1024, params=PARAMS)
+        pack([dataset], tmp_path / "o2" / "sub", target_size=1024, params=PARAMS)
+    assert not (tmp_path / "o2").exists()  # the failed run removed the directories it made
+    # the smallest piece: the room left for blocks is none, not a negative size
+    with pytest.raises(ConfigError, match=r"room for 0 bytes of blocks: use a larger --target-size"):
+        pack([dataset], tmp_path / "o4", target_size=128, params=PARAMS)
     (tmp_path / "o3").mkdir()
     (tmp_path / "o3" / "other").write_text("x")
     with pytest.raises(ConfigError, match="not empty"):

@@ -35,7 +35,7 @@ def test_split_path_forms() -> None:
     assert split_path(WIKI_ROOT) == (cid, ())
     assert split_path(cid.bytes) == (cid, ())
     for bad in (f"{WIKI_ROOT}/../x", f"{WIKI_ROOT}/a/./b"):
-        with pytest.raises(UnsafePathError):
+        with pytest.raises(UnsafePathError, match=f"in '{bad}'$"):  # the path as text, not b'…'
             split_path(bad)
 
 

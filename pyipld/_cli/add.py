@@ -15,10 +15,11 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
-from .._atomic import is_device_or_pipe
+from .._atomic import TempNamesOf, is_device_or_pipe
 from .._progress import Progress
 from ..blockstore import BlockSink, DirectoryBlockstore, NullSink
 from ..cid import CID
@@ -325,7 +326,7 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
     if stdin_alone and args.nocopy:  # kubo too, even with -n (boxo ErrMissingFsRef)
         _refuse_nocopy_inputs([], True)
     inputs: list[Input] = []
-    exclude: IgnoreRules | None = None
+    exclude: Callable[[bytes], bool] | None = None
     if not stdin_alone:
         rules: IgnoreRules | None = None
 
@@ -346,6 +347,8 @@ def _run(args: argparse.Namespace, params: ImportParams, encoder: CidEncoder) ->
         if args.nocopy:
             _refuse_nocopy_inputs(inputs, False, only_hash=args.only_hash)
         exclude = rules or None
+        if params.hidden and args.car and args.car != "-":  # never the CAR's own temporary files
+            exclude = TempNamesOf(args.car, also=exclude)
     out = AddOutput(text_stream(getattr(args, "car", None)), quiet=args.quiet, quieter=args.quieter, silent=args.silent,
                     json_events=args.enc == "json", encoder=encoder, clear_progress=bool(args.progress))
     taps: list[CommPWriter] = []
@@ -479,7 +482,7 @@ def wrapped_stdin_path(name: bytes) -> list[bytes]:
 
 
 def _run_paths(args: argparse.Namespace, params: ImportParams, sink: BlockSink, out: AddOutput,
-               inputs: list[Input], exclude: IgnoreRules | None, journal: Any = None) -> list[CID]:
+               inputs: list[Input], exclude: Callable[[bytes], bool] | None, journal: Any = None) -> list[CID]:
     """Import the checked inputs; returns the CAR roots: each top-level entry in order (or the ``-w`` wrapper)."""
     bar = Progress(None, label="adding") if args.progress else None
     tops: list[CID] = []

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from .._atomic import atomic_output, user_output
+from .._atomic import TempNamesOf, atomic_output, is_device_or_pipe, made_directory, user_output
 from .._progress import Progress
 from .._varint import decode_varint
 from ..car.blockstore import CarBlockstore
@@ -71,12 +71,33 @@ def _progress(args: argparse.Namespace, total: int | None, label: str) -> Progre
 
 
 @contextlib.contextmanager
+def _stream_of(path: str) -> Iterator[IO[bytes] | None]:
+    """stdin for ``-``, the opened file for a pipe or device (``car ls <(…)``, a FIFO: they cannot
+    seek, and CarFile failed on them with "File or stream is not seekable"), else None."""
+    if path == "-":
+        yield sys.stdin.buffer
+    elif is_device_or_pipe(path):
+        with open(path, "rb") as f:
+            yield f
+    else:
+        yield None
+
+
+@contextlib.contextmanager
 def _source(path: str) -> Iterator[str | IO[bytes]]:
-    """A path, or for ``-`` stdin copied to a temporary file (reading a CAR needs to seek), closed at the end."""
-    if path != "-":
-        yield path
-        return
-    stdin = sys.stdin.buffer
+    """A path, or for ``-`` and pipes the stream copied to a temporary file (reading a CAR needs to
+    seek), closed at the end."""
+    with _stream_of(path) as stdin:
+        if stdin is None:
+            yield path
+            return
+        with _spooled(stdin) as spool:
+            yield spool
+
+
+@contextlib.contextmanager
+def _spooled(stdin: IO[bytes]) -> Iterator[IO[bytes]]:
+    """A CAR stream copied to a temporary file (only its head when that is not a CAR header)."""
     with tempfile.TemporaryFile() as spool:
         head, version = _read_car_head(stdin)
         spool.write(head)
@@ -92,11 +113,18 @@ def _payload(path: str) -> Iterator[CarV1Reader]:
     ``roots``. Stdin is read as it arrives, and a CARv2's payload only (go-car's block reader):
     old code first copied all of stdin to a temporary file, so ``car roots -`` of a live stream
     never answered, and an endless one filled the disk."""
-    if path != "-":
-        with CarFile(path) as car:
-            yield car.payload_reader()
-        return
-    stdin = sys.stdin.buffer
+    with _stream_of(path) as stdin:
+        if stdin is None:
+            with CarFile(path) as car:
+                yield car.payload_reader()
+        else:
+            with _payload_of_stream(stdin) as payload:
+                yield payload
+
+
+@contextlib.contextmanager
+def _payload_of_stream(stdin: IO[bytes]) -> Iterator[CarV1Reader]:
+    """The payload of a CAR read from a stream, as it arrives."""
     head, version = _read_car_head(stdin)
     if version == 1 or (version == 2 and head == PRAGMA):
         yield open_car_stream(stdin, head=head)
@@ -206,16 +234,17 @@ def _cmd_create(args: argparse.Namespace) -> int:
         os.stat(path)  # a missing input fails before the output is created
     bar = _progress(args, _input_bytes(args.paths), "create")
     update = bar.update if bar else None
+    own = TempNamesOf(args.file) if params.hidden else None  # never the CAR's own temporary file
     with open_car_sink(args.file, args.version, params=params) as car:
         if not args.no_wrap:
             roots = [import_paths(args.paths, params, car, recursive=True, wrap=True, progress=update,
-                                  jobs=args.jobs).cid]
+                                  jobs=args.jobs, exclude=own).cid]
         else:
             roots = []
             for path in args.paths:
                 if os.path.isdir(path):
                     roots.append(import_paths([path], params, car, recursive=True, progress=update,
-                                              jobs=args.jobs).cid)
+                                              jobs=args.jobs, exclude=own).cid)
                 else:
                     roots.append(import_file(path, params, car, jobs=args.jobs, progress=update).cid)
         car.set_roots(roots)
@@ -531,6 +560,7 @@ def _write_symlink(directory: str, name: str, target: bytes) -> None:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    _Limits(args.max_entries, args.max_depth)  # a bad limit fails before DIR is made
     paths = list(args.paths)
     if args.file:
         car_path = args.file
@@ -541,9 +571,15 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("extract needs a CAR file (-f FILE or a positional argument)")
     out_dir = None if args.output == "-" else os.path.abspath(args.output)  # go-car: -o - writes files to stdout
-    if out_dir is not None and not os.path.isdir(out_dir):
-        os.makedirs(out_dir, exist_ok=True)
     filters = ["/" + p.strip("/") for p in paths]
+    with contextlib.nullcontext() if out_dir is None else made_directory(out_dir):  # a failure removes it if empty
+        extracted = _extract_roots(args, car_path, out_dir, filters)
+    print(f"extracted {extracted} file(s)", file=sys.stderr)
+    return 0
+
+
+def _extract_roots(args: argparse.Namespace, car_path: str, out_dir: str | None, filters: list[str]) -> int:
+    """Files extracted from every root of the CAR; none is an error."""
     extracted = 0
     with _source(car_path) as src, CarBlockstore(src, verify=True) as bs:
         for root in bs.roots:
@@ -564,8 +600,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                                        verbose=args.verbose)
     if not extracted:
         raise NotFoundError("no files extracted")
-    print(f"extracted {extracted} file(s)", file=sys.stderr)
-    return 0
+    return extracted
 
 
 def _wanted(path: str, filters: list[str]) -> tuple[bool, bool]:
@@ -590,6 +625,9 @@ class _Limits:
     link a sub-tree many times."""
 
     def __init__(self, max_entries: int, max_depth: int, verb: str = "extract") -> None:
+        for flag, value in (("--max-entries", max_entries), ("--max-depth", max_depth)):
+            if value < 0:  # -1 failed later as "more than max_entries=-1 entries"
+                raise ConfigError(f"{flag} must be 0 or more, got {value}")
         self.max_entries, self.max_depth, self.entries, self.verb = max_entries, max_depth, 0, verb
 
     def check(self, parts: list[str]) -> None:

@@ -81,9 +81,16 @@ class CarSet:
         return any(store.has(cid) for store in self.stores)
 
 
+def _valid_host(host: str) -> bool:
+    """A name or address; an IPv6 address in whole brackets ("[::1:0" listened on a random port)."""
+    if host.startswith("[") or host.endswith("]"):
+        return len(host) > 2 and host.startswith("[") and host.endswith("]")
+    return bool(host)
+
+
 def _check_listen(listen: str) -> None:
     host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    if not sep or not _valid_host(host) or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"invalid --listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
 
 
@@ -101,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
     _check_listen(args.listen)
     import trio
 
-    from ..http.server import ServerConfig, serve
+    from ..http.server import MAX_BACKLOG, ServerConfig, serve
+
+    if not 0 <= args.backlog <= MAX_BACKLOG:  # 3000000000 was a traceback from listen()
+        raise ConfigError(f"--backlog must be between 0 and {MAX_BACKLOG}, got {args.backlog}")
 
     with ExitStack() as stack:
         source: BlockSource

@@ -85,6 +85,18 @@ def sniff_version(stream: IO[bytes], *, max_header_bytes: int = DEFAULT_MAX_HEAD
     raise CarError("invalid CAR header format", offset=0)  # pragma: no cover
 
 
+def _open_seekable(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a CAR path for random access. A named pipe is refused at once: open() waited for a
+    writer forever (``gateway --car FIFO`` hung), and the first seek failed anyway."""
+    try:
+        fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        fifo = False  # open() reports it
+    if fifo:
+        raise CarError(f"{os.fspath(path)} is a named pipe: reading this CAR needs a seekable file")
+    return open(path, "rb")  # closed by CarFile.close()
+
+
 class CarFile:
     """A CAR file opened for reading (random access needs a seekable file).
 
@@ -111,7 +123,7 @@ class CarFile:
         zero_length_section_as_eof: bool = False,
     ) -> None:
         if isinstance(source, (str, os.PathLike)):
-            self._f: IO[bytes] = open(source, "rb")  # noqa: SIM115 - closed by close()
+            self._f: IO[bytes] = _open_seekable(source)
             self._owned = True
             self.name = os.fspath(source)
         else:

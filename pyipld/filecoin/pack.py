@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
+from .._atomic import made_directory
 from .._io import read_plain_file
 from .._varint import varint_size
 from ..car.sink import atomic_output
@@ -258,15 +259,17 @@ class _FileDag:
 
         def visit(cid: bytes) -> None:
             nonlocal offset
-            if self.size(cid) <= capacity - _HEADER_FIXED - _HEADER_PER_ROOT - len(cid):
+            room = capacity - _HEADER_FIXED - _HEADER_PER_ROOT - len(cid)
+            if self.size(cid) <= room:
                 length = self.content_length(cid)
                 items.append(_Item(file, len(items), cid, self.size(cid), offset=offset, length=length))
                 offset += length
                 return
             children = self.links(cid)
             if not children:
-                raise ConfigError(f"block {CID.from_bytes(cid)} ({self.size(cid)} bytes) does not fit a "
-                                  f"{capacity}-byte CAR: use a larger --target-size")
+                # the room, not the capacity: a tiny target gave "does not fit a -809-byte CAR"
+                raise ConfigError(f"block {CID.from_bytes(cid)} ({self.size(cid)} bytes) does not fit a CAR "
+                                  f"with room for {max(room, 0)} bytes of blocks: use a larger --target-size")
             node = decode_pbnode(self.spool.get(cid))
             if node.data and decode_unixfs_data(node.data).data:
                 raise ConfigError(f"cannot split {CID.from_bytes(cid)}: an interior node carries file data")
@@ -301,6 +304,15 @@ class _FileDag:
             stack.extend(reversed(_children(cid, data)))
 
 
+def _dir_id(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of a directory (symlinks not followed), else None."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
 @dataclass(frozen=True, slots=True)
 class _Input:
     path: str  # absolute path on disk
@@ -309,9 +321,13 @@ class _Input:
     mtime_ns: int
 
 
-def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[str], list[tuple[str, int]]]:
+def _walk(paths: Sequence[str | os.PathLike[str]],
+          outdir: str | os.PathLike[str] | None = None) -> tuple[list[_Input], list[str], list[tuple[str, int]]]:
     """Files in packing order, skipped names, and the directories that hold no packed file
-    (each with the index of the file whose CAR will carry it)."""
+    (each with the index of the file whose CAR will carry it). ``outdir`` inside an input is
+    left out: packed, it was an empty directory the first time and its own CARs the next, so
+    re-running the same command failed ("another inputs") and could not resume."""
+    out_id = _dir_id(outdir) if outdir is not None else None
     inputs: list[_Input] = []
     skipped: list[str] = []
     empty: list[tuple[str, int]] = []
@@ -325,6 +341,8 @@ def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[s
             seen.add(name)
             inputs.append(_Input(os.path.abspath(path), name, st.st_size, st.st_mtime_ns))
         elif stat.S_ISDIR(st.st_mode):
+            if (st.st_dev, st.st_ino) == out_id:
+                return
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: os.fsencode(e.name))
             before = len(inputs)
@@ -339,6 +357,8 @@ def _walk(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[_Input], list[s
         path = os.fspath(p)
         if not os.path.lexists(path):
             raise FileNotFoundError(2, "no such file or directory", path)
+        if out_id is not None and _dir_id(path) == out_id:
+            raise ConfigError(f"the output directory {path} cannot be an input too")
         add(path, os.path.basename(os.path.normpath(path)))
     last = max(len(inputs) - 1, 0)
     return inputs, skipped, [(name, min(at, last)) for name, at in empty]
@@ -647,12 +667,12 @@ def pack(
     params = import_params(params)
     params.resolve()
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    inputs, skipped, empty = _walk(paths)
-    packer = _Packer(out, target_size, params, jobs, on_car, progress)
-    previous = _resume_manifest(out, None)
-    before = len(previous["cars"]) if previous is not None else 0
-    doc = packer.run(inputs, skipped, empty)
+    with made_directory(out):
+        inputs, skipped, empty = _walk(paths, out)
+        packer = _Packer(out, target_size, params, jobs, on_car, progress)
+        previous = _resume_manifest(out, None)
+        before = len(previous["cars"]) if previous is not None else 0
+        doc = packer.run(inputs, skipped, empty)
     return PackResult(str(out), doc, packer.written, before, packer.imported, packer.imported_bytes)
 
 

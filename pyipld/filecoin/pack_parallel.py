@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from .._atomic import made_directory
 from ..chunker.fixed import FixedSize
 from ..cid import CID
 from ..errors import ConfigError, NotFoundError
@@ -502,24 +503,24 @@ def pack_parallel(
     if task_bytes < 1:
         raise ConfigError(f"task_bytes must be positive, got {task_bytes}")
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    inputs, skipped, empty = _walk(paths)
-    spool_limit = max_spool_bytes if max_spool_bytes is not None else max(4 * target_size, 8 * task_bytes)
-    packer = _ParallelPacker(out, target_size, params, executor, task_bytes=task_bytes,
-                             max_spool_bytes=spool_limit,
-                             split_bytes=-1 if split_bytes is None else split_bytes, on_car=on_car, progress=progress)
-    previous = _resume_manifest(out, None)
-    before = len(previous["cars"]) if previous is not None else 0
-    start = packer.start(inputs, skipped, empty)
-    if start is not None:
-        packer.tmp.mkdir(exist_ok=True)
-        try:
-            packer.pack_all(inputs, *start)
-            packer.save(None, complete=True)
-        except BaseException as exc:
-            packer.abandon(wait=not isinstance(exc, KeyboardInterrupt))
-            raise
-        finally:
-            shutil.rmtree(packer.tmp, ignore_errors=True)
+    with made_directory(out):
+        inputs, skipped, empty = _walk(paths, out)
+        spool_limit = max_spool_bytes if max_spool_bytes is not None else max(4 * target_size, 8 * task_bytes)
+        packer = _ParallelPacker(out, target_size, params, executor, task_bytes=task_bytes,
+                                 max_spool_bytes=spool_limit, split_bytes=-1 if split_bytes is None else split_bytes,
+                                 on_car=on_car, progress=progress)
+        previous = _resume_manifest(out, None)
+        before = len(previous["cars"]) if previous is not None else 0
+        start = packer.start(inputs, skipped, empty)
+        if start is not None:
+            packer.tmp.mkdir(exist_ok=True)
+            try:
+                packer.pack_all(inputs, *start)
+                packer.save(None, complete=True)
+            except BaseException as exc:
+                packer.abandon(wait=not isinstance(exc, KeyboardInterrupt))
+                raise
+            finally:
+                shutil.rmtree(packer.tmp, ignore_errors=True)
     return PackResult(str(out), packer.doc, packer.written, before, packer.imported, packer.imported_bytes)
 

@@ -34,9 +34,10 @@ from ..blockstore import BlockSource
 from ..errors import ConfigError, PyipldError
 from .gateway import GatewayRequest, ResponsePlan, plan_response
 
-__all__ = ["DEFAULT_LISTEN", "GatewayApp", "ServerConfig", "serve", "serve_in_thread"]
+__all__ = ["DEFAULT_LISTEN", "MAX_BACKLOG", "GatewayApp", "ServerConfig", "serve", "serve_in_thread"]
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8080"
+MAX_BACKLOG: Final = 2**31 - 1  # listen(2) takes a C int
 _log = logging.getLogger("pyipld.http.server")
 
 Scope = MutableMapping[str, Any]
@@ -311,6 +312,8 @@ class ServerConfig:
             raise ConfigError(f"idle grace must be 0 or more seconds, got {self.idle_grace}")
         if self.max_connections < 0:
             raise ConfigError(f"max connections must be 0 or more, got {self.max_connections}")
+        if not 0 <= self.backlog <= MAX_BACKLOG:  # a larger one raised OverflowError in listen()
+            raise ConfigError(f"backlog must be between 0 and {MAX_BACKLOG}, got {self.backlog}")
 
 
 def _stderr_logger(name: str) -> logging.Logger:

@@ -59,7 +59,9 @@ def split_path(path: str | bytes | CID) -> tuple[CID, tuple[bytes, ...]]:
     rest = tuple(parts[1:])
     for part in rest:
         if part in (b".", b".."):
-            raise UnsafePathError(f"path component {part.decode()!r} is not allowed in {raw!r}")
+            # the path as text: it was shown as a bytes repr, b'…/../…'
+            shown = raw.decode("utf-8", "backslashreplace")
+            raise UnsafePathError(f"path component {part.decode()!r} is not allowed in {shown!r}")
     return root, rest
 
 
