@@ -182,3 +182,27 @@ def test_stdin_wrap_names_refused_before_any_output(tmp_path: Path, capsys: pyte
     _with_stdin(monkeypatch, b"hello\n")
     code, out, err = _run(capsys, "add", "-w", *[str(tmp_path / "other") if a == "OTHER" else a for a in argv])
     assert (code, out, err.strip()) == (1, [], message)
+
+
+@pytest.mark.parametrize(("first_stdin", "kind", "message"), [
+    (True, "file", "Error: directory already has entry by that name"),  # boxo mfs Directory.AddChild
+    (False, "file", "Error: directory already has entry by that name"),
+    (True, "dir", "Error: file already exists"),  # boxo mfs Mkdir over a file: os.ErrExist
+])
+def test_stdin_wrap_name_clash_gives_kubos_mfs_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch, first_stdin: bool,
+                                                      kind: str, message: str) -> None:
+    """`add -w --stdin-name N - PATH` with PATH also named N: kubo adds the first (argv order, names
+    sorted stably) and fails on the second with boxo v0.11.0 mfs's error; pyipld said "duplicate name"."""
+    other = tmp_path / "n"
+    if kind == "dir":
+        other.mkdir()
+        (other / "g").write_bytes(b"3\n")
+    else:
+        other.write_bytes(b"1\n")
+    _with_stdin(monkeypatch, b"hi\n")
+    paths = ["-", str(other)] if first_stdin else [str(other), "-"]
+    code, out, err = _run(capsys, "add", "-w", "-r", "--stdin-name", "n", *paths)
+    first = ("added QmZLRFWaz9Kypt2ACNMDzA5uzACDRiCqwdkNSP1UZsu56D n" if first_stdin  # echo hi | ipfs add
+             else "added QmdytmR4wULMd3SLo6ePF4s3WcRHWcpnJZ7bHhoj3QB13v n")  # echo 1 | ipfs add
+    assert (code, out, err.strip()) == (1, [first], message)

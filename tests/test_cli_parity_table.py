@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import socket
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -446,12 +447,30 @@ def test_named_pipes_are_read_as_files(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_a_named_pipe_inside_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """t0040-add-and-cat.sh L613-622: ``unrecognized file type for named-pipe-dir/named-pipe``."""
+    """t0040-add-and-cat.sh L642-651 (kubo v0.22.0): the error ends with ``generic_stat``, i.e.
+    ``stat -c %A`` (boxo v0.11.0 files/serialfile.go prints Go's ``FileMode.String()``)."""
     d = tmp_path / "named-pipe-dir"
     d.mkdir()
     os.mkfifo(d / "named-pipe")
+    os.chmod(d / "named-pipe", 0o644)
     assert main(["add", "-r", str(d)]) == 1
-    assert capsys.readouterr().err == f"Error: unrecognized file type for {d}/named-pipe: fifo\n"
+    assert capsys.readouterr().err == f"Error: unrecognized file type for {d}/named-pipe: prw-r--r--\n"
+
+
+def test_refused_file_types_print_go_file_mode_strings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Go's ``FileMode.String()`` letters (``dalTLDpSugct?`` order), as boxo's serialfile.go error shows them."""
+    d = tmp_path / "d"
+    d.mkdir()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(d / "s"))
+    os.chmod(d / "s", 0o6755)
+    assert main(["add", "-r", str(d)]) == 1
+    assert capsys.readouterr().err == f"Error: unrecognized file type for {d}/s: Sugrwxr-xr-x\n"
+    os.unlink(d / "s")
+    os.mkfifo(d / "p")
+    os.chmod(d / "p", 0o1600)
+    assert main(["add", "-r", str(d)]) == 1
+    assert capsys.readouterr().err == f"Error: unrecognized file type for {d}/p: ptrw-------\n"
 
 
 def test_gocar_create_script(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

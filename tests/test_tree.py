@@ -155,7 +155,7 @@ def test_wrap_with_directory(tmp_path: Path) -> None:
     events.clear()
     outer = import_paths([d], wrap=True, on_added=events.append)
     assert [e.path for e in events][-2:] == [b"planets", b""]
-    with pytest.raises(UnixFSError, match="duplicate"):
+    with pytest.raises(UnixFSError, match="directory already has entry by that name"):
         import_paths([d / "mars.txt", d / "mars.txt"], wrap=True)
     assert outer.cid != wrapped.cid
 
@@ -169,7 +169,7 @@ def test_special_files_are_refused(tmp_path: Path) -> None:
     d = tmp_path / "d"
     d.mkdir()
     os.mkfifo(d / "fifo")
-    with pytest.raises(UnixFSError, match="unrecognized file type.*fifo"):
+    with pytest.raises(UnixFSError, match="unrecognized file type.*: prw"):
         import_directory(d)
 
 

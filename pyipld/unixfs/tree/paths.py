@@ -178,6 +178,13 @@ def _import_one(imp: TreeImporter, p: bytes | NamedStream, display: bytes) -> tu
     raise UnixFSError(f"unrecognized file type for {os.fsdecode(p)}: {kind_name(st.st_mode)}")
 
 
+def _wrapped_clash(is_dir: bool) -> str:
+    """kubo's error for a second -w entry of a name already taken (only stdin's or a URL's name
+    can clash with a path's): boxo mfs ``Mkdir`` gives ``os.ErrExist`` for a directory over a
+    file, ``Directory.AddChild`` gives ``ErrDirExists`` for a file (boxo v0.11.0 mfs)."""
+    return "file already exists" if is_dir else "directory already has entry by that name"
+
+
 def _import_wrapped(imp: TreeImporter, raw_paths: Sequence[bytes | NamedStream]) -> ImportResult:
     # kubo wraps the arguments in a directory that has no stat of its own, so only
     # explicit --mode/--mtime reach it (core/commands/add.go, coreunix addDir toplevel).
@@ -189,10 +196,11 @@ def _import_wrapped(imp: TreeImporter, raw_paths: Sequence[bytes | NamedStream])
     seen: set[bytes] = set()
     for p in raw_paths:
         name = p.name if isinstance(p, NamedStream) else imp.source.top_name(p)
+        is_dir = not isinstance(p, NamedStream) and stat.S_ISDIR(imp.source.lstat(p).st_mode)
         if name in seen:
-            raise UnixFSError(f"duplicate name {os.fsdecode(name)!r} in the wrapping directory")
+            raise UnixFSError(_wrapped_clash(is_dir))
         seen.add(name)
-        if not isinstance(p, NamedStream) and stat.S_ISDIR(imp.source.lstat(p).st_mode):
+        if is_dir and not isinstance(p, NamedStream):
             node = imp.import_tree(p, name)
             wrapper.add(name, node.cid, node.tsize)
             record.children.append((name, node))

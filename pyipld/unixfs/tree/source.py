@@ -117,12 +117,16 @@ def join_display(display: bytes, name: bytes) -> bytes:
 
 
 def kind_name(mode: int) -> str:
-    """A file type the importer refuses, named for the error message."""
-    for test, name in ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
-        if test(mode):
-            return name
-    return f"mode {mode:o}"
+    """A refused file's mode as Go's ``os.FileMode.String()`` shows it (``prw-r--r--`` for a
+    fifo): boxo's ``files.NewSerialFileWithFilter`` ends its "unrecognized file type" error so."""
+    kinds = ((stat.S_ISDIR, "d"), (stat.S_ISLNK, "L"), (stat.S_ISBLK, "D"), (stat.S_ISCHR, "D"),
+             (stat.S_ISFIFO, "p"), (stat.S_ISSOCK, "S"))
+    letters = "".join(letter for test, letter in kinds if test(mode))
+    letters += "".join(letter for bit, letter in ((stat.S_ISUID, "u"), (stat.S_ISGID, "g")) if mode & bit)
+    letters += "c" if stat.S_ISCHR(mode) else ""
+    letters += "t" if mode & stat.S_ISVTX else ""
+    perms = "".join(ch if mode & (1 << (8 - i)) else "-" for i, ch in enumerate("rwxrwxrwx"))
+    return (letters or "-") + perms
 
 
 def base_name(path: bytes) -> bytes:
