@@ -350,3 +350,19 @@ def test_file_object_read_after_an_error_retries_instead_of_faking_eof() -> None
         f.read(200)
     store.put(leaves[3], saved)  # the block arrives (e.g. fetched): reading resumes where it was
     assert f.read(200) == data[300:500]
+
+
+@pytest.mark.parametrize("buffering", [0, io.DEFAULT_BUFFER_SIZE])
+def test_a_huge_read_size_allocates_only_what_is_left(buffering: int) -> None:
+    """``read(10**15)`` on a 300 kB file was a MemoryError: the reader allocated ``n`` bytes first."""
+    store = MemoryBlockstore()
+    data = chacha_bytes("huge-read", 300_000)
+    f = open_file(store, import_bytes(data, None, store).cid, buffering=buffering)
+    assert f.read(10**15) == data
+    f.seek(-10, io.SEEK_END)
+    assert f.read(10**15) == data[-10:]
+    f.seek(10, io.SEEK_END)
+    assert f.read(10**15) == b""
+    if buffering:
+        f.seek(5)
+        assert data.startswith(f.read1(10**15), 5)  # type: ignore[union-attr]

@@ -353,6 +353,10 @@ class UnixFSFile(io.RawIOBase):
         self._pos = pos
         return pos
 
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Up to ``size`` bytes; a ``size`` past the end allocates only what is left."""
+        return super().read(_clamped(size, self._size - self._pos)) or b""
+
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         self._checkClosed()
         out = memoryview(buffer).cast("B")
@@ -396,6 +400,31 @@ class UnixFSFile(io.RawIOBase):
         super().close()
 
 
+def _clamped(size: int | None, left: int) -> int:
+    """``size`` cut to the ``left`` bytes a file has after its position (``None``/negative: -1, all)."""
+    if size is None or size < 0:
+        return -1
+    return min(size, max(left, 0))
+
+
+class _BufferedUnixFSFile(io.BufferedReader):
+    """``io.BufferedReader`` whose ``read(n)``/``read1(n)`` allocate no more than the file has left.
+
+    CPython's reader allocates ``n`` bytes first: ``read(10**12)`` on a small file was a
+    MemoryError (or a huge allocation) instead of the file's last bytes.
+    """
+
+    def __init__(self, raw: UnixFSFile, buffer_size: int) -> None:
+        super().__init__(raw, buffer_size=buffer_size)
+        self._size = raw.size
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return super().read(_clamped(size, self._size - self.tell()))
+
+    def read1(self, size: int = -1, /) -> bytes:
+        return super().read1(_clamped(size, self._size - self.tell()))
+
+
 def iter_file(source: BlockSource, root: CID | str | bytes, *, offset: int = 0, length: int | None = None,
               max_depth: int = DEFAULT_MAX_DEPTH) -> Iterator[bytes]:
     """Stream a file's bytes (or a range of them) from ``source``, verifying every block."""
@@ -424,7 +453,7 @@ def open_file(source: BlockSource, root: CID | str | bytes, *, buffering: int = 
     raw = UnixFSFile(UnixFSReader(source, root, max_depth=max_depth))
     if buffering == 0:
         return raw
-    return io.BufferedReader(raw, buffer_size=buffering)
+    return _BufferedUnixFSFile(raw, buffering)
 
 
 def _check_size(cid: bytes, size: int, expected: int) -> None:
