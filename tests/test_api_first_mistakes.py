@@ -18,6 +18,7 @@ from pyipld.unixfs.importer import import_bytes, import_file
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.reader import open_file
 from pyipld.unixfs.tree import import_paths
+from pyipld.unixfs.walk import iter_directory, load_node, lookup
 
 
 def test_one_path_where_a_list_is_expected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,3 +88,21 @@ def test_open_file_takes_an_ipfs_path() -> None:
         assert open_file(store, root).read() == b"hello\n"
     with pytest.raises(PyipldError):
         open_file(store, f"{d}/nope")
+
+
+def test_iter_directory_and_lookup_name_the_node_they_take() -> None:
+    """A CID for the node failed with AttributeError ('CID' object has no attribute 'pb'),
+    and a str name made `lookup` answer None for an entry that is there."""
+    store = MemoryBlockstore()
+    f = import_bytes(b"hello\n", None, store)
+    d = build_directory([(b"x", f.cid.bytes, f.tsize)], None, store).cid
+    for node in (CID.from_bytes(d), str(CID.from_bytes(d)), d):
+        with pytest.raises(ConfigError, match=r"iter_directory takes a UnixFSNode, not a .*load_node\(source, cid\)"):
+            list(iter_directory(store, node))  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="lookup takes a UnixFSNode"):
+            lookup(store, node, b"x")  # type: ignore[arg-type]
+    loaded = load_node(store, d)
+    with pytest.raises(ConfigError, match="lookup takes the name as bytes, not a str"):
+        lookup(store, loaded, "x")  # type: ignore[arg-type]
+    assert [e.name for e in iter_directory(store, loaded)] == [b"x"]
+    assert lookup(store, loaded, b"x") is not None
