@@ -17,7 +17,7 @@ from pyipld.unixfs.directory import build_directory
 from pyipld.unixfs.importer import import_bytes, import_file
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.reader import open_file
-from pyipld.unixfs.tree import import_paths
+from pyipld.unixfs.tree import import_directory, import_paths
 from pyipld.unixfs.walk import iter_directory, load_node, lookup
 
 
@@ -106,3 +106,14 @@ def test_iter_directory_and_lookup_name_the_node_they_take() -> None:
         lookup(store, loaded, "x")  # type: ignore[arg-type]
     assert [e.name for e in iter_directory(store, loaded)] == [b"x"]
     assert lookup(store, loaded, b"x") is not None
+
+
+def test_import_directory_of_a_missing_path_or_a_list(tmp_path: Path) -> None:
+    """A missing path said NotADirectoryError; a list said TypeError from os.fsencode."""
+    with pytest.raises(FileNotFoundError, match="No such file or directory"):
+        import_directory(tmp_path / "nope")
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError):
+        import_directory(tmp_path / "f")
+    with pytest.raises(ConfigError, match=r"import_directory takes one path, not a list \(several: import_paths"):
+        import_directory([tmp_path])  # type: ignore[arg-type]
