@@ -117,3 +117,18 @@ def test_import_directory_of_a_missing_path_or_a_list(tmp_path: Path) -> None:
         import_directory(tmp_path / "f")
     with pytest.raises(ConfigError, match=r"import_directory takes one path, not a list \(several: import_paths"):
         import_directory([tmp_path])  # type: ignore[arg-type]
+
+
+def test_import_file_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    """A number or None said "'int' object is not iterable", a text file and a list of paths
+    failed inside with TypeError (sequence item 0 / memoryview)."""
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="import_file takes a path, bytes, a binary file or an iterable of bytes, not a int"):
+        import_file(5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="not a NoneType"):
+        import_file(None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"takes one path, not a list of paths \(several: import_paths"):
+        import_file([tmp_path / "f"])  # type: ignore[list-item]
+    with open(tmp_path / "f") as text, pytest.raises(ConfigError, match="not a text one: open it with 'rb'"):
+        import_file(text)  # type: ignore[arg-type]
+    assert import_file([b"x"]).cid == import_file(tmp_path / "f").cid
