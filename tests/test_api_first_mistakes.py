@@ -132,3 +132,19 @@ def test_import_file_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     with open(tmp_path / "f") as text, pytest.raises(ConfigError, match="not a text one: open it with 'rb'"):
         import_file(text)  # type: ignore[arg-type]
     assert import_file([b"x"]).cid == import_file(tmp_path / "f").cid
+
+
+def test_a_path_or_str_where_a_block_store_goes(tmp_path: Path) -> None:
+    """A CAR path as the source, or a str as the sink, failed inside with AttributeError
+    ('str' object has no attribute 'get' / 'put')."""
+    store = MemoryBlockstore()
+    cid = import_bytes(b"hello\n", None, store).cid
+    for call in (lambda: open_file("data.car", cid), lambda: open_file(str(tmp_path), f"{cid}/x")):  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"source must be a block source \(with get\(cid\)\), not a str .*CarBlockstore"):
+            call()
+    (tmp_path / "f").write_bytes(b"x")
+    for call in (lambda: import_file(tmp_path / "f", None, "out.car"),  # type: ignore[arg-type]
+                 lambda: import_bytes(b"x", None, {}),  # type: ignore[arg-type]
+                 lambda: import_paths([tmp_path / "f"], None, "out")):  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"sink must be a block sink \(with put\(cid, data\)\), not a .*open_car_sink"):
+            call()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from .._io import read_exact, use_mmap
-from ..blockstore import BlockSink, NullSink, file_sink
+from ..blockstore import BlockSink, NullSink, check_sink, file_sink
 from ..chunker import BytesLike, Chunker, iter_reads
 from ..chunker.fixed import FixedSize
 from ..cid import CID
@@ -428,6 +428,7 @@ def import_file(
     """
     params = import_params(params)
     _check_source(source)
+    check_sink(sink)
     resolved = params.resolve()
     path = source if isinstance(source, (str, os.PathLike)) else None
     if path is not None and Path(path).is_dir():

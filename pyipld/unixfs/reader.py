@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .._varint import decode_varint
-from ..blockstore import BlockSource, get_verified
+from ..blockstore import BlockSource, check_source, get_verified
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
 from ..errors import DecodeError, NotFoundError, UnixFSError
@@ -180,6 +180,7 @@ class UnixFSReader:
 
     def __init__(self, source: BlockSource, root: CID | str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
                  verify: bool = True) -> None:
+        check_source(source)
         self.source = source
         self.root = CID.parse(root).bytes
         self.max_depth = max_depth

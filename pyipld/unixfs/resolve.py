@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..blockstore import BlockSource
+from ..blockstore import BlockSource, check_source
 from ..chunker._goparse import go_quote
 from ..cid import CID
 from ..errors import NotFoundError, UnixFSError, UnsafePathError
@@ -73,6 +73,7 @@ def resolve_path(source: BlockSource, path: str | bytes | CID) -> ResolvedPath:
         UnixFSError: a component below a file or symlink, or a malformed directory.
         IntegrityError: a block that does not match its CID.
     """
+    check_source(source)
     root, components = split_path(path)
     node = load_node(source, root)
     walked: list[bytes] = []

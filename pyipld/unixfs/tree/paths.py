@@ -31,7 +31,7 @@ import stat
 from collections.abc import Sequence
 from typing import Literal
 
-from ...blockstore import BlockSink, NullSink
+from ...blockstore import BlockSink, NullSink, check_sink
 from ...cid import CID
 from ...errors import ConfigError, UnixFSError
 from ..cache import ImportCache, keys_from_cwd
@@ -118,6 +118,7 @@ def import_paths(
         duplicate wrapped name, a HAMT hash collision. OSError: unreadable input.
     """
     params = import_params(params)
+    check_sink(sink)
     resolved = params.resolve()
     check_paths_list(paths)
     if not paths:
