@@ -56,6 +56,16 @@ def test_path_forms(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
     assert fs._strip_protocol(f"ipfs:///ipfs/{root}/x/") == f"{root}/x"
 
 
+def test_a_path_that_is_not_text(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
+    """bytes failed with "a bytes-like object is required, not 'str'", an int or None with
+    os.fspath's TypeError; bytes now read as the path they spell, the rest are refused."""
+    src, root, _ = tree
+    assert fs.cat_file(f"{root}/a.txt".encode()) == (src / "a.txt").read_bytes()
+    for bad in (5, None, 1.5):
+        with pytest.raises(ConfigError, match=f"an ipfs path is a str \\(CID/a/b\\), not a {type(bad).__name__}"):
+            fs.info(bad)
+
+
 def test_ls_detail_type_size_cid(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
     src, root, _ = tree
     listing = {d["name"].rsplit("/", 1)[1]: d for d in fs.ls(root, detail=True)}

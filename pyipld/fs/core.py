@@ -408,7 +408,9 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def _strip_protocol(cls, path: Any) -> Any:
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        path = os.fspath(path) if not isinstance(path, str) else path
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise ConfigError(f"an ipfs path is a str (CID/a/b), not a {type(path).__name__}")
+        path = os.fsdecode(path)
         for proto in ("ipfs://", "ipfs::"):
             path = path.removeprefix(proto)
         return _norm(path)
