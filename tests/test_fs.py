@@ -126,6 +126,16 @@ def test_cat_file_slice_semantics(fs: IPFSFileSystem, tree: tuple[Path, str, Pat
     assert fs.cat_file(f"{root}/sub/big.bin", start, end) == data[start:end]
 
 
+def test_cat_file_offsets_must_be_integers(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
+    """A str or float start failed inside with TypeError ('<' not supported / slice indices)."""
+    src, root, _ = tree
+    for start, end in (("1", None), (1.5, None), (None, 2.0)):
+        with pytest.raises(ConfigError, match=r"(start|end) must be an int or None, not a (str|float)"):
+            fs.cat_file(f"{root}/a.txt", start, end)
+    np = pytest.importorskip("numpy")
+    assert fs.cat_file(f"{root}/a.txt", np.int64(1), np.int32(-1)) == (src / "a.txt").read_bytes()[1:-1]
+
+
 def test_cat_ranges_and_errors_in_place(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
     src, root, _ = tree
     data = (src / "sub/big.bin").read_bytes()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import operator
 import os
 import shutil
 import tempfile
@@ -255,6 +256,20 @@ def _is_cid(text: str) -> bool:
     except (CIDError, ValueError):
         return False
     return True
+
+
+def _offset(value: Any, name: str) -> int | None:
+    """``value`` as an int offset (any integer type, e.g. numpy's) or None.
+
+    Raises:
+        ConfigError: a float, str or other non-integer.
+    """
+    if value is None:
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ConfigError(f"{name} must be an int or None, not a {type(value).__name__}: {value!r}") from None
 
 
 class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
@@ -635,6 +650,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     @staticmethod
     def _span(size: int, start: int | None, end: int | None) -> tuple[int, int]:
         """Slice semantics: ``[start:end)`` of ``size`` bytes as absolute, clamped offsets."""
+        start, end = _offset(start, "start"), _offset(end, "end")
         s = 0 if start is None else (max(0, size + start) if start < 0 else min(start, size))
         e = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
         return s, max(s, e)
