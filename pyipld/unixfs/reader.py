@@ -28,13 +28,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Final
 
 from .._varint import decode_varint
 from ..blockstore import BlockSource, check_source, get_verified
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
-from ..errors import DecodeError, NotFoundError, UnixFSError
+from ..errors import ConfigError, DecodeError, NotFoundError, UnixFSError
 from .data import DataType, decode_unixfs_data
 from .resolve import resolve_path
 
@@ -227,12 +228,12 @@ class UnixFSReader:
         """Yield the file bytes in ``[offset, offset + length)`` (to EOF if ``length`` is None).
 
         Raises:
+            ConfigError: ``offset`` or ``length`` negative or not an integer.
             NotFoundError: a needed block is missing (message names its CID).
             IntegrityError: a block does not hash to its CID.
             UnixFSError / DagPBError: a block is not a consistent part of a file.
         """
-        if offset < 0 or (length is not None and length < 0):
-            raise ValueError("offset and length must not be negative")
+        _check_range(offset, length)
         size = self.size
         end = size if length is None else min(size, offset + length)
         if offset >= end:
@@ -399,6 +400,21 @@ class UnixFSFile(io.RawIOBase):
         self._stream = None
         self._pending = memoryview(b"")
         super().close()
+
+
+def _check_range(offset: object, length: object) -> None:
+    """Refuse an ``offset``/``length`` that is negative or not an int (``length`` may be None).
+
+    Raises:
+        ConfigError: a float, str, other non-int, or a negative value.
+    """
+    for name, value in (("offset", offset), ("length", length)):
+        if value is None and name == "length":
+            continue
+        if not isinstance(value, Integral):
+            raise ConfigError(f"{name} must be an int, not a {type(value).__name__}: {value!r}")
+        if value < 0:
+            raise ConfigError("offset and length must not be negative")
 
 
 def _clamped(size: int | None, left: int) -> int:
