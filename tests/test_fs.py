@@ -136,6 +136,15 @@ def test_cat_file_offsets_must_be_integers(fs: IPFSFileSystem, tree: tuple[Path,
     assert fs.cat_file(f"{root}/a.txt", np.int64(1), np.int32(-1)) == (src / "a.txt").read_bytes()[1:-1]
 
 
+def test_open_with_an_unknown_cache_type(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
+    """fsspec's ``caches[cache_type]`` raised a bare KeyError: 'bogus'."""
+    src, root, _ = tree
+    with pytest.raises(ConfigError, match=r"unknown cache_type 'bogus': one of .*bytes.*prefetch"):
+        fs.open(f"{root}/a.txt", cache_type="bogus")
+    with fs.open(f"{root}/a.txt", cache_type="bytes") as f:
+        assert f.read() == (src / "a.txt").read_bytes()
+
+
 def test_cat_ranges_and_errors_in_place(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
     src, root, _ = tree
     data = (src / "sub/big.bin").read_bytes()

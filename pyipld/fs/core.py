@@ -1008,6 +1008,19 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             self._staging_store = None
 
 
+def _check_cache_type(cache_type: object) -> None:
+    """Refuse, with the choices, a ``cache_type`` fsspec does not know (it raised a bare KeyError).
+
+    Raises:
+        ConfigError: not ``prefetch`` nor one of ``fsspec.caching.caches``.
+    """
+    from fsspec.caching import caches  # type: ignore[import-untyped]
+
+    if not isinstance(cache_type, (str, type(None))) or (cache_type != ReadAheadCache.name and cache_type not in caches):
+        names = ", ".join(sorted({ReadAheadCache.name, *(c for c in caches if isinstance(c, str))}))
+        raise ConfigError(f"unknown cache_type {cache_type!r}: one of {names}")
+
+
 class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
     """A seekable read-only file: read-ahead and a bounded LRU of ``block_size`` blocks.
 
@@ -1022,6 +1035,7 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
     def __init__(self, fs: IPFSFileSystem, path: str, *, block_size: int | None = None,
                  cache_type: str = ReadAheadCache.name, cache_options: dict[str, Any] | None = None,
                  size: int | None = None, **kwargs: Any) -> None:
+        _check_cache_type(cache_type)
         entry = fs._file_entry(path)
         if entry.size == 0:  # no read of an empty file reaches its DAG: check the claim of 0 bytes now
             fs.read_cid(entry.cid, 0, path=path)
