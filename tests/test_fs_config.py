@@ -102,6 +102,27 @@ def test_a_blockstore_that_is_not_a_directory_says_so(tmp_path: Path) -> None:
     _fs(blockstore=str(tmp_path / "blocks")).close()
 
 
+def test_a_path_object_or_a_number_as_cars(tmp_path: Path) -> None:
+    """``cars=Path(...)`` failed with TypeError 'PosixPath' object is not iterable (a str worked),
+    ``cars=5`` with TypeError and ``cars=[5]`` with AttributeError 'int' object has no attribute 'get'."""
+    from pyipld.errors import ConfigError
+
+    from ._fs import build_car
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_bytes(b"hello\n")
+    car = tmp_path / "t.car"
+    root = build_car(tmp_path / "src", car)
+    for cars in (car, [car], (str(car),)):
+        assert _fs(cars=cars).cat_file(f"{root}/a.txt") == b"hello\n"
+    (tmp_path / "blocks").mkdir()
+    _fs(blockstore=tmp_path / "blocks").close()
+    with pytest.raises(ConfigError, match="cars: expected a path, URL or a list of them, not a int"):
+        _fs(cars=5)
+    with pytest.raises(ConfigError, match="cars: expected a path or URL, not a int: 5"):
+        _fs(cars=[5])
+
+
 def test_block_size_is_the_default_read_block(tmp_path: Path) -> None:
     """`fsspec.open(url, block_size=N)` hands block_size to the filesystem (as with http:// and
     s3://); after unknown options were refused it was refused too, so it is now taken."""

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO, Any, Final, Generic, TypeVar, cast
@@ -272,6 +272,23 @@ def _offset(value: Any, name: str) -> int | None:
         raise ConfigError(f"{name} must be an int or None, not a {type(value).__name__}: {value!r}") from None
 
 
+def _spec_items(key: str, spec: Any) -> list[Any]:
+    """A source option as a list: one path (str or ``Path``), URL or dict, or a list of them.
+
+    Raises:
+        ConfigError: an entry that is none of these (a number; ``Path`` was iterated and failed).
+    """
+    if isinstance(spec, (str, dict, os.PathLike)):
+        spec = [spec]
+    if not isinstance(spec, Iterable | None):
+        raise ConfigError(f"{key}: expected a path, URL or a list of them, not a {type(spec).__name__}")
+    items = list(spec or [])
+    for item in items if key in ("cars", "blockstore") else ():  # peers and URLs: checked where opened
+        if not isinstance(item, (str, dict, os.PathLike)):
+            raise ConfigError(f"{key}: expected a path or URL, not a {type(item).__name__}: {item!r}")
+    return [os.fspath(i) if isinstance(i, os.PathLike) else i for i in items]
+
+
 class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """An fsspec filesystem for ``ipfs://`` (see docs/fsspec.md for every option).
 
@@ -361,7 +378,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if store is not None:
             out.append((f"sink:{self._sink}", store))
         for key, spec in self._source_specs:
-            items: list[Any] = [spec] if isinstance(spec, (str, dict)) else list(spec or [])
+            items = _spec_items(key, spec)
             if key == "cars":
                 out.extend(open_car_source(item) for item in items)
             elif key == "blockstore":
