@@ -123,6 +123,15 @@ def test_a_path_object_or_a_number_as_cars(tmp_path: Path) -> None:
         _fs(cars=[5])
 
 
+def test_a_cache_under_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/fsspec.md's ``cache="~/.cache/pyipld-blocks"`` made ./~/.cache/pyipld-blocks."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    _fs(cache="~/.cache/pyipld-blocks").close()
+    assert (tmp_path / "home" / ".cache" / "pyipld-blocks").is_dir()
+    assert not (tmp_path / "~").exists()
+
+
 def test_block_size_is_the_default_read_block(tmp_path: Path) -> None:
     """`fsspec.open(url, block_size=N)` hands block_size to the filesystem (as with http:// and
     s3://); after unknown options were refused it was refused too, so it is now taken."""

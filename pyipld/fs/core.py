@@ -272,6 +272,12 @@ def _offset(value: Any, name: str) -> int | None:
         raise ConfigError(f"{name} must be an int or None, not a {type(value).__name__}: {value!r}") from None
 
 
+def _cache_store(path: Any) -> DirectoryBlockstore:
+    """The ``cache`` directory's store, made if missing; ``~`` is the home directory (as in the docs'
+    ``cache="~/.cache/pyipld-blocks"``, which made a directory named ``~`` in the working one)."""
+    return DirectoryBlockstore(os.path.expanduser(os.fspath(path)))
+
+
 def _spec_items(key: str, spec: Any) -> list[Any]:
     """A source option as a list: one path (str or ``Path``), URL or dict, or a list of them.
 
@@ -421,7 +427,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if st is not None and st.pid == os.getpid():
             return st
         # first use, or a forked child: every handle is re-opened in this process
-        cache = DirectoryBlockstore(self._cache_dir) if self._cache_dir else None
+        cache = _cache_store(self._cache_dir) if self._cache_dir else None
         st = _State(SourceChain(self._build_sources(), cache=cache, memory_cache_bytes=self._memory_cache))
         self._state = st
         return st
