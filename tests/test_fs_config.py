@@ -132,6 +132,16 @@ def test_a_cache_under_home_is_expanded(tmp_path: Path, monkeypatch: pytest.Monk
     assert not (tmp_path / "~").exists()
 
 
+def test_a_cache_that_is_a_file_says_so(tmp_path: Path) -> None:
+    """A CAR given as ``cache`` failed with FileExistsError: [Errno 17] File exists."""
+    from pyipld.errors import ConfigError
+
+    car = tmp_path / "t.car"
+    car.write_bytes(b"x")
+    with pytest.raises(ConfigError, match=r"cache .*t\.car: not a directory \(a CAR file goes in cars="):
+        _fs(cache=str(car))
+
+
 def test_block_size_is_the_default_read_block(tmp_path: Path) -> None:
     """`fsspec.open(url, block_size=N)` hands block_size to the filesystem (as with http:// and
     s3://); after unknown options were refused it was refused too, so it is now taken."""

@@ -274,8 +274,15 @@ def _offset(value: Any, name: str) -> int | None:
 
 def _cache_store(path: Any) -> DirectoryBlockstore:
     """The ``cache`` directory's store, made if missing; ``~`` is the home directory (as in the docs'
-    ``cache="~/.cache/pyipld-blocks"``, which made a directory named ``~`` in the working one)."""
-    return DirectoryBlockstore(os.path.expanduser(os.fspath(path)))
+    ``cache="~/.cache/pyipld-blocks"``, which made a directory named ``~`` in the working one).
+
+    Raises:
+        ConfigError: ``path`` exists and is not a directory (it was FileExistsError: File exists).
+    """
+    path = os.path.expanduser(os.fspath(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"cache {path}: not a directory (a CAR file goes in cars=[...])")
+    return DirectoryBlockstore(path)
 
 
 def _spec_items(key: str, spec: Any) -> list[Any]:
