@@ -381,3 +381,11 @@ def test_offset_and_length_must_be_non_negative_ints() -> None:
     assert read_file(store, cid, offset=6, length=5) == b"world"
     np = pytest.importorskip("numpy")
     assert read_file(store, cid, offset=np.int64(6), length=np.int32(5)) == b"world"
+
+
+def test_open_file_with_buffering_minus_one_is_the_default() -> None:
+    """``buffering=-1`` (open()'s "default") failed with ValueError: buffer size must be strictly positive."""
+    store = MemoryBlockstore()
+    f = open_file(store, import_bytes(b"hello\n", None, store).cid, buffering=-1)
+    assert isinstance(f, io.BufferedReader)
+    assert f.read() == b"hello\n"

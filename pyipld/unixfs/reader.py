@@ -460,7 +460,8 @@ def file_size(source: BlockSource, root: CID | str | bytes) -> int:
 
 def open_file(source: BlockSource, root: CID | str | bytes, *, buffering: int = io.DEFAULT_BUFFER_SIZE,
               max_depth: int = DEFAULT_MAX_DEPTH) -> io.BufferedReader | UnixFSFile:
-    """Open a file DAG as a read-only binary file object (buffered unless ``buffering=0``).
+    """Open a file DAG as a read-only binary file object (buffered unless ``buffering=0``;
+    a negative ``buffering`` is the default size, as for :func:`open`).
 
     ``root`` is a CID, or as text an IPFS path (``CID/dir/file``, ``/ipfs/CID/…``) resolved
     through its directories first.
@@ -470,7 +471,7 @@ def open_file(source: BlockSource, root: CID | str | bytes, *, buffering: int = 
     raw = UnixFSFile(UnixFSReader(source, root, max_depth=max_depth))
     if buffering == 0:
         return raw
-    return _BufferedUnixFSFile(raw, buffering)
+    return _BufferedUnixFSFile(raw, buffering if buffering > 0 else io.DEFAULT_BUFFER_SIZE)
 
 
 def _check_size(cid: bytes, size: int, expected: int) -> None:
