@@ -239,3 +239,19 @@ def test_blockstore_sink_with_a_partial_copy_is_completed(published: tuple[str, 
     reader = _fs(blockstore=str(sink))
     assert reader.cat_file(f"{committed}/big.bin") == (src / "big.bin").read_bytes()
     reader.close()
+
+
+def test_dot_dot_in_a_staging_path_is_refused_at_the_write(tmp_path: Path) -> None:
+    """``pipe_file("stage/../y")`` was staged as a '..' entry; find listed 'stage/../y' and
+    commit failed later with "invalid directory entry name b'..'"."""
+    from pyipld.errors import UnsafePathError
+
+    (tmp_path / "blocks").mkdir()
+    fs = _fs(sink=str(tmp_path / "blocks"))
+    for write in (lambda: fs.pipe_file("stage/../y", b"a"), lambda: fs.mkdir("stage/./d"),
+                  lambda: fs.open("stage/../w", "wb")):
+        with pytest.raises(UnsafePathError, match="'.' and '..' are not allowed in staging paths"):
+            write()
+    fs.pipe_file("stage/y", b"a")
+    assert fs.find("stage") == ["stage/y"]
+    fs.commit("stage")

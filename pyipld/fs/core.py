@@ -879,6 +879,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if mode in ("wb", "xb"):
             if self._is_ipfs(path):
                 raise PermissionError(f"{path}: an IPFS path is immutable; write to a staging name instead")
+            self._writable_path(path)  # '.', '..': refused before the file exists
             self._sink_store()  # no sink: refused now, as pipe_file is, not when the file closes
             if mode == "xb" and self.exists(path):
                 raise FileExistsError(path)
@@ -899,6 +900,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if not path or self._is_ipfs(path):
             raise PermissionError(f"{path or '/'}: IPFS paths are immutable; write to a staging name "
                                   "(a path whose first part is not a CID)")
+        if any(p in (".", "..") for p in path.split("/")):  # a staged '..' only failed at commit
+            raise UnsafePathError(f"{path}: '.' and '..' are not allowed in staging paths")
         return path
 
     def _stage(self, path: str, result: Any) -> str:
