@@ -255,3 +255,16 @@ def test_dot_dot_in_a_staging_path_is_refused_at_the_write(tmp_path: Path) -> No
     fs.pipe_file("stage/y", b"a")
     assert fs.find("stage") == ["stage/y"]
     fs.commit("stage")
+
+
+def test_rmdir_of_a_staged_file_is_refused(tmp_path: Path) -> None:
+    """``rmdir("stage/x.txt")`` deleted the staged file (as ``os.rmdir`` would not)."""
+    (tmp_path / "blocks").mkdir()
+    fs = _fs(sink=str(tmp_path / "blocks"))
+    fs.pipe_file("stage/x.txt", b"a")
+    with pytest.raises(NotADirectoryError):
+        fs.rmdir("stage/x.txt")
+    assert fs.cat_file("stage/x.txt") == b"a"
+    fs.rm_file("stage/x.txt")
+    fs.rmdir("stage")
+    assert not fs.exists("stage")

@@ -981,6 +981,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     def rmdir(self, path: str) -> None:
         path = self._writable_path(path)
+        if path in self.staging.files:  # remove() takes files too: rmdir deleted a staged file
+            raise NotADirectoryError(path)
         self.staging.remove(path, recursive=False)
         self._forget(path)
 
