@@ -268,3 +268,16 @@ def test_rmdir_of_a_staged_file_is_refused(tmp_path: Path) -> None:
     fs.rm_file("stage/x.txt")
     fs.rmdir("stage")
     assert not fs.exists("stage")
+
+
+def test_a_path_into_a_staged_file_is_not_a_directory(tmp_path: Path) -> None:
+    """``info("stage/x.txt/y")`` said FileNotFoundError where the same path under a CID says
+    NotADirectoryError (as the local filesystem does)."""
+    (tmp_path / "blocks").mkdir()
+    fs = _fs(sink=str(tmp_path / "blocks"))
+    fs.pipe_file("stage/x.txt", b"a")
+    with pytest.raises(NotADirectoryError, match="stage/x.txt is a file, not a directory"):
+        fs.info("stage/x.txt/y/z")
+    with pytest.raises(FileNotFoundError):
+        fs.info("stage/nope/y")
+    assert not fs.exists("stage/x.txt/y")

@@ -547,6 +547,11 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             return _Entry(f.cid, "file", f.size)
         if self.staging.is_dir(path):
             return _Entry(b"", "directory", 0)
+        parts = path.split("/")
+        for i in range(1, len(parts)):  # a path into a staged file: as for IPFS paths
+            above = "/".join(parts[:i])
+            if above in self.staging.files:
+                raise NotADirectoryError(f"{above} is a file, not a directory")
         raise FileNotFoundError(path)
 
     def _info_of(self, path: str, e: _Entry) -> dict[str, Any]:
