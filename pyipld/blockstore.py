@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from ._atomic import atomic_output
 from ._io import read_plain_file
 from .cid import CID, b32encode
-from .errors import CIDError, IntegrityError, NotFoundError
+from .errors import CIDError, ConfigError, IntegrityError, NotFoundError
 
 __all__ = [
     "BlockSink",
@@ -74,6 +74,31 @@ def file_sink(sink: BlockSink, path: str | bytes | os.PathLike[str], size: int) 
 
 
 _Data = TypeVar("_Data", bytes, bytes | memoryview)
+
+
+_SOURCE_HINT = "a CAR file: pyipld.car.CarBlockstore(path); a directory: DirectoryBlockstore(path)"
+_SINK_HINT = "a CAR file: pyipld.car.open_car_sink(path); a directory: DirectoryBlockstore(path)"
+
+
+def check_source(source: object) -> None:
+    """Refuse, with the fix, a block source without ``get`` (a path to a CAR is a common first try).
+
+    Raises:
+        ConfigError: ``source`` has no ``get`` method.
+    """
+    if not callable(getattr(source, "get", None)) or isinstance(source, dict):
+        raise ConfigError(f"source must be a block source (with get(cid)), not a {type(source).__name__} ({_SOURCE_HINT})")
+
+
+def check_sink(sink: object) -> None:
+    """Refuse, with the fix, a block sink without ``put``.
+
+    Raises:
+        ConfigError: ``sink`` is not None and has no ``put`` method.
+    """
+    if sink is not None and not callable(getattr(sink, "put", None)):
+        raise ConfigError(f"sink must be a block sink (with put(cid, data)), not a {type(sink).__name__}"
+                          f" ({_SINK_HINT})")
 
 
 def get_verified(source: BlockSource, cid: bytes) -> bytes:

@@ -56,6 +56,16 @@ def test_path_forms(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
     assert fs._strip_protocol(f"ipfs:///ipfs/{root}/x/") == f"{root}/x"
 
 
+def test_a_path_that_is_not_text(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
+    """bytes failed with "a bytes-like object is required, not 'str'", an int or None with
+    os.fspath's TypeError; bytes now read as the path they spell, the rest are refused."""
+    src, root, _ = tree
+    assert fs.cat_file(f"{root}/a.txt".encode()) == (src / "a.txt").read_bytes()
+    for bad in (5, None, 1.5):
+        with pytest.raises(ConfigError, match=f"an ipfs path is a str \\(CID/a/b\\), not a {type(bad).__name__}"):
+            fs.info(bad)
+
+
 def test_ls_detail_type_size_cid(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
     src, root, _ = tree
     listing = {d["name"].rsplit("/", 1)[1]: d for d in fs.ls(root, detail=True)}
@@ -114,6 +124,25 @@ def test_cat_file_slice_semantics(fs: IPFSFileSystem, tree: tuple[Path, str, Pat
     src, root, _ = tree
     data = (src / "sub/big.bin").read_bytes()
     assert fs.cat_file(f"{root}/sub/big.bin", start, end) == data[start:end]
+
+
+def test_cat_file_offsets_must_be_integers(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
+    """A str or float start failed inside with TypeError ('<' not supported / slice indices)."""
+    src, root, _ = tree
+    for start, end in (("1", None), (1.5, None), (None, 2.0)):
+        with pytest.raises(ConfigError, match=r"(start|end) must be an int or None, not a (str|float)"):
+            fs.cat_file(f"{root}/a.txt", start, end)
+    np = pytest.importorskip("numpy")
+    assert fs.cat_file(f"{root}/a.txt", np.int64(1), np.int32(-1)) == (src / "a.txt").read_bytes()[1:-1]
+
+
+def test_open_with_an_unknown_cache_type(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:
+    """fsspec's ``caches[cache_type]`` raised a bare KeyError: 'bogus'."""
+    src, root, _ = tree
+    with pytest.raises(ConfigError, match=r"unknown cache_type 'bogus': one of .*bytes.*prefetch"):
+        fs.open(f"{root}/a.txt", cache_type="bogus")
+    with fs.open(f"{root}/a.txt", cache_type="bytes") as f:
+        assert f.read() == (src / "a.txt").read_bytes()
 
 
 def test_cat_ranges_and_errors_in_place(fs: IPFSFileSystem, tree: tuple[Path, str, Path]) -> None:

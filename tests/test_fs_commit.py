@@ -239,3 +239,45 @@ def test_blockstore_sink_with_a_partial_copy_is_completed(published: tuple[str, 
     reader = _fs(blockstore=str(sink))
     assert reader.cat_file(f"{committed}/big.bin") == (src / "big.bin").read_bytes()
     reader.close()
+
+
+def test_dot_dot_in_a_staging_path_is_refused_at_the_write(tmp_path: Path) -> None:
+    """``pipe_file("stage/../y")`` was staged as a '..' entry; find listed 'stage/../y' and
+    commit failed later with "invalid directory entry name b'..'"."""
+    from pyipld.errors import UnsafePathError
+
+    (tmp_path / "blocks").mkdir()
+    fs = _fs(sink=str(tmp_path / "blocks"))
+    for write in (lambda: fs.pipe_file("stage/../y", b"a"), lambda: fs.mkdir("stage/./d"),
+                  lambda: fs.open("stage/../w", "wb")):
+        with pytest.raises(UnsafePathError, match="'.' and '..' are not allowed in staging paths"):
+            write()
+    fs.pipe_file("stage/y", b"a")
+    assert fs.find("stage") == ["stage/y"]
+    fs.commit("stage")
+
+
+def test_rmdir_of_a_staged_file_is_refused(tmp_path: Path) -> None:
+    """``rmdir("stage/x.txt")`` deleted the staged file (as ``os.rmdir`` would not)."""
+    (tmp_path / "blocks").mkdir()
+    fs = _fs(sink=str(tmp_path / "blocks"))
+    fs.pipe_file("stage/x.txt", b"a")
+    with pytest.raises(NotADirectoryError):
+        fs.rmdir("stage/x.txt")
+    assert fs.cat_file("stage/x.txt") == b"a"
+    fs.rm_file("stage/x.txt")
+    fs.rmdir("stage")
+    assert not fs.exists("stage")
+
+
+def test_a_path_into_a_staged_file_is_not_a_directory(tmp_path: Path) -> None:
+    """``info("stage/x.txt/y")`` said FileNotFoundError where the same path under a CID says
+    NotADirectoryError (as the local filesystem does)."""
+    (tmp_path / "blocks").mkdir()
+    fs = _fs(sink=str(tmp_path / "blocks"))
+    fs.pipe_file("stage/x.txt", b"a")
+    with pytest.raises(NotADirectoryError, match="stage/x.txt is a file, not a directory"):
+        fs.info("stage/x.txt/y/z")
+    with pytest.raises(FileNotFoundError):
+        fs.info("stage/nope/y")
+    assert not fs.exists("stage/x.txt/y")

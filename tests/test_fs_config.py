@@ -102,6 +102,46 @@ def test_a_blockstore_that_is_not_a_directory_says_so(tmp_path: Path) -> None:
     _fs(blockstore=str(tmp_path / "blocks")).close()
 
 
+def test_a_path_object_or_a_number_as_cars(tmp_path: Path) -> None:
+    """``cars=Path(...)`` failed with TypeError 'PosixPath' object is not iterable (a str worked),
+    ``cars=5`` with TypeError and ``cars=[5]`` with AttributeError 'int' object has no attribute 'get'."""
+    from pyipld.errors import ConfigError
+
+    from ._fs import build_car
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_bytes(b"hello\n")
+    car = tmp_path / "t.car"
+    root = build_car(tmp_path / "src", car)
+    for cars in (car, [car], (str(car),)):
+        assert _fs(cars=cars).cat_file(f"{root}/a.txt") == b"hello\n"
+    (tmp_path / "blocks").mkdir()
+    _fs(blockstore=tmp_path / "blocks").close()
+    with pytest.raises(ConfigError, match="cars: expected a path, URL or a list of them, not a int"):
+        _fs(cars=5)
+    with pytest.raises(ConfigError, match="cars: expected a path or URL, not a int: 5"):
+        _fs(cars=[5])
+
+
+def test_a_cache_under_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/fsspec.md's ``cache="~/.cache/pyipld-blocks"`` made ./~/.cache/pyipld-blocks."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    _fs(cache="~/.cache/pyipld-blocks").close()
+    assert (tmp_path / "home" / ".cache" / "pyipld-blocks").is_dir()
+    assert not (tmp_path / "~").exists()
+
+
+def test_a_cache_that_is_a_file_says_so(tmp_path: Path) -> None:
+    """A CAR given as ``cache`` failed with FileExistsError: [Errno 17] File exists."""
+    from pyipld.errors import ConfigError
+
+    car = tmp_path / "t.car"
+    car.write_bytes(b"x")
+    with pytest.raises(ConfigError, match=r"cache .*t\.car: not a directory \(a CAR file goes in cars="):
+        _fs(cache=str(car))
+
+
 def test_block_size_is_the_default_read_block(tmp_path: Path) -> None:
     """`fsspec.open(url, block_size=N)` hands block_size to the filesystem (as with http:// and
     s3://); after unknown options were refused it was refused too, so it is now taken."""

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.cid import CID, DAG_CBOR, DAG_PB, RAW, CidBuilder
 from pyipld.dagpb import PBLink, encode_pbnode
-from pyipld.errors import DagPBError, IntegrityError, NotFoundError, UnixFSError
+from pyipld.errors import ConfigError, DagPBError, IntegrityError, NotFoundError, UnixFSError
 from pyipld.unixfs.data import DataType, UnixFSData, encode_unixfs_data
 from pyipld.unixfs.importer import import_bytes
 from pyipld.unixfs.params import ImportParams
@@ -350,3 +350,42 @@ def test_file_object_read_after_an_error_retries_instead_of_faking_eof() -> None
         f.read(200)
     store.put(leaves[3], saved)  # the block arrives (e.g. fetched): reading resumes where it was
     assert f.read(200) == data[300:500]
+
+
+@pytest.mark.parametrize("buffering", [0, io.DEFAULT_BUFFER_SIZE])
+def test_a_huge_read_size_allocates_only_what_is_left(buffering: int) -> None:
+    """``read(10**15)`` on a 300 kB file was a MemoryError: the reader allocated ``n`` bytes first."""
+    store = MemoryBlockstore()
+    data = chacha_bytes("huge-read", 300_000)
+    f = open_file(store, import_bytes(data, None, store).cid, buffering=buffering)
+    assert f.read(10**15) == data
+    f.seek(-10, io.SEEK_END)
+    assert f.read(10**15) == data[-10:]
+    f.seek(10, io.SEEK_END)
+    assert f.read(10**15) == b""
+    if buffering:
+        f.seek(5)
+        assert data.startswith(f.read1(10**15), 5)  # type: ignore[union-attr]
+
+
+def test_offset_and_length_must_be_non_negative_ints() -> None:
+    """A str or float offset failed inside with TypeError ('<' not supported / slice indices);
+    a negative one was a bare ValueError, outside pyipld.errors."""
+    store = MemoryBlockstore()
+    cid = import_bytes(b"hello world\n", None, store).cid
+    for kwargs in ({"offset": "1"}, {"offset": 1.5}, {"length": 2.0}):
+        with pytest.raises(ConfigError, match=r"(offset|length) must be an int, not a (str|float)"):
+            read_file(store, cid, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="must not be negative"):
+        read_file(store, cid, offset=-1)
+    assert read_file(store, cid, offset=6, length=5) == b"world"
+    np = pytest.importorskip("numpy")
+    assert read_file(store, cid, offset=np.int64(6), length=np.int32(5)) == b"world"
+
+
+def test_open_file_with_buffering_minus_one_is_the_default() -> None:
+    """``buffering=-1`` (open()'s "default") failed with ValueError: buffer size must be strictly positive."""
+    store = MemoryBlockstore()
+    f = open_file(store, import_bytes(b"hello\n", None, store).cid, buffering=-1)
+    assert isinstance(f, io.BufferedReader)
+    assert f.read() == b"hello\n"

@@ -10,7 +10,7 @@ import pytest
 
 from pyipld.blockstore import MemoryBlockstore
 from pyipld.cid import CID
-from pyipld.errors import NotFoundError, UnixFSError, UnsafePathError
+from pyipld.errors import CIDError, NotFoundError, UnixFSError, UnsafePathError
 from pyipld.unixfs.extract import extract
 from pyipld.unixfs.params import ImportParams
 from pyipld.unixfs.reader import read_file
@@ -37,6 +37,15 @@ def test_split_path_forms() -> None:
     for bad in (f"{WIKI_ROOT}/../x", f"{WIKI_ROOT}/a/./b"):
         with pytest.raises(UnsafePathError, match=f"in '{bad}'$"):  # the path as text, not b'…'
             split_path(bad)
+
+
+@pytest.mark.parametrize("path", [5, 2.0, None, ["Qm"]])
+def test_split_path_of_the_wrong_type(path: object) -> None:
+    """``5`` was taken as ``bytes(5)``: "invalid CID '\\x00\\x00\\x00\\x00\\x00'"; None a TypeError."""
+    with pytest.raises(CIDError, match=f"an IPFS path is a CID, its text or its bytes, not a {type(path).__name__}"):
+        split_path(path)  # type: ignore[arg-type]
+    with pytest.raises(CIDError, match="not a"):
+        resolve_path(MemoryBlockstore(), path)  # type: ignore[arg-type]
 
 
 def test_wikipedia_sharded_lookup_by_name() -> None:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import operator
 import os
 import shutil
 import tempfile
 import threading
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO, Any, Final, Generic, TypeVar, cast
@@ -257,6 +258,50 @@ def _is_cid(text: str) -> bool:
     return True
 
 
+def _offset(value: Any, name: str) -> int | None:
+    """``value`` as an int offset (any integer type, e.g. numpy's) or None.
+
+    Raises:
+        ConfigError: a float, str or other non-integer.
+    """
+    if value is None:
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ConfigError(f"{name} must be an int or None, not a {type(value).__name__}: {value!r}") from None
+
+
+def _cache_store(path: Any) -> DirectoryBlockstore:
+    """The ``cache`` directory's store, made if missing; ``~`` is the home directory (as in the docs'
+    ``cache="~/.cache/pyipld-blocks"``, which made a directory named ``~`` in the working one).
+
+    Raises:
+        ConfigError: ``path`` exists and is not a directory (it was FileExistsError: File exists).
+    """
+    path = os.path.expanduser(os.fspath(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"cache {path}: not a directory (a CAR file goes in cars=[...])")
+    return DirectoryBlockstore(path)
+
+
+def _spec_items(key: str, spec: Any) -> list[Any]:
+    """A source option as a list: one path (str or ``Path``), URL or dict, or a list of them.
+
+    Raises:
+        ConfigError: an entry that is none of these (a number; ``Path`` was iterated and failed).
+    """
+    if isinstance(spec, (str, dict, os.PathLike)):
+        spec = [spec]
+    if not isinstance(spec, Iterable | None):
+        raise ConfigError(f"{key}: expected a path, URL or a list of them, not a {type(spec).__name__}")
+    items = list(spec or [])
+    for item in items if key in ("cars", "blockstore") else ():  # peers and URLs: checked where opened
+        if not isinstance(item, (str, dict, os.PathLike)):
+            raise ConfigError(f"{key}: expected a path or URL, not a {type(item).__name__}: {item!r}")
+    return [os.fspath(i) if isinstance(i, os.PathLike) else i for i in items]
+
+
 class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """An fsspec filesystem for ``ipfs://`` (see docs/fsspec.md for every option).
 
@@ -346,7 +391,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if store is not None:
             out.append((f"sink:{self._sink}", store))
         for key, spec in self._source_specs:
-            items: list[Any] = [spec] if isinstance(spec, (str, dict)) else list(spec or [])
+            items = _spec_items(key, spec)
             if key == "cars":
                 out.extend(open_car_source(item) for item in items)
             elif key == "blockstore":
@@ -389,7 +434,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if st is not None and st.pid == os.getpid():
             return st
         # first use, or a forked child: every handle is re-opened in this process
-        cache = DirectoryBlockstore(self._cache_dir) if self._cache_dir else None
+        cache = _cache_store(self._cache_dir) if self._cache_dir else None
         st = _State(SourceChain(self._build_sources(), cache=cache, memory_cache_bytes=self._memory_cache))
         self._state = st
         return st
@@ -408,7 +453,9 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def _strip_protocol(cls, path: Any) -> Any:
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        path = os.fspath(path) if not isinstance(path, str) else path
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise ConfigError(f"an ipfs path is a str (CID/a/b), not a {type(path).__name__}")
+        path = os.fsdecode(path)
         for proto in ("ipfs://", "ipfs::"):
             path = path.removeprefix(proto)
         return _norm(path)
@@ -500,6 +547,11 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             return _Entry(f.cid, "file", f.size)
         if self.staging.is_dir(path):
             return _Entry(b"", "directory", 0)
+        parts = path.split("/")
+        for i in range(1, len(parts)):  # a path into a staged file: as for IPFS paths
+            above = "/".join(parts[:i])
+            if above in self.staging.files:
+                raise NotADirectoryError(f"{above} is a file, not a directory")
         raise FileNotFoundError(path)
 
     def _info_of(self, path: str, e: _Entry) -> dict[str, Any]:
@@ -633,6 +685,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     @staticmethod
     def _span(size: int, start: int | None, end: int | None) -> tuple[int, int]:
         """Slice semantics: ``[start:end)`` of ``size`` bytes as absolute, clamped offsets."""
+        start, end = _offset(start, "start"), _offset(end, "end")
         s = 0 if start is None else (max(0, size + start) if start < 0 else min(start, size))
         e = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
         return s, max(s, e)
@@ -831,6 +884,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if mode in ("wb", "xb"):
             if self._is_ipfs(path):
                 raise PermissionError(f"{path}: an IPFS path is immutable; write to a staging name instead")
+            self._writable_path(path)  # '.', '..': refused before the file exists
             self._sink_store()  # no sink: refused now, as pipe_file is, not when the file closes
             if mode == "xb" and self.exists(path):
                 raise FileExistsError(path)
@@ -851,6 +905,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if not path or self._is_ipfs(path):
             raise PermissionError(f"{path or '/'}: IPFS paths are immutable; write to a staging name "
                                   "(a path whose first part is not a CID)")
+        if any(p in (".", "..") for p in path.split("/")):  # a staged '..' only failed at commit
+            raise UnsafePathError(f"{path}: '.' and '..' are not allowed in staging paths")
         return path
 
     def _stage(self, path: str, result: Any) -> str:
@@ -930,6 +986,8 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     def rmdir(self, path: str) -> None:
         path = self._writable_path(path)
+        if path in self.staging.files:  # remove() takes files too: rmdir deleted a staged file
+            raise NotADirectoryError(path)
         self.staging.remove(path, recursive=False)
         self._forget(path)
 
@@ -990,6 +1048,19 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             self._staging_store = None
 
 
+def _check_cache_type(cache_type: object) -> None:
+    """Refuse, with the choices, a ``cache_type`` fsspec does not know (it raised a bare KeyError).
+
+    Raises:
+        ConfigError: not ``prefetch`` nor one of ``fsspec.caching.caches``.
+    """
+    from fsspec.caching import caches  # type: ignore[import-untyped]
+
+    if not isinstance(cache_type, (str, type(None))) or (cache_type != ReadAheadCache.name and cache_type not in caches):
+        names = ", ".join(sorted({ReadAheadCache.name, *(c for c in caches if isinstance(c, str))}))
+        raise ConfigError(f"unknown cache_type {cache_type!r}: one of {names}")
+
+
 class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
     """A seekable read-only file: read-ahead and a bounded LRU of ``block_size`` blocks.
 
@@ -1004,6 +1075,7 @@ class IPFSFile(AbstractBufferedFile):  # type: ignore[misc]
     def __init__(self, fs: IPFSFileSystem, path: str, *, block_size: int | None = None,
                  cache_type: str = ReadAheadCache.name, cache_options: dict[str, Any] | None = None,
                  size: int | None = None, **kwargs: Any) -> None:
+        _check_cache_type(cache_type)
         entry = fs._file_entry(path)
         if entry.size == 0:  # no read of an empty file reaches its DAG: check the claim of 0 bytes now
             fs.read_cid(entry.cid, 0, path=path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import math
 import mmap
 import os
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from .._io import read_exact, use_mmap
-from ..blockstore import BlockSink, NullSink, file_sink
+from ..blockstore import BlockSink, NullSink, check_sink, file_sink
 from ..chunker import BytesLike, Chunker, iter_reads
 from ..chunker.fixed import FixedSize
 from ..cid import CID
@@ -385,6 +386,25 @@ def metadata_for(params: ImportParams, path: str | os.PathLike[str] | None = Non
     return meta if meta else None
 
 
+def _check_source(source: object) -> None:
+    """Refuse, before any work, a ``source`` that :func:`import_file` cannot read.
+
+    Raises:
+        ConfigError: not a path, buffer, binary file or iterable of bytes (a number, None,
+            a text-mode file, a list of paths).
+    """
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return
+    if isinstance(source, io.TextIOBase):
+        raise ConfigError("import_file takes a binary file, not a text one: open it with 'rb'")
+    if isinstance(source, (list, tuple)) and source and isinstance(source[0], (str, os.PathLike)):
+        raise ConfigError(f"import_file takes one path, not a {type(source).__name__} of paths"
+                          " (several: import_paths([...]))")
+    if not hasattr(source, "read") and not isinstance(source, Iterable):
+        raise ConfigError(f"import_file takes a path, bytes, a binary file or an iterable of bytes,"
+                          f" not a {type(source).__name__}")
+
+
 def import_file(
     source: FileSource,
     params: ImportParams | None = None,
@@ -407,6 +427,8 @@ def import_file(
         FileChangedError: a regular file at ``source`` changed size during the import.
     """
     params = import_params(params)
+    _check_source(source)
+    check_sink(sink)
     resolved = params.resolve()
     path = source if isinstance(source, (str, os.PathLike)) else None
     if path is not None and Path(path).is_dir():

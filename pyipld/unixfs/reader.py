@@ -28,13 +28,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Final
 
 from .._varint import decode_varint
-from ..blockstore import BlockSource, get_verified
+from ..blockstore import BlockSource, check_source, get_verified
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import decode_pbnode
-from ..errors import DecodeError, NotFoundError, UnixFSError
+from ..errors import ConfigError, DecodeError, NotFoundError, UnixFSError
 from .data import DataType, decode_unixfs_data
 from .resolve import resolve_path
 
@@ -180,6 +181,7 @@ class UnixFSReader:
 
     def __init__(self, source: BlockSource, root: CID | str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH,
                  verify: bool = True) -> None:
+        check_source(source)
         self.source = source
         self.root = CID.parse(root).bytes
         self.max_depth = max_depth
@@ -226,12 +228,12 @@ class UnixFSReader:
         """Yield the file bytes in ``[offset, offset + length)`` (to EOF if ``length`` is None).
 
         Raises:
+            ConfigError: ``offset`` or ``length`` negative or not an integer.
             NotFoundError: a needed block is missing (message names its CID).
             IntegrityError: a block does not hash to its CID.
             UnixFSError / DagPBError: a block is not a consistent part of a file.
         """
-        if offset < 0 or (length is not None and length < 0):
-            raise ValueError("offset and length must not be negative")
+        _check_range(offset, length)
         size = self.size
         end = size if length is None else min(size, offset + length)
         if offset >= end:
@@ -353,6 +355,10 @@ class UnixFSFile(io.RawIOBase):
         self._pos = pos
         return pos
 
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Up to ``size`` bytes; a ``size`` past the end allocates only what is left."""
+        return super().read(_clamped(size, self._size - self._pos)) or b""
+
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         self._checkClosed()
         out = memoryview(buffer).cast("B")
@@ -396,6 +402,46 @@ class UnixFSFile(io.RawIOBase):
         super().close()
 
 
+def _check_range(offset: object, length: object) -> None:
+    """Refuse an ``offset``/``length`` that is negative or not an int (``length`` may be None).
+
+    Raises:
+        ConfigError: a float, str, other non-int, or a negative value.
+    """
+    for name, value in (("offset", offset), ("length", length)):
+        if value is None and name == "length":
+            continue
+        if not isinstance(value, Integral):
+            raise ConfigError(f"{name} must be an int, not a {type(value).__name__}: {value!r}")
+        if value < 0:
+            raise ConfigError("offset and length must not be negative")
+
+
+def _clamped(size: int | None, left: int) -> int:
+    """``size`` cut to the ``left`` bytes a file has after its position (``None``/negative: -1, all)."""
+    if size is None or size < 0:
+        return -1
+    return min(size, max(left, 0))
+
+
+class _BufferedUnixFSFile(io.BufferedReader):
+    """``io.BufferedReader`` whose ``read(n)``/``read1(n)`` allocate no more than the file has left.
+
+    CPython's reader allocates ``n`` bytes first: ``read(10**12)`` on a small file was a
+    MemoryError (or a huge allocation) instead of the file's last bytes.
+    """
+
+    def __init__(self, raw: UnixFSFile, buffer_size: int) -> None:
+        super().__init__(raw, buffer_size=buffer_size)
+        self._size = raw.size
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return super().read(_clamped(size, self._size - self.tell()))
+
+    def read1(self, size: int = -1, /) -> bytes:
+        return super().read1(_clamped(size, self._size - self.tell()))
+
+
 def iter_file(source: BlockSource, root: CID | str | bytes, *, offset: int = 0, length: int | None = None,
               max_depth: int = DEFAULT_MAX_DEPTH) -> Iterator[bytes]:
     """Stream a file's bytes (or a range of them) from ``source``, verifying every block."""
@@ -414,7 +460,8 @@ def file_size(source: BlockSource, root: CID | str | bytes) -> int:
 
 def open_file(source: BlockSource, root: CID | str | bytes, *, buffering: int = io.DEFAULT_BUFFER_SIZE,
               max_depth: int = DEFAULT_MAX_DEPTH) -> io.BufferedReader | UnixFSFile:
-    """Open a file DAG as a read-only binary file object (buffered unless ``buffering=0``).
+    """Open a file DAG as a read-only binary file object (buffered unless ``buffering=0``;
+    a negative ``buffering`` is the default size, as for :func:`open`).
 
     ``root`` is a CID, or as text an IPFS path (``CID/dir/file``, ``/ipfs/CID/…``) resolved
     through its directories first.
@@ -424,7 +471,7 @@ def open_file(source: BlockSource, root: CID | str | bytes, *, buffering: int = 
     raw = UnixFSFile(UnixFSReader(source, root, max_depth=max_depth))
     if buffering == 0:
         return raw
-    return io.BufferedReader(raw, buffer_size=buffering)
+    return _BufferedUnixFSFile(raw, buffering if buffering > 0 else io.DEFAULT_BUFFER_SIZE)
 
 
 def _check_size(cid: bytes, size: int, expected: int) -> None:

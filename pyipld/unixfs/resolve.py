@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..blockstore import BlockSource
+from ..blockstore import BlockSource, check_source
 from ..chunker._goparse import go_quote
 from ..cid import CID
-from ..errors import NotFoundError, UnixFSError, UnsafePathError
+from ..errors import CIDError, NotFoundError, UnixFSError, UnsafePathError
 from .walk import UnixFSNode, load_node, lookup
 
 __all__ = ["ResolvedPath", "resolve_path", "split_path"]
@@ -49,6 +49,8 @@ def split_path(path: str | bytes | CID) -> tuple[CID, tuple[bytes, ...]]:
         return path, ()
     if isinstance(path, bytes) and path[:1] in (b"\x01", b"\x12"):  # a binary CID, not text
         return CID.from_bytes(path), ()
+    if not isinstance(path, (str, bytes, bytearray, memoryview)):  # bytes(5) would be five NUL bytes
+        raise CIDError(f"an IPFS path is a CID, its text or its bytes, not a {type(path).__name__}")
     raw = path.encode("utf-8", "surrogateescape") if isinstance(path, str) else bytes(path)
     parts = [p for p in raw.split(b"/") if p]
     if parts[:1] == [b"ipfs"] and raw.startswith(b"/"):
@@ -73,6 +75,7 @@ def resolve_path(source: BlockSource, path: str | bytes | CID) -> ResolvedPath:
         UnixFSError: a component below a file or symlink, or a malformed directory.
         IntegrityError: a block that does not match its CID.
     """
+    check_source(source)
     root, components = split_path(path)
     node = load_node(source, root)
     walked: list[bytes] = []

@@ -17,7 +17,7 @@ from typing import Literal
 from ..blockstore import BlockSource, get_verified
 from ..cid import CID, DAG_PB, RAW
 from ..dagpb import PBNode, decode_pbnode
-from ..errors import NotFoundError, UnixFSError
+from ..errors import ConfigError, NotFoundError, UnixFSError
 from .data import DataType, UnixFSData, decode_unixfs_data
 from .hamt import hamt_lookup, iter_hamt, shard_shape
 
@@ -99,6 +99,13 @@ def load_node(source: BlockSource, cid: bytes | CID) -> UnixFSNode:
         raise UnixFSError(f"dag-pb node {CID.from_bytes(raw_cid)} has no UnixFS data")
     return UnixFSNode(raw_cid, block, pb, decode_unixfs_data(pb.data))
 
+def _check_node(func: str, node: object) -> None:
+    """Refuse a CID (or anything else) where a loaded :class:`UnixFSNode` is expected."""
+    if not isinstance(node, UnixFSNode):
+        raise ConfigError(f"{func} takes a UnixFSNode, not a {type(node).__name__}: "
+                          "pass load_node(source, cid)")
+
+
 def iter_directory(
     source: BlockSource, node: UnixFSNode, on_missing: Callable[[bytes], None] | None = None
 ) -> Iterator[DirectoryEntry]:
@@ -110,6 +117,7 @@ def iter_directory(
     Raises:
         UnixFSError: ``node`` is not a directory, or a shard is malformed.
     """
+    _check_node("iter_directory", node)
     if node.pb is None or node.data is None or node.kind != "directory":
         raise UnixFSError(f"{CID.from_bytes(node.cid)} is not a directory")
     if node.data.type == DataType.DIRECTORY:
@@ -122,6 +130,9 @@ def iter_directory(
 
 def lookup(source: BlockSource, node: UnixFSNode, name: bytes) -> DirectoryEntry | None:
     """The entry ``name`` of a directory node (HAMTs: by hash, loading only one path)."""
+    _check_node("lookup", node)
+    if not isinstance(name, bytes):
+        raise ConfigError(f"lookup takes the name as bytes, not a {type(name).__name__}: encode it first")
     if node.pb is None or node.data is None or node.kind != "directory":
         raise UnixFSError(f"{CID.from_bytes(node.cid)} is not a directory")
     if node.data.type == DataType.DIRECTORY:

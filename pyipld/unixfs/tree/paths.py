@@ -25,12 +25,13 @@ This module handles the arguments (``-r``, ``-w``, streams, top-level files); th
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Sequence
 from typing import Literal
 
-from ...blockstore import BlockSink, NullSink
+from ...blockstore import BlockSink, NullSink, check_sink
 from ...cid import CID
 from ...errors import ConfigError, UnixFSError
 from ..cache import ImportCache, keys_from_cwd
@@ -117,6 +118,7 @@ def import_paths(
         duplicate wrapped name, a HAMT hash collision. OSError: unreadable input.
     """
     params = import_params(params)
+    check_sink(sink)
     resolved = params.resolve()
     check_paths_list(paths)
     if not paths:
@@ -227,7 +229,12 @@ def import_directory(
 
     See :func:`import_paths` for the arguments and errors.
     """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise ConfigError(f"import_directory takes one path, not a {type(path).__name__}"
+                          " (several: import_paths([...]))")
     raw = os.fsencode(path)
+    if not os.path.lexists(raw):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.fsdecode(raw))
     if not os.path.isdir(raw) or os.path.islink(raw):
         raise NotADirectoryError(20, "not a directory", os.fsdecode(raw))
     return import_paths([raw], params, sink, on_added=on_added, progress=progress, jobs=jobs, cache=cache)
