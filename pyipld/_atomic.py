@@ -56,6 +56,11 @@ def start_over(fd: int) -> None:
         os.ftruncate(fd, 0)
 
 
+def _temp_prefix(base: str) -> str:
+    """What every temporary name of an output named ``base`` starts with (``.<name>.``)."""
+    return f".{base[:32]}."
+
+
 def _claim_fixed(directory: str, base: str, *, truncate: bool = True) -> tuple[int, str] | None:
     """Open and lock the fixed temporary name of ``base``; ``None`` if it is busy or not ours.
 
@@ -66,7 +71,7 @@ def _claim_fixed(directory: str, base: str, *, truncate: bool = True) -> tuple[i
     if fcntl is None:  # pragma: no cover
         return None
     digest = hashlib.sha256(os.fsencode(base)).hexdigest()[:8]
-    tmp = os.path.join(directory, f".{base[:32]}.{digest}{TEMP_SUFFIX}")
+    tmp = os.path.join(directory, f"{_temp_prefix(base)}{digest}{TEMP_SUFFIX}")
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError:
@@ -115,7 +120,7 @@ class TempNamesOf:
     A class, not a closure: Dask pickles it."""
 
     def __init__(self, target: str, also: Callable[[bytes], bool] | None = None) -> None:
-        self.prefix = os.fsencode(f".{os.path.basename(target)[:32]}.")
+        self.prefix = os.fsencode(_temp_prefix(os.path.basename(target)))
         self.also = also
 
     def __call__(self, name: bytes) -> bool:
@@ -157,7 +162,7 @@ def _output(path: str | os.PathLike[str], *, fsync: bool, private: bool, keep: b
         fd, tmp = claimed
     else:
         try:
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base[:32]}.tmp-")
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{_temp_prefix(base)}tmp-")
         except OSError as exc:  # name the file the caller asked for, not the temporary one
             raise type(exc)(exc.errno, exc.strerror, target) from None
     with os.fdopen(fd, "w+b") as f:
