@@ -91,20 +91,20 @@ def _source(path: str) -> Iterator[str | IO[bytes]]:
         if stdin is None:
             yield path
             return
-        with _spooled(stdin) as spool:
-            yield spool
+        head, version = _read_car_head(stdin)
+        with _spooled(head, stdin if version is not None else None) as spool:
+            yield spool  # when the head is not a CAR header, the reader reports it from these bytes
 
 
 @contextlib.contextmanager
-def _spooled(stdin: IO[bytes]) -> Iterator[IO[bytes]]:
-    """A CAR stream copied to a temporary file (only its head when that is not a CAR header)."""
+def _spooled(head: bytes, rest: IO[bytes] | None) -> Iterator[IO[bytes]]:
+    """``head`` and all of ``rest`` (if any) in a temporary file, positioned at the start."""
     with tempfile.TemporaryFile() as spool:
-        head, version = _read_car_head(stdin)
         spool.write(head)
-        while version is not None and (chunk := stdin.read(1 << 20)):
+        while rest is not None and (chunk := rest.read(1 << 20)):
             spool.write(chunk)
         spool.seek(0)
-        yield spool  # when the head is not a CAR header, the reader reports it from these bytes
+        yield spool
 
 
 @contextlib.contextmanager
@@ -117,30 +117,20 @@ def _payload(path: str) -> Iterator[CarV1Reader]:
         if stdin is None:
             with CarFile(path) as car:
                 yield car.payload_reader()
-        else:
-            with _payload_of_stream(stdin) as payload:
-                yield payload
-
-
-@contextlib.contextmanager
-def _payload_of_stream(stdin: IO[bytes]) -> Iterator[CarV1Reader]:
-    """The payload of a CAR read from a stream, as it arrives."""
-    head, version = _read_car_head(stdin)
-    if version == 1 or (version == 2 and head == PRAGMA):
-        yield open_car_stream(stdin, head=head)
-        return
-    with tempfile.TemporaryFile() as spool:  # not a CAR: the file reader's error, from these bytes
-        spool.write(head)
-        spool.seek(0)
-        with CarFile(spool) as car:
-            yield car.payload_reader()  # pragma: no cover - CarFile raises first
+            return
+        head, version = _read_car_head(stdin)
+        if version == 1 or (version == 2 and head == PRAGMA):
+            yield open_car_stream(stdin, head=head)
+            return
+        with _spooled(head, None) as spool, CarFile(spool) as car:  # not a CAR: the file reader's error
+            yield car.payload_reader()
 
 
 def _read_car_head(stream: IO[bytes]) -> tuple[bytes, int | None]:
     """The bytes of the header at the start of a CAR stream (length varint and body), and its
-    version when they decode as a CARv1 header or a CARv2 pragma (else ``None``). ``car ls < /dev/zero`` copied its input to
-    a temporary file until the disk was full before looking at the first byte; now nothing past
-    a header that is not one is read."""
+    version when they decode as a CARv1 header or a CARv2 pragma (else ``None``). ``car ls <
+    /dev/zero`` copied its input to a temporary file until the disk was full before looking at the
+    first byte; now nothing past a header that is not one is read."""
     head = bytearray()
     while len(head) < 10 and (not head or head[-1] & 0x80):
         byte = stream.read(1)
