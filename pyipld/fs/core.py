@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
-import operator
 import os
 import shutil
 import tempfile
@@ -31,6 +30,7 @@ from typing import IO, Any, Final, Generic, TypeVar, cast
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem  # type: ignore[import-untyped]
 
+from .._args import index_arg
 from ..blockstore import BlockSource, DirectoryBlockstore, MemoryBlockstore
 from ..cid import CID, RAW
 from ..errors import BlockUnavailableError, CIDError, ConfigError, NotFoundError, UnixFSError, UnsafePathError
@@ -256,20 +256,6 @@ def _is_cid(text: str) -> bool:
     except (CIDError, ValueError):
         return False
     return True
-
-
-def _offset(value: Any, name: str) -> int | None:
-    """``value`` as an int offset (any integer type, e.g. numpy's) or None.
-
-    Raises:
-        ConfigError: a float, str or other non-integer.
-    """
-    if value is None:
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ConfigError(f"{name} must be an int or None, not a {type(value).__name__}: {value!r}") from None
 
 
 def _cache_store(path: Any) -> DirectoryBlockstore:
@@ -685,7 +671,7 @@ class IPFSFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     @staticmethod
     def _span(size: int, start: int | None, end: int | None) -> tuple[int, int]:
         """Slice semantics: ``[start:end)`` of ``size`` bytes as absolute, clamped offsets."""
-        start, end = _offset(start, "start"), _offset(end, "end")
+        start, end = index_arg(start, "start", none=True), index_arg(end, "end", none=True)
         s = 0 if start is None else (max(0, size + start) if start < 0 else min(start, size))
         e = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
         return s, max(s, e)

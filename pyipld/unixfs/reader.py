@@ -28,9 +28,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Final
 
+from .._args import index_arg
 from .._varint import decode_varint
 from ..blockstore import BlockSource, check_source, get_verified
 from ..cid import CID, DAG_PB, RAW
@@ -408,13 +408,9 @@ def _check_range(offset: object, length: object) -> None:
     Raises:
         ConfigError: a float, str, other non-int, or a negative value.
     """
-    for name, value in (("offset", offset), ("length", length)):
-        if value is None and name == "length":
-            continue
-        if not isinstance(value, Integral):
-            raise ConfigError(f"{name} must be an int, not a {type(value).__name__}: {value!r}")
-        if value < 0:
-            raise ConfigError("offset and length must not be negative")
+    checked = index_arg(offset, "offset"), None if length is None else index_arg(length, "length")
+    if any(v is not None and v < 0 for v in checked):
+        raise ConfigError("offset and length must not be negative")
 
 
 def _clamped(size: int | None, left: int) -> int:
