@@ -95,8 +95,9 @@ def iter_local_many(paths: Sequence[str], blockstore: str, offset: int = 0,
     store = open_blockstore(blockstore)
     targets: list[tuple[bytes | None, UnixFSReader | None]] = []
     sizes: list[int] = []
+    wanted = None if length is None else offset + length  # bytes the paths resolved so far do not yet cover
     for path in paths:
-        if length is not None and sum(sizes) >= offset + length:
+        if wanted is not None and wanted <= 0:
             break
         node = resolve_path(store, ipfs_path(path)).node
         if node.kind == "directory":
@@ -105,10 +106,12 @@ def iter_local_many(paths: Sequence[str], blockstore: str, offset: int = 0,
             target = node.data.data if node.data is not None and node.data.data else b""
             targets.append((target, None))
             sizes.append(len(target))
-            continue
-        reader = UnixFSReader(store, CID.from_bytes(node.cid))
-        targets.append((None, reader))
-        sizes.append(reader.size)
+        else:
+            reader = UnixFSReader(store, CID.from_bytes(node.cid))
+            targets.append((None, reader))
+            sizes.append(reader.size)
+        if wanted is not None:
+            wanted -= sizes[-1]
     return _pieces(targets, plan_ranges(sizes, offset, length))
 
 

@@ -386,7 +386,7 @@ def metadata_for(params: ImportParams, path: str | os.PathLike[str] | None = Non
     return meta if meta else None
 
 
-def _check_source(source: object) -> None:
+def _check_file_source(source: object) -> None:
     """Refuse, before any work, a ``source`` that :func:`import_file` cannot read.
 
     Raises:
@@ -427,7 +427,7 @@ def import_file(
         FileChangedError: a regular file at ``source`` changed size during the import.
     """
     params = import_params(params)
-    _check_source(source)
+    _check_file_source(source)
     check_sink(sink)
     resolved = params.resolve()
     path = source if isinstance(source, (str, os.PathLike)) else None

@@ -198,12 +198,12 @@ def _import_wrapped(imp: TreeImporter, raw_paths: Sequence[bytes | NamedStream])
     seen: set[bytes] = set()
     for p in raw_paths:
         name = p.name if isinstance(p, NamedStream) else imp.source.top_name(p)
-        is_dir = not isinstance(p, NamedStream) and stat.S_ISDIR(imp.source.lstat(p).st_mode)
+        directory = None if isinstance(p, NamedStream) or not stat.S_ISDIR(imp.source.lstat(p).st_mode) else p
         if name in seen:
-            raise UnixFSError(_wrapped_clash(is_dir))
+            raise UnixFSError(_wrapped_clash(directory is not None))
         seen.add(name)
-        if is_dir and not isinstance(p, NamedStream):
-            node = imp.import_tree(p, name)
+        if directory is not None:
+            node = imp.import_tree(directory, name)
             wrapper.add(name, node.cid, node.tsize)
             record.children.append((name, node))
         else:
